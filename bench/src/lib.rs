@@ -1,0 +1,1 @@
+//! bench — load generation and measurement.

@@ -1,0 +1,2 @@
+//! weir — the one binary. Only this crate reads argv and the environment.
+fn main() {}

@@ -1,0 +1,71 @@
+//! Per-partition log configuration (Kafka's topic config names) and the clock the log reads.
+//!
+//! Owns defaults and units. Must not parse files or flags: the CLI maps Kafka's names onto this.
+
+use std::cell::Cell;
+use std::rc::Rc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// How one partition log stores, rolls, flushes and retires data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogConfig {
+    /// `segment.bytes`: roll to a new segment before one would grow past this.
+    pub segment_bytes: u64,
+    /// `segment.ms`: roll a non-empty segment this long after its first append.
+    pub segment_ms: u64,
+    /// `max.message.bytes`: the largest record batch accepted.
+    pub max_message_bytes: usize,
+    /// `retention.ms`: delete sealed segments whose newest record is older; `None` keeps forever.
+    pub retention_ms: Option<u64>,
+    /// `retention.bytes`: delete the oldest sealed segments while the log is larger; `None` = no limit.
+    pub retention_bytes: Option<u64>,
+    /// `flush.messages`: fdatasync after this many unsynced records even if nobody waits.
+    pub flush_messages: Option<u64>,
+    /// `flush.ms`: fdatasync unsynced data at most this long after it was written.
+    pub flush_ms: Option<u64>,
+    /// `index.interval.bytes`: bytes between sparse index points.
+    pub index_interval_bytes: u64,
+    /// `preallocate`: reserve `segment.bytes` on disk when a segment is created.
+    pub preallocate: bool,
+    /// Largest single DMA write; a bigger backlog is written as several writes in flight at once.
+    pub write_bytes_max: usize,
+    /// Recently written bytes kept in memory (per partition) so tail reads need no disk I/O.
+    pub tail_cache_bytes: usize,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            segment_bytes: 1 << 30,
+            segment_ms: 7 * 24 * 3600 * 1000,
+            max_message_bytes: 1_048_588,
+            retention_ms: Some(7 * 24 * 3600 * 1000),
+            retention_bytes: None,
+            flush_messages: None,
+            flush_ms: None,
+            index_interval_bytes: 4096,
+            preallocate: true,
+            write_bytes_max: 1 << 20,
+            tail_cache_bytes: 8 << 20,
+        }
+    }
+}
+
+/// Wall-clock milliseconds for segment.ms, retention.ms and flush.ms; tests drive a manual one.
+#[derive(Debug, Clone, Default)]
+pub enum Clock {
+    #[default]
+    System,
+    Manual(Rc<Cell<i64>>),
+}
+
+impl Clock {
+    pub fn now_ms(&self) -> i64 {
+        match self {
+            Clock::System => SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64),
+            Clock::Manual(now) => now.get(),
+        }
+    }
+}

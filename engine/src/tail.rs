@@ -1,0 +1,195 @@
+//! The tail cache: the DMA buffers of the most recent writes, kept so reads of recent data need no
+//! disk I/O and no copy (readers get reference-counted slices of the very buffers that were
+//! written).
+//!
+//! Owns which written bytes stay in memory and the map from offsets to them. Must not write, and
+//! must never hand out bytes that were not written: the log inserts a chunk only after its write
+//! completed.
+
+use std::collections::VecDeque;
+use std::ops::{Deref, Range};
+use std::rc::Rc;
+
+use glommio::io::{DmaBuffer, ReadResult};
+
+use crate::batch::BatchHeader;
+
+/// Bytes of a read: either a slice of a cached write buffer or of a DMA read buffer.
+pub enum LogBytes {
+    Memory {
+        buffer: Rc<DmaBuffer>,
+        range: Range<usize>,
+    },
+    Disk(ReadResult),
+}
+
+impl Deref for LogBytes {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            LogBytes::Memory { buffer, range } => &buffer.as_bytes()[range.clone()],
+            LogBytes::Disk(read) => read,
+        }
+    }
+}
+
+impl std::fmt::Debug for LogBytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match self {
+            LogBytes::Memory { .. } => "memory",
+            LogBytes::Disk(_) => "disk",
+        };
+        write!(f, "LogBytes({kind}, {} bytes)", self.len())
+    }
+}
+
+/// A written buffer: it holds segment bytes `[file_start, file_start + buffer.len())`.
+struct Chunk {
+    segment_base: u64,
+    file_start: u64,
+    buffer: Rc<DmaBuffer>,
+}
+
+/// A batch whose bytes are in the cached chunks.
+#[derive(Debug, Clone, Copy)]
+struct CachedBatch {
+    segment_base: u64,
+    position: u64,
+    len: usize,
+    header: BatchHeader,
+}
+
+#[derive(Default)]
+pub(crate) struct TailCache {
+    chunks: VecDeque<Chunk>,
+    batches: VecDeque<CachedBatch>,
+    bytes: usize,
+    limit_bytes: usize,
+}
+
+impl TailCache {
+    pub fn new(limit_bytes: usize) -> Self {
+        TailCache {
+            limit_bytes,
+            ..Default::default()
+        }
+    }
+
+    /// Adds a completed write and the batches it finished, then evicts the oldest chunks.
+    pub fn insert(&mut self, segment_base: u64, file_start: u64, buffer: Rc<DmaBuffer>) {
+        self.bytes += buffer.len();
+        self.chunks.push_back(Chunk {
+            segment_base,
+            file_start,
+            buffer,
+        });
+    }
+
+    pub fn insert_batch(
+        &mut self,
+        segment_base: u64,
+        position: u64,
+        len: usize,
+        header: BatchHeader,
+    ) {
+        self.batches.push_back(CachedBatch {
+            segment_base,
+            position,
+            len,
+            header,
+        });
+    }
+
+    /// Drops the oldest chunks beyond the limit, and every batch no longer wholly cached.
+    pub fn evict(&mut self) {
+        while self.bytes > self.limit_bytes && self.chunks.len() > 1 {
+            if let Some(old) = self.chunks.pop_front() {
+                self.bytes -= old.buffer.len();
+            }
+        }
+        self.drop_uncovered_batches();
+    }
+
+    /// Forgets everything of segments below `segment_base` (deleted by retention).
+    pub fn drop_segments_below(&mut self, segment_base: u64) {
+        while self
+            .chunks
+            .front()
+            .is_some_and(|c| c.segment_base < segment_base)
+        {
+            if let Some(old) = self.chunks.pop_front() {
+                self.bytes -= old.buffer.len();
+            }
+        }
+        self.drop_uncovered_batches();
+    }
+
+    fn drop_uncovered_batches(&mut self) {
+        let Some(front) = self.chunks.front() else {
+            self.batches.clear();
+            return;
+        };
+        let covered_from = (front.segment_base, front.file_start);
+        while self
+            .batches
+            .front()
+            .is_some_and(|b| (b.segment_base, b.position) < covered_from)
+        {
+            self.batches.pop_front();
+        }
+    }
+
+    /// Serves a read from memory if the batch holding `offset` is cached: whole batches of one
+    /// segment, up to `max_bytes` (the first batch always whole).
+    pub fn read(&self, offset: u64, max_bytes: usize) -> Option<(Vec<LogBytes>, Vec<BatchHeader>)> {
+        let first_cached = self.batches.front()?;
+        if (first_cached.header.base_offset as u64) > offset {
+            return None;
+        }
+        let at = self
+            .batches
+            .partition_point(|b| (b.header.last_offset() as u64) < offset);
+        let first = self.batches.get(at)?;
+        let mut headers = Vec::new();
+        let mut end = first.position;
+        for batch in self.batches.range(at..) {
+            if batch.segment_base != first.segment_base
+                || (!headers.is_empty() && (end - first.position) as usize + batch.len > max_bytes)
+            {
+                break;
+            }
+            headers.push(batch.header);
+            end = batch.position + batch.len as u64;
+        }
+        let slices = self.slices(first.segment_base, first.position..end)?;
+        Some((slices, headers))
+    }
+
+    /// Slices of cached chunks covering segment bytes `range`, oldest first.
+    fn slices(&self, segment_base: u64, range: Range<u64>) -> Option<Vec<LogBytes>> {
+        let mut out = Vec::new();
+        let mut position = range.start;
+        while position < range.end {
+            // The newest chunk starting at or before `position` holds it (chunks of one segment
+            // overlap only in a carried partial page, whose bytes are the same in both).
+            let at = self
+                .chunks
+                .partition_point(|c| (c.segment_base, c.file_start) <= (segment_base, position));
+            let chunk = self.chunks.get(at.checked_sub(1)?)?;
+            let chunk_end = chunk.file_start + chunk.buffer.len() as u64;
+            if chunk.segment_base != segment_base || chunk_end <= position {
+                return None;
+            }
+            let end = range.end.min(chunk_end);
+            let from = (position - chunk.file_start) as usize;
+            let to = (end - chunk.file_start) as usize;
+            out.push(LogBytes::Memory {
+                buffer: chunk.buffer.clone(),
+                range: from..to,
+            });
+            position = end;
+        }
+        Some(out)
+    }
+}

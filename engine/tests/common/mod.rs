@@ -1,0 +1,52 @@
+//! Helpers shared by the engine's integration tests: an executor and batch factories.
+#![allow(dead_code)]
+
+use std::future::Future;
+
+use bytes::Bytes;
+use engine::batch::{encode_batch, Record};
+
+/// Runs `fut` on a fresh glommio executor with a small io memory (the default memlock limit is
+/// 8 MiB), returning its output.
+pub fn run<T: Send + 'static, F: Future<Output = T> + 'static>(
+    make: impl FnOnce() -> F + Send + 'static,
+) -> T {
+    glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
+        .io_memory(1 << 20)
+        .spawn(move || make())
+        .expect("spawn executor")
+        .join()
+        .expect("executor panicked")
+}
+
+/// A batch of `count` records whose values encode `tag` and the record index.
+pub fn batch(tag: u64, count: usize, value_len: usize, timestamp: i64) -> Bytes {
+    let records: Vec<Record> = (0..count)
+        .map(|i| Record {
+            timestamp: timestamp + i as i64,
+            key: Some(format!("key-{tag}-{i}").into_bytes()),
+            value: Some(value_bytes(tag, i, value_len)),
+            headers: vec![("tag".into(), Some(tag.to_be_bytes().to_vec()))],
+        })
+        .collect();
+    Bytes::from(encode_batch(&records))
+}
+
+pub fn value_bytes(tag: u64, i: usize, len: usize) -> Vec<u8> {
+    let mut seed = tag.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ (i as u64);
+    (0..len)
+        .map(|_| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed as u8
+        })
+        .collect()
+}
+
+/// The batch as the log stores it: base offset and leader epoch stamped.
+pub fn stamped(batch: &[u8], base_offset: u64, leader_epoch: i32) -> Vec<u8> {
+    let mut out = batch.to_vec();
+    engine::batch::stamp(&mut out, base_offset, leader_epoch);
+    out
+}

@@ -177,7 +177,14 @@ impl TailCache {
                 .chunks
                 .partition_point(|c| (c.segment_base, c.file_start) <= (segment_base, position));
             let chunk = self.chunks.get(at.checked_sub(1)?)?;
-            let chunk_end = chunk.file_start + chunk.buffer.len() as u64;
+            // A chunk's bytes are valid only up to where the next write took over: past that
+            // lies page padding, rewritten by the next chunk.
+            let taken_over_at = self
+                .chunks
+                .get(at)
+                .filter(|next| next.segment_base == segment_base)
+                .map_or(u64::MAX, |next| next.file_start);
+            let chunk_end = (chunk.file_start + chunk.buffer.len() as u64).min(taken_over_at);
             if chunk.segment_base != segment_base || chunk_end <= position {
                 return None;
             }

@@ -139,7 +139,9 @@ impl SegmentIndex {
         segment_len: u64,
         relative_end: u64,
     ) -> Result<SegmentIndex, String> {
-        if offsets.len() % OFFSET_ENTRY_BYTES != 0 || times.len() % TIME_ENTRY_BYTES != 0 {
+        if !offsets.len().is_multiple_of(OFFSET_ENTRY_BYTES)
+            || !times.len().is_multiple_of(TIME_ENTRY_BYTES)
+        {
             return Err("index file size is not a whole number of entries".into());
         }
         let be32 = |b: &[u8]| u32::from_be_bytes([b[0], b[1], b[2], b[3]]);

@@ -458,3 +458,105 @@ fn a_missing_or_damaged_index_is_rebuilt() {
         log.close().await.unwrap();
     });
 }
+
+async fn durable_within(log: &PartitionLog, offset: u64, limit: std::time::Duration) -> bool {
+    let deadline = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < deadline {
+        if log.durable_offset() >= offset {
+            return true;
+        }
+        glommio::timer::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    false
+}
+
+#[test]
+fn flush_messages_and_flush_ms_sync_without_a_waiter() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_path_buf();
+    run(move || async move {
+        let config = LogConfig {
+            flush_messages: Some(5),
+            ..mib_config()
+        };
+        let log = PartitionLog::open(path.join("by-count"), config, Clock::System)
+            .await
+            .unwrap();
+        log.append_and_wait(batch(1, 2, 10, 0), 0, Watermark::Written)
+            .await
+            .unwrap();
+        assert!(
+            !durable_within(&log, 2, std::time::Duration::from_millis(100)).await,
+            "2 of 5 messages: no sync"
+        );
+        log.append_and_wait(batch(2, 3, 10, 0), 0, Watermark::Written)
+            .await
+            .unwrap();
+        assert!(
+            durable_within(&log, 5, std::time::Duration::from_secs(5)).await,
+            "5 messages: synced"
+        );
+        log.close().await.unwrap();
+
+        let config = LogConfig {
+            flush_ms: Some(50),
+            ..mib_config()
+        };
+        let log = PartitionLog::open(path.join("by-time"), config, Clock::System)
+            .await
+            .unwrap();
+        log.append_and_wait(batch(1, 2, 10, 0), 0, Watermark::Written)
+            .await
+            .unwrap();
+        assert_eq!(log.durable_offset(), 0);
+        assert!(
+            durable_within(&log, 2, std::time::Duration::from_secs(5)).await,
+            "synced after flush.ms"
+        );
+        log.close().await.unwrap();
+    });
+}
+
+#[test]
+fn a_clean_reopen_trusts_the_index_and_an_unclean_one_scans() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_path_buf();
+    run(move || async move {
+        let config = LogConfig {
+            index_interval_bytes: 1024,
+            ..mib_config()
+        };
+        let log = PartitionLog::open(&path, config.clone(), Clock::System)
+            .await
+            .unwrap();
+        for tag in 0..20u64 {
+            log.append(batch(tag, 2, 500, 0), 0).unwrap();
+        }
+        log.close().await.unwrap();
+        // Damage a batch early in the active segment, before the last index point.
+        let segment = path.join("00000000000000000000.log");
+        let mut bytes = std::fs::read(&segment).unwrap();
+        bytes[3000] ^= 0xff;
+        std::fs::write(&segment, &bytes).unwrap();
+
+        // Clean: the marker says the file is whole; only the part after the last index point is
+        // checked, so the log keeps its full length.
+        let log = PartitionLog::open(&path, config.clone(), Clock::System)
+            .await
+            .unwrap();
+        assert_eq!(log.log_end_offset(), 40);
+        log.close().await.unwrap();
+
+        // Unclean: the whole active segment is scanned and cut at the damage.
+        std::fs::remove_file(path.join(".clean_shutdown")).unwrap();
+        let log = PartitionLog::open(&path, config, Clock::System)
+            .await
+            .unwrap();
+        assert!(
+            log.log_end_offset() < 40 && log.log_end_offset() > 0,
+            "cut at {}",
+            log.log_end_offset()
+        );
+        log.close().await.unwrap();
+    });
+}

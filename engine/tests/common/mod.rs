@@ -13,7 +13,7 @@ pub fn run<T: Send + 'static, F: Future<Output = T> + 'static>(
 ) -> T {
     glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
         .io_memory(1 << 20)
-        .spawn(move || make())
+        .spawn(make)
         .expect("spawn executor")
         .join()
         .expect("executor panicked")

@@ -1,1 +1,12 @@
-//! coord — the quorum coordinator (Raft-replicated znode tree). Under construction in its own issue.
+//! coord — the quorum coordinator: a Raft-replicated znode tree (ZooKeeper's data model).
+//!
+//! Owns: consensus (raft-rs, driven sans-I/O by `node`), the replicated state machine (`tree`),
+//! durability (`disk`), the glommio server and client, and coordination recipes.
+//! Must not: depend on the engine crate or know anything about the Kafka wire protocol.
+
+pub mod lincheck;
+pub mod node;
+pub mod proto;
+pub mod sim;
+pub mod store;
+pub mod tree;

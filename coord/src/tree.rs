@@ -1,0 +1,673 @@
+//! The replicated state machine: ZooKeeper's znode tree plus the session table.
+//!
+//! Owns: znodes, stats, sequential counters, ephemeral ownership, sessions, cluster membership
+//! addresses, and the watch events each change fires. `apply` is a pure function of
+//! (tree, zxid, time, command), so every replica that applies the same log ends identical.
+//! Must not: read clocks, do I/O, or keep per-connection state (watch registrations live in the
+//! server, which matches them against the events returned here).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::proto::{
+    parent_of, validate_path, CommandBody, EventKind, Op, OpResult, Response, Stat, WatchEvent,
+    ZkError, DATA_BYTES_MAX,
+};
+
+/// One znode.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ZNode {
+    pub data: Vec<u8>,
+    pub stat: Stat,
+    pub children: BTreeSet<String>,
+}
+
+/// One session: its timeout and the ephemeral nodes it owns.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Session {
+    pub timeout_ms: u64,
+    pub ephemerals: BTreeSet<String>,
+}
+
+/// Session timeouts are clamped to this range (ZooKeeper: 2..20 ticks of 2 s).
+pub const SESSION_TIMEOUT_MS_MIN: u64 = 500;
+pub const SESSION_TIMEOUT_MS_MAX: u64 = 60_000;
+
+/// The znode tree, the sessions, and the members' addresses.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct DataTree {
+    nodes: BTreeMap<String, ZNode>,
+    sessions: BTreeMap<u64, Session>,
+    /// Raft id → address, replicated so that a restarted or joining node learns its peers.
+    pub members: BTreeMap<u64, String>,
+}
+
+/// Undo record for multi rollback.
+enum Undo {
+    Node(String, Option<ZNode>),
+    Session(u64, Option<Session>),
+}
+
+impl Default for DataTree {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl DataTree {
+    pub fn new() -> Self {
+        let mut nodes = BTreeMap::new();
+        nodes.insert(
+            "/".to_string(),
+            ZNode {
+                data: Vec::new(),
+                stat: Stat::default(),
+                children: BTreeSet::new(),
+            },
+        );
+        DataTree {
+            nodes,
+            sessions: BTreeMap::new(),
+            members: BTreeMap::new(),
+        }
+    }
+
+    pub fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub fn session_count(&self) -> usize {
+        self.sessions.len()
+    }
+
+    pub fn session(&self, id: u64) -> Option<&Session> {
+        self.sessions.get(&id)
+    }
+
+    pub fn session_ids(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        self.sessions.iter().map(|(id, s)| (*id, s.timeout_ms))
+    }
+
+    pub fn get(&self, path: &str) -> Result<(&[u8], Stat), ZkError> {
+        validate_path(path)?;
+        let n = self.nodes.get(path).ok_or(ZkError::NoNode)?;
+        Ok((&n.data, self.stat_of(n)))
+    }
+
+    pub fn exists(&self, path: &str) -> Result<Option<Stat>, ZkError> {
+        validate_path(path)?;
+        Ok(self.nodes.get(path).map(|n| self.stat_of(n)))
+    }
+
+    pub fn children(&self, path: &str) -> Result<(Vec<String>, Stat), ZkError> {
+        validate_path(path)?;
+        let n = self.nodes.get(path).ok_or(ZkError::NoNode)?;
+        Ok((n.children.iter().cloned().collect(), self.stat_of(n)))
+    }
+
+    fn stat_of(&self, n: &ZNode) -> Stat {
+        let mut s = n.stat;
+        s.data_length = n.data.len() as u32;
+        s.num_children = n.children.len() as u32;
+        s
+    }
+
+    /// A digest of the whole state, for replica comparison in tests.
+    pub fn digest(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        self.nodes.hash(&mut h);
+        self.sessions.hash(&mut h);
+        self.members.hash(&mut h);
+        h.finish()
+    }
+
+    /// Applies one committed command at log index `zxid`. Returns the reply and the watch events
+    /// (empty when the command failed: a failed write changes nothing).
+    pub fn apply(
+        &mut self,
+        zxid: u64,
+        time_ms: u64,
+        body: &CommandBody,
+    ) -> (Result<Response, ZkError>, Vec<WatchEvent>) {
+        let mut events = Vec::new();
+        let result = match body {
+            CommandBody::CreateSession { timeout_ms } => {
+                let timeout_ms =
+                    (*timeout_ms).clamp(SESSION_TIMEOUT_MS_MIN, SESSION_TIMEOUT_MS_MAX);
+                self.sessions.insert(
+                    zxid,
+                    Session {
+                        timeout_ms,
+                        ephemerals: BTreeSet::new(),
+                    },
+                );
+                Ok(Response::Session {
+                    session: zxid,
+                    timeout_ms,
+                })
+            }
+            CommandBody::CloseSession { session } => {
+                self.close_session(*session, zxid, time_ms, &mut events);
+                Ok(Response::Closed)
+            }
+            CommandBody::Ops {
+                session,
+                ops,
+                multi,
+            } => {
+                if *session != 0 && !self.sessions.contains_key(session) {
+                    Err(ZkError::SessionExpired)
+                } else if *multi {
+                    self.apply_multi(*session, zxid, time_ms, ops, &mut events)
+                        .map(Response::Multi)
+                } else if let [op] = ops.as_slice() {
+                    self.apply_op(*session, zxid, time_ms, op, &mut events, None)
+                        .map(Response::Op)
+                } else {
+                    Err(ZkError::BadArguments("single write with != 1 op".into()))
+                }
+            }
+        };
+        if result.is_err() {
+            events.clear();
+        }
+        (result, events)
+    }
+
+    fn close_session(&mut self, session: u64, zxid: u64, time_ms: u64, ev: &mut Vec<WatchEvent>) {
+        let Some(s) = self.sessions.remove(&session) else {
+            return;
+        };
+        for path in s.ephemerals.iter().rev() {
+            let op = Op::Delete {
+                path: path.clone(),
+                version: -1,
+            };
+            // An ephemeral has no children, so this cannot fail; if it does the tree was already
+            // consistent without the node.
+            let _ = self.apply_op(0, zxid, time_ms, &op, ev, None);
+        }
+    }
+
+    fn apply_multi(
+        &mut self,
+        session: u64,
+        zxid: u64,
+        time_ms: u64,
+        ops: &[Op],
+        ev: &mut Vec<WatchEvent>,
+    ) -> Result<Vec<OpResult>, ZkError> {
+        let mut undo = Vec::new();
+        let mut results = Vec::with_capacity(ops.len());
+        for (i, op) in ops.iter().enumerate() {
+            match self.apply_op(session, zxid, time_ms, op, ev, Some(&mut undo)) {
+                Ok(r) => results.push(r),
+                Err(e) => {
+                    for u in undo.into_iter().rev() {
+                        match u {
+                            Undo::Node(p, Some(n)) => {
+                                self.nodes.insert(p, n);
+                            }
+                            Undo::Node(p, None) => {
+                                self.nodes.remove(&p);
+                            }
+                            Undo::Session(id, Some(s)) => {
+                                self.sessions.insert(id, s);
+                            }
+                            Undo::Session(id, None) => {
+                                self.sessions.remove(&id);
+                            }
+                        }
+                    }
+                    return Err(ZkError::MultiFailed {
+                        index: i as u32,
+                        error: Box::new(e),
+                    });
+                }
+            }
+        }
+        Ok(results)
+    }
+
+    fn save(&self, undo: &mut Option<&mut Vec<Undo>>, path: &str) {
+        if let Some(u) = undo {
+            u.push(Undo::Node(path.to_string(), self.nodes.get(path).cloned()));
+        }
+    }
+
+    fn save_session(&self, undo: &mut Option<&mut Vec<Undo>>, id: u64) {
+        if let Some(u) = undo {
+            u.push(Undo::Session(id, self.sessions.get(&id).cloned()));
+        }
+    }
+
+    fn check_version(expected: i32, actual: i32) -> Result<(), ZkError> {
+        if expected != -1 && expected != actual {
+            return Err(ZkError::BadVersion);
+        }
+        Ok(())
+    }
+
+    fn apply_op(
+        &mut self,
+        session: u64,
+        zxid: u64,
+        time_ms: u64,
+        op: &Op,
+        ev: &mut Vec<WatchEvent>,
+        mut undo: Option<&mut Vec<Undo>>,
+    ) -> Result<OpResult, ZkError> {
+        match op {
+            Op::Create { path, data, mode } => {
+                validate_path(path)?;
+                if path == "/" {
+                    return Err(ZkError::NodeExists);
+                }
+                if data.len() > DATA_BYTES_MAX {
+                    return Err(ZkError::BadArguments("data larger than 1 MiB".into()));
+                }
+                if mode.is_ephemeral() && session == 0 {
+                    return Err(ZkError::BadArguments(
+                        "ephemeral node without a session".into(),
+                    ));
+                }
+                let parent_path = parent_of(path).to_string();
+                let parent = self.nodes.get(&parent_path).ok_or(ZkError::NoNode)?;
+                if parent.stat.ephemeral_owner != 0 {
+                    return Err(ZkError::NoChildrenForEphemerals);
+                }
+                let full = if mode.is_sequential() {
+                    format!("{path}{:010}", parent.stat.cversion)
+                } else {
+                    path.clone()
+                };
+                if self.nodes.contains_key(&full) {
+                    return Err(ZkError::NodeExists);
+                }
+                self.save(&mut undo, &parent_path);
+                self.save(&mut undo, &full);
+                let name = full[parent_path.len()..]
+                    .trim_start_matches('/')
+                    .to_string();
+                if let Some(parent) = self.nodes.get_mut(&parent_path) {
+                    parent.children.insert(name);
+                    parent.stat.cversion += 1;
+                    parent.stat.pzxid = zxid;
+                }
+                let owner = if mode.is_ephemeral() { session } else { 0 };
+                if owner != 0 {
+                    self.save_session(&mut undo, owner);
+                    if let Some(s) = self.sessions.get_mut(&owner) {
+                        s.ephemerals.insert(full.clone());
+                    }
+                }
+                let stat = Stat {
+                    czxid: zxid,
+                    mzxid: zxid,
+                    pzxid: zxid,
+                    ctime_ms: time_ms,
+                    mtime_ms: time_ms,
+                    version: 0,
+                    cversion: 0,
+                    ephemeral_owner: owner,
+                    data_length: data.len() as u32,
+                    num_children: 0,
+                };
+                self.nodes.insert(
+                    full.clone(),
+                    ZNode {
+                        data: data.clone(),
+                        stat,
+                        children: BTreeSet::new(),
+                    },
+                );
+                ev.push(WatchEvent {
+                    kind: EventKind::NodeCreated,
+                    path: full.clone(),
+                    zxid,
+                });
+                ev.push(WatchEvent {
+                    kind: EventKind::NodeChildrenChanged,
+                    path: parent_path,
+                    zxid,
+                });
+                Ok(OpResult::Created { path: full, stat })
+            }
+            Op::Set {
+                path,
+                data,
+                version,
+            } => {
+                validate_path(path)?;
+                if data.len() > DATA_BYTES_MAX {
+                    return Err(ZkError::BadArguments("data larger than 1 MiB".into()));
+                }
+                let n = self.nodes.get(path).ok_or(ZkError::NoNode)?;
+                Self::check_version(*version, n.stat.version)?;
+                self.save(&mut undo, path);
+                let n = self.nodes.get_mut(path).ok_or(ZkError::NoNode)?;
+                n.data.clone_from(data);
+                n.stat.version += 1;
+                n.stat.mzxid = zxid;
+                n.stat.mtime_ms = time_ms;
+                let stat = {
+                    let n = &*n;
+                    let mut s = n.stat;
+                    s.data_length = n.data.len() as u32;
+                    s.num_children = n.children.len() as u32;
+                    s
+                };
+                ev.push(WatchEvent {
+                    kind: EventKind::NodeDataChanged,
+                    path: path.clone(),
+                    zxid,
+                });
+                Ok(OpResult::Set { stat })
+            }
+            Op::Delete { path, version } => {
+                validate_path(path)?;
+                if path == "/" {
+                    return Err(ZkError::BadArguments("cannot delete /".into()));
+                }
+                let n = self.nodes.get(path).ok_or(ZkError::NoNode)?;
+                Self::check_version(*version, n.stat.version)?;
+                if !n.children.is_empty() {
+                    return Err(ZkError::NotEmpty);
+                }
+                let owner = n.stat.ephemeral_owner;
+                let parent_path = parent_of(path).to_string();
+                self.save(&mut undo, path);
+                self.save(&mut undo, &parent_path);
+                self.nodes.remove(path);
+                if owner != 0 {
+                    self.save_session(&mut undo, owner);
+                    if let Some(s) = self.sessions.get_mut(&owner) {
+                        s.ephemerals.remove(path);
+                    }
+                }
+                let name = &path[parent_path.len()..].trim_start_matches('/');
+                if let Some(parent) = self.nodes.get_mut(&parent_path) {
+                    parent.children.remove(*name);
+                    parent.stat.cversion += 1;
+                    parent.stat.pzxid = zxid;
+                }
+                ev.push(WatchEvent {
+                    kind: EventKind::NodeDeleted,
+                    path: path.clone(),
+                    zxid,
+                });
+                ev.push(WatchEvent {
+                    kind: EventKind::NodeChildrenChanged,
+                    path: parent_path,
+                    zxid,
+                });
+                Ok(OpResult::Deleted)
+            }
+            Op::Check { path, version } => {
+                validate_path(path)?;
+                let n = self.nodes.get(path).ok_or(ZkError::NoNode)?;
+                Self::check_version(*version, n.stat.version)?;
+                Ok(OpResult::Checked)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::CreateMode;
+
+    fn create(path: &str, mode: CreateMode) -> Op {
+        Op::Create {
+            path: path.into(),
+            data: b"x".to_vec(),
+            mode,
+        }
+    }
+
+    fn ops(session: u64, ops: Vec<Op>, multi: bool) -> CommandBody {
+        CommandBody::Ops {
+            session,
+            ops,
+            multi,
+        }
+    }
+
+    #[test]
+    fn create_get_set_cas_delete() {
+        let mut t = DataTree::new();
+        let (r, ev) = t.apply(
+            1,
+            10,
+            &ops(0, vec![create("/a", CreateMode::Persistent)], false),
+        );
+        assert!(r.is_ok());
+        assert_eq!(ev.len(), 2);
+        assert_eq!(
+            t.apply(
+                2,
+                11,
+                &ops(0, vec![create("/a", CreateMode::Persistent)], false)
+            )
+            .0,
+            Err(ZkError::NodeExists)
+        );
+        assert_eq!(
+            t.apply(
+                2,
+                11,
+                &ops(0, vec![create("/x/y", CreateMode::Persistent)], false)
+            )
+            .0,
+            Err(ZkError::NoNode)
+        );
+        let set = |v: i32| Op::Set {
+            path: "/a".into(),
+            data: b"y".to_vec(),
+            version: v,
+        };
+        assert!(t.apply(3, 12, &ops(0, vec![set(0)], false)).0.is_ok());
+        // Stale version: CAS fails and nothing changes.
+        let (r, ev) = t.apply(4, 13, &ops(0, vec![set(0)], false));
+        assert_eq!(r, Err(ZkError::BadVersion));
+        assert!(ev.is_empty());
+        let (data, stat) = t.get("/a").unwrap();
+        assert_eq!(data, b"y");
+        assert_eq!(
+            (stat.version, stat.czxid, stat.mzxid, stat.mtime_ms),
+            (1, 1, 3, 12)
+        );
+        assert_eq!(t.get("/").unwrap().1.num_children, 1);
+        assert_eq!(
+            t.apply(
+                5,
+                14,
+                &ops(
+                    0,
+                    vec![Op::Delete {
+                        path: "/a".into(),
+                        version: 0
+                    }],
+                    false
+                )
+            )
+            .0,
+            Err(ZkError::BadVersion)
+        );
+        assert!(t
+            .apply(
+                5,
+                14,
+                &ops(
+                    0,
+                    vec![Op::Delete {
+                        path: "/a".into(),
+                        version: 1
+                    }],
+                    false
+                )
+            )
+            .0
+            .is_ok());
+        assert_eq!(t.exists("/a").unwrap(), None);
+    }
+
+    #[test]
+    fn sequential_names_are_unique_and_increasing() {
+        let mut t = DataTree::new();
+        assert!(t
+            .apply(
+                1,
+                0,
+                &ops(0, vec![create("/q", CreateMode::Persistent)], false),
+            )
+            .0
+            .is_ok());
+        let mut names = Vec::new();
+        for i in 0..20 {
+            let (r, _) = t.apply(
+                2 + i,
+                0,
+                &ops(
+                    0,
+                    vec![create("/q/n-", CreateMode::PersistentSequential)],
+                    false,
+                ),
+            );
+            match r {
+                Ok(Response::Op(OpResult::Created { path, .. })) => names.push(path),
+                other => panic!("{other:?}"),
+            }
+            if i % 3 == 0 {
+                // Deleting does not reuse numbers.
+                let last = names.last().cloned().unwrap();
+                assert!(t
+                    .apply(
+                        100 + i,
+                        0,
+                        &ops(
+                            0,
+                            vec![Op::Delete {
+                                path: last,
+                                version: -1,
+                            }],
+                            false,
+                        ),
+                    )
+                    .0
+                    .is_ok());
+            }
+        }
+        let mut sorted = names.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted, names);
+        assert_eq!(names[0], "/q/n-0000000000");
+    }
+
+    #[test]
+    fn multi_is_all_or_nothing() {
+        let mut t = DataTree::new();
+        assert!(t
+            .apply(
+                1,
+                0,
+                &ops(0, vec![create("/a", CreateMode::Persistent)], false),
+            )
+            .0
+            .is_ok());
+        let before = t.digest();
+        let bad = vec![
+            create("/b", CreateMode::Persistent),
+            Op::Set {
+                path: "/a".into(),
+                data: vec![1],
+                version: -1,
+            },
+            Op::Delete {
+                path: "/a".into(),
+                version: -1,
+            },
+            Op::Check {
+                path: "/b".into(),
+                version: 7,
+            },
+        ];
+        let (r, ev) = t.apply(2, 0, &ops(0, bad, true));
+        assert_eq!(
+            r,
+            Err(ZkError::MultiFailed {
+                index: 3,
+                error: Box::new(ZkError::BadVersion)
+            })
+        );
+        assert!(ev.is_empty());
+        assert_eq!(t.digest(), before);
+        let good = vec![
+            create("/b", CreateMode::Persistent),
+            Op::Check {
+                path: "/b".into(),
+                version: 0,
+            },
+            Op::Set {
+                path: "/a".into(),
+                data: vec![1],
+                version: 0,
+            },
+        ];
+        let (r, _) = t.apply(3, 0, &ops(0, good, true));
+        assert!(matches!(r, Ok(Response::Multi(v)) if v.len() == 3));
+        assert!(t.exists("/b").unwrap().is_some());
+    }
+
+    #[test]
+    fn closing_a_session_deletes_its_ephemerals() {
+        let mut t = DataTree::new();
+        let (r, _) = t.apply(1, 0, &CommandBody::CreateSession { timeout_ms: 1 });
+        assert_eq!(
+            r,
+            Ok(Response::Session {
+                session: 1,
+                timeout_ms: SESSION_TIMEOUT_MS_MIN
+            })
+        );
+        assert!(t
+            .apply(
+                2,
+                0,
+                &ops(1, vec![create("/e", CreateMode::Ephemeral)], false),
+            )
+            .0
+            .is_ok());
+        assert_eq!(
+            t.apply(
+                3,
+                0,
+                &ops(1, vec![create("/e/c", CreateMode::Persistent)], false)
+            )
+            .0,
+            Err(ZkError::NoChildrenForEphemerals)
+        );
+        assert_eq!(
+            t.apply(
+                3,
+                0,
+                &ops(9, vec![create("/f", CreateMode::Ephemeral)], false)
+            )
+            .0,
+            Err(ZkError::SessionExpired)
+        );
+        assert_eq!(t.exists("/e").unwrap().map(|s| s.ephemeral_owner), Some(1));
+        let (_, ev) = t.apply(4, 0, &CommandBody::CloseSession { session: 1 });
+        assert!(ev.contains(&WatchEvent {
+            kind: EventKind::NodeDeleted,
+            path: "/e".into(),
+            zxid: 4
+        }));
+        assert_eq!(t.exists("/e").unwrap(), None);
+        assert_eq!(t.session_count(), 0);
+    }
+}

@@ -4,9 +4,12 @@
 //! durability (`disk`), the glommio server and client, and coordination recipes.
 //! Must not: depend on the engine crate or know anything about the Kafka wire protocol.
 
+pub mod client;
+pub mod disk;
 pub mod lincheck;
 pub mod node;
 pub mod proto;
+pub mod server;
 pub mod sim;
 pub mod store;
 pub mod tree;

@@ -1,0 +1,188 @@
+//! End-to-end tests against an embedded single-node coordinator over real loopback TCP:
+//! the data model, CAS, multi, sequential names, watches, session expiry, restart recovery.
+
+use std::time::Duration;
+
+use coord::client::{Client, ClientConfig, ClientError};
+use coord::proto::{CreateMode, EventKind, Op, ZkError};
+use coord::server::start_embedded;
+use glommio::{LocalExecutorBuilder, Placement};
+
+fn run<F: std::future::Future<Output = ()> + 'static>(f: impl FnOnce() -> F + Send + 'static) {
+    LocalExecutorBuilder::new(Placement::Unbound)
+        .io_memory(1024 * 1024)
+        .spawn(move || f())
+        .unwrap()
+        .join()
+        .unwrap();
+}
+
+fn cfg(addr: &str, session_ms: u64) -> ClientConfig {
+    let mut c = ClientConfig::new(vec![addr.to_string()]);
+    c.session_timeout_ms = session_ms;
+    c.request_timeout_ms = 5_000;
+    c
+}
+
+#[test]
+fn data_model_cas_multi_sequential_and_watches() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = start_embedded(dir.path().to_path_buf(), "127.0.0.1:0", None).unwrap();
+    let addr = node.addr.to_string();
+    run(move || async move {
+        let c = Client::connect(cfg(&addr, 10_000)).await.unwrap();
+        assert_ne!(c.session_id(), 0);
+        assert_eq!(
+            c.create("/a", b"1", CreateMode::Persistent).await.unwrap(),
+            "/a"
+        );
+        assert!(matches!(
+            c.create("/a", b"1", CreateMode::Persistent)
+                .await
+                .unwrap_err()
+                .zk(),
+            Some(ZkError::NodeExists)
+        ));
+        let (data, stat) = c.get("/a").await.unwrap();
+        assert_eq!((data.as_slice(), stat.version), (&b"1"[..], 0));
+        // CAS: the right version wins, a stale one fails and changes nothing.
+        let st = c.set("/a", b"2", 0).await.unwrap();
+        assert_eq!(st.version, 1);
+        assert!(matches!(
+            c.set("/a", b"3", 0).await.unwrap_err().zk(),
+            Some(ZkError::BadVersion)
+        ));
+        assert_eq!(c.get("/a").await.unwrap().0, b"2");
+        // 1 MiB data accepted, more refused.
+        c.set("/a", &vec![7u8; 1024 * 1024], -1).await.unwrap();
+        assert!(c.set("/a", &vec![7u8; 1024 * 1024 + 1], -1).await.is_err());
+        // Sequential names are unique and increasing.
+        c.create("/q", b"", CreateMode::Persistent).await.unwrap();
+        let mut names = Vec::new();
+        for _ in 0..10 {
+            names.push(
+                c.create("/q/n-", b"", CreateMode::PersistentSequential)
+                    .await
+                    .unwrap(),
+            );
+        }
+        let mut sorted = names.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted, names);
+        assert_eq!(c.children("/q").await.unwrap().len(), 10);
+        // Multi is all-or-nothing.
+        let err = c
+            .multi(vec![
+                Op::Create {
+                    path: "/m1".into(),
+                    data: vec![],
+                    mode: CreateMode::Persistent,
+                },
+                Op::Check {
+                    path: "/a".into(),
+                    version: 99,
+                },
+            ])
+            .await
+            .unwrap_err();
+        assert!(matches!(
+            err.zk(),
+            Some(ZkError::MultiFailed { index: 1, .. })
+        ));
+        assert_eq!(c.exists("/m1").await.unwrap(), None);
+        let r = c
+            .multi(vec![
+                Op::Create {
+                    path: "/m1".into(),
+                    data: vec![],
+                    mode: CreateMode::Persistent,
+                },
+                Op::Check {
+                    path: "/a".into(),
+                    version: 2,
+                },
+            ])
+            .await
+            .unwrap();
+        assert_eq!(r.len(), 2);
+        assert!(c.exists("/m1").await.unwrap().is_some());
+        // Watches: data, exists on a missing node, children; one-shot.
+        let (_, _, w_data) = c.get_watch("/a").await.unwrap();
+        let (none, w_exists) = c.exists_watch("/later").await.unwrap();
+        assert!(none.is_none());
+        let (_, w_child) = c.children_watch("/q").await.unwrap();
+        let other = Client::connect(cfg(&addr, 0)).await.unwrap();
+        let st = other.set("/a", b"x", -1).await.unwrap();
+        let ev = w_data.wait().await.unwrap();
+        assert_eq!(
+            (ev.kind, ev.path.as_str(), ev.zxid),
+            (EventKind::NodeDataChanged, "/a", st.mzxid)
+        );
+        other
+            .create("/later", b"", CreateMode::Persistent)
+            .await
+            .unwrap();
+        assert_eq!(w_exists.wait().await.unwrap().kind, EventKind::NodeCreated);
+        other
+            .create("/q/z", b"", CreateMode::Persistent)
+            .await
+            .unwrap();
+        assert_eq!(
+            w_child.wait().await.unwrap().kind,
+            EventKind::NodeChildrenChanged
+        );
+        c.sync().await.unwrap();
+        assert!(c.status().await.unwrap().is_leader);
+    });
+}
+
+#[test]
+fn expired_session_deletes_ephemerals_and_fires_watches() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = start_embedded(dir.path().to_path_buf(), "127.0.0.1:0", None).unwrap();
+    let addr = node.addr.to_string();
+    run(move || async move {
+        let watcher = Client::connect(cfg(&addr, 10_000)).await.unwrap();
+        let doomed = Client::connect(cfg(&addr, 600)).await.unwrap();
+        assert_eq!(doomed.session_timeout_ms(), 600);
+        let p = doomed
+            .create("/eph-", b"", CreateMode::EphemeralSequential)
+            .await
+            .unwrap();
+        doomed
+            .create("/e", b"", CreateMode::Ephemeral)
+            .await
+            .unwrap();
+        let (stat, w) = watcher.exists_watch(&p).await.unwrap();
+        assert_eq!(stat.map(|s| s.ephemeral_owner), Some(doomed.session_id()));
+        // While pings flow, the session lives well past its timeout.
+        glommio::timer::sleep(Duration::from_millis(1_500)).await;
+        assert!(watcher.exists("/e").await.unwrap().is_some());
+        // Stop pinging: the quorum expires the session.
+        drop(doomed);
+        let ev = w.wait().await.unwrap();
+        assert_eq!(ev.kind, EventKind::NodeDeleted);
+        assert_eq!(watcher.exists("/e").await.unwrap(), None);
+        // The session's id is gone for good.
+        assert_eq!(watcher.status().await.unwrap().sessions, 1);
+    });
+}
+
+#[test]
+fn closed_session_removes_ephemerals_at_once_and_rejects_further_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = start_embedded(dir.path().to_path_buf(), "127.0.0.1:0", None).unwrap();
+    let addr = node.addr.to_string();
+    run(move || async move {
+        let c = Client::connect(cfg(&addr, 30_000)).await.unwrap();
+        c.create("/e", b"", CreateMode::Ephemeral).await.unwrap();
+        c.close().await.unwrap();
+        let o = Client::connect(cfg(&addr, 0)).await.unwrap();
+        assert_eq!(o.exists("/e").await.unwrap(), None);
+        assert!(matches!(
+            o.create("/x", b"", CreateMode::Ephemeral).await,
+            Err(ClientError::Zk(ZkError::BadArguments(_)))
+        ));
+    });
+}

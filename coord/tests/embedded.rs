@@ -11,7 +11,7 @@ use glommio::{LocalExecutorBuilder, Placement};
 fn run<F: std::future::Future<Output = ()> + 'static>(f: impl FnOnce() -> F + Send + 'static) {
     LocalExecutorBuilder::new(Placement::Unbound)
         .io_memory(1024 * 1024)
-        .spawn(move || f())
+        .spawn(f)
         .unwrap()
         .join()
         .unwrap();

@@ -1,1 +1,3 @@
 //! bench — load generation and measurement.
+
+pub mod log_bench;

@@ -1,2 +1,28 @@
 //! weir — the one binary. Only this crate reads argv and the environment.
-fn main() {}
+
+use clap::{Parser, Subcommand};
+
+mod bench_cmd;
+
+#[derive(Debug, Parser)]
+#[command(name = "weir", version, about = "weir, a Kafka-compatible broker")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Benchmarks (`weir bench log --dir DIR`).
+    Bench(bench_cmd::BenchArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .try_init();
+    match Cli::parse().command {
+        Command::Bench(args) => bench_cmd::run(args),
+    }
+}

@@ -223,6 +223,7 @@ impl Node {
                 .collect(),
             znodes: self.tree.node_count() as u64,
             sessions: self.tree.session_count() as u64,
+            pid: 0,
         }
     }
 
@@ -535,7 +536,7 @@ impl Node {
             }
             let idx = e.index;
             match e.get_entry_type() {
-                EntryType::EntryNormal if e.data.is_empty() => {}
+                EntryType::EntryNormal if e.data.is_empty() => self.applied = idx,
                 EntryType::EntryNormal => match decode::<Command>(&e.data) {
                     Ok(cmd) => {
                         let (res, events) = self.tree.apply(idx, cmd.time_ms, &cmd.body);

@@ -158,6 +158,8 @@ pub struct NodeStatus {
     pub members: Vec<(u64, String)>,
     pub znodes: u64,
     pub sessions: u64,
+    /// OS process id of the serving node (filled in by the server; lets benchmarks kill it).
+    pub pid: u32,
 }
 
 /// A successful reply.

@@ -15,6 +15,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_lite::io::{AsyncReadExt, AsyncWriteExt, BufReader};
@@ -112,13 +114,28 @@ pub fn run(cfg: ServerConfig) -> Result<(), ServerError> {
 /// A single-node coordinator running on its own thread (the broker's embedded mode).
 pub struct Embedded {
     pub addr: SocketAddr,
+    stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Embedded {
-    /// Whether the node's thread has stopped (it only stops on a fatal error).
+    /// Whether the node's thread has stopped (it only stops on a fatal error or `stop`).
     pub fn is_finished(&self) -> bool {
         self.thread.as_ref().map_or(true, |t| t.is_finished())
+    }
+
+    /// Stops the node and waits for its thread. Everything acknowledged is on disk already.
+    pub fn stop(mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Embedded {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
     }
 }
 
@@ -131,7 +148,14 @@ pub fn start_embedded(
 ) -> Result<Embedded, ServerError> {
     let mut cfg = ServerConfig::new(1, data_dir, listen.to_string());
     cfg.core = core;
+    start_embedded_with(cfg)
+}
+
+/// Starts a node described by `cfg` on its own thread. Returns once it accepts connections.
+pub fn start_embedded_with(cfg: ServerConfig) -> Result<Embedded, ServerError> {
     let (tx, rx) = std::sync::mpsc::channel();
+    let stop = Arc::new(AtomicBool::new(false));
+    let stop2 = stop.clone();
     let thread = std::thread::Builder::new()
         .name("weir-coord".into())
         .spawn(move || {
@@ -146,7 +170,7 @@ pub fn start_embedded(
                 .make();
             match ex {
                 Ok(ex) => {
-                    if let Err(e) = ex.run(serve(cfg, Some(tx))) {
+                    if let Err(e) = ex.run(serve(cfg, Some((tx, stop2)))) {
                         let _ = tx2.send(Err(e.to_string()));
                         tracing::error!("embedded coordinator stopped: {e}");
                     }
@@ -160,6 +184,7 @@ pub fn start_embedded(
     match rx.recv() {
         Ok(Ok(addr)) => Ok(Embedded {
             addr,
+            stop,
             thread: Some(thread),
         }),
         Ok(Err(e)) => Err(ServerError::Executor(e)),
@@ -238,6 +263,7 @@ struct Core {
     child_watches: HashMap<String, HashSet<u64>>,
     peers: HashMap<u64, (String, Rc<Outbox>)>,
     bell: LocalSender<()>,
+    stop: Arc<AtomicBool>,
     /// Self reference for spawning peer tasks.
     this: std::rc::Weak<RefCell<Core>>,
 }
@@ -249,10 +275,12 @@ fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-async fn serve(
-    mut cfg: ServerConfig,
-    started: Option<std::sync::mpsc::Sender<Result<SocketAddr, String>>>,
-) -> Result<(), ServerError> {
+type Started = (
+    std::sync::mpsc::Sender<Result<SocketAddr, String>>,
+    Arc<AtomicBool>,
+);
+
+async fn serve(mut cfg: ServerConfig, started: Option<Started>) -> Result<(), ServerError> {
     let listener = TcpListener::bind(cfg.listen.as_str()).map_err(|e| ServerError::Net {
         op: "bind",
         addr: cfg.listen.clone(),
@@ -287,6 +315,7 @@ async fn serve(
     ncfg.heartbeat_tick = cfg.heartbeat_tick;
     ncfg.snapshot_entries = cfg.snapshot_entries;
     let node = Node::new(ncfg, log)?;
+    let stop = started.as_ref().map(|(_, s)| s.clone()).unwrap_or_default();
     let (bell_tx, bell_rx) = local_channel::new_bounded(1);
     let core = Rc::new(RefCell::new(Core {
         node,
@@ -300,6 +329,7 @@ async fn serve(
         peers: HashMap::new(),
         bell: bell_tx,
         this: std::rc::Weak::new(),
+        stop,
     }));
     core.borrow_mut().this = Rc::downgrade(&core);
     core.borrow_mut().sync_peers();
@@ -311,6 +341,10 @@ async fn serve(
         loop {
             glommio::timer::sleep(tick).await;
             let mut c = tick_core.borrow_mut();
+            if c.stop.load(Ordering::Relaxed) {
+                c.ring();
+                return;
+            }
             c.node.tick(now_ms());
             c.ring();
         }
@@ -334,12 +368,15 @@ async fn serve(
     })
     .detach();
 
-    if let Some(tx) = started {
+    if let Some((tx, _)) = started {
         let _ = tx.send(Ok(local));
     }
     // The driver: one Ready round per wake-up.
     core.borrow_mut().ring();
     while bell_rx.recv().await.is_some() {
+        if core.borrow().stop.load(Ordering::Relaxed) {
+            break;
+        }
         core.borrow_mut().drive()?;
         glommio::yield_if_needed().await;
     }
@@ -390,7 +427,14 @@ impl Core {
 
     fn deliver(&mut self, e: Effect) {
         match e {
-            Effect::Reply { tag, zxid, result } => {
+            Effect::Reply {
+                tag,
+                zxid,
+                mut result,
+            } => {
+                if let Ok(Response::Status(st)) = &mut result {
+                    st.pid = std::process::id();
+                }
                 let Some(p) = self.tags.remove(&tag) else {
                     return;
                 };

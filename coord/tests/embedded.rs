@@ -186,3 +186,74 @@ fn closed_session_removes_ephemerals_at_once_and_rejects_further_use() {
         ));
     });
 }
+
+#[test]
+fn large_tree_survives_snapshot_compaction_and_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut scfg =
+        coord::server::ServerConfig::new(1, dir.path().to_path_buf(), "127.0.0.1:0".into());
+    scfg.snapshot_entries = 2_000;
+    let node = coord::server::start_embedded_with(scfg.clone()).unwrap();
+    let addr = node.addr.to_string();
+    const DIRS: usize = 20;
+    const PER_DIR: usize = 1_000;
+    run(move || async move {
+        let c = Client::connect(cfg(&addr, 0)).await.unwrap();
+        for d in 0..DIRS {
+            c.create(&format!("/d{d}"), b"", CreateMode::Persistent)
+                .await
+                .unwrap();
+        }
+        // 64 concurrent pipelined creators.
+        let mut tasks = Vec::new();
+        for t in 0..64 {
+            let c = c.clone();
+            tasks.push(glommio::spawn_local(async move {
+                let mut i = t;
+                while i < DIRS * PER_DIR {
+                    let path = format!("/d{}/n{}", i % DIRS, i / DIRS);
+                    c.create(&path, format!("v{i}").as_bytes(), CreateMode::Persistent)
+                        .await
+                        .unwrap();
+                    i += 64;
+                }
+            }));
+        }
+        for t in tasks {
+            t.await;
+        }
+        c.set("/d3/n7", b"changed", 0).await.unwrap();
+    });
+    node.stop();
+    // The log was compacted: the WAL holds at most one snapshot interval.
+    let wal = std::fs::metadata(dir.path().join("wal")).unwrap().len();
+    let snap = std::fs::metadata(dir.path().join("snap")).unwrap().len();
+    assert!(
+        snap > 500_000,
+        "snapshot of {snap} bytes is too small for the tree"
+    );
+    assert!(
+        wal < snap,
+        "wal {wal} bytes not compacted (snapshot {snap})"
+    );
+    let node = coord::server::start_embedded_with(scfg).unwrap();
+    let addr = node.addr.to_string();
+    run(move || async move {
+        let c = Client::connect(cfg(&addr, 0)).await.unwrap();
+        let st = c.status().await.unwrap();
+        assert_eq!(st.znodes as usize, 1 + DIRS + DIRS * PER_DIR);
+        for d in [0, 7, 19] {
+            assert_eq!(c.children(&format!("/d{d}")).await.unwrap().len(), PER_DIR);
+        }
+        assert_eq!(c.get("/d3/n7").await.unwrap().0, b"changed");
+        assert_eq!(
+            c.get("/d5/n999").await.unwrap().0,
+            format!("v{}", 999 * DIRS + 5).as_bytes()
+        );
+        // And it accepts writes after recovery.
+        c.create("/after", b"", CreateMode::Persistent)
+            .await
+            .unwrap();
+    });
+    node.stop();
+}

@@ -136,6 +136,10 @@ struct State {
     log_end: u64,
     durable: u64,
     carry: Vec<u8>,
+    /// File position after the last group handed to the kernel (ahead of what is published).
+    prepared_end: u64,
+    /// Full-size write buffers back from the tail cache, for reuse.
+    buffer_pool: Vec<DmaBuffer>,
     unsynced_records: u64,
     oldest_unsynced_ms: Option<i64>,
     written_waiters: Vec<Waiter>,
@@ -148,10 +152,16 @@ struct State {
 
 struct Shared {
     state: RefCell<State>,
-    wake: Notify,
+    wake: Rc<Notify>,
     dir: PathBuf,
     config: LogConfig,
     clock: Clock,
+}
+
+impl Shared {
+    fn wake_handle(&self) -> Rc<Notify> {
+        self.wake.clone()
+    }
 }
 
 /// One partition's log on this shard. Cheap to clone (an `Rc`).
@@ -230,6 +240,7 @@ impl PartitionLog {
             segment_first_append_ms: (active.size > 0).then(|| clock.now_ms()),
         };
         let log_end = active.next_offset;
+        let active_size = active.size;
         let state = State {
             segments,
             cursor,
@@ -237,6 +248,8 @@ impl PartitionLog {
             log_end,
             durable: log_end,
             carry,
+            prepared_end: active_size,
+            buffer_pool: Vec::new(),
             unsynced_records: 0,
             oldest_unsynced_ms: None,
             written_waiters: Vec::new(),
@@ -248,7 +261,7 @@ impl PartitionLog {
         };
         let shared = Rc::new(Shared {
             state: RefCell::new(state),
-            wake: Notify::default(),
+            wake: Rc::default(),
             dir,
             config,
             clock,
@@ -572,27 +585,39 @@ enum Step {
     Idle(Option<Duration>),
 }
 
-fn next_step(shared: &Shared) -> Step {
+/// Bytes of groups written at once, in units of `write_bytes_max`: enough to keep the disk busy
+/// while the next group is copied.
+const IN_FLIGHT_WRITES_MAX: usize = 16;
+/// Largest group, in units of `write_bytes_max`.
+const GROUP_WRITES_MAX: usize = 4;
+/// Spare full-size write buffers kept for reuse (first-touch page faults cost more than the copy).
+const BUFFER_POOL_MAX: usize = 16;
+
+fn next_step(shared: &Shared, in_flight: &InFlight) -> Step {
     let mut state = shared.state.borrow_mut();
     let config = &shared.config;
     if let Some(front) = state.pending.front() {
         if front.starts_segment {
-            return Step::Roll;
-        }
-        let mut group = Vec::new();
-        let mut bytes = 0usize;
-        let budget = config.write_bytes_max.saturating_mul(4);
-        while let Some(next) = state.pending.front() {
-            if next.starts_segment || (!group.is_empty() && bytes + next.bytes.len() > budget) {
-                break;
+            if in_flight.groups.is_empty() {
+                return Step::Roll;
             }
-            bytes += next.bytes.len();
-            if let Some(next) = state.pending.pop_front() {
-                group.push(next);
+        } else if in_flight.bytes < config.write_bytes_max.saturating_mul(IN_FLIGHT_WRITES_MAX) {
+            let mut group = Vec::new();
+            let mut bytes = 0usize;
+            let budget = config.write_bytes_max.saturating_mul(GROUP_WRITES_MAX);
+            while let Some(next) = state.pending.front() {
+                if next.starts_segment || (!group.is_empty() && bytes + next.bytes.len() > budget) {
+                    break;
+                }
+                bytes += next.bytes.len();
+                if let Some(next) = state.pending.pop_front() {
+                    group.push(next);
+                }
             }
+            return Step::Write(group);
         }
-        return Step::Write(group);
     }
+    let mut deadline = None;
     if state.durable < state.log_end {
         let now = shared.clock.now_ms();
         let waited_on = state
@@ -602,29 +627,58 @@ fn next_step(shared: &Shared) -> Step {
         let by_count = config
             .flush_messages
             .is_some_and(|n| state.unsynced_records >= n);
-        let deadline = config
+        let due = config
             .flush_ms
             .zip(state.oldest_unsynced_ms)
             .map(|(ms, t)| t + ms as i64);
-        if waited_on || by_count || state.closing || deadline.is_some_and(|d| now >= d) {
+        let closing = state.closing && state.pending.is_empty() && in_flight.groups.is_empty();
+        if waited_on || by_count || closing || due.is_some_and(|d| now >= d) {
             return Step::Sync;
         }
-        return Step::Idle(deadline.map(|d| Duration::from_millis((d - now).max(1) as u64)));
+        deadline = due.map(|d| Duration::from_millis((d - now).max(1) as u64));
     }
-    if state.closing {
+    if state.closing && state.pending.is_empty() && in_flight.groups.is_empty() {
         return Step::Close;
     }
-    Step::Idle(None)
+    Step::Idle(deadline)
 }
 
-/// The one task that writes and syncs this partition: writes never overlap, and a sync covers
-/// every write completed before it.
+/// Groups whose writes are in the kernel, oldest first. They are published in this order.
+#[derive(Default)]
+struct InFlight {
+    groups: VecDeque<WrittenGroup>,
+    bytes: usize,
+}
+
+/// A group of batches copied into DMA buffers and handed to the kernel.
+struct WrittenGroup {
+    batches: Vec<Pending>,
+    segment_base: u64,
+    /// File position of the group's first batch.
+    start: u64,
+    buffers: Vec<(u64, Rc<DmaBuffer>)>,
+    /// Set by the group's write task when every write has completed.
+    outcome: Rc<RefCell<Option<Result<()>>>>,
+    /// Completes when the write of the group's last page is done; the next group, which rewrites
+    /// that page with more data behind it, waits for it before writing its own first buffer.
+    last_page_written: Option<oneshot::Receiver<()>>,
+}
+
+/// The one task that writes and syncs this partition. Groups are copied and submitted while
+/// earlier groups are still being written (never two writes to one page at once), and published
+/// strictly in order; a sync covers every write published before it.
 async fn flusher(shared: Rc<Shared>) {
+    let mut in_flight = InFlight::default();
     loop {
-        let step = next_step(&shared);
+        if let Err(error) = publish_completed(&shared, &mut in_flight) {
+            tracing::error!(dir = %shared.dir.display(), %error, "partition log is going offline");
+            fail(&shared, error.to_string());
+            return;
+        }
+        let step = next_step(&shared, &in_flight);
         let outcome = match step {
             Step::Roll => roll(&shared).await,
-            Step::Write(group) => write_group(&shared, group).await,
+            Step::Write(group) => submit_group(&shared, group, &mut in_flight),
             Step::Sync => sync(&shared).await,
             Step::Close => {
                 let result = close_active(&shared).await;
@@ -683,38 +737,41 @@ fn wake_reached(waiters: &mut Vec<Waiter>, reached: u64) {
     }
 }
 
-/// Copies a group of batches (behind the carried partial page) into page-aligned DMA buffers,
-/// writes them all at once, and publishes the result.
-async fn write_group(shared: &Shared, group: Vec<Pending>) -> Result<()> {
+/// Copies a group of batches (behind the carried partial page) into page-aligned DMA buffers and
+/// hands them to the kernel, all at once; a task reports when every write has completed.
+fn submit_group(shared: &Shared, group: Vec<Pending>, in_flight: &mut InFlight) -> Result<()> {
     let config = &shared.config;
-    let (file, path, segment_base, start) = {
-        let state = shared.state.borrow();
-        let active = state
-            .segments
-            .values()
-            .next_back()
-            .ok_or(LogError::Closed)?;
-        (
-            active.file.clone(),
-            active.path.clone(),
-            active.base_offset,
-            active.size,
-        )
-    };
+    let mut state = shared.state.borrow_mut();
+    let state = &mut *state;
+    let active = state
+        .segments
+        .values()
+        .next_back()
+        .ok_or(LogError::Closed)?;
+    let (file, path, segment_base) = (active.file.clone(), active.path.clone(), active.base_offset);
     let alignment = file.alignment();
-    let carry = std::mem::take(&mut shared.state.borrow_mut().carry);
+    let start = state.prepared_end;
+    let carry = std::mem::take(&mut state.carry);
     let region_start = start - carry.len() as u64;
     let data_bytes: u64 = group.iter().map(|p| p.bytes.len() as u64).sum();
     let end = start + data_bytes;
     let region_end = end.div_ceil(alignment) * alignment;
 
-    // Cut the region into non-overlapping aligned buffers.
+    // Cut the region into non-overlapping aligned buffers; full-size ones come from the pool.
     let cut = (config.write_bytes_max as u64 / alignment).max(1) * alignment;
     let mut buffers: Vec<(u64, DmaBuffer)> = Vec::new();
     let mut at = region_start;
     while at < region_end {
         let len = cut.min(region_end - at);
-        buffers.push((at, file.alloc_dma_buffer(len as usize)));
+        let pooled = if len == cut {
+            state.buffer_pool.pop()
+        } else {
+            None
+        };
+        buffers.push((
+            at,
+            pooled.unwrap_or_else(|| file.alloc_dma_buffer(len as usize)),
+        ));
         at += len;
     }
     let mut put =
@@ -735,61 +792,137 @@ async fn write_group(shared: &Shared, group: Vec<Pending>) -> Result<()> {
     if let Some((buffer_start, last)) = buffers.last_mut() {
         let from = (end - *buffer_start) as usize;
         last.as_bytes_mut()[from..].fill(0);
+        let last_page = (end - end % alignment - *buffer_start) as usize;
+        state.carry = last.as_bytes()[last_page..from].to_vec();
     }
+    state.prepared_end = end;
+
     let buffers: Vec<(u64, Rc<DmaBuffer>)> = buffers
         .into_iter()
         .map(|(at, b)| (at, Rc::new(b)))
         .collect();
-    let writes = buffers.iter().map(|(at, buffer)| {
-        let file = file.clone();
-        let buffer = buffer.clone();
-        let at = *at;
-        async move { (file.write_rc_at(buffer.clone(), at).await, buffer.len()) }
-    });
-    for (result, expected) in join_all(writes).await {
-        let written = result.map_err(|e| LogError::io("writing segment", &path, e))?;
-        if written != expected {
-            return Err(LogError::io(
-                "writing segment",
-                &path,
-                std::io::Error::new(
-                    std::io::ErrorKind::WriteZero,
-                    format!("short write: {written} of {expected}"),
-                ),
-            ));
+    // The previous group's last page is this group's first page unless that group ended on a page
+    // boundary; then there is nothing to wait for.
+    let previous = in_flight
+        .groups
+        .back_mut()
+        .and_then(|g| g.last_page_written.take());
+    let gate = if carry.is_empty() { None } else { previous };
+    let (last_done, last_page_written) = oneshot::channel();
+    let outcome = Rc::new(RefCell::new(None));
+    let task_outcome = outcome.clone();
+    let wake = shared.wake_handle();
+    let writes: Vec<(u64, Rc<DmaBuffer>)> = buffers.clone();
+    glommio::spawn_local(async move {
+        let count = writes.len();
+        let mut gate = gate;
+        let mut last_done = Some(last_done);
+        let mut futures = Vec::with_capacity(count);
+        for (i, (at, buffer)) in writes.into_iter().enumerate() {
+            let file = file.clone();
+            let gate = if i == 0 { gate.take() } else { None };
+            let last_done = if i + 1 == count {
+                last_done.take()
+            } else {
+                None
+            };
+            futures.push(async move {
+                if let Some(gate) = gate {
+                    let _ = gate.await;
+                }
+                let expected = buffer.len();
+                let result = file.write_rc_at(buffer, at).await;
+                if let Some(done) = last_done {
+                    let _ = done.send(());
+                }
+                (result, expected)
+            });
         }
-    }
+        let mut result = Ok(());
+        for (written, expected) in join_all(futures).await {
+            let checked = match written {
+                Ok(n) if n == expected => Ok(()),
+                Ok(n) => Err(std::io::Error::new(
+                    std::io::ErrorKind::WriteZero,
+                    format!("short write: {n} of {expected} bytes"),
+                )),
+                Err(e) => Err(e.into()),
+            };
+            if let Err(e) = checked {
+                result = Err(LogError::io("writing segment", &path, e));
+            }
+        }
+        *task_outcome.borrow_mut() = Some(result);
+        wake.notify();
+    })
+    .detach();
+    in_flight.bytes += data_bytes as usize;
+    in_flight.groups.push_back(WrittenGroup {
+        batches: group,
+        segment_base,
+        start,
+        buffers,
+        outcome,
+        last_page_written: Some(last_page_written),
+    });
+    Ok(())
+}
 
-    // Publish: index, LEO, tail cache, waiters.
+/// Publishes, in order, every group at the front whose writes have all completed: index, log end
+/// offset, tail cache, waiters. A failed write fails the log.
+fn publish_completed(shared: &Shared, in_flight: &mut InFlight) -> Result<()> {
+    while let Some(front) = in_flight.groups.front() {
+        let Some(outcome) = front.outcome.borrow_mut().take() else {
+            break;
+        };
+        outcome?;
+        let Some(group) = in_flight.groups.pop_front() else {
+            break;
+        };
+        let data_bytes: usize = group.batches.iter().map(|p| p.bytes.len()).sum();
+        in_flight.bytes -= data_bytes;
+        publish(shared, group)?;
+    }
+    Ok(())
+}
+
+fn publish(shared: &Shared, group: WrittenGroup) -> Result<()> {
+    let config = &shared.config;
     let now = shared.clock.now_ms();
     let mut state = shared.state.borrow_mut();
     let state = &mut *state;
-    let last_page = end - end % alignment;
-    if let Some((buffer_start, last)) = buffers.last() {
-        let from = (last_page - buffer_start) as usize;
-        let to = (end - buffer_start) as usize;
-        state.carry = last.as_bytes()[from..to].to_vec();
-    }
     let active = state
         .segments
         .values_mut()
         .next_back()
         .ok_or(LogError::Closed)?;
-    let mut position = start;
-    for pending in &group {
+    let mut position = group.start;
+    for pending in &group.batches {
         let mut header = pending.header;
         header.base_offset = pending.base_offset as i64;
         header.partition_leader_epoch = pending.leader_epoch;
         let len = pending.bytes.len();
         active.on_written(&header, position, len, config.index_interval_bytes);
-        state.tail.insert_batch(segment_base, position, len, header);
+        state
+            .tail
+            .insert_batch(group.segment_base, position, len, header);
         state.unsynced_records += header.records_count as u64;
         position += len as u64;
     }
-    for (at, buffer) in buffers {
-        state.tail.insert(segment_base, at, buffer);
+    for (at, buffer) in group.buffers {
+        state.tail.insert(group.segment_base, at, buffer);
     }
-    state.tail.evict();
+    let cut =
+        (config.write_bytes_max as u64 / active.file.alignment()).max(1) * active.file.alignment();
+    for evicted in state.tail.evict() {
+        if state.buffer_pool.len() < BUFFER_POOL_MAX {
+            if let Ok(buffer) = Rc::try_unwrap(evicted) {
+                if buffer.len() as u64 == cut {
+                    state.buffer_pool.push(buffer);
+                }
+            }
+        }
+    }
     state.log_end = active.next_offset;
     state.oldest_unsynced_ms.get_or_insert(now);
     wake_reached(&mut state.written_waiters, state.log_end);
@@ -875,6 +1008,7 @@ async fn roll(shared: &Shared) -> Result<()> {
     let mut state = shared.state.borrow_mut();
     state.segments.insert(new_base, segment);
     state.carry.clear();
+    state.prepared_end = 0;
     Ok(())
 }
 

@@ -102,13 +102,17 @@ impl TailCache {
     }
 
     /// Drops the oldest chunks beyond the limit, and every batch no longer wholly cached.
-    pub fn evict(&mut self) {
+    /// Returns the evicted buffers, so the writer can reuse those no reader still holds.
+    pub fn evict(&mut self) -> Vec<Rc<DmaBuffer>> {
+        let mut evicted = Vec::new();
         while self.bytes > self.limit_bytes && self.chunks.len() > 1 {
             if let Some(old) = self.chunks.pop_front() {
                 self.bytes -= old.buffer.len();
+                evicted.push(old.buffer);
             }
         }
         self.drop_uncovered_batches();
+        evicted
     }
 
     /// Forgets everything of segments below `segment_base` (deleted by retention).

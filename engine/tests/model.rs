@@ -12,18 +12,34 @@ use proptest::prelude::*;
 
 #[derive(Debug, Clone)]
 enum Op {
-    Append { records: usize, value_len: usize },
-    Read { at: f64, max_bytes: usize },
+    Append {
+        records: usize,
+        value_len: usize,
+    },
+    /// Many appends before waiting once, so several write groups are in flight together.
+    Burst {
+        batches: usize,
+        value_len: usize,
+    },
+    Read {
+        at: f64,
+        max_bytes: usize,
+    },
     WaitDurable,
-    AdvanceClock { ms: i64 },
+    AdvanceClock {
+        ms: i64,
+    },
     Retention,
-    Reopen { clean: bool },
+    Reopen {
+        clean: bool,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         6 => (1usize..20, 0usize..2000).prop_map(|(records, value_len)| Op::Append { records, value_len }),
         4 => (0.0f64..1.0, 1usize..40_000).prop_map(|(at, max_bytes)| Op::Read { at, max_bytes }),
+        2 => (2usize..40, 0usize..3000).prop_map(|(batches, value_len)| Op::Burst { batches, value_len }),
         1 => Just(Op::WaitDurable),
         1 => (0i64..40_000).prop_map(|ms| Op::AdvanceClock { ms }),
         1 => Just(Op::Retention),
@@ -122,6 +138,23 @@ async fn exercise(dir: std::path::PathBuf, ops: Vec<Op>, tail_cache_bytes: usize
                 log.wait(info.last_offset, Watermark::Written)
                     .await
                     .unwrap();
+            }
+            Op::Burst { batches, value_len } => {
+                let mut last = None;
+                for i in 0..batches {
+                    tag += 1;
+                    let bytes = batch(tag, 1 + i % 7, value_len, now.get());
+                    let info = log.append(bytes.clone(), 3).unwrap();
+                    model.push(ModelBatch {
+                        base: info.first_offset,
+                        next: info.last_offset + 1,
+                        bytes: stamped(&bytes, info.first_offset, 3),
+                    });
+                    last = Some(info.last_offset);
+                }
+                if let Some(last) = last {
+                    log.wait(last, Watermark::Written).await.unwrap();
+                }
             }
             Op::Read { at, max_bytes } => check_read(&log, &model, at, max_bytes).await,
             Op::WaitDurable => {

@@ -3,6 +3,7 @@
 use clap::{Parser, Subcommand};
 
 mod bench_cmd;
+mod coord_cmd;
 
 #[derive(Debug, Parser)]
 #[command(name = "weir", version, about = "weir, a Kafka-compatible broker")]
@@ -15,6 +16,8 @@ struct Cli {
 enum Command {
     /// Benchmarks (`weir bench log --dir DIR`).
     Bench(bench_cmd::BenchArgs),
+    /// The quorum coordinator: run a node (`weir coord --id N --data-dir DIR ...`) or talk to one.
+    Coord(coord_cmd::CoordArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -24,5 +27,6 @@ fn main() -> anyhow::Result<()> {
         .try_init();
     match Cli::parse().command {
         Command::Bench(args) => bench_cmd::run(args),
+        Command::Coord(args) => coord_cmd::run(args),
     }
 }

@@ -9,6 +9,7 @@ pub mod disk;
 pub mod lincheck;
 pub mod node;
 pub mod proto;
+pub mod recipes;
 pub mod server;
 pub mod sim;
 pub mod store;

@@ -10,6 +10,7 @@ pub mod config;
 pub mod error;
 pub mod index;
 pub mod log;
+mod readahead;
 mod segment;
 pub mod tail;
 

@@ -43,6 +43,7 @@ use glommio::Task;
 use crate::batch::{self, BatchHeader, BatchSpan};
 use crate::config::{Clock, LogConfig};
 use crate::error::{LogError, Result};
+use crate::readahead::ReadAhead;
 use crate::segment::{self, read_batches, Segment};
 use crate::tail::{LogBytes, TailCache};
 
@@ -145,6 +146,8 @@ struct State {
     written_waiters: Vec<Waiter>,
     durable_waiters: Vec<Waiter>,
     tail: TailCache,
+    /// The read-ahead stream of the last sequential cold reader.
+    readahead: Option<ReadAhead>,
     failed: Option<String>,
     closing: bool,
     closed: bool,
@@ -255,6 +258,7 @@ impl PartitionLog {
             written_waiters: Vec::new(),
             durable_waiters: Vec::new(),
             tail: TailCache::new(config.tail_cache_bytes),
+            readahead: None,
             failed: None,
             closing: false,
             closed: false,
@@ -421,8 +425,18 @@ impl PartitionLog {
     /// batch is returned whole even if larger, as Kafka does). Recent data comes from memory;
     /// older data from disk, verified, without copying after the read.
     pub async fn read(&self, offset: u64, max_bytes: usize) -> Result<LogRead> {
-        let (file, path, position, position_offset, segment_len, log_start, log_end) = {
-            let state = self.shared.state.borrow();
+        let (
+            file,
+            path,
+            segment_base,
+            position,
+            position_offset,
+            segment_len,
+            log_start,
+            log_end,
+            stream,
+        ) = {
+            let mut state = self.shared.state.borrow_mut();
             let log_start = state.segments.keys().next().copied().unwrap_or(0);
             let log_end = state.log_end;
             if offset < log_start || offset > log_end {
@@ -432,18 +446,22 @@ impl PartitionLog {
                     log_end,
                 });
             }
-            let empty = |chunks, batches| LogRead {
+            let result = |chunks, batches| LogRead {
                 chunks,
                 batches,
                 log_start_offset: log_start,
                 log_end_offset: log_end,
             };
             if offset == log_end {
-                return Ok(empty(Vec::new(), Vec::new()));
+                return Ok(result(Vec::new(), Vec::new()));
             }
             if let Some((chunks, batches)) = state.tail.read(offset, max_bytes) {
-                return Ok(empty(chunks, batches));
+                return Ok(result(chunks, batches));
             }
+            let stream = state
+                .readahead
+                .take()
+                .filter(|s| s.offset == offset && s.has_data());
             let Some((_, segment)) = state.segments.range(..=offset).next_back() else {
                 return Err(LogError::OffsetOutOfRange {
                     offset,
@@ -455,14 +473,32 @@ impl PartitionLog {
             (
                 segment.file.clone(),
                 segment.path.clone(),
+                segment.base_offset,
                 u64::from(entry.position),
                 segment.base_offset + u64::from(entry.relative_offset),
                 segment.size,
                 log_start,
                 log_end,
+                stream,
             )
         };
-        let (bytes, batches) = read_batches(
+        let result = |chunks, batches| LogRead {
+            chunks,
+            batches,
+            log_start_offset: log_start,
+            log_end_offset: log_end,
+        };
+        // A sequential reader continues where its read-ahead stream stands.
+        if let Some(mut stream) = stream {
+            let (chunks, batches) = stream.next(max_bytes).await?;
+            if !batches.is_empty() {
+                if stream.has_data() {
+                    self.shared.state.borrow_mut().readahead = Some(stream);
+                }
+                return Ok(result(chunks, batches));
+            }
+        }
+        let (bytes, batches, end) = read_batches(
             &file,
             &path,
             position,
@@ -472,12 +508,16 @@ impl PartitionLog {
             max_bytes,
         )
         .await?;
-        Ok(LogRead {
-            chunks: bytes.into_iter().map(LogBytes::Disk).collect(),
+        if let Some(next) = batches.last().map(|h| h.last_offset() as u64 + 1) {
+            if end < segment_len {
+                let stream = ReadAhead::start(segment_base, next, end, segment_len, file, path);
+                self.shared.state.borrow_mut().readahead = Some(stream);
+            }
+        }
+        Ok(result(
+            bytes.into_iter().map(LogBytes::Disk).collect(),
             batches,
-            log_start_offset: log_start,
-            log_end_offset: log_end,
-        })
+        ))
     }
 
     /// ListOffsets by timestamp: the first offset whose record timestamp is ≥ `timestamp`, with
@@ -547,6 +587,13 @@ impl PartitionLog {
         }
         let log_start_offset = state.segments.keys().next().copied().unwrap_or(0);
         state.tail.drop_segments_below(log_start_offset);
+        if state
+            .readahead
+            .as_ref()
+            .is_some_and(|s| s.segment_base < log_start_offset)
+        {
+            state.readahead = None;
+        }
         Ok(RetentionOutcome {
             deleted_segments: deleted,
             log_start_offset,

@@ -417,7 +417,8 @@ impl Segment {
 ///
 /// Starts at `position`, where the batch holding `position_offset` begins, and returns slices of
 /// the DMA read buffer (no copy) covering the batch that holds `offset` and those after it, up to
-/// `max_bytes` (the first batch always whole) and never past `segment_len`.
+/// `max_bytes` (the first batch always whole) and never past `segment_len`; and the file position
+/// just after the returned batches.
 pub(crate) async fn read_batches(
     file: &DmaFile,
     path: &Path,
@@ -426,12 +427,12 @@ pub(crate) async fn read_batches(
     segment_len: u64,
     offset: u64,
     max_bytes: usize,
-) -> Result<(Option<ReadResult>, Vec<BatchHeader>)> {
+) -> Result<(Option<ReadResult>, Vec<BatchHeader>, u64)> {
     let window = max_bytes.clamp(64 << 10, 8 << 20);
     let mut want = window;
     loop {
         if position >= segment_len {
-            return Ok((None, Vec::new()));
+            return Ok((None, Vec::new(), position));
         }
         let len = want.min((segment_len - position) as usize);
         let buf = file
@@ -469,7 +470,8 @@ pub(crate) async fn read_batches(
             }
         }
         if let Some(start) = first {
-            return Ok((ReadResult::slice(&buf, start, taken), headers));
+            let end = position + (start + taken) as u64;
+            return Ok((ReadResult::slice(&buf, start, taken), headers, end));
         }
         // Nothing whole yet: the wanted batch starts at `at`; read again from there, big enough.
         let needed = BatchHeader::parse(&buf[at..])

@@ -436,3 +436,105 @@ fn coord_cli_ephemeral_of_dead_session_vanishes_and_watcher_is_told() {
         .unwrap();
     assert!(!stale.status.success());
 }
+
+#[test]
+fn coord_membership_add_remove_and_leader_transfer() {
+    let cl = Cluster::start(3);
+    let addrs = cl.addrs.clone();
+    let s = cl.servers();
+    let leader = block_on({
+        let addrs = addrs.clone();
+        async move { wait_leader(&addrs, &[0, 1, 2]).await }
+    });
+    for i in 0..50 {
+        let out = weir()
+            .args(["coord", "create", "--server", &s, &format!("/m{i}")])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+    }
+    // Leader transfer to a chosen follower.
+    let target = (leader + 1) % 3;
+    let out = weir()
+        .args(["coord", "transfer-leader", "--server", &s, "--id"])
+        .arg((target + 1).to_string())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let new = block_on({
+        let addrs = addrs.clone();
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                let l = wait_leader(&addrs, &[0, 1, 2]).await;
+                if l == target || Instant::now() > deadline {
+                    return l;
+                }
+                glommio::timer::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    });
+    assert_eq!(
+        new,
+        target,
+        "leadership did not move to node {}",
+        target + 1
+    );
+
+    // A fourth node joins empty, is added, and catches up from the leader.
+    let addr4 = format!("127.0.0.1:{}", free_port());
+    let log = std::fs::File::create(cl.data_dir().join("n4.log")).unwrap();
+    let mut n4 = weir()
+        .args(["coord", "--id", "4", "--join", "--data-dir"])
+        .arg(cl.data_dir().join("n4"))
+        .args(["--listen", &addr4])
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let out = weir()
+        .args([
+            "coord", "add-node", "--server", &s, "--id", "4", "--addr", &addr4,
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let ok = block_on({
+        let (addrs, addr4) = (addrs.clone(), addr4.clone());
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(15);
+            loop {
+                let l = status(&addrs[target]).await;
+                let r = status(&addr4).await;
+                if let (Some(l), Some(r)) = (l, r) {
+                    if r.znodes == l.znodes && r.members.len() == 4 && r.leader == l.id {
+                        return true;
+                    }
+                }
+                if Instant::now() > deadline {
+                    return false;
+                }
+                glommio::timer::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    });
+    // Remove the new node again; the three keep serving writes.
+    let out = weir()
+        .args(["coord", "remove-node", "--server", &s, "--id", "4"])
+        .output()
+        .unwrap();
+    let _ = n4.kill();
+    let _ = n4.wait();
+    assert!(ok, "joined node did not catch up");
+    assert!(out.status.success(), "{out:?}");
+    let st = block_on({
+        let addrs = addrs.clone();
+        async move { status(&addrs[target]).await.unwrap() }
+    });
+    assert_eq!(st.members.len(), 3);
+    let out = weir()
+        .args(["coord", "create", "--server", &s, "/after-removal"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+}

@@ -309,7 +309,11 @@ mod tests {
     #[test]
     fn recovers_entries_hard_state_snapshot_and_cuts_torn_tail() {
         let dir = tempfile::tempdir().unwrap();
-        let fresh = || LogState::bootstrap(&[1, 2, 3], b"tree".to_vec());
+        let fresh = || {
+            let mut s = LogState::default();
+            s.snapshot.data = b"tree".to_vec().into();
+            s
+        };
         {
             let (mut d, s) = Disk::open(dir.path(), fresh).unwrap();
             assert_eq!(s.snapshot.data.as_ref(), b"tree");

@@ -653,9 +653,11 @@ impl Node {
 
     fn maybe_snapshot(&mut self) -> Result<(), NodeError> {
         let snap_idx = self.raw.store().snapshot_index();
-        if self.applied < snap_idx + self.cfg.snapshot_entries {
+        let requested = self.raw.store().snapshot_requested.get() && self.applied > snap_idx;
+        if self.applied < snap_idx + self.cfg.snapshot_entries && !requested {
             return Ok(());
         }
+        self.raw.store().snapshot_requested.set(false);
         let term = self.raw.store().term(self.applied)?;
         let mut snap = Snapshot {
             data: encode(&self.tree)?.into(),

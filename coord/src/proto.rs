@@ -259,7 +259,12 @@ pub enum CommandBody {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 pub enum Hello {
     Client,
-    Peer { id: u64 },
+    /// `addr` is where the sender listens: lets a joining node, which knows no members yet,
+    /// answer the leader before the snapshot tells it the membership.
+    Peer {
+        id: u64,
+        addr: String,
+    },
 }
 
 /// Client → server frame. `xid` is echoed; requests may be pipelined.

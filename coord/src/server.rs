@@ -264,6 +264,7 @@ struct Core {
     peers: HashMap<u64, (String, Rc<Outbox>)>,
     bell: LocalSender<()>,
     stop: Arc<AtomicBool>,
+    my_addr: String,
     /// Self reference for spawning peer tasks.
     this: std::rc::Weak<RefCell<Core>>,
 }
@@ -330,6 +331,7 @@ async fn serve(mut cfg: ServerConfig, started: Option<Started>) -> Result<(), Se
         bell: bell_tx,
         this: std::rc::Weak::new(),
         stop,
+        my_addr: local.to_string(),
     }));
     core.borrow_mut().this = Rc::downgrade(&core);
     core.borrow_mut().sync_peers();
@@ -519,8 +521,29 @@ impl Core {
             let (ob, rx) = Outbox::new();
             self.peers.insert(id, (addr.clone(), ob.clone()));
             let weak = self.this.clone();
-            glommio::spawn_local(peer_writer(weak, me, id, addr, ob, rx)).detach();
+            glommio::spawn_local(peer_writer(
+                weak,
+                me,
+                self.my_addr.clone(),
+                id,
+                addr,
+                ob,
+                rx,
+            ))
+            .detach();
         }
+    }
+
+    /// A peer we have no address for connected to us (we are joining): talk back to it.
+    fn learn_peer(&mut self, id: u64, addr: String) {
+        if id == self.node.id() || self.peers.contains_key(&id) {
+            return;
+        }
+        let (ob, rx) = Outbox::new();
+        self.peers.insert(id, (addr.clone(), ob.clone()));
+        let weak = self.this.clone();
+        let (me, my_addr) = (self.node.id(), self.my_addr.clone());
+        glommio::spawn_local(peer_writer(weak, me, my_addr, id, addr, ob, rx)).detach();
     }
 
     fn remove_conn(&mut self, id: u64) {
@@ -539,6 +562,7 @@ impl Core {
 async fn peer_writer(
     core: std::rc::Weak<RefCell<Core>>,
     me: u64,
+    my_addr: String,
     peer: u64,
     addr: String,
     ob: Rc<Outbox>,
@@ -554,7 +578,7 @@ async fn peer_writer(
             continue;
         }
         if stream.is_none() {
-            stream = connect_peer(me, &addr).await;
+            stream = connect_peer(me, &my_addr, &addr).await;
         }
         let ok = match stream.as_mut() {
             Some(s) => s.write_all(&data).await.is_ok() && s.flush().await.is_ok(),
@@ -584,14 +608,21 @@ async fn peer_writer(
     }
 }
 
-async fn connect_peer(me: u64, addr: &str) -> Option<TcpStream> {
+async fn connect_peer(me: u64, my_addr: &str, addr: &str) -> Option<TcpStream> {
     let sa: SocketAddr = addr.parse().ok()?;
     let mut s = TcpStream::connect_timeout(sa, Duration::from_millis(PEER_CONNECT_TIMEOUT_MS))
         .await
         .ok()?;
     let _ = s.set_nodelay(true);
     let mut hello = Vec::new();
-    encode_frame(&Hello::Peer { id: me }, &mut hello).ok()?;
+    encode_frame(
+        &Hello::Peer {
+            id: me,
+            addr: my_addr.to_string(),
+        },
+        &mut hello,
+    )
+    .ok()?;
     s.write_all(&hello).await.ok()?;
     Some(s)
 }
@@ -630,7 +661,8 @@ async fn handle_conn(core: Rc<RefCell<Core>>, stream: TcpStream) {
         _ => return,
     }
     match decode::<Hello>(&buf) {
-        Ok(Hello::Peer { .. }) => {
+        Ok(Hello::Peer { id, addr }) => {
+            core.borrow_mut().learn_peer(id, addr);
             while let Ok(true) = read_frame(&mut r, PEER_FRAME_BYTES_MAX, &mut buf).await {
                 let Ok(m) = Message::parse_from_bytes(&buf) else {
                     return;

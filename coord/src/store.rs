@@ -8,6 +8,9 @@
 use raft::prelude::{ConfState, Entry, HardState, Snapshot};
 use raft::{GetEntriesContext, RaftState, StorageError};
 
+/// Index and term of the bootstrap snapshot.
+pub const BOOTSTRAP_INDEX: u64 = 1;
+
 /// Everything the driver must make durable, in this order, before sending the batch's messages.
 #[derive(Debug, Default, Clone)]
 pub struct PersistBatch {
@@ -35,15 +38,27 @@ pub struct LogState {
     pub hard_state: HardState,
     pub snapshot: Snapshot,
     pub entries: Vec<Entry>,
+    /// Set when raft asked for a snapshot this state cannot serve (none yet, or one whose
+    /// membership lacks the receiver, which raft-rs would refuse): the node then takes one.
+    pub snapshot_requested: std::cell::Cell<bool>,
 }
 
 impl LogState {
     /// A brand-new member of a bootstrapping cluster: conf state `voters`, state machine `data`.
+    ///
+    /// The initial state is a snapshot at index 1, term 1 (as TiKV does with its initial log
+    /// index): a node that joins later with an empty log is then necessarily sent a snapshot,
+    /// which carries the membership and the tree, instead of a log that starts mid-history.
     pub fn bootstrap(voters: &[u64], data: Vec<u8>) -> Self {
         let mut s = LogState::default();
         let cs = ConfState::from((voters.iter().copied(), std::iter::empty()));
-        s.snapshot.mut_metadata().set_conf_state(cs);
+        let meta = s.snapshot.mut_metadata();
+        meta.set_conf_state(cs);
+        meta.index = BOOTSTRAP_INDEX;
+        meta.term = BOOTSTRAP_INDEX;
         s.snapshot.data = data.into();
+        s.hard_state.term = BOOTSTRAP_INDEX;
+        s.hard_state.commit = BOOTSTRAP_INDEX;
         s
     }
 
@@ -156,8 +171,11 @@ impl raft::Storage for LogState {
         Ok(self.last())
     }
 
-    fn snapshot(&self, request_index: u64, _to: u64) -> raft::Result<Snapshot> {
-        if self.snapshot_index() < request_index || self.snapshot_index() == 0 {
+    fn snapshot(&self, request_index: u64, to: u64) -> raft::Result<Snapshot> {
+        let cs = self.snapshot.get_metadata().get_conf_state();
+        let member = cs.voters.contains(&to) || cs.learners.contains(&to);
+        if self.snapshot_index() < request_index || self.snapshot_index() == 0 || !member {
+            self.snapshot_requested.set(true);
             return Err(raft::Error::Store(
                 StorageError::SnapshotTemporarilyUnavailable,
             ));
@@ -180,7 +198,7 @@ mod tests {
 
     #[test]
     fn apply_truncates_conflicts_and_compacts() {
-        let mut s = LogState::bootstrap(&[1, 2, 3], vec![]);
+        let mut s = LogState::default();
         s.apply(&PersistBatch {
             entries: (1..=5).map(|i| ent(i, 1)).collect(),
             ..Default::default()

@@ -85,7 +85,7 @@ impl Disk {
             state = fresh();
             write_snapshot(dir, &state.snapshot)?;
         } else if snap_path.exists() {
-            state.snapshot = read_snapshot(&snap_path)?;
+            state = LogState::from_snapshot(read_snapshot(&snap_path)?);
         }
         if !is_new && wal_path.exists() {
             replay_wal(&wal_path, &mut state)?;
@@ -359,6 +359,7 @@ mod tests {
         snap.mut_metadata().term = 2;
         d.persist(&[PersistBatch {
             compacted: Some(snap),
+            compact_to: 3,
             ..Default::default()
         }])
         .unwrap();

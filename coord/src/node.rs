@@ -33,6 +33,8 @@ pub struct NodeConfig {
     pub pinned_election_tick: Option<usize>,
     /// Take a local snapshot and compact the log every this many applied entries.
     pub snapshot_entries: u64,
+    /// Entries kept behind a local snapshot for followers that lag a little.
+    pub compaction_lag_entries: u64,
     pub max_size_per_msg: u64,
     pub max_inflight_msgs: usize,
 }
@@ -45,6 +47,7 @@ impl NodeConfig {
             heartbeat_tick: 2,
             pinned_election_tick: None,
             snapshot_entries: 10_000,
+            compaction_lag_entries: 5_000,
             max_size_per_msg: 1024 * 1024,
             max_inflight_msgs: 256,
         }
@@ -669,6 +672,7 @@ impl Node {
         meta.set_conf_state(self.conf_state.clone());
         let batch = PersistBatch {
             compacted: Some(snap),
+            compact_to: self.applied.saturating_sub(self.cfg.compaction_lag_entries),
             ..Default::default()
         };
         self.raw.mut_store().apply(&batch);

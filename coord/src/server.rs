@@ -315,6 +315,7 @@ async fn serve(mut cfg: ServerConfig, started: Option<Started>) -> Result<(), Se
     ncfg.election_tick = cfg.election_tick;
     ncfg.heartbeat_tick = cfg.heartbeat_tick;
     ncfg.snapshot_entries = cfg.snapshot_entries;
+    ncfg.compaction_lag_entries = cfg.snapshot_entries / 2;
     let node = Node::new(ncfg, log)?;
     let stop = started.as_ref().map(|(_, s)| s.clone()).unwrap_or_default();
     let (bell_tx, bell_rx) = local_channel::new_bounded(1);

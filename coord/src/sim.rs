@@ -174,6 +174,7 @@ impl Sim {
         // A fixed, distinct election timeout per node (raft-rs's RNG cannot be seeded).
         c.pinned_election_tick = Some(10 + 4 * id as usize);
         c.snapshot_entries = self.cfg.snapshot_entries;
+        c.compaction_lag_entries = self.cfg.snapshot_entries / 4;
         c
     }
 

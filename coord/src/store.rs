@@ -19,8 +19,12 @@ pub struct PersistBatch {
     /// Entries to append; the first one truncates any existing entry at or after its index.
     pub entries: Vec<Entry>,
     pub hard_state: Option<HardState>,
-    /// A snapshot this node took of its own state: entries up to its index are dropped.
+    /// A snapshot this node took of its own state...
     pub compacted: Option<Snapshot>,
+    /// ...after which entries up to this index (at most the snapshot's) are dropped. Keeping
+    /// some entries behind the snapshot lets slightly lagging followers catch up from the log
+    /// instead of being sent a whole snapshot.
+    pub compact_to: u64,
 }
 
 impl PersistBatch {
@@ -37,7 +41,11 @@ impl PersistBatch {
 pub struct LogState {
     pub hard_state: HardState,
     pub snapshot: Snapshot,
+    /// Entries `offset_index + 1 ..= last`; may start before the snapshot's index.
     pub entries: Vec<Entry>,
+    /// Index and term just before the first entry (the log's compaction point).
+    pub offset_index: u64,
+    pub offset_term: u64,
     /// Set when raft asked for a snapshot this state cannot serve (none yet, or one whose
     /// membership lacks the receiver, which raft-rs would refuse): the node then takes one.
     pub snapshot_requested: std::cell::Cell<bool>,
@@ -59,7 +67,20 @@ impl LogState {
         s.snapshot.data = data.into();
         s.hard_state.term = BOOTSTRAP_INDEX;
         s.hard_state.commit = BOOTSTRAP_INDEX;
+        s.offset_index = BOOTSTRAP_INDEX;
+        s.offset_term = BOOTSTRAP_INDEX;
         s
+    }
+
+    /// The state right after loading `snapshot` (no entries yet).
+    pub fn from_snapshot(snapshot: Snapshot) -> Self {
+        let meta = snapshot.get_metadata();
+        LogState {
+            offset_index: meta.index,
+            offset_term: meta.term,
+            snapshot,
+            ..Default::default()
+        }
     }
 
     pub fn snapshot_index(&self) -> u64 {
@@ -67,14 +88,14 @@ impl LogState {
     }
 
     pub fn first(&self) -> u64 {
-        self.snapshot_index() + 1
+        self.offset_index + 1
     }
 
     pub fn last(&self) -> u64 {
         self.entries
             .last()
             .map(|e| e.index)
-            .unwrap_or_else(|| self.snapshot_index())
+            .unwrap_or(self.offset_index)
     }
 
     /// Applies a batch (the single definition of what a batch means, used everywhere).
@@ -83,6 +104,8 @@ impl LogState {
             self.snapshot = s.clone();
             self.entries.clear();
             let meta = s.get_metadata();
+            self.offset_index = meta.index;
+            self.offset_term = meta.term;
             if self.hard_state.commit < meta.index {
                 self.hard_state.commit = meta.index;
             }
@@ -102,9 +125,16 @@ impl LogState {
         if let Some(s) = &b.compacted {
             let idx = s.get_metadata().index;
             if idx > self.snapshot_index() {
-                let drop = (idx - self.snapshot_index()) as usize;
-                self.entries.drain(..drop.min(self.entries.len()));
                 self.snapshot = s.clone();
+            }
+            let to = b.compact_to.min(idx).min(self.last());
+            if to > self.offset_index {
+                let drop = (to - self.offset_index) as usize;
+                if let Some(e) = self.entries.get(drop - 1) {
+                    self.offset_term = e.term;
+                    self.offset_index = to;
+                    self.entries.drain(..drop);
+                }
             }
         }
     }
@@ -147,11 +177,10 @@ impl raft::Storage for LogState {
     }
 
     fn term(&self, idx: u64) -> raft::Result<u64> {
-        let si = self.snapshot_index();
-        if idx == si {
-            return Ok(self.snapshot.get_metadata().term);
+        if idx == self.offset_index {
+            return Ok(self.offset_term);
         }
-        if idx < si {
+        if idx < self.offset_index {
             return Err(raft::Error::Store(StorageError::Compacted));
         }
         if idx > self.last() {
@@ -215,6 +244,7 @@ mod tests {
         snap.mut_metadata().term = 1;
         s.apply(&PersistBatch {
             compacted: Some(snap),
+            compact_to: 3,
             ..Default::default()
         });
         assert_eq!((s.first(), s.last()), (4, 4));

@@ -33,6 +33,17 @@ pub struct LogConfig {
     pub tail_cache_bytes: usize,
 }
 
+impl LogConfig {
+    /// Bytes to reserve when a segment is created (0: no preallocation).
+    pub fn preallocate_bytes(&self) -> u64 {
+        if self.preallocate {
+            self.segment_bytes
+        } else {
+            0
+        }
+    }
+}
+
 impl Default for LogConfig {
     fn default() -> Self {
         LogConfig {

@@ -208,11 +208,7 @@ impl PartitionLog {
                 .map_err(|e| LogError::io("removing marker", &marker, e))?;
             segment::sync_dir(&dir).await?;
         }
-        let preallocate = if config.preallocate {
-            config.segment_bytes
-        } else {
-            0
-        };
+        let preallocate = config.preallocate_bytes();
         let interval = config.index_interval_bytes;
         let mut segments = BTreeMap::new();
         let carry;
@@ -1034,23 +1030,8 @@ async fn roll(shared: &Shared) -> Result<()> {
         front.starts_segment = false;
         front.base_offset
     };
-    let (mut active, target) = {
-        let mut state = shared.state.borrow_mut();
-        let base = *state.segments.keys().next_back().ok_or(LogError::Closed)?;
-        let active = state.segments.remove(&base).ok_or(LogError::Closed)?;
-        (active, state.log_end)
-    };
-    // The sealed segment goes back into the map whatever happens, so readers still find it.
-    let sealed = active.seal().await;
-    let base = active.base_offset;
-    shared.state.borrow_mut().segments.insert(base, active);
-    sealed?;
-    mark_durable(&mut shared.state.borrow_mut(), target);
-    let preallocate = if shared.config.preallocate {
-        shared.config.segment_bytes
-    } else {
-        0
-    };
+    seal_active(shared).await?;
+    let preallocate = shared.config.preallocate_bytes();
     let segment = Segment::create(&shared.dir, new_base, preallocate).await?;
     let mut state = shared.state.borrow_mut();
     state.segments.insert(new_base, segment);
@@ -1060,6 +1041,13 @@ async fn roll(shared: &Shared) -> Result<()> {
 }
 
 async fn close_active(shared: &Shared) -> Result<()> {
+    seal_active(shared).await?;
+    segment::write_file_durably(&shared.dir, CLEAN_SHUTDOWN_MARKER, b"clean\n").await
+}
+
+/// Seals the active segment (see `Segment::seal`) and moves the durable watermark to its end.
+/// The segment goes back into the map whatever happens, so readers still find it.
+async fn seal_active(shared: &Shared) -> Result<()> {
     let (mut active, target) = {
         let mut state = shared.state.borrow_mut();
         let base = *state.segments.keys().next_back().ok_or(LogError::Closed)?;
@@ -1067,15 +1055,11 @@ async fn close_active(shared: &Shared) -> Result<()> {
         (active, state.log_end)
     };
     let sealed = active.seal().await;
-    let file = active.file.clone();
-    {
-        let mut state = shared.state.borrow_mut();
-        state.segments.insert(active.base_offset, active);
-        mark_durable(&mut state, target);
-    }
+    let mut state = shared.state.borrow_mut();
+    state.segments.insert(active.base_offset, active);
     sealed?;
-    drop(file);
-    segment::write_file_durably(&shared.dir, CLEAN_SHUTDOWN_MARKER, b"clean\n").await
+    mark_durable(&mut state, target);
+    Ok(())
 }
 
 /// A wake-up flag for the single flusher task.

@@ -82,17 +82,7 @@ impl Segment {
             .await
             .map_err(io_err("syncing new segment", &path))?;
         sync_dir(dir).await?;
-        Ok(Segment {
-            base_offset,
-            next_offset: base_offset,
-            size: 0,
-            max_timestamp: -1,
-            last_batch_offset: None,
-            index: SegmentIndex::default(),
-            file: Rc::new(file),
-            path,
-            dir: dir.to_path_buf(),
-        })
+        Ok(Self::from_parts(dir, base_offset, file, path))
     }
 
     async fn open_file(dir: &Path, base_offset: u64) -> Result<(DmaFile, PathBuf, u64)> {

@@ -7,7 +7,7 @@ use std::cell::Cell;
 use std::rc::Rc;
 
 use bytes::Bytes;
-use common::{batch, run, stamped};
+use common::{batch, in_temp_dir, stamped};
 use engine::error::kafka_code;
 use engine::{Clock, LogConfig, LogError, PartitionLog, Watermark};
 
@@ -31,9 +31,7 @@ fn small_config() -> LogConfig {
 
 #[test]
 fn appended_batches_read_back_byte_identical_with_assigned_offsets() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().to_path_buf();
-    run(move || async move {
+    in_temp_dir(|path| async move {
         let log = PartitionLog::open(&path, mib_config(), Clock::System)
             .await
             .unwrap();
@@ -70,9 +68,7 @@ fn appended_batches_read_back_byte_identical_with_assigned_offsets() {
 
 #[test]
 fn a_bad_batch_is_refused_and_nothing_of_its_record_set_is_appended() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().to_path_buf();
-    run(move || async move {
+    in_temp_dir(|path| async move {
         let config = LogConfig {
             max_message_bytes: 4096,
             ..mib_config()
@@ -103,9 +99,7 @@ fn a_bad_batch_is_refused_and_nothing_of_its_record_set_is_appended() {
 
 #[test]
 fn segments_roll_on_size_and_time_and_cold_reads_cross_them() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().to_path_buf();
-    run(move || async move {
+    in_temp_dir(|path| async move {
         let now = Rc::new(Cell::new(1_000_000i64));
         let clock = Clock::Manual(now.clone());
         let config = LogConfig {
@@ -169,9 +163,7 @@ fn segments_roll_on_size_and_time_and_cold_reads_cross_them() {
 
 #[test]
 fn recent_data_is_served_from_the_tail_cache_without_disk_reads() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().to_path_buf();
-    run(move || async move {
+    in_temp_dir(|path| async move {
         let config = LogConfig {
             tail_cache_bytes: 1 << 20,
             ..mib_config()
@@ -201,9 +193,7 @@ fn recent_data_is_served_from_the_tail_cache_without_disk_reads() {
 
 #[test]
 fn retention_deletes_whole_old_segments_and_moves_the_log_start() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().to_path_buf();
-    run(move || async move {
+    in_temp_dir(|path| async move {
         let now = Rc::new(Cell::new(10_000_000i64));
         let config = LogConfig {
             retention_ms: Some(3_600_000),
@@ -255,9 +245,7 @@ fn retention_deletes_whole_old_segments_and_moves_the_log_start() {
 
 #[test]
 fn offsets_are_found_by_timestamp() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().to_path_buf();
-    run(move || async move {
+    in_temp_dir(|path| async move {
         let log = PartitionLog::open(&path, small_config(), Clock::System)
             .await
             .unwrap();
@@ -290,9 +278,7 @@ fn offsets_are_found_by_timestamp() {
 
 #[test]
 fn a_clean_close_and_reopen_keeps_everything_and_appends_continue() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().to_path_buf();
-    run(move || async move {
+    in_temp_dir(|path| async move {
         let mut expected = Vec::new();
         for round in 0..3u64 {
             let log = PartitionLog::open(&path, small_config(), Clock::System)
@@ -328,9 +314,7 @@ fn a_clean_close_and_reopen_keeps_everything_and_appends_continue() {
 
 #[test]
 fn a_torn_tail_is_truncated_and_earlier_data_survives() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().to_path_buf();
-    run(move || async move {
+    in_temp_dir(|path| async move {
         let log = PartitionLog::open(&path, mib_config(), Clock::System)
             .await
             .unwrap();
@@ -379,9 +363,7 @@ fn a_torn_tail_is_truncated_and_earlier_data_survives() {
 
 #[test]
 fn corruption_inside_a_sealed_segment_is_reported_not_skipped() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().to_path_buf();
-    run(move || async move {
+    in_temp_dir(|path| async move {
         let log = PartitionLog::open(&path, small_config(), Clock::System)
             .await
             .unwrap();
@@ -429,9 +411,7 @@ fn corruption_inside_a_sealed_segment_is_reported_not_skipped() {
 
 #[test]
 fn a_missing_or_damaged_index_is_rebuilt() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().to_path_buf();
-    run(move || async move {
+    in_temp_dir(|path| async move {
         let log = PartitionLog::open(&path, small_config(), Clock::System)
             .await
             .unwrap();
@@ -472,9 +452,7 @@ async fn durable_within(log: &PartitionLog, offset: u64, limit: std::time::Durat
 
 #[test]
 fn flush_messages_and_flush_ms_sync_without_a_waiter() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().to_path_buf();
-    run(move || async move {
+    in_temp_dir(|path| async move {
         let config = LogConfig {
             flush_messages: Some(5),
             ..mib_config()
@@ -519,9 +497,7 @@ fn flush_messages_and_flush_ms_sync_without_a_waiter() {
 
 #[test]
 fn a_clean_reopen_trusts_the_index_and_an_unclean_one_scans() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().to_path_buf();
-    run(move || async move {
+    in_temp_dir(|path| async move {
         let config = LogConfig {
             index_interval_bytes: 1024,
             ..mib_config()
@@ -563,9 +539,7 @@ fn a_clean_reopen_trusts_the_index_and_an_unclean_one_scans() {
 
 #[test]
 fn a_sequential_cold_reader_is_served_by_read_ahead_across_window_boundaries() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().to_path_buf();
-    run(move || async move {
+    in_temp_dir(|path| async move {
         let config = LogConfig {
             segment_bytes: 8 << 20,
             tail_cache_bytes: 0,

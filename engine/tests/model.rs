@@ -6,7 +6,7 @@ mod common;
 use std::cell::Cell;
 use std::rc::Rc;
 
-use common::{batch, run, stamped};
+use common::{batch, in_temp_dir, stamped};
 use engine::{Clock, LogConfig, LogError, PartitionLog, Watermark};
 use proptest::prelude::*;
 
@@ -213,10 +213,8 @@ proptest! {
 
     #[test]
     fn the_log_behaves_like_its_model(ops in prop::collection::vec(op(), 1..60), cached in any::<bool>()) {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().to_path_buf();
         let tail_cache_bytes = if cached { 64 << 10 } else { 0 };
-        run(move || exercise(path, ops, tail_cache_bytes));
+        in_temp_dir(move |path| exercise(path, ops, tail_cache_bytes));
     }
 }
 
@@ -224,8 +222,6 @@ proptest! {
 /// not return the first buffer's page padding.
 #[test]
 fn tail_reads_do_not_return_the_page_padding_of_an_earlier_write() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().to_path_buf();
     let ops = vec![
         Op::Append {
             records: 5,
@@ -256,5 +252,5 @@ fn tail_reads_do_not_return_the_page_padding_of_an_earlier_write() {
             max_bytes: 5220,
         },
     ];
-    run(move || exercise(path, ops, 64 << 10));
+    in_temp_dir(move |path| exercise(path, ops, 64 << 10));
 }

@@ -19,6 +19,15 @@ pub fn run<T: Send + 'static, F: Future<Output = T> + 'static>(
         .expect("executor panicked")
 }
 
+/// Runs `test` on an executor with a fresh temporary directory, removed afterwards.
+pub fn in_temp_dir<F: Future<Output = ()> + 'static>(
+    test: impl FnOnce(std::path::PathBuf) -> F + Send + 'static,
+) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().to_path_buf();
+    run(move || test(path));
+}
+
 /// A batch of `count` records whose values encode `tag` and the record index.
 pub fn batch(tag: u64, count: usize, value_len: usize, timestamp: i64) -> Bytes {
     let records: Vec<Record> = (0..count)

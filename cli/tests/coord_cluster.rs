@@ -266,7 +266,7 @@ fn coord_leader_kill9_under_load_loses_no_acked_write_and_restart_catches_up() {
     assert!(cl
         .data_dir()
         .join(format!("n{}", leader + 1))
-        .join("wal")
+        .join("snap")
         .exists());
 }
 

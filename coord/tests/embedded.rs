@@ -226,7 +226,12 @@ fn large_tree_survives_snapshot_compaction_and_restart() {
     });
     node.stop();
     // The log was compacted: the WAL holds at most one snapshot interval.
-    let wal = std::fs::metadata(dir.path().join("wal")).unwrap().len();
+    let wal: u64 = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("wal-"))
+        .map(|e| e.metadata().unwrap().len())
+        .sum();
     let snap = std::fs::metadata(dir.path().join("snap")).unwrap().len();
     assert!(
         snap > 500_000,

@@ -225,22 +225,24 @@ fn large_tree_survives_snapshot_compaction_and_restart() {
         c.set("/d3/n7", b"changed", 0).await.unwrap();
     });
     node.stop();
-    // The log was compacted: the WAL holds at most one snapshot interval.
-    let wal: u64 = std::fs::read_dir(dir.path())
+    // The log was compacted: of the ~11 WAL segments written (one per snapshot) at most the
+    // current one, the one holding the compaction lag and a spare remain.
+    let segments = std::fs::read_dir(dir.path())
         .unwrap()
-        .map(|e| e.unwrap())
-        .filter(|e| e.file_name().to_string_lossy().starts_with("wal-"))
-        .map(|e| e.metadata().unwrap().len())
-        .sum();
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with("wal-")
+        })
+        .count();
     let snap = std::fs::metadata(dir.path().join("snap")).unwrap().len();
     assert!(
         snap > 500_000,
         "snapshot of {snap} bytes is too small for the tree"
     );
-    assert!(
-        wal < snap,
-        "wal {wal} bytes not compacted (snapshot {snap})"
-    );
+    assert!(segments <= 4, "{segments} WAL segments: log not compacted");
     let node = coord::server::start_embedded_with(scfg).unwrap();
     let addr = node.addr.to_string();
     run(move || async move {

@@ -7,6 +7,8 @@ use std::process::{Child, Command, Stdio};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use futures_lite::FutureExt;
+
 use coord::client::{request_once, Client, ClientConfig, ClientError};
 use coord::proto::{CreateMode, NodeStatus, Op, Request, Response, ZkError};
 
@@ -537,4 +539,65 @@ fn coord_membership_add_remove_and_leader_transfer() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{out:?}");
+}
+
+#[test]
+fn coord_session_ephemeral_and_watch_survive_a_stopped_leader() {
+    let cl = Cluster::start(3);
+    let addrs = cl.addrs.clone();
+    let leader = block_on({
+        let addrs = addrs.clone();
+        async move { wait_leader(&addrs, &[0, 1, 2]).await }
+    });
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<()>();
+    let holder = std::thread::spawn({
+        let servers = cl.servers();
+        move || {
+            block_on(async move {
+                let c = Client::connect(client_cfg(&servers, 6_000)).await.unwrap();
+                let sid = c.session_id();
+                c.create("/k", b"0", CreateMode::Persistent).await.unwrap();
+                c.create("/eph", b"", CreateMode::Ephemeral).await.unwrap();
+                let (_, _, w) = c.get_watch("/k").await.unwrap();
+                ready_tx.send(()).unwrap();
+                // The leader this client talks to is stopped now; the change happens on the
+                // new leader. The watch must still fire (re-armed after the reconnect).
+                let ev = async { w.wait().await }
+                    .or(async {
+                        glommio::timer::sleep(Duration::from_secs(20)).await;
+                        None
+                    })
+                    .await;
+                let ev = ev.expect("watch never fired across the failover");
+                assert_eq!(ev.path, "/k");
+                // Same session, its ephemeral still there, and it can write again.
+                assert_eq!(c.session_id(), sid);
+                assert!(!c.is_expired());
+                let st = c.exists("/eph").await.unwrap().expect("ephemeral lost");
+                assert_eq!(st.ephemeral_owner, sid);
+                c.create("/after", b"", CreateMode::Ephemeral)
+                    .await
+                    .unwrap();
+            })
+        }
+    });
+    ready_rx.recv().unwrap();
+    cl.signal(leader, libc::SIGSTOP);
+    let live: Vec<usize> = (0..3).filter(|i| *i != leader).collect();
+    let majority: String = live
+        .iter()
+        .map(|i| addrs[*i].clone())
+        .collect::<Vec<_>>()
+        .join(",");
+    block_on({
+        let addrs = addrs.clone();
+        async move {
+            wait_leader(&addrs, &live).await;
+            let c = Client::connect(client_cfg(&majority, 0)).await.unwrap();
+            c.set("/k", b"changed", -1).await.unwrap();
+        }
+    });
+    let r = holder.join();
+    cl.signal(leader, libc::SIGCONT);
+    r.unwrap();
 }

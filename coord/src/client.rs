@@ -116,6 +116,10 @@ struct State {
     next_xid: u64,
     hint: Option<String>,
     rotate: usize,
+    /// Address of the current connection, and one to skip on the next reconnect (it went
+    /// silent).
+    conn_addr: Option<String>,
+    avoid: Option<String>,
     watches: Vec<WatchReg>,
 }
 
@@ -173,6 +177,8 @@ impl Client {
                     next_xid: 1,
                     hint: None,
                     rotate: 0,
+                    conn_addr: None,
+                    avoid: None,
                     watches: Vec::new(),
                 }),
                 connecting: glommio::sync::Semaphore::new(1),
@@ -259,10 +265,15 @@ impl Client {
             let addr = {
                 let mut st = self.inner.st.borrow_mut();
                 match st.hint.take() {
-                    Some(h) => h,
-                    None => {
+                    Some(h) if st.avoid.as_ref() != Some(&h) => h,
+                    _ => {
                         st.rotate = st.rotate.wrapping_add(1);
-                        servers[st.rotate % servers.len().max(1)].clone()
+                        let mut a = servers[st.rotate % servers.len().max(1)].clone();
+                        if servers.len() > 1 && st.avoid.as_ref() == Some(&a) {
+                            st.rotate = st.rotate.wrapping_add(1);
+                            a = servers[st.rotate % servers.len()].clone();
+                        }
+                        a
                     }
                 }
             };
@@ -324,8 +335,10 @@ impl Client {
         };
         let xid = self.xid();
         let rx = conn.send(xid, req).ok_or(ClientError::Timeout)?;
+        // A server that accepts but does not answer (stopped, overloaded) is skipped quickly.
         let left = deadline.saturating_duration_since(Instant::now());
-        let reply = recv_timeout(&rx, left.max(Duration::from_millis(100))).await;
+        let patience = Duration::from_millis((timeout / 2).max(1_000));
+        let reply = recv_timeout(&rx, left.min(patience).max(Duration::from_millis(100))).await;
         match reply {
             Some((
                 _,
@@ -338,9 +351,14 @@ impl Client {
                 st.session = session;
                 st.timeout_ms = timeout_ms;
                 st.conn = Some(conn);
+                st.conn_addr = Some(addr.to_string());
+                st.avoid = None;
             }
             Some((_, Ok(Response::Synced))) => {
-                self.inner.st.borrow_mut().conn = Some(conn);
+                let mut st = self.inner.st.borrow_mut();
+                st.conn = Some(conn);
+                st.conn_addr = Some(addr.to_string());
+                st.avoid = None;
             }
             Some((_, Err(ZkError::NotLeader { leader_addr, .. }))) => {
                 conn.kill();
@@ -435,10 +453,27 @@ impl Client {
                 continue;
             };
             let left = deadline.saturating_duration_since(Instant::now());
-            match recv_timeout(&rx, left).await {
+            // A server silent for half the session timeout is presumed gone: drop the connection
+            // and find the leader again, in time to re-attach before the session expires (a new
+            // leader restarts every session's timeout when it is elected).
+            let silence = {
+                let t = self.inner.st.borrow().timeout_ms;
+                if t > 0 {
+                    Duration::from_millis(t / 2)
+                } else {
+                    left
+                }
+            };
+            let reply = recv_timeout(&rx, left.min(silence)).await;
+            if reply.is_none() && conn.alive.get() {
+                conn.kill();
+                let mut st = self.inner.st.borrow_mut();
+                st.avoid = st.conn_addr.clone();
+            }
+            match reply {
                 Some((_, Ok(resp))) => return Ok(resp),
                 Some((_, Err(ZkError::NotLeader { leader_addr, .. }))) => {
-                    self.kill_conn();
+                    conn.kill();
                     self.inner.st.borrow_mut().hint = leader_addr;
                     if Instant::now() >= deadline {
                         return Err(ClientError::Timeout);

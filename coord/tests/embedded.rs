@@ -108,6 +108,14 @@ fn data_model_cas_multi_sequential_and_watches() {
         assert_eq!(r.len(), 2);
         assert!(c.exists("/m1").await.unwrap().is_some());
         // Watches: data, exists on a missing node, children; one-shot.
+        // A watcher that makes the change itself sees the event before the reply.
+        let (_, _, own) = c.get_watch("/a").await.unwrap();
+        c.set("/a", b"mine", -1).await.unwrap();
+        let ev = futures_lite::future::poll_once(own.wait()).await;
+        assert!(
+            matches!(ev, Some(Some(ref e)) if e.kind == EventKind::NodeDataChanged),
+            "event not delivered before the write's reply: {ev:?}"
+        );
         let (_, _, w_data) = c.get_watch("/a").await.unwrap();
         let (none, w_exists) = c.exists_watch("/later").await.unwrap();
         assert!(none.is_none());

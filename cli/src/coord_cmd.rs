@@ -159,7 +159,7 @@ enum CoordCmd {
 struct BenchArgs {
     #[command(flatten)]
     t: Target,
-    /// set | create | get
+    /// set | create | get | ping (null sink: no Raft, no disk)
     #[arg(long, default_value = "set")]
     op: String,
     #[arg(long, default_value_t = 1)]
@@ -444,6 +444,9 @@ async fn bench(b: BenchArgs) -> anyhow::Result<()> {
                         .await
                         .map(|_| ()),
                     "get" => c.get(&path).await.map(|_| ()),
+                    // Null sink: answered by the leader without Raft or disk; shows how much
+                    // load the benchmark client itself can generate.
+                    "ping" => c.call(Request::Ping).await.map(|_| ()),
                     _ => c.set(&path, &payload, -1).await.map(|_| ()),
                 };
                 let mut s = samples.borrow_mut();

@@ -29,6 +29,9 @@ pub struct SimConfig {
     pub delay_ms_max: u64,
     pub faults: bool,
     pub snapshot_entries: u64,
+    /// Session holders: each opens a session, creates an ephemeral node, pings, and "dies"
+    /// (stops pinging) after a random lifetime, then starts over.
+    pub session_actors: u64,
 }
 
 impl SimConfig {
@@ -43,6 +46,7 @@ impl SimConfig {
             delay_ms_max: 8,
             faults: true,
             snapshot_entries: 32,
+            session_actors: 2,
         }
     }
 }
@@ -60,6 +64,9 @@ pub struct SimReport {
     pub acked_writes: u64,
     pub max_term: u64,
     pub snapshots_installed: u64,
+    pub sessions_created: u64,
+    /// Sessions whose holder died and which the quorum was required to expire.
+    pub sessions_expired_checked: u64,
 }
 
 /// xorshift64*: small, seedable, good enough for fault injection.
@@ -91,6 +98,7 @@ enum Event {
     Request {
         node: u64,
         tag: Tag,
+        session: u64,
         req: Request,
     },
     Reply {
@@ -98,6 +106,25 @@ enum Event {
         result: Result<Response, ZkError>,
     },
 }
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum ActorState {
+    NeedSession,
+    NeedEphemeral,
+    Alive,
+}
+
+struct Actor {
+    target: u64,
+    state: ActorState,
+    session: u64,
+    serial: u64,
+    die_at: u64,
+    next_at: u64,
+    waiting: Option<(Tag, u64)>,
+}
+
+const SESSION_MS: u64 = 500;
 
 struct Client {
     target: u64,
@@ -121,6 +148,10 @@ struct Sim {
     queue: BTreeMap<(u64, u64), Event>,
     seq: u64,
     clients: Vec<Client>,
+    actors: Vec<Actor>,
+    actor_tags: HashMap<Tag, usize>,
+    /// (session, time its holder stopped pinging)
+    dead_sessions: Vec<(u64, u64)>,
     history: Vec<HistOp>,
     tags: HashMap<Tag, (usize, usize)>,
     next_tag: Tag,
@@ -149,6 +180,19 @@ pub fn run(cfg: SimConfig) -> Result<SimReport, String> {
                 last_version: 0,
             })
             .collect(),
+        actors: (0..cfg.session_actors)
+            .map(|a| Actor {
+                target: 1 + a % cfg.nodes,
+                state: ActorState::NeedSession,
+                session: 0,
+                serial: 0,
+                die_at: 0,
+                next_at: 0,
+                waiting: None,
+            })
+            .collect(),
+        actor_tags: HashMap::new(),
+        dead_sessions: Vec::new(),
         history: Vec::new(),
         tags: HashMap::new(),
         next_tag: 1,
@@ -272,6 +316,7 @@ impl Sim {
                     Event::Request {
                         node: l,
                         tag,
+                        session: 0,
                         req: Request::TransferLeader { id: to },
                     },
                 );
@@ -310,9 +355,14 @@ impl Sim {
                     }
                 }
             }
-            Event::Request { node, tag, req } => {
+            Event::Request {
+                node,
+                tag,
+                session,
+                req,
+            } => {
                 if let Some(n) = self.nodes[(node - 1) as usize].as_mut() {
-                    n.submit(tag, 0, req, self.now);
+                    n.submit(tag, session, req, self.now);
                     self.drive(node)?;
                 }
             }
@@ -327,7 +377,13 @@ impl Sim {
         let Some(n) = self.nodes[idx].as_mut() else {
             return Ok(());
         };
+        let before = n.applied();
         let out = n.ready().map_err(|e| format!("node {id} ready: {e}"))?;
+        if n.applied() != before {
+            n.tree()
+                .check_invariants()
+                .map_err(|e| format!("node {id} at {}: {e}", n.applied()))?;
+        }
         let (applied, digest, term) = (n.applied(), n.tree().digest(), n.term());
         self.report.max_term = self.report.max_term.max(term);
         match self.digests.insert(applied, digest) {
@@ -439,11 +495,121 @@ impl Sim {
             self.clients[c].waiting = Some((tag, h, self.now + CLIENT_TIMEOUT_MS));
             let node = self.clients[c].target;
             let at = self.now + self.delay();
-            self.push(at, Event::Request { node, tag, req });
+            self.push(
+                at,
+                Event::Request {
+                    node,
+                    tag,
+                    session: 0,
+                    req,
+                },
+            );
+        }
+        self.run_actors();
+    }
+
+    fn run_actors(&mut self) {
+        let end = self.cfg.duration_ms + self.cfg.quiet_ms;
+        for a in 0..self.actors.len() {
+            if let Some((_, deadline)) = self.actors[a].waiting {
+                if self.now >= deadline {
+                    self.actors[a].waiting = None;
+                    self.actors[a].target = 1 + self.rng.below(self.cfg.nodes);
+                }
+                continue;
+            }
+            if self.now < self.actors[a].next_at {
+                continue;
+            }
+            // Holders die for good before the end so their expiry can be checked.
+            let must_die = self.now + SESSION_MS + 1_500 > end;
+            let act = &mut self.actors[a];
+            let (session, req) = match act.state {
+                ActorState::NeedSession if must_die => continue,
+                ActorState::NeedSession => (
+                    0,
+                    Request::CreateSession {
+                        timeout_ms: SESSION_MS,
+                    },
+                ),
+                ActorState::NeedEphemeral => {
+                    act.serial += 1;
+                    (
+                        act.session,
+                        Request::Write(Op::Create {
+                            path: format!("/e-{a}-{}", act.serial),
+                            data: vec![],
+                            mode: CreateMode::Ephemeral,
+                        }),
+                    )
+                }
+                ActorState::Alive if self.now >= act.die_at || must_die => {
+                    self.dead_sessions.push((act.session, self.now));
+                    act.state = ActorState::NeedSession;
+                    act.session = 0;
+                    act.next_at = self.now + 50;
+                    continue;
+                }
+                ActorState::Alive => (act.session, Request::Ping),
+            };
+            let tag = self.next_tag;
+            self.next_tag += 1;
+            self.actor_tags.insert(tag, a);
+            let node = self.actors[a].target;
+            self.actors[a].waiting = Some((tag, self.now + CLIENT_TIMEOUT_MS));
+            let at = self.now + self.delay();
+            self.push(
+                at,
+                Event::Request {
+                    node,
+                    tag,
+                    session,
+                    req,
+                },
+            );
+        }
+    }
+
+    fn on_actor_reply(&mut self, a: usize, tag: Tag, result: Result<Response, ZkError>) {
+        match self.actors[a].waiting {
+            Some((t, _)) if t == tag => {}
+            _ => return,
+        }
+        self.actors[a].waiting = None;
+        let state = self.actors[a].state;
+        let pace = 20 + self.rng.below(30);
+        let act = &mut self.actors[a];
+        act.next_at = self.now + pace;
+        match (state, result) {
+            (_, Err(ZkError::NotLeader { leader, .. })) => {
+                act.target = if leader != 0 {
+                    leader
+                } else {
+                    1 + self.rng.below(self.cfg.nodes)
+                };
+            }
+            (ActorState::NeedSession, Ok(Response::Session { session, .. })) => {
+                act.session = session;
+                act.state = ActorState::NeedEphemeral;
+                act.die_at = self.now + 200 + self.rng.below(2_500);
+                self.report.sessions_created += 1;
+            }
+            (ActorState::NeedEphemeral, Ok(_)) => act.state = ActorState::Alive,
+            (_, Err(ZkError::SessionExpired)) => {
+                // Lost to a partition: start over (its node must vanish too, checked by the
+                // tree invariants).
+                act.state = ActorState::NeedSession;
+                act.session = 0;
+            }
+            _ => {}
         }
     }
 
     fn on_reply(&mut self, tag: Tag, result: Result<Response, ZkError>) -> Result<(), String> {
+        if let Some(a) = self.actor_tags.remove(&tag) {
+            self.on_actor_reply(a, tag, result);
+            return Ok(());
+        }
         let Some((c, h)) = self.tags.remove(&tag) else {
             return Ok(());
         };
@@ -530,6 +696,22 @@ impl Sim {
             version = n.tree().get(REG).ok().map(|(_, s)| s.version);
         }
         let version = version.ok_or("register missing after the run")?;
+        // Every session whose holder died long enough ago was expired by the quorum, and its
+        // ephemeral nodes went with it (the invariants tie ephemerals to live sessions).
+        let end = self.cfg.duration_ms + self.cfg.quiet_ms;
+        for n in self.nodes.iter().flatten() {
+            n.tree().check_invariants()?;
+            for (s, died) in &self.dead_sessions {
+                if *s != 0 && died + SESSION_MS + 1_000 < end {
+                    if n.tree().session(*s).is_some() {
+                        return Err(format!(
+                            "session {s} of a holder dead since {died} ms still alive at {end}"
+                        ));
+                    }
+                    self.report.sessions_expired_checked += 1;
+                }
+            }
+        }
         self.report.final_version = version;
         if (version as u64) < self.report.acked_writes {
             return Err(format!(

@@ -113,6 +113,50 @@ impl DataTree {
         s
     }
 
+    /// Checks the tree's structural invariants (parent/child links, ephemeral ownership both
+    /// ways, no children under ephemerals). For tests and the simulator: O(tree).
+    pub fn check_invariants(&self) -> Result<(), String> {
+        for (path, n) in &self.nodes {
+            for c in &n.children {
+                let child = if path == "/" {
+                    format!("/{c}")
+                } else {
+                    format!("{path}/{c}")
+                };
+                if !self.nodes.contains_key(&child) {
+                    return Err(format!("{path} lists missing child {child}"));
+                }
+            }
+            if path != "/" {
+                let parent = parent_of(path);
+                let name = path[parent.len()..].trim_start_matches('/');
+                match self.nodes.get(parent) {
+                    Some(p) if p.children.contains(name) => {}
+                    _ => return Err(format!("{path} is not listed by its parent {parent}")),
+                }
+            }
+            let owner = n.stat.ephemeral_owner;
+            if owner != 0 {
+                if !n.children.is_empty() {
+                    return Err(format!("ephemeral {path} has children"));
+                }
+                match self.sessions.get(&owner) {
+                    Some(s) if s.ephemerals.contains(path) => {}
+                    _ => return Err(format!("ephemeral {path} owned by dead session {owner}")),
+                }
+            }
+        }
+        for (id, s) in &self.sessions {
+            for e in &s.ephemerals {
+                match self.nodes.get(e) {
+                    Some(n) if n.stat.ephemeral_owner == *id => {}
+                    _ => return Err(format!("session {id} lists missing ephemeral {e}")),
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// A digest of the whole state, for replica comparison in tests.
     pub fn digest(&self) -> u64 {
         use std::hash::{Hash, Hasher};

@@ -154,12 +154,22 @@ fn client_cfg(servers: &str, session_ms: u64) -> ClientConfig {
 
 #[test]
 fn coord_leader_kill9_under_load_loses_no_acked_write_and_restart_catches_up() {
-    let mut cl = Cluster::start(3);
+    leader_kill9_scenario(3);
+}
+
+#[test]
+fn coord_five_nodes_leader_kill9_under_load_loses_no_acked_write_and_restart_catches_up() {
+    leader_kill9_scenario(5);
+}
+
+fn leader_kill9_scenario(n: usize) {
+    let all: Vec<usize> = (0..n).collect();
+    let mut cl = Cluster::start(n);
     let addrs = cl.addrs.clone();
     let servers = cl.servers();
     let leader = block_on({
-        let addrs = addrs.clone();
-        async move { wait_leader(&addrs, &[0, 1, 2]).await }
+        let (addrs, all) = (addrs.clone(), all.clone());
+        async move { wait_leader(&addrs, &all).await }
     });
 
     // Writers run on a thread of their own while this thread kills the leader.
@@ -223,7 +233,7 @@ fn coord_leader_kill9_under_load_loses_no_acked_write_and_restart_catches_up() {
         first_after - killed_at
     );
 
-    let live: Vec<usize> = (0..3).filter(|i| *i != leader).collect();
+    let live: Vec<usize> = (0..n).filter(|i| *i != leader).collect();
     let acked_paths: Vec<String> = acked.iter().map(|(p, _)| p.clone()).collect();
     let new_leader = block_on({
         let (addrs, servers, live, paths) = (

@@ -641,7 +641,7 @@ fn next_step(shared: &Shared, in_flight: &InFlight) -> Step {
     let config = &shared.config;
     if let Some(front) = state.pending.front() {
         if front.starts_segment {
-            if in_flight.groups.is_empty() {
+            if in_flight.is_idle() {
                 return Step::Roll;
             }
         } else if in_flight.bytes < config.write_bytes_max.saturating_mul(IN_FLIGHT_WRITES_MAX) {
@@ -661,7 +661,7 @@ fn next_step(shared: &Shared, in_flight: &InFlight) -> Step {
         }
     }
     let mut deadline = None;
-    if state.durable < state.log_end {
+    if state.durable < state.log_end && in_flight.sync.is_none() {
         let now = shared.clock.now_ms();
         let waited_on = state
             .durable_waiters
@@ -680,7 +680,11 @@ fn next_step(shared: &Shared, in_flight: &InFlight) -> Step {
         }
         deadline = due.map(|d| Duration::from_millis((d - now).max(1) as u64));
     }
-    if state.closing && state.pending.is_empty() && in_flight.groups.is_empty() {
+    if state.closing
+        && state.pending.is_empty()
+        && in_flight.is_idle()
+        && state.durable == state.log_end
+    {
         return Step::Close;
     }
     Step::Idle(deadline)
@@ -691,6 +695,19 @@ fn next_step(shared: &Shared, in_flight: &InFlight) -> Step {
 struct InFlight {
     groups: VecDeque<WrittenGroup>,
     bytes: usize,
+    sync: Option<SyncInFlight>,
+}
+
+/// An fdatasync in the kernel, and the log end offset it will make durable.
+struct SyncInFlight {
+    target: u64,
+    outcome: Rc<RefCell<Option<Result<()>>>>,
+}
+
+impl InFlight {
+    fn is_idle(&self) -> bool {
+        self.groups.is_empty() && self.sync.is_none()
+    }
 }
 
 /// A group of batches copied into DMA buffers and handed to the kernel.
@@ -722,7 +739,7 @@ async fn flusher(shared: Rc<Shared>) {
         let outcome = match step {
             Step::Roll => roll(&shared).await,
             Step::Write(group) => submit_group(&shared, group, &mut in_flight),
-            Step::Sync => sync(&shared).await,
+            Step::Sync => start_sync(&shared, &mut in_flight),
             Step::Close => {
                 let result = close_active(&shared).await;
                 if let Err(e) = result {
@@ -914,6 +931,15 @@ fn submit_group(shared: &Shared, group: Vec<Pending>, in_flight: &mut InFlight) 
 /// Publishes, in order, every group at the front whose writes have all completed: index, log end
 /// offset, tail cache, waiters. A failed write fails the log.
 fn publish_completed(shared: &Shared, in_flight: &mut InFlight) -> Result<()> {
+    if let Some(sync) = &in_flight.sync {
+        let outcome = sync.outcome.borrow_mut().take();
+        if let Some(outcome) = outcome {
+            outcome?;
+            let target = sync.target;
+            in_flight.sync = None;
+            mark_durable(&mut shared.state.borrow_mut(), target);
+        }
+    }
     while let Some(front) = in_flight.groups.front() {
         let Some(outcome) = front.outcome.borrow_mut().take() else {
             break;
@@ -991,7 +1017,9 @@ fn scatter(
     }
 }
 
-async fn sync(shared: &Shared) -> Result<()> {
+/// Starts an fdatasync of the active segment in a task of its own, so writes go on meanwhile; it
+/// will cover everything published before it was issued.
+fn start_sync(shared: &Shared, in_flight: &mut InFlight) -> Result<()> {
     let (file, path, target) = {
         let state = shared.state.borrow();
         let active = state
@@ -1001,11 +1029,19 @@ async fn sync(shared: &Shared) -> Result<()> {
             .ok_or(LogError::Closed)?;
         (active.file.clone(), active.path.clone(), state.log_end)
     };
-    file.fdatasync()
-        .await
-        .map_err(|e| LogError::io("syncing segment", &path, e))?;
-    let mut state = shared.state.borrow_mut();
-    mark_durable(&mut state, target);
+    let outcome = Rc::new(RefCell::new(None));
+    let task_outcome = outcome.clone();
+    let wake = shared.wake_handle();
+    glommio::spawn_local(async move {
+        let result = file
+            .fdatasync()
+            .await
+            .map_err(|e| LogError::io("syncing segment", &path, e));
+        *task_outcome.borrow_mut() = Some(result);
+        wake.notify();
+    })
+    .detach();
+    in_flight.sync = Some(SyncInFlight { target, outcome });
     Ok(())
 }
 

@@ -1,0 +1,166 @@
+//! The Kafka wire protocol: frames, request headers, the version table, the hand-written hot paths
+//! (the Produce request parser and the Fetch response encoder) and the response frame type.
+//!
+//! Owns: byte layouts and version rules. Control-plane messages are decoded and encoded with the
+//! `kafka-protocol` crate; Produce requests and Fetch responses are hand-written so that record
+//! bytes are never copied (a Produce request's records are `Bytes` slices of the request frame, a
+//! Fetch response's records are the log's own buffers).
+//! Must not: do I/O beyond reading one frame from a stream, know about shards, logs or the
+//! coordinator, or panic on any input (everything from the network is fallible).
+
+pub mod api_versions;
+pub mod fetch;
+pub mod frame;
+pub mod header;
+pub mod produce;
+pub mod wire;
+
+use bytes::Bytes;
+
+use crate::tail::LogBytes;
+
+/// Kafka error codes the request layer answers with (from Kafka's `Errors` enum).
+pub mod error_code {
+    pub const NONE: i16 = 0;
+    pub const UNKNOWN_SERVER_ERROR: i16 = -1;
+    pub const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
+    pub const REQUEST_TIMED_OUT: i16 = 7;
+    pub const INVALID_TOPIC_EXCEPTION: i16 = 17;
+    pub const INVALID_REQUIRED_ACKS: i16 = 21;
+    pub const UNSUPPORTED_VERSION: i16 = 35;
+    pub const TOPIC_ALREADY_EXISTS: i16 = 36;
+    pub const INVALID_PARTITIONS: i16 = 37;
+    pub const INVALID_REPLICATION_FACTOR: i16 = 38;
+    pub const INVALID_REQUEST: i16 = 42;
+    pub const INVALID_CONFIG: i16 = 40;
+    pub const UNKNOWN_TOPIC_ID: i16 = 100;
+}
+
+/// A request or frame the protocol layer refuses; the connection that sent it is closed.
+#[derive(Debug, thiserror::Error)]
+pub enum ProtocolError {
+    #[error("frame of {size} bytes exceeds socket.request.max.bytes = {max}")]
+    FrameTooLarge { size: i64, max: usize },
+    #[error("malformed request: {0}")]
+    Malformed(&'static str),
+    #[error("unknown API key {0}")]
+    UnknownApiKey(i16),
+    #[error("unsupported version {version} of API key {api_key}")]
+    UnsupportedVersion { api_key: i16, version: i16 },
+    #[error("cannot decode {api} v{version}: {reason}")]
+    Decode {
+        api: &'static str,
+        version: i16,
+        reason: String,
+    },
+    #[error("cannot encode {api} v{version}: {reason}")]
+    Encode {
+        api: &'static str,
+        version: i16,
+        reason: String,
+    },
+    #[error("reading a frame: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// One piece of a response frame, written to the socket in order.
+pub enum Part {
+    /// Bytes the request layer encoded (headers, control-plane bodies, copies from other shards).
+    Bytes(Bytes),
+    /// Record bytes as the log holds them (tail cache or DMA read buffer): written without copying.
+    Log(LogBytes),
+}
+
+impl Part {
+    pub fn len(&self) -> usize {
+        match self {
+            Part::Bytes(b) => b.len(),
+            Part::Log(l) => l.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn as_slice(&self) -> &[u8] {
+        match self {
+            Part::Bytes(b) => b,
+            Part::Log(l) => l,
+        }
+    }
+}
+
+/// A whole response: size prefix + header + body, as parts written in order.
+#[derive(Default)]
+pub struct ResponseFrame {
+    pub parts: Vec<Part>,
+}
+
+impl ResponseFrame {
+    /// A frame whose body (after the 4-byte size) is `parts`.
+    pub fn from_parts(mut parts: Vec<Part>) -> ResponseFrame {
+        let size: usize = parts.iter().map(Part::len).sum();
+        let mut all = Vec::with_capacity(parts.len() + 1);
+        all.push(Part::Bytes(Bytes::copy_from_slice(&(size as u32).to_be_bytes())));
+        all.append(&mut parts);
+        ResponseFrame { parts: all }
+    }
+
+    /// Total bytes including the size prefix.
+    pub fn len(&self) -> usize {
+        self.parts.iter().map(Part::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.parts.is_empty()
+    }
+
+    /// The frame in one vector (tests).
+    pub fn to_vec(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(self.len());
+        for p in &self.parts {
+            v.extend_from_slice(p.as_slice());
+        }
+        v
+    }
+}
+
+/// Decodes a control-plane request body with the `kafka-protocol` crate.
+pub fn decode_body<T: kafka_protocol::protocol::Decodable>(
+    api: &'static str,
+    version: i16,
+    body: Bytes,
+) -> Result<T, ProtocolError> {
+    let mut body = body;
+    T::decode(&mut body, version).map_err(|e| ProtocolError::Decode {
+        api,
+        version,
+        reason: format!("{e:#}"),
+    })
+}
+
+/// Encodes a control-plane response (header + body) into a frame.
+pub fn encode_response<T: kafka_protocol::protocol::Encodable>(
+    header: &header::RequestHeader,
+    body: &T,
+) -> Result<ResponseFrame, ProtocolError> {
+    let mut out = bytes::BytesMut::with_capacity(64);
+    header::put_response_header(
+        &mut out,
+        header.api_key,
+        header.api_version,
+        header.correlation_id,
+    );
+    body.encode(&mut out, header.api_version)
+        .map_err(|e| ProtocolError::Encode {
+            api: header_api_name(header),
+            version: header.api_version,
+            reason: format!("{e:#}"),
+        })?;
+    Ok(ResponseFrame::from_parts(vec![Part::Bytes(out.freeze())]))
+}
+
+fn header_api_name(header: &header::RequestHeader) -> &'static str {
+    api_versions::api_name(header.api_key)
+}

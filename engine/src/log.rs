@@ -236,7 +236,9 @@ impl PartitionLog {
             next_offset: active.next_offset,
             segment_base: active.base_offset,
             segment_bytes: active.size,
-            segment_first_append_ms: (active.size > 0).then(|| clock.now_ms()),
+            // segment.ms keeps counting across a restart: from the segment file's creation.
+            segment_first_append_ms: (active.size > 0)
+                .then(|| created_ms(&active.path).unwrap_or_else(|| clock.now_ms())),
         };
         let log_end = active.next_offset;
         let active_size = active.size;
@@ -617,6 +619,13 @@ impl PartitionLog {
     pub fn dir(&self) -> &Path {
         &self.shared.dir
     }
+}
+
+/// When a file was created (statx birth time), in ms since the epoch.
+fn created_ms(path: &Path) -> Option<i64> {
+    let created = std::fs::metadata(path).ok()?.created().ok()?;
+    let since_epoch = created.duration_since(std::time::UNIX_EPOCH).ok()?;
+    Some(since_epoch.as_millis() as i64)
 }
 
 /// What the flusher does next.

@@ -582,3 +582,33 @@ fn a_sequential_cold_reader_is_served_by_read_ahead_across_window_boundaries() {
         log.close().await.unwrap();
     });
 }
+
+#[test]
+fn segment_ms_keeps_counting_across_a_restart() {
+    in_temp_dir(|path| async move {
+        let config = LogConfig {
+            segment_ms: 500,
+            ..mib_config()
+        };
+        let log = PartitionLog::open(&path, config.clone(), Clock::System)
+            .await
+            .unwrap();
+        log.append_and_wait(batch(1, 1, 10, 0), 0, Watermark::Written)
+            .await
+            .unwrap();
+        log.close().await.unwrap();
+        glommio::timer::sleep(std::time::Duration::from_millis(600)).await;
+        let log = PartitionLog::open(&path, config, Clock::System)
+            .await
+            .unwrap();
+        log.append_and_wait(batch(2, 1, 10, 0), 0, Watermark::Written)
+            .await
+            .unwrap();
+        assert_eq!(
+            log.segment_count(),
+            2,
+            "the segment created before the restart is old enough to roll"
+        );
+        log.close().await.unwrap();
+    });
+}

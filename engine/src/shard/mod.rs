@@ -1,0 +1,370 @@
+//! Shards: one glommio executor per core, each owning a disjoint set of partitions, all listening
+//! on the Kafka port with SO_REUSEPORT, talking to each other only by message passing.
+//!
+//! Owns: executor creation and pinning, the full mesh of bounded cross-shard channels
+//! (`glommio::channels::shared_channel`, one per ordered pair of shards), running work on another
+//! shard (`Mesh::submit`), the listener and its accept loop, and orderly stop.
+//! Must not: interpret requests (that is the `Service` the caller provides), share mutable state
+//! between shards, or take a lock on the request path.
+//!
+//! Ordering contract of `Mesh::submit`: the job's synchronous part runs on the target shard in
+//! the order jobs were submitted from one shard (each pair of shards has one FIFO channel, and
+//! the target's receive loop runs that part before taking the next job); the future it returns
+//! runs concurrently. A Produce uses the synchronous part to append, so pipelined produces to one
+//! partition keep their order.
+
+pub mod conn;
+
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::mpsc;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::channel::oneshot;
+use futures::future::LocalBoxFuture;
+use futures::FutureExt;
+use glommio::channels::shared_channel::{self, ConnectedSender, SharedReceiver, SharedSender};
+use glommio::net::TcpListener;
+use glommio::{LocalExecutorBuilder, Placement};
+
+use crate::protocol::{ProtocolError, ResponseFrame};
+
+/// Work sent to another shard: called there with that shard's service; its synchronous part runs
+/// in submission order, the returned future (if any) is spawned.
+pub type Job<S> = Box<dyn FnOnce(&Rc<S>) -> Option<LocalBoxFuture<'static, ()>> + Send>;
+
+/// The completion stage of one request: resolves to its response (`None`: the request has no
+/// response, e.g. Produce with acks=0).
+pub type Completion = LocalBoxFuture<'static, Option<ResponseFrame>>;
+
+/// What a shard runs: per-shard state that answers requests and owns its partitions.
+pub trait Service: Sized + 'static {
+    /// The dispatch stage of one request frame: parse it, start its work (locally or on other
+    /// shards, in order) and return its completion. An error closes the connection.
+    fn dispatch(self: Rc<Self>, frame: Bytes) -> LocalBoxFuture<'static, Result<Completion, ProtocolError>>;
+    /// Stops the shard's work: called once, after the listener stopped (e.g. closes every log).
+    fn shutdown(self: Rc<Self>) -> LocalBoxFuture<'static, ()>;
+}
+
+/// Errors of the shard runtime.
+#[derive(Debug, thiserror::Error)]
+pub enum ShardError {
+    #[error("shard {0} has stopped")]
+    Stopped(usize),
+    #[error("starting shard {shard} on core {core}: {reason}")]
+    Start {
+        shard: usize,
+        core: usize,
+        reason: String,
+    },
+    #[error("binding {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// This shard's ends of the cross-shard channels.
+pub struct Mesh<S> {
+    me: usize,
+    count: usize,
+    senders: Vec<Option<ConnectedSender<Job<S>>>>,
+}
+
+impl<S: 'static> Mesh<S> {
+    pub fn shard_id(&self) -> usize {
+        self.me
+    }
+
+    pub fn shard_count(&self) -> usize {
+        self.count
+    }
+
+    /// Sends `work` to `target` (run at once if that is this shard). Awaiting this only waits
+    /// for channel space; the returned future resolves to the work's result.
+    pub async fn submit<R, F>(
+        &self,
+        this: &Rc<S>,
+        target: usize,
+        work: F,
+    ) -> Result<LocalBoxFuture<'static, Result<R, ShardError>>, ShardError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Rc<S>) -> LocalBoxFuture<'static, R> + Send + 'static,
+    {
+        if target == self.me {
+            let fut = work(this);
+            return Ok(fut.map(Ok).boxed_local());
+        }
+        let sender = self
+            .senders
+            .get(target)
+            .and_then(Option::as_ref)
+            .ok_or(ShardError::Stopped(target))?;
+        let (tx, rx) = oneshot::channel();
+        let job: Job<S> = Box::new(move |s: &Rc<S>| {
+            let fut = work(s);
+            Some(
+                async move {
+                    let _ = tx.send(fut.await);
+                }
+                .boxed_local(),
+            )
+        });
+        if sender.send(job).await.is_err() {
+            return Err(ShardError::Stopped(target));
+        }
+        Ok(async move { rx.await.map_err(|_| ShardError::Stopped(target)) }.boxed_local())
+    }
+
+    /// Runs `work` on `target` and waits for its result.
+    pub async fn call<R, F>(&self, this: &Rc<S>, target: usize, work: F) -> Result<R, ShardError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Rc<S>) -> LocalBoxFuture<'static, R> + Send + 'static,
+    {
+        self.submit(this, target, work).await?.await
+    }
+}
+
+/// How to run the shards.
+#[derive(Debug, Clone)]
+pub struct ShardsConfig {
+    /// The core of each shard (its length is the number of shards).
+    pub cores: Vec<usize>,
+    /// glommio io_memory per shard (registered buffers; bounded by the memlock limit).
+    pub io_memory_bytes: usize,
+    /// Where every shard listens (SO_REUSEPORT). Port 0 is resolved to one free port first.
+    pub kafka_addr: SocketAddr,
+    /// Kafka's socket.request.max.bytes.
+    pub request_bytes_max: usize,
+    /// Capacity of each cross-shard channel (jobs).
+    pub channel_jobs_max: usize,
+}
+
+/// What shards report to the thread that started them.
+#[derive(Debug)]
+pub enum ShardEvent {
+    Ready { shard: usize, addr: SocketAddr },
+    Exited { shard: usize, error: Option<String> },
+}
+
+/// Running shards.
+pub struct ShardSet {
+    pub addr: SocketAddr,
+    stops: Vec<Option<oneshot::Sender<()>>>,
+    threads: Vec<glommio::ExecutorJoinHandle<()>>,
+    events: mpsc::Receiver<ShardEvent>,
+}
+
+impl ShardSet {
+    /// The next event, if one arrived.
+    pub fn try_event(&self) -> Option<ShardEvent> {
+        self.events.try_recv().ok()
+    }
+
+    /// Stops every shard (each stops accepting, then shuts its service down) and waits for them.
+    pub fn stop(mut self) -> Vec<String> {
+        for stop in self.stops.iter_mut() {
+            if let Some(s) = stop.take() {
+                let _ = s.send(());
+            }
+        }
+        let mut errors = Vec::new();
+        for t in self.threads.drain(..) {
+            if let Err(e) = t.join() {
+                errors.push(e.to_string());
+            }
+        }
+        while let Ok(ev) = self.events.try_recv() {
+            if let ShardEvent::Exited {
+                shard,
+                error: Some(e),
+            } = ev
+            {
+                errors.push(format!("shard {shard}: {e}"));
+            }
+        }
+        errors
+    }
+}
+
+/// A port-0 address becomes one concrete free port so every shard binds the same one.
+fn resolve_port(addr: SocketAddr) -> Result<SocketAddr, ShardError> {
+    if addr.port() != 0 {
+        return Ok(addr);
+    }
+    let probe = std::net::TcpListener::bind(addr).map_err(|source| ShardError::Bind { addr, source })?;
+    probe
+        .local_addr()
+        .map_err(|source| ShardError::Bind { addr, source })
+}
+
+/// Starts one executor per entry of `cfg.cores`. `build` makes each shard's service (on that
+/// shard, with its mesh); the shard then listens and serves connections until stopped. Returns
+/// once every shard is listening (or the first failure).
+pub fn start<S, B>(cfg: ShardsConfig, build: B) -> Result<ShardSet, ShardError>
+where
+    S: Service,
+    B: Fn(Mesh<S>) -> LocalBoxFuture<'static, Result<Rc<S>, String>> + Send + Sync + 'static,
+{
+    let count = cfg.cores.len();
+    let addr = resolve_port(cfg.kafka_addr)?;
+    // channels[from][to]
+    let mut senders: Vec<Vec<Option<SharedSender<Job<S>>>>> =
+        (0..count).map(|_| (0..count).map(|_| None).collect()).collect();
+    let mut receivers: Vec<Vec<SharedReceiver<Job<S>>>> = (0..count).map(|_| Vec::new()).collect();
+    for (from, row) in senders.iter_mut().enumerate() {
+        for (to, slot) in row.iter_mut().enumerate() {
+            if from != to {
+                let (tx, rx) = shared_channel::new_bounded(cfg.channel_jobs_max);
+                *slot = Some(tx);
+                receivers[to].push(rx);
+            }
+        }
+    }
+    let build = Arc::new(build);
+    let (events_tx, events) = mpsc::channel();
+    let mut stops = Vec::new();
+    let mut threads = Vec::new();
+    for (shard, (my_senders, my_receivers)) in senders.into_iter().zip(receivers).enumerate() {
+        let core = cfg.cores[shard];
+        let (stop_tx, stop_rx) = oneshot::channel::<()>();
+        stops.push(Some(stop_tx));
+        let build = build.clone();
+        let events_tx = events_tx.clone();
+        let request_bytes_max = cfg.request_bytes_max;
+        let handle = LocalExecutorBuilder::new(Placement::Fixed(core))
+            .name(&format!("weir-shard-{shard}"))
+            .io_memory(cfg.io_memory_bytes)
+            .spawn(move || async move {
+                let error = run_shard(
+                    shard,
+                    count,
+                    addr,
+                    request_bytes_max,
+                    my_senders,
+                    my_receivers,
+                    build,
+                    stop_rx,
+                    &events_tx,
+                )
+                .await
+                .err();
+                if let Some(e) = &error {
+                    tracing::error!(shard, "shard failed: {e}");
+                }
+                let _ = events_tx.send(ShardEvent::Exited { shard, error });
+            })
+            .map_err(|e| ShardError::Start {
+                shard,
+                core,
+                reason: e.to_string(),
+            })?;
+        threads.push(handle);
+    }
+    let set = ShardSet {
+        addr,
+        stops,
+        threads,
+        events,
+    };
+    let mut ready = 0;
+    while ready < count {
+        match set.events.recv() {
+            Ok(ShardEvent::Ready { .. }) => ready += 1,
+            Ok(ShardEvent::Exited { shard, error }) => {
+                let reason = error.unwrap_or_else(|| "exited during start".into());
+                let core = cfg.cores[shard];
+                let _ = set.stop();
+                return Err(ShardError::Start {
+                    shard,
+                    core,
+                    reason,
+                });
+            }
+            Err(_) => {
+                return Err(ShardError::Start {
+                    shard: 0,
+                    core: cfg.cores[0],
+                    reason: "shards vanished during start".into(),
+                })
+            }
+        }
+    }
+    Ok(set)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_shard<S, B>(
+    shard: usize,
+    count: usize,
+    addr: SocketAddr,
+    request_bytes_max: usize,
+    senders: Vec<Option<SharedSender<Job<S>>>>,
+    receivers: Vec<SharedReceiver<Job<S>>>,
+    build: Arc<B>,
+    stop: oneshot::Receiver<()>,
+    events: &mpsc::Sender<ShardEvent>,
+) -> Result<(), String>
+where
+    S: Service,
+    B: Fn(Mesh<S>) -> LocalBoxFuture<'static, Result<Rc<S>, String>> + Send + Sync + 'static,
+{
+    let mut connected = Vec::with_capacity(count);
+    for s in senders {
+        connected.push(match s {
+            Some(s) => Some(s.connect().await),
+            None => None,
+        });
+    }
+    let mut inbound = Vec::with_capacity(receivers.len());
+    for r in receivers {
+        inbound.push(r.connect().await);
+    }
+    let mesh = Mesh {
+        me: shard,
+        count,
+        senders: connected,
+    };
+    let service = build(mesh).await?;
+    let mut tasks = Vec::new();
+    for rx in inbound {
+        let service = service.clone();
+        tasks.push(glommio::spawn_local(async move {
+            while let Some(job) = rx.recv().await {
+                if let Some(fut) = job(&service) {
+                    glommio::spawn_local(fut).detach();
+                }
+            }
+        }));
+    }
+    let listener = TcpListener::bind(addr).map_err(|e| format!("binding {addr}: {e}"))?;
+    let _ = events.send(ShardEvent::Ready { shard, addr });
+    tracing::info!(shard, %addr, "shard listening");
+    let accept = {
+        let service = service.clone();
+        glommio::spawn_local(async move {
+            loop {
+                match listener.accept().await {
+                    Ok(stream) => {
+                        let service = service.clone();
+                        glommio::spawn_local(conn::serve(stream, service, request_bytes_max))
+                            .detach();
+                    }
+                    Err(e) => {
+                        tracing::warn!(shard, "accept failed: {e}");
+                        glommio::timer::sleep(std::time::Duration::from_millis(50)).await;
+                    }
+                }
+            }
+        })
+    };
+    let _ = stop.await;
+    tracing::info!(shard, "shard stopping");
+    drop(accept);
+    service.shutdown().await;
+    drop(tasks);
+    Ok(())
+}

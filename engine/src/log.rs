@@ -818,7 +818,7 @@ fn submit_group(shared: &Shared, group: Vec<Pending>, in_flight: &mut InFlight) 
         .next_back()
         .ok_or(LogError::Closed)?;
     let (file, path, segment_base) = (active.file.clone(), active.path.clone(), active.base_offset);
-    let alignment = file.alignment();
+    let alignment = segment::write_alignment(&file);
     let start = state.prepared_end;
     let carry = std::mem::take(&mut state.carry);
     let region_start = start - carry.len() as u64;
@@ -990,8 +990,8 @@ fn publish(shared: &Shared, group: WrittenGroup) -> Result<()> {
     for (at, buffer) in group.buffers {
         state.tail.insert(group.segment_base, at, buffer);
     }
-    let cut =
-        (config.write_bytes_max as u64 / active.file.alignment()).max(1) * active.file.alignment();
+    let cut = (config.write_bytes_max as u64 / segment::write_alignment(&active.file)).max(1)
+        * segment::write_alignment(&active.file);
     for evicted in state.tail.evict() {
         if state.buffer_pool.len() < BUFFER_POOL_MAX {
             if let Ok(buffer) = Rc::try_unwrap(evicted) {

@@ -20,6 +20,14 @@ pub(crate) fn file_name(base_offset: u64, extension: &str) -> String {
     format!("{base_offset:020}.{extension}")
 }
 
+/// The unit of O_DIRECT writes: the device's logical block size, but at least the file system's
+/// 4 KiB block. ext4 serialises direct writes that are not aligned to its block size (each waits
+/// for every other direct write in flight on the inode), which would undo writing many buffers
+/// at once.
+pub(crate) fn write_alignment(file: &DmaFile) -> u64 {
+    file.alignment().max(4096)
+}
+
 /// A batch found by a scan: header (base offset as stored), file position and length.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ScannedBatch {
@@ -219,7 +227,7 @@ impl Segment {
             .fdatasync()
             .await
             .map_err(io_err("syncing", &segment.path))?;
-        let page_start = segment.size - segment.size % segment.file.alignment();
+        let page_start = segment.size - segment.size % write_alignment(&segment.file);
         let carry = if page_start < segment.size {
             let tail = segment
                 .file

@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand};
 
 mod bench_cmd;
 mod coord_cmd;
+mod serve_cmd;
 
 #[derive(Debug, Parser)]
 #[command(name = "weir", version, about = "weir, a Kafka-compatible broker")]
@@ -18,6 +19,8 @@ enum Command {
     Bench(bench_cmd::BenchArgs),
     /// The quorum coordinator: run a node (`weir coord --id N --data-dir DIR ...`) or talk to one.
     Coord(coord_cmd::CoordArgs),
+    /// The Kafka broker (`weir serve --data-dir DIR [--kafka-addr 0.0.0.0:9092]`).
+    Serve(serve_cmd::ServeArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -28,5 +31,6 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Bench(args) => bench_cmd::run(args),
         Command::Coord(args) => coord_cmd::run(args),
+        Command::Serve(args) => serve_cmd::run(args),
     }
 }

@@ -6,12 +6,15 @@
 //! connections or the Kafka request layer; errors carry the Kafka code a client should see.
 
 pub mod batch;
+pub mod broker;
 pub mod config;
 pub mod error;
 pub mod index;
 pub mod log;
+pub mod protocol;
 mod readahead;
 mod segment;
+pub mod shard;
 pub mod tail;
 
 pub use config::{Clock, LogConfig};

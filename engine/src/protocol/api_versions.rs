@@ -7,8 +7,8 @@
 //! kcat) mis-skips non-empty tagged fields there (fixed upstream in 2.2.0).
 //! Must not: advertise a version a handler cannot decode and answer.
 
-use kafka_protocol::messages::{ApiKey, ApiVersionsResponse};
 use kafka_protocol::messages::api_versions_response::ApiVersion;
+use kafka_protocol::messages::{ApiKey, ApiVersionsResponse};
 
 use super::header::RequestHeader;
 use super::{encode_response, error_code, ProtocolError, ResponseFrame};
@@ -19,7 +19,7 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::Produce, 3, 9),
     // Hand-encoded response (protocol::fetch); v13+ address topics by id.
     (ApiKey::Fetch, 4, 12),
-    (ApiKey::ListOffsets, 1, 7),
+    (ApiKey::ListOffsets, 1, 6),
     (ApiKey::Metadata, 0, 12),
     (ApiKey::ApiVersions, 0, 3),
     (ApiKey::CreateTopics, 2, 7),
@@ -101,7 +101,11 @@ mod tests {
         let frame = respond(&header(3)).unwrap().to_vec();
         // size, correlation id (response header v0 even for flexible ApiVersions), body.
         assert_eq!(&frame[4..8], &42i32.to_be_bytes());
-        assert_eq!(*frame.last().unwrap(), 0, "the top-level tagged-field count is 0");
+        assert_eq!(
+            *frame.last().unwrap(),
+            0,
+            "the top-level tagged-field count is 0"
+        );
         let mut body = Bytes::copy_from_slice(&frame[8..]);
         let r = ApiVersionsResponse::decode(&mut body, 3).unwrap();
         assert_eq!(r.error_code, 0);

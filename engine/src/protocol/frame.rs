@@ -24,7 +24,9 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
             if got == 0 {
                 return Ok(None);
             }
-            return Err(ProtocolError::Malformed("connection closed inside a size prefix"));
+            return Err(ProtocolError::Malformed(
+                "connection closed inside a size prefix",
+            ));
         }
         got += n;
     }

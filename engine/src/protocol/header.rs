@@ -55,7 +55,12 @@ pub fn parse_request(frame: Bytes) -> Result<Request, ProtocolError> {
 }
 
 /// Encodes a response header for `api_key`/`api_version` into `out`.
-pub fn put_response_header(out: &mut BytesMut, api_key: ApiKey, api_version: i16, correlation_id: i32) {
+pub fn put_response_header(
+    out: &mut BytesMut,
+    api_key: ApiKey,
+    api_version: i16,
+    correlation_id: i32,
+) {
     out.put_i32(correlation_id);
     if api_key.response_header_version(api_version) >= 1 {
         out.put_u8(0); // no tagged fields

@@ -24,7 +24,11 @@ pub mod error_code {
     pub const NONE: i16 = 0;
     pub const UNKNOWN_SERVER_ERROR: i16 = -1;
     pub const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
+    pub const LEADER_NOT_AVAILABLE: i16 = 5;
+    pub const NOT_LEADER_OR_FOLLOWER: i16 = 6;
     pub const REQUEST_TIMED_OUT: i16 = 7;
+    pub const CORRUPT_MESSAGE: i16 = 2;
+    pub const FETCH_SESSION_ID_NOT_FOUND: i16 = 70;
     pub const INVALID_TOPIC_EXCEPTION: i16 = 17;
     pub const INVALID_REQUIRED_ACKS: i16 = 21;
     pub const UNSUPPORTED_VERSION: i16 = 35;
@@ -102,7 +106,9 @@ impl ResponseFrame {
     pub fn from_parts(mut parts: Vec<Part>) -> ResponseFrame {
         let size: usize = parts.iter().map(Part::len).sum();
         let mut all = Vec::with_capacity(parts.len() + 1);
-        all.push(Part::Bytes(Bytes::copy_from_slice(&(size as u32).to_be_bytes())));
+        all.push(Part::Bytes(Bytes::copy_from_slice(
+            &(size as u32).to_be_bytes(),
+        )));
         all.append(&mut parts);
         ResponseFrame { parts: all }
     }

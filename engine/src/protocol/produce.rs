@@ -71,7 +71,9 @@ pub fn parse(body: Bytes, version: i16) -> Result<ProduceRequest, ProtocolError>
         r.skip_tagged_fields()?;
     }
     if r.remaining() != 0 {
-        return Err(ProtocolError::Malformed("trailing bytes after a Produce request"));
+        return Err(ProtocolError::Malformed(
+            "trailing bytes after a Produce request",
+        ));
     }
     Ok(ProduceRequest {
         transactional_id,
@@ -98,7 +100,9 @@ mod tests {
                     PartitionProduceData::default()
                         .with_index(3)
                         .with_records(Some(Bytes::from_static(b"batch-bytes"))),
-                    PartitionProduceData::default().with_index(4),
+                    PartitionProduceData::default()
+                        .with_index(4)
+                        .with_records(None),
                 ])]);
         let mut out = bytes::BytesMut::new();
         req.encode(&mut out, version).unwrap();

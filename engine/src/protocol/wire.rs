@@ -196,7 +196,10 @@ mod tests {
         let mut r = Reader::new(Bytes::from_static(&[0xff; 6]));
         assert!(r.uvarint().is_err());
         let mut r = Reader::new(Bytes::from_static(&[0x7f, 0xff, 0xff, 0xff]));
-        assert!(r.array_len(false).is_err(), "a huge array length is refused");
+        assert!(
+            r.array_len(false).is_err(),
+            "a huge array length is refused"
+        );
         let mut r = Reader::new(Bytes::from_static(&[0x00, 0x05, b'a']));
         assert!(r.nullable_string().is_err());
     }

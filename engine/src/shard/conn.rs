@@ -17,7 +17,7 @@ use glommio::net::TcpStream;
 
 use super::Service;
 use crate::protocol::frame::read_frame;
-use crate::protocol::{Part, ResponseFrame};
+use crate::protocol::{Part, ProtocolError, ResponseFrame};
 
 /// Requests dispatched but not yet answered, per connection.
 const IN_FLIGHT_MAX: usize = 64;
@@ -30,14 +30,22 @@ const GATHER_BYTES_MAX: usize = 16 * 1024;
 struct Half(Rc<RefCell<TcpStream>>);
 
 impl AsyncRead for Half {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<std::io::Result<usize>> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<std::io::Result<usize>> {
         let mut s = self.0.borrow_mut();
         Pin::new(&mut *s).poll_read(cx, buf)
     }
 }
 
 impl AsyncWrite for Half {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
         let mut s = self.0.borrow_mut();
         Pin::new(&mut *s).poll_write(cx, buf)
     }
@@ -87,13 +95,22 @@ pub async fn serve<S: Service>(stream: TcpStream, service: Rc<S>, request_bytes_
     let stream = Rc::new(RefCell::new(stream));
     let mut reader = Half(stream.clone());
     let mut writer = Half(stream);
-    let (tx, rx) = local_channel::new_bounded::<glommio::Task<Option<ResponseFrame>>>(IN_FLIGHT_MAX);
+    let (tx, rx) = local_channel::new_bounded::<
+        glommio::Task<Result<Option<ResponseFrame>, ProtocolError>>,
+    >(IN_FLIGHT_MAX);
     let writer_peer = peer.clone();
     let writer_task = glommio::spawn_local(async move {
         while let Some(done) = rx.recv().await {
-            if let Some(frame) = done.await {
-                if let Err(e) = write_frame(&mut writer, frame).await {
-                    tracing::debug!(peer = %writer_peer, "write failed, closing: {e}");
+            match done.await {
+                Ok(Some(frame)) => {
+                    if let Err(e) = write_frame(&mut writer, frame).await {
+                        tracing::debug!(peer = %writer_peer, "write failed, closing: {e}");
+                        return;
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(peer = %writer_peer, "closing connection: {e}");
                     return;
                 }
             }

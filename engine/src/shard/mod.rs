@@ -35,14 +35,17 @@ use crate::protocol::{ProtocolError, ResponseFrame};
 pub type Job<S> = Box<dyn FnOnce(&Rc<S>) -> Option<LocalBoxFuture<'static, ()>> + Send>;
 
 /// The completion stage of one request: resolves to its response (`None`: the request has no
-/// response, e.g. Produce with acks=0).
-pub type Completion = LocalBoxFuture<'static, Option<ResponseFrame>>;
+/// response, e.g. Produce with acks=0); an error closes the connection.
+pub type Completion = LocalBoxFuture<'static, Result<Option<ResponseFrame>, ProtocolError>>;
 
 /// What a shard runs: per-shard state that answers requests and owns its partitions.
 pub trait Service: Sized + 'static {
     /// The dispatch stage of one request frame: parse it, start its work (locally or on other
     /// shards, in order) and return its completion. An error closes the connection.
-    fn dispatch(self: Rc<Self>, frame: Bytes) -> LocalBoxFuture<'static, Result<Completion, ProtocolError>>;
+    fn dispatch(
+        self: Rc<Self>,
+        frame: Bytes,
+    ) -> LocalBoxFuture<'static, Result<Completion, ProtocolError>>;
     /// Stops the shard's work: called once, after the listener stopped (e.g. closes every log).
     fn shutdown(self: Rc<Self>) -> LocalBoxFuture<'static, ()>;
 }
@@ -191,11 +194,12 @@ impl ShardSet {
 }
 
 /// A port-0 address becomes one concrete free port so every shard binds the same one.
-fn resolve_port(addr: SocketAddr) -> Result<SocketAddr, ShardError> {
+pub fn resolve_port(addr: SocketAddr) -> Result<SocketAddr, ShardError> {
     if addr.port() != 0 {
         return Ok(addr);
     }
-    let probe = std::net::TcpListener::bind(addr).map_err(|source| ShardError::Bind { addr, source })?;
+    let probe =
+        std::net::TcpListener::bind(addr).map_err(|source| ShardError::Bind { addr, source })?;
     probe
         .local_addr()
         .map_err(|source| ShardError::Bind { addr, source })
@@ -212,8 +216,9 @@ where
     let count = cfg.cores.len();
     let addr = resolve_port(cfg.kafka_addr)?;
     // channels[from][to]
-    let mut senders: Vec<Vec<Option<SharedSender<Job<S>>>>> =
-        (0..count).map(|_| (0..count).map(|_| None).collect()).collect();
+    let mut senders: Vec<Vec<Option<SharedSender<Job<S>>>>> = (0..count)
+        .map(|_| (0..count).map(|_| None).collect())
+        .collect();
     let mut receivers: Vec<Vec<SharedReceiver<Job<S>>>> = (0..count).map(|_| Vec::new()).collect();
     for (from, row) in senders.iter_mut().enumerate() {
         for (to, slot) in row.iter_mut().enumerate() {
@@ -312,17 +317,15 @@ where
     S: Service,
     B: Fn(Mesh<S>) -> LocalBoxFuture<'static, Result<Rc<S>, String>> + Send + Sync + 'static,
 {
-    let mut connected = Vec::with_capacity(count);
-    for s in senders {
-        connected.push(match s {
+    // `connect` waits for the other end to connect too, so every end connects at once.
+    let connect_senders = futures::future::join_all(senders.into_iter().map(|s| async move {
+        match s {
             Some(s) => Some(s.connect().await),
             None => None,
-        });
-    }
-    let mut inbound = Vec::with_capacity(receivers.len());
-    for r in receivers {
-        inbound.push(r.connect().await);
-    }
+        }
+    }));
+    let connect_receivers = futures::future::join_all(receivers.into_iter().map(|r| r.connect()));
+    let (connected, inbound) = futures::future::join(connect_senders, connect_receivers).await;
     let mesh = Mesh {
         me: shard,
         count,
@@ -334,6 +337,7 @@ where
         let service = service.clone();
         tasks.push(glommio::spawn_local(async move {
             while let Some(job) = rx.recv().await {
+                tracing::trace!(shard, "cross-shard job");
                 if let Some(fut) = job(&service) {
                     glommio::spawn_local(fut).detach();
                 }

@@ -1,0 +1,294 @@
+//! Fetch, with the long poll: answer when at least `min.bytes` are ready or `max.wait.ms` has
+//! passed; `max.bytes` and per-partition limits bound the answer (the first partition with data
+//! is returned even if its first batch is larger, as Kafka does). Fetch sessions are declined
+//! (session id 0: every fetch is a full fetch), which KIP-227 allows.
+//!
+//! Record bytes of partitions on this shard go into the response as the log's own buffers (no
+//! copy); a partition on another shard is read there and copied once into `Bytes` (a `LogBytes`
+//! is shard-local). Long-poll waits run on the owners (`PartitionLog::wait` on the written
+//! watermark).
+//! Must not: hold log buffers across shards, or wait past the deadline.
+
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures::future::LocalBoxFuture;
+use futures::FutureExt;
+use kafka_protocol::messages::FetchRequest;
+
+use super::Broker;
+use crate::error::LogError;
+use crate::log::Watermark;
+use crate::protocol::error_code as ec;
+use crate::protocol::fetch::{encode, FetchResponsePartition, FetchResponseTopic};
+use crate::protocol::header::Request;
+use crate::protocol::{decode_body, Part, ProtocolError};
+use crate::shard::Completion;
+
+/// Longest long poll we honour.
+const WAIT_MS_MAX: u64 = 30_000;
+
+struct Want {
+    topic: usize,
+    name: String,
+    partition: i32,
+    offset: i64,
+    max_bytes: usize,
+    owner: Option<usize>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Marks {
+    code: i16,
+    high_watermark: i64,
+    log_start_offset: i64,
+}
+
+impl Marks {
+    fn error(code: i16) -> Marks {
+        Marks {
+            code,
+            high_watermark: -1,
+            log_start_offset: -1,
+        }
+    }
+}
+
+struct Got {
+    marks: Marks,
+    records: Vec<Part>,
+    bytes: usize,
+}
+
+/// Reads one partition on its owner; the records stay as the log's buffers.
+async fn read_local(
+    b: &Broker,
+    name: &str,
+    partition: i32,
+    offset: i64,
+    max_bytes: usize,
+) -> (Marks, Vec<crate::LogBytes>) {
+    let Some(log) = b.log(name, partition) else {
+        return (Marks::error(ec::NOT_LEADER_OR_FOLLOWER), Vec::new());
+    };
+    let marks = |code| Marks {
+        code,
+        high_watermark: log.log_end_offset() as i64,
+        log_start_offset: log.log_start_offset() as i64,
+    };
+    if offset < 0 {
+        return (
+            marks(crate::error::kafka_code::OFFSET_OUT_OF_RANGE),
+            Vec::new(),
+        );
+    }
+    match log.read(offset as u64, max_bytes).await {
+        Ok(read) => (
+            Marks {
+                code: ec::NONE,
+                high_watermark: read.log_end_offset as i64,
+                log_start_offset: read.log_start_offset as i64,
+            },
+            read.chunks,
+        ),
+        Err(e @ LogError::OffsetOutOfRange { .. }) => (marks(e.kafka_code()), Vec::new()),
+        Err(e) => {
+            tracing::warn!(topic = name, partition, "fetch: {e}");
+            (marks(e.kafka_code()), Vec::new())
+        }
+    }
+}
+
+async fn read_all(b: &Rc<Broker>, wants: &[Want]) -> Vec<Got> {
+    let me = b.mesh.shard_id();
+    let mut futs: Vec<LocalBoxFuture<'static, Got>> = Vec::with_capacity(wants.len());
+    for w in wants {
+        let (name, partition, offset, max_bytes) =
+            (w.name.clone(), w.partition, w.offset, w.max_bytes);
+        match w.owner {
+            None => {
+                let got = Got {
+                    marks: Marks::error(ec::UNKNOWN_TOPIC_OR_PARTITION),
+                    records: Vec::new(),
+                    bytes: 0,
+                };
+                futs.push(async move { got }.boxed_local());
+            }
+            Some(owner) if owner == me => {
+                let b = b.clone();
+                futs.push(
+                    async move {
+                        let (marks, chunks) =
+                            read_local(&b, &name, partition, offset, max_bytes).await;
+                        let bytes = chunks.iter().map(|c| c.len()).sum();
+                        Got {
+                            marks,
+                            records: chunks.into_iter().map(Part::Log).collect(),
+                            bytes,
+                        }
+                    }
+                    .boxed_local(),
+                );
+            }
+            Some(owner) => {
+                let sent = b
+                    .mesh
+                    .submit(b, owner, move |o: &Rc<Broker>| {
+                        let o = o.clone();
+                        async move {
+                            let (marks, chunks) =
+                                read_local(&o, &name, partition, offset, max_bytes).await;
+                            // The one copy of a cross-shard fetch: LogBytes cannot leave its shard.
+                            let mut copy = Vec::with_capacity(chunks.iter().map(|c| c.len()).sum());
+                            for c in &chunks {
+                                copy.extend_from_slice(c);
+                            }
+                            (marks, Bytes::from(copy))
+                        }
+                        .boxed_local()
+                    })
+                    .await;
+                futs.push(
+                    async move {
+                        let result = match sent {
+                            Ok(fut) => fut.await,
+                            Err(e) => Err(e),
+                        };
+                        match result {
+                            Ok((marks, bytes)) => Got {
+                                marks,
+                                bytes: bytes.len(),
+                                records: vec![Part::Bytes(bytes)],
+                            },
+                            Err(e) => {
+                                tracing::warn!("fetch: {e}");
+                                Got {
+                                    marks: Marks::error(ec::NOT_LEADER_OR_FOLLOWER),
+                                    records: Vec::new(),
+                                    bytes: 0,
+                                }
+                            }
+                        }
+                    }
+                    .boxed_local(),
+                );
+            }
+        }
+    }
+    futures::future::join_all(futs).await
+}
+
+/// Waits until any partition grows past what was seen, or the deadline.
+async fn wait_for_data(b: &Rc<Broker>, wants: &[Want], got: &[Got], deadline: Instant) {
+    let me = b.mesh.shard_id();
+    let remaining = deadline.saturating_duration_since(Instant::now());
+    let mut waits: Vec<LocalBoxFuture<'static, ()>> = Vec::new();
+    for (w, g) in wants.iter().zip(got) {
+        let (Some(owner), ec::NONE) = (w.owner, g.marks.code) else {
+            continue;
+        };
+        let seen = g.marks.high_watermark.max(w.offset).max(0) as u64;
+        let (name, partition) = (w.name.clone(), w.partition);
+        let work = move |o: &Rc<Broker>| {
+            let log = o.log(&name, partition);
+            async move {
+                if let Some(log) = log {
+                    let wait = log.wait(seen, Watermark::Written).boxed_local();
+                    let _ = futures::future::select(
+                        wait,
+                        glommio::timer::sleep(remaining).boxed_local(),
+                    )
+                    .await;
+                }
+            }
+            .boxed_local()
+        };
+        if owner == me {
+            waits.push(work(b));
+        } else if let Ok(fut) = b.mesh.submit(b, owner, work).await {
+            waits.push(
+                async move {
+                    let _ = fut.await;
+                }
+                .boxed_local(),
+            );
+        }
+    }
+    let timer = glommio::timer::sleep(remaining).boxed_local();
+    if waits.is_empty() {
+        timer.await;
+        return;
+    }
+    let _ = futures::future::select(futures::future::select_all(waits), timer).await;
+}
+
+pub(super) fn dispatch(b: Rc<Broker>, req: Request) -> Result<Completion, ProtocolError> {
+    let h = req.header;
+    let body: FetchRequest = decode_body("Fetch", h.api_version, req.body)?;
+    Ok(async move {
+        if h.api_version >= 7 && body.session_id != 0 {
+            let frame = encode(&h, ec::FETCH_SESSION_ID_NOT_FOUND, 0, Vec::new());
+            return Ok(Some(frame));
+        }
+        let max_bytes = body.max_bytes.max(0) as usize;
+        let min_bytes = body.min_bytes.max(0) as usize;
+        let wait = Duration::from_millis((body.max_wait_ms.max(0) as u64).min(WAIT_MS_MAX));
+        let deadline = Instant::now() + wait;
+        let mut names = Vec::with_capacity(body.topics.len());
+        let mut wants = Vec::new();
+        for (ti, t) in body.topics.iter().enumerate() {
+            let name = t.topic.0.to_string();
+            let meta = b.topic(&name).await.ok().flatten();
+            for p in &t.partitions {
+                wants.push(Want {
+                    topic: ti,
+                    name: name.clone(),
+                    partition: p.partition,
+                    offset: p.fetch_offset,
+                    max_bytes: (p.partition_max_bytes.max(0) as usize).min(max_bytes),
+                    owner: meta.as_ref().and_then(|m| b.owner(m, p.partition)),
+                });
+            }
+            names.push(name);
+        }
+        let mut got = read_all(&b, &wants).await;
+        loop {
+            let total: usize = got.iter().map(|g| g.bytes).sum();
+            let failed = got.iter().any(|g| g.marks.code != ec::NONE);
+            if total >= min_bytes || failed || Instant::now() >= deadline {
+                break;
+            }
+            wait_for_data(&b, &wants, &got, deadline).await;
+            got = read_all(&b, &wants).await;
+        }
+        let mut topics: Vec<FetchResponseTopic> = names
+            .into_iter()
+            .map(|name| FetchResponseTopic {
+                name,
+                partitions: Vec::new(),
+            })
+            .collect();
+        let mut budget_used = 0usize;
+        for (w, g) in wants.into_iter().zip(got) {
+            let mut records = g.records;
+            if g.bytes > 0 {
+                if budget_used > 0 && budget_used + g.bytes > max_bytes {
+                    records = Vec::new(); // over max.bytes: the client asks again
+                } else {
+                    budget_used += g.bytes;
+                }
+            }
+            topics[w.topic].partitions.push(FetchResponsePartition {
+                index: w.partition,
+                error_code: g.marks.code,
+                high_watermark: g.marks.high_watermark,
+                last_stable_offset: g.marks.high_watermark,
+                log_start_offset: g.marks.log_start_offset,
+                records,
+            });
+        }
+        Ok(Some(encode(&h, ec::NONE, 0, topics)))
+    }
+    .boxed_local())
+}

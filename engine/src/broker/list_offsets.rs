@@ -1,0 +1,85 @@
+//! ListOffsets: earliest (-2: the log start offset), latest (-1: the log end offset), or the
+//! first offset whose timestamp is at or after a given time (on the owning shard's log).
+//!
+//! Owns that mapping. Must not read another shard's log except through a `Mesh` job.
+
+use std::rc::Rc;
+
+use futures::FutureExt;
+use kafka_protocol::messages::list_offsets_response::{
+    ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
+};
+use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
+
+use super::Broker;
+use crate::protocol::error_code as ec;
+use crate::protocol::header::Request;
+use crate::protocol::{decode_body, encode_response, ProtocolError};
+use crate::shard::Completion;
+
+const LATEST: i64 = -1;
+const EARLIEST: i64 = -2;
+
+/// (error code, timestamp, offset) of one partition, computed on its owner.
+async fn lookup(b: Rc<Broker>, name: String, partition: i32, timestamp: i64) -> (i16, i64, i64) {
+    let Some(log) = b.log(&name, partition) else {
+        return (ec::NOT_LEADER_OR_FOLLOWER, -1, -1);
+    };
+    match timestamp {
+        LATEST => (ec::NONE, -1, log.log_end_offset() as i64),
+        EARLIEST => (ec::NONE, -1, log.log_start_offset() as i64),
+        ts if ts >= 0 => match log.offset_for_timestamp(ts).await {
+            Ok(Some((offset, found))) => (ec::NONE, found, offset as i64),
+            Ok(None) => (ec::NONE, -1, -1),
+            Err(e) => {
+                tracing::warn!(topic = %name, partition, "ListOffsets: {e}");
+                (e.kafka_code(), -1, -1)
+            }
+        },
+        // -3 (max timestamp) and the tiered-storage specials are not offered by our versions.
+        _ => (ec::INVALID_REQUEST, -1, -1),
+    }
+}
+
+pub(super) fn dispatch(b: Rc<Broker>, req: Request) -> Result<Completion, ProtocolError> {
+    let h = req.header;
+    let body: ListOffsetsRequest = decode_body("ListOffsets", h.api_version, req.body)?;
+    Ok(async move {
+        let mut topics = Vec::with_capacity(body.topics.len());
+        for t in body.topics {
+            let name = t.name.0.to_string();
+            let meta = b.topic(&name).await.ok().flatten();
+            let mut partitions = Vec::with_capacity(t.partitions.len());
+            for p in t.partitions {
+                let owner = meta.as_ref().and_then(|m| b.owner(m, p.partition_index));
+                let (code, timestamp, offset) = match owner {
+                    None => (ec::UNKNOWN_TOPIC_OR_PARTITION, -1, -1),
+                    Some(owner) => {
+                        let (name, partition, ts) = (name.clone(), p.partition_index, p.timestamp);
+                        b.mesh
+                            .call(&b, owner, move |o: &Rc<Broker>| {
+                                lookup(o.clone(), name, partition, ts).boxed_local()
+                            })
+                            .await
+                            .unwrap_or((ec::NOT_LEADER_OR_FOLLOWER, -1, -1))
+                    }
+                };
+                partitions.push(
+                    ListOffsetsPartitionResponse::default()
+                        .with_partition_index(p.partition_index)
+                        .with_error_code(code)
+                        .with_timestamp(timestamp)
+                        .with_offset(offset)
+                        .with_leader_epoch(if h.api_version >= 4 { 0 } else { -1 }),
+                );
+            }
+            topics.push(
+                ListOffsetsTopicResponse::default()
+                    .with_name(t.name)
+                    .with_partitions(partitions),
+            );
+        }
+        encode_response(&h, &ListOffsetsResponse::default().with_topics(topics)).map(Some)
+    }
+    .boxed_local())
+}

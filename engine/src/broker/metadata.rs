@@ -1,0 +1,139 @@
+//! Metadata: brokers (this one), the cluster id, the controller, and topics with their
+//! partitions; unknown topics are auto-created when both the broker and the request allow it.
+//!
+//! Owns the Metadata answer. Must not report a topic whose logs are not open yet (topics become
+//! visible only through `create_topic`, which opens them first, or from the coordinator).
+
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use futures::FutureExt;
+use kafka_protocol::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
+use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
+
+use super::store::TopicMeta;
+use super::topic_config::validate_topic_name;
+use super::topics::CreateError;
+use super::Broker;
+use crate::protocol::error_code as ec;
+use crate::protocol::header::Request;
+use crate::protocol::{decode_body, encode_response, ProtocolError};
+use crate::shard::Completion;
+
+fn topic_name(name: &str) -> TopicName {
+    TopicName(StrBytes::from_string(name.to_string()))
+}
+
+/// Fields a version lacks must stay at their defaults (the encoder refuses them otherwise).
+fn describe(topic: &TopicMeta, version: i16) -> MetadataResponseTopic {
+    MetadataResponseTopic::default()
+        .with_name(Some(topic_name(&topic.name)))
+        .with_topic_id(if version >= 10 {
+            topic.uuid()
+        } else {
+            uuid::Uuid::nil()
+        })
+        .with_partitions(
+            topic
+                .partitions
+                .iter()
+                .enumerate()
+                .map(|(i, p)| {
+                    MetadataResponsePartition::default()
+                        .with_partition_index(i as i32)
+                        .with_leader_id(BrokerId(p.leader))
+                        .with_leader_epoch(if version >= 7 { 0 } else { -1 })
+                        .with_replica_nodes(vec![BrokerId(p.leader)])
+                        .with_isr_nodes(vec![BrokerId(p.leader)])
+                })
+                .collect(),
+        )
+}
+
+fn failed(name: &str, code: i16) -> MetadataResponseTopic {
+    MetadataResponseTopic::default()
+        .with_name(Some(topic_name(name)))
+        .with_error_code(code)
+}
+
+pub(super) fn dispatch(b: Rc<Broker>, req: Request) -> Result<Completion, ProtocolError> {
+    let h = req.header;
+    let body: MetadataRequest = decode_body("Metadata", h.api_version, req.body)?;
+    Ok(async move {
+        // v0: an empty list means every topic; v1+: null means every topic.
+        let wanted: Option<Vec<String>> = match body.topics {
+            None => None,
+            Some(list) if list.is_empty() && h.api_version == 0 => None,
+            Some(list) => Some(
+                list.into_iter()
+                    .filter_map(|t| t.name.map(|n| n.0.to_string()))
+                    .collect(),
+            ),
+        };
+        let auto_create =
+            b.cfg.auto_create_topics && (h.api_version < 4 || body.allow_auto_topic_creation);
+        let mut topics = Vec::new();
+        match wanted {
+            None => match b.all_topics().await {
+                Ok(all) => topics.extend(all.iter().map(|t| describe(t, h.api_version))),
+                Err(e) => tracing::warn!("Metadata: listing topics: {e}"),
+            },
+            Some(names) => {
+                for name in names {
+                    if validate_topic_name(&name).is_err() {
+                        topics.push(failed(&name, ec::INVALID_TOPIC_EXCEPTION));
+                        continue;
+                    }
+                    match b.topic(&name).await {
+                        Ok(Some(t)) => topics.push(describe(&t, h.api_version)),
+                        Ok(None) if auto_create => {
+                            let partitions = b.cfg.num_partitions;
+                            match b
+                                .create_topic(&name, partitions, -1, BTreeMap::new(), false)
+                                .await
+                            {
+                                Ok(t) => topics.push(describe(&t, h.api_version)),
+                                // Created meanwhile by another request: describe that one.
+                                Err(CreateError(ec::TOPIC_ALREADY_EXISTS, _)) => {
+                                    match b.topic(&name).await {
+                                        Ok(Some(t)) => topics.push(describe(&t, h.api_version)),
+                                        _ => topics.push(failed(&name, ec::LEADER_NOT_AVAILABLE)),
+                                    }
+                                }
+                                Err(CreateError(code, message)) => {
+                                    tracing::warn!(topic = %name, "auto-create failed: {message}");
+                                    topics.push(failed(&name, code));
+                                }
+                            }
+                        }
+                        Ok(None) => topics.push(failed(&name, ec::UNKNOWN_TOPIC_OR_PARTITION)),
+                        Err(e) => {
+                            tracing::warn!(topic = %name, "Metadata: {e}");
+                            topics.push(failed(&name, ec::LEADER_NOT_AVAILABLE));
+                        }
+                    }
+                }
+            }
+        }
+        let node = BrokerId(b.cfg.node_id);
+        let response = MetadataResponse::default()
+            .with_brokers(vec![MetadataResponseBroker::default()
+                .with_node_id(node)
+                .with_host(StrBytes::from_string(b.cfg.advertised_host.clone()))
+                .with_port(i32::from(b.cfg.advertised_port))])
+            .with_cluster_id(
+                (h.api_version >= 2).then(|| StrBytes::from_string(b.cluster_id.clone())),
+            )
+            .with_controller_id(if h.api_version >= 1 {
+                node
+            } else {
+                BrokerId(-1)
+            })
+            .with_topics(topics);
+        encode_response(&h, &response).map(Some)
+    }
+    .boxed_local())
+}

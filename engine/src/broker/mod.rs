@@ -1,0 +1,361 @@
+//! The broker: per-shard state (its partition logs, a cache of the coordinator's metadata) and
+//! the Kafka request handlers, each in one shape: decode (in the dispatch stage, so a malformed
+//! request closes the connection before anything happens), apply (locally or on the owning
+//! shards), encode.
+//!
+//! Owns: what each API means on this broker, topic creation, which shard opens which log, and
+//! closing logs at shutdown. Must not: parse frames or write to sockets (`protocol`, `shard`),
+//! touch another shard's logs except through `Mesh` jobs, or hold a `RefCell` borrow across an
+//! await.
+//!
+//! What production would do differently (later issues): multi-broker leadership and ISR from the
+//! coordinator, metadata watches instead of read-through caching, fetch sessions, quotas.
+
+mod fetch;
+mod list_offsets;
+mod metadata;
+mod produce;
+pub mod store;
+pub mod topic_config;
+mod topics;
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use coord::client::{Client, ClientConfig};
+use futures::future::LocalBoxFuture;
+use futures::FutureExt;
+use kafka_protocol::messages::ApiKey;
+
+use crate::config::{Clock, LogConfig};
+use crate::log::PartitionLog;
+use crate::protocol::header::{parse_request, Request};
+use crate::protocol::{api_versions, ProtocolError};
+use crate::shard::{Completion, Mesh, Service};
+use store::TopicMeta;
+
+/// Broker settings (typed; only the CLI reads flags and files).
+#[derive(Debug, Clone)]
+pub struct BrokerConfig {
+    pub node_id: i32,
+    /// Host and port clients are told to connect to (Metadata).
+    pub advertised_host: String,
+    pub advertised_port: u16,
+    /// Partition logs live in `<data_dir>/<topic>-<partition>/`.
+    pub log_dir: PathBuf,
+    /// Coordinator addresses.
+    pub coord_servers: Vec<String>,
+    /// Broker defaults for topic configs (`log.*` in Kafka's broker config).
+    pub log_defaults: LogConfig,
+    /// `num.partitions`: partitions of auto-created topics and of CreateTopics with -1.
+    pub num_partitions: i32,
+    /// `auto.create.topics.enable`.
+    pub auto_create_topics: bool,
+    /// `log.retention.check.interval.ms`.
+    pub retention_check_interval_ms: u64,
+}
+
+impl BrokerConfig {
+    pub fn new(log_dir: PathBuf, coord_servers: Vec<String>) -> Self {
+        BrokerConfig {
+            node_id: 1,
+            advertised_host: "127.0.0.1".into(),
+            advertised_port: 9092,
+            log_dir,
+            coord_servers,
+            log_defaults: LogConfig::default(),
+            num_partitions: 1,
+            auto_create_topics: true,
+            retention_check_interval_ms: 300_000,
+        }
+    }
+}
+
+type TopicPartition = (String, i32);
+
+/// One shard's broker.
+pub struct Broker {
+    mesh: Mesh<Broker>,
+    cfg: Arc<BrokerConfig>,
+    coord: Client,
+    cluster_id: String,
+    topics: RefCell<HashMap<String, Rc<TopicMeta>>>,
+    logs: RefCell<HashMap<TopicPartition, PartitionLog>>,
+    /// Serialises log opening on this shard (a control-plane path).
+    opening: glommio::sync::Semaphore,
+    background: RefCell<Vec<glommio::Task<()>>>,
+}
+
+/// Errors starting a shard's broker.
+#[derive(Debug, thiserror::Error)]
+pub enum BrokerError {
+    #[error("coordinator: {0}")]
+    Store(#[from] store::StoreError),
+    #[error("opening {topic}-{partition}: {source}")]
+    Log {
+        topic: String,
+        partition: i32,
+        source: crate::LogError,
+    },
+    #[error("topic {topic}: {reason}")]
+    Config { topic: String, reason: String },
+}
+
+/// The function `shard::start` calls on each shard to make its broker.
+pub fn builder(
+    cfg: BrokerConfig,
+) -> impl Fn(Mesh<Broker>) -> LocalBoxFuture<'static, Result<Rc<Broker>, String>> + Send + Sync + 'static
+{
+    let cfg = Arc::new(cfg);
+    move |mesh| {
+        let cfg = cfg.clone();
+        async move { Broker::start(mesh, cfg).await.map_err(|e| e.to_string()) }.boxed_local()
+    }
+}
+
+impl Broker {
+    async fn start(mesh: Mesh<Broker>, cfg: Arc<BrokerConfig>) -> Result<Rc<Broker>, BrokerError> {
+        let mut ccfg = ClientConfig::new(cfg.coord_servers.clone());
+        ccfg.session_timeout_ms = 0;
+        let coord = Client::connect(ccfg)
+            .await
+            .map_err(store::StoreError::from)?;
+        let cluster_id = store::bootstrap(&coord).await?;
+        let topics = store::list_topics(&coord).await?;
+        let broker = Rc::new(Broker {
+            mesh,
+            cfg,
+            coord,
+            cluster_id,
+            topics: RefCell::new(HashMap::new()),
+            logs: RefCell::new(HashMap::new()),
+            opening: glommio::sync::Semaphore::new(1),
+            background: RefCell::new(Vec::new()),
+        });
+        for topic in topics {
+            let topic = Rc::new(topic);
+            broker
+                .topics
+                .borrow_mut()
+                .insert(topic.name.clone(), topic.clone());
+            broker.open_owned_logs(&topic).await?;
+        }
+        let weak = Rc::downgrade(&broker);
+        let period = Duration::from_millis(broker.cfg.retention_check_interval_ms.max(1));
+        let retention = glommio::spawn_local(async move {
+            loop {
+                glommio::timer::sleep(period).await;
+                let Some(b) = weak.upgrade() else { return };
+                b.apply_retention();
+            }
+        });
+        broker.background.borrow_mut().push(retention);
+        tracing::info!(
+            shard = broker.mesh.shard_id(),
+            logs = broker.logs.borrow().len(),
+            "broker shard ready"
+        );
+        Ok(broker)
+    }
+
+    fn shard_count(&self) -> usize {
+        self.mesh.shard_count()
+    }
+
+    /// The shard owning `partition` of `topic` (as recorded; folded onto the running shards if
+    /// the broker now runs fewer).
+    fn owner(&self, topic: &TopicMeta, partition: i32) -> Option<usize> {
+        let p = topic.partitions.get(usize::try_from(partition).ok()?)?;
+        Some(p.shard as usize % self.shard_count())
+    }
+
+    fn log(&self, topic: &str, partition: i32) -> Option<PartitionLog> {
+        self.logs
+            .borrow()
+            .get(&(topic.to_string(), partition))
+            .cloned()
+    }
+
+    /// Opens the logs of `topic` that this shard owns and has not opened yet.
+    async fn open_owned_logs(self: &Rc<Self>, topic: &TopicMeta) -> Result<(), BrokerError> {
+        let config =
+            topic_config::log_config(&self.cfg.log_defaults, &topic.configs).map_err(|reason| {
+                BrokerError::Config {
+                    topic: topic.name.clone(),
+                    reason,
+                }
+            })?;
+        let _permit = self.opening.acquire_permit(1).await;
+        for partition in 0..topic.partitions.len() as i32 {
+            if self.owner(topic, partition) != Some(self.mesh.shard_id())
+                || self.log(&topic.name, partition).is_some()
+            {
+                continue;
+            }
+            let dir = self.cfg.log_dir.join(format!("{}-{partition}", topic.name));
+            let log = PartitionLog::open(&dir, config.clone(), Clock::System)
+                .await
+                .map_err(|source| BrokerError::Log {
+                    topic: topic.name.clone(),
+                    partition,
+                    source,
+                })?;
+            tracing::info!(
+                topic = %topic.name,
+                partition,
+                log_start = log.log_start_offset(),
+                log_end = log.log_end_offset(),
+                "partition log open"
+            );
+            self.logs
+                .borrow_mut()
+                .insert((topic.name.clone(), partition), log);
+        }
+        Ok(())
+    }
+
+    /// A topic's metadata: from the cache, else from the coordinator.
+    async fn topic(
+        self: &Rc<Self>,
+        name: &str,
+    ) -> Result<Option<Rc<TopicMeta>>, store::StoreError> {
+        if let Some(t) = self.topics.borrow().get(name) {
+            return Ok(Some(t.clone()));
+        }
+        let Some(t) = store::get_topic(&self.coord, name).await? else {
+            return Ok(None);
+        };
+        let t = Rc::new(t);
+        self.topics.borrow_mut().insert(name.to_string(), t.clone());
+        Ok(Some(t))
+    }
+
+    /// Every topic, freshly listed from the coordinator.
+    async fn all_topics(self: &Rc<Self>) -> Result<Vec<Rc<TopicMeta>>, store::StoreError> {
+        let list = store::list_topics(&self.coord).await?;
+        let mut cache = self.topics.borrow_mut();
+        Ok(list
+            .into_iter()
+            .map(|t| {
+                let t = Rc::new(t);
+                cache.insert(t.name.clone(), t.clone());
+                t
+            })
+            .collect())
+    }
+
+    /// Makes a new topic known on every shard and opens its logs on their owners.
+    async fn install_topic(self: &Rc<Self>, topic: TopicMeta) -> Result<(), String> {
+        let mut pending = Vec::new();
+        tracing::debug!(topic = %topic.name, from = self.mesh.shard_id(), "installing topic");
+        for shard in 0..self.shard_count() {
+            let topic = topic.clone();
+            let fut = self
+                .mesh
+                .submit(self, shard, move |b: &Rc<Broker>| {
+                    let b = b.clone();
+                    async move {
+                        tracing::debug!(topic = %topic.name, shard = b.mesh.shard_id(), "opening topic's logs");
+                        let topic = Rc::new(topic);
+                        b.topics
+                            .borrow_mut()
+                            .insert(topic.name.clone(), topic.clone());
+                        b.open_owned_logs(&topic).await.map_err(|e| e.to_string())
+                    }
+                    .boxed_local()
+                })
+                .await
+                .map_err(|e| e.to_string())?;
+            pending.push(fut);
+        }
+        for r in futures::future::join_all(pending).await {
+            r.map_err(|e| e.to_string())??;
+        }
+        Ok(())
+    }
+
+    fn apply_retention(&self) {
+        let logs: Vec<(TopicPartition, PartitionLog)> = self
+            .logs
+            .borrow()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        for ((topic, partition), log) in logs {
+            match log.apply_retention() {
+                Ok(out) if !out.deleted_segments.is_empty() => tracing::info!(
+                    %topic, partition, deleted = out.deleted_segments.len(),
+                    log_start = out.log_start_offset, "retention deleted segments"
+                ),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(%topic, partition, "retention failed: {e}"),
+            }
+        }
+    }
+
+    fn dispatch_request(
+        self: Rc<Self>,
+        req: Request,
+    ) -> LocalBoxFuture<'static, Result<Completion, ProtocolError>> {
+        async move {
+            let h = req.header.clone();
+            if h.api_key == ApiKey::ApiVersions {
+                let frame = api_versions::respond(&h)?;
+                return Ok(async move { Ok(Some(frame)) }.boxed_local());
+            }
+            if !api_versions::is_supported(h.api_key, h.api_version) {
+                return Err(ProtocolError::UnsupportedVersion {
+                    api_key: h.api_key as i16,
+                    version: h.api_version,
+                });
+            }
+            match h.api_key {
+                ApiKey::Produce => produce::dispatch(self, req).await,
+                ApiKey::Fetch => fetch::dispatch(self, req),
+                ApiKey::ListOffsets => list_offsets::dispatch(self, req),
+                ApiKey::Metadata => metadata::dispatch(self, req),
+                ApiKey::CreateTopics => topics::dispatch_create(self, req),
+                other => Err(ProtocolError::UnsupportedVersion {
+                    api_key: other as i16,
+                    version: h.api_version,
+                }),
+            }
+        }
+        .boxed_local()
+    }
+}
+
+impl Service for Broker {
+    fn dispatch(
+        self: Rc<Self>,
+        frame: Bytes,
+    ) -> LocalBoxFuture<'static, Result<Completion, ProtocolError>> {
+        match parse_request(frame) {
+            Ok(req) => self.dispatch_request(req),
+            Err(e) => async move { Err(e) }.boxed_local(),
+        }
+    }
+
+    fn shutdown(self: Rc<Self>) -> LocalBoxFuture<'static, ()> {
+        async move {
+            self.background.borrow_mut().clear();
+            let logs: Vec<(TopicPartition, PartitionLog)> =
+                self.logs.borrow_mut().drain().collect();
+            let closes = logs
+                .into_iter()
+                .map(|((topic, partition), log)| async move {
+                    match log.close().await {
+                        Ok(()) => tracing::info!(%topic, partition, "partition log closed"),
+                        Err(e) => tracing::error!(%topic, partition, "closing log: {e}"),
+                    }
+                });
+            futures::future::join_all(closes).await;
+        }
+        .boxed_local()
+    }
+}

@@ -1,0 +1,228 @@
+//! Produce (acks 0, 1, all).
+//!
+//! Dispatch stage (in request order on the connection): the request is parsed by hand
+//! (`protocol::produce`), each partition's record set stays a slice of the request frame, and
+//! each owning shard gets one job holding its partitions; the job's synchronous part appends
+//! (validation + offset assignment), so pipelined produces keep their order. Completion stage:
+//! acks=1 waits for the written watermark, acks=all (-1) for the durable one (fdatasync), bounded
+//! by the request's timeout (REQUEST_TIMED_OUT); acks=0 sends no response.
+//! Must not: copy record bytes (the log copies them once, into its DMA buffer), or acknowledge
+//! anything before its watermark passed it.
+
+use std::rc::Rc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::future::{Either, LocalBoxFuture};
+use futures::FutureExt;
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::{ProduceResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
+
+use super::Broker;
+use crate::log::Watermark;
+use crate::protocol::error_code as ec;
+use crate::protocol::header::Request;
+use crate::protocol::{encode_response, produce, ProtocolError};
+use crate::shard::Completion;
+
+/// One partition's record set for its owner.
+struct AppendWork {
+    slot: usize,
+    topic: String,
+    partition: i32,
+    records: Bytes,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Outcome {
+    code: i16,
+    base_offset: i64,
+    log_start_offset: i64,
+}
+
+impl Outcome {
+    fn error(code: i16) -> Outcome {
+        Outcome {
+            code,
+            base_offset: -1,
+            log_start_offset: -1,
+        }
+    }
+}
+
+/// On the owning shard: appends now (synchronously, in job order), then waits for the watermark.
+fn append_on_owner(
+    b: &Rc<Broker>,
+    work: Vec<AppendWork>,
+    acks: i16,
+    timeout: Duration,
+) -> LocalBoxFuture<'static, Vec<(usize, Outcome)>> {
+    let mut done = Vec::with_capacity(work.len());
+    let mut waits = Vec::new();
+    for w in work {
+        let Some(log) = b.log(&w.topic, w.partition) else {
+            done.push((w.slot, Outcome::error(ec::NOT_LEADER_OR_FOLLOWER)));
+            continue;
+        };
+        match log.append(w.records, 0) {
+            Ok(info) => {
+                let outcome = Outcome {
+                    code: ec::NONE,
+                    base_offset: info.first_offset as i64,
+                    log_start_offset: log.log_start_offset() as i64,
+                };
+                let watermark = match acks {
+                    0 => {
+                        done.push((w.slot, outcome));
+                        continue;
+                    }
+                    1 => Watermark::Written,
+                    _ => Watermark::Durable,
+                };
+                waits.push(async move {
+                    let wait = log.wait(info.last_offset, watermark).boxed_local();
+                    let timer = glommio::timer::sleep(timeout).boxed_local();
+                    match futures::future::select(wait, timer).await {
+                        Either::Left((Ok(()), _)) => (w.slot, outcome),
+                        Either::Left((Err(e), _)) => {
+                            tracing::warn!(topic = %w.topic, partition = w.partition, "produce: {e}");
+                            (w.slot, Outcome::error(e.kafka_code()))
+                        }
+                        Either::Right(_) => (w.slot, Outcome::error(ec::REQUEST_TIMED_OUT)),
+                    }
+                });
+            }
+            Err(e) => {
+                tracing::debug!(topic = %w.topic, partition = w.partition, "produce refused: {e}");
+                done.push((w.slot, Outcome::error(e.kafka_code())));
+            }
+        }
+    }
+    async move {
+        done.extend(futures::future::join_all(waits).await);
+        done
+    }
+    .boxed_local()
+}
+
+pub(super) async fn dispatch(b: Rc<Broker>, req: Request) -> Result<Completion, ProtocolError> {
+    let h = req.header;
+    let p = produce::parse(req.body, h.api_version)?;
+    let acks = p.acks;
+    let timeout = Duration::from_millis(p.timeout_ms.max(1) as u64);
+    // Slot per (topic, partition) in request order.
+    let mut layout: Vec<(String, Vec<i32>)> = Vec::with_capacity(p.topics.len());
+    let mut outcomes: Vec<Option<Outcome>> = Vec::new();
+    let mut per_shard: Vec<Vec<AppendWork>> = (0..b.shard_count()).map(|_| Vec::new()).collect();
+    for topic in p.topics {
+        let meta = match b.topic(&topic.name).await {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(topic = %topic.name, "produce: {e}");
+                None
+            }
+        };
+        let mut indexes = Vec::with_capacity(topic.partitions.len());
+        for part in topic.partitions {
+            let slot = outcomes.len();
+            indexes.push(part.index);
+            let owner = meta.as_ref().and_then(|m| b.owner(m, part.index));
+            let immediate = if !matches!(acks, -1..=1) {
+                Some(ec::INVALID_REQUIRED_ACKS)
+            } else if owner.is_none() {
+                Some(ec::UNKNOWN_TOPIC_OR_PARTITION)
+            } else if part.records.is_none() {
+                Some(ec::CORRUPT_MESSAGE)
+            } else {
+                None
+            };
+            match (immediate, owner, part.records) {
+                (None, Some(shard), Some(records)) => {
+                    outcomes.push(None);
+                    per_shard[shard].push(AppendWork {
+                        slot,
+                        topic: topic.name.clone(),
+                        partition: part.index,
+                        records,
+                    });
+                }
+                (code, _, _) => outcomes.push(Some(Outcome::error(
+                    code.unwrap_or(ec::UNKNOWN_SERVER_ERROR),
+                ))),
+            }
+        }
+        layout.push((topic.name, indexes));
+    }
+    let mut pending = Vec::new();
+    for (shard, work) in per_shard.into_iter().enumerate() {
+        if work.is_empty() {
+            continue;
+        }
+        let slots: Vec<usize> = work.iter().map(|w| w.slot).collect();
+        match b
+            .mesh
+            .submit(&b, shard, move |owner: &Rc<Broker>| {
+                append_on_owner(owner, work, acks, timeout)
+            })
+            .await
+        {
+            Ok(fut) => pending.push((slots, fut)),
+            Err(e) => {
+                tracing::warn!("produce: {e}");
+                for s in slots {
+                    outcomes[s] = Some(Outcome::error(ec::NOT_LEADER_OR_FOLLOWER));
+                }
+            }
+        }
+    }
+    Ok(async move {
+        for (slots, fut) in pending {
+            match fut.await {
+                Ok(results) => {
+                    for (slot, outcome) in results {
+                        outcomes[slot] = Some(outcome);
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!("produce: {e}");
+                    for s in slots {
+                        outcomes[s] = Some(Outcome::error(ec::NOT_LEADER_OR_FOLLOWER));
+                    }
+                }
+            }
+        }
+        if acks == 0 {
+            return Ok(None);
+        }
+        let mut slot = 0;
+        let responses = layout
+            .into_iter()
+            .map(|(name, indexes)| {
+                let partitions = indexes
+                    .into_iter()
+                    .map(|index| {
+                        let o = outcomes[slot].unwrap_or(Outcome::error(ec::UNKNOWN_SERVER_ERROR));
+                        slot += 1;
+                        PartitionProduceResponse::default()
+                            .with_index(index)
+                            .with_error_code(o.code)
+                            .with_base_offset(o.base_offset)
+                            .with_log_append_time_ms(-1)
+                            .with_log_start_offset(if h.api_version >= 5 {
+                                o.log_start_offset
+                            } else {
+                                -1
+                            })
+                    })
+                    .collect();
+                TopicProduceResponse::default()
+                    .with_name(TopicName(StrBytes::from_string(name)))
+                    .with_partition_responses(partitions)
+            })
+            .collect();
+        let response = ProduceResponse::default().with_responses(responses);
+        encode_response(&h, &response).map(Some)
+    }
+    .boxed_local())
+}

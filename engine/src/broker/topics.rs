@@ -1,0 +1,174 @@
+//! CreateTopics, and the topic creation shared with Metadata's auto-create.
+//!
+//! Owns: validation (name, partitions, replication factor, configs), the partition→shard
+//! assignment (deterministic: topic hash + partition, modulo shards; recorded in the
+//! coordinator), and making a created topic usable on every shard before answering.
+//! Must not: answer before the topic's logs are open on their owners.
+
+use std::collections::{BTreeMap, HashSet};
+use std::rc::Rc;
+
+use futures::FutureExt;
+use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
+use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
+use kafka_protocol::protocol::StrBytes;
+
+use super::store::{self, PartitionMeta, TopicMeta};
+use super::topic_config::{log_config, validate_topic_name};
+use super::Broker;
+use crate::protocol::error_code as ec;
+use crate::protocol::header::Request;
+use crate::protocol::{decode_body, encode_response, ProtocolError};
+use crate::shard::Completion;
+
+/// Most partitions one topic may have (a limit on everything).
+const PARTITIONS_MAX: i32 = 10_000;
+
+/// FNV-1a: a stable hash (std's hasher is randomised per process).
+fn stable_hash(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// Why a topic was not created: a Kafka code and a message.
+pub(super) struct CreateError(pub i16, pub String);
+
+impl Broker {
+    /// Validates and creates a topic; returns it once every shard knows it and its logs are open.
+    pub(super) async fn create_topic(
+        self: &Rc<Self>,
+        name: &str,
+        partitions: i32,
+        replication_factor: i16,
+        configs: BTreeMap<String, String>,
+        validate_only: bool,
+    ) -> Result<TopicMeta, CreateError> {
+        validate_topic_name(name).map_err(|m| CreateError(ec::INVALID_TOPIC_EXCEPTION, m))?;
+        let partitions = if partitions == -1 {
+            self.cfg.num_partitions
+        } else {
+            partitions
+        };
+        if !(1..=PARTITIONS_MAX).contains(&partitions) {
+            return Err(CreateError(
+                ec::INVALID_PARTITIONS,
+                format!("number of partitions must be in 1..={PARTITIONS_MAX}, got {partitions}"),
+            ));
+        }
+        if replication_factor != -1 && replication_factor != 1 {
+            return Err(CreateError(
+                ec::INVALID_REPLICATION_FACTOR,
+                format!("replication factor {replication_factor} exceeds the 1 available broker"),
+            ));
+        }
+        log_config(&self.cfg.log_defaults, &configs)
+            .map_err(|m| CreateError(ec::INVALID_CONFIG, m))?;
+        let shards = self.shard_count() as u64;
+        let start = stable_hash(name);
+        let topic = TopicMeta {
+            name: name.to_string(),
+            topic_id: uuid::Uuid::new_v4().hyphenated().to_string(),
+            partitions: (0..partitions as u64)
+                .map(|p| PartitionMeta {
+                    leader: self.cfg.node_id,
+                    shard: ((start.wrapping_add(p)) % shards) as u32,
+                })
+                .collect(),
+            configs,
+        };
+        if validate_only {
+            if self.topic(name).await.map_err(coord_error)?.is_some() {
+                return Err(exists(name));
+            }
+            return Ok(topic);
+        }
+        if !store::create_topic(&self.coord, &topic)
+            .await
+            .map_err(coord_error)?
+        {
+            return Err(exists(name));
+        }
+        tracing::info!(topic = name, partitions, "topic created");
+        self.install_topic(topic.clone())
+            .await
+            .map_err(|m| CreateError(ec::UNKNOWN_SERVER_ERROR, m))?;
+        Ok(topic)
+    }
+}
+
+fn exists(name: &str) -> CreateError {
+    CreateError(
+        ec::TOPIC_ALREADY_EXISTS,
+        format!("topic {name:?} already exists"),
+    )
+}
+
+fn coord_error(e: store::StoreError) -> CreateError {
+    CreateError(ec::REQUEST_TIMED_OUT, e.to_string())
+}
+
+pub(super) fn dispatch_create(b: Rc<Broker>, req: Request) -> Result<Completion, ProtocolError> {
+    let h = req.header;
+    let body: CreateTopicsRequest = decode_body("CreateTopics", h.api_version, req.body)?;
+    Ok(async move {
+        let mut seen = HashSet::new();
+        let mut results = Vec::with_capacity(body.topics.len());
+        for t in body.topics {
+            let name = t.name.0.to_string();
+            let mut result = CreatableTopicResult::default().with_name(t.name.clone());
+            let outcome = if !seen.insert(name.clone()) {
+                Err(CreateError(
+                    ec::INVALID_REQUEST,
+                    format!("topic {name:?} is listed twice"),
+                ))
+            } else if !t.assignments.is_empty() {
+                Err(CreateError(
+                    ec::INVALID_REQUEST,
+                    "manual replica assignment is not supported yet".into(),
+                ))
+            } else {
+                let configs = t
+                    .configs
+                    .iter()
+                    .filter_map(|c| {
+                        c.value
+                            .as_ref()
+                            .map(|v| (c.name.to_string(), v.to_string()))
+                    })
+                    .collect();
+                b.create_topic(
+                    &name,
+                    t.num_partitions,
+                    t.replication_factor,
+                    configs,
+                    body.validate_only,
+                )
+                .await
+            };
+            match outcome {
+                Ok(topic) => {
+                    if h.api_version >= 7 {
+                        result = result.with_topic_id(topic.uuid());
+                    }
+                    if h.api_version >= 5 {
+                        result = result
+                            .with_num_partitions(topic.partitions.len() as i32)
+                            .with_replication_factor(1)
+                            .with_configs(Some(Vec::new()));
+                    }
+                }
+                Err(CreateError(code, message)) => {
+                    tracing::info!(topic = %name, code, "CreateTopics refused: {message}");
+                    result = result
+                        .with_error_code(code)
+                        .with_error_message(Some(StrBytes::from_string(message)));
+                }
+            }
+            results.push(result);
+        }
+        let response = CreateTopicsResponse::default().with_topics(results);
+        encode_response(&h, &response).map(Some)
+    }
+    .boxed_local())
+}

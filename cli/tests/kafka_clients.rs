@@ -168,9 +168,13 @@ if cmd == "create":
 elif cmd == "produce":
     # stdin: key:value lines
     topic, acks = sys.argv[3], sys.argv[4]
-    acks = "all" if acks == "all" else int(acks)
-    p = KafkaProducer(bootstrap_servers=bootstrap, acks=acks, enable_idempotence=False,
-                      linger_ms=5, request_timeout_ms=20000)
+    if acks == "all":
+        # kafka-python's defaults: acks=all with the idempotent producer (InitProducerId).
+        p = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, request_timeout_ms=20000)
+        assert p.config["enable_idempotence"]
+    else:
+        p = KafkaProducer(bootstrap_servers=bootstrap, acks=int(acks), enable_idempotence=False,
+                          linger_ms=5, request_timeout_ms=20000)
     futures = []
     for line in sys.stdin:
         k, v = line.rstrip("\n").split(":", 1)
@@ -276,19 +280,11 @@ fn kcat_consume(addr: &str, topic: &str) -> String {
     )
 }
 
-fn kcat_produce(addr: &str, topic: &str, acks: &str, input: &[u8]) {
+fn kcat_produce(addr: &str, topic: &str, config: &[&str], input: &[u8]) {
     run(
-        Command::new("kcat").args([
-            "-b",
-            addr,
-            "-P",
-            "-t",
-            topic,
-            "-K",
-            ":",
-            "-X",
-            &format!("acks={acks}"),
-        ]),
+        Command::new("kcat")
+            .args(["-b", addr, "-P", "-t", topic, "-K", ":"])
+            .args(config),
         input,
         Duration::from_secs(60),
     );
@@ -303,11 +299,11 @@ fn kcat_and_kafka_python_produce_and_consume_keyed_records_across_shards() {
     let addr = broker.addr.clone();
     let (keys, per_key) = (40, 75); // 3,000 records per run
 
-    // kafka-python creates the topic; kcat (librdkafka 2.0.2) produces with acks=all;
+    // kafka-python creates the topic; kcat (librdkafka 2.0.2) produces with acks=1;
     // kafka-python consumes.
     python(tmp.path(), &["create", &addr, "keyed", "4"], b"");
     let (input, n) = keyed_input(keys, per_key);
-    kcat_produce(&addr, "keyed", "all", &input);
+    kcat_produce(&addr, "keyed", &["-X", "acks=1"], &input);
     let out = python(
         tmp.path(),
         &["consume", &addr, "keyed", &n.to_string()],
@@ -315,9 +311,10 @@ fn kcat_and_kafka_python_produce_and_consume_keyed_records_across_shards() {
     );
     check_consumed(&out, keys, per_key);
 
-    // kafka-python produces (acks=1, with headers); kcat consumes.
+    // kafka-python produces with its defaults (acks=all, idempotent), with headers; kcat
+    // consumes.
     python(tmp.path(), &["create", &addr, "keyed2", "3"], b"");
-    python(tmp.path(), &["produce", &addr, "keyed2", "1"], &input);
+    python(tmp.path(), &["produce", &addr, "keyed2", "all"], &input);
     check_consumed(&kcat_consume(&addr, "keyed2"), keys, per_key);
 
     // acks=0 from kafka-python (no responses at all), then everything is readable.
@@ -344,7 +341,12 @@ fn sigterm_closes_logs_cleanly_and_a_restart_serves_every_acknowledged_record() 
     let broker = Broker::start(&data, "first");
     python(tmp.path(), &["create", &broker.addr, "durable", "4"], b"");
     let (input, _) = keyed_input(20, 100);
-    kcat_produce(&broker.addr, "durable", "all", &input);
+    kcat_produce(
+        &broker.addr,
+        "durable",
+        &["-X", "acks=all", "-X", "enable.idempotence=true"],
+        &input,
+    );
     broker.stop();
     let markers = std::fs::read_dir(data.join("logs"))
         .expect("logs dir")

@@ -12,6 +12,7 @@
 //! coordinator, metadata watches instead of read-through caching, fetch sessions, quotas.
 
 mod fetch;
+mod idempotence;
 mod list_offsets;
 mod metadata;
 mod produce;
@@ -88,6 +89,10 @@ pub struct Broker {
     logs: RefCell<HashMap<TopicPartition, PartitionLog>>,
     /// Serialises log opening on this shard (a control-plane path).
     opening: glommio::sync::Semaphore,
+    /// Producer ids this shard may hand out (a block reserved in the coordinator).
+    producer_ids: RefCell<std::ops::Range<i64>>,
+    /// Idempotent producers' recent batches, per partition owned here.
+    producers: RefCell<HashMap<TopicPartition, idempotence::ProducerTable>>,
     background: RefCell<Vec<glommio::Task<()>>>,
 }
 
@@ -135,6 +140,8 @@ impl Broker {
             topics: RefCell::new(HashMap::new()),
             logs: RefCell::new(HashMap::new()),
             opening: glommio::sync::Semaphore::new(1),
+            producer_ids: RefCell::new(0..0),
+            producers: RefCell::new(HashMap::new()),
             background: RefCell::new(Vec::new()),
         });
         for topic in topics {
@@ -320,6 +327,7 @@ impl Broker {
                 ApiKey::ListOffsets => list_offsets::dispatch(self, req),
                 ApiKey::Metadata => metadata::dispatch(self, req),
                 ApiKey::CreateTopics => topics::dispatch_create(self, req),
+                ApiKey::InitProducerId => idempotence::dispatch_init(self, req),
                 other => Err(ProtocolError::UnsupportedVersion {
                     api_key: other as i16,
                     version: h.api_version,

@@ -19,7 +19,9 @@ use kafka_protocol::messages::produce_response::{PartitionProduceResponse, Topic
 use kafka_protocol::messages::{ProduceResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
+use super::idempotence::Check;
 use super::Broker;
+use crate::batch::BatchHeader;
 use crate::log::Watermark;
 use crate::protocol::error_code as ec;
 use crate::protocol::header::Request;
@@ -65,11 +67,51 @@ fn append_on_owner(
             done.push((w.slot, Outcome::error(ec::NOT_LEADER_OR_FOLLOWER)));
             continue;
         };
-        match log.append(w.records, 0) {
-            Ok(info) => {
+        // Idempotent producers: one batch per partition per request (as Kafka requires); a retry
+        // of a batch already appended gets its original offsets, a gap is refused.
+        let idempotent = BatchHeader::parse(&w.records).filter(|h| h.producer_id >= 0);
+        let key = (w.topic.clone(), w.partition);
+        let mut duplicate = None;
+        if let Some(h) = &idempotent {
+            if h.total_len() != Some(w.records.len()) {
+                done.push((w.slot, Outcome::error(ec::INVALID_RECORD)));
+                continue;
+            }
+            let check = b
+                .producers
+                .borrow()
+                .get(&key)
+                .map_or(Check::Append, |t| t.check(h));
+            match check {
+                Check::Append => {}
+                Check::Duplicate {
+                    first_offset,
+                    last_offset,
+                } => duplicate = Some((first_offset, last_offset)),
+                Check::Refuse(code) => {
+                    done.push((w.slot, Outcome::error(code)));
+                    continue;
+                }
+            }
+        }
+        let appended = match duplicate {
+            Some((first_offset, last_offset)) => Ok((first_offset, last_offset)),
+            None => log.append(w.records, 0).map(|info| {
+                if let Some(h) = &idempotent {
+                    b.producers.borrow_mut().entry(key).or_default().record(
+                        h,
+                        info.first_offset,
+                        info.last_offset,
+                    );
+                }
+                (info.first_offset, info.last_offset)
+            }),
+        };
+        match appended {
+            Ok((first_offset, last_offset)) => {
                 let outcome = Outcome {
                     code: ec::NONE,
-                    base_offset: info.first_offset as i64,
+                    base_offset: first_offset as i64,
                     log_start_offset: log.log_start_offset() as i64,
                 };
                 let watermark = match acks {
@@ -81,7 +123,7 @@ fn append_on_owner(
                     _ => Watermark::Durable,
                 };
                 waits.push(async move {
-                    let wait = log.wait(info.last_offset, watermark).boxed_local();
+                    let wait = log.wait(last_offset, watermark).boxed_local();
                     let timer = glommio::timer::sleep(timeout).boxed_local();
                     match futures::future::select(wait, timer).await {
                         Either::Left((Ok(()), _)) => (w.slot, outcome),

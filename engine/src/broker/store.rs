@@ -14,6 +14,9 @@ use serde::{Deserialize, Serialize};
 const ROOT: &str = "/weir";
 const TOPICS: &str = "/weir/topics";
 const CLUSTER_ID: &str = "/weir/cluster_id";
+const PRODUCER_ID_BLOCKS: &str = "/weir/producer_id_blocks";
+/// Producer ids reserved at a time by one shard.
+pub const PRODUCER_ID_BLOCK: i64 = 1000;
 
 /// A topic as recorded in the coordinator.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -70,6 +73,7 @@ async fn create_if_absent(c: &Client, path: &str, data: &[u8]) -> Result<(), Sto
 pub async fn bootstrap(c: &Client) -> Result<String, StoreError> {
     create_if_absent(c, ROOT, b"").await?;
     create_if_absent(c, TOPICS, b"").await?;
+    create_if_absent(c, PRODUCER_ID_BLOCKS, b"").await?;
     let fresh = uuid::Uuid::new_v4().simple().to_string();
     create_if_absent(c, CLUSTER_ID, fresh.as_bytes()).await?;
     let (data, _) = c.get(CLUSTER_ID).await?;
@@ -125,4 +129,29 @@ pub async fn create_topic(c: &Client, topic: &TopicMeta) -> Result<bool, StoreEr
         Err(e) if is_exists(&e) => Ok(false),
         Err(e) => Err(e.into()),
     }
+}
+
+/// Reserves a block of producer ids no other shard or broker will get: the sequence number of a
+/// sequential znode (the parent's counter only grows, so the znode is deleted at once).
+pub async fn reserve_producer_ids(c: &Client) -> Result<std::ops::Range<i64>, StoreError> {
+    let path = c
+        .create(
+            &format!("{PRODUCER_ID_BLOCKS}/block-"),
+            b"",
+            CreateMode::PersistentSequential,
+        )
+        .await?;
+    let seq: i64 = path
+        .rsplit('-')
+        .next()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| StoreError::Corrupt {
+            path: path.clone(),
+            reason: "sequential znode without a number".into(),
+        })?;
+    if let Err(e) = c.delete(&path, -1).await {
+        tracing::debug!(%path, "deleting a producer id block marker: {e}");
+    }
+    let start = seq * PRODUCER_ID_BLOCK;
+    Ok(start..start + PRODUCER_ID_BLOCK)
 }

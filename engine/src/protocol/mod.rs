@@ -38,6 +38,10 @@ pub mod error_code {
     pub const INVALID_REQUEST: i16 = 42;
     pub const INVALID_CONFIG: i16 = 40;
     pub const UNKNOWN_TOPIC_ID: i16 = 100;
+    pub const COORDINATOR_NOT_AVAILABLE: i16 = 15;
+    pub const OUT_OF_ORDER_SEQUENCE_NUMBER: i16 = 45;
+    pub const INVALID_PRODUCER_EPOCH: i16 = 47;
+    pub const INVALID_RECORD: i16 = 87;
 }
 
 /// A request or frame the protocol layer refuses; the connection that sent it is closed.

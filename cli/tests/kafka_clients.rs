@@ -185,6 +185,32 @@ elif cmd == "produce":
         f.get(timeout=30)
     p.close()
     print("produced", len(futures))
+elif cmd == "admin":
+    from kafka.admin import ConfigResource, ConfigResourceType
+    from kafka.errors import InvalidTopicError, TopicAlreadyExistsError
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=20000)
+    admin.create_topics([NewTopic("cfg", num_partitions=2, replication_factor=1,
+                                  topic_configs={"retention.ms": "3600000"})])
+    res = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, "cfg")],
+                                 config_filter="all")
+    configs = {k: v["value"] for k, v in res["topic"]["cfg"].items()}
+    assert configs["retention.ms"] == "3600000", configs
+    assert configs["segment.bytes"] == "8388608", configs
+    res = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, "cfg")])
+    assert list(res["topic"]["cfg"]) == ["retention.ms"], res
+    cluster = admin.describe_cluster()
+    assert cluster["cluster_id"] and len(cluster["brokers"]) == 1, cluster
+    for bad, err in (("bad/name", InvalidTopicError), ("cfg", TopicAlreadyExistsError)):
+        try:
+            admin.create_topics([NewTopic(bad, num_partitions=1, replication_factor=1)])
+            raise SystemExit("creating %r should fail" % bad)
+        except err:
+            pass
+    assert "cfg" in admin.list_topics()
+    admin.delete_topics(["cfg"])
+    assert "cfg" not in admin.list_topics()
+    admin.close()
+    print("admin ok")
 elif cmd == "consume":
     topic, expected = sys.argv[3], int(sys.argv[4])
     c = KafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None,
@@ -334,6 +360,21 @@ fn kcat_and_kafka_python_produce_and_consume_keyed_records_across_shards() {
 }
 
 #[test]
+fn kafka_python_admin_creates_describes_and_deletes_topics() {
+    require_clients();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    let broker = Broker::start(&data, "admin");
+    let out = python(tmp.path(), &["admin", &broker.addr], b"");
+    assert!(out.contains("admin ok"), "{out}");
+    assert!(
+        !data.join("logs").join("cfg-0").exists(),
+        "a deleted topic's log directories are removed"
+    );
+    broker.stop();
+}
+
+#[test]
 fn sigterm_closes_logs_cleanly_and_a_restart_serves_every_acknowledged_record() {
     require_clients();
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -429,6 +470,13 @@ fn bad_input_closes_only_that_connection_and_unsupported_api_versions_fall_back_
     let mut s = connect();
     let mut bad = vec![0, 3, 0, 1, 0, 0, 0, 5, 0xff, 0xff];
     bad.extend_from_slice(&[0, 0]);
+    assert!(roundtrip(&mut s, &bad).is_none());
+
+    // A Metadata request claiming 2^31 - 1 topics in 7 bytes (the decoder would allocate for
+    // all of them) closes the connection.
+    let mut s = connect();
+    let mut bad = vec![0, 3, 0, 1, 0, 0, 0, 5, 0xff, 0xff];
+    bad.extend_from_slice(&[0x7f, 0xff, 0xff, 0xff, 0, 1, b'a']);
     assert!(roundtrip(&mut s, &bad).is_none());
 
     // The broker still serves new connections on both shards.

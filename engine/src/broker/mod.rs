@@ -11,6 +11,7 @@
 //! What production would do differently (later issues): multi-broker leadership and ISR from the
 //! coordinator, metadata watches instead of read-through caching, fetch sessions, quotas.
 
+mod admin;
 mod fetch;
 mod idempotence;
 mod list_offsets;
@@ -36,7 +37,7 @@ use kafka_protocol::messages::ApiKey;
 use crate::config::{Clock, LogConfig};
 use crate::log::PartitionLog;
 use crate::protocol::header::{parse_request, Request};
-use crate::protocol::{api_versions, ProtocolError};
+use crate::protocol::{api_versions, guard, ProtocolError};
 use crate::shard::{Completion, Mesh, Service};
 use store::TopicMeta;
 
@@ -321,6 +322,7 @@ impl Broker {
                     version: h.api_version,
                 });
             }
+            guard::check(h.api_key, h.api_version, &req.body)?;
             match h.api_key {
                 ApiKey::Produce => produce::dispatch(self, req).await,
                 ApiKey::Fetch => fetch::dispatch(self, req),
@@ -328,6 +330,9 @@ impl Broker {
                 ApiKey::Metadata => metadata::dispatch(self, req),
                 ApiKey::CreateTopics => topics::dispatch_create(self, req),
                 ApiKey::InitProducerId => idempotence::dispatch_init(self, req),
+                ApiKey::DeleteTopics => admin::dispatch_delete(self, req),
+                ApiKey::DescribeConfigs => admin::dispatch_describe_configs(self, req),
+                ApiKey::DescribeCluster => admin::dispatch_describe_cluster(self, req),
                 other => Err(ProtocolError::UnsupportedVersion {
                     api_key: other as i16,
                     version: h.api_version,

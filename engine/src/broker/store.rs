@@ -155,3 +155,12 @@ pub async fn reserve_producer_ids(c: &Client) -> Result<std::ops::Range<i64>, St
     let start = seq * PRODUCER_ID_BLOCK;
     Ok(start..start + PRODUCER_ID_BLOCK)
 }
+
+/// Removes a topic's record; `false` if there was none.
+pub async fn delete_topic(c: &Client, name: &str) -> Result<bool, StoreError> {
+    match c.delete(&topic_path(name), -1).await {
+        Ok(()) => Ok(true),
+        Err(e) if is_no_node(&e) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}

@@ -115,6 +115,44 @@ pub fn log_config(
     Ok(log)
 }
 
+/// Every topic config with its effective value and whether the topic overrides it.
+pub fn describe(
+    defaults: &LogConfig,
+    configs: &BTreeMap<String, String>,
+) -> Vec<(&'static str, String, bool)> {
+    let log = log_config(defaults, configs).unwrap_or_else(|_| defaults.clone());
+    let limit = |v: Option<u64>| v.map_or("-1".to_string(), |v| v.to_string());
+    let never = |v: Option<u64>| v.map_or(i64::MAX.to_string(), |v| v.to_string());
+    let fixed = |name: &str, default: &str| {
+        configs
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| default.to_string())
+    };
+    let entries = [
+        ("cleanup.policy", fixed("cleanup.policy", "delete")),
+        ("compression.type", fixed("compression.type", "producer")),
+        ("flush.messages", never(log.flush_messages)),
+        ("flush.ms", never(log.flush_ms)),
+        ("index.interval.bytes", log.index_interval_bytes.to_string()),
+        ("max.message.bytes", log.max_message_bytes.to_string()),
+        ("min.insync.replicas", fixed("min.insync.replicas", "1")),
+        ("preallocate", log.preallocate.to_string()),
+        ("retention.bytes", limit(log.retention_bytes)),
+        ("retention.ms", limit(log.retention_ms)),
+        ("segment.bytes", log.segment_bytes.to_string()),
+        ("segment.ms", log.segment_ms.to_string()),
+        (
+            "unclean.leader.election.enable",
+            fixed("unclean.leader.election.enable", "false"),
+        ),
+    ];
+    entries
+        .into_iter()
+        .map(|(name, value)| (name, value, configs.contains_key(name)))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,6 +11,7 @@
 pub mod api_versions;
 pub mod fetch;
 pub mod frame;
+pub mod guard;
 pub mod header;
 pub mod produce;
 pub mod wire;
@@ -136,7 +137,8 @@ impl ResponseFrame {
     }
 }
 
-/// Decodes a control-plane request body with the `kafka-protocol` crate.
+/// Decodes a control-plane request body with the `kafka-protocol` crate. Callers run
+/// `guard::check` on the body first (the crate trusts array lengths when allocating).
 pub fn decode_body<T: kafka_protocol::protocol::Decodable>(
     api: &'static str,
     version: i16,

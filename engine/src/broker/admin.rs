@@ -1,0 +1,244 @@
+//! Admin APIs: DeleteTopics, DescribeConfigs (topics and this broker) and DescribeCluster.
+//!
+//! Owns their meaning on this broker. Must not: delete a topic's files before its record is gone
+//! from the coordinator (a restart would otherwise reopen a half-deleted topic), or touch another
+//! shard's logs except through `Mesh` jobs.
+
+use std::rc::Rc;
+
+use futures::FutureExt;
+use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
+use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
+use kafka_protocol::messages::describe_configs_response::{
+    DescribeConfigsResourceResult, DescribeConfigsResult,
+};
+use kafka_protocol::messages::{
+    BrokerId, DeleteTopicsRequest, DeleteTopicsResponse, DescribeClusterRequest,
+    DescribeClusterResponse, DescribeConfigsRequest, DescribeConfigsResponse, TopicName,
+};
+use kafka_protocol::protocol::StrBytes;
+
+use super::{store, topic_config, Broker};
+use crate::protocol::error_code as ec;
+use crate::protocol::header::Request;
+use crate::protocol::{decode_body, encode_response, ProtocolError};
+use crate::shard::Completion;
+
+/// Kafka's ConfigResource types.
+const RESOURCE_TOPIC: i8 = 2;
+const RESOURCE_BROKER: i8 = 4;
+/// Kafka's ConfigSource values.
+const SOURCE_TOPIC: i8 = 1;
+const SOURCE_STATIC_BROKER: i8 = 4;
+const SOURCE_DEFAULT: i8 = 5;
+
+impl Broker {
+    /// Forgets a deleted topic on every shard: drops it from the cache, closes the logs each
+    /// owner holds and removes their directories.
+    async fn uninstall_topic(self: &Rc<Self>, name: &str) -> Result<(), String> {
+        let mut pending = Vec::new();
+        for shard in 0..self.shard_count() {
+            let name = name.to_string();
+            let fut = self
+                .mesh
+                .submit(self, shard, move |b: &Rc<Broker>| {
+                    let b = b.clone();
+                    async move {
+                        b.topics.borrow_mut().remove(&name);
+                        b.producers.borrow_mut().retain(|(t, _), _| *t != name);
+                        let logs: Vec<_> = {
+                            let mut logs = b.logs.borrow_mut();
+                            let keys: Vec<_> =
+                                logs.keys().filter(|(t, _)| *t == name).cloned().collect();
+                            keys.into_iter().filter_map(|k| logs.remove(&k)).collect()
+                        };
+                        for log in logs {
+                            if let Err(e) = log.close().await {
+                                tracing::warn!(topic = %name, "closing a deleted topic's log: {e}");
+                            }
+                            // A control-plane path: a blocking removal is acceptable here.
+                            if let Err(e) = std::fs::remove_dir_all(log.dir()) {
+                                return Err(format!("removing {}: {e}", log.dir().display()));
+                            }
+                        }
+                        Ok(())
+                    }
+                    .boxed_local()
+                })
+                .await
+                .map_err(|e| e.to_string())?;
+            pending.push(fut);
+        }
+        for r in futures::future::join_all(pending).await {
+            r.map_err(|e| e.to_string())??;
+        }
+        Ok(())
+    }
+}
+
+pub(super) fn dispatch_delete(b: Rc<Broker>, req: Request) -> Result<Completion, ProtocolError> {
+    let h = req.header;
+    let body: DeleteTopicsRequest = decode_body("DeleteTopics", h.api_version, req.body)?;
+    Ok(async move {
+        let names: Vec<String> = body
+            .topic_names
+            .iter()
+            .map(|n| n.0.to_string())
+            .chain(
+                body.topics
+                    .iter()
+                    .filter_map(|t| t.name.as_ref().map(|n| n.0.to_string())),
+            )
+            .collect();
+        let mut responses = Vec::with_capacity(names.len());
+        for name in names {
+            let code = match store::delete_topic(&b.coord, &name).await {
+                Ok(true) => match b.uninstall_topic(&name).await {
+                    Ok(()) => {
+                        tracing::info!(topic = %name, "topic deleted");
+                        ec::NONE
+                    }
+                    Err(e) => {
+                        tracing::warn!(topic = %name, "deleting: {e}");
+                        ec::UNKNOWN_SERVER_ERROR
+                    }
+                },
+                Ok(false) => ec::UNKNOWN_TOPIC_OR_PARTITION,
+                Err(e) => {
+                    tracing::warn!(topic = %name, "deleting: {e}");
+                    ec::REQUEST_TIMED_OUT
+                }
+            };
+            responses.push(
+                DeletableTopicResult::default()
+                    .with_name(Some(TopicName(StrBytes::from_string(name))))
+                    .with_error_code(code),
+            );
+        }
+        encode_response(
+            &h,
+            &DeleteTopicsResponse::default().with_responses(responses),
+        )
+        .map(Some)
+    }
+    .boxed_local())
+}
+
+fn entry(name: &str, value: String, source: i8) -> DescribeConfigsResourceResult {
+    DescribeConfigsResourceResult::default()
+        .with_name(StrBytes::from_string(name.to_string()))
+        .with_value(Some(StrBytes::from_string(value)))
+        .with_config_source(source)
+}
+
+pub(super) fn dispatch_describe_configs(
+    b: Rc<Broker>,
+    req: Request,
+) -> Result<Completion, ProtocolError> {
+    let h = req.header;
+    let body: DescribeConfigsRequest = decode_body("DescribeConfigs", h.api_version, req.body)?;
+    Ok(async move {
+        let mut results = Vec::with_capacity(body.resources.len());
+        for r in body.resources {
+            let wanted = |name: &str| match &r.configuration_keys {
+                None => true,
+                Some(keys) => keys.iter().any(|k| k.as_str() == name),
+            };
+            let name = r.resource_name.to_string();
+            let mut result = DescribeConfigsResult::default()
+                .with_resource_type(r.resource_type)
+                .with_resource_name(r.resource_name.clone());
+            match r.resource_type {
+                RESOURCE_TOPIC => match b.topic(&name).await {
+                    Ok(Some(topic)) => {
+                        let configs = topic_config::describe(&b.cfg.log_defaults, &topic.configs)
+                            .into_iter()
+                            .filter(|(n, _, _)| wanted(n))
+                            .map(|(n, v, overridden)| {
+                                entry(
+                                    n,
+                                    v,
+                                    if overridden {
+                                        SOURCE_TOPIC
+                                    } else {
+                                        SOURCE_DEFAULT
+                                    },
+                                )
+                            })
+                            .collect();
+                        result = result.with_configs(configs);
+                    }
+                    Ok(None) => result = result.with_error_code(ec::UNKNOWN_TOPIC_OR_PARTITION),
+                    Err(e) => {
+                        tracing::warn!(topic = %name, "DescribeConfigs: {e}");
+                        result = result.with_error_code(ec::REQUEST_TIMED_OUT);
+                    }
+                },
+                RESOURCE_BROKER => {
+                    let c = &b.cfg;
+                    let configs = [
+                        ("broker.id", c.node_id.to_string()),
+                        ("num.partitions", c.num_partitions.to_string()),
+                        (
+                            "auto.create.topics.enable",
+                            c.auto_create_topics.to_string(),
+                        ),
+                        (
+                            "log.segment.bytes",
+                            c.log_defaults.segment_bytes.to_string(),
+                        ),
+                        (
+                            "log.retention.ms",
+                            c.log_defaults
+                                .retention_ms
+                                .map_or("-1".into(), |v| v.to_string()),
+                        ),
+                        (
+                            "log.retention.check.interval.ms",
+                            c.retention_check_interval_ms.to_string(),
+                        ),
+                    ]
+                    .into_iter()
+                    .filter(|(n, _)| wanted(n))
+                    .map(|(n, v)| entry(n, v, SOURCE_STATIC_BROKER))
+                    .collect();
+                    result = result.with_configs(configs);
+                }
+                other => {
+                    result = result
+                        .with_error_code(ec::INVALID_REQUEST)
+                        .with_error_message(Some(StrBytes::from_string(format!(
+                            "resource type {other} is not supported"
+                        ))));
+                }
+            }
+            results.push(result);
+        }
+        encode_response(
+            &h,
+            &DescribeConfigsResponse::default().with_results(results),
+        )
+        .map(Some)
+    }
+    .boxed_local())
+}
+
+pub(super) fn dispatch_describe_cluster(
+    b: Rc<Broker>,
+    req: Request,
+) -> Result<Completion, ProtocolError> {
+    let h = req.header;
+    let _body: DescribeClusterRequest = decode_body("DescribeCluster", h.api_version, req.body)?;
+    Ok(async move {
+        let node = BrokerId(b.cfg.node_id);
+        let response = DescribeClusterResponse::default()
+            .with_cluster_id(StrBytes::from_string(b.cluster_id.clone()))
+            .with_controller_id(node)
+            .with_brokers(vec![DescribeClusterBroker::default()
+                .with_broker_id(node)
+                .with_host(StrBytes::from_string(b.cfg.advertised_host.clone()))
+                .with_port(i32::from(b.cfg.advertised_port))]);
+        encode_response(&h, &response).map(Some)
+    }
+    .boxed_local())
+}

@@ -1,0 +1,287 @@
+//! A pre-decode check of control-plane requests: walks the request layout and refuses any array
+//! whose length exceeds the bytes left in the frame, before the `kafka-protocol` decoder sees it.
+//!
+//! Why: that crate (0.18) allocates `Vec::with_capacity(n)` from the wire length `n` before
+//! decoding any element, so a 21-byte Metadata request claiming 2^31 topics made the allocator
+//! abort the whole broker. Every array element takes at least one byte, so a length larger than
+//! what is left is malformed. Owns the layouts of the control-plane requests weir answers (the
+//! versions in `api_versions::SUPPORTED`); must be extended with every API or version added there
+//! (the tests check every supported version against the crate's own encoder).
+//! Must not: accept what the decoder would refuse for another reason (it only adds refusals).
+
+use bytes::Bytes;
+use kafka_protocol::messages::ApiKey;
+
+use super::wire::Reader;
+use super::ProtocolError;
+
+type Result<T> = std::result::Result<T, ProtocolError>;
+
+struct Walk {
+    r: Reader,
+    flexible: bool,
+}
+
+impl Walk {
+    fn string(&mut self) -> Result<()> {
+        self.r.string(self.flexible).map(drop)
+    }
+    fn skip(&mut self, n: usize) -> Result<()> {
+        self.r.bytes(n).map(drop)
+    }
+    fn tags(&mut self) -> Result<()> {
+        if self.flexible {
+            self.r.skip_tagged_fields()?;
+        }
+        Ok(())
+    }
+    fn array(&mut self, mut each: impl FnMut(&mut Walk) -> Result<()>) -> Result<()> {
+        let n = self.r.array_len(self.flexible)?;
+        for _ in 0..n {
+            each(self)?;
+        }
+        Ok(())
+    }
+}
+
+/// Checks the body of `api_key` v`version`; APIs without arrays or not decoded by the crate pass.
+pub fn check(api_key: ApiKey, version: i16, body: &Bytes) -> Result<()> {
+    let v = version;
+    let flexible = match api_key {
+        ApiKey::Metadata => v >= 9,
+        ApiKey::Fetch => v >= 12,
+        ApiKey::ListOffsets => v >= 6,
+        ApiKey::CreateTopics => v >= 5,
+        ApiKey::DeleteTopics => v >= 4,
+        ApiKey::DescribeConfigs => v >= 4,
+        _ => return Ok(()),
+    };
+    let mut w = Walk {
+        r: Reader::new(body.clone()),
+        flexible,
+    };
+    match api_key {
+        ApiKey::Metadata => w.array(|w| {
+            if v >= 10 {
+                w.skip(16)?;
+            }
+            w.string()?;
+            w.tags()
+        }),
+        ApiKey::Fetch => {
+            w.skip(4 + 4 + 4 + 4 + 1)?; // replica_id, max_wait_ms, min_bytes, max_bytes, isolation
+            if v >= 7 {
+                w.skip(8)?; // session id and epoch
+            }
+            w.array(|w| {
+                w.string()?;
+                w.array(|w| {
+                    w.skip(4)?;
+                    if v >= 9 {
+                        w.skip(4)?;
+                    }
+                    w.skip(8)?;
+                    if v >= 12 {
+                        w.skip(4)?;
+                    }
+                    if v >= 5 {
+                        w.skip(8)?;
+                    }
+                    w.skip(4)?;
+                    w.tags()
+                })?;
+                w.tags()
+            })?;
+            if v >= 7 {
+                w.array(|w| {
+                    w.string()?;
+                    w.array(|w| w.skip(4))?;
+                    w.tags()
+                })?;
+            }
+            Ok(())
+        }
+        ApiKey::ListOffsets => {
+            w.skip(4)?;
+            if v >= 2 {
+                w.skip(1)?;
+            }
+            w.array(|w| {
+                w.string()?;
+                w.array(|w| {
+                    w.skip(4)?;
+                    if v >= 4 {
+                        w.skip(4)?;
+                    }
+                    w.skip(8)?;
+                    w.tags()
+                })?;
+                w.tags()
+            })
+        }
+        ApiKey::CreateTopics => w.array(|w| {
+            w.string()?;
+            w.skip(4 + 2)?;
+            w.array(|w| {
+                w.skip(4)?;
+                w.array(|w| w.skip(4))?;
+                w.tags()
+            })?;
+            w.array(|w| {
+                w.string()?;
+                w.string()?;
+                w.tags()
+            })?;
+            w.tags()
+        }),
+        ApiKey::DeleteTopics => w.array(|w| w.string()),
+        ApiKey::DescribeConfigs => w.array(|w| {
+            w.skip(1)?;
+            w.string()?;
+            w.array(|w| w.string())?;
+            w.tags()
+        }),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::api_versions::SUPPORTED;
+    use bytes::BytesMut;
+    use kafka_protocol::messages::create_topics_request::{
+        CreatableReplicaAssignment, CreatableTopic, CreatableTopicConfig,
+    };
+    use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
+    use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic, ForgottenTopic};
+    use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+    use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+    use kafka_protocol::messages::*;
+    use kafka_protocol::protocol::{Encodable, StrBytes};
+
+    fn name(s: &str) -> TopicName {
+        TopicName(StrBytes::from_string(s.into()))
+    }
+
+    /// A request of every checked API with two elements in every array, encoded by the crate.
+    fn sample(key: ApiKey, v: i16) -> Option<Bytes> {
+        let mut out = BytesMut::new();
+        let s = |x: &str| StrBytes::from_string(x.into());
+        let r = match key {
+            ApiKey::Metadata => MetadataRequest::default()
+                .with_topics(Some(vec![
+                    MetadataRequestTopic::default().with_name(Some(name("a"))),
+                    MetadataRequestTopic::default().with_name(Some(name("bb"))),
+                ]))
+                .encode(&mut out, v),
+            ApiKey::Fetch => {
+                let p = FetchPartition::default()
+                    .with_partition(1)
+                    .with_fetch_offset(5);
+                let t = FetchTopic::default()
+                    .with_topic(name("t"))
+                    .with_partitions(vec![p.clone(), p]);
+                let mut req = FetchRequest::default().with_topics(vec![t.clone(), t]);
+                if v >= 7 {
+                    let f = ForgottenTopic::default()
+                        .with_topic(name("f"))
+                        .with_partitions(vec![1, 2]);
+                    req = req.with_forgotten_topics_data(vec![f.clone(), f]);
+                }
+                if v >= 11 {
+                    req = req.with_rack_id(s("rack"));
+                }
+                req.encode(&mut out, v)
+            }
+            ApiKey::ListOffsets => {
+                let p = ListOffsetsPartition::default().with_timestamp(-1);
+                let t = ListOffsetsTopic::default()
+                    .with_name(name("t"))
+                    .with_partitions(vec![p.clone(), p]);
+                ListOffsetsRequest::default()
+                    .with_topics(vec![t.clone(), t])
+                    .encode(&mut out, v)
+            }
+            ApiKey::CreateTopics => {
+                let a = CreatableReplicaAssignment::default()
+                    .with_broker_ids(vec![BrokerId(1), BrokerId(2)]);
+                let c = CreatableTopicConfig::default()
+                    .with_name(s("retention.ms"))
+                    .with_value(Some(s("1")));
+                let t = CreatableTopic::default()
+                    .with_name(name("t"))
+                    .with_assignments(vec![a.clone(), a])
+                    .with_configs(vec![c.clone(), c]);
+                CreateTopicsRequest::default()
+                    .with_topics(vec![t.clone(), t])
+                    .encode(&mut out, v)
+            }
+            ApiKey::DeleteTopics => DeleteTopicsRequest::default()
+                .with_topic_names(vec![name("a"), name("b")])
+                .encode(&mut out, v),
+            ApiKey::DescribeConfigs => {
+                let res = DescribeConfigsResource::default()
+                    .with_resource_type(2)
+                    .with_resource_name(s("t"))
+                    .with_configuration_keys(Some(vec![s("a"), s("b")]));
+                DescribeConfigsRequest::default()
+                    .with_resources(vec![res.clone(), res])
+                    .encode(&mut out, v)
+            }
+            _ => return None,
+        };
+        r.unwrap_or_else(|e| panic!("{key:?} v{v}: {e}"));
+        Some(out.freeze())
+    }
+
+    /// Runs the crate's decoder (what the broker does after the check).
+    fn decode(key: ApiKey, v: i16, body: Bytes) {
+        use kafka_protocol::protocol::Decodable;
+        let mut b = body;
+        let _ = match key {
+            ApiKey::Metadata => MetadataRequest::decode(&mut b, v).map(drop),
+            ApiKey::Fetch => FetchRequest::decode(&mut b, v).map(drop),
+            ApiKey::ListOffsets => ListOffsetsRequest::decode(&mut b, v).map(drop),
+            ApiKey::CreateTopics => CreateTopicsRequest::decode(&mut b, v).map(drop),
+            ApiKey::DeleteTopics => DeleteTopicsRequest::decode(&mut b, v).map(drop),
+            ApiKey::DescribeConfigs => DescribeConfigsRequest::decode(&mut b, v).map(drop),
+            _ => Ok(()),
+        };
+    }
+
+    #[test]
+    fn valid_requests_of_every_supported_version_pass_and_lying_lengths_are_refused() {
+        let mut checked = 0;
+        for (key, min, max) in SUPPORTED {
+            for v in *min..=*max {
+                let Some(body) = sample(*key, v) else {
+                    continue;
+                };
+                check(*key, v, &body).unwrap_or_else(|e| panic!("{key:?} v{v}: {e}"));
+                checked += 1;
+                // Replace each 4-byte window (classic lengths) or byte (compact lengths) with a
+                // huge value: the check never panics, and whatever it accepts the crate's
+                // decoder can take without a huge allocation (it gets bounded input).
+                for at in 0..body.len() {
+                    let mut bad = body.to_vec();
+                    let huge: &[u8] = if at + 4 <= bad.len() {
+                        &[0x7f, 0xff, 0xff, 0xff]
+                    } else {
+                        &[0xff]
+                    };
+                    let end = (at + huge.len()).min(bad.len());
+                    bad[at..end].copy_from_slice(&huge[..end - at]);
+                    let bad = Bytes::from(bad);
+                    if check(*key, v, &bad).is_ok() {
+                        decode(*key, v, bad);
+                    }
+                }
+            }
+        }
+        assert!(checked >= 30, "only {checked} versions checked");
+        // The request that aborted the broker: Metadata v1 claiming 2^31 - 1 topics.
+        let bad = Bytes::from_static(&[0x7f, 0xff, 0xff, 0xff, 0, 1, b'a']);
+        assert!(check(ApiKey::Metadata, 1, &bad).is_err());
+    }
+}

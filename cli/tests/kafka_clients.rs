@@ -73,6 +73,16 @@ impl Broker {
     }
 }
 
+impl Broker {
+    /// SIGKILL: no flush, no clean-shutdown marker.
+    fn kill9(mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
 impl Drop for Broker {
     fn drop(&mut self) {
         if let Some(mut c) = self.child.take() {
@@ -211,6 +221,31 @@ elif cmd == "admin":
     assert "cfg" not in admin.list_topics()
     admin.close()
     print("admin ok")
+elif cmd == "produce_until_killed":
+    # acks=all, no retries: prints each record the broker acknowledged, until it dies.
+    topic, count = sys.argv[3], int(sys.argv[4])
+    p = KafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=False,
+                      retries=0, linger_ms=2, request_timeout_ms=3000, max_block_ms=3000)
+    def acked(k, v):
+        return lambda _md: sys.stdout.write("acked %s %s\n" % (k, v)) and sys.stdout.flush()
+    failed = []
+    try:
+        for i in range(count):
+            if failed:
+                break
+            k, v = "key%d" % (i % 50), "key%d-%d" % (i % 50, i // 50)
+            f = p.send(topic, key=k.encode(), value=v.encode())
+            f.add_callback(acked(k, v))
+            f.add_errback(failed.append)
+            if i % 200 == 0:
+                time.sleep(0.005)
+        p.flush(timeout=10)
+    except Exception as e:
+        sys.stderr.write("stopped: %r\n" % e)
+    try:
+        p.close(timeout=1)
+    except Exception:
+        pass
 elif cmd == "consume":
     topic, expected = sys.argv[3], int(sys.argv[4])
     c = KafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None,
@@ -398,6 +433,67 @@ fn sigterm_closes_logs_cleanly_and_a_restart_serves_every_acknowledged_record() 
 
     let broker = Broker::start(&data, "second");
     check_consumed(&kcat_consume(&broker.addr, "durable"), 20, 100);
+    broker.stop();
+}
+
+#[test]
+fn kill9_during_an_acks_all_produce_loses_no_acknowledged_record() {
+    require_clients();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    let broker = Broker::start(&data, "doomed");
+    python(tmp.path(), &["create", &broker.addr, "crash", "4"], b"");
+    let script = tmp.path().join("client.py");
+    let mut producer = Command::new("python3")
+        .arg(&script)
+        .args(["produce_until_killed", &broker.addr, "crash", "200000"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("python3");
+    let stdout = producer.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut acked = Vec::new();
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if let Some(rest) = line.strip_prefix("acked ") {
+                acked.push(rest.to_string());
+                if acked.len() == 2000 {
+                    let _ = tx.send(());
+                }
+            }
+        }
+        acked
+    });
+    rx.recv_timeout(Duration::from_secs(60))
+        .expect("2,000 acknowledged records before the kill");
+    broker.kill9();
+    wait_for(
+        &mut producer,
+        Duration::from_secs(60),
+        "the producer to give up",
+    );
+    let acked = reader.join().expect("reader");
+    assert!(acked.len() >= 2000);
+
+    let broker = Broker::start(&data, "recovered");
+    let out = kcat_consume(&broker.addr, "crash");
+    let stored: HashSet<String> = out
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.len() == 4).then(|| format!("{} {}", f[2], f[3]))
+        })
+        .collect();
+    let lost: Vec<&String> = acked.iter().filter(|a| !stored.contains(*a)).collect();
+    assert!(
+        lost.is_empty(),
+        "{} of {} acknowledged records lost, e.g. {:?}",
+        lost.len(),
+        acked.len(),
+        &lost[..lost.len().min(5)]
+    );
     broker.stop();
 }
 

@@ -59,6 +59,26 @@ fn failed(name: &str, code: i16) -> MetadataResponseTopic {
         .with_error_code(code)
 }
 
+/// The response (fields a version lacks stay at their defaults).
+fn build(
+    version: i16,
+    node_id: i32,
+    host: &str,
+    port: u16,
+    cluster_id: &str,
+    topics: Vec<MetadataResponseTopic>,
+) -> MetadataResponse {
+    let node = BrokerId(node_id);
+    MetadataResponse::default()
+        .with_brokers(vec![MetadataResponseBroker::default()
+            .with_node_id(node)
+            .with_host(StrBytes::from_string(host.to_string()))
+            .with_port(i32::from(port))])
+        .with_cluster_id((version >= 2).then(|| StrBytes::from_string(cluster_id.to_string())))
+        .with_controller_id(if version >= 1 { node } else { BrokerId(-1) })
+        .with_topics(topics)
+}
+
 pub(super) fn dispatch(b: Rc<Broker>, req: Request) -> Result<Completion, ProtocolError> {
     let h = req.header;
     let body: MetadataRequest = decode_body("Metadata", h.api_version, req.body)?;
@@ -118,22 +138,65 @@ pub(super) fn dispatch(b: Rc<Broker>, req: Request) -> Result<Completion, Protoc
                 }
             }
         }
-        let node = BrokerId(b.cfg.node_id);
-        let response = MetadataResponse::default()
-            .with_brokers(vec![MetadataResponseBroker::default()
-                .with_node_id(node)
-                .with_host(StrBytes::from_string(b.cfg.advertised_host.clone()))
-                .with_port(i32::from(b.cfg.advertised_port))])
-            .with_cluster_id(
-                (h.api_version >= 2).then(|| StrBytes::from_string(b.cluster_id.clone())),
-            )
-            .with_controller_id(if h.api_version >= 1 {
-                node
-            } else {
-                BrokerId(-1)
-            })
-            .with_topics(topics);
+        let response = build(
+            h.api_version,
+            b.cfg.node_id,
+            &b.cfg.advertised_host,
+            b.cfg.advertised_port,
+            &b.cluster_id,
+            topics,
+        );
         encode_response(&h, &response).map(Some)
     }
     .boxed_local())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::broker::store::PartitionMeta;
+    use crate::protocol::header::RequestHeader;
+    use kafka_protocol::messages::ApiKey;
+    use kafka_protocol::protocol::Decodable;
+
+    #[test]
+    fn every_supported_version_encodes_and_decodes() {
+        let topic = TopicMeta {
+            name: "t".into(),
+            topic_id: uuid::Uuid::new_v4().hyphenated().to_string(),
+            partitions: vec![
+                PartitionMeta {
+                    leader: 1,
+                    shard: 0
+                };
+                3
+            ],
+            configs: Default::default(),
+        };
+        let (min, max) = crate::protocol::api_versions::supported(ApiKey::Metadata).unwrap();
+        for v in min..=max {
+            let h = RequestHeader {
+                api_key: ApiKey::Metadata,
+                api_version: v,
+                correlation_id: 1,
+                client_id: None,
+            };
+            let topics = vec![
+                describe(&topic, v),
+                failed("x", ec::UNKNOWN_TOPIC_OR_PARTITION),
+            ];
+            let frame = encode_response(&h, &build(v, 1, "h", 9092, "cid", topics))
+                .unwrap_or_else(|e| panic!("v{v}: {e}"))
+                .to_vec();
+            let at = if ApiKey::Metadata.response_header_version(v) >= 1 {
+                9
+            } else {
+                8
+            };
+            let mut body = bytes::Bytes::copy_from_slice(&frame[at..]);
+            let r = MetadataResponse::decode(&mut body, v).unwrap();
+            assert_eq!(r.topics[0].partitions.len(), 3);
+            assert_eq!(r.brokers[0].port, 9092);
+        }
+    }
 }

@@ -1,7 +1,7 @@
 //! Real Kafka clients against `weir serve`: Debian's kcat (librdkafka 2.0.2, which also checks
-//! the ApiVersions v3 tagged-field quirk) and kafka-python. Each test starts the built binary on
-//! a free loopback port with a temporary data directory and two shards (so requests cross
-//! shards). The clients must be installed (scripts/test installs them); a missing client fails
+//! the ApiVersions v3 tagged-field quirk), kafka-python, and confluent-kafka (librdkafka 2.16).
+//! Each test starts the built binary on a free loopback port with a temporary data directory and
+//! two shards (so requests cross shards). The clients must be installed (scripts/test installs them); a missing client fails
 //! the test, it is never skipped.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -161,6 +161,13 @@ fn require_clients() {
         py.is_ok_and(|o| o.status.success()),
         "kafka-python is not installed (scripts/test installs it: pip install kafka-python)"
     );
+    let ck = Command::new("python3")
+        .args(["-c", "import confluent_kafka"])
+        .output();
+    assert!(
+        ck.is_ok_and(|o| o.status.success()),
+        "confluent-kafka is not installed (scripts/test installs it: pip install confluent-kafka)"
+    );
 }
 
 const PY: &str = r#"
@@ -246,6 +253,37 @@ elif cmd == "produce_until_killed":
         p.close(timeout=1)
     except Exception:
         pass
+elif cmd == "confluent":
+    # confluent-kafka (librdkafka 2.16): idempotent produce with a codec, then consume by assign.
+    from confluent_kafka import Consumer, Producer, TopicPartition
+    topic, codec, partitions = sys.argv[3], sys.argv[4], int(sys.argv[5])
+    p = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True,
+                  "compression.type": codec, "linger.ms": 5})
+    errors, sent = [], 0
+    def report(err, _msg):
+        if err is not None:
+            errors.append(err)
+    for line in sys.stdin:
+        k, v = line.rstrip("\n").split(":", 1)
+        p.produce(topic, key=k.encode(), value=v.encode(), headers=[("h", b"x")],
+                  on_delivery=report)
+        sent += 1
+        if sent % 500 == 0:
+            p.poll(0)
+    assert p.flush(60) == 0 and not errors, errors[:3]
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "unused",
+                  "enable.auto.commit": False})
+    c.assign([TopicPartition(topic, i, 0) for i in range(partitions)])
+    got, deadline = 0, time.time() + 60
+    while got < sent and time.time() < deadline:
+        m = c.poll(1.0)
+        if m is None:
+            continue
+        assert not m.error(), m.error()
+        assert m.headers() == [("h", b"x")], m.headers()
+        print(m.partition(), m.offset(), m.key().decode(), m.value().decode())
+        got += 1
+    c.close()
 elif cmd == "consume":
     topic, expected = sys.argv[3], int(sys.argv[4])
     c = KafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None,
@@ -390,6 +428,26 @@ fn kcat_and_kafka_python_produce_and_consume_keyed_records_across_shards() {
             break;
         }
         std::thread::sleep(Duration::from_millis(200));
+    }
+    broker.stop();
+}
+
+#[test]
+fn confluent_kafka_idempotent_produce_with_every_codec_and_consume() {
+    require_clients();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    let broker = Broker::start(&data, "confluent");
+    let (input, _) = keyed_input(20, 50);
+    for codec in ["none", "gzip", "snappy", "lz4", "zstd"] {
+        let topic = format!("codec-{codec}");
+        python(tmp.path(), &["create", &broker.addr, &topic, "3"], b"");
+        let out = python(
+            tmp.path(),
+            &["confluent", &broker.addr, &topic, codec, "3"],
+            &input,
+        );
+        check_consumed(&out, 20, 50);
     }
     broker.stop();
 }

@@ -224,6 +224,19 @@ elif cmd == "admin":
         except err:
             pass
     assert "cfg" in admin.list_topics()
+    from kafka.admin import NewPartitions
+    from kafka.errors import InvalidPartitionsError
+    admin.create_partitions({"cfg": NewPartitions(total_count=5)})
+    [desc] = admin.describe_topics(["cfg"])
+    assert len(desc["partitions"]) == 5, desc
+    try:
+        admin.create_partitions({"cfg": NewPartitions(total_count=3)})
+        raise SystemExit("shrinking partitions should fail")
+    except InvalidPartitionsError:
+        pass
+    p = KafkaProducer(bootstrap_servers=bootstrap)
+    p.send("cfg", value=b"to-the-new-partition", partition=4).get(timeout=20)
+    p.close()
     admin.delete_topics(["cfg"])
     assert "cfg" not in admin.list_topics()
     admin.close()

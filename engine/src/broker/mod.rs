@@ -331,6 +331,7 @@ impl Broker {
                 ApiKey::CreateTopics => topics::dispatch_create(self, req),
                 ApiKey::InitProducerId => idempotence::dispatch_init(self, req),
                 ApiKey::DeleteTopics => admin::dispatch_delete(self, req),
+                ApiKey::CreatePartitions => topics::dispatch_create_partitions(self, req),
                 ApiKey::DescribeConfigs => admin::dispatch_describe_configs(self, req),
                 ApiKey::DescribeCluster => admin::dispatch_describe_cluster(self, req),
                 other => Err(ProtocolError::UnsupportedVersion {

@@ -164,3 +164,38 @@ pub async fn delete_topic(c: &Client, name: &str) -> Result<bool, StoreError> {
         Err(e) => Err(e.into()),
     }
 }
+
+/// Records more partitions for an existing topic (compare-and-set on the topic's znode, so two
+/// concurrent changes cannot both apply). `partitions` is the new total; the new partitions get
+/// `assign(index)` as their owner shard. `Ok(None)` if the topic does not exist.
+pub async fn grow_topic(
+    c: &Client,
+    name: &str,
+    partitions: usize,
+    leader: i32,
+    assign: impl Fn(usize) -> u32,
+) -> Result<Option<Result<TopicMeta, usize>>, StoreError> {
+    let path = topic_path(name);
+    let (data, stat) = match c.get(&path).await {
+        Ok(found) => found,
+        Err(e) if is_no_node(&e) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let mut topic = decode(&path, &data)?;
+    let current = topic.partitions.len();
+    if partitions <= current {
+        return Ok(Some(Err(current)));
+    }
+    for p in current..partitions {
+        topic.partitions.push(PartitionMeta {
+            leader,
+            shard: assign(p),
+        });
+    }
+    let data = serde_json::to_vec(&topic).map_err(|e| StoreError::Corrupt {
+        path: path.clone(),
+        reason: e.to_string(),
+    })?;
+    c.set(&path, &data, stat.version).await?;
+    Ok(Some(Ok(topic)))
+}

@@ -9,8 +9,11 @@ use std::collections::{BTreeMap, HashSet};
 use std::rc::Rc;
 
 use futures::FutureExt;
+use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
 use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
-use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
+use kafka_protocol::messages::{
+    CreatePartitionsRequest, CreatePartitionsResponse, CreateTopicsRequest, CreateTopicsResponse,
+};
 use kafka_protocol::protocol::StrBytes;
 
 use super::store::{self, PartitionMeta, TopicMeta};
@@ -35,6 +38,69 @@ fn stable_hash(s: &str) -> u64 {
 pub(super) struct CreateError(pub i16, pub String);
 
 impl Broker {
+    /// The shard a new partition is given: consecutive partitions of a topic on consecutive
+    /// shards, starting at a hash of its name.
+    fn initial_shard(&self, topic: &str, partition: usize) -> u32 {
+        (stable_hash(topic).wrapping_add(partition as u64) % self.shard_count() as u64) as u32
+    }
+
+    /// Raises a topic's partition count to `count` and opens the new logs on their owners.
+    async fn grow_topic(
+        self: &Rc<Self>,
+        name: &str,
+        count: i32,
+        validate_only: bool,
+    ) -> Result<(), CreateError> {
+        if !(1..=PARTITIONS_MAX).contains(&count) {
+            return Err(CreateError(
+                ec::INVALID_PARTITIONS,
+                format!("number of partitions must be in 1..={PARTITIONS_MAX}, got {count}"),
+            ));
+        }
+        let Some(current) = self.topic(name).await.map_err(coord_error)? else {
+            return Err(CreateError(
+                ec::UNKNOWN_TOPIC_OR_PARTITION,
+                format!("no topic {name:?}"),
+            ));
+        };
+        if count as usize <= current.partitions.len() {
+            return Err(CreateError(
+                ec::INVALID_PARTITIONS,
+                format!(
+                    "topic {name:?} already has {} partitions",
+                    current.partitions.len()
+                ),
+            ));
+        }
+        if validate_only {
+            return Ok(());
+        }
+        let grown = store::grow_topic(&self.coord, name, count as usize, self.cfg.node_id, |p| {
+            self.initial_shard(name, p)
+        })
+        .await
+        .map_err(coord_error)?;
+        let topic = match grown {
+            None => {
+                return Err(CreateError(
+                    ec::UNKNOWN_TOPIC_OR_PARTITION,
+                    format!("no topic {name:?}"),
+                ))
+            }
+            Some(Err(has)) => {
+                return Err(CreateError(
+                    ec::INVALID_PARTITIONS,
+                    format!("topic {name:?} already has {has} partitions"),
+                ))
+            }
+            Some(Ok(topic)) => topic,
+        };
+        tracing::info!(topic = name, partitions = count, "partitions added");
+        self.install_topic(topic)
+            .await
+            .map_err(|m| CreateError(ec::UNKNOWN_SERVER_ERROR, m))
+    }
+
     /// Validates and creates a topic; returns it once every shard knows it and its logs are open.
     pub(super) async fn create_topic(
         self: &Rc<Self>,
@@ -64,15 +130,13 @@ impl Broker {
         }
         log_config(&self.cfg.log_defaults, &configs)
             .map_err(|m| CreateError(ec::INVALID_CONFIG, m))?;
-        let shards = self.shard_count() as u64;
-        let start = stable_hash(name);
         let topic = TopicMeta {
             name: name.to_string(),
             topic_id: uuid::Uuid::new_v4().hyphenated().to_string(),
-            partitions: (0..partitions as u64)
+            partitions: (0..partitions as usize)
                 .map(|p| PartitionMeta {
                     leader: self.cfg.node_id,
-                    shard: ((start.wrapping_add(p)) % shards) as u32,
+                    shard: self.initial_shard(name, p),
                 })
                 .collect(),
             configs,
@@ -169,6 +233,42 @@ pub(super) fn dispatch_create(b: Rc<Broker>, req: Request) -> Result<Completion,
         }
         let response = CreateTopicsResponse::default().with_topics(results);
         encode_response(&h, &response).map(Some)
+    }
+    .boxed_local())
+}
+
+pub(super) fn dispatch_create_partitions(
+    b: Rc<Broker>,
+    req: Request,
+) -> Result<Completion, ProtocolError> {
+    let h = req.header;
+    let body: CreatePartitionsRequest = decode_body("CreatePartitions", h.api_version, req.body)?;
+    Ok(async move {
+        let mut results = Vec::with_capacity(body.topics.len());
+        for t in body.topics {
+            let name = t.name.0.to_string();
+            let outcome = if t.assignments.is_some() {
+                Err(CreateError(
+                    ec::INVALID_REQUEST,
+                    "manual replica assignment is not supported yet".into(),
+                ))
+            } else {
+                b.grow_topic(&name, t.count, body.validate_only).await
+            };
+            let mut result = CreatePartitionsTopicResult::default().with_name(t.name);
+            if let Err(CreateError(code, message)) = outcome {
+                tracing::info!(topic = %name, code, "CreatePartitions refused: {message}");
+                result = result
+                    .with_error_code(code)
+                    .with_error_message(Some(StrBytes::from_string(message)));
+            }
+            results.push(result);
+        }
+        encode_response(
+            &h,
+            &CreatePartitionsResponse::default().with_results(results),
+        )
+        .map(Some)
     }
     .boxed_local())
 }

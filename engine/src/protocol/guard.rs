@@ -54,6 +54,7 @@ pub fn check(api_key: ApiKey, version: i16, body: &Bytes) -> Result<()> {
         ApiKey::CreateTopics => v >= 5,
         ApiKey::DeleteTopics => v >= 4,
         ApiKey::DescribeConfigs => v >= 4,
+        ApiKey::CreatePartitions => v >= 2,
         _ => return Ok(()),
     };
     let mut w = Walk {
@@ -135,6 +136,15 @@ pub fn check(api_key: ApiKey, version: i16, body: &Bytes) -> Result<()> {
             w.tags()
         }),
         ApiKey::DeleteTopics => w.array(|w| w.string()),
+        ApiKey::CreatePartitions => w.array(|w| {
+            w.string()?;
+            w.skip(4)?;
+            w.array(|w| {
+                w.array(|w| w.skip(4))?;
+                w.tags()
+            })?;
+            w.tags()
+        }),
         ApiKey::DescribeConfigs => w.array(|w| {
             w.skip(1)?;
             w.string()?;
@@ -150,6 +160,9 @@ mod tests {
     use super::*;
     use crate::protocol::api_versions::SUPPORTED;
     use bytes::BytesMut;
+    use kafka_protocol::messages::create_partitions_request::{
+        CreatePartitionsAssignment, CreatePartitionsTopic,
+    };
     use kafka_protocol::messages::create_topics_request::{
         CreatableReplicaAssignment, CreatableTopic, CreatableTopicConfig,
     };
@@ -229,6 +242,17 @@ mod tests {
                     .with_resources(vec![res.clone(), res])
                     .encode(&mut out, v)
             }
+            ApiKey::CreatePartitions => {
+                let a = CreatePartitionsAssignment::default()
+                    .with_broker_ids(vec![BrokerId(1), BrokerId(2)]);
+                let t = CreatePartitionsTopic::default()
+                    .with_name(name("t"))
+                    .with_count(4)
+                    .with_assignments(Some(vec![a.clone(), a]));
+                CreatePartitionsRequest::default()
+                    .with_topics(vec![t.clone(), t])
+                    .encode(&mut out, v)
+            }
             _ => return None,
         };
         r.unwrap_or_else(|e| panic!("{key:?} v{v}: {e}"));
@@ -246,6 +270,7 @@ mod tests {
             ApiKey::CreateTopics => CreateTopicsRequest::decode(&mut b, v).map(drop),
             ApiKey::DeleteTopics => DeleteTopicsRequest::decode(&mut b, v).map(drop),
             ApiKey::DescribeConfigs => DescribeConfigsRequest::decode(&mut b, v).map(drop),
+            ApiKey::CreatePartitions => CreatePartitionsRequest::decode(&mut b, v).map(drop),
             _ => Ok(()),
         };
     }

@@ -268,8 +268,7 @@ impl PartitionLog {
             config,
             clock,
         });
-        let flusher = glommio::spawn_local_into(flusher(shared.clone()), writer_queue())
-            .map_err(|e| LogError::Offline(format!("cannot start the flusher: {e}")))?;
+        let flusher = glommio::spawn_local(flusher(shared.clone()));
         Ok(PartitionLog {
             shared,
             flusher: Rc::new(RefCell::new(Some(flusher))),
@@ -620,30 +619,6 @@ impl PartitionLog {
     pub fn dir(&self) -> &Path {
         &self.shared.dir
     }
-}
-
-/// How soon the executor must come back to its I/O rings while a log writer has work.
-const WRITER_LATENCY: Duration = Duration::from_micros(250);
-
-/// The task queue of every log writer on this executor.
-///
-/// glommio hands queued I/O to the kernel, and reaps completions, only between rounds of running
-/// tasks: while any task is runnable (producers validating and appending, the flusher copying) the
-/// writes wait in user space. A queue that declares its latency makes the executor preempt its
-/// tasks at least that often, so writes reach the disk while the next group is being copied.
-fn writer_queue() -> glommio::TaskQueueHandle {
-    thread_local!(static QUEUE: Cell<Option<glommio::TaskQueueHandle>> = const { Cell::new(None) });
-    QUEUE.with(|queue| {
-        queue.get().unwrap_or_else(|| {
-            let handle = glommio::executor().create_task_queue(
-                glommio::Shares::default(),
-                glommio::Latency::Matters(WRITER_LATENCY),
-                "weir-log-writer",
-            );
-            queue.set(Some(handle));
-            handle
-        })
-    })
 }
 
 /// When a file was created (statx birth time), in ms since the epoch.

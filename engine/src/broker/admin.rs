@@ -36,43 +36,30 @@ impl Broker {
     /// Forgets a deleted topic on every shard: drops it from the cache, closes the logs each
     /// owner holds and removes their directories.
     async fn uninstall_topic(self: &Rc<Self>, name: &str) -> Result<(), String> {
-        let mut pending = Vec::new();
-        for shard in 0..self.shard_count() {
-            let name = name.to_string();
-            let fut = self
-                .mesh
-                .submit(self, shard, move |b: &Rc<Broker>| {
-                    let b = b.clone();
-                    async move {
-                        b.topics.borrow_mut().remove(&name);
-                        b.producers.borrow_mut().retain(|(t, _), _| *t != name);
-                        let logs: Vec<_> = {
-                            let mut logs = b.logs.borrow_mut();
-                            let keys: Vec<_> =
-                                logs.keys().filter(|(t, _)| *t == name).cloned().collect();
-                            keys.into_iter().filter_map(|k| logs.remove(&k)).collect()
-                        };
-                        for log in logs {
-                            if let Err(e) = log.close().await {
-                                tracing::warn!(topic = %name, "closing a deleted topic's log: {e}");
-                            }
-                            // A control-plane path: a blocking removal is acceptable here.
-                            if let Err(e) = std::fs::remove_dir_all(log.dir()) {
-                                return Err(format!("removing {}: {e}", log.dir().display()));
-                            }
-                        }
-                        Ok(())
+        let name = name.to_string();
+        self.on_every_shard(move |b| {
+            let name = name.clone();
+            async move {
+                b.topics.borrow_mut().remove(&name);
+                b.producers.borrow_mut().retain(|(t, _), _| *t != name);
+                let logs: Vec<_> = {
+                    let mut logs = b.logs.borrow_mut();
+                    let keys: Vec<_> = logs.keys().filter(|(t, _)| *t == name).cloned().collect();
+                    keys.into_iter().filter_map(|k| logs.remove(&k)).collect()
+                };
+                for log in logs {
+                    if let Err(e) = log.close().await {
+                        tracing::warn!(topic = %name, "closing a deleted topic's log: {e}");
                     }
-                    .boxed_local()
-                })
-                .await
-                .map_err(|e| e.to_string())?;
-            pending.push(fut);
-        }
-        for r in futures::future::join_all(pending).await {
-            r.map_err(|e| e.to_string())??;
-        }
-        Ok(())
+                    // A control-plane path: a blocking removal is acceptable here.
+                    if let Err(e) = std::fs::remove_dir_all(log.dir()) {
+                        return Err(format!("removing {}: {e}", log.dir().display()));
+                    }
+                }
+                Ok(())
+            }
+        })
+        .await
     }
 }
 

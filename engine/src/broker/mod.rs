@@ -259,23 +259,32 @@ impl Broker {
 
     /// Makes a new topic known on every shard and opens its logs on their owners.
     async fn install_topic(self: &Rc<Self>, topic: TopicMeta) -> Result<(), String> {
-        let mut pending = Vec::new();
         tracing::debug!(topic = %topic.name, from = self.mesh.shard_id(), "installing topic");
+        self.on_every_shard(move |b| {
+            let topic = Rc::new(topic.clone());
+            async move {
+                tracing::debug!(topic = %topic.name, shard = b.mesh.shard_id(), "opening topic's logs");
+                b.topics.borrow_mut().insert(topic.name.clone(), topic.clone());
+                b.open_owned_logs(&topic).await.map_err(|e| e.to_string())
+            }
+        })
+        .await
+    }
+
+    /// Runs `job` on every shard (this one included) and waits until all have finished; the first
+    /// error wins.
+    async fn on_every_shard<J, F>(self: &Rc<Self>, job: J) -> Result<(), String>
+    where
+        J: Fn(Rc<Broker>) -> F + Clone + Send + 'static,
+        F: std::future::Future<Output = Result<(), String>> + 'static,
+    {
+        let mut pending = Vec::new();
         for shard in 0..self.shard_count() {
-            let topic = topic.clone();
+            let job = job.clone();
             let fut = self
                 .mesh
                 .submit(self, shard, move |b: &Rc<Broker>| {
-                    let b = b.clone();
-                    async move {
-                        tracing::debug!(topic = %topic.name, shard = b.mesh.shard_id(), "opening topic's logs");
-                        let topic = Rc::new(topic);
-                        b.topics
-                            .borrow_mut()
-                            .insert(topic.name.clone(), topic.clone());
-                        b.open_owned_logs(&topic).await.map_err(|e| e.to_string())
-                    }
-                    .boxed_local()
+                    job(b.clone()).boxed_local()
                 })
                 .await
                 .map_err(|e| e.to_string())?;

@@ -878,11 +878,8 @@ fn submit_group(shared: &Shared, group: Vec<Pending>, in_flight: &mut InFlight) 
         .and_then(|g| g.last_page_written.take());
     let gate = if carry.is_empty() { None } else { previous };
     let (last_done, last_page_written) = oneshot::channel();
-    let outcome = Rc::new(RefCell::new(None));
-    let task_outcome = outcome.clone();
-    let wake = shared.wake_handle();
     let writes: Vec<(u64, Rc<DmaBuffer>)> = buffers.clone();
-    glommio::spawn_local(async move {
+    let outcome = spawn_reported(shared, async move {
         let count = writes.len();
         let mut gate = gate;
         let mut last_done = Some(last_done);
@@ -921,10 +918,8 @@ fn submit_group(shared: &Shared, group: Vec<Pending>, in_flight: &mut InFlight) 
                 result = Err(LogError::io("writing segment", &path, e));
             }
         }
-        *task_outcome.borrow_mut() = Some(result);
-        wake.notify();
-    })
-    .detach();
+        result
+    });
     in_flight.bytes += data_bytes as usize;
     in_flight.groups.push_back(WrittenGroup {
         batches: group,
@@ -935,6 +930,24 @@ fn submit_group(shared: &Shared, group: Vec<Pending>, in_flight: &mut InFlight) 
         last_page_written: Some(last_page_written),
     });
     Ok(())
+}
+
+/// Runs `work` in a task of its own; its result lands in the returned cell, and the flusher is
+/// woken to look at it.
+fn spawn_reported(
+    shared: &Shared,
+    work: impl Future<Output = Result<()>> + 'static,
+) -> Rc<RefCell<Option<Result<()>>>> {
+    let outcome = Rc::new(RefCell::new(None));
+    let cell = outcome.clone();
+    let wake = shared.wake_handle();
+    glommio::spawn_local(async move {
+        let result = work.await;
+        *cell.borrow_mut() = Some(result);
+        wake.notify();
+    })
+    .detach();
+    outcome
 }
 
 /// Publishes, in order, every group at the front whose writes have all completed: index, log end
@@ -1038,18 +1051,11 @@ fn start_sync(shared: &Shared, in_flight: &mut InFlight) -> Result<()> {
             .ok_or(LogError::Closed)?;
         (active.file.clone(), active.path.clone(), state.log_end)
     };
-    let outcome = Rc::new(RefCell::new(None));
-    let task_outcome = outcome.clone();
-    let wake = shared.wake_handle();
-    glommio::spawn_local(async move {
-        let result = file
-            .fdatasync()
+    let outcome = spawn_reported(shared, async move {
+        file.fdatasync()
             .await
-            .map_err(|e| LogError::io("syncing segment", &path, e));
-        *task_outcome.borrow_mut() = Some(result);
-        wake.notify();
-    })
-    .detach();
+            .map_err(|e| LogError::io("syncing segment", &path, e))
+    });
     in_flight.sync = Some(SyncInFlight { target, outcome });
     Ok(())
 }

@@ -3,26 +3,12 @@
 
 use std::time::Duration;
 
-use coord::client::{Client, ClientConfig, ClientError};
+use coord::client::{Client, ClientError};
 use coord::proto::{CreateMode, EventKind, Op, ZkError};
 use coord::server::start_embedded;
-use glommio::{LocalExecutorBuilder, Placement};
 
-fn run<F: std::future::Future<Output = ()> + 'static>(f: impl FnOnce() -> F + Send + 'static) {
-    LocalExecutorBuilder::new(Placement::Unbound)
-        .io_memory(1024 * 1024)
-        .spawn(f)
-        .unwrap()
-        .join()
-        .unwrap();
-}
-
-fn cfg(addr: &str, session_ms: u64) -> ClientConfig {
-    let mut c = ClientConfig::new(vec![addr.to_string()]);
-    c.session_timeout_ms = session_ms;
-    c.request_timeout_ms = 5_000;
-    c
-}
+mod common;
+use common::{cfg, run};
 
 #[test]
 fn data_model_cas_multi_sequential_and_watches() {

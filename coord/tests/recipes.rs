@@ -5,24 +5,15 @@ use std::cell::Cell;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use coord::client::{Client, ClientConfig};
+use coord::client::Client;
 use coord::recipes::{ConfigWatch, Election, Lock};
 use coord::server::start_embedded;
-use glommio::{LocalExecutorBuilder, Placement};
 
-fn run<F: std::future::Future<Output = ()> + 'static>(f: impl FnOnce() -> F + Send + 'static) {
-    LocalExecutorBuilder::new(Placement::Unbound)
-        .io_memory(1024 * 1024)
-        .spawn(f)
-        .unwrap()
-        .join()
-        .unwrap();
-}
+mod common;
+use common::{cfg, run};
 
 async fn client(addr: &str, session_ms: u64) -> Client {
-    let mut c = ClientConfig::new(vec![addr.to_string()]);
-    c.session_timeout_ms = session_ms;
-    Client::connect(c).await.unwrap()
+    Client::connect(cfg(addr, session_ms)).await.unwrap()
 }
 
 #[test]

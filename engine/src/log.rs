@@ -98,7 +98,23 @@ impl LogRead {
     /// The returned bytes copied into one vector (tests and the control plane; fetch sends the
     /// chunks as they are).
     pub fn to_vec(&self) -> Vec<u8> {
-        self.chunks.iter().flat_map(|c| c.iter().copied()).collect()
+        self.copy_range(0..self.len())
+    }
+
+    /// Bytes `range` of the returned data, copied out of the chunks they span.
+    pub fn copy_range(&self, range: std::ops::Range<usize>) -> Vec<u8> {
+        let mut out = Vec::with_capacity(range.len());
+        let mut chunk_start = 0usize;
+        for chunk in &self.chunks {
+            let chunk_end = chunk_start + chunk.len();
+            let from = range.start.max(chunk_start);
+            let to = range.end.min(chunk_end);
+            if from < to {
+                out.extend_from_slice(&chunk[from - chunk_start..to - chunk_start]);
+            }
+            chunk_start = chunk_end;
+        }
+        out
     }
 }
 
@@ -363,7 +379,11 @@ impl PartitionLog {
             }
             receiver
         };
-        self.shared.wake.notify();
+        // A durable waiter may need a sync the flusher would not otherwise start; written
+        // waiters are served by writes that the append already woke the flusher for.
+        if watermark == Watermark::Durable {
+            self.shared.wake.notify();
+        }
         match receiver.await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(reason)) => Err(LogError::Offline(reason)),
@@ -538,11 +558,12 @@ impl PartitionLog {
         while offset < self.log_end_offset() {
             let read = self.read(offset, 1 << 20).await?;
             let mut at = 0usize;
-            let bytes = read.to_vec();
             for header in &read.batches {
                 let len = header.total_len().unwrap_or(0);
                 if header.max_timestamp >= timestamp {
-                    let found = batch::find_record_at_or_after(&bytes[at..at + len], timestamp)
+                    // Only the one batch is copied, to walk its records.
+                    let bytes = read.copy_range(at..at + len);
+                    let found = batch::find_record_at_or_after(&bytes, timestamp)
                         .unwrap_or((header.base_offset as u64, header.max_timestamp));
                     return Ok(Some(found));
                 }

@@ -135,11 +135,10 @@ impl Segment {
         let mut segment = Self::from_parts(dir, base_offset, file, path);
         segment.size = len;
         segment.next_offset = next_base;
-        match segment.load_index(len, next_base - base_offset).await {
+        match segment.load_index(len, next_base - base_offset) {
             Ok(index) => {
                 segment.max_timestamp = index.max_timestamp().unwrap_or(-1);
                 segment.index = index;
-                segment.last_batch_offset = None;
             }
             Err(reason) => {
                 tracing::warn!(segment = %segment.path.display(), %reason, "rebuilding index");
@@ -179,7 +178,7 @@ impl Segment {
         let mut segment = Self::from_parts(dir, base_offset, file, path);
         let mut recovered = false;
         if clean {
-            if let Ok(index) = segment.load_index(len, u64::from(u32::MAX)).await {
+            if let Ok(index) = segment.load_index(len, u64::from(u32::MAX)) {
                 segment.max_timestamp = index.max_timestamp().unwrap_or(-1);
                 let last = index.offset_entries().last().copied();
                 segment.index = index;
@@ -337,14 +336,9 @@ impl Segment {
         })
     }
 
-    async fn load_index(
-        &self,
-        segment_len: u64,
-        relative_end: u64,
-    ) -> Result<SegmentIndex, String> {
-        let offsets = read_small_file(&self.dir.join(file_name(self.base_offset, "index"))).await?;
-        let times =
-            read_small_file(&self.dir.join(file_name(self.base_offset, "timeindex"))).await?;
+    fn load_index(&self, segment_len: u64, relative_end: u64) -> Result<SegmentIndex, String> {
+        let offsets = read_small_file(&self.dir.join(file_name(self.base_offset, "index")))?;
+        let times = read_small_file(&self.dir.join(file_name(self.base_offset, "timeindex")))?;
         if segment_len > 0 && offsets.is_empty() {
             return Err("empty offset index for a non-empty segment".into());
         }
@@ -487,9 +481,8 @@ pub(crate) async fn read_batches(
     }
 }
 
-async fn read_small_file(path: &Path) -> Result<Vec<u8>, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    Ok(bytes)
+fn read_small_file(path: &Path) -> Result<Vec<u8>, String> {
+    std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// Writes a small metadata file (index, marker) through a temporary name: write, fsync, rename,

@@ -324,12 +324,7 @@ impl Disk {
             KIND_HARD_STATE,
             &self.hard_state.write_to_bytes().unwrap_or_default(),
         );
-        let mut f = OpenOptions::new()
-            .create(true)
-            .truncate(true)
-            .write(true)
-            .open(&path)
-            .map_err(io("create", &path))?;
+        let mut f = create_empty(&path)?;
         f.write_all(&buf).map_err(io("write", &path))?;
         f.sync_all().map_err(io("fsync", &path))?;
         sync_dir(&self.dir)?;
@@ -365,12 +360,7 @@ fn precreate_segment(
     bytes: usize,
 ) -> Result<(u64, PathBuf, File), DiskError> {
     let path = dir.join(segment_name(seq));
-    let mut f = OpenOptions::new()
-        .create(true)
-        .truncate(true)
-        .write(true)
-        .open(&path)
-        .map_err(io("create", &path))?;
+    let mut f = create_empty(&path)?;
     let zeros = vec![0u8; 1024 * 1024];
     for _ in 0..bytes / zeros.len() {
         f.write_all(&zeros).map_err(io("write", &path))?;
@@ -489,6 +479,16 @@ fn replay_wal(path: &Path, state: &mut LogState) -> Result<u64, DiskError> {
         off += 8 + len;
     }
     Ok(max)
+}
+
+/// Creates `path` for writing, empty (truncating an old file of that name).
+fn create_empty(path: &Path) -> Result<File, DiskError> {
+    OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .open(path)
+        .map_err(io("create", path))
 }
 
 #[cfg(test)]

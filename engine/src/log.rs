@@ -198,7 +198,10 @@ impl PartitionLog {
         config: LogConfig,
         clock: Clock,
     ) -> Result<PartitionLog> {
-        let dir = dir.as_ref().to_path_buf();
+        // Absolute: glommio's `Directory::open` fails on a relative path with EBADF (seen with
+        // `weir serve --data-dir ./data`).
+        let dir = std::path::absolute(dir.as_ref())
+            .map_err(|e| LogError::io("resolving log directory", dir.as_ref(), e))?;
         std::fs::create_dir_all(&dir)
             .map_err(|e| LogError::io("creating log directory", &dir, e))?;
         segment::probe_device(&dir).await?;

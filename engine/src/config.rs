@@ -29,7 +29,8 @@ pub struct LogConfig {
     pub preallocate: bool,
     /// Largest single DMA write; a bigger backlog is written as several writes in flight at once.
     pub write_bytes_max: usize,
-    /// Recently written bytes kept in memory (per partition) so tail reads need no disk I/O.
+    /// Recently written bytes kept in memory (per partition) so tail reads need no disk I/O; all
+    /// partitions of a shard together are also bounded (`tail::set_shard_tail_bytes`).
     pub tail_cache_bytes: usize,
 }
 
@@ -57,7 +58,7 @@ impl Default for LogConfig {
             index_interval_bytes: 4096,
             preallocate: true,
             write_bytes_max: 1 << 20,
-            tail_cache_bytes: 8 << 20,
+            tail_cache_bytes: 128 << 20,
         }
     }
 }

@@ -2,10 +2,13 @@
 //! disk I/O and no copy (readers get reference-counted slices of the very buffers that were
 //! written).
 //!
-//! Owns which written bytes stay in memory and the map from offsets to them. Must not write, and
-//! must never hand out bytes that were not written: the log inserts a chunk only after its write
-//! completed.
+//! Owns which written bytes stay in memory and the map from offsets to them, and the memory all
+//! the caches of one shard may hold together (a consumer that lags behind the producer is still
+//! served from memory while its partition's cache, and the shard's budget, reach back that far).
+//! Must not write, and must never hand out bytes that were not written: the log inserts a chunk
+//! only after its write completed.
 
+use std::cell::Cell;
 use std::collections::VecDeque;
 use std::ops::{Deref, Range};
 use std::rc::Rc;
@@ -60,7 +63,35 @@ struct CachedBatch {
     header: BatchHeader,
 }
 
-#[derive(Default)]
+/// Default of the shard-wide budget: all tail caches of one shard together.
+pub const SHARD_TAIL_BYTES_DEFAULT: usize = 512 << 20;
+/// Under shard-wide pressure a partition still keeps this much (or its own limit, if lower).
+const PARTITION_FLOOR_BYTES: usize = 4 << 20;
+
+thread_local! {
+    // A shard is one thread, so thread-locals are the shard's own: no sharing, no locks.
+    static SHARD_BYTES: Cell<usize> = const { Cell::new(0) };
+    static SHARD_LIMIT: Cell<usize> = const { Cell::new(SHARD_TAIL_BYTES_DEFAULT) };
+}
+
+/// Sets the budget of all tail caches of the calling thread's (shard's) logs.
+pub fn set_shard_tail_bytes(bytes: usize) {
+    SHARD_LIMIT.with(|l| l.set(bytes));
+}
+
+/// Bytes the calling thread's tail caches hold now.
+pub fn shard_tail_bytes() -> usize {
+    SHARD_BYTES.with(Cell::get)
+}
+
+fn shard_over_budget() -> bool {
+    SHARD_BYTES.with(Cell::get) > SHARD_LIMIT.with(Cell::get)
+}
+
+fn shard_account(added: usize, removed: usize) {
+    SHARD_BYTES.with(|b| b.set((b.get() + added).saturating_sub(removed)));
+}
+
 pub(crate) struct TailCache {
     chunks: VecDeque<Chunk>,
     batches: VecDeque<CachedBatch>,
@@ -71,14 +102,17 @@ pub(crate) struct TailCache {
 impl TailCache {
     pub fn new(limit_bytes: usize) -> Self {
         TailCache {
+            chunks: VecDeque::new(),
+            batches: VecDeque::new(),
+            bytes: 0,
             limit_bytes,
-            ..Default::default()
         }
     }
 
     /// Adds a completed write and the batches it finished, then evicts the oldest chunks.
     pub fn insert(&mut self, segment_base: u64, file_start: u64, buffer: Rc<DmaBuffer>) {
         self.bytes += buffer.len();
+        shard_account(buffer.len(), 0);
         self.chunks.push_back(Chunk {
             segment_base,
             file_start,
@@ -101,13 +135,18 @@ impl TailCache {
         });
     }
 
-    /// Drops the oldest chunks beyond the limit, and every batch no longer wholly cached.
-    /// Returns the evicted buffers, so the writer can reuse those no reader still holds.
+    /// Drops the oldest chunks beyond this partition's limit, or beyond its floor while the shard
+    /// is over budget, and every batch no longer wholly cached. Returns the evicted buffers, so
+    /// the writer can reuse those no reader still holds.
     pub fn evict(&mut self) -> Vec<Rc<DmaBuffer>> {
+        let floor = PARTITION_FLOOR_BYTES.min(self.limit_bytes);
         let mut evicted = Vec::new();
-        while self.bytes > self.limit_bytes && self.chunks.len() > 1 {
+        while self.chunks.len() > 1
+            && (self.bytes > self.limit_bytes || (self.bytes > floor && shard_over_budget()))
+        {
             if let Some(old) = self.chunks.pop_front() {
                 self.bytes -= old.buffer.len();
+                shard_account(0, old.buffer.len());
                 evicted.push(old.buffer);
             }
         }
@@ -124,6 +163,7 @@ impl TailCache {
         {
             if let Some(old) = self.chunks.pop_front() {
                 self.bytes -= old.buffer.len();
+                shard_account(0, old.buffer.len());
             }
         }
         self.drop_uncovered_batches();
@@ -202,5 +242,11 @@ impl TailCache {
             position = end;
         }
         Some(out)
+    }
+}
+
+impl Drop for TailCache {
+    fn drop(&mut self) {
+        shard_account(0, self.bytes);
     }
 }

@@ -191,6 +191,71 @@ fn recent_data_is_served_from_the_tail_cache_without_disk_reads() {
     });
 }
 
+/// Appends about `mib` MiB (batches of 2 × 30 KB records) and waits until written.
+async fn fill(log: &PartitionLog, tag: u64, mib: usize) -> u64 {
+    let mut last = 0;
+    for i in 0..(mib * (1 << 20) / 60_000) as u64 {
+        last = log
+            .append(batch(tag * 10_000 + i, 2, 30_000, 0), 0)
+            .unwrap()
+            .last_offset;
+    }
+    log.wait(last, Watermark::Written).await.unwrap();
+    last
+}
+
+#[test]
+fn tail_caches_of_one_shard_share_a_budget_and_release_it_on_close() {
+    in_temp_dir(|path| async move {
+        const MIB: usize = 1 << 20;
+        engine::tail::set_shard_tail_bytes(12 * MIB);
+        let config = LogConfig {
+            segment_bytes: 64 << 20,
+            preallocate: false,
+            tail_cache_bytes: 10 * MIB,
+            ..LogConfig::default()
+        };
+        let a = PartitionLog::open(path.join("a"), config.clone(), Clock::System)
+            .await
+            .unwrap();
+        let b = PartitionLog::open(path.join("b"), config, Clock::System)
+            .await
+            .unwrap();
+        let in_memory = |read: &engine::LogRead| {
+            read.chunks
+                .iter()
+                .all(|c| matches!(c, engine::LogBytes::Memory { .. }))
+        };
+        // Alone, a partition keeps up to its own limit: 8 MiB back is still in memory.
+        fill(&a, 1, 8).await;
+        assert!(engine::tail::shard_tail_bytes() >= 7 * MIB);
+        assert!(in_memory(&a.read(0, 1 << 20).await.unwrap()));
+        // A second busy partition pushes the shard over its budget: each writer then gives back
+        // its own oldest bytes, down to the floor, so the shard stays near the budget.
+        fill(&b, 2, 12).await;
+        fill(&a, 3, 4).await;
+        let held = engine::tail::shard_tail_bytes();
+        assert!(held <= 14 * MIB, "shard tail caches hold {held} bytes");
+        let old = a.read(0, 1 << 20).await.unwrap();
+        assert!(
+            !in_memory(&old),
+            "the oldest bytes were evicted: {:?}",
+            old.chunks
+        );
+        let newest = a.read(a.log_end_offset() - 1, 1 << 20).await.unwrap();
+        assert!(in_memory(&newest), "{:?}", newest.chunks);
+        a.close().await.unwrap();
+        b.close().await.unwrap();
+        drop((a, b));
+        assert_eq!(
+            engine::tail::shard_tail_bytes(),
+            0,
+            "closed logs release their caches"
+        );
+        engine::tail::set_shard_tail_bytes(engine::tail::SHARD_TAIL_BYTES_DEFAULT);
+    });
+}
+
 #[test]
 fn retention_deletes_whole_old_segments_and_moves_the_log_start() {
     in_temp_dir(|path| async move {

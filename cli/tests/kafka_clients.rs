@@ -574,6 +574,26 @@ fn admin_create_describe_delete_and_metadata_at_the_advertised_address_with_ever
     broker.stop();
 }
 
+/// Needs AlterConfigs and IncrementalAlterConfigs in the broker (until then the clients get
+/// UNSUPPORTED_VERSION). Kafka's semantics: AlterConfigs replaces the topic's whole set of
+/// overrides (confluent-kafka, kafkajs; kafka-python re-sends the other overrides itself),
+/// IncrementalAlterConfigs SET/DELETE/APPEND/SUBTRACT (kafka-python, confluent-kafka; kafkajs
+/// 2.2.4 has no incremental API), describe shows DYNAMIC_TOPIC_CONFIG afterwards, an unknown
+/// name or SUBTRACT on a non-list config is INVALID_CONFIG, validate_only changes nothing.
+#[test]
+fn admin_alter_configs_and_incremental_alter_configs_with_every_admin_client() {
+    for c in [KafkaPython, Confluent, Kafkajs] {
+        c.require();
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let broker = Broker::start(&tmp.path().join("data"), "alter");
+    for client in [KafkaPython, Confluent, Kafkajs] {
+        let out = client.call("alter", &[&broker.addr]);
+        assert!(out.contains("alter ok"), "{client:?}: {out}");
+    }
+    broker.stop();
+}
+
 #[test]
 fn sigterm_closes_logs_cleanly_and_a_restart_serves_every_acknowledged_record() {
     Kcat.require();

@@ -167,7 +167,7 @@ def kp_alter(bootstrap):
     assert d["retention.bytes"] == ("1048576", DYNAMIC), d
     assert d["retention.ms"] == ("3600000", DYNAMIC), d
     r = alter({"no.such.config": "1"}, incremental=False)
-    assert r.startswith("InvalidConfigurationError"), r
+    assert "InvalidConfigurationError" in r, r
     assert alter({"retention.ms": "1"}, incremental=False, validate_only=True) == "OK"
     assert describe() == d, "validate_only changed the configs"
     # IncrementalAlterConfigs: SET, DELETE, APPEND to a list config, SUBTRACT from a plain one.
@@ -180,9 +180,9 @@ def kp_alter(bootstrap):
     assert d["retention.bytes"][1] != DYNAMIC, d
     assert d["cleanup.policy"] == ("delete", DYNAMIC), d
     r = alter({"retention.ms": (AlterConfigOp.SUBTRACT, "1")}, incremental=True)
-    assert r.startswith("InvalidConfigurationError"), r
+    assert "InvalidConfigurationError" in r, r
     r = alter({"no.such.config": (AlterConfigOp.SET, "1")}, incremental=True)
-    assert r.startswith("InvalidConfigurationError"), r
+    assert "InvalidConfigurationError" in r, r
     assert alter({"retention.ms": (AlterConfigOp.SET, "1")}, incremental=True,
                  validate_only=True) == "OK"
     assert describe() == d, "validate_only changed the configs"

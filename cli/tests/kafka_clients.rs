@@ -1,38 +1,69 @@
-//! Real Kafka clients against `weir serve`: Debian's kcat (librdkafka 2.0.2, which also checks
-//! the ApiVersions v3 tagged-field quirk), kafka-python, and confluent-kafka (librdkafka 2.16).
-//! Each test starts the built binary on a free loopback port with a temporary data directory and
-//! two shards (so requests cross shards). The clients must be installed (scripts/test installs them); a missing client fails
-//! the test, it is never skipped.
+//! Real Kafka clients against `weir serve` (issue #4's conformance matrix): Debian's kcat
+//! (librdkafka 2.0.2, which also checks the ApiVersions v3 tagged-field quirk), kafka-python
+//! 3.0.12, confluent-kafka 2.16.1 (librdkafka 2.16) and kafkajs 2.2.4.
+//!
+//! - `*_matrix`: per client, one 4-partition topic per codec (none, gzip, snappy, lz4, zstd: every
+//!   client covers all five), `MATRIX_RECORDS` keyed records each, a third of them with acks=0,
+//!   acks=1 and acks=all (idempotent there), read back by the same client and, for one codec, by
+//!   another client; `check_records` checks every key, value, header, timestamp, exactly-once,
+//!   per-key order and contiguous offsets per partition.
+//! - `admin_*`: create/describe/delete topics and metadata at the advertised address with every
+//!   client; the alter-config test (AlterConfigs, IncrementalAlterConfigs) is separate.
+//! - restart after SIGTERM, kill -9 during acks=all, and malformed requests.
+//!
+//! Client code lives in `tests/clients/` (`clients.py` for kafka-python and confluent-kafka,
+//! `kafkajs_client.js` with its package-lock.json); the record definition is shared with it (see
+//! `matrix_record`). Each test starts the built binary on a free loopback port with a temporary
+//! data directory and two shards (so requests cross shards). The clients must be installed
+//! (scripts/test installs them); a missing client fails the test, it is never skipped.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::net::{TcpListener, TcpStream};
+use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// A `weir serve` process.
 struct Broker {
     child: Option<Child>,
     addr: String,
+    /// HOST:PORT from the ready line.
+    advertised: String,
     stderr_path: PathBuf,
 }
 
 impl Broker {
+    /// On a port the kernel picks; advertises the listen address.
     fn start(data_dir: &Path, tag: &str) -> Broker {
+        Broker::spawn(data_dir, tag, &["--kafka-addr", "127.0.0.1:0"])
+    }
+
+    /// On a free port given explicitly, with `--advertised-addr` set to the same address, and
+    /// `extra` arguments.
+    fn start_advertised(data_dir: &Path, tag: &str, extra: &[&str]) -> Broker {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let addr = format!("127.0.0.1:{port}");
+        let mut args = vec!["--kafka-addr", &addr, "--advertised-addr", &addr];
+        args.extend_from_slice(extra);
+        let broker = Broker::spawn(data_dir, tag, &args);
+        assert_eq!(broker.addr, addr);
+        assert_eq!(broker.advertised, addr);
+        broker
+    }
+
+    fn spawn(data_dir: &Path, tag: &str, args: &[&str]) -> Broker {
         let stderr_path = data_dir.with_extension(format!("{tag}.stderr"));
         let stderr = std::fs::File::create(&stderr_path).expect("stderr file");
         let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
             .args(["serve", "--data-dir"])
             .arg(data_dir)
-            .args([
-                "--kafka-addr",
-                "127.0.0.1:0",
-                "--shards",
-                "2",
-                "--log-segment-bytes",
-                "8388608",
-            ])
+            .args(["--shards", "2", "--log-segment-bytes", "8388608"])
+            .args(args)
             .env("RUST_LOG", "info")
             .stdout(Stdio::piped())
             .stderr(stderr)
@@ -49,14 +80,16 @@ impl Broker {
         let line = rx
             .recv_timeout(Duration::from_secs(30))
             .unwrap_or_else(|_| panic!("weir serve did not become ready: {}", read(&stderr_path)));
-        let addr = line
-            .strip_prefix("weir: serving Kafka on ")
-            .and_then(|rest| rest.split_whitespace().next())
-            .unwrap_or_else(|| panic!("unexpected ready line {line:?}"))
-            .to_string();
+        let field = |prefix: &str| {
+            line.split_once(prefix)
+                .and_then(|(_, rest)| rest.split([' ', ')', ',']).next())
+                .unwrap_or_else(|| panic!("unexpected ready line {line:?}"))
+                .to_string()
+        };
         Broker {
             child: Some(child),
-            addr,
+            addr: field("weir: serving Kafka on "),
+            advertised: field("(advertised "),
             stderr_path,
         }
     }
@@ -71,9 +104,7 @@ impl Broker {
         assert!(status.success(), "weir serve exited with {status}: {log}");
         assert!(log.contains("stopped cleanly"), "{log}");
     }
-}
 
-impl Broker {
     /// SIGKILL: no flush, no clean-shutdown marker.
     fn kill9(mut self) {
         if let Some(mut c) = self.child.take() {
@@ -148,248 +179,290 @@ fn run(cmd: &mut Command, input: &[u8], limit: Duration) -> String {
     out
 }
 
-fn require_clients() {
-    let kcat = Command::new("kcat").arg("-V").output();
-    assert!(
-        kcat.is_ok_and(|o| o.status.success()),
-        "kcat is not installed (scripts/test installs it: apt-get install kcat)"
-    );
-    let py = Command::new("python3")
-        .args(["-c", "import kafka"])
-        .output();
-    assert!(
-        py.is_ok_and(|o| o.status.success()),
-        "kafka-python is not installed (scripts/test installs it: pip install kafka-python)"
-    );
-    let ck = Command::new("python3")
-        .args(["-c", "import confluent_kafka"])
-        .output();
-    assert!(
-        ck.is_ok_and(|o| o.status.success()),
-        "confluent-kafka is not installed (scripts/test installs it: pip install confluent-kafka)"
-    );
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as i64
 }
 
-const PY: &str = r#"
-import sys, time
-from kafka import KafkaConsumer, KafkaProducer
-from kafka.admin import KafkaAdminClient, NewTopic
-
-cmd, bootstrap = sys.argv[1], sys.argv[2]
-if cmd == "create":
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=20000)
-    topic, partitions = sys.argv[3], int(sys.argv[4])
-    admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)])
-    admin.close()
-    print("created", topic)
-elif cmd == "produce":
-    # stdin: key:value lines
-    topic, acks = sys.argv[3], sys.argv[4]
-    if acks == "all":
-        # kafka-python's defaults: acks=all with the idempotent producer (InitProducerId).
-        p = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, request_timeout_ms=20000)
-        assert p.config["enable_idempotence"]
-    else:
-        p = KafkaProducer(bootstrap_servers=bootstrap, acks=int(acks), enable_idempotence=False,
-                          linger_ms=5, request_timeout_ms=20000)
-    futures = []
-    for line in sys.stdin:
-        k, v = line.rstrip("\n").split(":", 1)
-        futures.append(p.send(topic, key=k.encode(), value=v.encode(),
-                              headers=[("h", b"x")]))
-    p.flush(timeout=60)
-    for f in futures:
-        f.get(timeout=30)
-    p.close()
-    print("produced", len(futures))
-elif cmd == "admin":
-    from kafka.admin import ConfigResource, ConfigResourceType
-    from kafka.errors import InvalidTopicError, TopicAlreadyExistsError
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=20000)
-    admin.create_topics([NewTopic("cfg", num_partitions=2, replication_factor=1,
-                                  topic_configs={"retention.ms": "3600000"})])
-    res = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, "cfg")],
-                                 config_filter="all")
-    configs = {k: v["value"] for k, v in res["topic"]["cfg"].items()}
-    assert configs["retention.ms"] == "3600000", configs
-    assert configs["segment.bytes"] == "8388608", configs
-    res = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, "cfg")])
-    assert list(res["topic"]["cfg"]) == ["retention.ms"], res
-    cluster = admin.describe_cluster()
-    assert cluster["cluster_id"] and len(cluster["brokers"]) == 1, cluster
-    for bad, err in (("bad/name", InvalidTopicError), ("cfg", TopicAlreadyExistsError)):
-        try:
-            admin.create_topics([NewTopic(bad, num_partitions=1, replication_factor=1)])
-            raise SystemExit("creating %r should fail" % bad)
-        except err:
-            pass
-    assert "cfg" in admin.list_topics()
-    from kafka.admin import NewPartitions
-    from kafka.errors import InvalidPartitionsError
-    admin.create_partitions({"cfg": NewPartitions(total_count=5)})
-    [desc] = admin.describe_topics(["cfg"])
-    assert len(desc["partitions"]) == 5, desc
-    try:
-        admin.create_partitions({"cfg": NewPartitions(total_count=3)})
-        raise SystemExit("shrinking partitions should fail")
-    except InvalidPartitionsError:
-        pass
-    p = KafkaProducer(bootstrap_servers=bootstrap)
-    p.send("cfg", value=b"to-the-new-partition", partition=4).get(timeout=20)
-    p.close()
-    admin.delete_topics(["cfg"])
-    assert "cfg" not in admin.list_topics()
-    admin.close()
-    print("admin ok")
-elif cmd == "produce_until_killed":
-    # acks=all, no retries: prints each record the broker acknowledged, until it dies.
-    topic, count = sys.argv[3], int(sys.argv[4])
-    p = KafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=False,
-                      retries=0, linger_ms=2, request_timeout_ms=3000, max_block_ms=3000)
-    def acked(k, v):
-        return lambda _md: sys.stdout.write("acked %s %s\n" % (k, v)) and sys.stdout.flush()
-    failed = []
-    try:
-        for i in range(count):
-            if failed:
-                break
-            k, v = "key%d" % (i % 50), "key%d-%d" % (i % 50, i // 50)
-            f = p.send(topic, key=k.encode(), value=v.encode())
-            f.add_callback(acked(k, v))
-            f.add_errback(failed.append)
-            if i % 200 == 0:
-                time.sleep(0.005)
-        p.flush(timeout=10)
-    except Exception as e:
-        sys.stderr.write("stopped: %r\n" % e)
-    try:
-        p.close(timeout=1)
-    except Exception:
-        pass
-elif cmd == "confluent":
-    # confluent-kafka (librdkafka 2.16): idempotent produce with a codec, then consume by assign.
-    from confluent_kafka import Consumer, Producer, TopicPartition
-    topic, codec, partitions = sys.argv[3], sys.argv[4], int(sys.argv[5])
-    p = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True,
-                  "compression.type": codec, "linger.ms": 5})
-    errors, sent = [], 0
-    def report(err, _msg):
-        if err is not None:
-            errors.append(err)
-    for line in sys.stdin:
-        k, v = line.rstrip("\n").split(":", 1)
-        p.produce(topic, key=k.encode(), value=v.encode(), headers=[("h", b"x")],
-                  on_delivery=report)
-        sent += 1
-        if sent % 500 == 0:
-            p.poll(0)
-    assert p.flush(60) == 0 and not errors, errors[:3]
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "unused",
-                  "enable.auto.commit": False})
-    c.assign([TopicPartition(topic, i, 0) for i in range(partitions)])
-    got, deadline = 0, time.time() + 60
-    while got < sent and time.time() < deadline:
-        m = c.poll(1.0)
-        if m is None:
-            continue
-        assert not m.error(), m.error()
-        assert m.headers() == [("h", b"x")], m.headers()
-        print(m.partition(), m.offset(), m.key().decode(), m.value().decode())
-        got += 1
-    c.close()
-elif cmd == "consume":
-    topic, expected = sys.argv[3], int(sys.argv[4])
-    c = KafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None,
-                      auto_offset_reset="earliest", consumer_timeout_ms=1000)
-    got, deadline = 0, time.time() + 60
-    while got < expected and time.time() < deadline:
-        for m in c:
-            print(m.partition, m.offset, m.key.decode(), m.value.decode())
-            got += 1
-            if got >= expected:
-                break
-    c.close()
-"#;
-
-fn python(dir: &Path, args: &[&str], input: &[u8]) -> String {
-    let script = dir.join("client.py");
-    std::fs::write(&script, PY).expect("writing client.py");
-    run(
-        Command::new("python3").arg(&script).args(args),
-        input,
-        Duration::from_secs(120),
-    )
+/// `tests/clients/`: the client scripts and kafkajs's node_modules.
+fn clients_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients")
 }
 
-/// `KEYS` keys, `per_key` values each, interleaved; value = "<key>-<seq>".
-fn keyed_input(keys: usize, per_key: usize) -> (Vec<u8>, usize) {
-    let mut s = String::new();
-    for seq in 0..per_key {
-        for k in 0..keys {
-            s.push_str(&format!("key{k}:key{k}-{seq}\n"));
+const CLIENT_LIMIT: Duration = Duration::from_secs(180);
+
+/// The four clients.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Client {
+    Kcat,
+    KafkaPython,
+    Confluent,
+    Kafkajs,
+}
+
+use Client::{Confluent, KafkaPython, Kafkajs, Kcat};
+
+const CODECS: [&str; 5] = ["none", "gzip", "snappy", "lz4", "zstd"];
+/// Records per codec per client (a third per acks setting).
+const MATRIX_RECORDS: usize = 20_000;
+const MATRIX_PARTITIONS: usize = 4;
+
+impl Client {
+    /// Fails (never skips) when the client or a codec package it needs is missing.
+    fn require(self) {
+        let (mut cmd, what) = match self {
+            Kcat => {
+                let mut c = Command::new("kcat");
+                c.arg("-V");
+                (c, "kcat (apt-get install kcat)")
+            }
+            KafkaPython => {
+                let mut c = Command::new("python3");
+                c.args(["-c", "import kafka, snappy, lz4.frame, zstandard"]);
+                (
+                    c,
+                    "kafka-python with its codec packages (pip install kafka-python python-snappy lz4 zstandard)",
+                )
+            }
+            Confluent => {
+                let mut c = Command::new("python3");
+                c.args(["-c", "import confluent_kafka"]);
+                (c, "confluent-kafka (pip install confluent-kafka)")
+            }
+            Kafkajs => {
+                let mut c = Command::new("node");
+                c.current_dir(clients_dir()).args([
+                    "-e",
+                    "for (const m of ['kafkajs', 'kafkajs-snappy', 'lz4-napi', '@mongodb-js/zstd']) require(m)",
+                ]);
+                (
+                    c,
+                    "kafkajs with its codec packages (npm ci in cli/tests/clients)",
+                )
+            }
+        };
+        let ok = cmd.output().is_ok_and(|o| o.status.success());
+        assert!(ok, "{what} is not installed: scripts/test installs it");
+    }
+
+    /// A command of tests/clients/ for this client (not kcat).
+    fn script(self, cmd: &str) -> Command {
+        let dir = clients_dir();
+        match self {
+            KafkaPython | Confluent => {
+                let mut c = Command::new("python3");
+                c.arg(dir.join("clients.py"))
+                    .arg(if self == KafkaPython {
+                        "kafka-python"
+                    } else {
+                        "confluent"
+                    })
+                    .arg(cmd);
+                c
+            }
+            Kafkajs => {
+                let mut c = Command::new("node");
+                c.arg(dir.join("kafkajs_client.js")).arg(cmd);
+                c
+            }
+            Kcat => panic!("kcat has no script"),
         }
     }
-    (s.into_bytes(), keys * per_key)
+
+    fn call(self, cmd: &str, args: &[&str]) -> String {
+        run(self.script(cmd).args(args), b"", CLIENT_LIMIT)
+    }
+
+    /// Produces records 0..n of the matrix to `topic` in three runs (acks 0, 1, all) and returns
+    /// what a consumer must read back.
+    fn produce_matrix(self, addr: &str, topic: &str, codec: &str, n: usize) -> Expected {
+        if self == Kcat {
+            return kcat_produce_matrix(addr, topic, codec, n);
+        }
+        let base_ts = now_ms() - 60_000;
+        self.call(
+            "produce",
+            &[addr, topic, codec, &n.to_string(), &base_ts.to_string()],
+        );
+        Expected {
+            n,
+            headers: Box::new(move |i| {
+                let mut h = format!("seq={i}");
+                if i % 2 == 0 {
+                    h.push_str(&format!(",acks={}", acks_of(i, n)));
+                }
+                h
+            }),
+            timestamp: Box::new(move |i| {
+                let ts = base_ts + i as i64;
+                ts..=ts
+            }),
+        }
+    }
+
+    /// Every record of `topic` as "partition offset timestamp key value headers" lines.
+    fn consume(self, addr: &str, topic: &str, partitions: usize, expected: usize) -> String {
+        if self == Kcat {
+            return kcat_consume(addr, topic, expected);
+        }
+        self.call(
+            "consume",
+            &[addr, topic, &partitions.to_string(), &expected.to_string()],
+        )
+    }
+
+    fn create_topic(self, addr: &str, topic: &str, partitions: usize) {
+        assert_ne!(self, Kcat, "kcat cannot create topics");
+        self.call("create", &[addr, topic, &partitions.to_string()]);
+    }
 }
 
-/// Checks "partition offset key value" lines: every record exactly once, each key in one
-/// partition with its values in order, offsets strictly increasing per partition.
-fn check_consumed(out: &str, keys: usize, per_key: usize) {
-    let mut by_key: HashMap<String, Vec<(i32, u64, usize)>> = HashMap::new();
-    let mut seen = HashSet::new();
-    for line in out.lines().filter(|l| !l.trim().is_empty()) {
-        let f: Vec<&str> = line.split_whitespace().collect();
-        assert_eq!(f.len(), 4, "bad line {line:?}");
-        let partition: i32 = f[0].parse().expect("partition");
-        let offset: u64 = f[1].parse().expect("offset");
-        let (vk, seq) = f[3].rsplit_once('-').expect("value key-seq");
-        assert_eq!(vk, f[2], "value {} does not belong to key {}", f[3], f[2]);
-        assert!(
-            seen.insert((partition, offset)),
-            "offset {partition}/{offset} twice"
-        );
-        by_key.entry(f[2].to_string()).or_default().push((
-            partition,
-            offset,
-            seq.parse().expect("seq"),
-        ));
+/// Record `i` of the matrix: key and value (as in tests/clients/clients.py's header).
+fn matrix_record(i: usize) -> (String, String) {
+    let key = format!("k{}", i % 37);
+    let value = format!("{key}/{i}/{}", "weir".repeat(i % 13));
+    (key, value)
+}
+
+/// The acks setting record `i` of `n` is produced with (the three runs).
+fn acks_of(i: usize, n: usize) -> &'static str {
+    match i {
+        i if i < n / 3 => "0",
+        i if i < 2 * n / 3 => "1",
+        _ => "all",
     }
-    assert_eq!(seen.len(), keys * per_key, "records consumed");
-    assert_eq!(by_key.len(), keys);
-    let mut partitions = BTreeMap::new();
-    for (key, mut recs) in by_key {
-        assert_eq!(recs.len(), per_key, "{key}");
-        let p = recs[0].0;
-        assert!(recs.iter().all(|r| r.0 == p), "{key} spans partitions");
-        recs.sort_by_key(|r| r.1);
-        let seqs: Vec<usize> = recs.iter().map(|r| r.2).collect();
-        assert_eq!(seqs, (0..per_key).collect::<Vec<_>>(), "{key} out of order");
-        *partitions.entry(p).or_insert(0) += 1;
+}
+
+/// What the records 0..n must look like when read back.
+struct Expected {
+    n: usize,
+    /// Headers of record i as "k=v,k=v".
+    headers: Box<dyn Fn(usize) -> String + Send>,
+    /// The timestamps record i may carry.
+    timestamp: Box<dyn Fn(usize) -> RangeInclusive<i64> + Send>,
+}
+
+/// kcat cannot set per-record timestamps or headers: each run's records carry the run's headers
+/// (`-H`) and a CreateTime inside the run's wall-clock span.
+fn kcat_produce_matrix(addr: &str, topic: &str, codec: &str, n: usize) -> Expected {
+    let mut spans = Vec::new();
+    for (acks, first, end) in [
+        ("0", 0, n / 3),
+        ("1", n / 3, 2 * n / 3),
+        ("all", 2 * n / 3, n),
+    ] {
+        let mut input = String::new();
+        for i in first..end {
+            let (k, v) = matrix_record(i);
+            input.push_str(&format!("{k}:{v}\n"));
+        }
+        let headers = [format!("acks={acks}"), format!("codec={codec}")];
+        let settings = [format!("compression.codec={codec}"), format!("acks={acks}")];
+        let mut config = vec!["-H", &headers[0], "-H", &headers[1]];
+        config.extend(["-X", &settings[0], "-X", &settings[1]]);
+        if acks == "all" {
+            // librdkafka is not idempotent by default: switched on for acks=all.
+            config.extend(["-X", "enable.idempotence=true"]);
+        }
+        let start = now_ms();
+        kcat_produce(addr, topic, &config, input.as_bytes());
+        spans.push((first..end, acks, start, now_ms()));
+    }
+    let codec = codec.to_string();
+    let spans2 = spans.clone();
+    Expected {
+        n,
+        headers: Box::new(move |i| {
+            let (_, acks, _, _) = spans.iter().find(|s| s.0.contains(&i)).expect("run");
+            format!("acks={acks},codec={codec}")
+        }),
+        timestamp: Box::new(move |i| {
+            let (_, _, start, end) = spans2.iter().find(|s| s.0.contains(&i)).expect("run");
+            *start..=*end
+        }),
+    }
+}
+
+/// Checks consumed "partition offset timestamp key value headers" lines (tab separated) against
+/// `expected`: every record exactly once with its key, value, headers and timestamp; offsets of
+/// each partition contiguous from 0; each key in one partition with its records in produce
+/// order; keys spread over more than one partition.
+fn check_records(out: &str, expected: &Expected, what: &str) {
+    let mut records = Vec::new();
+    for line in out.lines().filter(|l| !l.trim().is_empty()) {
+        let f: Vec<&str> = line.split('\t').collect();
+        assert_eq!(f.len(), 6, "{what}: bad line {line:?}");
+        let partition: usize = f[0].parse().expect("partition");
+        let offset: u64 = f[1].parse().expect("offset");
+        let ts: i64 = f[2].parse().expect("timestamp");
+        let i: usize = f[4]
+            .split('/')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("{what}: value {:?} names no record", f[4]));
+        assert!(i < expected.n, "{what}: record {i} was never produced");
+        let (key, value) = matrix_record(i);
+        assert_eq!((f[3], f[4]), (&*key, &*value), "{what}: record {i}");
+        assert_eq!(f[5], (expected.headers)(i), "{what}: headers of record {i}");
+        let stamps = (expected.timestamp)(i);
+        assert!(
+            stamps.contains(&ts),
+            "{what}: record {i} has timestamp {ts}, expected {stamps:?}"
+        );
+        records.push((partition, offset, key, i));
+    }
+    records.sort();
+    let mut seen = HashSet::new();
+    for r in &records {
+        assert!(seen.insert(r.3), "{what}: record {} read twice", r.3);
+    }
+    assert_eq!(records.len(), expected.n, "{what}: records read");
+    let mut offsets: BTreeMap<usize, u64> = BTreeMap::new();
+    let mut keys: HashMap<&str, (usize, usize)> = HashMap::new();
+    for (partition, offset, key, i) in &records {
+        let next = offsets.entry(*partition).or_insert(0);
+        assert_eq!(offset, next, "{what}: offsets of partition {partition}");
+        *next += 1;
+        if let Some((p, last)) = keys.insert(key, (*partition, *i)) {
+            assert_eq!(p, *partition, "{what}: key {key} spans partitions");
+            assert!(last < *i, "{what}: key {key}: record {i} after {last}");
+        }
     }
     assert!(
-        partitions.len() > 1,
-        "keys should spread over partitions: {partitions:?}"
+        offsets.len() > 1,
+        "{what}: keys should spread over partitions: {offsets:?}"
     );
 }
 
-fn kcat_consume(addr: &str, topic: &str) -> String {
-    run(
-        Command::new("kcat").args([
-            "-b",
-            addr,
-            "-C",
-            "-t",
-            topic,
-            "-o",
-            "beginning",
-            "-e",
-            "-q",
-            "-f",
-            "%p %o %k %s\n",
-        ]),
-        b"",
-        Duration::from_secs(60),
-    )
+fn kcat_consume(addr: &str, topic: &str, expected: usize) -> String {
+    // kcat reads to the end offsets it sees at start: records produced with acks=0 may still be
+    // on their way, so read again until all are there (or the deadline).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let out = run(
+            Command::new("kcat").args([
+                "-b",
+                addr,
+                "-C",
+                "-t",
+                topic,
+                "-o",
+                "beginning",
+                "-e",
+                "-q",
+                "-f",
+                "%p\\t%o\\t%T\\t%k\\t%s\\t%h\\n",
+            ]),
+            b"",
+            CLIENT_LIMIT,
+        );
+        if out.lines().count() >= expected || Instant::now() > deadline {
+            return out;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 fn kcat_produce(addr: &str, topic: &str, config: &[&str], input: &[u8]) {
@@ -398,102 +471,138 @@ fn kcat_produce(addr: &str, topic: &str, config: &[&str], input: &[u8]) {
             .args(["-b", addr, "-P", "-t", topic, "-K", ":"])
             .args(config),
         input,
-        Duration::from_secs(60),
+        CLIENT_LIMIT,
     );
 }
 
-#[test]
-fn kcat_and_kafka_python_produce_and_consume_keyed_records_across_shards() {
-    require_clients();
+/// The matrix for `client`: every codec, `MATRIX_RECORDS` records each (a third per acks
+/// setting), read back by the same client; the `cross` codec's topic is also read by `reader`.
+fn matrix(client: Client, reader: Client, cross: &str) {
+    client.require();
+    reader.require();
     let tmp = tempfile::tempdir().expect("tempdir");
-    let data = tmp.path().join("data");
-    let broker = Broker::start(&data, "a");
+    let extra = ["--num-partitions", "4"]; // kcat's topics are auto-created
+    let broker = Broker::start_advertised(&tmp.path().join("data"), "matrix", &extra);
     let addr = broker.addr.clone();
-    let (keys, per_key) = (40, 75); // 3,000 records per run
-
-    // kafka-python creates the topic; kcat (librdkafka 2.0.2) produces with acks=1;
-    // kafka-python consumes.
-    python(tmp.path(), &["create", &addr, "keyed", "4"], b"");
-    let (input, n) = keyed_input(keys, per_key);
-    kcat_produce(&addr, "keyed", &["-X", "acks=1"], &input);
-    let out = python(
-        tmp.path(),
-        &["consume", &addr, "keyed", &n.to_string()],
-        b"",
-    );
-    check_consumed(&out, keys, per_key);
-
-    // kafka-python produces with its defaults (acks=all, idempotent), with headers; kcat
-    // consumes.
-    python(tmp.path(), &["create", &addr, "keyed2", "3"], b"");
-    python(tmp.path(), &["produce", &addr, "keyed2", "all"], &input);
-    check_consumed(&kcat_consume(&addr, "keyed2"), keys, per_key);
-
-    // acks=0 from kafka-python (no responses at all), then everything is readable.
-    python(tmp.path(), &["create", &addr, "noacks", "2"], b"");
-    let (small, _) = keyed_input(10, 20);
-    python(tmp.path(), &["produce", &addr, "noacks", "0"], &small);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let out = kcat_consume(&addr, "noacks");
-        if out.lines().count() >= 200 || Instant::now() > deadline {
-            check_consumed(&out, 10, 20);
-            break;
+    for codec in CODECS {
+        let topic = format!("matrix-{codec}");
+        if client != Kcat {
+            client.create_topic(&addr, &topic, MATRIX_PARTITIONS);
         }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    broker.stop();
-}
-
-#[test]
-fn confluent_kafka_idempotent_produce_with_every_codec_and_consume() {
-    require_clients();
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let data = tmp.path().join("data");
-    let broker = Broker::start(&data, "confluent");
-    let (input, _) = keyed_input(20, 50);
-    for codec in ["none", "gzip", "snappy", "lz4", "zstd"] {
-        let topic = format!("codec-{codec}");
-        python(tmp.path(), &["create", &broker.addr, &topic, "3"], b"");
-        let out = python(
-            tmp.path(),
-            &["confluent", &broker.addr, &topic, codec, "3"],
-            &input,
+        let started = Instant::now();
+        let expected = client.produce_matrix(&addr, &topic, codec, MATRIX_RECORDS);
+        let produced = started.elapsed();
+        let out = client.consume(&addr, &topic, MATRIX_PARTITIONS, MATRIX_RECORDS);
+        check_records(&out, &expected, &format!("{client:?} {codec}"));
+        eprintln!(
+            "{client:?} {codec}: {MATRIX_RECORDS} records produced in {produced:?}, read and checked in {:?}",
+            started.elapsed() - produced
         );
-        check_consumed(&out, 20, 50);
+        if codec == cross {
+            let out = reader.consume(&addr, &topic, MATRIX_PARTITIONS, MATRIX_RECORDS);
+            check_records(
+                &out,
+                &expected,
+                &format!("{client:?} {codec} read by {reader:?}"),
+            );
+        }
     }
     broker.stop();
 }
 
 #[test]
-fn kafka_python_admin_creates_describes_and_deletes_topics() {
-    require_clients();
+fn kcat_matrix_every_codec_and_acks_read_back_by_kcat_and_kafka_python() {
+    matrix(Kcat, KafkaPython, "zstd");
+}
+
+#[test]
+fn kafka_python_matrix_every_codec_and_acks_read_back_by_kafka_python_and_kafkajs() {
+    matrix(KafkaPython, Kafkajs, "lz4");
+}
+
+#[test]
+fn confluent_kafka_matrix_every_codec_and_acks_read_back_by_confluent_and_kcat() {
+    matrix(Confluent, Kcat, "snappy");
+}
+
+#[test]
+fn kafkajs_matrix_every_codec_and_acks_read_back_by_kafkajs_and_confluent() {
+    matrix(Kafkajs, Confluent, "gzip");
+}
+
+#[test]
+fn admin_create_describe_delete_and_metadata_at_the_advertised_address_with_every_client() {
+    for c in [Kcat, KafkaPython, Confluent, Kafkajs] {
+        c.require();
+    }
     let tmp = tempfile::tempdir().expect("tempdir");
     let data = tmp.path().join("data");
-    let broker = Broker::start(&data, "admin");
-    let out = python(tmp.path(), &["admin", &broker.addr], b"");
-    assert!(out.contains("admin ok"), "{out}");
-    assert!(
-        !data.join("logs").join("cfg-0").exists(),
-        "a deleted topic's log directories are removed"
+    let broker = Broker::start_advertised(&data, "admin", &[]);
+    let (addr, adv) = (broker.addr.clone(), broker.advertised.clone());
+
+    // kcat: metadata only (it has no admin API).
+    KafkaPython.create_topic(&addr, "listed", 3);
+    let md = run(
+        Command::new("kcat").args(["-b", &addr, "-L", "-J"]),
+        b"",
+        CLIENT_LIMIT,
     );
+    let md: serde_json::Value = serde_json::from_str(&md).expect("kcat -L -J");
+    assert_eq!(
+        md["brokers"],
+        serde_json::json!([{"id": 1, "name": adv}]),
+        "{md}"
+    );
+    let listed = md["topics"]
+        .as_array()
+        .expect("topics")
+        .iter()
+        .find(|t| t["topic"] == "listed")
+        .unwrap_or_else(|| panic!("topic listed missing: {md}"));
+    assert_eq!(listed["partitions"].as_array().map(Vec::len), Some(3));
+
+    for client in [KafkaPython, Confluent, Kafkajs] {
+        let out = client.call("admin", &[&addr, &adv]);
+        assert!(out.contains("admin ok"), "{client:?}: {out}");
+    }
+    for topic in ["cfg", "cfg-ck", "cfg-js"] {
+        assert!(
+            !data.join("logs").join(format!("{topic}-0")).exists(),
+            "a deleted topic's log directories are removed ({topic})"
+        );
+    }
+    broker.stop();
+}
+
+/// Needs AlterConfigs and IncrementalAlterConfigs in the broker (until then the clients get
+/// UNSUPPORTED_VERSION). Kafka's semantics: AlterConfigs replaces the topic's whole set of
+/// overrides (confluent-kafka, kafkajs; kafka-python re-sends the other overrides itself),
+/// IncrementalAlterConfigs SET/DELETE/APPEND/SUBTRACT (kafka-python, confluent-kafka; kafkajs
+/// 2.2.4 has no incremental API), describe shows DYNAMIC_TOPIC_CONFIG afterwards, an unknown
+/// name or SUBTRACT on a non-list config is INVALID_CONFIG, validate_only changes nothing.
+#[test]
+fn admin_alter_configs_and_incremental_alter_configs_with_every_admin_client() {
+    for c in [KafkaPython, Confluent, Kafkajs] {
+        c.require();
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let broker = Broker::start(&tmp.path().join("data"), "alter");
+    for client in [KafkaPython, Confluent, Kafkajs] {
+        let out = client.call("alter", &[&broker.addr]);
+        assert!(out.contains("alter ok"), "{client:?}: {out}");
+    }
     broker.stop();
 }
 
 #[test]
 fn sigterm_closes_logs_cleanly_and_a_restart_serves_every_acknowledged_record() {
-    require_clients();
+    Kcat.require();
+    KafkaPython.require();
     let tmp = tempfile::tempdir().expect("tempdir");
     let data = tmp.path().join("data");
     let broker = Broker::start(&data, "first");
-    python(tmp.path(), &["create", &broker.addr, "durable", "4"], b"");
-    let (input, _) = keyed_input(20, 100);
-    kcat_produce(
-        &broker.addr,
-        "durable",
-        &["-X", "acks=all", "-X", "enable.idempotence=true"],
-        &input,
-    );
+    KafkaPython.create_topic(&broker.addr, "durable", 4);
+    let expected = Kcat.produce_matrix(&broker.addr, "durable", "none", 3000);
     broker.stop();
     let markers = std::fs::read_dir(data.join("logs"))
         .expect("logs dir")
@@ -503,21 +612,22 @@ fn sigterm_closes_logs_cleanly_and_a_restart_serves_every_acknowledged_record() 
     assert_eq!(markers, 4, "every partition log is marked clean");
 
     let broker = Broker::start(&data, "second");
-    check_consumed(&kcat_consume(&broker.addr, "durable"), 20, 100);
+    let out = kcat_consume(&broker.addr, "durable", expected.n);
+    check_records(&out, &expected, "after restart");
     broker.stop();
 }
 
 #[test]
 fn kill9_during_an_acks_all_produce_loses_no_acknowledged_record() {
-    require_clients();
+    Kcat.require();
+    KafkaPython.require();
     let tmp = tempfile::tempdir().expect("tempdir");
     let data = tmp.path().join("data");
     let broker = Broker::start(&data, "doomed");
-    python(tmp.path(), &["create", &broker.addr, "crash", "4"], b"");
-    let script = tmp.path().join("client.py");
-    let mut producer = Command::new("python3")
-        .arg(&script)
-        .args(["produce_until_killed", &broker.addr, "crash", "200000"])
+    KafkaPython.create_topic(&broker.addr, "crash", 4);
+    let mut producer = KafkaPython
+        .script("produce_until_killed")
+        .args([&broker.addr, "crash", "200000"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -549,12 +659,12 @@ fn kill9_during_an_acks_all_produce_loses_no_acknowledged_record() {
     assert!(acked.len() >= 2000);
 
     let broker = Broker::start(&data, "recovered");
-    let out = kcat_consume(&broker.addr, "crash");
+    let out = kcat_consume(&broker.addr, "crash", acked.len());
     let stored: HashSet<String> = out
         .lines()
         .filter_map(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            (f.len() == 4).then(|| format!("{} {}", f[2], f[3]))
+            let f: Vec<&str> = l.split('\t').collect();
+            (f.len() == 6).then(|| format!("{} {}", f[3], f[4]))
         })
         .collect();
     let lost: Vec<&String> = acked.iter().filter(|a| !stored.contains(*a)).collect();

@@ -199,3 +199,37 @@ pub async fn grow_topic(
     c.set(&path, &data, stat.version).await?;
     Ok(Some(Ok(topic)))
 }
+
+/// Changes a topic's configs by compare-and-set on its znode (a concurrent change makes `change`
+/// run again on the newer record). `change` maps the current overrides to the new ones or refuses.
+/// Returns the topic as recorded and the zxid of the change (later changes have larger zxids, so
+/// shards can ignore a change that arrives after a newer one); `Ok(None)` if there is no topic.
+pub async fn alter_topic_configs<E>(
+    c: &Client,
+    name: &str,
+    mut change: impl FnMut(&BTreeMap<String, String>) -> Result<BTreeMap<String, String>, E>,
+) -> Result<Option<Result<(TopicMeta, u64), E>>, StoreError> {
+    let path = topic_path(name);
+    loop {
+        let (data, stat) = match c.get(&path).await {
+            Ok(found) => found,
+            Err(e) if is_no_node(&e) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let mut topic = decode(&path, &data)?;
+        topic.configs = match change(&topic.configs) {
+            Ok(configs) => configs,
+            Err(e) => return Ok(Some(Err(e))),
+        };
+        let data = serde_json::to_vec(&topic).map_err(|e| StoreError::Corrupt {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+        match c.set(&path, &data, stat.version).await {
+            Ok(stat) => return Ok(Some(Ok((topic, stat.mzxid)))),
+            Err(e) if matches!(e.zk(), Some(ZkError::BadVersion)) => continue,
+            Err(e) if is_no_node(&e) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        }
+    }
+}

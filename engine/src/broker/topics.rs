@@ -128,7 +128,7 @@ impl Broker {
                 format!("replication factor {replication_factor} exceeds the 1 available broker"),
             ));
         }
-        log_config(&self.cfg.log_defaults, &configs)
+        log_config(&self.cfg.topic_defaults, &configs)
             .map_err(|m| CreateError(ec::INVALID_CONFIG, m))?;
         let topic = TopicMeta {
             name: name.to_string(),

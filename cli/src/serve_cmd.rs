@@ -126,7 +126,10 @@ fn settings(a: &ServeArgs) -> anyhow::Result<Settings> {
             .insert("retention.ms".into(), v.to_string());
     }
     if let Some(v) = a.log_retention_check_interval_ms {
-        s.retention_check_interval_ms = v.max(1);
+        if v == 0 {
+            bail!("--log-retention-check-interval-ms must be at least 1");
+        }
+        s.retention_check_interval_ms = v;
     }
     if let Some(v) = a.socket_request_max_bytes {
         s.socket_request_max_bytes = v;

@@ -30,7 +30,7 @@ impl Broker {
             let name = name.clone();
             async move {
                 b.topics.borrow_mut().remove(&name);
-                b.config_zxids.borrow_mut().remove(&name);
+                b.record_zxids.borrow_mut().remove(&name);
                 b.producers.borrow_mut().retain(|(t, _), _| *t != name);
                 let logs: Vec<_> = {
                     let mut logs = b.logs.borrow_mut();

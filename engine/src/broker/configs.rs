@@ -95,37 +95,28 @@ impl Broker {
     }
 
     /// Installs a topic record with changed configs on every shard and reconfigures the logs
-    /// each shard has open; a shard that already applied a later change (larger zxid) keeps it.
+    /// each shard has open (and opens any it owns that are not open yet); a shard that already
+    /// installed a later record (larger zxid) keeps it.
     async fn reconfigure_topic(self: &Rc<Self>, topic: TopicMeta, zxid: u64) -> Result<(), String> {
         self.on_every_shard(move |b| {
             let topic = topic.clone();
             async move {
-                let newer = {
-                    let mut zxids = b.config_zxids.borrow_mut();
-                    let last = zxids.entry(topic.name.clone()).or_insert(0);
-                    let newer = zxid > *last;
-                    *last = (*last).max(zxid);
-                    newer
-                };
-                if !newer {
-                    return Ok(());
+                let (topic, newer) = b.adopt(topic, zxid);
+                if newer {
+                    let config = topic_config::log_config(&b.cfg.topic_defaults, &topic.configs)
+                        .map_err(|e| format!("topic {}: {e}", topic.name))?;
+                    let logs: Vec<_> = b
+                        .logs
+                        .borrow()
+                        .iter()
+                        .filter(|((t, _), _)| *t == topic.name)
+                        .map(|(_, log)| log.clone())
+                        .collect();
+                    for log in logs {
+                        log.set_config(config.clone());
+                    }
                 }
-                let config = topic_config::log_config(&b.cfg.topic_defaults, &topic.configs)
-                    .map_err(|e| format!("topic {}: {e}", topic.name))?;
-                let logs: Vec<_> = b
-                    .logs
-                    .borrow()
-                    .iter()
-                    .filter(|((t, _), _)| *t == topic.name)
-                    .map(|(_, log)| log.clone())
-                    .collect();
-                for log in logs {
-                    log.set_config(config.clone());
-                }
-                b.topics
-                    .borrow_mut()
-                    .insert(topic.name.clone(), Rc::new(topic));
-                Ok(())
+                b.open_owned_logs(&topic).await.map_err(|e| e.to_string())
             }
         })
         .await

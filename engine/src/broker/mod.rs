@@ -90,9 +90,8 @@ pub struct Broker {
     cluster_id: String,
     topics: RefCell<HashMap<String, Rc<TopicMeta>>>,
     logs: RefCell<HashMap<TopicPartition, PartitionLog>>,
-    /// The zxid of the last config change applied here, per topic (changes broadcast from
-    /// different shards may arrive out of order; an older one is ignored).
-    config_zxids: RefCell<HashMap<String, u64>>,
+    /// The zxid of the newest topic record installed here, per topic (see `adopt`).
+    record_zxids: RefCell<HashMap<String, u64>>,
     /// Serialises log opening on this shard (a control-plane path).
     opening: glommio::sync::Semaphore,
     /// Producer ids this shard may hand out (a block reserved in the coordinator).
@@ -145,7 +144,7 @@ impl Broker {
             cluster_id,
             topics: RefCell::new(HashMap::new()),
             logs: RefCell::new(HashMap::new()),
-            config_zxids: RefCell::new(HashMap::new()),
+            record_zxids: RefCell::new(HashMap::new()),
             opening: glommio::sync::Semaphore::new(1),
             producer_ids: RefCell::new(0..0),
             producers: RefCell::new(HashMap::new()),
@@ -267,18 +266,40 @@ impl Broker {
             .collect())
     }
 
-    /// Makes a new topic known on every shard and opens its logs on their owners.
-    async fn install_topic(self: &Rc<Self>, topic: TopicMeta) -> Result<(), String> {
+    /// Makes a new or grown topic known on every shard and opens its logs on their owners.
+    /// `zxid` is that of the record's write (0 if unknown: a creation).
+    async fn install_topic(self: &Rc<Self>, topic: TopicMeta, zxid: u64) -> Result<(), String> {
         tracing::debug!(topic = %topic.name, from = self.mesh.shard_id(), "installing topic");
         self.on_every_shard(move |b| {
-            let topic = Rc::new(topic.clone());
+            let topic = topic.clone();
             async move {
+                let (topic, _) = b.adopt(topic, zxid);
                 tracing::debug!(topic = %topic.name, shard = b.mesh.shard_id(), "opening topic's logs");
-                b.topics.borrow_mut().insert(topic.name.clone(), topic.clone());
                 b.open_owned_logs(&topic).await.map_err(|e| e.to_string())
             }
         })
         .await
+    }
+
+    /// Caches a topic record unless a newer one (larger zxid) is cached already; returns the
+    /// record to use and whether it is the one given. Records broadcast from different shards
+    /// (CreatePartitions, AlterConfigs) may arrive out of order; the newer one was written after
+    /// the older by compare-and-set, so it holds every change of the older.
+    fn adopt(&self, topic: TopicMeta, zxid: u64) -> (Rc<TopicMeta>, bool) {
+        let mut zxids = self.record_zxids.borrow_mut();
+        let last = zxids.entry(topic.name.clone()).or_insert(0);
+        let cached = self.topics.borrow().get(&topic.name).cloned();
+        match cached {
+            Some(cached) if zxid < *last => (cached, false),
+            _ => {
+                *last = zxid;
+                let topic = Rc::new(topic);
+                self.topics
+                    .borrow_mut()
+                    .insert(topic.name.clone(), topic.clone());
+                (topic, true)
+            }
+        }
     }
 
     /// Runs `job` on every shard (this one included) and waits until all have finished; the first

@@ -167,14 +167,15 @@ pub async fn delete_topic(c: &Client, name: &str) -> Result<bool, StoreError> {
 
 /// Records more partitions for an existing topic (compare-and-set on the topic's znode, so two
 /// concurrent changes cannot both apply). `partitions` is the new total; the new partitions get
-/// `assign(index)` as their owner shard. `Ok(None)` if the topic does not exist.
+/// `assign(index)` as their owner shard. Returns the new record and the zxid of its write, or
+/// the current partition count if that is not smaller; `Ok(None)` if the topic does not exist.
 pub async fn grow_topic(
     c: &Client,
     name: &str,
     partitions: usize,
     leader: i32,
     assign: impl Fn(usize) -> u32,
-) -> Result<Option<Result<TopicMeta, usize>>, StoreError> {
+) -> Result<Option<Result<(TopicMeta, u64), usize>>, StoreError> {
     let path = topic_path(name);
     let (data, stat) = match c.get(&path).await {
         Ok(found) => found,
@@ -196,8 +197,8 @@ pub async fn grow_topic(
         path: path.clone(),
         reason: e.to_string(),
     })?;
-    c.set(&path, &data, stat.version).await?;
-    Ok(Some(Ok(topic)))
+    let stat = c.set(&path, &data, stat.version).await?;
+    Ok(Some(Ok((topic, stat.mzxid))))
 }
 
 /// Changes a topic's configs by compare-and-set on its znode (a concurrent change makes `change`

@@ -199,15 +199,18 @@ fn block_signals() -> anyhow::Result<libc::sigset_t> {
     }
 }
 
-/// The signal taken within `timeout`, if any.
-fn wait_signal(set: &libc::sigset_t, timeout: Duration) -> Option<i32> {
+/// The signal taken within `timeout`, if any, and the pid that sent it.
+fn wait_signal(set: &libc::sigset_t, timeout: Duration) -> Option<(i32, i32)> {
     let ts = libc::timespec {
         tv_sec: timeout.as_secs() as libc::time_t,
         tv_nsec: timeout.subsec_nanos() as libc::c_long,
     };
-    // SAFETY: `set` is initialised; a null siginfo is allowed.
-    let sig = unsafe { libc::sigtimedwait(set, std::ptr::null_mut(), &ts) };
-    (sig > 0).then_some(sig)
+    // SAFETY: `set` is initialised; `info` is a zeroed siginfo the call fills in.
+    unsafe {
+        let mut info: libc::siginfo_t = std::mem::zeroed();
+        let sig = libc::sigtimedwait(set, &mut info, &ts);
+        (sig > 0).then(|| (sig, info.si_pid()))
+    }
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -275,8 +278,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     );
     let mut failure = None;
     loop {
-        if let Some(sig) = wait_signal(&signals, Duration::from_millis(200)) {
-            tracing::info!(signal = sig, "stopping");
+        if let Some((sig, from_pid)) = wait_signal(&signals, Duration::from_millis(200)) {
+            tracing::info!(signal = sig, from_pid, "stopping");
             break;
         }
         if let Some(ShardEvent::Exited { shard, error }) = shards.try_event() {

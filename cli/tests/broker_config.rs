@@ -68,6 +68,11 @@ impl Broker {
     /// SIGTERM, and the exit status must be success (every log closed cleanly).
     fn stop(mut self) {
         let mut child = self.child.take().expect("running");
+        eprintln!(
+            "test {}: SIGTERM to weir serve pid {}",
+            std::process::id(),
+            child.id()
+        );
         // SAFETY: plain kill(2) on our own child's pid.
         unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
         let status = wait_for(&mut child, Duration::from_secs(30), "weir serve to stop");
@@ -104,8 +109,9 @@ fn wait_for(child: &mut Child, limit: Duration, what: &str) -> std::process::Exi
     }
 }
 
-/// Runs a client command with `input` on stdin; returns stdout; fails on a non-zero exit.
-fn run(cmd: &mut Command, input: &[u8], limit: Duration) -> String {
+/// Runs a client command with `input` on stdin; returns stdout, or what went wrong on a non-zero
+/// exit.
+fn run(cmd: &mut Command, input: &[u8], limit: Duration) -> Result<String, String> {
     let mut child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -135,11 +141,12 @@ fn run(cmd: &mut Command, input: &[u8], limit: Duration) -> String {
     let _ = writer.join();
     let out = out_reader.join().unwrap_or_default();
     let err = err_reader.join().unwrap_or_default();
-    assert!(
-        status.success(),
-        "{cmd:?} failed with {status}\nstdout:\n{out}\nstderr:\n{err}"
-    );
-    out
+    if !status.success() {
+        return Err(format!(
+            "{cmd:?} failed with {status}\nstdout:\n{out}\nstderr:\n{err}"
+        ));
+    }
+    Ok(out)
 }
 
 const PY: &str = r#"
@@ -297,14 +304,16 @@ elif cmd == "consume":
 admin.close()
 "#;
 
-fn python(dir: &Path, args: &[&str]) -> String {
-    let script = dir.join("client.py");
-    std::fs::write(&script, PY).expect("writing client.py");
-    run(
-        Command::new("python3").arg(&script).args(args),
-        b"",
-        Duration::from_secs(120),
-    )
+impl Broker {
+    /// Runs the client script; a failure shows the broker's log too.
+    fn python(&self, dir: &Path, args: &[&str]) -> String {
+        let script = dir.join("client.py");
+        std::fs::write(&script, PY).expect("writing client.py");
+        let mut cmd = Command::new("python3");
+        cmd.arg(&script).args(args);
+        run(&mut cmd, b"", Duration::from_secs(120))
+            .unwrap_or_else(|e| panic!("{e}\nbroker log:\n{}", read(&self.stderr_path)))
+    }
 }
 
 fn serve_args<'a>(data_dir: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
@@ -325,12 +334,12 @@ fn alter_and_incremental_alter_configs_change_describe_and_validate() {
     let dir = tempfile::tempdir().expect("temp dir");
     let data = dir.path().join("data");
     let broker = Broker::start(&dir.path().join("serve.stderr"), &serve_args(&data, &[]));
-    let out = python(dir.path(), &["alter", &broker.addr]);
+    let out = broker.python(dir.path(), &["alter", &broker.addr]);
     assert!(out.contains("alter ok"), "{out}");
     broker.stop();
     // The overrides are in the coordinator: after a restart the topic still has them.
     let broker = Broker::start(&dir.path().join("serve2.stderr"), &serve_args(&data, &[]));
-    let out = python(dir.path(), &["check_alt", &broker.addr]);
+    let out = broker.python(dir.path(), &["check_alt", &broker.addr]);
     assert!(out.contains("overrides kept"), "{out}");
     broker.stop();
 }
@@ -343,7 +352,7 @@ fn lowering_retention_ms_live_moves_the_log_start_within_seconds() {
         &dir.path().join("serve.stderr"),
         &serve_args(&data, &["--log-retention-check-interval-ms", "200"]),
     );
-    let out = python(dir.path(), &["retention", &broker.addr]);
+    let out = broker.python(dir.path(), &["retention", &broker.addr]);
     assert!(out.contains("log start moved"), "{out}");
     broker.stop();
     let log = read(&dir.path().join("serve.stderr"));
@@ -372,7 +381,7 @@ fn a_config_file_sets_broker_and_topic_defaults_and_flags_override_it() {
         &dir.path().join("serve.stderr"),
         &["--config", file_arg, "--num-partitions", "5"],
     );
-    let out = python(dir.path(), &["describe_broker", &broker.addr]);
+    let out = broker.python(dir.path(), &["describe_broker", &broker.addr]);
     for line in [
         "broker num.partitions 5 STATIC_BROKER_CONFIG",
         "broker log.retention.check.interval.ms 1000 STATIC_BROKER_CONFIG",
@@ -456,7 +465,7 @@ fn a_broker_joins_a_separate_coordinator_and_finds_its_topics_after_a_restart() 
     let data = dir.path().join("data");
     let args = serve_args(&data, &["--coord", &coord_addr]);
     let broker = Broker::start(&dir.path().join("serve.stderr"), &args);
-    let out = python(
+    let out = broker.python(
         dir.path(),
         &["produce_consume", &broker.addr, "joined", "50"],
     );
@@ -474,7 +483,7 @@ fn a_broker_joins_a_separate_coordinator_and_finds_its_topics_after_a_restart() 
             .any(|l| l.contains("partition log open") && l.contains("joined")),
         "the topic's logs were reopened: {log}"
     );
-    let out = python(dir.path(), &["consume", &broker.addr, "joined", "50"]);
+    let out = broker.python(dir.path(), &["consume", &broker.addr, "joined", "50"]);
     assert!(out.contains("consumed 50"), "{out}");
     broker.stop();
     drop(coord);

@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 mod bench_cmd;
 mod coord_cmd;
 mod serve_cmd;
+mod serve_config;
 
 #[derive(Debug, Parser)]
 #[command(name = "weir", version, about = "weir, a Kafka-compatible broker")]
@@ -19,7 +20,7 @@ enum Command {
     Bench(bench_cmd::BenchArgs),
     /// The quorum coordinator: run a node (`weir coord --id N --data-dir DIR ...`) or talk to one.
     Coord(coord_cmd::CoordArgs),
-    /// The Kafka broker (`weir serve --data-dir DIR [--kafka-addr 0.0.0.0:9092]`).
+    /// The Kafka broker (`weir serve --data-dir DIR [--kafka-addr 0.0.0.0:9092] [--config FILE]`).
     Serve(serve_cmd::ServeArgs),
 }
 

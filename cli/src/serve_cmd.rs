@@ -15,84 +15,161 @@ use clap::{ArgAction, Args};
 use engine::broker::{self, BrokerConfig};
 use engine::shard::{self, ShardEvent, ShardsConfig};
 
+use crate::serve_config::Settings;
+
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Directory for partition logs (`DIR/logs`) and the embedded coordinator (`DIR/coord`).
+    /// A TOML config file (docs/weir.example.toml lists every key); flags override it.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// `data.dir`: partition logs in `DIR/logs`, the embedded coordinator in `DIR/coord`.
     #[arg(long)]
-    data_dir: PathBuf,
-    /// Where every shard listens for Kafka clients (SO_REUSEPORT). Port 0 picks a free port.
-    #[arg(long, default_value = "0.0.0.0:9092")]
-    kafka_addr: SocketAddr,
-    /// HOST:PORT clients are told to connect to (default: the listen address; 127.0.0.1 for a
-    /// wildcard address).
+    data_dir: Option<PathBuf>,
+    /// `kafka.addr`: where every shard listens for Kafka clients (SO_REUSEPORT; default
+    /// 0.0.0.0:9092). Port 0 picks a free port.
+    #[arg(long)]
+    kafka_addr: Option<SocketAddr>,
+    /// `advertised.addr`: HOST:PORT clients are told to connect to (default: the listen address;
+    /// 127.0.0.1 for a wildcard address).
     #[arg(long)]
     advertised_addr: Option<String>,
-    /// This broker's id.
-    #[arg(long, default_value_t = 1)]
-    node_id: i32,
-    /// Number of shards (default: one per core in --cores, or per online core).
+    /// `node.id`: this broker's id (default 1).
+    #[arg(long)]
+    node_id: Option<i32>,
+    /// `shards`: number of shards (default: one per core in --cores, or per online core).
     #[arg(long)]
     shards: Option<usize>,
-    /// Cores for the shards, comma separated (shard i runs on the i-th; reused round-robin if
-    /// there are more shards than cores).
+    /// `cores`: cores for the shards, comma separated (shard i runs on the i-th; reused
+    /// round-robin if there are more shards than cores).
     #[arg(long, value_delimiter = ',')]
     cores: Option<Vec<usize>>,
-    /// Core of the embedded coordinator (default: the last online core; it may share a core with
-    /// a shard on small machines).
+    /// `coord.core`: core of the embedded coordinator (default: the last online core; it may
+    /// share a core with a shard on small machines).
     #[arg(long)]
     coord_core: Option<usize>,
-    /// Use these coordinator servers instead of starting an embedded one.
+    /// `coord.servers`: use these coordinator servers instead of starting an embedded one.
     #[arg(long, value_delimiter = ',')]
     coord: Option<Vec<String>>,
-    /// `num.partitions`: partitions of auto-created topics.
-    #[arg(long, default_value_t = 1)]
-    num_partitions: i32,
-    /// `auto.create.topics.enable`.
-    #[arg(long, default_value_t = true, action = ArgAction::Set)]
-    auto_create_topics_enable: bool,
+    /// `num.partitions`: partitions of auto-created topics (default 1).
+    #[arg(long)]
+    num_partitions: Option<i32>,
+    /// `auto.create.topics.enable` (default true).
+    #[arg(long, action = ArgAction::Set)]
+    auto_create_topics_enable: Option<bool>,
     /// `log.segment.bytes`: default segment size of topics.
     #[arg(long)]
     log_segment_bytes: Option<u64>,
     /// `log.retention.ms`: default retention of topics (-1: keep forever).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     log_retention_ms: Option<i64>,
+    /// `log.retention.check.interval.ms`: how often each shard applies retention (default
+    /// 300000).
+    #[arg(long)]
+    log_retention_check_interval_ms: Option<u64>,
     /// `socket.request.max.bytes`: larger request frames close the connection.
-    #[arg(long, default_value_t = engine::protocol::frame::REQUEST_BYTES_MAX_DEFAULT)]
-    socket_request_max_bytes: usize,
-    /// glommio io_memory per shard (bounded by the memlock limit).
-    #[arg(long, default_value_t = 1 << 20)]
-    io_memory_bytes: usize,
+    #[arg(long)]
+    socket_request_max_bytes: Option<usize>,
+    /// `io.memory.bytes`: glommio io_memory per shard (bounded by the memlock limit).
+    #[arg(long)]
+    io_memory_bytes: Option<usize>,
+}
+
+/// The defaults, the config file over them, the flags over that.
+fn settings(a: &ServeArgs) -> anyhow::Result<Settings> {
+    let mut s = match &a.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            Settings::from_toml(&text).with_context(|| format!("config file {}", path.display()))?
+        }
+        None => Settings::default(),
+    };
+    if let Some(v) = &a.data_dir {
+        s.data_dir = Some(v.clone());
+    }
+    if let Some(v) = a.kafka_addr {
+        s.kafka_addr = v;
+    }
+    if let Some(v) = &a.advertised_addr {
+        s.advertised_addr = Some(v.clone());
+    }
+    if let Some(v) = a.node_id {
+        s.node_id = v;
+    }
+    if let Some(v) = a.shards {
+        s.shards = Some(v);
+    }
+    if let Some(v) = &a.cores {
+        s.cores = Some(v.clone());
+    }
+    if let Some(v) = a.coord_core {
+        s.coord_core = Some(v);
+    }
+    if let Some(v) = &a.coord {
+        s.coord_servers = Some(v.clone());
+    }
+    if let Some(v) = a.num_partitions {
+        if v < 1 {
+            bail!("--num-partitions must be at least 1");
+        }
+        s.num_partitions = v;
+    }
+    if let Some(v) = a.auto_create_topics_enable {
+        s.auto_create_topics = v;
+    }
+    if let Some(v) = a.log_segment_bytes {
+        s.topic_defaults
+            .insert("segment.bytes".into(), v.to_string());
+    }
+    if let Some(v) = a.log_retention_ms {
+        s.topic_defaults
+            .insert("retention.ms".into(), v.to_string());
+    }
+    if let Some(v) = a.log_retention_check_interval_ms {
+        if v == 0 {
+            bail!("--log-retention-check-interval-ms must be at least 1");
+        }
+        s.retention_check_interval_ms = v;
+    }
+    if let Some(v) = a.socket_request_max_bytes {
+        s.socket_request_max_bytes = v;
+    }
+    if let Some(v) = a.io_memory_bytes {
+        s.io_memory_bytes = v;
+    }
+    s.check()?;
+    Ok(s)
 }
 
 fn online_cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-fn placement(a: &ServeArgs) -> anyhow::Result<Vec<usize>> {
+fn placement(a: &Settings) -> anyhow::Result<Vec<usize>> {
     let online = online_cores();
     let cores = a.cores.clone().unwrap_or_else(|| (0..online).collect());
     if cores.is_empty() {
-        bail!("--cores is empty");
+        bail!("cores is empty");
     }
     if let Some(c) = cores.iter().find(|c| **c >= online) {
-        bail!("--cores names core {c}, but only {online} are online");
+        bail!("cores names core {c}, but only {online} are online");
     }
     let shards = a.shards.unwrap_or(cores.len());
     if shards == 0 {
-        bail!("--shards must be at least 1");
+        bail!("shards must be at least 1");
     }
     Ok((0..shards).map(|i| cores[i % cores.len()]).collect())
 }
 
-fn advertised(a: &ServeArgs, listen: SocketAddr) -> anyhow::Result<(String, u16)> {
+fn advertised(a: &Settings, listen: SocketAddr) -> anyhow::Result<(String, u16)> {
     match &a.advertised_addr {
         Some(s) => {
             let (host, port) = s
                 .rsplit_once(':')
-                .ok_or_else(|| anyhow!("--advertised-addr {s:?} is not HOST:PORT"))?;
+                .ok_or_else(|| anyhow!("advertised.addr {s:?} is not HOST:PORT"))?;
             Ok((
                 host.to_string(),
-                port.parse().context("--advertised-addr port")?,
+                port.parse().context("advertised.addr port")?,
             ))
         }
         None => {
@@ -122,32 +199,41 @@ fn block_signals() -> anyhow::Result<libc::sigset_t> {
     }
 }
 
-/// The signal taken within `timeout`, if any.
-fn wait_signal(set: &libc::sigset_t, timeout: Duration) -> Option<i32> {
+/// The signal taken within `timeout`, if any, and the pid that sent it.
+fn wait_signal(set: &libc::sigset_t, timeout: Duration) -> Option<(i32, i32)> {
     let ts = libc::timespec {
         tv_sec: timeout.as_secs() as libc::time_t,
         tv_nsec: timeout.subsec_nanos() as libc::c_long,
     };
-    // SAFETY: `set` is initialised; a null siginfo is allowed.
-    let sig = unsafe { libc::sigtimedwait(set, std::ptr::null_mut(), &ts) };
-    (sig > 0).then_some(sig)
+    // SAFETY: `set` is initialised; `info` is a zeroed siginfo the call fills in.
+    unsafe {
+        let mut info: libc::siginfo_t = std::mem::zeroed();
+        let sig = libc::sigtimedwait(set, &mut info, &ts);
+        (sig > 0).then(|| (sig, info.si_pid()))
+    }
 }
 
-pub fn run(a: ServeArgs) -> anyhow::Result<()> {
+pub fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let a = settings(&args)?;
+    let topic_defaults = a.topic_defaults()?;
+    let data_dir = a
+        .data_dir
+        .clone()
+        .ok_or_else(|| anyhow!("no data directory: pass --data-dir or set data.dir in --config"))?;
     let signals = block_signals()?;
     let shard_cores = placement(&a)?;
-    let listen = shard::resolve_port(a.kafka_addr).context("resolving --kafka-addr")?;
+    let listen = shard::resolve_port(a.kafka_addr).context("resolving kafka.addr")?;
     let (host, port) = advertised(&a, listen)?;
-    std::fs::create_dir_all(&a.data_dir)
-        .with_context(|| format!("creating {}", a.data_dir.display()))?;
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))?;
 
     let mut embedded = None;
-    let coord_servers = match &a.coord {
+    let coord_servers = match &a.coord_servers {
         Some(servers) => servers.clone(),
         None => {
             let core = a.coord_core.unwrap_or(online_cores() - 1);
             let node =
-                coord::server::start_embedded(a.data_dir.join("coord"), "127.0.0.1:0", Some(core))
+                coord::server::start_embedded(data_dir.join("coord"), "127.0.0.1:0", Some(core))
                     .map_err(|e| anyhow!("starting the embedded coordinator: {e}"))?;
             let addr = node.addr.to_string();
             tracing::info!(%addr, core, "embedded coordinator started");
@@ -156,18 +242,14 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
         }
     };
 
-    let mut cfg = BrokerConfig::new(a.data_dir.join("logs"), coord_servers.clone());
+    let mut cfg = BrokerConfig::new(data_dir.join("logs"), coord_servers.clone());
     cfg.node_id = a.node_id;
     cfg.advertised_host = host.clone();
     cfg.advertised_port = port;
     cfg.num_partitions = a.num_partitions;
-    cfg.auto_create_topics = a.auto_create_topics_enable;
-    if let Some(b) = a.log_segment_bytes {
-        cfg.log_defaults.segment_bytes = b;
-    }
-    if let Some(ms) = a.log_retention_ms {
-        cfg.log_defaults.retention_ms = u64::try_from(ms).ok();
-    }
+    cfg.auto_create_topics = a.auto_create_topics;
+    cfg.retention_check_interval_ms = a.retention_check_interval_ms;
+    cfg.topic_defaults = topic_defaults;
     let shards = shard::start(
         ShardsConfig {
             cores: shard_cores.clone(),
@@ -196,8 +278,8 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
     );
     let mut failure = None;
     loop {
-        if let Some(sig) = wait_signal(&signals, Duration::from_millis(200)) {
-            tracing::info!(signal = sig, "stopping");
+        if let Some((sig, from_pid)) = wait_signal(&signals, Duration::from_millis(200)) {
+            tracing::info!(signal = sig, from_pid, "stopping");
             break;
         }
         if let Some(ShardEvent::Exited { shard, error }) = shards.try_event() {

@@ -173,13 +173,20 @@ struct Shared {
     state: RefCell<State>,
     wake: Rc<Notify>,
     dir: PathBuf,
-    config: LogConfig,
+    /// Replaced whole by `PartitionLog::set_config`; readers take the `Rc` and never hold the
+    /// borrow.
+    config: RefCell<Rc<LogConfig>>,
     clock: Clock,
 }
 
 impl Shared {
     fn wake_handle(&self) -> Rc<Notify> {
         self.wake.clone()
+    }
+
+    /// The current config (a topic's config can change while the log is open).
+    fn config(&self) -> Rc<LogConfig> {
+        self.config.borrow().clone()
     }
 }
 
@@ -284,7 +291,7 @@ impl PartitionLog {
             state: RefCell::new(state),
             wake: Rc::default(),
             dir,
-            config,
+            config: RefCell::new(Rc::new(config)),
             clock,
         });
         let flusher = glommio::spawn_local(flusher(shared.clone()));
@@ -298,9 +305,9 @@ impl PartitionLog {
     /// data becomes readable when the written watermark passes it (see [`Self::wait`]). Nothing is
     /// queued if any batch is invalid.
     pub fn append(&self, records: Bytes, leader_epoch: i32) -> Result<AppendInfo> {
-        let spans = batch::validate_record_set(&records, self.shared.config.max_message_bytes)?;
+        let config = self.shared.config();
+        let spans = batch::validate_record_set(&records, config.max_message_bytes)?;
         let now = self.shared.clock.now_ms();
-        let config = &self.shared.config;
         let mut state = self.shared.state.borrow_mut();
         if let Some(reason) = &state.failed {
             return Err(LogError::Offline(reason.clone()));
@@ -583,7 +590,7 @@ impl PartitionLog {
     /// Deletes whole sealed segments past retention.ms (by their newest timestamp) or while the
     /// log exceeds retention.bytes; the log start offset moves to the first segment kept.
     pub fn apply_retention(&self) -> Result<RetentionOutcome> {
-        let config = &self.shared.config;
+        let config = self.shared.config();
         let now = self.shared.clock.now_ms();
         let mut state = self.shared.state.borrow_mut();
         let mut total: u64 = state.segments.values().map(|s| s.size).sum();
@@ -643,6 +650,29 @@ impl PartitionLog {
     pub fn dir(&self) -> &Path {
         &self.shared.dir
     }
+
+    /// The config the log runs with now.
+    pub fn config(&self) -> LogConfig {
+        LogConfig::clone(&self.shared.config())
+    }
+
+    /// Changes the config of the open log (a topic's configs were altered). Each setting takes
+    /// effect where the log next consults it: segment.bytes and segment.ms at the next append's
+    /// roll decision (the active segment keeps its preallocation; a smaller segment.bytes rolls
+    /// at the next append), preallocate when the next segment is created, max.message.bytes at
+    /// the next append, index.interval.bytes at the next index point, retention at the next
+    /// `apply_retention`, flush.messages / flush.ms at once (the flusher is woken to re-plan).
+    /// `write_bytes_max` and `tail_cache_bytes` are not topic configs: they stay as opened.
+    pub fn set_config(&self, config: LogConfig) {
+        let current = self.shared.config();
+        let config = LogConfig {
+            write_bytes_max: current.write_bytes_max,
+            tail_cache_bytes: current.tail_cache_bytes,
+            ..config
+        };
+        *self.shared.config.borrow_mut() = Rc::new(config);
+        self.shared.wake.notify();
+    }
 }
 
 /// When a file was created (statx birth time), in ms since the epoch.
@@ -671,7 +701,7 @@ const BUFFER_POOL_MAX: usize = 16;
 
 fn next_step(shared: &Shared, in_flight: &InFlight) -> Step {
     let mut state = shared.state.borrow_mut();
-    let config = &shared.config;
+    let config = shared.config();
     if let Some(front) = state.pending.front() {
         if front.starts_segment {
             if in_flight.is_idle() {
@@ -833,7 +863,7 @@ fn wake_reached(waiters: &mut Vec<Waiter>, reached: u64) {
 /// Copies a group of batches (behind the carried partial page) into page-aligned DMA buffers and
 /// hands them to the kernel, all at once; a task reports when every write has completed.
 fn submit_group(shared: &Shared, group: Vec<Pending>, in_flight: &mut InFlight) -> Result<()> {
-    let config = &shared.config;
+    let config = shared.config();
     let mut state = shared.state.borrow_mut();
     let state = &mut *state;
     let active = state
@@ -1002,7 +1032,7 @@ fn publish_completed(shared: &Shared, in_flight: &mut InFlight) -> Result<()> {
 }
 
 fn publish(shared: &Shared, group: WrittenGroup) -> Result<()> {
-    let config = &shared.config;
+    let config = shared.config();
     let now = shared.clock.now_ms();
     let mut state = shared.state.borrow_mut();
     let state = &mut *state;
@@ -1106,7 +1136,7 @@ async fn roll(shared: &Shared) -> Result<()> {
         front.base_offset
     };
     seal_active(shared).await?;
-    let preallocate = shared.config.preallocate_bytes();
+    let preallocate = shared.config().preallocate_bytes();
     let segment = Segment::create(&shared.dir, new_base, preallocate).await?;
     let mut state = shared.state.borrow_mut();
     state.segments.insert(new_base, segment);

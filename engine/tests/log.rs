@@ -677,3 +677,64 @@ fn segment_ms_keeps_counting_across_a_restart() {
         log.close().await.unwrap();
     });
 }
+
+#[test]
+fn set_config_changes_rolls_limits_retention_and_flushing_of_an_open_log() {
+    in_temp_dir(|path| async move {
+        let now = Rc::new(Cell::new(10_000_000i64));
+        let log = PartitionLog::open(&path, mib_config(), Clock::Manual(now.clone()))
+            .await
+            .unwrap();
+        for tag in 0..4u64 {
+            log.append_and_wait(batch(tag, 4, 1000, 1_000), 0, Watermark::Written)
+                .await
+                .unwrap();
+        }
+        assert_eq!(log.segment_count(), 1);
+        // A smaller segment.bytes: the next append rolls, and so does every one after it.
+        log.set_config(LogConfig {
+            segment_bytes: 5000,
+            ..mib_config()
+        });
+        assert_eq!(log.config().segment_bytes, 5000);
+        for tag in 4..7u64 {
+            log.append_and_wait(batch(tag, 4, 1000, 1_000), 0, Watermark::Written)
+                .await
+                .unwrap();
+        }
+        assert_eq!(
+            log.segment_count(),
+            4,
+            "rolled at each append after the change"
+        );
+        // Nothing expires under the opening config's 7 days...
+        assert!(log.apply_retention().unwrap().deleted_segments.is_empty());
+        // ...but a retention.ms of one hour deletes every sealed segment (timestamps are old).
+        log.set_config(LogConfig {
+            segment_bytes: 5000,
+            retention_ms: Some(3_600_000),
+            max_message_bytes: 100,
+            ..mib_config()
+        });
+        let outcome = log.apply_retention().unwrap();
+        assert_eq!(outcome.deleted_segments.len(), 3);
+        assert_eq!(log.log_start_offset(), 24);
+        // max.message.bytes applies to the next append.
+        let err = log.append(batch(9, 4, 1000, 1_000), 0).unwrap_err();
+        assert_eq!(err.kafka_code(), kafka_code::MESSAGE_TOO_LARGE, "{err}");
+        // flush.ms set on a log with unsynced data and no waiter: the flusher re-plans.
+        log.set_config(mib_config());
+        let last = log
+            .append_and_wait(batch(10, 2, 10, 1_000), 0, Watermark::Written)
+            .await
+            .unwrap()
+            .last_offset;
+        assert!(!durable_within(&log, last + 1, std::time::Duration::from_millis(100)).await);
+        log.set_config(LogConfig {
+            flush_ms: Some(0),
+            ..mib_config()
+        });
+        assert!(durable_within(&log, last + 1, std::time::Duration::from_secs(5)).await);
+        log.close().await.unwrap();
+    });
+}

@@ -1,4 +1,4 @@
-//! Admin APIs: DeleteTopics, DescribeConfigs (topics and this broker) and DescribeCluster.
+//! Admin APIs: DeleteTopics and DescribeCluster (the config APIs are in `configs`).
 //!
 //! Owns their meaning on this broker. Must not: delete a topic's files before its record is gone
 //! from the coordinator (a restart would otherwise reopen a half-deleted topic), or touch another
@@ -9,28 +9,17 @@ use std::rc::Rc;
 use futures::FutureExt;
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
-use kafka_protocol::messages::describe_configs_response::{
-    DescribeConfigsResourceResult, DescribeConfigsResult,
-};
 use kafka_protocol::messages::{
     BrokerId, DeleteTopicsRequest, DeleteTopicsResponse, DescribeClusterRequest,
-    DescribeClusterResponse, DescribeConfigsRequest, DescribeConfigsResponse, TopicName,
+    DescribeClusterResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 
-use super::{store, topic_config, Broker};
+use super::{store, Broker};
 use crate::protocol::error_code as ec;
 use crate::protocol::header::Request;
 use crate::protocol::{decode_body, encode_response, ProtocolError};
 use crate::shard::Completion;
-
-/// Kafka's ConfigResource types.
-const RESOURCE_TOPIC: i8 = 2;
-const RESOURCE_BROKER: i8 = 4;
-/// Kafka's ConfigSource values.
-const SOURCE_TOPIC: i8 = 1;
-const SOURCE_STATIC_BROKER: i8 = 4;
-const SOURCE_DEFAULT: i8 = 5;
 
 impl Broker {
     /// Forgets a deleted topic on every shard: drops it from the cache, closes the logs each
@@ -41,6 +30,7 @@ impl Broker {
             let name = name.clone();
             async move {
                 b.topics.borrow_mut().remove(&name);
+                b.record_zxids.borrow_mut().remove(&name);
                 b.producers.borrow_mut().retain(|(t, _), _| *t != name);
                 let logs: Vec<_> = {
                     let mut logs = b.logs.borrow_mut();
@@ -105,105 +95,6 @@ pub(super) fn dispatch_delete(b: Rc<Broker>, req: Request) -> Result<Completion,
         encode_response(
             &h,
             &DeleteTopicsResponse::default().with_responses(responses),
-        )
-        .map(Some)
-    }
-    .boxed_local())
-}
-
-fn entry(name: &str, value: String, source: i8) -> DescribeConfigsResourceResult {
-    DescribeConfigsResourceResult::default()
-        .with_name(StrBytes::from_string(name.to_string()))
-        .with_value(Some(StrBytes::from_string(value)))
-        .with_config_source(source)
-}
-
-pub(super) fn dispatch_describe_configs(
-    b: Rc<Broker>,
-    req: Request,
-) -> Result<Completion, ProtocolError> {
-    let h = req.header;
-    let body: DescribeConfigsRequest = decode_body("DescribeConfigs", h.api_version, req.body)?;
-    Ok(async move {
-        let mut results = Vec::with_capacity(body.resources.len());
-        for r in body.resources {
-            let wanted = |name: &str| match &r.configuration_keys {
-                None => true,
-                Some(keys) => keys.iter().any(|k| k.as_str() == name),
-            };
-            let name = r.resource_name.to_string();
-            let mut result = DescribeConfigsResult::default()
-                .with_resource_type(r.resource_type)
-                .with_resource_name(r.resource_name.clone());
-            match r.resource_type {
-                RESOURCE_TOPIC => match b.topic(&name).await {
-                    Ok(Some(topic)) => {
-                        let configs = topic_config::describe(&b.cfg.log_defaults, &topic.configs)
-                            .into_iter()
-                            .filter(|(n, _, _)| wanted(n))
-                            .map(|(n, v, overridden)| {
-                                entry(
-                                    n,
-                                    v,
-                                    if overridden {
-                                        SOURCE_TOPIC
-                                    } else {
-                                        SOURCE_DEFAULT
-                                    },
-                                )
-                            })
-                            .collect();
-                        result = result.with_configs(configs);
-                    }
-                    Ok(None) => result = result.with_error_code(ec::UNKNOWN_TOPIC_OR_PARTITION),
-                    Err(e) => {
-                        tracing::warn!(topic = %name, "DescribeConfigs: {e}");
-                        result = result.with_error_code(ec::REQUEST_TIMED_OUT);
-                    }
-                },
-                RESOURCE_BROKER => {
-                    let c = &b.cfg;
-                    let configs = [
-                        ("broker.id", c.node_id.to_string()),
-                        ("num.partitions", c.num_partitions.to_string()),
-                        (
-                            "auto.create.topics.enable",
-                            c.auto_create_topics.to_string(),
-                        ),
-                        (
-                            "log.segment.bytes",
-                            c.log_defaults.segment_bytes.to_string(),
-                        ),
-                        (
-                            "log.retention.ms",
-                            c.log_defaults
-                                .retention_ms
-                                .map_or("-1".into(), |v| v.to_string()),
-                        ),
-                        (
-                            "log.retention.check.interval.ms",
-                            c.retention_check_interval_ms.to_string(),
-                        ),
-                    ]
-                    .into_iter()
-                    .filter(|(n, _)| wanted(n))
-                    .map(|(n, v)| entry(n, v, SOURCE_STATIC_BROKER))
-                    .collect();
-                    result = result.with_configs(configs);
-                }
-                other => {
-                    result = result
-                        .with_error_code(ec::INVALID_REQUEST)
-                        .with_error_message(Some(StrBytes::from_string(format!(
-                            "resource type {other} is not supported"
-                        ))));
-                }
-            }
-            results.push(result);
-        }
-        encode_response(
-            &h,
-            &DescribeConfigsResponse::default().with_results(results),
         )
         .map(Some)
     }

@@ -12,6 +12,7 @@
 //! coordinator, metadata watches instead of read-through caching, fetch sessions, quotas.
 
 mod admin;
+mod configs;
 mod fetch;
 mod idempotence;
 mod list_offsets;
@@ -34,12 +35,13 @@ use futures::future::LocalBoxFuture;
 use futures::FutureExt;
 use kafka_protocol::messages::ApiKey;
 
-use crate::config::{Clock, LogConfig};
+use crate::config::Clock;
 use crate::log::PartitionLog;
 use crate::protocol::header::{parse_request, Request};
 use crate::protocol::{api_versions, guard, ProtocolError};
 use crate::shard::{Completion, Mesh, Service};
 use store::TopicMeta;
+use topic_config::TopicDefaults;
 
 /// Broker settings (typed; only the CLI reads flags and files).
 #[derive(Debug, Clone)]
@@ -53,7 +55,7 @@ pub struct BrokerConfig {
     /// Coordinator addresses.
     pub coord_servers: Vec<String>,
     /// Broker defaults for topic configs (`log.*` in Kafka's broker config).
-    pub log_defaults: LogConfig,
+    pub topic_defaults: TopicDefaults,
     /// `num.partitions`: partitions of auto-created topics and of CreateTopics with -1.
     pub num_partitions: i32,
     /// `auto.create.topics.enable`.
@@ -70,7 +72,7 @@ impl BrokerConfig {
             advertised_port: 9092,
             log_dir,
             coord_servers,
-            log_defaults: LogConfig::default(),
+            topic_defaults: TopicDefaults::default(),
             num_partitions: 1,
             auto_create_topics: true,
             retention_check_interval_ms: 300_000,
@@ -88,6 +90,8 @@ pub struct Broker {
     cluster_id: String,
     topics: RefCell<HashMap<String, Rc<TopicMeta>>>,
     logs: RefCell<HashMap<TopicPartition, PartitionLog>>,
+    /// The zxid of the newest topic record installed here, per topic (see `adopt`).
+    record_zxids: RefCell<HashMap<String, u64>>,
     /// Serialises log opening on this shard (a control-plane path).
     opening: glommio::sync::Semaphore,
     /// Producer ids this shard may hand out (a block reserved in the coordinator).
@@ -140,6 +144,7 @@ impl Broker {
             cluster_id,
             topics: RefCell::new(HashMap::new()),
             logs: RefCell::new(HashMap::new()),
+            record_zxids: RefCell::new(HashMap::new()),
             opening: glommio::sync::Semaphore::new(1),
             producer_ids: RefCell::new(0..0),
             producers: RefCell::new(HashMap::new()),
@@ -191,13 +196,12 @@ impl Broker {
 
     /// Opens the logs of `topic` that this shard owns and has not opened yet.
     async fn open_owned_logs(self: &Rc<Self>, topic: &TopicMeta) -> Result<(), BrokerError> {
-        let config =
-            topic_config::log_config(&self.cfg.log_defaults, &topic.configs).map_err(|reason| {
-                BrokerError::Config {
-                    topic: topic.name.clone(),
-                    reason,
-                }
-            })?;
+        let config = topic_config::log_config(&self.cfg.topic_defaults, &topic.configs).map_err(
+            |reason| BrokerError::Config {
+                topic: topic.name.clone(),
+                reason,
+            },
+        )?;
         let _permit = self.opening.acquire_permit(1).await;
         for partition in 0..topic.partitions.len() as i32 {
             if self.owner(topic, partition) != Some(self.mesh.shard_id())
@@ -238,8 +242,13 @@ impl Broker {
         let Some(t) = store::get_topic(&self.coord, name).await? else {
             return Ok(None);
         };
-        let t = Rc::new(t);
-        self.topics.borrow_mut().insert(name.to_string(), t.clone());
+        // A newer record may have been installed while this one was read: keep that.
+        let t = self
+            .topics
+            .borrow_mut()
+            .entry(name.to_string())
+            .or_insert_with(|| Rc::new(t))
+            .clone();
         Ok(Some(t))
     }
 
@@ -257,18 +266,40 @@ impl Broker {
             .collect())
     }
 
-    /// Makes a new topic known on every shard and opens its logs on their owners.
-    async fn install_topic(self: &Rc<Self>, topic: TopicMeta) -> Result<(), String> {
+    /// Makes a new or grown topic known on every shard and opens its logs on their owners.
+    /// `zxid` is that of the record's write (0 if unknown: a creation).
+    async fn install_topic(self: &Rc<Self>, topic: TopicMeta, zxid: u64) -> Result<(), String> {
         tracing::debug!(topic = %topic.name, from = self.mesh.shard_id(), "installing topic");
         self.on_every_shard(move |b| {
-            let topic = Rc::new(topic.clone());
+            let topic = topic.clone();
             async move {
+                let (topic, _) = b.adopt(topic, zxid);
                 tracing::debug!(topic = %topic.name, shard = b.mesh.shard_id(), "opening topic's logs");
-                b.topics.borrow_mut().insert(topic.name.clone(), topic.clone());
                 b.open_owned_logs(&topic).await.map_err(|e| e.to_string())
             }
         })
         .await
+    }
+
+    /// Caches a topic record unless a newer one (larger zxid) is cached already; returns the
+    /// record to use and whether it is the one given. Records broadcast from different shards
+    /// (CreatePartitions, AlterConfigs) may arrive out of order; the newer one was written after
+    /// the older by compare-and-set, so it holds every change of the older.
+    fn adopt(&self, topic: TopicMeta, zxid: u64) -> (Rc<TopicMeta>, bool) {
+        let mut zxids = self.record_zxids.borrow_mut();
+        let last = zxids.entry(topic.name.clone()).or_insert(0);
+        let cached = self.topics.borrow().get(&topic.name).cloned();
+        match cached {
+            Some(cached) if zxid < *last => (cached, false),
+            _ => {
+                *last = zxid;
+                let topic = Rc::new(topic);
+                self.topics
+                    .borrow_mut()
+                    .insert(topic.name.clone(), topic.clone());
+                (topic, true)
+            }
+        }
     }
 
     /// Runs `job` on every shard (this one included) and waits until all have finished; the first
@@ -341,7 +372,9 @@ impl Broker {
                 ApiKey::InitProducerId => idempotence::dispatch_init(self, req),
                 ApiKey::DeleteTopics => admin::dispatch_delete(self, req),
                 ApiKey::CreatePartitions => topics::dispatch_create_partitions(self, req),
-                ApiKey::DescribeConfigs => admin::dispatch_describe_configs(self, req),
+                ApiKey::DescribeConfigs => configs::dispatch_describe(self, req),
+                ApiKey::AlterConfigs => configs::dispatch_alter(self, req),
+                ApiKey::IncrementalAlterConfigs => configs::dispatch_incremental_alter(self, req),
                 ApiKey::DescribeCluster => admin::dispatch_describe_cluster(self, req),
                 other => Err(ProtocolError::UnsupportedVersion {
                     api_key: other as i16,

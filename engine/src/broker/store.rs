@@ -167,14 +167,15 @@ pub async fn delete_topic(c: &Client, name: &str) -> Result<bool, StoreError> {
 
 /// Records more partitions for an existing topic (compare-and-set on the topic's znode, so two
 /// concurrent changes cannot both apply). `partitions` is the new total; the new partitions get
-/// `assign(index)` as their owner shard. `Ok(None)` if the topic does not exist.
+/// `assign(index)` as their owner shard. Returns the new record and the zxid of its write, or
+/// the current partition count if that is not smaller; `Ok(None)` if the topic does not exist.
 pub async fn grow_topic(
     c: &Client,
     name: &str,
     partitions: usize,
     leader: i32,
     assign: impl Fn(usize) -> u32,
-) -> Result<Option<Result<TopicMeta, usize>>, StoreError> {
+) -> Result<Option<Result<(TopicMeta, u64), usize>>, StoreError> {
     let path = topic_path(name);
     let (data, stat) = match c.get(&path).await {
         Ok(found) => found,
@@ -196,6 +197,40 @@ pub async fn grow_topic(
         path: path.clone(),
         reason: e.to_string(),
     })?;
-    c.set(&path, &data, stat.version).await?;
-    Ok(Some(Ok(topic)))
+    let stat = c.set(&path, &data, stat.version).await?;
+    Ok(Some(Ok((topic, stat.mzxid))))
+}
+
+/// Changes a topic's configs by compare-and-set on its znode (a concurrent change makes `change`
+/// run again on the newer record). `change` maps the current overrides to the new ones or refuses.
+/// Returns the topic as recorded and the zxid of the change (later changes have larger zxids, so
+/// shards can ignore a change that arrives after a newer one); `Ok(None)` if there is no topic.
+pub async fn alter_topic_configs<E>(
+    c: &Client,
+    name: &str,
+    mut change: impl FnMut(&BTreeMap<String, String>) -> Result<BTreeMap<String, String>, E>,
+) -> Result<Option<Result<(TopicMeta, u64), E>>, StoreError> {
+    let path = topic_path(name);
+    loop {
+        let (data, stat) = match c.get(&path).await {
+            Ok(found) => found,
+            Err(e) if is_no_node(&e) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let mut topic = decode(&path, &data)?;
+        topic.configs = match change(&topic.configs) {
+            Ok(configs) => configs,
+            Err(e) => return Ok(Some(Err(e))),
+        };
+        let data = serde_json::to_vec(&topic).map_err(|e| StoreError::Corrupt {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+        match c.set(&path, &data, stat.version).await {
+            Ok(stat) => return Ok(Some(Ok((topic, stat.mzxid)))),
+            Err(e) if matches!(e.zk(), Some(ZkError::BadVersion)) => continue,
+            Err(e) if is_no_node(&e) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        }
+    }
 }

@@ -1,7 +1,11 @@
-//! Topic names and topic configs: Kafka's validity rules for names, and Kafka's config names
-//! (per-topic overrides of the broker defaults) mapped onto `LogConfig`.
+//! Topic names and topic configs: Kafka's validity rules for names, Kafka's config names (per-topic
+//! overrides of the broker defaults) mapped onto `LogConfig`, the broker-level names of those
+//! defaults (`log.retention.ms` for `retention.ms`, ...), and the meaning of AlterConfigs (replace
+//! every override) and IncrementalAlterConfigs (SET / DELETE / APPEND / SUBTRACT).
 //!
-//! Owns which config names are known and how each value is parsed. Must not store anything.
+//! Owns which config names are known, how each value is parsed, and which values weir refuses
+//! because it cannot honour them yet (cleanup.policy other than delete, compression.type other
+//! than producer). Must not store anything or know about requests.
 
 use std::collections::BTreeMap;
 
@@ -79,9 +83,11 @@ fn apply(log: &mut LogConfig, name: &str, value: &str) -> Result<(), String> {
                 _ => return Err(format!("preallocate={value:?} is not true or false")),
             }
         }
-        // Accepted and recorded; enforced by later work (replication, compaction, recompression).
+        // Accepted and recorded; enforced by later work (replication).
         "min.insync.replicas" => {
-            parse_u64(name, value)?;
+            if parse_u64(name, value)? < 1 {
+                return Err(format!("min.insync.replicas={value:?} must be at least 1"));
+            }
         }
         "cleanup.policy" => {
             if value.trim() != "delete" {
@@ -97,60 +103,276 @@ fn apply(log: &mut LogConfig, name: &str, value: &str) -> Result<(), String> {
                 ));
             }
         }
-        "unclean.leader.election.enable" => {}
+        "unclean.leader.election.enable" => {
+            if !matches!(value.trim(), "true" | "false") {
+                return Err(format!(
+                    "unclean.leader.election.enable={value:?} is not true or false"
+                ));
+            }
+        }
         other => return Err(format!("unknown topic config {other:?}")),
     }
     Ok(())
 }
 
+/// Every topic config weir knows, with Kafka's broker-level name for its default.
+pub const TOPIC_CONFIGS: &[(&str, &str)] = &[
+    ("cleanup.policy", "log.cleanup.policy"),
+    ("compression.type", "compression.type"),
+    ("flush.messages", "log.flush.interval.messages"),
+    ("flush.ms", "log.flush.interval.ms"),
+    ("index.interval.bytes", "log.index.interval.bytes"),
+    ("max.message.bytes", "message.max.bytes"),
+    ("min.insync.replicas", "min.insync.replicas"),
+    ("preallocate", "log.preallocate"),
+    ("retention.bytes", "log.retention.bytes"),
+    ("retention.ms", "log.retention.ms"),
+    ("segment.bytes", "log.segment.bytes"),
+    ("segment.ms", "log.roll.ms"),
+    (
+        "unclean.leader.election.enable",
+        "unclean.leader.election.enable",
+    ),
+];
+
+/// Whether `name` is a topic config weir knows.
+pub fn is_known(name: &str) -> bool {
+    TOPIC_CONFIGS.iter().any(|(n, _)| *n == name)
+}
+
+/// The topic config whose broker-wide default Kafka's broker config `broker_name` sets.
+pub fn topic_name_of_broker_config(broker_name: &str) -> Option<&'static str> {
+    TOPIC_CONFIGS
+        .iter()
+        .find(|(_, b)| *b == broker_name)
+        .map(|(t, _)| *t)
+}
+
+/// List-typed configs (the only ones APPEND and SUBTRACT apply to).
+pub fn is_list(name: &str) -> bool {
+    name == "cleanup.policy"
+}
+
+/// The broker's defaults for topic configs: the engine's `LogConfig` defaults (Kafka's own) with
+/// the broker's settings over them, by topic-config name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TopicDefaults {
+    /// Settings that are not topic configs (write sizes, tail cache) and Kafka's defaults.
+    pub base: LogConfig,
+    /// Broker-level settings by topic-config name (`retention.ms` for `log.retention.ms`).
+    pub broker: BTreeMap<String, String>,
+}
+
+impl TopicDefaults {
+    /// Checks every broker-level setting (a name weir knows, a value it can honour).
+    pub fn new(base: LogConfig, broker: BTreeMap<String, String>) -> Result<Self, String> {
+        let mut log = base.clone();
+        for (name, value) in &broker {
+            apply(&mut log, name, value)?;
+        }
+        Ok(TopicDefaults { base, broker })
+    }
+}
+
 /// The log config of a topic: the broker defaults with the topic's overrides applied.
 pub fn log_config(
-    defaults: &LogConfig,
+    defaults: &TopicDefaults,
     configs: &BTreeMap<String, String>,
 ) -> Result<LogConfig, String> {
-    let mut log = defaults.clone();
-    for (name, value) in configs {
+    let mut log = defaults.base.clone();
+    for (name, value) in defaults.broker.iter().chain(configs) {
         apply(&mut log, name, value)?;
     }
     Ok(log)
 }
 
-/// Every topic config with its effective value and whether the topic overrides it.
+/// Where a described config's value comes from (Kafka's ConfigSource, by meaning).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// A topic override (DYNAMIC_TOPIC_CONFIG).
+    Topic,
+    /// The broker's config file or flags (STATIC_BROKER_CONFIG).
+    Broker,
+    /// Kafka's default (DEFAULT_CONFIG).
+    Default,
+}
+
+/// Every topic config with its effective value and where that value comes from.
 pub fn describe(
-    defaults: &LogConfig,
+    defaults: &TopicDefaults,
     configs: &BTreeMap<String, String>,
-) -> Vec<(&'static str, String, bool)> {
-    let log = log_config(defaults, configs).unwrap_or_else(|_| defaults.clone());
+) -> Vec<(&'static str, String, Source)> {
+    let log = log_config(defaults, configs)
+        .or_else(|_| log_config(defaults, &BTreeMap::new()))
+        .unwrap_or_else(|_| defaults.base.clone());
     let limit = |v: Option<u64>| v.map_or("-1".to_string(), |v| v.to_string());
     let never = |v: Option<u64>| v.map_or(i64::MAX.to_string(), |v| v.to_string());
     let fixed = |name: &str, default: &str| {
         configs
             .get(name)
-            .cloned()
+            .or_else(|| defaults.broker.get(name))
+            .map(|v| v.trim().to_string())
             .unwrap_or_else(|| default.to_string())
     };
-    let entries = [
-        ("cleanup.policy", fixed("cleanup.policy", "delete")),
-        ("compression.type", fixed("compression.type", "producer")),
-        ("flush.messages", never(log.flush_messages)),
-        ("flush.ms", never(log.flush_ms)),
-        ("index.interval.bytes", log.index_interval_bytes.to_string()),
-        ("max.message.bytes", log.max_message_bytes.to_string()),
-        ("min.insync.replicas", fixed("min.insync.replicas", "1")),
-        ("preallocate", log.preallocate.to_string()),
-        ("retention.bytes", limit(log.retention_bytes)),
-        ("retention.ms", limit(log.retention_ms)),
-        ("segment.bytes", log.segment_bytes.to_string()),
-        ("segment.ms", log.segment_ms.to_string()),
-        (
-            "unclean.leader.election.enable",
-            fixed("unclean.leader.election.enable", "false"),
-        ),
-    ];
-    entries
-        .into_iter()
-        .map(|(name, value)| (name, value, configs.contains_key(name)))
+    TOPIC_CONFIGS
+        .iter()
+        .map(|(name, _)| {
+            let value = match *name {
+                "cleanup.policy" => fixed(name, "delete"),
+                "compression.type" => fixed(name, "producer"),
+                "flush.messages" => never(log.flush_messages),
+                "flush.ms" => never(log.flush_ms),
+                "index.interval.bytes" => log.index_interval_bytes.to_string(),
+                "max.message.bytes" => log.max_message_bytes.to_string(),
+                "min.insync.replicas" => fixed(name, "1"),
+                "preallocate" => log.preallocate.to_string(),
+                "retention.bytes" => limit(log.retention_bytes),
+                "retention.ms" => limit(log.retention_ms),
+                "segment.bytes" => log.segment_bytes.to_string(),
+                "segment.ms" => log.segment_ms.to_string(),
+                _ => fixed(name, "false"),
+            };
+            let source = if configs.contains_key(*name) {
+                Source::Topic
+            } else if defaults.broker.contains_key(*name) {
+                Source::Broker
+            } else {
+                Source::Default
+            };
+            (*name, value, source)
+        })
         .collect()
+}
+
+/// IncrementalAlterConfigs' operations (Kafka's `AlterConfigOp.OpType` codes 0–3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlterOp {
+    Set,
+    Delete,
+    Append,
+    Subtract,
+}
+
+impl AlterOp {
+    pub fn from_code(code: i8) -> Option<AlterOp> {
+        match code {
+            0 => Some(AlterOp::Set),
+            1 => Some(AlterOp::Delete),
+            2 => Some(AlterOp::Append),
+            3 => Some(AlterOp::Subtract),
+            _ => None,
+        }
+    }
+}
+
+/// Why an alteration was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AlterError {
+    /// The request itself is wrong (a config named twice, an unknown operation): INVALID_REQUEST.
+    Request(String),
+    /// A config name or value is refused: INVALID_CONFIG.
+    Config(String),
+}
+
+fn duplicates<'a>(names: impl Iterator<Item = &'a str>) -> Result<(), AlterError> {
+    let mut seen = std::collections::HashSet::new();
+    for name in names {
+        if !seen.insert(name) {
+            return Err(AlterError::Request(format!(
+                "config {name:?} is named more than once"
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn known(name: &str) -> Result<(), AlterError> {
+    if is_known(name) {
+        Ok(())
+    } else {
+        Err(AlterError::Config(format!("unknown topic config {name:?}")))
+    }
+}
+
+/// AlterConfigs: the topic's overrides become exactly `configs` (a null value is left out);
+/// every name must be known and the result valid.
+pub fn replace(
+    defaults: &TopicDefaults,
+    configs: &[(String, Option<String>)],
+) -> Result<BTreeMap<String, String>, AlterError> {
+    duplicates(configs.iter().map(|(n, _)| n.as_str()))?;
+    let mut out = BTreeMap::new();
+    for (name, value) in configs {
+        known(name)?;
+        if let Some(value) = value {
+            out.insert(name.clone(), value.clone());
+        }
+    }
+    log_config(defaults, &out).map_err(AlterError::Config)?;
+    Ok(out)
+}
+
+/// IncrementalAlterConfigs: applies each operation to the topic's `current` overrides. APPEND and
+/// SUBTRACT work on the effective list (override, else default) and only on list configs.
+pub fn alter_incremental(
+    defaults: &TopicDefaults,
+    current: &BTreeMap<String, String>,
+    ops: &[(String, AlterOp, Option<String>)],
+) -> Result<BTreeMap<String, String>, AlterError> {
+    duplicates(ops.iter().map(|(n, _, _)| n.as_str()))?;
+    let effective: BTreeMap<&str, String> = describe(defaults, current)
+        .into_iter()
+        .map(|(n, v, _)| (n, v))
+        .collect();
+    let mut out = current.clone();
+    for (name, op, value) in ops {
+        known(name)?;
+        let needs_value = || {
+            value
+                .clone()
+                .ok_or_else(|| AlterError::Config(format!("{op:?} of {name:?} needs a value")))
+        };
+        match op {
+            AlterOp::Set => {
+                out.insert(name.clone(), needs_value()?);
+            }
+            AlterOp::Delete => {
+                out.remove(name);
+            }
+            AlterOp::Append | AlterOp::Subtract => {
+                if !is_list(name) {
+                    return Err(AlterError::Config(format!(
+                        "{op:?} is only allowed for list configs, and {name:?} is not one"
+                    )));
+                }
+                let split = |s: &str| -> Vec<String> {
+                    s.split(',')
+                        .map(|v| v.trim().to_string())
+                        .filter(|v| !v.is_empty())
+                        .collect()
+                };
+                let base = out
+                    .get(name)
+                    .cloned()
+                    .or_else(|| effective.get(name.as_str()).cloned())
+                    .unwrap_or_default();
+                let mut list = split(&base);
+                let items = split(&needs_value()?);
+                if *op == AlterOp::Append {
+                    for item in items {
+                        if !list.contains(&item) {
+                            list.push(item);
+                        }
+                    }
+                } else {
+                    list.retain(|v| !items.contains(v));
+                }
+                out.insert(name.clone(), list.join(","));
+            }
+        }
+    }
+    log_config(defaults, &out).map_err(AlterError::Config)?;
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -166,10 +388,146 @@ mod tests {
         let mut c = BTreeMap::new();
         c.insert("retention.ms".to_string(), "-1".to_string());
         c.insert("segment.bytes".to_string(), "1048576".to_string());
-        let log = log_config(&LogConfig::default(), &c).unwrap();
+        let log = log_config(&TopicDefaults::default(), &c).unwrap();
         assert_eq!(log.retention_ms, None);
         assert_eq!(log.segment_bytes, 1 << 20);
         c.insert("no.such.config".to_string(), "1".to_string());
-        assert!(log_config(&LogConfig::default(), &c).is_err());
+        assert!(log_config(&TopicDefaults::default(), &c).is_err());
+    }
+
+    fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn op(name: &str, op: AlterOp, value: Option<&str>) -> (String, AlterOp, Option<String>) {
+        (name.to_string(), op, value.map(str::to_string))
+    }
+
+    #[test]
+    fn incremental_alter_sets_deletes_and_appends_only_to_lists() {
+        let d = TopicDefaults::default();
+        let current = map(&[("retention.ms", "1000"), ("segment.bytes", "1048576")]);
+        let out = alter_incremental(
+            &d,
+            &current,
+            &[
+                op("retention.ms", AlterOp::Set, Some("5000")),
+                op("segment.bytes", AlterOp::Delete, None),
+                op("max.message.bytes", AlterOp::Set, Some("2000")),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            out,
+            map(&[("max.message.bytes", "2000"), ("retention.ms", "5000")])
+        );
+        // Deleting what is not overridden is fine; the other overrides stay.
+        let out = alter_incremental(&d, &current, &[op("flush.ms", AlterOp::Delete, None)]);
+        assert_eq!(out.unwrap(), current);
+        // APPEND / SUBTRACT on a scalar config.
+        for o in [AlterOp::Append, AlterOp::Subtract] {
+            let err = alter_incremental(&d, &current, &[op("retention.ms", o, Some("1"))]);
+            assert!(
+                matches!(&err, Err(AlterError::Config(m)) if m.contains("retention.ms")),
+                "{err:?}"
+            );
+        }
+        // APPEND on the list cleanup.policy works from the default "delete" and dedups; adding
+        // compact is refused (weir cannot compact yet), removing delete leaves nothing valid.
+        let out = alter_incremental(
+            &d,
+            &current,
+            &[op("cleanup.policy", AlterOp::Append, Some("delete"))],
+        );
+        assert_eq!(out.unwrap().get("cleanup.policy").unwrap(), "delete");
+        let err = alter_incremental(
+            &d,
+            &current,
+            &[op("cleanup.policy", AlterOp::Append, Some("compact"))],
+        );
+        assert!(matches!(&err, Err(AlterError::Config(m)) if m.contains("delete,compact")));
+        let err = alter_incremental(
+            &d,
+            &current,
+            &[op("cleanup.policy", AlterOp::Subtract, Some("delete"))],
+        );
+        assert!(matches!(err, Err(AlterError::Config(_))), "{err:?}");
+        // Unknown names, bad values, missing values, a name twice.
+        let err = alter_incremental(
+            &d,
+            &current,
+            &[op("retention.msx", AlterOp::Set, Some("1"))],
+        );
+        assert!(matches!(&err, Err(AlterError::Config(m)) if m.contains("retention.msx")));
+        let err = alter_incremental(
+            &d,
+            &current,
+            &[op("segment.bytes", AlterOp::Set, Some("x"))],
+        );
+        assert!(matches!(&err, Err(AlterError::Config(m)) if m.contains("segment.bytes")));
+        let err = alter_incremental(&d, &current, &[op("segment.bytes", AlterOp::Set, None)]);
+        assert!(matches!(err, Err(AlterError::Config(_))), "{err:?}");
+        let err = alter_incremental(
+            &d,
+            &current,
+            &[
+                op("flush.ms", AlterOp::Set, Some("1")),
+                op("flush.ms", AlterOp::Delete, None),
+            ],
+        );
+        assert!(matches!(err, Err(AlterError::Request(_))), "{err:?}");
+    }
+
+    #[test]
+    fn alter_replaces_every_override_and_defaults_show_their_source() {
+        let d = TopicDefaults::new(
+            LogConfig::default(),
+            map(&[("retention.ms", "60000"), ("min.insync.replicas", "2")]),
+        )
+        .unwrap();
+        let out = replace(
+            &d,
+            &[
+                ("segment.bytes".into(), Some("1048576".into())),
+                ("flush.ms".into(), None),
+            ],
+        )
+        .unwrap();
+        assert_eq!(out, map(&[("segment.bytes", "1048576")]));
+        let described: BTreeMap<_, _> = describe(&d, &out)
+            .into_iter()
+            .map(|(n, v, s)| (n, (v, s)))
+            .collect();
+        assert_eq!(
+            described["segment.bytes"],
+            ("1048576".into(), Source::Topic)
+        );
+        assert_eq!(described["retention.ms"], ("60000".into(), Source::Broker));
+        assert_eq!(
+            described["min.insync.replicas"],
+            ("2".into(), Source::Broker)
+        );
+        assert_eq!(described["flush.ms"].1, Source::Default);
+        assert_eq!(described.len(), TOPIC_CONFIGS.len());
+        let err = replace(&d, &[("compression.type".into(), Some("gzip".into()))]);
+        assert!(matches!(&err, Err(AlterError::Config(m)) if m.contains("compression.type")));
+        // Broker-level defaults weir cannot honour are refused too.
+        for (name, value) in [
+            ("cleanup.policy", "compact"),
+            ("compression.type", "lz4"),
+            ("min.insync.replicas", "0"),
+            ("retention.bytes", "-5"),
+        ] {
+            let err = TopicDefaults::new(LogConfig::default(), map(&[(name, value)]));
+            assert!(err.is_err_and(|m| m.contains(name)), "{name}={value}");
+        }
+        assert_eq!(
+            topic_name_of_broker_config("log.roll.ms"),
+            Some("segment.ms")
+        );
+        assert_eq!(topic_name_of_broker_config("log.segment.ms"), None);
     }
 }

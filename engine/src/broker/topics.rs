@@ -80,7 +80,7 @@ impl Broker {
         })
         .await
         .map_err(coord_error)?;
-        let topic = match grown {
+        let (topic, zxid) = match grown {
             None => {
                 return Err(CreateError(
                     ec::UNKNOWN_TOPIC_OR_PARTITION,
@@ -93,10 +93,10 @@ impl Broker {
                     format!("topic {name:?} already has {has} partitions"),
                 ))
             }
-            Some(Ok(topic)) => topic,
+            Some(Ok(grown)) => grown,
         };
         tracing::info!(topic = name, partitions = count, "partitions added");
-        self.install_topic(topic)
+        self.install_topic(topic, zxid)
             .await
             .map_err(|m| CreateError(ec::UNKNOWN_SERVER_ERROR, m))
     }
@@ -128,7 +128,7 @@ impl Broker {
                 format!("replication factor {replication_factor} exceeds the 1 available broker"),
             ));
         }
-        log_config(&self.cfg.log_defaults, &configs)
+        log_config(&self.cfg.topic_defaults, &configs)
             .map_err(|m| CreateError(ec::INVALID_CONFIG, m))?;
         let topic = TopicMeta {
             name: name.to_string(),
@@ -154,7 +154,7 @@ impl Broker {
             return Err(exists(name));
         }
         tracing::info!(topic = name, partitions, "topic created");
-        self.install_topic(topic.clone())
+        self.install_topic(topic.clone(), 0)
             .await
             .map_err(|m| CreateError(ec::UNKNOWN_SERVER_ERROR, m))?;
         Ok(topic)

@@ -55,6 +55,8 @@ pub fn check(api_key: ApiKey, version: i16, body: &Bytes) -> Result<()> {
         ApiKey::DeleteTopics => v >= 4,
         ApiKey::DescribeConfigs => v >= 4,
         ApiKey::CreatePartitions => v >= 2,
+        ApiKey::AlterConfigs => v >= 2,
+        ApiKey::IncrementalAlterConfigs => v >= 1,
         _ => return Ok(()),
     };
     let mut w = Walk {
@@ -149,6 +151,19 @@ pub fn check(api_key: ApiKey, version: i16, body: &Bytes) -> Result<()> {
             w.skip(1)?;
             w.string()?;
             w.array(|w| w.string())?;
+            w.tags()
+        }),
+        ApiKey::AlterConfigs | ApiKey::IncrementalAlterConfigs => w.array(|w| {
+            w.skip(1)?; // resource type
+            w.string()?;
+            w.array(|w| {
+                w.string()?;
+                if api_key == ApiKey::IncrementalAlterConfigs {
+                    w.skip(1)?; // operation
+                }
+                w.string()?;
+                w.tags()
+            })?;
             w.tags()
         }),
         _ => Ok(()),
@@ -253,6 +268,37 @@ mod tests {
                     .with_topics(vec![t.clone(), t])
                     .encode(&mut out, v)
             }
+            ApiKey::AlterConfigs => {
+                use kafka_protocol::messages::alter_configs_request::{
+                    AlterConfigsResource, AlterableConfig,
+                };
+                let c = AlterableConfig::default()
+                    .with_name(s("retention.ms"))
+                    .with_value(Some(s("1")));
+                let res = AlterConfigsResource::default()
+                    .with_resource_type(2)
+                    .with_resource_name(s("t"))
+                    .with_configs(vec![c.clone(), c]);
+                AlterConfigsRequest::default()
+                    .with_resources(vec![res.clone(), res])
+                    .encode(&mut out, v)
+            }
+            ApiKey::IncrementalAlterConfigs => {
+                use kafka_protocol::messages::incremental_alter_configs_request::{
+                    AlterConfigsResource, AlterableConfig,
+                };
+                let c = AlterableConfig::default()
+                    .with_name(s("retention.ms"))
+                    .with_config_operation(0)
+                    .with_value(Some(s("1")));
+                let res = AlterConfigsResource::default()
+                    .with_resource_type(2)
+                    .with_resource_name(s("t"))
+                    .with_configs(vec![c.clone(), c]);
+                IncrementalAlterConfigsRequest::default()
+                    .with_resources(vec![res.clone(), res])
+                    .encode(&mut out, v)
+            }
             _ => return None,
         };
         r.unwrap_or_else(|e| panic!("{key:?} v{v}: {e}"));
@@ -271,6 +317,10 @@ mod tests {
             ApiKey::DeleteTopics => DeleteTopicsRequest::decode(&mut b, v).map(drop),
             ApiKey::DescribeConfigs => DescribeConfigsRequest::decode(&mut b, v).map(drop),
             ApiKey::CreatePartitions => CreatePartitionsRequest::decode(&mut b, v).map(drop),
+            ApiKey::AlterConfigs => AlterConfigsRequest::decode(&mut b, v).map(drop),
+            ApiKey::IncrementalAlterConfigs => {
+                IncrementalAlterConfigsRequest::decode(&mut b, v).map(drop)
+            }
             _ => Ok(()),
         };
     }

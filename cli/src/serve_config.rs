@@ -1,0 +1,322 @@
+//! The settings of `weir serve`: built-in defaults, then the TOML config file (`--config FILE`),
+//! then the flags (a flag overrides the file).
+//!
+//! The file's keys are Kafka's broker config names where Kafka has one (`num.partitions`,
+//! `log.retention.ms`, `message.max.bytes`, ...) and weir's own dotted names otherwise (`data.dir`,
+//! `kafka.addr`, `coord.servers`, ...). TOML dotted keys nest, so `log.retention.ms = 1` and a
+//! `[log]` table with `retention.ms = 1` are the same key. Unknown keys and bad values are errors
+//! naming the key (no silent typos); broker-level topic defaults weir cannot honour
+//! (`log.cleanup.policy = "compact"`, `compression.type = "gzip"`) are refused here exactly as a
+//! topic config would be (`engine::broker::topic_config`). docs/weir.example.toml lists every key.
+//!
+//! Owns: the key scheme and value types. Must not: implement broker behaviour or decide which
+//! topic config values are valid (it asks `topic_config`).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::{anyhow, bail, Context};
+use engine::broker::topic_config::{self, TopicDefaults};
+use engine::LogConfig;
+use serde::de::DeserializeOwned;
+
+/// Everything `weir serve` is configured with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// `data.dir`: partition logs in `DIR/logs`, the embedded coordinator in `DIR/coord`.
+    pub data_dir: Option<PathBuf>,
+    /// `kafka.addr`: where every shard listens (SO_REUSEPORT); port 0 picks a free port.
+    pub kafka_addr: SocketAddr,
+    /// `advertised.addr`: HOST:PORT clients are told to connect to.
+    pub advertised_addr: Option<String>,
+    /// `node.id`.
+    pub node_id: i32,
+    /// `shards`: number of shards (default: one per core in `cores`, or per online core).
+    pub shards: Option<usize>,
+    /// `cores`: cores for the shards.
+    pub cores: Option<Vec<usize>>,
+    /// `coord.servers`: use these coordinator servers instead of an embedded one.
+    pub coord_servers: Option<Vec<String>>,
+    /// `coord.core`: core of the embedded coordinator.
+    pub coord_core: Option<usize>,
+    /// `num.partitions`.
+    pub num_partitions: i32,
+    /// `auto.create.topics.enable`.
+    pub auto_create_topics: bool,
+    /// `socket.request.max.bytes`.
+    pub socket_request_max_bytes: usize,
+    /// `log.retention.check.interval.ms`.
+    pub retention_check_interval_ms: u64,
+    /// `io.memory.bytes`: glommio io_memory per shard.
+    pub io_memory_bytes: usize,
+    /// Broker-level defaults of topic configs, by topic-config name (`retention.ms` for the key
+    /// `log.retention.ms`), as written.
+    pub topic_defaults: BTreeMap<String, String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            data_dir: None,
+            kafka_addr: SocketAddr::from(([0, 0, 0, 0], 9092)),
+            advertised_addr: None,
+            node_id: 1,
+            shards: None,
+            cores: None,
+            coord_servers: None,
+            coord_core: None,
+            num_partitions: 1,
+            auto_create_topics: true,
+            socket_request_max_bytes: engine::protocol::frame::REQUEST_BYTES_MAX_DEFAULT,
+            retention_check_interval_ms: 300_000,
+            io_memory_bytes: 1 << 20,
+            topic_defaults: BTreeMap::new(),
+        }
+    }
+}
+
+/// Flattens nested tables into dotted keys.
+fn flatten(prefix: &str, table: toml::Table, out: &mut Vec<(String, toml::Value)>) {
+    for (key, value) in table {
+        let key = if prefix.is_empty() {
+            key
+        } else {
+            format!("{prefix}.{key}")
+        };
+        match value {
+            toml::Value::Table(t) => flatten(&key, t, out),
+            v => out.push((key, v)),
+        }
+    }
+}
+
+/// A value of type `T` (serde), or an error naming the key and the value.
+fn typed<T: DeserializeOwned>(key: &str, value: &toml::Value, what: &str) -> anyhow::Result<T> {
+    value
+        .clone()
+        .try_into::<T>()
+        .map_err(|_| anyhow!("{key} = {value}: expected {what}"))
+}
+
+/// A topic config value as text: numbers, booleans, strings, and lists (joined by commas).
+fn config_text(key: &str, value: &toml::Value) -> anyhow::Result<String> {
+    match value {
+        toml::Value::String(s) => Ok(s.clone()),
+        toml::Value::Integer(i) => Ok(i.to_string()),
+        toml::Value::Boolean(b) => Ok(b.to_string()),
+        toml::Value::Array(items) => items
+            .iter()
+            .map(|v| config_text(key, v))
+            .collect::<anyhow::Result<Vec<_>>>()
+            .map(|v| v.join(",")),
+        other => bail!("{key} = {other}: expected a string, an integer or a boolean"),
+    }
+}
+
+fn check_addr(key: &str, s: &str) -> anyhow::Result<()> {
+    let ok = s
+        .rsplit_once(':')
+        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+    if !ok {
+        bail!("{key} = {s:?}: expected HOST:PORT");
+    }
+    Ok(())
+}
+
+impl Settings {
+    /// The defaults with the file's settings over them.
+    pub fn from_toml(text: &str) -> anyhow::Result<Settings> {
+        let table: toml::Table = toml::from_str(text).context("not valid TOML")?;
+        let mut entries = Vec::new();
+        flatten("", table, &mut entries);
+        let mut s = Settings::default();
+        for (key, value) in &entries {
+            s.set(key, value)?;
+        }
+        s.check()?;
+        Ok(s)
+    }
+
+    /// Sets one key from the file.
+    fn set(&mut self, key: &str, v: &toml::Value) -> anyhow::Result<()> {
+        const POSITIVE: &str = "a positive integer";
+        let positive = |x: u64| -> anyhow::Result<u64> {
+            if x == 0 {
+                bail!("{key} = {v}: expected {POSITIVE}");
+            }
+            Ok(x)
+        };
+        match key {
+            "data.dir" => self.data_dir = Some(typed(key, v, "a path")?),
+            "kafka.addr" => {
+                let addr: String = typed(key, v, "an address HOST:PORT")?;
+                self.kafka_addr = addr
+                    .parse()
+                    .map_err(|_| anyhow!("{key} = {v}: expected an IP address and port"))?;
+            }
+            "advertised.addr" => {
+                let addr: String = typed(key, v, "HOST:PORT")?;
+                check_addr(key, &addr)?;
+                self.advertised_addr = Some(addr);
+            }
+            "node.id" => self.node_id = typed(key, v, "an integer node id")?,
+            "shards" => {
+                self.shards = Some(positive(typed(key, v, POSITIVE)?)? as usize);
+            }
+            "cores" => self.cores = Some(typed(key, v, "a list of core numbers")?),
+            "coord.servers" => {
+                let servers: Vec<String> = typed(key, v, "a list of HOST:PORT strings")?;
+                for s in &servers {
+                    check_addr(key, s)?;
+                }
+                if servers.is_empty() {
+                    bail!("{key} is empty");
+                }
+                self.coord_servers = Some(servers);
+            }
+            "coord.core" => self.coord_core = Some(typed(key, v, "a core number")?),
+            "num.partitions" => {
+                let n: i32 = typed(key, v, POSITIVE)?;
+                if n < 1 {
+                    bail!("{key} = {v}: expected {POSITIVE}");
+                }
+                self.num_partitions = n;
+            }
+            "auto.create.topics.enable" => {
+                self.auto_create_topics = typed(key, v, "true or false")?;
+            }
+            "socket.request.max.bytes" => {
+                self.socket_request_max_bytes = positive(typed(key, v, POSITIVE)?)? as usize;
+            }
+            "log.retention.check.interval.ms" => {
+                self.retention_check_interval_ms = positive(typed(key, v, POSITIVE)?)?;
+            }
+            "io.memory.bytes" => {
+                self.io_memory_bytes = positive(typed(key, v, POSITIVE)?)? as usize;
+            }
+            other => {
+                let Some(topic_name) = topic_config::topic_name_of_broker_config(other) else {
+                    let hint = topic_config::TOPIC_CONFIGS
+                        .iter()
+                        .find(|(t, _)| *t == other)
+                        .map(|(_, b)| format!(" (the broker-wide default of {other} is {b})"))
+                        .unwrap_or_default();
+                    bail!("unknown key {other:?}{hint}");
+                };
+                self.topic_defaults
+                    .insert(topic_name.to_string(), config_text(key, v)?);
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks the broker-level topic defaults, each by itself so the error names its key.
+    pub fn check(&self) -> anyhow::Result<()> {
+        for (name, value) in &self.topic_defaults {
+            let one = BTreeMap::from([(name.clone(), value.clone())]);
+            if let Err(e) = TopicDefaults::new(LogConfig::default(), one) {
+                let key = topic_config::TOPIC_CONFIGS
+                    .iter()
+                    .find(|(t, _)| t == name)
+                    .map_or(name.as_str(), |(_, b)| b);
+                bail!("{key} = {value:?}: {e}");
+            }
+        }
+        Ok(())
+    }
+
+    /// The broker-level topic defaults as the engine takes them.
+    pub fn topic_defaults(&self) -> anyhow::Result<TopicDefaults> {
+        TopicDefaults::new(LogConfig::default(), self.topic_defaults.clone())
+            .map_err(|e| anyhow!("{e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_file_parses_and_sets_every_kind_of_key() {
+        let s = Settings::from_toml(include_str!("../../docs/weir.example.toml"))
+            .expect("docs/weir.example.toml");
+        assert_eq!(s.data_dir, Some(PathBuf::from("/var/lib/weir")));
+        assert_eq!(s.kafka_addr, "0.0.0.0:9092".parse().unwrap());
+        assert_eq!(s.num_partitions, 3);
+        assert_eq!(s.retention_check_interval_ms, 300_000);
+        assert_eq!(s.topic_defaults["retention.ms"], "604800000");
+        assert_eq!(s.topic_defaults["segment.bytes"], "1073741824");
+        assert_eq!(s.topic_defaults["cleanup.policy"], "delete");
+        assert_eq!(s.topic_defaults["compression.type"], "producer");
+        assert_eq!(s.topic_defaults["min.insync.replicas"], "1");
+        let d = s.topic_defaults().unwrap();
+        assert_eq!(d.broker.len(), s.topic_defaults.len());
+    }
+
+    #[test]
+    fn dotted_keys_and_tables_are_the_same_key() {
+        let a = Settings::from_toml("log.retention.ms = 1000\nnum.partitions = 4\n").unwrap();
+        let b = Settings::from_toml("[log]\nretention.ms = 1000\n[num]\npartitions = 4\n").unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a.topic_defaults["retention.ms"], "1000");
+        let c = Settings::from_toml("\"log.retention.ms\" = -1\n").unwrap();
+        assert_eq!(c.topic_defaults["retention.ms"], "-1");
+        let d = Settings::from_toml("log.cleanup.policy = [\"delete\"]\n").unwrap();
+        assert_eq!(d.topic_defaults["cleanup.policy"], "delete");
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_errors_naming_them() {
+        for (text, names) in [
+            ("log.retention.msx = 1", &["log.retention.msx"][..]),
+            (
+                "retention.ms = 1",
+                &["retention.ms", "log.retention.ms"][..],
+            ),
+            (
+                "num.partitions = \"three\"",
+                &["num.partitions", "three"][..],
+            ),
+            ("num.partitions = 0", &["num.partitions"][..]),
+            ("shards = -1", &["shards"][..]),
+            ("kafka.addr = \"nowhere\"", &["kafka.addr", "nowhere"][..]),
+            ("advertised.addr = \"host\"", &["advertised.addr"][..]),
+            ("coord.servers = []", &["coord.servers"][..]),
+            (
+                "auto.create.topics.enable = \"yes\"",
+                &["auto.create.topics.enable"][..],
+            ),
+            (
+                "log.segment.bytes = \"big\"",
+                &["log.segment.bytes", "big"][..],
+            ),
+            (
+                "log.cleanup.policy = \"compact\"",
+                &["log.cleanup.policy", "compact"][..],
+            ),
+            (
+                "compression.type = \"gzip\"",
+                &["compression.type", "gzip"][..],
+            ),
+            ("min.insync.replicas = 0", &["min.insync.replicas"][..]),
+            ("message.max.bytes = 1.5", &["message.max.bytes"][..]),
+            (
+                "log.retention.check.interval.ms = 0",
+                &["log.retention.check.interval.ms"][..],
+            ),
+        ] {
+            let err = match Settings::from_toml(text) {
+                Ok(s) => panic!("{text:?} was accepted: {s:?}"),
+                Err(e) => format!("{e:#}"),
+            };
+            for name in names {
+                assert!(
+                    err.contains(name),
+                    "{text:?}: {err:?} does not name {name:?}"
+                );
+            }
+        }
+        assert!(Settings::from_toml("not toml [").is_err());
+    }
+}

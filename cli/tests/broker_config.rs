@@ -1,0 +1,490 @@
+//! Broker configuration through real processes and real clients: AlterConfigs and
+//! IncrementalAlterConfigs (kafka-python and confluent-kafka) with DescribeConfigs afterwards,
+//! retention enforced by the broker after a live config change, `weir serve --config FILE` with
+//! flags over it, and `weir serve --coord ADDR` against a separate `weir coord` process across a
+//! broker restart.
+//!
+//! The small process helpers (Broker, run, wait_for) repeat those of kafka_clients.rs on purpose:
+//! that file is being rewritten; they can move to a shared module afterwards.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A `weir serve` process.
+struct Broker {
+    child: Option<Child>,
+    addr: String,
+    stderr_path: PathBuf,
+}
+
+impl Broker {
+    /// Starts `weir serve ARGS` (on 127.0.0.1:0 with two shards unless ARGS say otherwise) and
+    /// waits for its ready line.
+    fn start(stderr_path: &Path, args: &[&str]) -> Broker {
+        Broker::try_start(stderr_path, args).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn try_start(stderr_path: &Path, args: &[&str]) -> Result<Broker, String> {
+        let stderr = std::fs::File::create(stderr_path).expect("stderr file");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
+            .arg("serve")
+            .args(args)
+            .env("RUST_LOG", "info")
+            .env("RUST_BACKTRACE", "0")
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .expect("spawning weir serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { return };
+                let _ = tx.send(line);
+            }
+        });
+        let Ok(line) = rx.recv_timeout(Duration::from_secs(30)) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!(
+                "weir serve did not become ready: {}",
+                read(stderr_path)
+            ));
+        };
+        let addr = line
+            .strip_prefix("weir: serving Kafka on ")
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap_or_else(|| panic!("unexpected ready line {line:?}"))
+            .to_string();
+        Ok(Broker {
+            child: Some(child),
+            addr,
+            stderr_path: stderr_path.to_path_buf(),
+        })
+    }
+
+    /// SIGTERM, and the exit status must be success (every log closed cleanly).
+    fn stop(mut self) {
+        let mut child = self.child.take().expect("running");
+        eprintln!(
+            "test {}: SIGTERM to weir serve pid {}",
+            std::process::id(),
+            child.id()
+        );
+        // SAFETY: plain kill(2) on our own child's pid.
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        let status = wait_for(&mut child, Duration::from_secs(30), "weir serve to stop");
+        let log = read(&self.stderr_path);
+        assert!(status.success(), "weir serve exited with {status}: {log}");
+        assert!(log.contains("stopped cleanly"), "{log}");
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+fn wait_for(child: &mut Child, limit: Duration, what: &str) -> std::process::ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("timed out waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Runs a client command with `input` on stdin; returns stdout, or what went wrong on a non-zero
+/// exit.
+fn run(cmd: &mut Command, input: &[u8], limit: Duration) -> Result<String, String> {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("cannot run {cmd:?} (is it installed? scripts/test installs it): {e}")
+        });
+    let mut stdin = child.stdin.take().expect("stdin");
+    let input = input.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let mut stdout = child.stdout.take().expect("stdout");
+    let mut stderr = child.stderr.take().expect("stderr");
+    let out_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stdout.read_to_string(&mut s);
+        s
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stderr.read_to_string(&mut s);
+        s
+    });
+    let status = wait_for(&mut child, limit, &format!("{cmd:?}"));
+    let _ = writer.join();
+    let out = out_reader.join().unwrap_or_default();
+    let err = err_reader.join().unwrap_or_default();
+    if !status.success() {
+        return Err(format!(
+            "{cmd:?} failed with {status}\nstdout:\n{out}\nstderr:\n{err}"
+        ));
+    }
+    Ok(out)
+}
+
+const PY: &str = r#"
+import sys, time
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import KafkaAdminClient, NewTopic, ConfigResource, ConfigResourceType, AlterConfigOp
+
+cmd, bootstrap = sys.argv[1], sys.argv[2]
+admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=20000)
+TOPIC = ConfigResourceType.TOPIC
+
+def describe(topic):
+    res = admin.describe_configs([ConfigResource(TOPIC, topic)], config_filter="all")
+    return {k: (v["value"], v["config_source"]) for k, v in res["topic"][topic].items()}
+
+def alter(topic, configs, **kw):
+    res = admin.alter_configs([ConfigResource(TOPIC, topic, configs=configs)], **kw)
+    return res["topic"][topic]
+
+def produce(topic, n, size):
+    p = KafkaProducer(bootstrap_servers=bootstrap, acks=1, enable_idempotence=False,
+                      linger_ms=0, request_timeout_ms=20000)
+    for i in range(n):
+        p.send(topic, key=b"k%d" % i, value=b"v%d-" % i + b"x" * size).get(timeout=20)
+    p.close()
+
+def offsets(topic):
+    c = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, request_timeout_ms=20000)
+    tp = TopicPartition(topic, 0)
+    r = c.beginning_offsets([tp])[tp], c.end_offsets([tp])[tp]
+    c.close()
+    return r
+
+if cmd == "alter":
+    admin.create_topics([NewTopic("alt", num_partitions=2, replication_factor=1,
+                                  topic_configs={"segment.bytes": "1048576"})])
+    d = describe("alt")
+    assert d["retention.ms"] == ("604800000", "DEFAULT_CONFIG"), d["retention.ms"]
+    assert d["segment.bytes"] == ("1048576", "DYNAMIC_TOPIC_CONFIG"), d["segment.bytes"]
+    # IncrementalAlterConfigs: SET one, DELETE another; the rest is untouched.
+    assert alter("alt", {"retention.ms": "1234", "segment.bytes": (AlterConfigOp.DELETE, None),
+                         "max.message.bytes": "2000000"}) == "OK"
+    d = describe("alt")
+    assert d["retention.ms"] == ("1234", "DYNAMIC_TOPIC_CONFIG"), d
+    assert d["max.message.bytes"] == ("2000000", "DYNAMIC_TOPIC_CONFIG"), d
+    assert d["segment.bytes"] == ("1073741824", "DEFAULT_CONFIG"), d
+    # The new max.message.bytes is live on every partition's log (both shards): a 1.5 MB record
+    # is accepted now (the default limit is 1 MB).
+    p = KafkaProducer(bootstrap_servers=bootstrap, max_request_size=3000000, acks=1)
+    for part in (0, 1):
+        p.send("alt", value=b"y" * 1500000, partition=part).get(timeout=20)
+    p.close()
+    # validate_only changes nothing.
+    assert alter("alt", {"retention.ms": "999"}, validate_only=True) == "OK"
+    assert describe("alt")["retention.ms"] == ("1234", "DYNAMIC_TOPIC_CONFIG")
+    # Refusals: APPEND to a scalar, unknown names, bad values, values weir cannot honour.
+    for configs, words in (
+        ({"retention.ms": (AlterConfigOp.APPEND, "5")}, ["InvalidConfigurationError", "retention.ms"]),
+        ({"retention.msx": "5"}, ["InvalidConfigurationError", "retention.msx"]),
+        ({"segment.bytes": "big"}, ["InvalidConfigurationError", "segment.bytes", "big"]),
+        ({"cleanup.policy": (AlterConfigOp.APPEND, "compact")}, ["InvalidConfigurationError", "cleanup.policy"]),
+        ({"compression.type": "gzip"}, ["InvalidConfigurationError", "compression.type"]),
+    ):
+        got = alter("alt", configs, raise_on_unknown=False)
+        assert all(w in got for w in words), (configs, got)
+        got = alter("alt", configs, raise_on_unknown=False, validate_only=True)
+        assert all(w in got for w in words), (configs, got)
+    assert describe("alt")["retention.ms"] == ("1234", "DYNAMIC_TOPIC_CONFIG")
+    # APPEND on the list config cleanup.policy with what it holds already is accepted.
+    assert alter("alt", {"cleanup.policy": (AlterConfigOp.APPEND, "delete")}) == "OK"
+    assert describe("alt")["cleanup.policy"] == ("delete", "DYNAMIC_TOPIC_CONFIG")
+    got = alter("nope", {"retention.ms": "5"}, raise_on_unknown=False)
+    assert "UnknownTopicOrPartitionError" in got, got
+    # Broker resources cannot be altered (no dynamic broker configs): INVALID_REQUEST.
+    res = admin.alter_configs([ConfigResource(ConfigResourceType.BROKER, "1",
+                                              configs={"log.retention.ms": "5"})],
+                              raise_on_unknown=False)
+    assert "InvalidRequestError" in res["broker"]["1"], res
+    # Legacy AlterConfigs (confluent-kafka's alter_configs) replaces every override.
+    from confluent_kafka.admin import AdminClient, ConfigResource as CR, ResourceType
+    ck = AdminClient({"bootstrap.servers": bootstrap})
+    for f in ck.alter_configs([CR(ResourceType.TOPIC, "alt",
+                                  set_config={"segment.bytes": "2097152"})]).values():
+        f.result()
+    d = describe("alt")
+    assert d["segment.bytes"] == ("2097152", "DYNAMIC_TOPIC_CONFIG"), d
+    assert d["retention.ms"] == ("604800000", "DEFAULT_CONFIG"), d
+    assert d["cleanup.policy"] == ("delete", "DEFAULT_CONFIG"), d
+    bad = ck.alter_configs([CR(ResourceType.TOPIC, "alt", set_config={"no.such": "1"})])
+    for f in bad.values():
+        try:
+            f.result()
+            raise SystemExit("an unknown config was accepted")
+        except Exception as e:
+            assert "no.such" in str(e), e
+    # With librdkafka's IncrementalAlterConfigs too.
+    from confluent_kafka.admin import ConfigEntry, AlterConfigOpType
+    entry = ConfigEntry("retention.ms", "4321", incremental_operation=AlterConfigOpType.SET)
+    for f in ck.incremental_alter_configs([CR(ResourceType.TOPIC, "alt",
+                                              incremental_configs=[entry])]).values():
+        f.result()
+    d = describe("alt")
+    assert d["retention.ms"] == ("4321", "DYNAMIC_TOPIC_CONFIG"), d
+    assert d["segment.bytes"] == ("2097152", "DYNAMIC_TOPIC_CONFIG"), d
+    print("alter ok")
+elif cmd == "retention":
+    # Small segments: 40 records of ~2 KB make several sealed segments.
+    admin.create_topics([NewTopic("ret", num_partitions=1, replication_factor=1,
+                                  topic_configs={"segment.bytes": "16384"})])
+    produce("ret", 40, 2000)
+    start, end = offsets("ret")
+    assert (start, end) == (0, 40), (start, end)
+    time.sleep(1.5)  # several retention checks: nothing is past the default 7 days
+    assert offsets("ret")[0] == 0
+    assert alter("ret", {"retention.ms": "100"}) == "OK"
+    t0, deadline = time.time(), time.time() + 10
+    while offsets("ret")[0] == 0 and time.time() < deadline:
+        time.sleep(0.1)
+    start, end = offsets("ret")
+    assert 0 < start <= end == 40, (start, end)
+    print("log start moved to %d after %.1f s" % (start, time.time() - t0))
+elif cmd == "check_alt":
+    d = describe("alt")
+    assert d["retention.ms"] == ("4321", "DYNAMIC_TOPIC_CONFIG"), d
+    assert d["segment.bytes"] == ("2097152", "DYNAMIC_TOPIC_CONFIG"), d
+    print("overrides kept")
+elif cmd == "describe_broker":
+    res = admin.describe_configs([ConfigResource(ConfigResourceType.BROKER, "1")], config_filter="all")
+    for k, v in sorted(res["broker"]["1"].items()):
+        print("broker", k, v["value"], v["config_source"])
+    admin.create_topics([NewTopic("fromfile", num_partitions=1, replication_factor=1)])
+    for k, (v, s) in sorted(describe("fromfile").items()):
+        print("topic", k, v, s)
+elif cmd == "produce_consume":
+    topic, n = sys.argv[3], int(sys.argv[4])
+    if topic not in admin.list_topics():
+        admin.create_topics([NewTopic(topic, num_partitions=2, replication_factor=1)])
+    p = KafkaProducer(bootstrap_servers=bootstrap, acks="all", request_timeout_ms=20000)
+    for i in range(n):
+        p.send(topic, key=b"k%d" % i, value=b"v%d" % i).get(timeout=20)
+    p.close()
+    print("produced", n)
+elif cmd == "consume":
+    topic, n = sys.argv[3], int(sys.argv[4])
+    assert topic in admin.list_topics(), admin.list_topics()
+    c = KafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None,
+                      auto_offset_reset="earliest", consumer_timeout_ms=1000)
+    got, deadline = set(), time.time() + 30
+    while len(got) < n and time.time() < deadline:
+        for m in c:
+            got.add(m.value.decode())
+    c.close()
+    assert got == {"v%d" % i for i in range(n)}, sorted(got)
+    print("consumed", len(got))
+admin.close()
+"#;
+
+impl Broker {
+    /// Runs the client script; a failure shows the broker's log too.
+    fn python(&self, dir: &Path, args: &[&str]) -> String {
+        let script = dir.join("client.py");
+        std::fs::write(&script, PY).expect("writing client.py");
+        let mut cmd = Command::new("python3");
+        cmd.arg(&script).args(args);
+        run(&mut cmd, b"", Duration::from_secs(120))
+            .unwrap_or_else(|e| panic!("{e}\nbroker log:\n{}", read(&self.stderr_path)))
+    }
+}
+
+fn serve_args<'a>(data_dir: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "--data-dir",
+        data_dir.to_str().expect("utf-8 path"),
+        "--kafka-addr",
+        "127.0.0.1:0",
+        "--shards",
+        "2",
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
+#[test]
+fn alter_and_incremental_alter_configs_change_describe_and_validate() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    let broker = Broker::start(&dir.path().join("serve.stderr"), &serve_args(&data, &[]));
+    let out = broker.python(dir.path(), &["alter", &broker.addr]);
+    assert!(out.contains("alter ok"), "{out}");
+    broker.stop();
+    // The overrides are in the coordinator: after a restart the topic still has them.
+    let broker = Broker::start(&dir.path().join("serve2.stderr"), &serve_args(&data, &[]));
+    let out = broker.python(dir.path(), &["check_alt", &broker.addr]);
+    assert!(out.contains("overrides kept"), "{out}");
+    broker.stop();
+}
+
+#[test]
+fn lowering_retention_ms_live_moves_the_log_start_within_seconds() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    let broker = Broker::start(
+        &dir.path().join("serve.stderr"),
+        &serve_args(&data, &["--log-retention-check-interval-ms", "200"]),
+    );
+    let out = broker.python(dir.path(), &["retention", &broker.addr]);
+    assert!(out.contains("log start moved"), "{out}");
+    broker.stop();
+    let log = read(&dir.path().join("serve.stderr"));
+    assert!(log.contains("retention deleted segments"), "{log}");
+}
+
+#[test]
+fn a_config_file_sets_broker_and_topic_defaults_and_flags_override_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    let file = dir.path().join("weir.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "data.dir = {data:?}\nkafka.addr = \"127.0.0.1:0\"\nshards = 2\n\
+             num.partitions = 3\n\
+             [log]\nretention.check.interval.ms = 1000\nretention.ms = 3600000\n\
+             segment.bytes = 4194304\n\
+             retention.bytes = 100000000\ncleanup.policy = \"delete\"\n\
+             [message]\nmax.bytes = 2000000\n"
+        ),
+    )
+    .expect("writing weir.toml");
+    let file_arg = file.to_str().expect("utf-8 path");
+    let broker = Broker::start(
+        &dir.path().join("serve.stderr"),
+        &["--config", file_arg, "--num-partitions", "5"],
+    );
+    let out = broker.python(dir.path(), &["describe_broker", &broker.addr]);
+    for line in [
+        "broker num.partitions 5 STATIC_BROKER_CONFIG",
+        "broker log.retention.check.interval.ms 1000 STATIC_BROKER_CONFIG",
+        "broker log.retention.ms 3600000 STATIC_BROKER_CONFIG",
+        "broker message.max.bytes 2000000 STATIC_BROKER_CONFIG",
+        "broker log.roll.ms 604800000 DEFAULT_CONFIG",
+        "topic retention.ms 3600000 STATIC_BROKER_CONFIG",
+        "topic segment.bytes 4194304 STATIC_BROKER_CONFIG",
+        "topic retention.bytes 100000000 STATIC_BROKER_CONFIG",
+        "topic max.message.bytes 2000000 STATIC_BROKER_CONFIG",
+        "topic flush.ms 9223372036854775807 DEFAULT_CONFIG",
+    ] {
+        assert!(out.lines().any(|l| l == line), "no {line:?} in\n{out}");
+    }
+    broker.stop();
+
+    // Mistakes stop the broker at startup with the key named.
+    for (text, words) in [
+        ("log.retention.msx = 5\n", &["log.retention.msx"][..]),
+        (
+            "log.cleanup.policy = \"compact\"\n",
+            &["log.cleanup.policy", "compact"][..],
+        ),
+        (
+            "compression.type = \"zstd\"\n",
+            &["compression.type", "zstd"][..],
+        ),
+        ("num.partitions = -2\n", &["num.partitions"][..]),
+    ] {
+        std::fs::write(&file, text).expect("writing weir.toml");
+        let stderr = dir.path().join("bad.stderr");
+        let err = match Broker::try_start(&stderr, &["--config", file_arg, "--data-dir", "x"]) {
+            Ok(_) => panic!("{text:?} was accepted"),
+            Err(e) => e,
+        };
+        for w in words {
+            assert!(err.contains(w), "{text:?}: {err}");
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+#[test]
+fn a_broker_joins_a_separate_coordinator_and_finds_its_topics_after_a_restart() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let coord_addr = format!("127.0.0.1:{}", free_port());
+    let coord_log = std::fs::File::create(dir.path().join("coord.stderr")).expect("log file");
+    let mut coord = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(["coord", "--id", "1", "--data-dir"])
+        .arg(dir.path().join("coord"))
+        .args(["--listen", &coord_addr])
+        .stdout(Stdio::null())
+        .stderr(coord_log)
+        .spawn()
+        .expect("spawning weir coord");
+    struct Kill(Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(&coord_addr).is_err() {
+        assert!(
+            coord.try_wait().ok().flatten().is_none(),
+            "weir coord exited: {}",
+            read(&dir.path().join("coord.stderr"))
+        );
+        assert!(Instant::now() < deadline, "weir coord did not listen");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let coord = Kill(coord);
+
+    let data = dir.path().join("data");
+    let args = serve_args(&data, &["--coord", &coord_addr]);
+    let broker = Broker::start(&dir.path().join("serve.stderr"), &args);
+    let out = broker.python(
+        dir.path(),
+        &["produce_consume", &broker.addr, "joined", "50"],
+    );
+    assert!(out.contains("produced 50"), "{out}");
+    broker.stop();
+    assert!(
+        !data.join("coord").exists(),
+        "no embedded coordinator was started"
+    );
+
+    let broker = Broker::start(&dir.path().join("serve2.stderr"), &args);
+    let log = read(&dir.path().join("serve2.stderr"));
+    assert!(
+        log.lines()
+            .any(|l| l.contains("partition log open") && l.contains("joined")),
+        "the topic's logs were reopened: {log}"
+    );
+    let out = broker.python(dir.path(), &["consume", &broker.addr, "joined", "50"]);
+    assert!(out.contains("consumed 50"), "{out}");
+    broker.stop();
+    drop(coord);
+}

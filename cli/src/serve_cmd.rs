@@ -222,7 +222,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         .ok_or_else(|| anyhow!("no data directory: pass --data-dir or set data.dir in --config"))?;
     let signals = block_signals()?;
     let shard_cores = placement(&a)?;
-    let listen = shard::resolve_port(a.kafka_addr).context("resolving kafka.addr")?;
+    // Held until the shards listen, so no other process is handed the same port meanwhile.
+    let reserved = shard::reserve_port(a.kafka_addr).context("reserving kafka.addr")?;
+    let listen = reserved.addr;
     let (host, port) = advertised(&a, listen)?;
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("creating {}", data_dir.display()))?;
@@ -260,6 +262,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         },
         broker::builder(cfg),
     );
+    drop(reserved);
     let shards = match shards {
         Ok(s) => s,
         Err(e) => {

@@ -193,16 +193,43 @@ impl ShardSet {
     }
 }
 
-/// A port-0 address becomes one concrete free port so every shard binds the same one.
-pub fn resolve_port(addr: SocketAddr) -> Result<SocketAddr, ShardError> {
+/// A concrete port for every shard to bind, held until they have: a port-0 address becomes a free
+/// port taken by a bound (never listening) SO_REUSEPORT socket, so no other process's port-0 bind
+/// can be handed the same port in the meantime.
+pub struct PortReservation {
+    pub addr: SocketAddr,
+    _holder: Option<socket2::Socket>,
+}
+
+/// Reserves `addr`'s port, choosing one if it is 0. Keep the reservation until `start` returns.
+pub fn reserve_port(addr: SocketAddr) -> Result<PortReservation, ShardError> {
     if addr.port() != 0 {
-        return Ok(addr);
+        return Ok(PortReservation {
+            addr,
+            _holder: None,
+        });
     }
-    let probe =
-        std::net::TcpListener::bind(addr).map_err(|source| ShardError::Bind { addr, source })?;
-    probe
-        .local_addr()
-        .map_err(|source| ShardError::Bind { addr, source })
+    let bind_err = |source| ShardError::Bind { addr, source };
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        None,
+    )
+    .map_err(bind_err)?;
+    // The shards' listeners (SO_REUSEPORT) may only join a port whose holder allows it too.
+    socket.set_reuse_port(true).map_err(bind_err)?;
+    socket.bind(&addr.into()).map_err(bind_err)?;
+    let local = socket.local_addr().map_err(bind_err)?;
+    let addr = local.as_socket().ok_or_else(|| {
+        bind_err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "bound address is not an IP address",
+        ))
+    })?;
+    Ok(PortReservation {
+        addr,
+        _holder: Some(socket),
+    })
 }
 
 /// Starts one executor per entry of `cfg.cores`. `build` makes each shard's service (on that
@@ -214,7 +241,8 @@ where
     B: Fn(Mesh<S>) -> LocalBoxFuture<'static, Result<Rc<S>, String>> + Send + Sync + 'static,
 {
     let count = cfg.cores.len();
-    let addr = resolve_port(cfg.kafka_addr)?;
+    let reservation = reserve_port(cfg.kafka_addr)?;
+    let addr = reservation.addr;
     // channels[from][to]
     let mut senders: Vec<Vec<Option<SharedSender<Job<S>>>>> = (0..count)
         .map(|_| (0..count).map(|_| None).collect())
@@ -298,6 +326,8 @@ where
             }
         }
     }
+    // Every shard listens on the port now; the holder can let go of it.
+    drop(reservation);
     Ok(set)
 }
 

@@ -14,6 +14,7 @@ pub mod frame;
 pub mod guard;
 pub mod header;
 pub mod produce;
+pub mod request;
 pub mod wire;
 
 use bytes::Bytes;

@@ -1,7 +1,7 @@
 //! The broker: per-shard state (its partition logs, a cache of the coordinator's metadata) and
-//! the Kafka request handlers, each in one shape: decode (in the dispatch stage, so a malformed
-//! request closes the connection before anything happens), apply (locally or on the owning
-//! shards), encode.
+//! the Kafka request handlers, each in one shape: decode (in the dispatch stage, by
+//! `protocol::request::decode_request`, so a malformed request closes the connection before
+//! anything happens), apply (locally or on the owning shards), encode.
 //!
 //! Owns: what each API means on this broker, topic creation, which shard opens which log, and
 //! closing logs at shutdown. Must not: parse frames or write to sockets (`protocol`, `shard`),

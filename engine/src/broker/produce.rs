@@ -1,7 +1,8 @@
 //! Produce (acks 0, 1, all).
 //!
-//! Dispatch stage (in request order on the connection): the request is parsed by hand
-//! (`protocol::produce`), each partition's record set stays a slice of the request frame, and
+//! Dispatch stage (in request order on the connection): the request was parsed by hand
+//! (`protocol::produce`, through `protocol::request::decode_request`), each partition's record
+//! set stays a slice of the request frame, and
 //! each owning shard gets one job holding its partitions; the job's synchronous part appends
 //! (validation + offset assignment), so pipelined produces keep their order. Completion stage:
 //! acks=1 waits for the written watermark, acks=all (-1) for the durable one (fdatasync), bounded

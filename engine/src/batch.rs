@@ -85,6 +85,22 @@ impl BatchHeader {
     }
 }
 
+/// The header of an idempotent producer's record set (producer id >= 0), which Kafka requires to
+/// be exactly one batch; `Ok(None)` when the set does not start with an idempotent batch header.
+/// The sequence rules are the broker's; this is only the part that needs no state.
+pub fn idempotent_header(records: &[u8]) -> Result<Option<BatchHeader>> {
+    let Some(header) = BatchHeader::parse(records).filter(|h| h.producer_id >= 0) else {
+        return Ok(None);
+    };
+    if header.total_len() != Some(records.len()) {
+        return Err(LogError::InvalidRecord {
+            position: 0,
+            reason: "an idempotent producer's record set must be exactly one batch".into(),
+        });
+    }
+    Ok(Some(header))
+}
+
 /// Where one validated batch sits inside a record set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BatchSpan {

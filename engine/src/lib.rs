@@ -10,6 +10,7 @@ pub mod broker;
 pub mod config;
 pub mod error;
 pub mod index;
+pub mod inspect;
 pub mod log;
 pub mod protocol;
 mod readahead;

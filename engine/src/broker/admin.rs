@@ -17,8 +17,8 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::{store, Broker};
 use crate::protocol::error_code as ec;
-use crate::protocol::header::Request;
-use crate::protocol::{decode_body, encode_response, ProtocolError};
+use crate::protocol::header::RequestHeader;
+use crate::protocol::{encode_response, ProtocolError};
 use crate::shard::Completion;
 
 impl Broker {
@@ -53,9 +53,11 @@ impl Broker {
     }
 }
 
-pub(super) fn dispatch_delete(b: Rc<Broker>, req: Request) -> Result<Completion, ProtocolError> {
-    let h = req.header;
-    let body: DeleteTopicsRequest = decode_body("DeleteTopics", h.api_version, req.body)?;
+pub(super) fn dispatch_delete(
+    b: Rc<Broker>,
+    h: RequestHeader,
+    body: DeleteTopicsRequest,
+) -> Result<Completion, ProtocolError> {
     Ok(async move {
         let names: Vec<String> = body
             .topic_names
@@ -103,10 +105,9 @@ pub(super) fn dispatch_delete(b: Rc<Broker>, req: Request) -> Result<Completion,
 
 pub(super) fn dispatch_describe_cluster(
     b: Rc<Broker>,
-    req: Request,
+    h: RequestHeader,
+    _body: DescribeClusterRequest,
 ) -> Result<Completion, ProtocolError> {
-    let h = req.header;
-    let _body: DescribeClusterRequest = decode_body("DescribeCluster", h.api_version, req.body)?;
     Ok(async move {
         let node = BrokerId(b.cfg.node_id);
         let response = DescribeClusterResponse::default()

@@ -27,8 +27,8 @@ use super::store::{self, TopicMeta};
 use super::topic_config::{self, AlterError, AlterOp, Source};
 use super::Broker;
 use crate::protocol::error_code as ec;
-use crate::protocol::header::Request;
-use crate::protocol::{decode_body, encode_response, ProtocolError};
+use crate::protocol::header::RequestHeader;
+use crate::protocol::{encode_response, ProtocolError};
 use crate::shard::Completion;
 
 /// Kafka's ConfigResource types.
@@ -144,9 +144,11 @@ fn text(s: &Option<StrBytes>) -> Option<String> {
     s.as_ref().map(|v| v.to_string())
 }
 
-pub(super) fn dispatch_alter(b: Rc<Broker>, req: Request) -> Result<Completion, ProtocolError> {
-    let h = req.header;
-    let body: AlterConfigsRequest = decode_body("AlterConfigs", h.api_version, req.body)?;
+pub(super) fn dispatch_alter(
+    b: Rc<Broker>,
+    h: RequestHeader,
+    body: AlterConfigsRequest,
+) -> Result<Completion, ProtocolError> {
     Ok(async move {
         let mut responses = Vec::with_capacity(body.resources.len());
         for r in body.resources {
@@ -188,11 +190,9 @@ pub(super) fn dispatch_alter(b: Rc<Broker>, req: Request) -> Result<Completion, 
 
 pub(super) fn dispatch_incremental_alter(
     b: Rc<Broker>,
-    req: Request,
+    h: RequestHeader,
+    body: IncrementalAlterConfigsRequest,
 ) -> Result<Completion, ProtocolError> {
-    let h = req.header;
-    let body: IncrementalAlterConfigsRequest =
-        decode_body("IncrementalAlterConfigs", h.api_version, req.body)?;
     Ok(async move {
         let mut responses = Vec::with_capacity(body.resources.len());
         for r in body.resources {
@@ -289,9 +289,11 @@ fn broker_configs(b: &Broker) -> Vec<(String, String, i8)> {
     out
 }
 
-pub(super) fn dispatch_describe(b: Rc<Broker>, req: Request) -> Result<Completion, ProtocolError> {
-    let h = req.header;
-    let body: DescribeConfigsRequest = decode_body("DescribeConfigs", h.api_version, req.body)?;
+pub(super) fn dispatch_describe(
+    b: Rc<Broker>,
+    h: RequestHeader,
+    body: DescribeConfigsRequest,
+) -> Result<Completion, ProtocolError> {
     Ok(async move {
         let mut results = Vec::with_capacity(body.resources.len());
         for r in body.resources {

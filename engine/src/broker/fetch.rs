@@ -22,8 +22,8 @@ use crate::error::LogError;
 use crate::log::Watermark;
 use crate::protocol::error_code as ec;
 use crate::protocol::fetch::{encode, FetchResponsePartition, FetchResponseTopic};
-use crate::protocol::header::Request;
-use crate::protocol::{decode_body, Part, ProtocolError};
+use crate::protocol::header::RequestHeader;
+use crate::protocol::{Part, ProtocolError};
 use crate::shard::Completion;
 
 /// Longest long poll we honour.
@@ -223,9 +223,11 @@ async fn wait_for_data(b: &Rc<Broker>, wants: &[Want], got: &[Got], deadline: In
     let _ = futures::future::select(futures::future::select_all(waits), timer).await;
 }
 
-pub(super) fn dispatch(b: Rc<Broker>, req: Request) -> Result<Completion, ProtocolError> {
-    let h = req.header;
-    let body: FetchRequest = decode_body("Fetch", h.api_version, req.body)?;
+pub(super) fn dispatch(
+    b: Rc<Broker>,
+    h: RequestHeader,
+    body: FetchRequest,
+) -> Result<Completion, ProtocolError> {
     Ok(async move {
         if h.api_version >= 7 && body.session_id != 0 {
             let frame = encode(&h, ec::FETCH_SESSION_ID_NOT_FOUND, 0, Vec::new());

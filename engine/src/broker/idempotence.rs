@@ -20,8 +20,8 @@ use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, Pr
 use super::{store, Broker};
 use crate::batch::BatchHeader;
 use crate::protocol::error_code as ec;
-use crate::protocol::header::Request;
-use crate::protocol::{decode_body, encode_response, ProtocolError};
+use crate::protocol::header::RequestHeader;
+use crate::protocol::{encode_response, ProtocolError};
 use crate::shard::Completion;
 
 /// Batches remembered per producer (Kafka's max.in.flight limit for idempotence).
@@ -139,9 +139,11 @@ impl Broker {
     }
 }
 
-pub(super) fn dispatch_init(b: Rc<Broker>, req: Request) -> Result<Completion, ProtocolError> {
-    let h = req.header;
-    let body: InitProducerIdRequest = decode_body("InitProducerId", h.api_version, req.body)?;
+pub(super) fn dispatch_init(
+    b: Rc<Broker>,
+    h: RequestHeader,
+    body: InitProducerIdRequest,
+) -> Result<Completion, ProtocolError> {
     Ok(async move {
         let response = if body.transactional_id.is_some() {
             // Transactions need a transaction coordinator (a later issue).

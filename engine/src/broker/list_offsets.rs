@@ -13,8 +13,8 @@ use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
 use super::Broker;
 use crate::protocol::error_code as ec;
-use crate::protocol::header::Request;
-use crate::protocol::{decode_body, encode_response, ProtocolError};
+use crate::protocol::header::RequestHeader;
+use crate::protocol::{encode_response, ProtocolError};
 use crate::shard::Completion;
 
 const LATEST: i64 = -1;
@@ -41,9 +41,11 @@ async fn lookup(b: Rc<Broker>, name: String, partition: i32, timestamp: i64) -> 
     }
 }
 
-pub(super) fn dispatch(b: Rc<Broker>, req: Request) -> Result<Completion, ProtocolError> {
-    let h = req.header;
-    let body: ListOffsetsRequest = decode_body("ListOffsets", h.api_version, req.body)?;
+pub(super) fn dispatch(
+    b: Rc<Broker>,
+    h: RequestHeader,
+    body: ListOffsetsRequest,
+) -> Result<Completion, ProtocolError> {
     Ok(async move {
         let mut topics = Vec::with_capacity(body.topics.len());
         for t in body.topics {

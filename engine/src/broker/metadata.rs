@@ -19,8 +19,8 @@ use super::topic_config::validate_topic_name;
 use super::topics::CreateError;
 use super::Broker;
 use crate::protocol::error_code as ec;
-use crate::protocol::header::Request;
-use crate::protocol::{decode_body, encode_response, ProtocolError};
+use crate::protocol::header::RequestHeader;
+use crate::protocol::{encode_response, ProtocolError};
 use crate::shard::Completion;
 
 fn topic_name(name: &str) -> TopicName {
@@ -79,9 +79,11 @@ fn build(
         .with_topics(topics)
 }
 
-pub(super) fn dispatch(b: Rc<Broker>, req: Request) -> Result<Completion, ProtocolError> {
-    let h = req.header;
-    let body: MetadataRequest = decode_body("Metadata", h.api_version, req.body)?;
+pub(super) fn dispatch(
+    b: Rc<Broker>,
+    h: RequestHeader,
+    body: MetadataRequest,
+) -> Result<Completion, ProtocolError> {
     Ok(async move {
         // v0: an empty list means every topic; v1+: null means every topic.
         let wanted: Option<Vec<String>> = match body.topics {

@@ -1,7 +1,7 @@
 //! The broker: per-shard state (its partition logs, a cache of the coordinator's metadata) and
-//! the Kafka request handlers, each in one shape: decode (in the dispatch stage, so a malformed
-//! request closes the connection before anything happens), apply (locally or on the owning
-//! shards), encode.
+//! the Kafka request handlers, each in one shape: decode (in the dispatch stage, by
+//! `protocol::request::decode_request`, so a malformed request closes the connection before
+//! anything happens), apply (locally or on the owning shards), encode.
 //!
 //! Owns: what each API means on this broker, topic creation, which shard opens which log, and
 //! closing logs at shutdown. Must not: parse frames or write to sockets (`protocol`, `shard`),
@@ -33,12 +33,11 @@ use bytes::Bytes;
 use coord::client::{Client, ClientConfig};
 use futures::future::LocalBoxFuture;
 use futures::FutureExt;
-use kafka_protocol::messages::ApiKey;
 
 use crate::config::Clock;
 use crate::log::PartitionLog;
-use crate::protocol::header::{parse_request, Request};
-use crate::protocol::{api_versions, guard, ProtocolError};
+use crate::protocol::request::{decode_request, DecodedRequest, RequestBody};
+use crate::protocol::{api_versions, ProtocolError};
 use crate::shard::{Completion, Mesh, Service};
 use store::TopicMeta;
 use topic_config::TopicDefaults;
@@ -346,40 +345,37 @@ impl Broker {
         }
     }
 
+    /// Applies a decoded request (`protocol::request::decode_request` did everything to its
+    /// bytes that does not need state).
     fn dispatch_request(
         self: Rc<Self>,
-        req: Request,
+        req: DecodedRequest,
     ) -> LocalBoxFuture<'static, Result<Completion, ProtocolError>> {
         async move {
-            let h = req.header.clone();
-            if h.api_key == ApiKey::ApiVersions {
-                let frame = api_versions::respond(&h)?;
-                return Ok(async move { Ok(Some(frame)) }.boxed_local());
-            }
-            if !api_versions::is_supported(h.api_key, h.api_version) {
-                return Err(ProtocolError::UnsupportedVersion {
-                    api_key: h.api_key as i16,
-                    version: h.api_version,
-                });
-            }
-            guard::check(h.api_key, h.api_version, &req.body)?;
-            match h.api_key {
-                ApiKey::Produce => produce::dispatch(self, req).await,
-                ApiKey::Fetch => fetch::dispatch(self, req),
-                ApiKey::ListOffsets => list_offsets::dispatch(self, req),
-                ApiKey::Metadata => metadata::dispatch(self, req),
-                ApiKey::CreateTopics => topics::dispatch_create(self, req),
-                ApiKey::InitProducerId => idempotence::dispatch_init(self, req),
-                ApiKey::DeleteTopics => admin::dispatch_delete(self, req),
-                ApiKey::CreatePartitions => topics::dispatch_create_partitions(self, req),
-                ApiKey::DescribeConfigs => configs::dispatch_describe(self, req),
-                ApiKey::AlterConfigs => configs::dispatch_alter(self, req),
-                ApiKey::IncrementalAlterConfigs => configs::dispatch_incremental_alter(self, req),
-                ApiKey::DescribeCluster => admin::dispatch_describe_cluster(self, req),
-                other => Err(ProtocolError::UnsupportedVersion {
-                    api_key: other as i16,
-                    version: h.api_version,
-                }),
+            let h = req.header;
+            match req.body {
+                RequestBody::ApiVersions => {
+                    let frame = api_versions::respond(&h)?;
+                    Ok(async move { Ok(Some(frame)) }.boxed_local())
+                }
+                RequestBody::Produce(body) => produce::dispatch(self, h, body).await,
+                RequestBody::Fetch(body) => fetch::dispatch(self, h, body),
+                RequestBody::ListOffsets(body) => list_offsets::dispatch(self, h, body),
+                RequestBody::Metadata(body) => metadata::dispatch(self, h, body),
+                RequestBody::CreateTopics(body) => topics::dispatch_create(self, h, body),
+                RequestBody::InitProducerId(body) => idempotence::dispatch_init(self, h, body),
+                RequestBody::DeleteTopics(body) => admin::dispatch_delete(self, h, body),
+                RequestBody::CreatePartitions(body) => {
+                    topics::dispatch_create_partitions(self, h, body)
+                }
+                RequestBody::DescribeConfigs(body) => configs::dispatch_describe(self, h, body),
+                RequestBody::AlterConfigs(body) => configs::dispatch_alter(self, h, body),
+                RequestBody::IncrementalAlterConfigs(body) => {
+                    configs::dispatch_incremental_alter(self, h, body)
+                }
+                RequestBody::DescribeCluster(body) => {
+                    admin::dispatch_describe_cluster(self, h, body)
+                }
             }
         }
         .boxed_local()
@@ -391,7 +387,7 @@ impl Service for Broker {
         self: Rc<Self>,
         frame: Bytes,
     ) -> LocalBoxFuture<'static, Result<Completion, ProtocolError>> {
-        match parse_request(frame) {
+        match decode_request(frame) {
             Ok(req) => self.dispatch_request(req),
             Err(e) => async move { Err(e) }.boxed_local(),
         }

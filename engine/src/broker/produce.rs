@@ -1,7 +1,8 @@
 //! Produce (acks 0, 1, all).
 //!
-//! Dispatch stage (in request order on the connection): the request is parsed by hand
-//! (`protocol::produce`), each partition's record set stays a slice of the request frame, and
+//! Dispatch stage (in request order on the connection): the request was parsed by hand
+//! (`protocol::produce`, through `protocol::request::decode_request`), each partition's record
+//! set stays a slice of the request frame, and
 //! each owning shard gets one job holding its partitions; the job's synchronous part appends
 //! (validation + offset assignment), so pipelined produces keep their order. Completion stage:
 //! acks=1 waits for the written watermark, acks=all (-1) for the durable one (fdatasync), bounded
@@ -21,11 +22,12 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::idempotence::Check;
 use super::Broker;
-use crate::batch::BatchHeader;
+use crate::batch;
 use crate::log::Watermark;
 use crate::protocol::error_code as ec;
-use crate::protocol::header::Request;
-use crate::protocol::{encode_response, produce, ProtocolError};
+use crate::protocol::header::RequestHeader;
+use crate::protocol::produce::ProduceRequest;
+use crate::protocol::{encode_response, ProtocolError};
 use crate::shard::Completion;
 
 /// One partition's record set for its owner.
@@ -69,14 +71,16 @@ fn append_on_owner(
         };
         // Idempotent producers: one batch per partition per request (as Kafka requires); a retry
         // of a batch already appended gets its original offsets, a gap is refused.
-        let idempotent = BatchHeader::parse(&w.records).filter(|h| h.producer_id >= 0);
+        let idempotent = match batch::idempotent_header(&w.records) {
+            Ok(h) => h,
+            Err(e) => {
+                done.push((w.slot, Outcome::error(e.kafka_code())));
+                continue;
+            }
+        };
         let key = (w.topic.clone(), w.partition);
         let mut duplicate = None;
         if let Some(h) = &idempotent {
-            if h.total_len() != Some(w.records.len()) {
-                done.push((w.slot, Outcome::error(ec::INVALID_RECORD)));
-                continue;
-            }
             let check = b
                 .producers
                 .borrow()
@@ -148,9 +152,11 @@ fn append_on_owner(
     .boxed_local()
 }
 
-pub(super) async fn dispatch(b: Rc<Broker>, req: Request) -> Result<Completion, ProtocolError> {
-    let h = req.header;
-    let p = produce::parse(req.body, h.api_version)?;
+pub(super) async fn dispatch(
+    b: Rc<Broker>,
+    h: RequestHeader,
+    p: ProduceRequest,
+) -> Result<Completion, ProtocolError> {
     let acks = p.acks;
     let timeout = Duration::from_millis(p.timeout_ms.max(1) as u64);
     // Slot per (topic, partition) in request order.

@@ -20,8 +20,8 @@ use super::store::{self, PartitionMeta, TopicMeta};
 use super::topic_config::{log_config, validate_topic_name};
 use super::Broker;
 use crate::protocol::error_code as ec;
-use crate::protocol::header::Request;
-use crate::protocol::{decode_body, encode_response, ProtocolError};
+use crate::protocol::header::RequestHeader;
+use crate::protocol::{encode_response, ProtocolError};
 use crate::shard::Completion;
 
 /// Most partitions one topic may have (a limit on everything).
@@ -172,9 +172,11 @@ fn coord_error(e: store::StoreError) -> CreateError {
     CreateError(ec::REQUEST_TIMED_OUT, e.to_string())
 }
 
-pub(super) fn dispatch_create(b: Rc<Broker>, req: Request) -> Result<Completion, ProtocolError> {
-    let h = req.header;
-    let body: CreateTopicsRequest = decode_body("CreateTopics", h.api_version, req.body)?;
+pub(super) fn dispatch_create(
+    b: Rc<Broker>,
+    h: RequestHeader,
+    body: CreateTopicsRequest,
+) -> Result<Completion, ProtocolError> {
     Ok(async move {
         let mut seen = HashSet::new();
         let mut results = Vec::with_capacity(body.topics.len());
@@ -239,10 +241,9 @@ pub(super) fn dispatch_create(b: Rc<Broker>, req: Request) -> Result<Completion,
 
 pub(super) fn dispatch_create_partitions(
     b: Rc<Broker>,
-    req: Request,
+    h: RequestHeader,
+    body: CreatePartitionsRequest,
 ) -> Result<Completion, ProtocolError> {
-    let h = req.header;
-    let body: CreatePartitionsRequest = decode_body("CreatePartitions", h.api_version, req.body)?;
     Ok(async move {
         let mut results = Vec::with_capacity(body.topics.len());
         for t in body.topics {

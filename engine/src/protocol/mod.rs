@@ -1,5 +1,7 @@
 //! The Kafka wire protocol: frames, request headers, the version table, the hand-written hot paths
-//! (the Produce request parser and the Fetch response encoder) and the response frame type.
+//! (the Produce request parser and the Fetch response encoder), the decode entry point
+//! (`request::decode_request`, the one function the broker runs on a request frame's bytes) and
+//! the response frame type.
 //!
 //! Owns: byte layouts and version rules. Control-plane messages are decoded and encoded with the
 //! `kafka-protocol` crate; Produce requests and Fetch responses are hand-written so that record
@@ -14,6 +16,7 @@ pub mod frame;
 pub mod guard;
 pub mod header;
 pub mod produce;
+pub mod request;
 pub mod wire;
 
 use bytes::Bytes;

@@ -1,0 +1,277 @@
+//! A malformed request closes only the connection that sent it: `weir serve` (two shards) gets
+//! every request frame the decoder refuses — the committed fuzz corpus's refused files, a few
+//! hundred refused mutations of its seeds, and a Produce frame with a lying 1 MiB topic count —
+//! each on a new connection, while connections opened before keep being answered on the same
+//! sockets. A record set refused by validation (a bad CRC) is answered with an error code and
+//! keeps its connection. The broker then stops cleanly.
+//!
+//! Which frames are refused is decided by `engine::inspect::inspect_request`, the pure path the
+//! broker runs (see engine/src/protocol/request.rs), so this test and the fuzz target agree.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use engine::inspect::inspect_request;
+
+/// A `weir serve` process on a free loopback port.
+struct Broker {
+    child: Option<Child>,
+    addr: String,
+    stderr_path: PathBuf,
+}
+
+impl Broker {
+    fn start(data_dir: &Path) -> Broker {
+        let stderr_path = data_dir.with_extension("stderr");
+        let stderr = std::fs::File::create(&stderr_path).expect("stderr file");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
+            .args(["serve", "--data-dir"])
+            .arg(data_dir)
+            .args(["--kafka-addr", "127.0.0.1:0", "--shards", "2"])
+            .args(["--log-segment-bytes", "8388608"])
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .expect("spawning weir serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { return };
+                let _ = tx.send(line);
+            }
+        });
+        let line = rx
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("weir serve did not become ready: {}", read(&stderr_path)));
+        let addr = line
+            .strip_prefix("weir: serving Kafka on ")
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap_or_else(|| panic!("unexpected ready line {line:?}"))
+            .to_string();
+        Broker {
+            child: Some(child),
+            addr,
+            stderr_path,
+        }
+    }
+
+    fn connect(&self) -> TcpStream {
+        let s = TcpStream::connect(&self.addr).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        s
+    }
+
+    /// SIGTERM; the exit status must be success (every log closed cleanly).
+    fn stop(mut self) {
+        let mut child = self.child.take().expect("running");
+        // SAFETY: plain kill(2) on our own child's pid.
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("try_wait") {
+                break status;
+            }
+            assert!(Instant::now() < deadline, "weir serve did not stop");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let log = read(&self.stderr_path);
+        assert!(status.success(), "weir serve exited with {status}: {log}");
+        assert!(log.contains("stopped cleanly"), "{log}");
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+/// Sends one frame and reads one response frame (None if the broker closed the connection).
+fn roundtrip(stream: &mut TcpStream, body: &[u8]) -> Option<Vec<u8>> {
+    let mut frame = (body.len() as u32).to_be_bytes().to_vec();
+    frame.extend_from_slice(body);
+    stream.write_all(&frame).ok()?;
+    let mut size = [0u8; 4];
+    stream.read_exact(&mut size).ok()?;
+    let mut resp = vec![0u8; u32::from_be_bytes(size) as usize];
+    stream.read_exact(&mut resp).ok()?;
+    Some(resp)
+}
+
+/// Request header v1 (api key, version, correlation id, null client id).
+fn header(api_key: i16, version: i16, correlation: i32) -> Vec<u8> {
+    let mut b = Vec::new();
+    b.extend_from_slice(&api_key.to_be_bytes());
+    b.extend_from_slice(&version.to_be_bytes());
+    b.extend_from_slice(&correlation.to_be_bytes());
+    b.extend_from_slice(&(-1i16).to_be_bytes());
+    b
+}
+
+/// ApiVersions v0 and Metadata v1 (all topics) on `s`, answered with their correlation ids.
+fn still_served(s: &mut TcpStream, correlation: i32) {
+    let r = roundtrip(s, &header(18, 0, correlation)).expect("ApiVersions answered");
+    assert_eq!(&r[..4], &correlation.to_be_bytes());
+    let mut metadata = header(3, 1, correlation + 1);
+    metadata.extend_from_slice(&(-1i32).to_be_bytes()); // null topics: all
+    let r = roundtrip(s, &metadata).expect("Metadata answered");
+    assert_eq!(&r[..4], &(correlation + 1).to_be_bytes());
+}
+
+/// Produce v3, acks=1, one topic with one partition holding `records`.
+fn produce(correlation: i32, topic: &str, records: &[u8]) -> Vec<u8> {
+    let mut b = header(0, 3, correlation);
+    b.extend_from_slice(&(-1i16).to_be_bytes()); // no transactional id
+    b.extend_from_slice(&1i16.to_be_bytes());
+    b.extend_from_slice(&5_000i32.to_be_bytes());
+    b.extend_from_slice(&1i32.to_be_bytes());
+    b.extend_from_slice(&(topic.len() as i16).to_be_bytes());
+    b.extend_from_slice(topic.as_bytes());
+    b.extend_from_slice(&1i32.to_be_bytes());
+    b.extend_from_slice(&0i32.to_be_bytes());
+    b.extend_from_slice(&(records.len() as i32).to_be_bytes());
+    b.extend_from_slice(records);
+    b
+}
+
+fn refused(frame: &[u8]) -> bool {
+    inspect_request(Bytes::copy_from_slice(frame)).is_err()
+}
+
+/// The frames to send: refused corpus files, refused mutations of the seeds, and a lying count.
+fn malformed_frames() -> Vec<Vec<u8>> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/request_decoder");
+    let mut seeds = Vec::new();
+    for entry in std::fs::read_dir(&dir).expect("corpus dir") {
+        seeds.push(std::fs::read(entry.expect("entry").path()).expect("corpus file"));
+    }
+    seeds.sort();
+    let mut out: Vec<Vec<u8>> = seeds.iter().filter(|f| refused(f)).cloned().collect();
+    // xorshift: the same mutations on every run.
+    let mut x: u64 = 0x0bad_f00d_dead_beef;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let mut tries = 0;
+    while out.len() < 300 && tries < 100_000 {
+        tries += 1;
+        let mut f = seeds[next() as usize % seeds.len()].clone();
+        match next() % 3 {
+            0 => {
+                let cut = next() as usize % f.len().max(1);
+                f.truncate(cut);
+            }
+            1 => {
+                let at = next() as usize % f.len().max(1);
+                if let Some(b) = f.get_mut(at) {
+                    *b = 0xff;
+                }
+            }
+            _ => {
+                let at = next() as usize % f.len().max(1);
+                for (i, b) in [0x7f, 0xff, 0xff, 0xff].iter().enumerate() {
+                    if let Some(slot) = f.get_mut(at + i) {
+                        *slot = *b;
+                    }
+                }
+            }
+        }
+        if refused(&f) {
+            out.push(f);
+        }
+    }
+    // Produce v3 claiming as many topics as the 1 MiB frame has bytes (it reserved 48 MiB).
+    let mut lying = header(0, 3, 9);
+    lying.extend_from_slice(&(-1i16).to_be_bytes());
+    lying.extend_from_slice(&1i16.to_be_bytes());
+    lying.extend_from_slice(&1_000i32.to_be_bytes());
+    lying.extend_from_slice(&(1i32 << 20).to_be_bytes());
+    lying.resize(lying.len() + (1 << 20), 0xff);
+    assert!(refused(&lying));
+    out.push(lying);
+    out
+}
+
+#[test]
+fn a_malformed_request_closes_only_its_own_connection() {
+    let frames = malformed_frames();
+    assert!(
+        frames.len() >= 100,
+        "only {} malformed frames",
+        frames.len()
+    );
+
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let broker = Broker::start(&tmp.path().join("data"));
+    // Connections opened first (SO_REUSEPORT spreads them over both shards).
+    let mut bystanders: Vec<TcpStream> = (0..6).map(|_| broker.connect()).collect();
+    for (i, s) in bystanders.iter_mut().enumerate() {
+        still_served(s, 1_000 * i as i32);
+    }
+
+    for (n, frame) in frames.iter().enumerate() {
+        let mut s = broker.connect();
+        assert!(
+            roundtrip(&mut s, frame).is_none(),
+            "malformed frame {n} ({} bytes) was answered",
+            frame.len()
+        );
+        if n % 50 == 0 {
+            for (i, s) in bystanders.iter_mut().enumerate() {
+                still_served(s, 1_000 * i as i32 + n as i32 + 2);
+            }
+        }
+    }
+
+    // A well-formed request whose record set fails validation (CRC) is answered, and its
+    // connection stays open.
+    let mut batch = engine::batch::encode_batch(&[engine::batch::Record {
+        timestamp: 1,
+        value: Some(b"v".to_vec()),
+        ..Default::default()
+    }]);
+    *batch.last_mut().expect("bytes") ^= 1;
+    let topic = "malformed-crc";
+    let mut s = broker.connect();
+    // Metadata v1 naming the topic auto-creates it.
+    let mut metadata = header(3, 1, 76);
+    metadata.extend_from_slice(&1i32.to_be_bytes());
+    metadata.extend_from_slice(&(topic.len() as i16).to_be_bytes());
+    metadata.extend_from_slice(topic.as_bytes());
+    roundtrip(&mut s, &metadata).expect("Metadata answered");
+    let r = roundtrip(&mut s, &produce(77, topic, &batch)).expect("Produce answered");
+    // correlation id, 1 topic, the name, 1 partition, index 0, then its error code.
+    let code_at = 4 + 4 + 2 + topic.len() + 4 + 4;
+    assert_eq!(&r[..4], &77i32.to_be_bytes());
+    assert_eq!(
+        i16::from_be_bytes([r[code_at], r[code_at + 1]]),
+        2,
+        "CORRUPT_MESSAGE"
+    );
+    still_served(&mut s, 78);
+
+    for (i, s) in bystanders.iter_mut().enumerate() {
+        still_served(s, 1_000 * i as i32 + 999);
+    }
+    for i in 0..4 {
+        still_served(&mut broker.connect(), 50_000 + 2 * i);
+    }
+    broker.stop();
+}

@@ -3,151 +3,13 @@
 //! retention enforced by the broker after a live config change, `weir serve --config FILE` with
 //! flags over it, and `weir serve --coord ADDR` against a separate `weir coord` process across a
 //! broker restart.
-//!
-//! The small process helpers (Broker, run, wait_for) repeat those of kafka_clients.rs on purpose:
-//! that file is being rewritten; they can move to a shared module afterwards.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// A `weir serve` process.
-struct Broker {
-    child: Option<Child>,
-    addr: String,
-    stderr_path: PathBuf,
-}
-
-impl Broker {
-    /// Starts `weir serve ARGS` (on 127.0.0.1:0 with two shards unless ARGS say otherwise) and
-    /// waits for its ready line.
-    fn start(stderr_path: &Path, args: &[&str]) -> Broker {
-        Broker::try_start(stderr_path, args).unwrap_or_else(|e| panic!("{e}"))
-    }
-
-    fn try_start(stderr_path: &Path, args: &[&str]) -> Result<Broker, String> {
-        let stderr = std::fs::File::create(stderr_path).expect("stderr file");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
-            .arg("serve")
-            .args(args)
-            .env("RUST_LOG", "info")
-            .env("RUST_BACKTRACE", "0")
-            .stdout(Stdio::piped())
-            .stderr(stderr)
-            .spawn()
-            .expect("spawning weir serve");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { return };
-                let _ = tx.send(line);
-            }
-        });
-        let Ok(line) = rx.recv_timeout(Duration::from_secs(30)) else {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(format!(
-                "weir serve did not become ready: {}",
-                read(stderr_path)
-            ));
-        };
-        let addr = line
-            .strip_prefix("weir: serving Kafka on ")
-            .and_then(|rest| rest.split_whitespace().next())
-            .unwrap_or_else(|| panic!("unexpected ready line {line:?}"))
-            .to_string();
-        Ok(Broker {
-            child: Some(child),
-            addr,
-            stderr_path: stderr_path.to_path_buf(),
-        })
-    }
-
-    /// SIGTERM, and the exit status must be success (every log closed cleanly).
-    fn stop(mut self) {
-        let mut child = self.child.take().expect("running");
-        eprintln!(
-            "test {}: SIGTERM to weir serve pid {}",
-            std::process::id(),
-            child.id()
-        );
-        // SAFETY: plain kill(2) on our own child's pid.
-        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-        let status = wait_for(&mut child, Duration::from_secs(30), "weir serve to stop");
-        let log = read(&self.stderr_path);
-        assert!(status.success(), "weir serve exited with {status}: {log}");
-        assert!(log.contains("stopped cleanly"), "{log}");
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-fn read(path: &Path) -> String {
-    std::fs::read_to_string(path).unwrap_or_default()
-}
-
-fn wait_for(child: &mut Child, limit: Duration, what: &str) -> std::process::ExitStatus {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            return status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("timed out waiting for {what}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// Runs a client command with `input` on stdin; returns stdout, or what went wrong on a non-zero
-/// exit.
-fn run(cmd: &mut Command, input: &[u8], limit: Duration) -> Result<String, String> {
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| {
-            panic!("cannot run {cmd:?} (is it installed? scripts/test installs it): {e}")
-        });
-    let mut stdin = child.stdin.take().expect("stdin");
-    let input = input.to_vec();
-    let writer = std::thread::spawn(move || {
-        let _ = stdin.write_all(&input);
-    });
-    let mut stdout = child.stdout.take().expect("stdout");
-    let mut stderr = child.stderr.take().expect("stderr");
-    let out_reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = stdout.read_to_string(&mut s);
-        s
-    });
-    let err_reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = stderr.read_to_string(&mut s);
-        s
-    });
-    let status = wait_for(&mut child, limit, &format!("{cmd:?}"));
-    let _ = writer.join();
-    let out = out_reader.join().unwrap_or_default();
-    let err = err_reader.join().unwrap_or_default();
-    if !status.success() {
-        return Err(format!(
-            "{cmd:?} failed with {status}\nstdout:\n{out}\nstderr:\n{err}"
-        ));
-    }
-    Ok(out)
-}
+mod support;
+use support::{free_port, read, ServeProcess};
 
 const PY: &str = r#"
 import sys, time
@@ -304,16 +166,13 @@ elif cmd == "consume":
 admin.close()
 "#;
 
-impl Broker {
-    /// Runs the client script; a failure shows the broker's log too.
-    fn python(&self, dir: &Path, args: &[&str]) -> String {
-        let script = dir.join("client.py");
-        std::fs::write(&script, PY).expect("writing client.py");
-        let mut cmd = Command::new("python3");
-        cmd.arg(&script).args(args);
-        run(&mut cmd, b"", Duration::from_secs(120))
-            .unwrap_or_else(|e| panic!("{e}\nbroker log:\n{}", read(&self.stderr_path)))
-    }
+/// Runs the client script against `broker`; a failure shows the broker's log too.
+fn python(broker: &ServeProcess, dir: &Path, args: &[&str]) -> String {
+    let script = dir.join("client.py");
+    std::fs::write(&script, PY).expect("writing client.py");
+    let mut cmd = Command::new("python3");
+    cmd.arg(&script).args(args);
+    broker.run_client(&mut cmd, b"", Duration::from_secs(120))
 }
 
 fn serve_args<'a>(data_dir: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
@@ -333,13 +192,13 @@ fn serve_args<'a>(data_dir: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
 fn alter_and_incremental_alter_configs_change_describe_and_validate() {
     let dir = tempfile::tempdir().expect("temp dir");
     let data = dir.path().join("data");
-    let broker = Broker::start(&dir.path().join("serve.stderr"), &serve_args(&data, &[]));
-    let out = broker.python(dir.path(), &["alter", &broker.addr]);
+    let broker = ServeProcess::start(&dir.path().join("serve.stderr"), &serve_args(&data, &[]));
+    let out = python(&broker, dir.path(), &["alter", &broker.addr]);
     assert!(out.contains("alter ok"), "{out}");
     broker.stop();
     // The overrides are in the coordinator: after a restart the topic still has them.
-    let broker = Broker::start(&dir.path().join("serve2.stderr"), &serve_args(&data, &[]));
-    let out = broker.python(dir.path(), &["check_alt", &broker.addr]);
+    let broker = ServeProcess::start(&dir.path().join("serve2.stderr"), &serve_args(&data, &[]));
+    let out = python(&broker, dir.path(), &["check_alt", &broker.addr]);
     assert!(out.contains("overrides kept"), "{out}");
     broker.stop();
 }
@@ -348,11 +207,11 @@ fn alter_and_incremental_alter_configs_change_describe_and_validate() {
 fn lowering_retention_ms_live_moves_the_log_start_within_seconds() {
     let dir = tempfile::tempdir().expect("temp dir");
     let data = dir.path().join("data");
-    let broker = Broker::start(
+    let broker = ServeProcess::start(
         &dir.path().join("serve.stderr"),
         &serve_args(&data, &["--log-retention-check-interval-ms", "200"]),
     );
-    let out = broker.python(dir.path(), &["retention", &broker.addr]);
+    let out = python(&broker, dir.path(), &["retention", &broker.addr]);
     assert!(out.contains("log start moved"), "{out}");
     broker.stop();
     let log = read(&dir.path().join("serve.stderr"));
@@ -377,11 +236,11 @@ fn a_config_file_sets_broker_and_topic_defaults_and_flags_override_it() {
     )
     .expect("writing weir.toml");
     let file_arg = file.to_str().expect("utf-8 path");
-    let broker = Broker::start(
+    let broker = ServeProcess::start(
         &dir.path().join("serve.stderr"),
         &["--config", file_arg, "--num-partitions", "5"],
     );
-    let out = broker.python(dir.path(), &["describe_broker", &broker.addr]);
+    let out = python(&broker, dir.path(), &["describe_broker", &broker.addr]);
     for line in [
         "broker num.partitions 5 STATIC_BROKER_CONFIG",
         "broker log.retention.check.interval.ms 1000 STATIC_BROKER_CONFIG",
@@ -413,7 +272,11 @@ fn a_config_file_sets_broker_and_topic_defaults_and_flags_override_it() {
     ] {
         std::fs::write(&file, text).expect("writing weir.toml");
         let stderr = dir.path().join("bad.stderr");
-        let err = match Broker::try_start(&stderr, &["--config", file_arg, "--data-dir", "x"]) {
+        let err = match ServeProcess::try_start(
+            &stderr,
+            None,
+            &["--config", file_arg, "--data-dir", "x"],
+        ) {
             Ok(_) => panic!("{text:?} was accepted"),
             Err(e) => e,
         };
@@ -421,13 +284,6 @@ fn a_config_file_sets_broker_and_topic_defaults_and_flags_override_it() {
             assert!(err.contains(w), "{text:?}: {err}");
         }
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
 }
 
 #[test]
@@ -464,8 +320,9 @@ fn a_broker_joins_a_separate_coordinator_and_finds_its_topics_after_a_restart() 
 
     let data = dir.path().join("data");
     let args = serve_args(&data, &["--coord", &coord_addr]);
-    let broker = Broker::start(&dir.path().join("serve.stderr"), &args);
-    let out = broker.python(
+    let broker = ServeProcess::start(&dir.path().join("serve.stderr"), &args);
+    let out = python(
+        &broker,
         dir.path(),
         &["produce_consume", &broker.addr, "joined", "50"],
     );
@@ -476,14 +333,18 @@ fn a_broker_joins_a_separate_coordinator_and_finds_its_topics_after_a_restart() 
         "no embedded coordinator was started"
     );
 
-    let broker = Broker::start(&dir.path().join("serve2.stderr"), &args);
+    let broker = ServeProcess::start(&dir.path().join("serve2.stderr"), &args);
     let log = read(&dir.path().join("serve2.stderr"));
     assert!(
         log.lines()
             .any(|l| l.contains("partition log open") && l.contains("joined")),
         "the topic's logs were reopened: {log}"
     );
-    let out = broker.python(dir.path(), &["consume", &broker.addr, "joined", "50"]);
+    let out = python(
+        &broker,
+        dir.path(),
+        &["consume", &broker.addr, "joined", "50"],
+    );
     assert!(out.contains("consumed 50"), "{out}");
     broker.stop();
     drop(coord);

@@ -19,164 +19,45 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// A `weir serve` process.
-struct Broker {
-    child: Option<Child>,
-    addr: String,
-    /// HOST:PORT from the ready line.
-    advertised: String,
-    stderr_path: PathBuf,
+mod support;
+use support::{free_port, header, roundtrip, run, wait_for, ServeProcess};
+
+/// `weir serve` with two shards and 8 MiB segments on a port the kernel picks; advertises the
+/// listen address. Its stderr goes beside `data_dir`, named after `tag`.
+fn start(data_dir: &Path, tag: &str) -> ServeProcess {
+    spawn(data_dir, tag, &["--kafka-addr", "127.0.0.1:0"])
 }
 
-impl Broker {
-    /// On a port the kernel picks; advertises the listen address.
-    fn start(data_dir: &Path, tag: &str) -> Broker {
-        Broker::spawn(data_dir, tag, &["--kafka-addr", "127.0.0.1:0"])
-    }
-
-    /// On a free port given explicitly, with `--advertised-addr` set to the same address, and
-    /// `extra` arguments.
-    fn start_advertised(data_dir: &Path, tag: &str, extra: &[&str]) -> Broker {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let addr = format!("127.0.0.1:{port}");
-        let mut args = vec!["--kafka-addr", &addr, "--advertised-addr", &addr];
-        args.extend_from_slice(extra);
-        let broker = Broker::spawn(data_dir, tag, &args);
-        assert_eq!(broker.addr, addr);
-        assert_eq!(broker.advertised, addr);
-        broker
-    }
-
-    fn spawn(data_dir: &Path, tag: &str, args: &[&str]) -> Broker {
-        let stderr_path = data_dir.with_extension(format!("{tag}.stderr"));
-        let stderr = std::fs::File::create(&stderr_path).expect("stderr file");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
-            .args(["serve", "--data-dir"])
-            .arg(data_dir)
-            .args(["--shards", "2", "--log-segment-bytes", "8388608"])
-            .args(args)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::piped())
-            .stderr(stderr)
-            .spawn()
-            .expect("spawning weir serve");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { return };
-                let _ = tx.send(line);
-            }
-        });
-        let line = rx
-            .recv_timeout(Duration::from_secs(30))
-            .unwrap_or_else(|_| panic!("weir serve did not become ready: {}", read(&stderr_path)));
-        let field = |prefix: &str| {
-            line.split_once(prefix)
-                .and_then(|(_, rest)| rest.split([' ', ')', ',']).next())
-                .unwrap_or_else(|| panic!("unexpected ready line {line:?}"))
-                .to_string()
-        };
-        Broker {
-            child: Some(child),
-            addr: field("weir: serving Kafka on "),
-            advertised: field("(advertised "),
-            stderr_path,
-        }
-    }
-
-    /// SIGTERM, and the exit status must be success (every log closed cleanly).
-    fn stop(mut self) {
-        let mut child = self.child.take().expect("running");
-        // SAFETY: plain kill(2) on our own child's pid.
-        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-        let status = wait_for(&mut child, Duration::from_secs(30), "weir serve to stop");
-        let log = read(&self.stderr_path);
-        assert!(status.success(), "weir serve exited with {status}: {log}");
-        assert!(log.contains("stopped cleanly"), "{log}");
-    }
-
-    /// SIGKILL: no flush, no clean-shutdown marker.
-    fn kill9(mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
+/// As `start`, on a free port given explicitly, with `--advertised-addr` set to the same
+/// address, and `extra` arguments.
+fn start_advertised(data_dir: &Path, tag: &str, extra: &[&str]) -> ServeProcess {
+    let addr = format!("127.0.0.1:{}", free_port());
+    let mut args = vec!["--kafka-addr", &addr, "--advertised-addr", &addr];
+    args.extend_from_slice(extra);
+    let broker = spawn(data_dir, tag, &args);
+    assert_eq!(broker.addr, addr);
+    assert_eq!(broker.advertised, addr);
+    broker
 }
 
-impl Drop for Broker {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-fn read(path: &Path) -> String {
-    std::fs::read_to_string(path).unwrap_or_default()
-}
-
-fn wait_for(child: &mut Child, limit: Duration, what: &str) -> std::process::ExitStatus {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            return status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("timed out waiting for {what}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// Runs a client command with `input` on stdin; returns stdout; fails on a non-zero exit.
-fn run(cmd: &mut Command, input: &[u8], limit: Duration) -> String {
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| {
-            panic!("cannot run {cmd:?} (is it installed? scripts/test installs it): {e}")
-        });
-    let mut stdin = child.stdin.take().expect("stdin");
-    let input = input.to_vec();
-    let writer = std::thread::spawn(move || {
-        let _ = stdin.write_all(&input);
-    });
-    let mut stdout = child.stdout.take().expect("stdout");
-    let mut stderr = child.stderr.take().expect("stderr");
-    let out_reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = stdout.read_to_string(&mut s);
-        s
-    });
-    let err_reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = stderr.read_to_string(&mut s);
-        s
-    });
-    let status = wait_for(&mut child, limit, &format!("{cmd:?}"));
-    let _ = writer.join();
-    let out = out_reader.join().unwrap_or_default();
-    let err = err_reader.join().unwrap_or_default();
-    assert!(
-        status.success(),
-        "{cmd:?} failed with {status}\nstdout:\n{out}\nstderr:\n{err}"
-    );
-    out
+fn spawn(data_dir: &Path, tag: &str, args: &[&str]) -> ServeProcess {
+    let data = data_dir.to_str().expect("utf-8 path");
+    let mut all = vec![
+        "--data-dir",
+        data,
+        "--shards",
+        "2",
+        "--log-segment-bytes",
+        "8388608",
+    ];
+    all.extend_from_slice(args);
+    ServeProcess::start(&data_dir.with_extension(format!("{tag}.stderr")), &all)
 }
 
 fn now_ms() -> i64 {
@@ -482,7 +363,7 @@ fn matrix(client: Client, reader: Client, cross: &str) {
     reader.require();
     let tmp = tempfile::tempdir().expect("tempdir");
     let extra = ["--num-partitions", "4"]; // kcat's topics are auto-created
-    let broker = Broker::start_advertised(&tmp.path().join("data"), "matrix", &extra);
+    let broker = start_advertised(&tmp.path().join("data"), "matrix", &extra);
     let addr = broker.addr.clone();
     for codec in CODECS {
         let topic = format!("matrix-{codec}");
@@ -537,7 +418,7 @@ fn admin_create_describe_delete_and_metadata_at_the_advertised_address_with_ever
     }
     let tmp = tempfile::tempdir().expect("tempdir");
     let data = tmp.path().join("data");
-    let broker = Broker::start_advertised(&data, "admin", &[]);
+    let broker = start_advertised(&data, "admin", &[]);
     let (addr, adv) = (broker.addr.clone(), broker.advertised.clone());
 
     // kcat: metadata only (it has no admin API).
@@ -586,7 +467,7 @@ fn admin_alter_configs_and_incremental_alter_configs_with_every_admin_client() {
         c.require();
     }
     let tmp = tempfile::tempdir().expect("tempdir");
-    let broker = Broker::start(&tmp.path().join("data"), "alter");
+    let broker = start(&tmp.path().join("data"), "alter");
     for client in [KafkaPython, Confluent, Kafkajs] {
         let out = client.call("alter", &[&broker.addr]);
         assert!(out.contains("alter ok"), "{client:?}: {out}");
@@ -600,7 +481,7 @@ fn sigterm_closes_logs_cleanly_and_a_restart_serves_every_acknowledged_record() 
     KafkaPython.require();
     let tmp = tempfile::tempdir().expect("tempdir");
     let data = tmp.path().join("data");
-    let broker = Broker::start(&data, "first");
+    let broker = start(&data, "first");
     KafkaPython.create_topic(&broker.addr, "durable", 4);
     let expected = Kcat.produce_matrix(&broker.addr, "durable", "none", 3000);
     broker.stop();
@@ -611,7 +492,7 @@ fn sigterm_closes_logs_cleanly_and_a_restart_serves_every_acknowledged_record() 
         .count();
     assert_eq!(markers, 4, "every partition log is marked clean");
 
-    let broker = Broker::start(&data, "second");
+    let broker = start(&data, "second");
     let out = kcat_consume(&broker.addr, "durable", expected.n);
     check_records(&out, &expected, "after restart");
     broker.stop();
@@ -623,7 +504,7 @@ fn kill9_during_an_acks_all_produce_loses_no_acknowledged_record() {
     KafkaPython.require();
     let tmp = tempfile::tempdir().expect("tempdir");
     let data = tmp.path().join("data");
-    let broker = Broker::start(&data, "doomed");
+    let broker = start(&data, "doomed");
     KafkaPython.create_topic(&broker.addr, "crash", 4);
     let mut producer = KafkaPython
         .script("produce_until_killed")
@@ -658,7 +539,7 @@ fn kill9_during_an_acks_all_produce_loses_no_acknowledged_record() {
     let acked = reader.join().expect("reader");
     assert!(acked.len() >= 2000);
 
-    let broker = Broker::start(&data, "recovered");
+    let broker = start(&data, "recovered");
     let out = kcat_consume(&broker.addr, "crash", acked.len());
     let stored: HashSet<String> = out
         .lines()
@@ -678,24 +559,8 @@ fn kill9_during_an_acks_all_produce_loses_no_acknowledged_record() {
     broker.stop();
 }
 
-/// Sends one raw frame and reads one response frame (None if the broker closed the connection).
-fn roundtrip(stream: &mut TcpStream, body: &[u8]) -> Option<Vec<u8>> {
-    let mut frame = (body.len() as u32).to_be_bytes().to_vec();
-    frame.extend_from_slice(body);
-    stream.write_all(&frame).ok()?;
-    let mut size = [0u8; 4];
-    stream.read_exact(&mut size).ok()?;
-    let mut resp = vec![0u8; u32::from_be_bytes(size) as usize];
-    stream.read_exact(&mut resp).ok()?;
-    Some(resp)
-}
-
 fn api_versions_request(version: i16, correlation: i32) -> Vec<u8> {
-    let mut b = Vec::new();
-    b.extend_from_slice(&18i16.to_be_bytes());
-    b.extend_from_slice(&version.to_be_bytes());
-    b.extend_from_slice(&correlation.to_be_bytes());
-    b.extend_from_slice(&(-1i16).to_be_bytes()); // null client id
+    let mut b = header(18, version, correlation);
     if version >= 3 {
         b.extend_from_slice(&[0, 1, 1, 0]); // header tags; body: empty compact strings, no tags
     }
@@ -710,16 +575,10 @@ fn closed(stream: &mut TcpStream) -> bool {
 #[test]
 fn bad_input_closes_only_that_connection_and_unsupported_api_versions_fall_back_to_v0() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let broker = Broker::start(&tmp.path().join("data"), "raw");
-    let connect = || {
-        let s = TcpStream::connect(&broker.addr).expect("connect");
-        s.set_read_timeout(Some(Duration::from_secs(10)))
-            .expect("timeout");
-        s
-    };
+    let broker = start(&tmp.path().join("data"), "raw");
 
     // ApiVersions v3: header v0 response, error 0, and no tagged fields at the end.
-    let mut s = connect();
+    let mut s = broker.connect();
     let r = roundtrip(&mut s, &api_versions_request(3, 11)).expect("v3 answer");
     assert_eq!(&r[..4], &11i32.to_be_bytes());
     assert_eq!(&r[4..6], &0i16.to_be_bytes());
@@ -733,32 +592,32 @@ fn bad_input_closes_only_that_connection_and_unsupported_api_versions_fall_back_
     assert_eq!(r.len(), 10 + 6 * entries as usize, "v0 layout");
 
     // A frame over socket.request.max.bytes closes the connection.
-    let mut s = connect();
+    let mut s = broker.connect();
     s.write_all(&(200u32 << 20).to_be_bytes()).expect("write");
     assert!(closed(&mut s));
 
     // An unknown API key closes the connection.
-    let mut s = connect();
+    let mut s = broker.connect();
     let mut bad = api_versions_request(0, 1);
     bad[..2].copy_from_slice(&999i16.to_be_bytes());
     assert!(roundtrip(&mut s, &bad).is_none());
 
     // A truncated Metadata request closes the connection.
-    let mut s = connect();
+    let mut s = broker.connect();
     let mut bad = vec![0, 3, 0, 1, 0, 0, 0, 5, 0xff, 0xff];
     bad.extend_from_slice(&[0, 0]);
     assert!(roundtrip(&mut s, &bad).is_none());
 
     // A Metadata request claiming 2^31 - 1 topics in 7 bytes (the decoder would allocate for
     // all of them) closes the connection.
-    let mut s = connect();
+    let mut s = broker.connect();
     let mut bad = vec![0, 3, 0, 1, 0, 0, 0, 5, 0xff, 0xff];
     bad.extend_from_slice(&[0x7f, 0xff, 0xff, 0xff, 0, 1, b'a']);
     assert!(roundtrip(&mut s, &bad).is_none());
 
     // The broker still serves new connections on both shards.
     for i in 0..8 {
-        let mut s = connect();
+        let mut s = broker.connect();
         assert!(roundtrip(&mut s, &api_versions_request(3, i)).is_some());
     }
     broker.stop();

@@ -8,118 +8,32 @@
 //! Which frames are refused is decided by `engine::inspect::inspect_request`, the pure path the
 //! broker runs (see engine/src/protocol/request.rs), so this test and the fuzz target agree.
 
-use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use engine::inspect::inspect_request;
 
-/// A `weir serve` process on a free loopback port.
-struct Broker {
-    child: Option<Child>,
-    addr: String,
-    stderr_path: PathBuf,
-}
+mod support;
+use support::{header, roundtrip, ServeProcess};
 
-impl Broker {
-    fn start(data_dir: &Path) -> Broker {
-        let stderr_path = data_dir.with_extension("stderr");
-        let stderr = std::fs::File::create(&stderr_path).expect("stderr file");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
-            .args(["serve", "--data-dir"])
-            .arg(data_dir)
-            .args(["--kafka-addr", "127.0.0.1:0", "--shards", "2"])
-            .args(["--log-segment-bytes", "8388608"])
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::piped())
-            .stderr(stderr)
-            .spawn()
-            .expect("spawning weir serve");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { return };
-                let _ = tx.send(line);
-            }
-        });
-        let line = rx
-            .recv_timeout(Duration::from_secs(30))
-            .unwrap_or_else(|_| panic!("weir serve did not become ready: {}", read(&stderr_path)));
-        let addr = line
-            .strip_prefix("weir: serving Kafka on ")
-            .and_then(|rest| rest.split_whitespace().next())
-            .unwrap_or_else(|| panic!("unexpected ready line {line:?}"))
-            .to_string();
-        Broker {
-            child: Some(child),
-            addr,
-            stderr_path,
-        }
-    }
-
-    fn connect(&self) -> TcpStream {
-        let s = TcpStream::connect(&self.addr).expect("connect");
-        s.set_read_timeout(Some(Duration::from_secs(10)))
-            .expect("timeout");
-        s
-    }
-
-    /// SIGTERM; the exit status must be success (every log closed cleanly).
-    fn stop(mut self) {
-        let mut child = self.child.take().expect("running");
-        // SAFETY: plain kill(2) on our own child's pid.
-        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let status = loop {
-            if let Some(status) = child.try_wait().expect("try_wait") {
-                break status;
-            }
-            assert!(Instant::now() < deadline, "weir serve did not stop");
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        let log = read(&self.stderr_path);
-        assert!(status.success(), "weir serve exited with {status}: {log}");
-        assert!(log.contains("stopped cleanly"), "{log}");
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-fn read(path: &Path) -> String {
-    std::fs::read_to_string(path).unwrap_or_default()
-}
-
-/// Sends one frame and reads one response frame (None if the broker closed the connection).
-fn roundtrip(stream: &mut TcpStream, body: &[u8]) -> Option<Vec<u8>> {
-    let mut frame = (body.len() as u32).to_be_bytes().to_vec();
-    frame.extend_from_slice(body);
-    stream.write_all(&frame).ok()?;
-    let mut size = [0u8; 4];
-    stream.read_exact(&mut size).ok()?;
-    let mut resp = vec![0u8; u32::from_be_bytes(size) as usize];
-    stream.read_exact(&mut resp).ok()?;
-    Some(resp)
-}
-
-/// Request header v1 (api key, version, correlation id, null client id).
-fn header(api_key: i16, version: i16, correlation: i32) -> Vec<u8> {
-    let mut b = Vec::new();
-    b.extend_from_slice(&api_key.to_be_bytes());
-    b.extend_from_slice(&version.to_be_bytes());
-    b.extend_from_slice(&correlation.to_be_bytes());
-    b.extend_from_slice(&(-1i16).to_be_bytes());
-    b
+/// `weir serve` on a free loopback port with two shards and 8 MiB segments, its stderr beside
+/// `data_dir`.
+fn start(data_dir: &Path) -> ServeProcess {
+    let data = data_dir.to_str().expect("utf-8 path");
+    ServeProcess::start(
+        &data_dir.with_extension("stderr"),
+        &[
+            "--data-dir",
+            data,
+            "--kafka-addr",
+            "127.0.0.1:0",
+            "--shards",
+            "2",
+            "--log-segment-bytes",
+            "8388608",
+        ],
+    )
 }
 
 /// ApiVersions v0 and Metadata v1 (all topics) on `s`, answered with their correlation ids.
@@ -219,7 +133,7 @@ fn a_malformed_request_closes_only_its_own_connection() {
     );
 
     let tmp = tempfile::tempdir().expect("tempdir");
-    let broker = Broker::start(&tmp.path().join("data"));
+    let broker = start(&tmp.path().join("data"));
     // Connections opened first (SO_REUSEPORT spreads them over both shards).
     let mut bystanders: Vec<TcpStream> = (0..6).map(|_| broker.connect()).collect();
     for (i, s) in bystanders.iter_mut().enumerate() {

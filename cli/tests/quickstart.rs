@@ -9,6 +9,15 @@ use std::time::Duration;
 mod support;
 use support::{run, ServeProcess};
 
+/// `weir serve --data-dir ./data` run in `cwd`, its stderr kept beside the data directory.
+fn serve_in(cwd: &Path) -> ServeProcess {
+    ServeProcess::start_in(
+        cwd,
+        &cwd.join("serve-data.stderr"),
+        &["--data-dir", "./data", "--kafka-addr", "127.0.0.1:0"],
+    )
+}
+
 fn kcat(addr: &str, args: &[&str], input: &[u8]) -> String {
     run(
         Command::new("kcat").args(["-b", addr]).args(args),
@@ -17,19 +26,10 @@ fn kcat(addr: &str, args: &[&str], input: &[u8]) -> String {
     )
 }
 
-#[test]
-fn quickstart_with_a_relative_data_dir_and_kcat() {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let broker = ServeProcess::start_in(tmp.path(), Path::new("./data"), &[]);
-    let addr = broker.addr.clone();
-
+/// Every record of the quickstart topic, from the beginning, printed with `format`.
+fn kcat_consume(addr: &str, format: &str) -> String {
     kcat(
-        &addr,
-        &["-P", "-t", "quickstart", "-K", ":"],
-        b"k1:hello\nk2:weir\nk1:again\n",
-    );
-    let out = kcat(
-        &addr,
+        addr,
         &[
             "-C",
             "-t",
@@ -39,10 +39,24 @@ fn quickstart_with_a_relative_data_dir_and_kcat() {
             "-e",
             "-q",
             "-f",
-            "%k=%s\n",
+            format,
         ],
         b"",
+    )
+}
+
+#[test]
+fn quickstart_with_a_relative_data_dir_and_kcat() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let broker = serve_in(tmp.path());
+    let addr = broker.addr.clone();
+
+    kcat(
+        &addr,
+        &["-P", "-t", "quickstart", "-K", ":"],
+        b"k1:hello\nk2:weir\nk1:again\n",
     );
+    let out = kcat_consume(&addr, "%k=%s\n");
     let mut lines: Vec<&str> = out.lines().collect();
     lines.sort_unstable();
     assert_eq!(lines, ["k1=again", "k1=hello", "k2=weir"], "{out}");
@@ -53,22 +67,8 @@ fn quickstart_with_a_relative_data_dir_and_kcat() {
     broker.stop();
 
     // A restart on the same relative data dir serves the same records.
-    let broker = ServeProcess::start_in(tmp.path(), Path::new("./data"), &[]);
-    let out = kcat(
-        &broker.addr,
-        &[
-            "-C",
-            "-t",
-            "quickstart",
-            "-o",
-            "beginning",
-            "-e",
-            "-q",
-            "-f",
-            "%s\n",
-        ],
-        b"",
-    );
+    let broker = serve_in(tmp.path());
+    let out = kcat_consume(&broker.addr, "%s\n");
     assert_eq!(out.lines().count(), 3, "{out}");
     broker.stop();
 }

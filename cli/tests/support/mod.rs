@@ -1,8 +1,10 @@
-//! Shared by the process-level tests: a `weir serve` child process started on a free loopback
-//! port, and running client commands with a deadline. Each test binary uses a part of it.
+//! Shared by the process-level tests: a `weir serve` child process, running client commands with
+//! a deadline, and raw Kafka frames on a socket. Each test binary uses a part of it; each keeps
+//! its own thin wrappers (which arguments, where the log goes).
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -12,30 +14,39 @@ pub struct ServeProcess {
     child: Option<Child>,
     /// The address from the ready line (what clients bootstrap with).
     pub addr: String,
+    /// HOST:PORT the ready line says is advertised.
+    pub advertised: String,
     stderr_path: PathBuf,
 }
 
 impl ServeProcess {
-    /// `weir serve --data-dir DATA --kafka-addr 127.0.0.1:0 EXTRA...`, run in `cwd` (so a relative
-    /// `data` is resolved the way a user's shell would), with its stderr kept beside `cwd`.
-    pub fn start_in(cwd: &Path, data: &Path, extra: &[&str]) -> ServeProcess {
-        let stderr_path = cwd.join(format!(
-            "serve-{}.stderr",
-            data.file_name()
-                .map_or("data".into(), |n| n.to_string_lossy())
-        ));
-        let stderr = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&stderr_path)
-            .expect("stderr file");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
-            .current_dir(cwd)
-            .args(["serve", "--data-dir"])
-            .arg(data)
-            .args(["--kafka-addr", "127.0.0.1:0"])
-            .args(extra)
+    /// `weir serve ARGS`, its stderr written to `stderr_path`; waits for the ready line.
+    pub fn start(stderr_path: &Path, args: &[&str]) -> ServeProcess {
+        ServeProcess::try_start(stderr_path, None, args).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// As `start`, run in `cwd` (so relative paths in ARGS resolve the way a user's shell would).
+    pub fn start_in(cwd: &Path, stderr_path: &Path, args: &[&str]) -> ServeProcess {
+        ServeProcess::try_start(stderr_path, Some(cwd), args).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// As `start` (in `cwd` if given), but a broker that exits or stays silent instead of
+    /// printing its ready line is an `Err` with its log, for tests that expect a refusal.
+    pub fn try_start(
+        stderr_path: &Path,
+        cwd: Option<&Path>,
+        args: &[&str],
+    ) -> Result<ServeProcess, String> {
+        let stderr = std::fs::File::create(stderr_path).expect("stderr file");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_weir"));
+        if let Some(cwd) = cwd {
+            cmd.current_dir(cwd);
+        }
+        let mut child = cmd
+            .arg("serve")
+            .args(args)
             .env("RUST_LOG", "info")
+            .env("RUST_BACKTRACE", "0")
             .stdout(Stdio::piped())
             .stderr(stderr)
             .spawn()
@@ -48,19 +59,27 @@ impl ServeProcess {
                 let _ = tx.send(line);
             }
         });
-        let line = rx
-            .recv_timeout(Duration::from_secs(30))
-            .unwrap_or_else(|_| panic!("weir serve did not become ready: {}", read(&stderr_path)));
-        let addr = line
-            .strip_prefix("weir: serving Kafka on ")
-            .and_then(|rest| rest.split_whitespace().next())
-            .unwrap_or_else(|| panic!("unexpected ready line {line:?}"))
-            .to_string();
-        ServeProcess {
+        let Ok(line) = rx.recv_timeout(Duration::from_secs(30)) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!(
+                "weir serve did not become ready: {}",
+                read(stderr_path)
+            ));
+        };
+        // `weir: serving Kafka on ADDR (advertised HOST:PORT), ...`
+        let field = |prefix: &str| {
+            line.split_once(prefix)
+                .and_then(|(_, rest)| rest.split([' ', ')', ',']).next())
+                .unwrap_or_else(|| panic!("unexpected ready line {line:?}"))
+                .to_string()
+        };
+        Ok(ServeProcess {
+            addr: field("weir: serving Kafka on "),
+            advertised: field("(advertised "),
             child: Some(child),
-            addr,
-            stderr_path,
-        }
+            stderr_path: stderr_path.to_path_buf(),
+        })
     }
 
     pub fn pid(&self) -> u32 {
@@ -72,9 +91,27 @@ impl ServeProcess {
         read(&self.stderr_path)
     }
 
+    /// A new connection to `addr`, with a 10 s read timeout.
+    pub fn connect(&self) -> TcpStream {
+        let s = TcpStream::connect(&self.addr).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        s
+    }
+
+    /// `run`, but a failing client shows the broker's log too.
+    pub fn run_client(&self, cmd: &mut Command, input: &[u8], limit: Duration) -> String {
+        try_run(cmd, input, limit).unwrap_or_else(|e| panic!("{e}\nbroker log:\n{}", self.log()))
+    }
+
     /// SIGTERM; the exit status must be success and the log must say every log closed cleanly.
     pub fn stop(mut self) {
         let mut child = self.child.take().expect("running");
+        eprintln!(
+            "test {}: SIGTERM to weir serve pid {}",
+            std::process::id(),
+            child.id()
+        );
         // SAFETY: plain kill(2) on our own child's pid.
         unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
         let status = wait_for(&mut child, Duration::from_secs(30), "weir serve to stop");
@@ -101,10 +138,20 @@ impl Drop for ServeProcess {
     }
 }
 
+/// A file's text, or "" if it cannot be read.
 pub fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
 }
 
+/// A loopback port that was free a moment ago.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Waits for `child` to exit; past `limit` it is killed and the test fails naming `what`.
 pub fn wait_for(child: &mut Child, limit: Duration, what: &str) -> ExitStatus {
     let deadline = Instant::now() + limit;
     loop {
@@ -121,6 +168,12 @@ pub fn wait_for(child: &mut Child, limit: Duration, what: &str) -> ExitStatus {
 
 /// Runs a client command with `input` on stdin; returns stdout; fails on a non-zero exit.
 pub fn run(cmd: &mut Command, input: &[u8], limit: Duration) -> String {
+    try_run(cmd, input, limit).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Runs a client command with `input` on stdin; returns stdout, or what went wrong on a non-zero
+/// exit. A command that cannot be started (not installed) fails the test.
+pub fn try_run(cmd: &mut Command, input: &[u8], limit: Duration) -> Result<String, String> {
     let mut child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -150,9 +203,32 @@ pub fn run(cmd: &mut Command, input: &[u8], limit: Duration) -> String {
     let _ = writer.join();
     let out = out_reader.join().unwrap_or_default();
     let err = err_reader.join().unwrap_or_default();
-    assert!(
-        status.success(),
-        "{cmd:?} failed with {status}\nstdout:\n{out}\nstderr:\n{err}"
-    );
-    out
+    if !status.success() {
+        return Err(format!(
+            "{cmd:?} failed with {status}\nstdout:\n{out}\nstderr:\n{err}"
+        ));
+    }
+    Ok(out)
+}
+
+/// Sends one raw frame and reads one response frame (None if the broker closed the connection).
+pub fn roundtrip(stream: &mut TcpStream, body: &[u8]) -> Option<Vec<u8>> {
+    let mut frame = (body.len() as u32).to_be_bytes().to_vec();
+    frame.extend_from_slice(body);
+    stream.write_all(&frame).ok()?;
+    let mut size = [0u8; 4];
+    stream.read_exact(&mut size).ok()?;
+    let mut resp = vec![0u8; u32::from_be_bytes(size) as usize];
+    stream.read_exact(&mut resp).ok()?;
+    Some(resp)
+}
+
+/// Request header v1 (api key, version, correlation id, null client id).
+pub fn header(api_key: i16, version: i16, correlation: i32) -> Vec<u8> {
+    let mut b = Vec::new();
+    b.extend_from_slice(&api_key.to_be_bytes());
+    b.extend_from_slice(&version.to_be_bytes());
+    b.extend_from_slice(&correlation.to_be_bytes());
+    b.extend_from_slice(&(-1i16).to_be_bytes());
+    b
 }

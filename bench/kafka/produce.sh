@@ -53,13 +53,16 @@ serve() {
 stop() { kill -TERM "$pid"; wait "$pid" || true; }
 read_bytes() { awk '/^read_bytes/ {print $2}' "/proc/$pid/io"; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-# One producer run; prints "MBPS CLIENT_CPU_S BROKER_CPU_S WALL_S" (CPU: user + system seconds,
-# all threads). The last table row of rdkafka_performance -u has delivered MB/s in its 7th column.
+# One producer run to topic $1 (further arguments go to rdkafka_performance, e.g. -r RATE);
+# prints "MBPS CLIENT_CPU_S BROKER_CPU_S WALL_S" (CPU: user + system seconds, all threads). The
+# last table row of rdkafka_performance -u has delivered MB/s in its 7th column.
 produce() {
-  local before t0 line
+  local topic=$1 before t0 line
+  shift
   before=$(cpu_ticks "$pid"); t0=$(date +%s.%N)
-  line=$( { /usr/bin/time -f 'cpu %U %S' "$perf" -P -t "$1" -p 0 -b "$addr" -s 1024 -c "$records" \
-      -a 1 -X linger.ms=5 -X batch.size=65536 -X queue.buffering.max.kbytes=1048576 -q -u; } 2>&1 |
+  line=$( { /usr/bin/time -f 'cpu %U %S' "$perf" -P -t "$topic" -p 0 -b "$addr" -s 1024 \
+      -c "$records" -a 1 -X linger.ms=5 -X batch.size=65536 -X queue.buffering.max.kbytes=1048576 \
+      "$@" -q -u; } 2>&1 |
     awk -F'|' '/^\|/ && $2+0 > 0 {mbps=$8+0} /^cpu / {split($0, c, " "); cpu=c[2]+c[3]}
                END {print mbps, cpu}')
   echo "$line $(( $(cpu_ticks "$pid") - before )) $(date +%s.%N) $t0" |
@@ -72,17 +75,31 @@ serve
 results=()
 for i in $(seq "$runs"); do results+=("$(produce "perf$i")"); done
 
-# Tail consumer: follows topic "tail" from its end while the producer writes it. The topic is
-# created first (its directory and files), so only the produce and the reads are counted.
-"$perf" -P -t tail -p 0 -b "$addr" -s 1024 -c 1 -a 1 -q >/dev/null 2>&1
-before=$(read_bytes)
-"$perf" -C -t tail -p 0 -b "$addr" -o end -q -u >/dev/null 2>&1 &
-consumer=$!
-sleep 1
-tail_mbps=$(produce tail | cut -d" " -f1)
-sleep 1
-kill "$consumer" 2>/dev/null || true; wait "$consumer" 2>/dev/null || true
-tail_read_bytes=$(( $(read_bytes) - before ))
+# With 1 MiB batches instead (the same records in 16 times fewer requests), for comparison.
+big_batches=$(produce perf-big -X batch.size=1048576 | cut -d" " -f1)
+
+# Tail consumer: follows topic $1 from its end while the producer writes it (at rate $2 records/s,
+# 0 for unlimited); prints "PRODUCE_MBPS BROKER_DISK_READ_BYTES". The topic is created first (its
+# directory and files), so only the produce and the reads are counted.
+tail_run() {
+  local topic=$1 rate=$2 before consumer mbps
+  "$perf" -P -t "$topic" -p 0 -b "$addr" -s 1024 -c 1 -a 1 -q >/dev/null 2>&1
+  before=$(read_bytes)
+  "$perf" -C -t "$topic" -p 0 -b "$addr" -o end -q -u >/dev/null 2>&1 &
+  consumer=$!
+  sleep 1
+  if [ "$rate" -gt 0 ]; then mbps=$(produce "$topic" -r "$rate" | cut -d" " -f1)
+  else mbps=$(produce "$topic" | cut -d" " -f1); fi
+  sleep 1
+  kill "$consumer" 2>/dev/null || true; wait "$consumer" 2>/dev/null || true
+  echo "$mbps $(( $(read_bytes) - before ))"
+}
+# A quarter of the best rate measured above: a consumer that keeps up. Then unlimited: on a
+# 2-core machine the consumer shares the cores with the producer and the broker, falls behind by
+# more than the tail cache holds, and from then on reads the disk.
+quarter=$(printf '%s\n' "${results[@]}" | awk '$1 > m {m = $1} END {printf "%d", m * 1000 / 4}')
+tail_quarter=$(tail_run tail-quarter "$quarter")
+tail_full=$(tail_run tail-full 0)
 stop
 
 # Cold consumer: restart (tail caches empty) and read topic perf1 from the beginning.
@@ -93,11 +110,12 @@ cold_read_bytes=$(( $(read_bytes) - before ))
 stop
 rm -rf "$data"
 
-python3 - "$limit_json" "$tail_mbps" "$tail_read_bytes" "$cold_read_bytes" "${results[@]}" <<'PY'
+python3 - "$limit_json" "$tail_quarter" "$tail_full" "$cold_read_bytes" "$big_batches" "${results[@]}" <<'PY'
 import json, sys
 limits = json.loads(sys.argv[1])
-tail_mbps, tail_read, cold_read = float(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-runs = [[float(f) for f in r.split()] for r in sys.argv[5:]]
+tail_quarter, tail_full = [[float(f) for f in a.split()] for a in sys.argv[2:4]]
+cold_read, big_batches = int(sys.argv[4]), float(sys.argv[5])
+runs = [[float(f) for f in r.split()] for r in sys.argv[6:]]
 anchor = min(limits["tcp_loopback_MBps"], limits["disk_write_direct_MBps"])
 print(json.dumps({
     "limits": limits,
@@ -106,7 +124,9 @@ print(json.dumps({
     # Cores busy during each run (CPU seconds / wall seconds): the client and the whole broker.
     "client_cores": [round(r[1] / r[3], 2) for r in runs],
     "broker_cores": [round(r[2] / r[3], 2) for r in runs],
-    "tail_consumer": {"produce_MBps": tail_mbps, "broker_disk_read_bytes": tail_read},
+    "produce_MBps_1MiB_batches": big_batches,
+    "tail_consumer_quarter_rate": {"produce_MBps": tail_quarter[0], "broker_disk_read_bytes": int(tail_quarter[1])},
+    "tail_consumer_unlimited": {"produce_MBps": tail_full[0], "broker_disk_read_bytes": int(tail_full[1])},
     "cold_consumer_after_restart": {"broker_disk_read_bytes": cold_read},
 }))
 PY

@@ -140,6 +140,17 @@ fn unalterable(resource_type: i8) -> Option<Refusal> {
     }
 }
 
+/// A refused resource's error code and message for its response entry, logged once here.
+fn refused(
+    api: &str,
+    resource: &str,
+    outcome: Result<(), Refusal>,
+) -> Option<(i16, Option<StrBytes>)> {
+    let Refusal(code, message) = outcome.err()?;
+    tracing::info!(resource, code, "{api} refused: {message}");
+    Some((code, Some(StrBytes::from_string(message))))
+}
+
 fn text(s: &Option<StrBytes>) -> Option<String> {
     s.as_ref().map(|v| v.to_string())
 }
@@ -171,11 +182,8 @@ pub(super) fn dispatch_alter(
             let mut result = alter_configs_response::AlterConfigsResourceResponse::default()
                 .with_resource_type(r.resource_type)
                 .with_resource_name(r.resource_name);
-            if let Err(Refusal(code, message)) = outcome {
-                tracing::info!(resource = %name, code, "AlterConfigs refused: {message}");
-                result = result
-                    .with_error_code(code)
-                    .with_error_message(Some(StrBytes::from_string(message)));
+            if let Some((code, message)) = refused("AlterConfigs", &name, outcome) {
+                result = result.with_error_code(code).with_error_message(message);
             }
             responses.push(result);
         }
@@ -228,11 +236,8 @@ pub(super) fn dispatch_incremental_alter(
                 incremental_alter_configs_response::AlterConfigsResourceResponse::default()
                     .with_resource_type(r.resource_type)
                     .with_resource_name(r.resource_name);
-            if let Err(Refusal(code, message)) = outcome {
-                tracing::info!(resource = %name, code, "IncrementalAlterConfigs refused: {message}");
-                result = result
-                    .with_error_code(code)
-                    .with_error_message(Some(StrBytes::from_string(message)));
+            if let Some((code, message)) = refused("IncrementalAlterConfigs", &name, outcome) {
+                result = result.with_error_code(code).with_error_message(message);
             }
             responses.push(result);
         }

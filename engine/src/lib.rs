@@ -1,9 +1,13 @@
-//! engine — the broker's data plane. This first layer is the partition log: Kafka record batches
-//! stored byte-for-byte in segment files written with O_DIRECT through io_uring (glommio), with
-//! sparse offset and time indexes, two watermarks (written, durable), retention and recovery.
+//! engine — the broker's data plane: the partition log (Kafka record batches stored byte-for-byte
+//! in segment files written with O_DIRECT through io_uring, sparse indexes, two watermarks,
+//! retention, recovery), the shard runtime (one pinned glommio executor per core, SO_REUSEPORT
+//! listeners, cross-shard message passing), the Kafka wire protocol, and the broker that gives
+//! each API its meaning.
 //!
-//! Architecture invariant: everything here is shard-local (`!Send`), and knows nothing of
-//! connections or the Kafka request layer; errors carry the Kafka code a client should see.
+//! Architecture invariants: the log knows nothing of connections or Kafka requests (it takes record
+//! sets and returns offsets and bytes); everything stateful is shard-local (`!Send`) and reached
+//! from other shards only through `shard::Mesh` jobs; errors carry the Kafka code a client should
+//! see.
 
 pub mod batch;
 pub mod broker;

@@ -34,15 +34,20 @@ fn start(data_dir: &Path, tag: &str) -> ServeProcess {
     spawn(data_dir, tag, &["--kafka-addr", "127.0.0.1:0"])
 }
 
-/// As `start`, on a free port given explicitly, with `--advertised-addr` set to the same
-/// address, and `extra` arguments.
+/// As `start`, on a free port on every address, advertising 127.0.0.2 (the returned `addr`, what
+/// clients bootstrap with, is 127.0.0.1), with `extra` arguments.
 fn start_advertised(data_dir: &Path, tag: &str, extra: &[&str]) -> ServeProcess {
-    let addr = format!("127.0.0.1:{}", free_port());
-    let mut args = vec!["--kafka-addr", &addr, "--advertised-addr", &addr];
+    // Listening on every address and advertising another loopback address than the one clients
+    // bootstrap with: a client that reports 127.0.0.2 learned it from Metadata, not from its
+    // bootstrap list, and its later connections go there.
+    let port = free_port();
+    let (listen, advertised) = (format!("0.0.0.0:{port}"), format!("127.0.0.2:{port}"));
+    let mut args = vec!["--kafka-addr", &listen, "--advertised-addr", &advertised];
     args.extend_from_slice(extra);
-    let broker = spawn(data_dir, tag, &args);
-    assert_eq!(broker.addr, addr);
-    assert_eq!(broker.advertised, addr);
+    let mut broker = spawn(data_dir, tag, &args);
+    assert_eq!(broker.addr, listen);
+    assert_eq!(broker.advertised, advertised);
+    broker.addr = format!("127.0.0.1:{port}");
     broker
 }
 

@@ -562,7 +562,7 @@ async fn commit(
     let batch = offsets::commit_batch(&group, &accepted, now);
     let written = match log.append(bytes::Bytes::from(batch), 0) {
         Ok(info) => {
-            let wait = log.wait(info.last_offset + 1, Watermark::Durable);
+            let wait = log.wait(info.last_offset, Watermark::Durable);
             match glommio::timer::timeout(COMMIT_TIMEOUT, async {
                 Ok(wait.await.map_err(|e| e.kafka_code()))
             })

@@ -1,0 +1,297 @@
+//! Consumer groups with real clients against `weir serve` (issue #5): kafka-python and
+//! confluent-kafka groups over a 6-partition topic — three members get two partitions each; one
+//! leaves and the other two get three each; every record is consumed exactly once across the
+//! rebalance (members commit synchronously after each poll); committed offsets survive a SIGTERM
+//! restart and a kill -9; a restarted member resumes from its commit.
+//!
+//! Client code: `tests/clients/groups.py`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+mod support;
+use support::ServeProcess;
+
+const LIMIT: Duration = Duration::from_secs(90);
+const PARTITIONS: usize = 6;
+
+fn script() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/clients/groups.py")
+}
+
+fn start(data: &Path, tag: &str) -> ServeProcess {
+    let d = data.to_str().expect("utf-8 path");
+    ServeProcess::start(
+        &data.with_extension(format!("{tag}.stderr")),
+        &[
+            "--data-dir",
+            d,
+            "--shards",
+            "2",
+            "--log-segment-bytes",
+            "8388608",
+            "--kafka-addr",
+            "127.0.0.1:0",
+        ],
+    )
+}
+
+fn produce(b: &ServeProcess, topic: &str, first: usize, n: usize) {
+    let mut c = Command::new("python3");
+    c.arg(script()).args([
+        "produce",
+        &b.addr,
+        topic,
+        &PARTITIONS.to_string(),
+        &first.to_string(),
+        &n.to_string(),
+    ]);
+    b.run_client(&mut c, b"", LIMIT);
+}
+
+/// Committed offset of each partition, as the client reads it.
+fn committed(b: &ServeProcess, lib: &str, group: &str, topic: &str) -> Vec<i64> {
+    let mut c = Command::new("python3");
+    c.arg(script()).args([
+        "committed",
+        lib,
+        &b.addr,
+        group,
+        topic,
+        &PARTITIONS.to_string(),
+    ]);
+    let out = b.run_client(&mut c, b"", LIMIT);
+    let mut offsets = vec![-1; PARTITIONS];
+    for line in out.lines() {
+        let mut f = line.split_whitespace();
+        if let (Some(p), Some(o)) = (f.next(), f.next()) {
+            if let (Ok(p), Ok(o)) = (p.parse::<usize>(), o.parse::<i64>()) {
+                if p < PARTITIONS {
+                    offsets[p] = o;
+                }
+            }
+        }
+    }
+    offsets
+}
+
+/// A group member process: writes to `out`, leaves when `stop` exists; killed on drop.
+struct Member {
+    child: Child,
+    out: PathBuf,
+    stop: PathBuf,
+}
+
+impl Member {
+    fn start(dir: &Path, name: &str, lib: &str, addr: &str, group: &str, topic: &str) -> Member {
+        let out = dir.join(format!("{name}.out"));
+        let stop = dir.join(format!("{name}.stop"));
+        let err = std::fs::File::create(dir.join(format!("{name}.err"))).expect("stderr file");
+        let child = Command::new("python3")
+            .arg(script())
+            .args(["consume", lib, addr, group, topic])
+            .arg(&out)
+            .arg(&stop)
+            .stdout(Stdio::null())
+            .stderr(err)
+            .spawn()
+            .expect("python3");
+        Member { child, out, stop }
+    }
+
+    fn output(&self) -> String {
+        std::fs::read_to_string(&self.out).unwrap_or_default()
+    }
+
+    /// Partitions of the newest assignment.
+    fn assigned(&self) -> Option<Vec<i32>> {
+        let out = self.output();
+        let line = out.lines().rev().find(|l| l.starts_with("assigned"))?;
+        Some(
+            line.trim_start_matches("assigned")
+                .trim()
+                .split(',')
+                .filter_map(|p| p.parse().ok())
+                .collect(),
+        )
+    }
+
+    /// Values of the records consumed.
+    fn values(&self) -> Vec<usize> {
+        self.output()
+            .lines()
+            .filter_map(|l| l.strip_prefix("rec "))
+            .filter_map(|l| l.split_whitespace().nth(2)?.parse().ok())
+            .collect()
+    }
+
+    /// Leaves the group cleanly and exits.
+    fn leave(mut self) {
+        std::fs::write(&self.stop, b"").expect("stop file");
+        let status = support::wait_for(&mut self.child, LIMIT, "a member to leave");
+        assert!(status.success(), "member exited with {status}");
+    }
+}
+
+impl Drop for Member {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn wait_until(what: &str, b: &ServeProcess, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + LIMIT;
+    while !ok() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}\nbroker log:\n{}",
+            b.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Every value consumed by `members`, with how many times.
+fn counts(members: &[&Member]) -> BTreeMap<usize, usize> {
+    let mut c = BTreeMap::new();
+    for m in members {
+        for v in m.values() {
+            *c.entry(v).or_insert(0) += 1;
+        }
+    }
+    c
+}
+
+fn assert_exactly_once(members: &[&Member], range: std::ops::Range<usize>) {
+    let c = counts(members);
+    let missing: Vec<_> = range.clone().filter(|v| !c.contains_key(v)).collect();
+    let twice: Vec<_> = c.iter().filter(|(_, n)| **n > 1).map(|(v, _)| *v).collect();
+    let extra: Vec<_> = c.keys().filter(|v| !range.contains(v)).collect();
+    assert!(
+        missing.is_empty() && twice.is_empty() && extra.is_empty(),
+        "missing {missing:?}, consumed twice {twice:?}, unexpected {extra:?}"
+    );
+}
+
+/// What the members wrote and logged, for a failure message.
+fn member_logs(dir: &Path) -> String {
+    let mut out = String::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.extension().is_some_and(|x| x == "err" || x == "out") {
+            let text = std::fs::read_to_string(&p).unwrap_or_default();
+            let interesting: Vec<&str> = text.lines().filter(|l| !l.starts_with("rec ")).collect();
+            out += &format!("== {}\n{}\n", p.display(), interesting.join("\n"));
+        }
+    }
+    out
+}
+
+fn group_scenario(lib: &str) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    let mut broker = start(&data, "first");
+    let (topic, group) = ("orders", format!("group-{lib}"));
+    produce(&broker, topic, 0, 300);
+
+    // Three members over six partitions: two each, every record once.
+    let members: Vec<Member> = (0..3)
+        .map(|i| {
+            Member::start(
+                tmp.path(),
+                &format!("m{i}"),
+                lib,
+                &broker.addr,
+                &group,
+                topic,
+            )
+        })
+        .collect();
+    wait_until("three members with two partitions each", &broker, || {
+        members
+            .iter()
+            .all(|m| m.assigned().is_some_and(|a| a.len() == 2))
+    });
+    let all: Vec<&Member> = members.iter().collect();
+    wait_until("300 records consumed", &broker, || {
+        counts(&all).len() >= 300
+    });
+
+    // One leaves: the others get three each, and records produced after are consumed once.
+    let mut members = members;
+    let gone = members.pop().expect("three members");
+    let gone_values = gone.values();
+    gone.leave();
+    wait_until("two members with three partitions each", &broker, || {
+        members
+            .iter()
+            .all(|m| m.assigned().is_some_and(|a| a.len() == 3))
+    });
+    produce(&broker, topic, 300, 300);
+    let both: Vec<&Member> = members.iter().collect();
+    wait_until("600 records consumed", &broker, || {
+        counts(&both).len() + gone_values.len() >= 600
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let mut everyone = BTreeMap::new();
+    for v in gone_values
+        .iter()
+        .copied()
+        .chain(both.iter().flat_map(|m| m.values()))
+    {
+        *everyone.entry(v).or_insert(0usize) += 1;
+    }
+    let twice: Vec<_> = everyone.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(
+        twice.is_empty(),
+        "consumed twice: {twice:?}\nmembers:\n{}\nbroker log:\n{}",
+        member_logs(tmp.path()),
+        broker.log()
+    );
+    assert_eq!(everyone.len(), 600, "every record consumed");
+    for m in members {
+        m.leave();
+    }
+
+    // Committed offsets: every partition at its end, across a SIGTERM restart and a kill -9.
+    let expected = vec![100i64; PARTITIONS];
+    assert_eq!(committed(&broker, lib, &group, topic), expected);
+    broker.stop();
+    broker = start(&data, "after-sigterm");
+    assert_eq!(
+        committed(&broker, lib, &group, topic),
+        expected,
+        "after SIGTERM restart"
+    );
+    broker.kill9();
+    broker = start(&data, "after-kill9");
+    assert_eq!(
+        committed(&broker, lib, &group, topic),
+        expected,
+        "after kill -9 restart"
+    );
+
+    // A member starting again resumes from the commits: only the new records.
+    produce(&broker, topic, 600, 120);
+    let again = Member::start(tmp.path(), "again", lib, &broker.addr, &group, topic);
+    wait_until("120 new records consumed", &broker, || {
+        again.values().len() >= 120
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    assert_exactly_once(&[&again], 600..720);
+    again.leave();
+    broker.stop();
+}
+
+#[test]
+fn kafka_python_group_rebalances_commits_and_resumes_across_restarts() {
+    group_scenario("kafka-python");
+}
+
+#[test]
+fn confluent_kafka_group_rebalances_commits_and_resumes_across_restarts() {
+    group_scenario("confluent");
+}

@@ -295,3 +295,161 @@ fn kafka_python_group_rebalances_commits_and_resumes_across_restarts() {
 fn confluent_kafka_group_rebalances_commits_and_resumes_across_restarts() {
     group_scenario("confluent");
 }
+
+// ---- the raw protocol: generation and member fencing --------------------------------------
+
+fn put_str(b: &mut Vec<u8>, s: &str) {
+    b.extend_from_slice(&(s.len() as i16).to_be_bytes());
+    b.extend_from_slice(s.as_bytes());
+}
+
+/// A response body reader (after the correlation id).
+struct Resp(Vec<u8>, usize);
+
+impl Resp {
+    fn new(frame: Option<Vec<u8>>) -> Resp {
+        let frame = frame.expect("a response, not a closed connection");
+        Resp(frame, 4)
+    }
+    fn take(&mut self, n: usize) -> &[u8] {
+        let s = &self.0[self.1..self.1 + n];
+        self.1 += n;
+        s
+    }
+    fn i16(&mut self) -> i16 {
+        i16::from_be_bytes(self.take(2).try_into().expect("2 bytes"))
+    }
+    fn i32(&mut self) -> i32 {
+        i32::from_be_bytes(self.take(4).try_into().expect("4 bytes"))
+    }
+    fn i64(&mut self) -> i64 {
+        i64::from_be_bytes(self.take(8).try_into().expect("8 bytes"))
+    }
+    fn string(&mut self) -> String {
+        let n = self.i16().max(0) as usize;
+        String::from_utf8_lossy(self.take(n)).into_owned()
+    }
+}
+
+const GROUP: &str = "fenced";
+
+/// JoinGroup v0 → (error, generation, member id).
+fn join(s: &mut std::net::TcpStream, member: &str) -> (i16, i32, String) {
+    let mut b = support::header(11, 0, 1);
+    put_str(&mut b, GROUP);
+    b.extend_from_slice(&10_000i32.to_be_bytes());
+    put_str(&mut b, member);
+    put_str(&mut b, "consumer");
+    b.extend_from_slice(&1i32.to_be_bytes());
+    put_str(&mut b, "range");
+    b.extend_from_slice(&2i32.to_be_bytes());
+    b.extend_from_slice(b"md");
+    let mut r = Resp::new(support::roundtrip(s, &b));
+    let (error, generation) = (r.i16(), r.i32());
+    let (_protocol, _leader, member_id) = (r.string(), r.string(), r.string());
+    (error, generation, member_id)
+}
+
+/// SyncGroup v0 from the leader (no assignments) → error.
+fn sync(s: &mut std::net::TcpStream, generation: i32, member: &str) -> i16 {
+    let mut b = support::header(14, 0, 2);
+    put_str(&mut b, GROUP);
+    b.extend_from_slice(&generation.to_be_bytes());
+    put_str(&mut b, member);
+    b.extend_from_slice(&0i32.to_be_bytes());
+    Resp::new(support::roundtrip(s, &b)).i16()
+}
+
+/// Heartbeat v0 → error.
+fn heartbeat(s: &mut std::net::TcpStream, generation: i32, member: &str) -> i16 {
+    let mut b = support::header(12, 0, 3);
+    put_str(&mut b, GROUP);
+    b.extend_from_slice(&generation.to_be_bytes());
+    put_str(&mut b, member);
+    Resp::new(support::roundtrip(s, &b)).i16()
+}
+
+/// OffsetCommit v2 of orders-0 → the partition's error.
+fn commit(s: &mut std::net::TcpStream, generation: i32, member: &str, offset: i64) -> i16 {
+    let mut b = support::header(8, 2, 4);
+    put_str(&mut b, GROUP);
+    b.extend_from_slice(&generation.to_be_bytes());
+    put_str(&mut b, member);
+    b.extend_from_slice(&(-1i64).to_be_bytes());
+    b.extend_from_slice(&1i32.to_be_bytes());
+    put_str(&mut b, "orders");
+    b.extend_from_slice(&1i32.to_be_bytes());
+    b.extend_from_slice(&0i32.to_be_bytes());
+    b.extend_from_slice(&offset.to_be_bytes());
+    put_str(&mut b, "");
+    let mut r = Resp::new(support::roundtrip(s, &b));
+    assert_eq!(r.i32(), 1, "one topic");
+    r.string();
+    assert_eq!(r.i32(), 1, "one partition");
+    assert_eq!(r.i32(), 0, "partition 0");
+    r.i16()
+}
+
+/// OffsetFetch v1 of orders-0 → the committed offset.
+fn fetch_committed(s: &mut std::net::TcpStream) -> i64 {
+    let mut b = support::header(9, 1, 5);
+    put_str(&mut b, GROUP);
+    b.extend_from_slice(&1i32.to_be_bytes());
+    put_str(&mut b, "orders");
+    b.extend_from_slice(&1i32.to_be_bytes());
+    b.extend_from_slice(&0i32.to_be_bytes());
+    let mut r = Resp::new(support::roundtrip(s, &b));
+    assert_eq!(r.i32(), 1, "one topic");
+    r.string();
+    assert_eq!(r.i32(), 1, "one partition");
+    assert_eq!(r.i32(), 0, "partition 0");
+    let offset = r.i64();
+    r.string();
+    assert_eq!(r.i16(), 0, "partition error");
+    offset
+}
+
+const ILLEGAL_GENERATION: i16 = 22;
+const UNKNOWN_MEMBER_ID: i16 = 25;
+const REBALANCE_IN_PROGRESS: i16 = 27;
+
+#[test]
+fn stale_generation_and_unknown_member_commits_are_rejected() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let broker = start(&tmp.path().join("data"), "fencing");
+    let mut a = broker.connect();
+    let (code, gen1, member_a) = join(&mut a, "");
+    assert_eq!((code, gen1), (0, 1), "the first member's join");
+    assert_eq!(sync(&mut a, gen1, &member_a), 0);
+    assert_eq!(commit(&mut a, gen1, &member_a, 7), 0);
+    assert_eq!(fetch_committed(&mut a), 7);
+
+    // A second member joins: a rebalance; the first learns it from its heartbeat and rejoins.
+    let addr = broker.addr.clone();
+    let second = std::thread::spawn(move || {
+        let mut b = std::net::TcpStream::connect(addr).expect("connect");
+        b.set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("timeout");
+        join(&mut b, "")
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while heartbeat(&mut a, gen1, &member_a) != REBALANCE_IN_PROGRESS {
+        assert!(Instant::now() < deadline, "no rebalance announced");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (code, gen2, again) = join(&mut a, &member_a);
+    assert_eq!((code, again.as_str()), (0, member_a.as_str()));
+    let (code_b, gen_b, _member_b) = second.join().expect("second member");
+    assert_eq!((code_b, gen_b), (0, gen2));
+    assert!(gen2 > gen1);
+
+    // The old generation is fenced; so is a member the group does not know.
+    assert_eq!(commit(&mut a, gen1, &member_a, 9), ILLEGAL_GENERATION);
+    assert_eq!(heartbeat(&mut a, gen1, &member_a), ILLEGAL_GENERATION);
+    assert_eq!(commit(&mut a, gen2, "nobody", 9), UNKNOWN_MEMBER_ID);
+    assert_eq!(fetch_committed(&mut a), 7, "refused commits change nothing");
+    assert_eq!(sync(&mut a, gen2, &member_a), 0);
+    assert_eq!(commit(&mut a, gen2, &member_a, 11), 0);
+    assert_eq!(fetch_committed(&mut a), 11);
+    broker.stop();
+}

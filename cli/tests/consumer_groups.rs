@@ -190,11 +190,18 @@ fn member_logs(dir: &Path) -> String {
     out
 }
 
+/// `lib`: the consumer (`groups.py consume LIB`); committed offsets are read with kafka-python
+/// or confluent-kafka accordingly.
 fn group_scenario(lib: &str) {
     let tmp = tempfile::tempdir().expect("tempdir");
     let data = tmp.path().join("data");
     let mut broker = start(&data, "first");
     let (topic, group) = ("orders", format!("group-{lib}"));
+    let reader = if lib == "kafka-python" {
+        "kafka-python"
+    } else {
+        "confluent"
+    };
     produce(&broker, topic, 0, 300);
 
     // Three members over six partitions: two each, every record once.
@@ -258,18 +265,18 @@ fn group_scenario(lib: &str) {
 
     // Committed offsets: every partition at its end, across a SIGTERM restart and a kill -9.
     let expected = vec![100i64; PARTITIONS];
-    assert_eq!(committed(&broker, lib, &group, topic), expected);
+    assert_eq!(committed(&broker, reader, &group, topic), expected);
     broker.stop();
     broker = start(&data, "after-sigterm");
     assert_eq!(
-        committed(&broker, lib, &group, topic),
+        committed(&broker, reader, &group, topic),
         expected,
         "after SIGTERM restart"
     );
     broker.kill9();
     broker = start(&data, "after-kill9");
     assert_eq!(
-        committed(&broker, lib, &group, topic),
+        committed(&broker, reader, &group, topic),
         expected,
         "after kill -9 restart"
     );
@@ -289,6 +296,12 @@ fn group_scenario(lib: &str) {
 #[test]
 fn kafka_python_group_rebalances_commits_and_resumes_across_restarts() {
     group_scenario("kafka-python");
+}
+
+/// librdkafka's cooperative-sticky assignor: incremental rebalances relayed by the broker.
+#[test]
+fn confluent_kafka_cooperative_sticky_group_rebalances_commits_and_resumes() {
+    group_scenario("confluent-cooperative");
 }
 
 #[test]

@@ -2,7 +2,8 @@
 # and confluent-kafka ("confluent"):
 #   produce BOOTSTRAP TOPIC PARTITIONS FIRST N   creates TOPIC if needed; values "FIRST".."FIRST+N-1",
 #                                                round-robin over the partitions, acks=all
-#   consume LIB BOOTSTRAP GROUP TOPIC OUT STOP   a group member: appends "assigned p,p,..." after each
+#   consume LIB BOOTSTRAP GROUP TOPIC OUT STOP   LIB is kafka-python, confluent (range) or
+#                                                confluent-cooperative (cooperative-sticky); a group member: appends "assigned p,p,..." after each
 #                                                rebalance and "rec PARTITION OFFSET VALUE" per
 #                                                record to OUT; commits synchronously after every
 #                                                poll; leaves the group cleanly when file STOP exists
@@ -60,17 +61,23 @@ def consume_kp(bootstrap, group, topic, out, stop):
 
 def consume_ck(bootstrap, group, topic, out, stop, strategy="range"):
     from confluent_kafka import Consumer
+    current = set()
 
     def on_assign(consumer, partitions):
+        current.update(p.partition for p in partitions)
         if strategy == "cooperative-sticky":
-            log(out, "incremental " + ",".join(str(p.partition) for p in partitions))
-        else:
-            log(out, "assigned " + ",".join(str(p.partition) for p in sorted(partitions, key=lambda p: p.partition)))
+            consumer.incremental_assign(partitions)
+        log(out, "assigned " + ",".join(str(p) for p in sorted(current)))
+
+    def on_revoke(consumer, partitions):
+        current.difference_update(p.partition for p in partitions)
+        if strategy == "cooperative-sticky":
+            consumer.incremental_unassign(partitions)
 
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False,
                   "auto.offset.reset": "earliest", "session.timeout.ms": 10000,
                   "heartbeat.interval.ms": 500, "partition.assignment.strategy": strategy})
-    c.subscribe([topic], on_assign=on_assign)
+    c.subscribe([topic], on_assign=on_assign, on_revoke=on_revoke)
     while not os.path.exists(stop):
         msgs = c.consume(num_messages=100, timeout=0.2)
         got = False
@@ -108,8 +115,12 @@ def main():
         lib, rest = sys.argv[2], sys.argv[3:]
         if lib == "kafka-python":
             consume_kp(*rest)
-        else:
+        elif lib == "confluent":
             consume_ck(*rest)
+        elif lib == "confluent-cooperative":
+            consume_ck(*rest, strategy="cooperative-sticky")
+        else:
+            sys.exit("unknown client " + lib)
     elif cmd == "committed":
         committed(*sys.argv[2:7])
     else:

@@ -1,10 +1,11 @@
-//! Consumer groups with real clients against `weir serve` (issue #5): kafka-python and
-//! confluent-kafka groups over a 6-partition topic — three members get two partitions each; one
+//! Consumer groups with real clients against `weir serve` (issue #5): kafka-python, kafkajs and
+//! confluent-kafka (range and cooperative-sticky) groups over a 6-partition topic — three members get two partitions each; one
 //! leaves and the other two get three each; every record is consumed exactly once across the
 //! rebalance (members commit synchronously after each poll); committed offsets survive a SIGTERM
 //! restart and a kill -9; a restarted member resumes from its commit.
 //!
-//! Client code: `tests/clients/groups.py`.
+//! Client code: `tests/clients/groups.py` (kafka-python, confluent-kafka, and the producer and
+//! committed-offset reader) and `tests/clients/kafkajs_groups.js` (kafkajs members).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -89,9 +90,17 @@ impl Member {
         let out = dir.join(format!("{name}.out"));
         let stop = dir.join(format!("{name}.stop"));
         let err = std::fs::File::create(dir.join(format!("{name}.err"))).expect("stderr file");
-        let child = Command::new("python3")
-            .arg(script())
-            .args(["consume", lib, addr, group, topic])
+        let mut cmd = if lib == "kafkajs" {
+            let mut c = Command::new("node");
+            c.arg(script().with_file_name("kafkajs_groups.js"))
+                .args(["consume", addr, group, topic]);
+            c
+        } else {
+            let mut c = Command::new("python3");
+            c.arg(script()).args(["consume", lib, addr, group, topic]);
+            c
+        };
+        let child = cmd
             .arg(&out)
             .arg(&stop)
             .stdout(Stdio::null())
@@ -197,7 +206,7 @@ fn group_scenario(lib: &str) {
     let data = tmp.path().join("data");
     let mut broker = start(&data, "first");
     let (topic, group) = ("orders", format!("group-{lib}"));
-    let reader = if lib == "kafka-python" {
+    let reader = if lib == "kafka-python" || lib == "kafkajs" {
         "kafka-python"
     } else {
         "confluent"
@@ -296,6 +305,11 @@ fn group_scenario(lib: &str) {
 #[test]
 fn kafka_python_group_rebalances_commits_and_resumes_across_restarts() {
     group_scenario("kafka-python");
+}
+
+#[test]
+fn kafkajs_group_rebalances_commits_and_resumes_across_restarts() {
+    group_scenario("kafkajs");
 }
 
 /// librdkafka's cooperative-sticky assignor: incremental rebalances relayed by the broker.

@@ -1,6 +1,7 @@
 //! Consumer groups with real clients against `weir serve` (issue #5): kafka-python, kafkajs and
 //! confluent-kafka (range and cooperative-sticky) groups over a 6-partition topic — three members get two partitions each; one
-//! leaves and the other two get three each; every record is consumed exactly once across the
+//! leaves and the other two get three each (ListGroups and DescribeGroups show it through the
+//! admin clients); every record is consumed exactly once across the
 //! rebalance (members commit synchronously after each poll); committed offsets survive a SIGTERM
 //! restart and a kill -9; a restarted member resumes from its commit.
 //!
@@ -76,6 +77,29 @@ fn committed(b: &ServeProcess, lib: &str, group: &str, topic: &str) -> Vec<i64> 
         }
     }
     offsets
+}
+
+/// ListGroups and DescribeGroups through `lib`'s admin client: the group is listed and Stable,
+/// with two members holding three partitions each, all six between them.
+fn check_described(b: &ServeProcess, lib: &str, group: &str) {
+    let mut c = Command::new("python3");
+    c.arg(script()).args(["describe", lib, &b.addr, group]);
+    let out = b.run_client(&mut c, b"", LIMIT);
+    assert!(
+        out.lines().any(|l| l == format!("listed {group} Stable")),
+        "{out}"
+    );
+    assert!(out.lines().any(|l| l == "state Stable"), "{out}");
+    let mut members: Vec<Vec<i32>> = out
+        .lines()
+        .filter_map(|l| l.strip_prefix("member "))
+        .map(|ps| ps.split(',').filter_map(|p| p.parse().ok()).collect())
+        .collect();
+    assert_eq!(members.len(), 2, "{out}");
+    assert!(members.iter().all(|m| m.len() == 3), "{out}");
+    let mut all: Vec<i32> = members.drain(..).flatten().collect();
+    all.sort();
+    assert_eq!(all, (0..PARTITIONS as i32).collect::<Vec<_>>(), "{out}");
 }
 
 /// A group member process: writes to `out`, leaves when `stop` exists; killed on drop.
@@ -246,6 +270,7 @@ fn group_scenario(lib: &str) {
             .iter()
             .all(|m| m.assigned().is_some_and(|a| a.len() == 3))
     });
+    check_described(&broker, reader, &group);
     produce(&broker, topic, 300, 300);
     let both: Vec<&Member> = members.iter().collect();
     wait_until("600 records consumed", &broker, || {

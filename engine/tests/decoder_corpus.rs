@@ -434,6 +434,17 @@ fn group_body(key: ApiKey, v: i16) -> Option<BytesMut> {
             }
             req.encode(&mut out, v)
         }
+        ApiKey::ListGroups => {
+            let mut req = ListGroupsRequest::default();
+            if v >= 4 {
+                req = req.with_states_filter(vec![st("Stable"), st("Empty")]);
+            }
+            req.encode(&mut out, v)
+        }
+        ApiKey::DescribeGroups => DescribeGroupsRequest::default()
+            .with_groups(vec![GroupId(st("orders-app")), GroupId(st("clicks-app"))])
+            .with_include_authorized_operations(v >= 3)
+            .encode(&mut out, v),
         _ => return None,
     };
     r.unwrap_or_else(|e| panic!("{key:?} v{v}: {e}"));

@@ -7,6 +7,7 @@
 #                                                rebalance and "rec PARTITION OFFSET VALUE" per
 #                                                record to OUT; commits synchronously after every
 #                                                poll; leaves the group cleanly when file STOP exists
+#   describe LIB BOOTSTRAP GROUP                  ListGroups and DescribeGroups (see describe())
 #   committed LIB BOOTSTRAP GROUP TOPIC PARTS    prints "PARTITION OFFSET" of each committed offset
 import os
 import sys
@@ -107,6 +108,34 @@ def committed(lib, bootstrap, group, topic, parts):
         c.close()
 
 
+def describe(lib, bootstrap, group):
+    """Prints "listed GROUP STATE" for every group, then "state STATE" and one
+    "member PARTITIONS" line (sorted, comma-separated) per member of GROUP."""
+    if lib == "kafka-python":
+        from kafka import KafkaAdminClient
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+        for g in admin.list_groups():
+            print("listed %s %s" % (g["group_id"], g["group_state"]))
+        info = admin.describe_groups([group])[group]
+        print("state %s" % info["group_state"])
+        for m in info["members"]:
+            parts = sorted(p for a in m["member_assignment"]["assigned_partitions"]
+                           for p in a["partitions"])
+            print("member " + ",".join(str(p) for p in parts))
+        admin.close()
+    else:
+        from confluent_kafka.admin import AdminClient
+        admin = AdminClient({"bootstrap.servers": bootstrap})
+        listed = admin.list_consumer_groups().result(timeout=20)
+        for g in listed.valid:
+            print("listed %s %s" % (g.group_id, g.state.name.title().replace("_", "")))
+        info = admin.describe_consumer_groups([group])[group].result(timeout=20)
+        print("state %s" % info.state.name.title().replace("_", ""))
+        for m in info.members:
+            parts = sorted(tp.partition for tp in m.assignment.topic_partitions)
+            print("member " + ",".join(str(p) for p in parts))
+
+
 def main():
     cmd = sys.argv[1]
     if cmd == "produce":
@@ -121,6 +150,8 @@ def main():
             consume_ck(*rest, strategy="cooperative-sticky")
         else:
             sys.exit("unknown client " + lib)
+    elif cmd == "describe":
+        describe(*sys.argv[2:5])
     elif cmd == "committed":
         committed(*sys.argv[2:7])
     else:

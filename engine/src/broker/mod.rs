@@ -394,6 +394,10 @@ impl Broker {
                 RequestBody::LeaveGroup(body) => groups::dispatch_leave(self, h, body),
                 RequestBody::OffsetCommit(body) => groups::dispatch_offset_commit(self, h, body),
                 RequestBody::OffsetFetch(body) => groups::dispatch_offset_fetch(self, h, body),
+                RequestBody::ListGroups(body) => groups::dispatch_list_groups(self, h, body),
+                RequestBody::DescribeGroups(body) => {
+                    groups::dispatch_describe_groups(self, h, body)
+                }
             }
         }
         .boxed_local()

@@ -66,6 +66,8 @@ pub fn check(api_key: ApiKey, version: i16, body: &Bytes) -> Result<()> {
         ApiKey::LeaveGroup => v >= 4,
         ApiKey::OffsetCommit => v >= 8,
         ApiKey::OffsetFetch => v >= 6,
+        ApiKey::ListGroups => v >= 3,
+        ApiKey::DescribeGroups => v >= 5,
         _ => return Ok(()),
     };
     let mut w = Walk {
@@ -266,6 +268,9 @@ pub fn check(api_key: ApiKey, version: i16, body: &Bytes) -> Result<()> {
                 w.tags()
             })
         }
+        // v0-3 have no array.
+        ApiKey::ListGroups if v >= 4 => w.array(|w| w.string()),
+        ApiKey::DescribeGroups => w.array(|w| w.string()),
         _ => Ok(()),
     }
 }
@@ -547,6 +552,17 @@ mod tests {
                 }
                 req.encode(&mut out, v)
             }
+            ApiKey::ListGroups => {
+                let mut req = ListGroupsRequest::default();
+                if v >= 4 {
+                    req = req.with_states_filter(vec![st("Stable"), st("Empty")]);
+                }
+                req.encode(&mut out, v)
+            }
+            ApiKey::DescribeGroups => DescribeGroupsRequest::default()
+                .with_groups(vec![GroupId(st("orders-app")), GroupId(st("clicks-app"))])
+                .with_include_authorized_operations(v >= 3)
+                .encode(&mut out, v),
             _ => return None,
         };
         r.unwrap_or_else(|e| panic!("{key:?} v{v}: {e}"));
@@ -576,6 +592,8 @@ mod tests {
             ApiKey::LeaveGroup => LeaveGroupRequest::decode(&mut b, v).map(drop),
             ApiKey::OffsetCommit => OffsetCommitRequest::decode(&mut b, v).map(drop),
             ApiKey::OffsetFetch => OffsetFetchRequest::decode(&mut b, v).map(drop),
+            ApiKey::ListGroups => ListGroupsRequest::decode(&mut b, v).map(drop),
+            ApiKey::DescribeGroups => DescribeGroupsRequest::decode(&mut b, v).map(drop),
             _ => Ok(()),
         };
     }

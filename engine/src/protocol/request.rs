@@ -13,10 +13,10 @@
 use bytes::Bytes;
 use kafka_protocol::messages::{
     AlterConfigsRequest, ApiKey, CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest,
-    DescribeClusterRequest, DescribeConfigsRequest, FetchRequest, FindCoordinatorRequest,
-    HeartbeatRequest, IncrementalAlterConfigsRequest, InitProducerIdRequest, JoinGroupRequest,
-    LeaveGroupRequest, ListOffsetsRequest, MetadataRequest, OffsetCommitRequest,
-    OffsetFetchRequest, SyncGroupRequest,
+    DescribeClusterRequest, DescribeConfigsRequest, DescribeGroupsRequest, FetchRequest,
+    FindCoordinatorRequest, HeartbeatRequest, IncrementalAlterConfigsRequest,
+    InitProducerIdRequest, JoinGroupRequest, LeaveGroupRequest, ListGroupsRequest,
+    ListOffsetsRequest, MetadataRequest, OffsetCommitRequest, OffsetFetchRequest, SyncGroupRequest,
 };
 
 use super::header::{parse_request, RequestHeader};
@@ -48,6 +48,8 @@ pub enum RequestBody {
     LeaveGroup(LeaveGroupRequest),
     OffsetCommit(OffsetCommitRequest),
     OffsetFetch(OffsetFetchRequest),
+    ListGroups(ListGroupsRequest),
+    DescribeGroups(DescribeGroupsRequest),
 }
 
 /// A request frame, decoded.
@@ -109,6 +111,10 @@ pub fn decode_request(frame: Bytes) -> Result<DecodedRequest, ProtocolError> {
         ApiKey::LeaveGroup => RequestBody::LeaveGroup(decode_body("LeaveGroup", v, body)?),
         ApiKey::OffsetCommit => RequestBody::OffsetCommit(decode_body("OffsetCommit", v, body)?),
         ApiKey::OffsetFetch => RequestBody::OffsetFetch(decode_body("OffsetFetch", v, body)?),
+        ApiKey::ListGroups => RequestBody::ListGroups(decode_body("ListGroups", v, body)?),
+        ApiKey::DescribeGroups => {
+            RequestBody::DescribeGroups(decode_body("DescribeGroups", v, body)?)
+        }
         // `is_supported` passed, so the version table names an API this match does not: refuse
         // it rather than answer something we cannot decode.
         other => {

@@ -26,7 +26,9 @@
 //!
 //! Owns the group APIs' meaning and the routing above. Must not: touch another shard's logs or
 //! groups except through `Mesh` jobs, or hold a `RefCell` borrow across an await.
-//! Not yet (issue #5): ListGroups, DescribeGroups, DeleteGroups, OffsetDelete,
+//! ListGroups asks every shard for its groups; DescribeGroups asks each group's coordinator shard
+//! (members, their metadata and assignments).
+//! Not yet (issue #5): DeleteGroups, OffsetDelete,
 //! offsets.retention.minutes, compaction of `__consumer_offsets`.
 
 pub mod offsets;
@@ -38,9 +40,11 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use futures::FutureExt;
+use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
 use kafka_protocol::messages::leave_group_response::MemberResponse;
+use kafka_protocol::messages::list_groups_response::ListedGroup;
 use kafka_protocol::messages::offset_commit_response::{
     OffsetCommitResponsePartition, OffsetCommitResponseTopic,
 };
@@ -49,10 +53,11 @@ use kafka_protocol::messages::offset_fetch_response::{
     OffsetFetchResponseTopic, OffsetFetchResponseTopics,
 };
 use kafka_protocol::messages::{
-    BrokerId, FindCoordinatorRequest, FindCoordinatorResponse, HeartbeatRequest, HeartbeatResponse,
-    JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest, LeaveGroupResponse,
-    OffsetCommitRequest, OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse,
-    SyncGroupRequest, SyncGroupResponse, TopicName,
+    BrokerId, DescribeGroupsRequest, DescribeGroupsResponse, FindCoordinatorRequest,
+    FindCoordinatorResponse, HeartbeatRequest, HeartbeatResponse, JoinGroupRequest,
+    JoinGroupResponse, LeaveGroupRequest, LeaveGroupResponse, ListGroupsRequest,
+    ListGroupsResponse, OffsetCommitRequest, OffsetCommitResponse, OffsetFetchRequest,
+    OffsetFetchResponse, SyncGroupRequest, SyncGroupResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 
@@ -293,6 +298,7 @@ pub(super) fn dispatch_join(
         let params = JoinParams {
             member_id: body.member_id.to_string(),
             instance_id: body.group_instance_id.as_ref().map(|i| i.to_string()),
+            client_id: client_id.clone(),
             session_timeout_ms: body.session_timeout_ms,
             rebalance_timeout_ms: if h.api_version >= 1 {
                 body.rebalance_timeout_ms
@@ -784,6 +790,129 @@ pub(super) fn dispatch_offset_fetch(
             }
         };
         encode_response(&h, &response).map(Some)
+    }
+    .boxed_local())
+}
+
+/// (group, protocol type, state) of every group this shard coordinates.
+fn list_local(b: &Broker) -> Vec<(String, String, &'static str)> {
+    b.groups
+        .map
+        .borrow()
+        .iter()
+        .map(|(name, g)| {
+            (
+                name.clone(),
+                g.protocol_type.clone().unwrap_or_default(),
+                g.state.name(),
+            )
+        })
+        .collect()
+}
+
+pub(super) fn dispatch_list_groups(
+    b: Rc<Broker>,
+    h: RequestHeader,
+    body: ListGroupsRequest,
+) -> Result<Completion, ProtocolError> {
+    Ok(async move {
+        let states: Vec<String> = body
+            .states_filter
+            .iter()
+            .map(|s| s.to_ascii_lowercase())
+            .collect();
+        let mut groups = Vec::new();
+        let mut code = ec::NONE;
+        for shard in 0..b.shard_count() {
+            match b
+                .mesh
+                .call(&b, shard, |o: &Rc<Broker>| {
+                    let listed = list_local(o);
+                    async move { listed }.boxed_local()
+                })
+                .await
+            {
+                Ok(listed) => groups.extend(listed),
+                Err(_) => code = ec::COORDINATOR_NOT_AVAILABLE,
+            }
+        }
+        groups.sort();
+        let groups = groups
+            .into_iter()
+            .filter(|(_, _, state)| {
+                states.is_empty() || states.contains(&state.to_ascii_lowercase())
+            })
+            .map(|(name, protocol_type, state)| {
+                ListedGroup::default()
+                    .with_group_id(kafka_protocol::messages::GroupId(s(name)))
+                    .with_protocol_type(s(protocol_type))
+                    .with_group_state(s(state))
+            })
+            .collect();
+        let response = ListGroupsResponse::default()
+            .with_error_code(code)
+            .with_groups(groups);
+        encode_response(&h, &response).map(Some)
+    }
+    .boxed_local())
+}
+
+/// One group as DescribeGroups shows it (on its coordinator shard).
+fn describe_local(b: &Broker, group: &str) -> DescribedGroup {
+    let out = DescribedGroup::default().with_group_id(kafka_protocol::messages::GroupId(s(group)));
+    let map = b.groups.map.borrow();
+    let Some(g) = map.get(group) else {
+        return out.with_group_state(s("Dead"));
+    };
+    let members = g
+        .members
+        .iter()
+        .map(|(id, m)| {
+            let metadata = m
+                .protocols
+                .iter()
+                .find(|(n, _)| Some(n) == g.protocol.as_ref())
+                .map(|(_, md)| md.clone())
+                .unwrap_or_default();
+            DescribedGroupMember::default()
+                .with_member_id(s(id.clone()))
+                .with_group_instance_id(m.instance_id.clone().map(s))
+                .with_client_id(s(m.client_id.clone()))
+                .with_client_host(s(""))
+                .with_member_metadata(metadata)
+                .with_member_assignment(m.assignment.clone())
+        })
+        .collect();
+    out.with_group_state(s(g.state.name()))
+        .with_protocol_type(s(g.protocol_type.clone().unwrap_or_default()))
+        .with_protocol_data(s(g.protocol.clone().unwrap_or_default()))
+        .with_members(members)
+}
+
+pub(super) fn dispatch_describe_groups(
+    b: Rc<Broker>,
+    h: RequestHeader,
+    body: DescribeGroupsRequest,
+) -> Result<Completion, ProtocolError> {
+    Ok(async move {
+        let mut groups = Vec::with_capacity(body.groups.len());
+        for g in body.groups {
+            let name = g.to_string();
+            let n = name.clone();
+            let described = b
+                .on_group(&name, move |c| {
+                    let d = describe_local(&c, &n);
+                    async move { d }.boxed_local()
+                })
+                .await
+                .unwrap_or_else(|| {
+                    DescribedGroup::default()
+                        .with_group_id(g)
+                        .with_error_code(ec::COORDINATOR_NOT_AVAILABLE)
+                });
+            groups.push(described);
+        }
+        encode_response(&h, &DescribeGroupsResponse::default().with_groups(groups)).map(Some)
     }
     .boxed_local())
 }

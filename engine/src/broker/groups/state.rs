@@ -42,6 +42,18 @@ pub enum State {
     Stable,
 }
 
+impl State {
+    /// Kafka's name of the state (ListGroups, DescribeGroups).
+    pub fn name(self) -> &'static str {
+        match self {
+            State::Empty => "Empty",
+            State::PreparingRebalance => "PreparingRebalance",
+            State::CompletingRebalance => "CompletingRebalance",
+            State::Stable => "Stable",
+        }
+    }
+}
+
 /// What a completed join tells one member.
 #[derive(Debug, Clone)]
 pub struct JoinResult {
@@ -91,6 +103,7 @@ impl SyncResult {
 
 pub struct Member {
     pub instance_id: Option<String>,
+    pub client_id: String,
     pub session_timeout: Duration,
     pub rebalance_timeout: Duration,
     /// (protocol name, metadata), in the member's order of preference.
@@ -105,6 +118,7 @@ pub struct Member {
 pub struct JoinParams {
     pub member_id: String,
     pub instance_id: Option<String>,
+    pub client_id: String,
     pub session_timeout_ms: i32,
     pub rebalance_timeout_ms: i32,
     pub protocol_type: String,
@@ -224,6 +238,7 @@ impl Group {
             .entry(member_id.clone())
             .or_insert_with(|| Member {
                 instance_id: p.instance_id.clone(),
+                client_id: p.client_id.clone(),
                 session_timeout,
                 rebalance_timeout,
                 protocols: Vec::new(),

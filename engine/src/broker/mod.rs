@@ -14,6 +14,7 @@
 mod admin;
 mod configs;
 mod fetch;
+mod groups;
 mod idempotence;
 mod list_offsets;
 mod metadata;
@@ -98,6 +99,8 @@ pub struct Broker {
     /// Idempotent producers' recent batches, per partition owned here.
     producers: RefCell<HashMap<TopicPartition, idempotence::ProducerTable>>,
     background: RefCell<Vec<glommio::Task<()>>>,
+    /// The consumer groups this shard coordinates (see `groups`).
+    groups: groups::Groups,
 }
 
 /// Errors starting a shard's broker.
@@ -148,6 +151,7 @@ impl Broker {
             producer_ids: RefCell::new(0..0),
             producers: RefCell::new(HashMap::new()),
             background: RefCell::new(Vec::new()),
+            groups: groups::Groups::default(),
         });
         for topic in topics {
             let topic = Rc::new(topic);
@@ -156,6 +160,9 @@ impl Broker {
                 .borrow_mut()
                 .insert(topic.name.clone(), topic.clone());
             broker.open_owned_logs(&topic).await?;
+            if topic.name == groups::OFFSETS_TOPIC {
+                groups::replay(&broker, &topic).await;
+            }
         }
         let weak = Rc::downgrade(&broker);
         let period = Duration::from_millis(broker.cfg.retention_check_interval_ms.max(1));
@@ -167,6 +174,8 @@ impl Broker {
             }
         });
         broker.background.borrow_mut().push(retention);
+        let group_timer = groups::start_timer(&broker);
+        broker.background.borrow_mut().push(group_timer);
         tracing::info!(
             shard = broker.mesh.shard_id(),
             logs = broker.logs.borrow().len(),
@@ -375,6 +384,19 @@ impl Broker {
                 }
                 RequestBody::DescribeCluster(body) => {
                     admin::dispatch_describe_cluster(self, h, body)
+                }
+                RequestBody::FindCoordinator(body) => {
+                    groups::dispatch_find_coordinator(self, h, body)
+                }
+                RequestBody::JoinGroup(body) => groups::dispatch_join(self, h, body),
+                RequestBody::SyncGroup(body) => groups::dispatch_sync(self, h, body),
+                RequestBody::Heartbeat(body) => groups::dispatch_heartbeat(self, h, body),
+                RequestBody::LeaveGroup(body) => groups::dispatch_leave(self, h, body),
+                RequestBody::OffsetCommit(body) => groups::dispatch_offset_commit(self, h, body),
+                RequestBody::OffsetFetch(body) => groups::dispatch_offset_fetch(self, h, body),
+                RequestBody::ListGroups(body) => groups::dispatch_list_groups(self, h, body),
+                RequestBody::DescribeGroups(body) => {
+                    groups::dispatch_describe_groups(self, h, body)
                 }
             }
         }

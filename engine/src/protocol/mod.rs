@@ -43,6 +43,7 @@ pub mod error_code {
     pub const INVALID_CONFIG: i16 = 40;
     pub const UNKNOWN_TOPIC_ID: i16 = 100;
     pub const COORDINATOR_NOT_AVAILABLE: i16 = 15;
+    pub const NOT_COORDINATOR: i16 = 16;
     pub const OUT_OF_ORDER_SEQUENCE_NUMBER: i16 = 45;
     pub const INVALID_PRODUCER_EPOCH: i16 = 47;
     pub const INVALID_RECORD: i16 = 87;

@@ -13,8 +13,10 @@
 use bytes::Bytes;
 use kafka_protocol::messages::{
     AlterConfigsRequest, ApiKey, CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest,
-    DescribeClusterRequest, DescribeConfigsRequest, FetchRequest, IncrementalAlterConfigsRequest,
-    InitProducerIdRequest, ListOffsetsRequest, MetadataRequest,
+    DescribeClusterRequest, DescribeConfigsRequest, DescribeGroupsRequest, FetchRequest,
+    FindCoordinatorRequest, HeartbeatRequest, IncrementalAlterConfigsRequest,
+    InitProducerIdRequest, JoinGroupRequest, LeaveGroupRequest, ListGroupsRequest,
+    ListOffsetsRequest, MetadataRequest, OffsetCommitRequest, OffsetFetchRequest, SyncGroupRequest,
 };
 
 use super::header::{parse_request, RequestHeader};
@@ -39,6 +41,15 @@ pub enum RequestBody {
     IncrementalAlterConfigs(IncrementalAlterConfigsRequest),
     DescribeCluster(DescribeClusterRequest),
     CreatePartitions(CreatePartitionsRequest),
+    FindCoordinator(FindCoordinatorRequest),
+    JoinGroup(JoinGroupRequest),
+    SyncGroup(SyncGroupRequest),
+    Heartbeat(HeartbeatRequest),
+    LeaveGroup(LeaveGroupRequest),
+    OffsetCommit(OffsetCommitRequest),
+    OffsetFetch(OffsetFetchRequest),
+    ListGroups(ListGroupsRequest),
+    DescribeGroups(DescribeGroupsRequest),
 }
 
 /// A request frame, decoded.
@@ -90,6 +101,19 @@ pub fn decode_request(frame: Bytes) -> Result<DecodedRequest, ProtocolError> {
         }
         ApiKey::CreatePartitions => {
             RequestBody::CreatePartitions(decode_body("CreatePartitions", v, body)?)
+        }
+        ApiKey::FindCoordinator => {
+            RequestBody::FindCoordinator(decode_body("FindCoordinator", v, body)?)
+        }
+        ApiKey::JoinGroup => RequestBody::JoinGroup(decode_body("JoinGroup", v, body)?),
+        ApiKey::SyncGroup => RequestBody::SyncGroup(decode_body("SyncGroup", v, body)?),
+        ApiKey::Heartbeat => RequestBody::Heartbeat(decode_body("Heartbeat", v, body)?),
+        ApiKey::LeaveGroup => RequestBody::LeaveGroup(decode_body("LeaveGroup", v, body)?),
+        ApiKey::OffsetCommit => RequestBody::OffsetCommit(decode_body("OffsetCommit", v, body)?),
+        ApiKey::OffsetFetch => RequestBody::OffsetFetch(decode_body("OffsetFetch", v, body)?),
+        ApiKey::ListGroups => RequestBody::ListGroups(decode_body("ListGroups", v, body)?),
+        ApiKey::DescribeGroups => {
+            RequestBody::DescribeGroups(decode_body("DescribeGroups", v, body)?)
         }
         // `is_supported` passed, so the version table names an API this match does not: refuse
         // it rather than answer something we cannot decode.

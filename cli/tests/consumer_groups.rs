@@ -1,0 +1,507 @@
+//! Consumer groups with real clients against `weir serve` (issue #5): kafka-python, kafkajs and
+//! confluent-kafka (range and cooperative-sticky) groups over a 6-partition topic — three members get two partitions each; one
+//! leaves and the other two get three each (ListGroups and DescribeGroups show it through the
+//! admin clients); every record is consumed exactly once across the
+//! rebalance (members commit synchronously after each poll); committed offsets survive a SIGTERM
+//! restart and a kill -9; a restarted member resumes from its commit.
+//!
+//! Client code: `tests/clients/groups.py` (kafka-python, confluent-kafka, and the producer and
+//! committed-offset reader) and `tests/clients/kafkajs_groups.js` (kafkajs members).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+mod support;
+use support::ServeProcess;
+
+const LIMIT: Duration = Duration::from_secs(90);
+const PARTITIONS: usize = 6;
+
+fn script() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/clients/groups.py")
+}
+
+fn start(data: &Path, tag: &str) -> ServeProcess {
+    let d = data.to_str().expect("utf-8 path");
+    ServeProcess::start(
+        &data.with_extension(format!("{tag}.stderr")),
+        &[
+            "--data-dir",
+            d,
+            "--shards",
+            "2",
+            "--log-segment-bytes",
+            "8388608",
+            "--kafka-addr",
+            "127.0.0.1:0",
+        ],
+    )
+}
+
+fn produce(b: &ServeProcess, topic: &str, first: usize, n: usize) {
+    let mut c = Command::new("python3");
+    c.arg(script()).args([
+        "produce",
+        &b.addr,
+        topic,
+        &PARTITIONS.to_string(),
+        &first.to_string(),
+        &n.to_string(),
+    ]);
+    b.run_client(&mut c, b"", LIMIT);
+}
+
+/// Committed offset of each partition, as the client reads it.
+fn committed(b: &ServeProcess, lib: &str, group: &str, topic: &str) -> Vec<i64> {
+    let mut c = Command::new("python3");
+    c.arg(script()).args([
+        "committed",
+        lib,
+        &b.addr,
+        group,
+        topic,
+        &PARTITIONS.to_string(),
+    ]);
+    let out = b.run_client(&mut c, b"", LIMIT);
+    let mut offsets = vec![-1; PARTITIONS];
+    for line in out.lines() {
+        let mut f = line.split_whitespace();
+        if let (Some(p), Some(o)) = (f.next(), f.next()) {
+            if let (Ok(p), Ok(o)) = (p.parse::<usize>(), o.parse::<i64>()) {
+                if p < PARTITIONS {
+                    offsets[p] = o;
+                }
+            }
+        }
+    }
+    offsets
+}
+
+/// ListGroups and DescribeGroups through `lib`'s admin client: the group is listed and Stable,
+/// with two members holding three partitions each, all six between them.
+fn check_described(b: &ServeProcess, lib: &str, group: &str) {
+    let mut c = Command::new("python3");
+    c.arg(script()).args(["describe", lib, &b.addr, group]);
+    let out = b.run_client(&mut c, b"", LIMIT);
+    assert!(
+        out.lines().any(|l| l == format!("listed {group} Stable")),
+        "{out}"
+    );
+    assert!(out.lines().any(|l| l == "state Stable"), "{out}");
+    let mut members: Vec<Vec<i32>> = out
+        .lines()
+        .filter_map(|l| l.strip_prefix("member "))
+        .map(|ps| ps.split(',').filter_map(|p| p.parse().ok()).collect())
+        .collect();
+    assert_eq!(members.len(), 2, "{out}");
+    assert!(members.iter().all(|m| m.len() == 3), "{out}");
+    let mut all: Vec<i32> = members.drain(..).flatten().collect();
+    all.sort();
+    assert_eq!(all, (0..PARTITIONS as i32).collect::<Vec<_>>(), "{out}");
+}
+
+/// A group member process: writes to `out`, leaves when `stop` exists; killed on drop.
+struct Member {
+    child: Child,
+    out: PathBuf,
+    stop: PathBuf,
+}
+
+impl Member {
+    fn start(dir: &Path, name: &str, lib: &str, addr: &str, group: &str, topic: &str) -> Member {
+        let out = dir.join(format!("{name}.out"));
+        let stop = dir.join(format!("{name}.stop"));
+        let err = std::fs::File::create(dir.join(format!("{name}.err"))).expect("stderr file");
+        let mut cmd = if lib == "kafkajs" {
+            let mut c = Command::new("node");
+            c.arg(script().with_file_name("kafkajs_groups.js"))
+                .args(["consume", addr, group, topic]);
+            c
+        } else {
+            let mut c = Command::new("python3");
+            c.arg(script()).args(["consume", lib, addr, group, topic]);
+            c
+        };
+        let child = cmd
+            .arg(&out)
+            .arg(&stop)
+            .stdout(Stdio::null())
+            .stderr(err)
+            .spawn()
+            .expect("python3");
+        Member { child, out, stop }
+    }
+
+    fn output(&self) -> String {
+        std::fs::read_to_string(&self.out).unwrap_or_default()
+    }
+
+    /// Partitions of the newest assignment.
+    fn assigned(&self) -> Option<Vec<i32>> {
+        let out = self.output();
+        let line = out.lines().rev().find(|l| l.starts_with("assigned"))?;
+        Some(
+            line.trim_start_matches("assigned")
+                .trim()
+                .split(',')
+                .filter_map(|p| p.parse().ok())
+                .collect(),
+        )
+    }
+
+    /// Values of the records consumed.
+    fn values(&self) -> Vec<usize> {
+        self.output()
+            .lines()
+            .filter_map(|l| l.strip_prefix("rec "))
+            .filter_map(|l| l.split_whitespace().nth(2)?.parse().ok())
+            .collect()
+    }
+
+    /// Leaves the group cleanly and exits.
+    fn leave(mut self) {
+        std::fs::write(&self.stop, b"").expect("stop file");
+        let status = support::wait_for(&mut self.child, LIMIT, "a member to leave");
+        assert!(status.success(), "member exited with {status}");
+    }
+}
+
+impl Drop for Member {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn wait_until(what: &str, b: &ServeProcess, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + LIMIT;
+    while !ok() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}\nbroker log:\n{}",
+            b.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Every value consumed by `members`, with how many times.
+fn counts(members: &[&Member]) -> BTreeMap<usize, usize> {
+    let mut c = BTreeMap::new();
+    for m in members {
+        for v in m.values() {
+            *c.entry(v).or_insert(0) += 1;
+        }
+    }
+    c
+}
+
+fn assert_exactly_once(members: &[&Member], range: std::ops::Range<usize>) {
+    let c = counts(members);
+    let missing: Vec<_> = range.clone().filter(|v| !c.contains_key(v)).collect();
+    let twice: Vec<_> = c.iter().filter(|(_, n)| **n > 1).map(|(v, _)| *v).collect();
+    let extra: Vec<_> = c.keys().filter(|v| !range.contains(v)).collect();
+    assert!(
+        missing.is_empty() && twice.is_empty() && extra.is_empty(),
+        "missing {missing:?}, consumed twice {twice:?}, unexpected {extra:?}"
+    );
+}
+
+/// What the members wrote and logged, for a failure message.
+fn member_logs(dir: &Path) -> String {
+    let mut out = String::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.extension().is_some_and(|x| x == "err" || x == "out") {
+            let text = std::fs::read_to_string(&p).unwrap_or_default();
+            let interesting: Vec<&str> = text.lines().filter(|l| !l.starts_with("rec ")).collect();
+            out += &format!("== {}\n{}\n", p.display(), interesting.join("\n"));
+        }
+    }
+    out
+}
+
+/// `lib`: the consumer (`groups.py consume LIB`); committed offsets are read with kafka-python
+/// or confluent-kafka accordingly.
+fn group_scenario(lib: &str) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    let mut broker = start(&data, "first");
+    let (topic, group) = ("orders", format!("group-{lib}"));
+    let reader = if lib == "kafka-python" || lib == "kafkajs" {
+        "kafka-python"
+    } else {
+        "confluent"
+    };
+    produce(&broker, topic, 0, 300);
+
+    // Three members over six partitions: two each, every record once.
+    let members: Vec<Member> = (0..3)
+        .map(|i| {
+            Member::start(
+                tmp.path(),
+                &format!("m{i}"),
+                lib,
+                &broker.addr,
+                &group,
+                topic,
+            )
+        })
+        .collect();
+    wait_until("three members with two partitions each", &broker, || {
+        members
+            .iter()
+            .all(|m| m.assigned().is_some_and(|a| a.len() == 2))
+    });
+    let all: Vec<&Member> = members.iter().collect();
+    wait_until("300 records consumed", &broker, || {
+        counts(&all).len() >= 300
+    });
+
+    // One leaves: the others get three each, and records produced after are consumed once.
+    let mut members = members;
+    let gone = members.pop().expect("three members");
+    let gone_values = gone.values();
+    gone.leave();
+    wait_until("two members with three partitions each", &broker, || {
+        members
+            .iter()
+            .all(|m| m.assigned().is_some_and(|a| a.len() == 3))
+    });
+    check_described(&broker, reader, &group);
+    produce(&broker, topic, 300, 300);
+    let both: Vec<&Member> = members.iter().collect();
+    wait_until("600 records consumed", &broker, || {
+        counts(&both).len() + gone_values.len() >= 600
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let mut everyone = BTreeMap::new();
+    for v in gone_values
+        .iter()
+        .copied()
+        .chain(both.iter().flat_map(|m| m.values()))
+    {
+        *everyone.entry(v).or_insert(0usize) += 1;
+    }
+    let twice: Vec<_> = everyone.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(
+        twice.is_empty(),
+        "consumed twice: {twice:?}\nmembers:\n{}\nbroker log:\n{}",
+        member_logs(tmp.path()),
+        broker.log()
+    );
+    assert_eq!(everyone.len(), 600, "every record consumed");
+    for m in members {
+        m.leave();
+    }
+
+    // Committed offsets: every partition at its end, across a SIGTERM restart and a kill -9.
+    let expected = vec![100i64; PARTITIONS];
+    assert_eq!(committed(&broker, reader, &group, topic), expected);
+    broker.stop();
+    broker = start(&data, "after-sigterm");
+    assert_eq!(
+        committed(&broker, reader, &group, topic),
+        expected,
+        "after SIGTERM restart"
+    );
+    broker.kill9();
+    broker = start(&data, "after-kill9");
+    assert_eq!(
+        committed(&broker, reader, &group, topic),
+        expected,
+        "after kill -9 restart"
+    );
+
+    // A member starting again resumes from the commits: only the new records.
+    produce(&broker, topic, 600, 120);
+    let again = Member::start(tmp.path(), "again", lib, &broker.addr, &group, topic);
+    wait_until("120 new records consumed", &broker, || {
+        again.values().len() >= 120
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    assert_exactly_once(&[&again], 600..720);
+    again.leave();
+    broker.stop();
+}
+
+#[test]
+fn kafka_python_group_rebalances_commits_and_resumes_across_restarts() {
+    group_scenario("kafka-python");
+}
+
+#[test]
+fn kafkajs_group_rebalances_commits_and_resumes_across_restarts() {
+    group_scenario("kafkajs");
+}
+
+/// librdkafka's cooperative-sticky assignor: incremental rebalances relayed by the broker.
+#[test]
+fn confluent_kafka_cooperative_sticky_group_rebalances_commits_and_resumes() {
+    group_scenario("confluent-cooperative");
+}
+
+#[test]
+fn confluent_kafka_group_rebalances_commits_and_resumes_across_restarts() {
+    group_scenario("confluent");
+}
+
+// ---- the raw protocol: generation and member fencing --------------------------------------
+
+fn put_str(b: &mut Vec<u8>, s: &str) {
+    b.extend_from_slice(&(s.len() as i16).to_be_bytes());
+    b.extend_from_slice(s.as_bytes());
+}
+
+/// A response body reader (after the correlation id).
+struct Resp(Vec<u8>, usize);
+
+impl Resp {
+    fn new(frame: Option<Vec<u8>>) -> Resp {
+        let frame = frame.expect("a response, not a closed connection");
+        Resp(frame, 4)
+    }
+    fn take(&mut self, n: usize) -> &[u8] {
+        let s = &self.0[self.1..self.1 + n];
+        self.1 += n;
+        s
+    }
+    fn i16(&mut self) -> i16 {
+        i16::from_be_bytes(self.take(2).try_into().expect("2 bytes"))
+    }
+    fn i32(&mut self) -> i32 {
+        i32::from_be_bytes(self.take(4).try_into().expect("4 bytes"))
+    }
+    fn i64(&mut self) -> i64 {
+        i64::from_be_bytes(self.take(8).try_into().expect("8 bytes"))
+    }
+    fn string(&mut self) -> String {
+        let n = self.i16().max(0) as usize;
+        String::from_utf8_lossy(self.take(n)).into_owned()
+    }
+}
+
+const GROUP: &str = "fenced";
+
+/// JoinGroup v0 → (error, generation, member id).
+fn join(s: &mut std::net::TcpStream, member: &str) -> (i16, i32, String) {
+    let mut b = support::header(11, 0, 1);
+    put_str(&mut b, GROUP);
+    b.extend_from_slice(&10_000i32.to_be_bytes());
+    put_str(&mut b, member);
+    put_str(&mut b, "consumer");
+    b.extend_from_slice(&1i32.to_be_bytes());
+    put_str(&mut b, "range");
+    b.extend_from_slice(&2i32.to_be_bytes());
+    b.extend_from_slice(b"md");
+    let mut r = Resp::new(support::roundtrip(s, &b));
+    let (error, generation) = (r.i16(), r.i32());
+    let (_protocol, _leader, member_id) = (r.string(), r.string(), r.string());
+    (error, generation, member_id)
+}
+
+/// SyncGroup v0 from the leader (no assignments) → error.
+fn sync(s: &mut std::net::TcpStream, generation: i32, member: &str) -> i16 {
+    let mut b = support::header(14, 0, 2);
+    put_str(&mut b, GROUP);
+    b.extend_from_slice(&generation.to_be_bytes());
+    put_str(&mut b, member);
+    b.extend_from_slice(&0i32.to_be_bytes());
+    Resp::new(support::roundtrip(s, &b)).i16()
+}
+
+/// Heartbeat v0 → error.
+fn heartbeat(s: &mut std::net::TcpStream, generation: i32, member: &str) -> i16 {
+    let mut b = support::header(12, 0, 3);
+    put_str(&mut b, GROUP);
+    b.extend_from_slice(&generation.to_be_bytes());
+    put_str(&mut b, member);
+    Resp::new(support::roundtrip(s, &b)).i16()
+}
+
+/// OffsetCommit v2 of orders-0 → the partition's error.
+fn commit(s: &mut std::net::TcpStream, generation: i32, member: &str, offset: i64) -> i16 {
+    let mut b = support::header(8, 2, 4);
+    put_str(&mut b, GROUP);
+    b.extend_from_slice(&generation.to_be_bytes());
+    put_str(&mut b, member);
+    b.extend_from_slice(&(-1i64).to_be_bytes());
+    b.extend_from_slice(&1i32.to_be_bytes());
+    put_str(&mut b, "orders");
+    b.extend_from_slice(&1i32.to_be_bytes());
+    b.extend_from_slice(&0i32.to_be_bytes());
+    b.extend_from_slice(&offset.to_be_bytes());
+    put_str(&mut b, "");
+    let mut r = Resp::new(support::roundtrip(s, &b));
+    assert_eq!(r.i32(), 1, "one topic");
+    r.string();
+    assert_eq!(r.i32(), 1, "one partition");
+    assert_eq!(r.i32(), 0, "partition 0");
+    r.i16()
+}
+
+/// OffsetFetch v1 of orders-0 → the committed offset.
+fn fetch_committed(s: &mut std::net::TcpStream) -> i64 {
+    let mut b = support::header(9, 1, 5);
+    put_str(&mut b, GROUP);
+    b.extend_from_slice(&1i32.to_be_bytes());
+    put_str(&mut b, "orders");
+    b.extend_from_slice(&1i32.to_be_bytes());
+    b.extend_from_slice(&0i32.to_be_bytes());
+    let mut r = Resp::new(support::roundtrip(s, &b));
+    assert_eq!(r.i32(), 1, "one topic");
+    r.string();
+    assert_eq!(r.i32(), 1, "one partition");
+    assert_eq!(r.i32(), 0, "partition 0");
+    let offset = r.i64();
+    r.string();
+    assert_eq!(r.i16(), 0, "partition error");
+    offset
+}
+
+const ILLEGAL_GENERATION: i16 = 22;
+const UNKNOWN_MEMBER_ID: i16 = 25;
+const REBALANCE_IN_PROGRESS: i16 = 27;
+
+#[test]
+fn stale_generation_and_unknown_member_commits_are_rejected() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let broker = start(&tmp.path().join("data"), "fencing");
+    let mut a = broker.connect();
+    let (code, gen1, member_a) = join(&mut a, "");
+    assert_eq!((code, gen1), (0, 1), "the first member's join");
+    assert_eq!(sync(&mut a, gen1, &member_a), 0);
+    assert_eq!(commit(&mut a, gen1, &member_a, 7), 0);
+    assert_eq!(fetch_committed(&mut a), 7);
+
+    // A second member joins: a rebalance; the first learns it from its heartbeat and rejoins.
+    let addr = broker.addr.clone();
+    let second = std::thread::spawn(move || {
+        let mut b = std::net::TcpStream::connect(addr).expect("connect");
+        b.set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("timeout");
+        join(&mut b, "")
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while heartbeat(&mut a, gen1, &member_a) != REBALANCE_IN_PROGRESS {
+        assert!(Instant::now() < deadline, "no rebalance announced");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (code, gen2, again) = join(&mut a, &member_a);
+    assert_eq!((code, again.as_str()), (0, member_a.as_str()));
+    let (code_b, gen_b, _member_b) = second.join().expect("second member");
+    assert_eq!((code_b, gen_b), (0, gen2));
+    assert!(gen2 > gen1);
+
+    // The old generation is fenced; so is a member the group does not know.
+    assert_eq!(commit(&mut a, gen1, &member_a, 9), ILLEGAL_GENERATION);
+    assert_eq!(heartbeat(&mut a, gen1, &member_a), ILLEGAL_GENERATION);
+    assert_eq!(commit(&mut a, gen2, "nobody", 9), UNKNOWN_MEMBER_ID);
+    assert_eq!(fetch_committed(&mut a), 7, "refused commits change nothing");
+    assert_eq!(sync(&mut a, gen2, &member_a), 0);
+    assert_eq!(commit(&mut a, gen2, &member_a, 11), 0);
+    assert_eq!(fetch_committed(&mut a), 11);
+    broker.stop();
+}

@@ -1,0 +1,933 @@
+//! Consumer groups: Kafka's group coordinator (classic protocol) and committed offsets.
+//!
+//! Design (issue #5):
+//! - **`__consumer_offsets`** is an internal topic of [`OFFSETS_PARTITIONS`] partitions (Kafka
+//!   has 50; 8 is enough for one broker of a few shards and keeps the preallocated segments
+//!   small: segment.bytes = 16 MiB). It is created on first use (the first group request on any
+//!   shard), like any topic, so its partitions are spread over shards by the usual placement.
+//!   Compaction is not implemented yet, so the topic keeps everything (retention.ms = -1).
+//! - **Group → partition**: `abs(java hashCode(group id)) % OFFSETS_PARTITIONS`, Kafka's rule.
+//!   The shard owning that partition's log is the group's **coordinator shard**: every group
+//!   request received on another shard is forwarded there with one `Mesh` job, and the answer
+//!   comes back to the connection's shard to be encoded. FindCoordinator answers this broker
+//!   (node id, advertised host and port): one broker is every group's coordinator.
+//! - **Group state** (`state::Group`: members, generation, leader, assignments, committed
+//!   offsets) lives only on the coordinator shard, in a `RefCell` that is never borrowed across
+//!   an await. Pending JoinGroup/SyncGroup requests wait on oneshot channels answered by the state
+//!   machine. One timer task per shard ([`TICK`]) evicts members whose session.timeout.ms passed
+//!   without a heartbeat and ends join phases whose rebalance.timeout.ms passed.
+//! - **OffsetCommit** appends one uncompressed batch (Kafka's offset-commit key/value format,
+//!   `offsets`) to the group's partition and answers after it is **durable** (fdatasync): a
+//!   commit acknowledged to a consumer survives a power loss, not only a process kill. The
+//!   in-memory map that serves OffsetFetch is updated only then.
+//! - **Restart**: each shard replays its `__consumer_offsets` partitions when it opens them,
+//!   rebuilding every group's committed offsets (a group with offsets exists, Empty, after a
+//!   restart). Membership is not persisted: consumers rejoin.
+//!
+//! Owns the group APIs' meaning and the routing above. Must not: touch another shard's logs or
+//! groups except through `Mesh` jobs, or hold a `RefCell` borrow across an await.
+//! ListGroups asks every shard for its groups; DescribeGroups asks each group's coordinator shard
+//! (members, their metadata and assignments).
+//! Not yet (issue #5): DeleteGroups, OffsetDelete,
+//! offsets.retention.minutes, compaction of `__consumer_offsets`.
+
+pub mod offsets;
+pub mod state;
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use futures::FutureExt;
+use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
+use kafka_protocol::messages::find_coordinator_response::Coordinator;
+use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
+use kafka_protocol::messages::leave_group_response::MemberResponse;
+use kafka_protocol::messages::list_groups_response::ListedGroup;
+use kafka_protocol::messages::offset_commit_response::{
+    OffsetCommitResponsePartition, OffsetCommitResponseTopic,
+};
+use kafka_protocol::messages::offset_fetch_response::{
+    OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
+    OffsetFetchResponseTopic, OffsetFetchResponseTopics,
+};
+use kafka_protocol::messages::{
+    BrokerId, DescribeGroupsRequest, DescribeGroupsResponse, FindCoordinatorRequest,
+    FindCoordinatorResponse, HeartbeatRequest, HeartbeatResponse, JoinGroupRequest,
+    JoinGroupResponse, LeaveGroupRequest, LeaveGroupResponse, ListGroupsRequest,
+    ListGroupsResponse, OffsetCommitRequest, OffsetCommitResponse, OffsetFetchRequest,
+    OffsetFetchResponse, SyncGroupRequest, SyncGroupResponse, TopicName,
+};
+use kafka_protocol::protocol::StrBytes;
+
+use self::offsets::{Committed, OffsetRecord};
+use self::state::{Group, JoinParams, JoinResult, SyncResult};
+use super::store::TopicMeta;
+use super::Broker;
+use crate::log::Watermark;
+use crate::protocol::error_code as ec;
+use crate::protocol::header::RequestHeader;
+use crate::protocol::{encode_response, ProtocolError};
+use crate::shard::Completion;
+
+pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
+pub const OFFSETS_PARTITIONS: i32 = 8;
+/// How often each shard checks its groups' session and rebalance timers.
+pub const TICK: Duration = Duration::from_millis(100);
+/// Longest committed metadata string (Kafka's offset.metadata.max.bytes).
+const METADATA_MAX: usize = 4096;
+/// How long a commit may wait for its write.
+const COMMIT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Java's `String.hashCode` (UTF-16 code units), as Kafka hashes group ids.
+pub fn java_hash(s: &str) -> i32 {
+    s.encode_utf16()
+        .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(i32::from(c)))
+}
+
+/// The `__consumer_offsets` partition of a group (Kafka's `Utils.abs(hash) % n`).
+pub fn partition_for(group: &str) -> i32 {
+    let h = java_hash(group);
+    let abs = if h == i32::MIN { 0 } else { h.abs() };
+    abs % OFFSETS_PARTITIONS
+}
+
+/// This shard's groups (those whose partition this shard owns).
+#[derive(Default)]
+pub struct Groups {
+    map: RefCell<HashMap<String, Group>>,
+}
+
+impl Groups {
+    /// Runs `f` on the group (created empty if absent).
+    fn with<R>(&self, group: &str, f: impl FnOnce(&mut Group) -> R) -> R {
+        let mut map = self.map.borrow_mut();
+        f(map.entry(group.to_string()).or_default())
+    }
+
+    /// Runs `f` on the group if it exists.
+    fn with_existing<R>(&self, group: &str, f: impl FnOnce(&mut Group) -> R) -> Option<R> {
+        self.map.borrow_mut().get_mut(group).map(f)
+    }
+
+    fn tick(&self, now: Instant) {
+        let mut map = self.map.borrow_mut();
+        for (name, g) in map.iter_mut() {
+            for member in g.tick(now) {
+                tracing::info!(group = %name, %member, "member evicted (session or rebalance timeout)");
+            }
+        }
+        map.retain(|_, g| !g.is_dead());
+    }
+
+    fn apply(&self, record: OffsetRecord) {
+        if let OffsetRecord::Commit {
+            group,
+            topic,
+            partition,
+            value,
+        } = record
+        {
+            let mut map = self.map.borrow_mut();
+            let g = map.entry(group).or_default();
+            match value {
+                Some(c) => {
+                    g.offsets.insert((topic, partition), c);
+                }
+                None => {
+                    g.offsets.remove(&(topic, partition));
+                }
+            }
+        }
+    }
+}
+
+/// Starts the shard's group timer task.
+pub(super) fn start_timer(b: &Rc<Broker>) -> glommio::Task<()> {
+    let weak = Rc::downgrade(b);
+    glommio::spawn_local(async move {
+        loop {
+            glommio::timer::sleep(TICK).await;
+            let Some(b) = weak.upgrade() else { return };
+            b.groups.tick(Instant::now());
+        }
+    })
+}
+
+/// Rebuilds committed offsets from the `__consumer_offsets` partitions this shard owns.
+pub(super) async fn replay(b: &Rc<Broker>, topic: &TopicMeta) {
+    for p in 0..topic.partitions.len() as i32 {
+        let Some(log) = b.log(OFFSETS_TOPIC, p) else {
+            continue;
+        };
+        match offsets::replay(&log).await {
+            Ok(records) => {
+                let n = records.len();
+                for r in records {
+                    b.groups.apply(r);
+                }
+                tracing::info!(partition = p, records = n, "__consumer_offsets replayed");
+            }
+            Err(e) => tracing::error!(partition = p, "replaying __consumer_offsets: {e}"),
+        }
+    }
+}
+
+impl Broker {
+    /// The offsets topic, created on first use.
+    async fn offsets_topic(self: &Rc<Self>) -> Option<Rc<TopicMeta>> {
+        if let Ok(Some(t)) = self.topic(OFFSETS_TOPIC).await {
+            return Some(t);
+        }
+        let configs: BTreeMap<String, String> = [
+            ("segment.bytes", "16777216"),
+            ("retention.ms", "-1"),
+            ("retention.bytes", "-1"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        match self
+            .create_topic(OFFSETS_TOPIC, OFFSETS_PARTITIONS, -1, configs, false)
+            .await
+        {
+            Ok(_) => tracing::info!("created {OFFSETS_TOPIC}"),
+            Err(super::topics::CreateError(code, msg)) => {
+                if code != ec::TOPIC_ALREADY_EXISTS {
+                    tracing::warn!("creating {OFFSETS_TOPIC}: {msg}");
+                }
+            }
+        }
+        self.topic(OFFSETS_TOPIC).await.ok().flatten()
+    }
+
+    /// The coordinator shard of `group`.
+    async fn group_shard(self: &Rc<Self>, group: &str) -> Option<usize> {
+        let t = self.offsets_topic().await?;
+        self.owner(&t, partition_for(group))
+    }
+
+    /// Runs `work` on the coordinator shard of `group`; None if it cannot be reached.
+    async fn on_group<R, F>(self: &Rc<Self>, group: &str, work: F) -> Option<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(Rc<Broker>) -> futures::future::LocalBoxFuture<'static, R> + Send + 'static,
+    {
+        let shard = self.group_shard(group).await?;
+        self.mesh
+            .call(self, shard, move |b: &Rc<Broker>| work(b.clone()))
+            .await
+            .ok()
+    }
+}
+
+fn s(x: impl Into<String>) -> StrBytes {
+    StrBytes::from_string(x.into())
+}
+
+pub(super) fn dispatch_find_coordinator(
+    b: Rc<Broker>,
+    h: RequestHeader,
+    body: FindCoordinatorRequest,
+) -> Result<Completion, ProtocolError> {
+    Ok(async move {
+        // key_type 1 (transactions) is not coordinated here.
+        let keys: Vec<String> = if h.api_version >= 4 {
+            body.coordinator_keys
+                .iter()
+                .map(|k| k.to_string())
+                .collect()
+        } else {
+            vec![body.key.to_string()]
+        };
+        let available = body.key_type == 0 && b.offsets_topic().await.is_some();
+        let code = if body.key_type != 0 {
+            ec::INVALID_REQUEST
+        } else if available {
+            ec::NONE
+        } else {
+            ec::COORDINATOR_NOT_AVAILABLE
+        };
+        let (node, host, port) = if code == ec::NONE {
+            (
+                b.cfg.node_id,
+                b.cfg.advertised_host.clone(),
+                i32::from(b.cfg.advertised_port),
+            )
+        } else {
+            (-1, String::new(), -1)
+        };
+        let response = if h.api_version >= 4 {
+            FindCoordinatorResponse::default().with_coordinators(
+                keys.into_iter()
+                    .map(|k| {
+                        Coordinator::default()
+                            .with_key(s(k))
+                            .with_node_id(BrokerId(node))
+                            .with_host(s(host.clone()))
+                            .with_port(port)
+                            .with_error_code(code)
+                    })
+                    .collect(),
+            )
+        } else {
+            FindCoordinatorResponse::default()
+                .with_error_code(code)
+                .with_node_id(BrokerId(node))
+                .with_host(s(host))
+                .with_port(port)
+        };
+        encode_response(&h, &response).map(Some)
+    }
+    .boxed_local())
+}
+
+fn new_member_id(client_id: &str) -> String {
+    format!("{client_id}-{}", uuid::Uuid::new_v4().hyphenated())
+}
+
+pub(super) fn dispatch_join(
+    b: Rc<Broker>,
+    h: RequestHeader,
+    body: JoinGroupRequest,
+) -> Result<Completion, ProtocolError> {
+    Ok(async move {
+        let group = body.group_id.to_string();
+        let client_id = h.client_id.clone().unwrap_or_default();
+        let params = JoinParams {
+            member_id: body.member_id.to_string(),
+            instance_id: body.group_instance_id.as_ref().map(|i| i.to_string()),
+            client_id: client_id.clone(),
+            session_timeout_ms: body.session_timeout_ms,
+            rebalance_timeout_ms: if h.api_version >= 1 {
+                body.rebalance_timeout_ms
+            } else {
+                body.session_timeout_ms
+            },
+            protocol_type: body.protocol_type.to_string(),
+            protocols: body
+                .protocols
+                .into_iter()
+                .map(|p| (p.name.to_string(), p.metadata))
+                .collect(),
+            require_known_member_id: h.api_version >= 4,
+        };
+        let member_id = params.member_id.clone();
+        let g = group.clone();
+        let result = b
+            .on_group(&group, move |c| {
+                async move {
+                    let rx = c.groups.with(&g, |grp| {
+                        grp.join(params, || new_member_id(&client_id), Instant::now())
+                    });
+                    rx.await
+                        .unwrap_or_else(|_| JoinResult::error(ec::UNKNOWN_SERVER_ERROR, ""))
+                }
+                .boxed_local()
+            })
+            .await
+            .unwrap_or_else(|| JoinResult::error(ec::COORDINATOR_NOT_AVAILABLE, &member_id));
+        let response = JoinGroupResponse::default()
+            .with_error_code(result.error)
+            .with_generation_id(result.generation)
+            .with_protocol_type(result.protocol_type.map(s))
+            .with_protocol_name(if h.api_version >= 7 {
+                result.protocol.map(s)
+            } else {
+                Some(s(result.protocol.unwrap_or_default()))
+            })
+            .with_leader(s(result.leader))
+            .with_member_id(s(result.member_id))
+            .with_members(
+                result
+                    .members
+                    .into_iter()
+                    .map(|(id, instance, meta)| {
+                        JoinGroupResponseMember::default()
+                            .with_member_id(s(id))
+                            .with_group_instance_id(instance.map(s))
+                            .with_metadata(meta)
+                    })
+                    .collect(),
+            );
+        encode_response(&h, &response).map(Some)
+    }
+    .boxed_local())
+}
+
+pub(super) fn dispatch_sync(
+    b: Rc<Broker>,
+    h: RequestHeader,
+    body: SyncGroupRequest,
+) -> Result<Completion, ProtocolError> {
+    Ok(async move {
+        let group = body.group_id.to_string();
+        let g = group.clone();
+        let result = b
+            .on_group(&group, move |c| {
+                async move {
+                    let member = body.member_id.to_string();
+                    let instance = body.group_instance_id.as_ref().map(|i| i.to_string());
+                    let assignments = body
+                        .assignments
+                        .into_iter()
+                        .map(|a| (a.member_id.to_string(), a.assignment))
+                        .collect();
+                    let rx = c.groups.with_existing(&g, |grp| {
+                        grp.sync(
+                            &member,
+                            instance.as_deref(),
+                            body.generation_id,
+                            assignments,
+                        )
+                    });
+                    match rx {
+                        Some(rx) => rx
+                            .await
+                            .unwrap_or_else(|_| SyncResult::error(ec::UNKNOWN_SERVER_ERROR)),
+                        None => SyncResult::error(state::UNKNOWN_MEMBER_ID),
+                    }
+                }
+                .boxed_local()
+            })
+            .await
+            .unwrap_or_else(|| SyncResult::error(ec::COORDINATOR_NOT_AVAILABLE));
+        let response = SyncGroupResponse::default()
+            .with_error_code(result.error)
+            .with_protocol_type(result.protocol_type.map(s))
+            .with_protocol_name(result.protocol.map(s))
+            .with_assignment(result.assignment);
+        encode_response(&h, &response).map(Some)
+    }
+    .boxed_local())
+}
+
+pub(super) fn dispatch_heartbeat(
+    b: Rc<Broker>,
+    h: RequestHeader,
+    body: HeartbeatRequest,
+) -> Result<Completion, ProtocolError> {
+    Ok(async move {
+        let group = body.group_id.to_string();
+        let g = group.clone();
+        let code = b
+            .on_group(&group, move |c| {
+                async move {
+                    let member = body.member_id.to_string();
+                    let instance = body.group_instance_id.as_ref().map(|i| i.to_string());
+                    c.groups
+                        .with_existing(&g, |grp| {
+                            grp.heartbeat(
+                                &member,
+                                instance.as_deref(),
+                                body.generation_id,
+                                Instant::now(),
+                            )
+                        })
+                        .unwrap_or(state::UNKNOWN_MEMBER_ID)
+                }
+                .boxed_local()
+            })
+            .await
+            .unwrap_or(ec::COORDINATOR_NOT_AVAILABLE);
+        encode_response(&h, &HeartbeatResponse::default().with_error_code(code)).map(Some)
+    }
+    .boxed_local())
+}
+
+pub(super) fn dispatch_leave(
+    b: Rc<Broker>,
+    h: RequestHeader,
+    body: LeaveGroupRequest,
+) -> Result<Completion, ProtocolError> {
+    Ok(async move {
+        let group = body.group_id.to_string();
+        let members: Vec<(String, Option<String>)> = if h.api_version >= 3 {
+            body.members
+                .iter()
+                .map(|m| {
+                    (
+                        m.member_id.to_string(),
+                        m.group_instance_id.as_ref().map(|i| i.to_string()),
+                    )
+                })
+                .collect()
+        } else {
+            vec![(body.member_id.to_string(), None)]
+        };
+        let g = group.clone();
+        let asked = members.clone();
+        let codes = b
+            .on_group(&group, move |c| {
+                async move {
+                    let now = Instant::now();
+                    asked
+                        .into_iter()
+                        .map(|(member, instance)| {
+                            c.groups
+                                .with_existing(&g, |grp| {
+                                    let id = match &instance {
+                                        Some(i) => match grp.member_of_instance(i) {
+                                            Some(id) if member.is_empty() || id == member => id,
+                                            Some(_) => return state::FENCED_INSTANCE_ID,
+                                            None => return state::UNKNOWN_MEMBER_ID,
+                                        },
+                                        None => member.clone(),
+                                    };
+                                    if grp.remove_member(&id, now) {
+                                        tracing::info!(group = %g, member = %id, "member left");
+                                        ec::NONE
+                                    } else {
+                                        state::UNKNOWN_MEMBER_ID
+                                    }
+                                })
+                                .unwrap_or(state::UNKNOWN_MEMBER_ID)
+                        })
+                        .collect::<Vec<i16>>()
+                }
+                .boxed_local()
+            })
+            .await;
+        let response = match codes {
+            None => LeaveGroupResponse::default().with_error_code(ec::COORDINATOR_NOT_AVAILABLE),
+            Some(codes) if h.api_version >= 3 => LeaveGroupResponse::default().with_members(
+                members
+                    .into_iter()
+                    .zip(codes)
+                    .map(|((m, i), code)| {
+                        MemberResponse::default()
+                            .with_member_id(s(m))
+                            .with_group_instance_id(i.map(s))
+                            .with_error_code(code)
+                    })
+                    .collect(),
+            ),
+            Some(codes) => LeaveGroupResponse::default()
+                .with_error_code(codes.first().copied().unwrap_or(ec::NONE)),
+        };
+        encode_response(&h, &response).map(Some)
+    }
+    .boxed_local())
+}
+
+/// Commits on the coordinator shard: checks membership, writes the batch, waits until durable,
+/// then updates the map. Returns one code per (topic, partition) in request order.
+async fn commit(
+    c: Rc<Broker>,
+    group: String,
+    member: String,
+    instance: Option<String>,
+    generation: i32,
+    requested: Vec<(String, i32, Committed)>,
+) -> Vec<i16> {
+    let all = |code: i16| vec![code; requested.len()];
+    let code = c.groups.with(&group, |g| {
+        if generation < 0 && member.is_empty() {
+            if g.members.is_empty() {
+                ec::NONE
+            } else {
+                state::UNKNOWN_MEMBER_ID
+            }
+        } else if g.state == state::State::CompletingRebalance
+            && g.members.contains_key(&member)
+            && g.generation == generation
+        {
+            state::REBALANCE_IN_PROGRESS
+        } else {
+            g.check_member(&member, instance.as_deref(), generation)
+        }
+    });
+    if code != ec::NONE {
+        tracing::info!(%group, %member, generation, code, "OffsetCommit refused");
+        return all(code);
+    }
+    let codes: Vec<i16> = requested
+        .iter()
+        .map(|(_, _, c)| {
+            if c.metadata.len() > METADATA_MAX {
+                state::OFFSET_METADATA_TOO_LARGE
+            } else {
+                ec::NONE
+            }
+        })
+        .collect();
+    let accepted: Vec<(String, i32, Committed)> = requested
+        .iter()
+        .zip(&codes)
+        .filter(|(_, code)| **code == ec::NONE)
+        .map(|(r, _)| r.clone())
+        .collect();
+    if accepted.is_empty() {
+        return codes;
+    }
+    let Some(log) = c.log(OFFSETS_TOPIC, partition_for(&group)) else {
+        return all(ec::NOT_COORDINATOR);
+    };
+    let now = crate::config::Clock::System.now_ms();
+    let batch = offsets::commit_batch(&group, &accepted, now);
+    let written = match log.append(bytes::Bytes::from(batch), 0) {
+        Ok(info) => {
+            let wait = log.wait(info.last_offset, Watermark::Durable);
+            match glommio::timer::timeout(COMMIT_TIMEOUT, async {
+                Ok(wait.await.map_err(|e| e.kafka_code()))
+            })
+            .await
+            {
+                Ok(r) => r,
+                Err(_) => Err(ec::REQUEST_TIMED_OUT),
+            }
+        }
+        Err(e) => Err(e.kafka_code()),
+    };
+    if let Err(code) = written {
+        tracing::warn!(%group, code, "writing an offset commit failed");
+        return all(code);
+    }
+    c.groups.with(&group, |g| {
+        for (t, p, committed) in accepted {
+            g.offsets.insert((t, p), committed);
+        }
+    });
+    codes
+}
+
+pub(super) fn dispatch_offset_commit(
+    b: Rc<Broker>,
+    h: RequestHeader,
+    body: OffsetCommitRequest,
+) -> Result<Completion, ProtocolError> {
+    Ok(async move {
+        let group = body.group_id.to_string();
+        let now = crate::config::Clock::System.now_ms();
+        let requested: Vec<(String, i32, Committed)> = body
+            .topics
+            .iter()
+            .flat_map(|t| {
+                t.partitions.iter().map(move |p| {
+                    (
+                        t.name.to_string(),
+                        p.partition_index,
+                        Committed {
+                            offset: p.committed_offset,
+                            leader_epoch: p.committed_leader_epoch,
+                            metadata: p
+                                .committed_metadata
+                                .as_ref()
+                                .map(|m| m.to_string())
+                                .unwrap_or_default(),
+                            commit_timestamp: now,
+                        },
+                    )
+                })
+            })
+            .collect();
+        let n = requested.len();
+        let (g, member, instance, generation) = (
+            group.clone(),
+            body.member_id.to_string(),
+            body.group_instance_id.as_ref().map(|i| i.to_string()),
+            body.generation_id_or_member_epoch,
+        );
+        let codes = b
+            .on_group(&group, move |c| {
+                commit(c, g, member, instance, generation, requested).boxed_local()
+            })
+            .await
+            .unwrap_or_else(|| vec![ec::COORDINATOR_NOT_AVAILABLE; n]);
+        let mut codes = codes.into_iter();
+        let topics = body
+            .topics
+            .into_iter()
+            .map(|t| {
+                let partitions = t
+                    .partitions
+                    .iter()
+                    .map(|p| {
+                        OffsetCommitResponsePartition::default()
+                            .with_partition_index(p.partition_index)
+                            .with_error_code(codes.next().unwrap_or(ec::UNKNOWN_SERVER_ERROR))
+                    })
+                    .collect();
+                OffsetCommitResponseTopic::default()
+                    .with_name(t.name)
+                    .with_partitions(partitions)
+            })
+            .collect();
+        encode_response(&h, &OffsetCommitResponse::default().with_topics(topics)).map(Some)
+    }
+    .boxed_local())
+}
+
+/// (topic, [(partition, committed)]) of one group; `topics` None = every committed offset.
+type Fetched = Vec<(String, Vec<(i32, Option<Committed>)>)>;
+
+async fn fetch_group(
+    b: &Rc<Broker>,
+    group: String,
+    topics: Option<Vec<(String, Vec<i32>)>>,
+) -> Result<Fetched, i16> {
+    let g = group.clone();
+    b.on_group(&group, move |c| {
+        async move {
+            let map = c.groups.map.borrow();
+            let offsets = map.get(&g).map(|grp| &grp.offsets);
+            match topics {
+                Some(topics) => topics
+                    .into_iter()
+                    .map(|(t, ps)| {
+                        let found = ps
+                            .into_iter()
+                            .map(|p| {
+                                let c = offsets.and_then(|o| o.get(&(t.clone(), p)).cloned());
+                                (p, c)
+                            })
+                            .collect();
+                        (t, found)
+                    })
+                    .collect(),
+                None => {
+                    let mut by_topic: BTreeMap<String, Vec<(i32, Option<Committed>)>> =
+                        BTreeMap::new();
+                    for ((t, p), c) in offsets.into_iter().flatten() {
+                        by_topic
+                            .entry(t.clone())
+                            .or_default()
+                            .push((*p, Some(c.clone())));
+                    }
+                    for v in by_topic.values_mut() {
+                        v.sort_by_key(|(p, _)| *p);
+                    }
+                    by_topic.into_iter().collect()
+                }
+            }
+        }
+        .boxed_local()
+    })
+    .await
+    .ok_or(ec::COORDINATOR_NOT_AVAILABLE)
+}
+
+fn committed_fields(c: Option<Committed>) -> (i64, i32, String) {
+    match c {
+        Some(c) => (c.offset, c.leader_epoch, c.metadata),
+        None => (-1, -1, String::new()),
+    }
+}
+
+pub(super) fn dispatch_offset_fetch(
+    b: Rc<Broker>,
+    h: RequestHeader,
+    body: OffsetFetchRequest,
+) -> Result<Completion, ProtocolError> {
+    Ok(async move {
+        let response = if h.api_version >= 8 {
+            let mut groups = Vec::with_capacity(body.groups.len());
+            for g in body.groups {
+                let topics = g.topics.map(|ts| {
+                    ts.into_iter()
+                        .map(|t| (t.name.to_string(), t.partition_indexes))
+                        .collect()
+                });
+                let out = OffsetFetchResponseGroup::default().with_group_id(g.group_id.clone());
+                groups.push(
+                    match fetch_group(&b, g.group_id.to_string(), topics).await {
+                        Err(code) => out.with_error_code(code),
+                        Ok(fetched) => out.with_topics(
+                            fetched
+                                .into_iter()
+                                .map(|(t, ps)| {
+                                    OffsetFetchResponseTopics::default()
+                                        .with_name(TopicName(s(t)))
+                                        .with_partitions(
+                                            ps.into_iter()
+                                                .map(|(p, c)| {
+                                                    let (o, e, m) = committed_fields(c);
+                                                    OffsetFetchResponsePartitions::default()
+                                                        .with_partition_index(p)
+                                                        .with_committed_offset(o)
+                                                        .with_committed_leader_epoch(e)
+                                                        .with_metadata(Some(s(m)))
+                                                })
+                                                .collect(),
+                                        )
+                                })
+                                .collect(),
+                        ),
+                    },
+                );
+            }
+            OffsetFetchResponse::default().with_groups(groups)
+        } else {
+            let topics = body.topics.map(|ts| {
+                ts.into_iter()
+                    .map(|t| (t.name.to_string(), t.partition_indexes))
+                    .collect()
+            });
+            match fetch_group(&b, body.group_id.to_string(), topics).await {
+                Err(code) => OffsetFetchResponse::default().with_error_code(code),
+                Ok(fetched) => OffsetFetchResponse::default().with_topics(
+                    fetched
+                        .into_iter()
+                        .map(|(t, ps)| {
+                            OffsetFetchResponseTopic::default()
+                                .with_name(TopicName(s(t)))
+                                .with_partitions(
+                                    ps.into_iter()
+                                        .map(|(p, c)| {
+                                            let (o, e, m) = committed_fields(c);
+                                            OffsetFetchResponsePartition::default()
+                                                .with_partition_index(p)
+                                                .with_committed_offset(o)
+                                                .with_committed_leader_epoch(e)
+                                                .with_metadata(Some(s(m)))
+                                        })
+                                        .collect(),
+                                )
+                        })
+                        .collect(),
+                ),
+            }
+        };
+        encode_response(&h, &response).map(Some)
+    }
+    .boxed_local())
+}
+
+/// (group, protocol type, state) of every group this shard coordinates.
+fn list_local(b: &Broker) -> Vec<(String, String, &'static str)> {
+    b.groups
+        .map
+        .borrow()
+        .iter()
+        .map(|(name, g)| {
+            (
+                name.clone(),
+                g.protocol_type.clone().unwrap_or_default(),
+                g.state.name(),
+            )
+        })
+        .collect()
+}
+
+pub(super) fn dispatch_list_groups(
+    b: Rc<Broker>,
+    h: RequestHeader,
+    body: ListGroupsRequest,
+) -> Result<Completion, ProtocolError> {
+    Ok(async move {
+        let states: Vec<String> = body
+            .states_filter
+            .iter()
+            .map(|s| s.to_ascii_lowercase())
+            .collect();
+        let mut groups = Vec::new();
+        let mut code = ec::NONE;
+        for shard in 0..b.shard_count() {
+            match b
+                .mesh
+                .call(&b, shard, |o: &Rc<Broker>| {
+                    let listed = list_local(o);
+                    async move { listed }.boxed_local()
+                })
+                .await
+            {
+                Ok(listed) => groups.extend(listed),
+                Err(_) => code = ec::COORDINATOR_NOT_AVAILABLE,
+            }
+        }
+        groups.sort();
+        let groups = groups
+            .into_iter()
+            .filter(|(_, _, state)| {
+                states.is_empty() || states.contains(&state.to_ascii_lowercase())
+            })
+            .map(|(name, protocol_type, state)| {
+                ListedGroup::default()
+                    .with_group_id(kafka_protocol::messages::GroupId(s(name)))
+                    .with_protocol_type(s(protocol_type))
+                    .with_group_state(s(state))
+            })
+            .collect();
+        let response = ListGroupsResponse::default()
+            .with_error_code(code)
+            .with_groups(groups);
+        encode_response(&h, &response).map(Some)
+    }
+    .boxed_local())
+}
+
+/// One group as DescribeGroups shows it (on its coordinator shard).
+fn describe_local(b: &Broker, group: &str) -> DescribedGroup {
+    let out = DescribedGroup::default().with_group_id(kafka_protocol::messages::GroupId(s(group)));
+    let map = b.groups.map.borrow();
+    let Some(g) = map.get(group) else {
+        return out.with_group_state(s("Dead"));
+    };
+    let members = g
+        .members
+        .iter()
+        .map(|(id, m)| {
+            let metadata = m
+                .protocols
+                .iter()
+                .find(|(n, _)| Some(n) == g.protocol.as_ref())
+                .map(|(_, md)| md.clone())
+                .unwrap_or_default();
+            DescribedGroupMember::default()
+                .with_member_id(s(id.clone()))
+                .with_group_instance_id(m.instance_id.clone().map(s))
+                .with_client_id(s(m.client_id.clone()))
+                .with_client_host(s(""))
+                .with_member_metadata(metadata)
+                .with_member_assignment(m.assignment.clone())
+        })
+        .collect();
+    out.with_group_state(s(g.state.name()))
+        .with_protocol_type(s(g.protocol_type.clone().unwrap_or_default()))
+        .with_protocol_data(s(g.protocol.clone().unwrap_or_default()))
+        .with_members(members)
+}
+
+pub(super) fn dispatch_describe_groups(
+    b: Rc<Broker>,
+    h: RequestHeader,
+    body: DescribeGroupsRequest,
+) -> Result<Completion, ProtocolError> {
+    Ok(async move {
+        let mut groups = Vec::with_capacity(body.groups.len());
+        for g in body.groups {
+            let name = g.to_string();
+            let n = name.clone();
+            let described = b
+                .on_group(&name, move |c| {
+                    let d = describe_local(&c, &n);
+                    async move { d }.boxed_local()
+                })
+                .await
+                .unwrap_or_else(|| {
+                    DescribedGroup::default()
+                        .with_group_id(g)
+                        .with_error_code(ec::COORDINATOR_NOT_AVAILABLE)
+                });
+            groups.push(described);
+        }
+        encode_response(&h, &DescribeGroupsResponse::default().with_groups(groups)).map(Some)
+    }
+    .boxed_local())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn java_hash_matches_kafka() {
+        // "".hashCode() == 0, "a".hashCode() == 97, "hello".hashCode() == 99162322.
+        assert_eq!(java_hash(""), 0);
+        assert_eq!(java_hash("a"), 97);
+        assert_eq!(java_hash("hello"), 99_162_322);
+        assert_eq!(java_hash("polygenelubricants"), i32::MIN);
+        assert_eq!(partition_for("polygenelubricants"), 0);
+    }
+}

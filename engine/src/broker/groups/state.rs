@@ -1,0 +1,555 @@
+//! One group's membership state machine (Kafka's classic protocol), on its coordinator shard.
+//!
+//! Empty → PreparingRebalance (a join) → CompletingRebalance (every known member rejoined, or
+//! the rebalance timeout evicted those that did not; the leader gets every member's metadata)
+//! → Stable (the leader's SyncGroup brought the assignments, relayed to every member). A join,
+//! a leave or an eviction in CompletingRebalance or Stable starts a new rebalance; the last
+//! member leaving empties the group. Generation and member ids fence stale members.
+//!
+//! Owns those transitions and the waiters of pending JoinGroup/SyncGroup requests (oneshot
+//! senders answered on this shard). Must not: do I/O, await, or be reached from another shard
+//! except through a `Mesh` job (it lives in a `RefCell` on its shard).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures::channel::oneshot;
+
+use super::offsets::Committed;
+use crate::protocol::error_code as ec;
+
+pub const ILLEGAL_GENERATION: i16 = 22;
+pub const INCONSISTENT_GROUP_PROTOCOL: i16 = 23;
+pub const UNKNOWN_MEMBER_ID: i16 = 25;
+pub const INVALID_SESSION_TIMEOUT: i16 = 26;
+pub const REBALANCE_IN_PROGRESS: i16 = 27;
+pub const MEMBER_ID_REQUIRED: i16 = 79;
+pub const FENCED_INSTANCE_ID: i16 = 82;
+pub const OFFSET_METADATA_TOO_LARGE: i16 = 12;
+
+/// How long a group that was empty waits for more members before its first generation
+/// (Kafka's group.initial.rebalance.delay.ms, shorter).
+pub const INITIAL_REBALANCE_DELAY: Duration = Duration::from_millis(1000);
+pub const SESSION_TIMEOUT_MIN_MS: i32 = 1000;
+pub const SESSION_TIMEOUT_MAX_MS: i32 = 1_800_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    Empty,
+    PreparingRebalance,
+    CompletingRebalance,
+    Stable,
+}
+
+impl State {
+    /// Kafka's name of the state (ListGroups, DescribeGroups).
+    pub fn name(self) -> &'static str {
+        match self {
+            State::Empty => "Empty",
+            State::PreparingRebalance => "PreparingRebalance",
+            State::CompletingRebalance => "CompletingRebalance",
+            State::Stable => "Stable",
+        }
+    }
+}
+
+/// What a completed join tells one member.
+#[derive(Debug, Clone)]
+pub struct JoinResult {
+    pub error: i16,
+    pub generation: i32,
+    pub protocol_type: Option<String>,
+    pub protocol: Option<String>,
+    pub leader: String,
+    pub member_id: String,
+    /// (member id, group instance id, metadata): for the leader only.
+    pub members: Vec<(String, Option<String>, Bytes)>,
+}
+
+impl JoinResult {
+    pub fn error(error: i16, member_id: &str) -> JoinResult {
+        JoinResult {
+            error,
+            generation: -1,
+            protocol_type: None,
+            protocol: None,
+            leader: String::new(),
+            member_id: member_id.to_string(),
+            members: Vec::new(),
+        }
+    }
+}
+
+/// What SyncGroup tells one member.
+#[derive(Debug, Clone)]
+pub struct SyncResult {
+    pub error: i16,
+    pub protocol_type: Option<String>,
+    pub protocol: Option<String>,
+    pub assignment: Bytes,
+}
+
+impl SyncResult {
+    pub fn error(error: i16) -> SyncResult {
+        SyncResult {
+            error,
+            protocol_type: None,
+            protocol: None,
+            assignment: Bytes::new(),
+        }
+    }
+}
+
+pub struct Member {
+    pub instance_id: Option<String>,
+    pub client_id: String,
+    pub session_timeout: Duration,
+    pub rebalance_timeout: Duration,
+    /// (protocol name, metadata), in the member's order of preference.
+    pub protocols: Vec<(String, Bytes)>,
+    pub assignment: Bytes,
+    pub last_heartbeat: Instant,
+    join_waiter: Option<oneshot::Sender<JoinResult>>,
+    sync_waiter: Option<oneshot::Sender<SyncResult>>,
+}
+
+/// A join request's parameters.
+pub struct JoinParams {
+    pub member_id: String,
+    pub instance_id: Option<String>,
+    pub client_id: String,
+    pub session_timeout_ms: i32,
+    pub rebalance_timeout_ms: i32,
+    pub protocol_type: String,
+    pub protocols: Vec<(String, Bytes)>,
+    /// JoinGroup v4+: an unknown member first gets an id (MEMBER_ID_REQUIRED).
+    pub require_known_member_id: bool,
+}
+
+fn answered(r: JoinResult) -> oneshot::Receiver<JoinResult> {
+    let (tx, rx) = oneshot::channel();
+    let _ = tx.send(r);
+    rx
+}
+
+pub struct Group {
+    pub state: State,
+    pub generation: i32,
+    pub protocol_type: Option<String>,
+    pub protocol: Option<String>,
+    pub leader: Option<String>,
+    pub members: BTreeMap<String, Member>,
+    /// group.instance.id → member id.
+    pub static_members: HashMap<String, String>,
+    /// Member ids handed out with MEMBER_ID_REQUIRED, not joined yet.
+    pending: HashSet<String>,
+    /// When the current join phase ends regardless of who rejoined.
+    rebalance_deadline: Option<Instant>,
+    /// The join phase may not end before this (initial delay of an empty group).
+    not_before: Option<Instant>,
+    pub offsets: HashMap<(String, i32), Committed>,
+}
+
+impl Default for Group {
+    fn default() -> Self {
+        Group {
+            state: State::Empty,
+            generation: 0,
+            protocol_type: None,
+            protocol: None,
+            leader: None,
+            members: BTreeMap::new(),
+            static_members: HashMap::new(),
+            pending: HashSet::new(),
+            rebalance_deadline: None,
+            not_before: None,
+            offsets: HashMap::new(),
+        }
+    }
+}
+
+impl Group {
+    /// Handles a JoinGroup; the receiver resolves when the join phase completes (or at once).
+    pub fn join(
+        &mut self,
+        p: JoinParams,
+        new_member_id: impl FnOnce() -> String,
+        now: Instant,
+    ) -> oneshot::Receiver<JoinResult> {
+        if !(SESSION_TIMEOUT_MIN_MS..=SESSION_TIMEOUT_MAX_MS).contains(&p.session_timeout_ms) {
+            return answered(JoinResult::error(INVALID_SESSION_TIMEOUT, &p.member_id));
+        }
+        if p.protocols.is_empty()
+            || (!self.members.is_empty()
+                && (self.protocol_type.as_deref() != Some(p.protocol_type.as_str())
+                    || !p.protocols.iter().any(|(name, _)| self.all_support(name))))
+        {
+            return answered(JoinResult::error(INCONSISTENT_GROUP_PROTOCOL, &p.member_id));
+        }
+        let mut member_id = p.member_id.clone();
+        if member_id.is_empty() {
+            if let Some(old) = p
+                .instance_id
+                .as_ref()
+                .and_then(|i| self.static_members.get(i).cloned())
+            {
+                // A static member restarting: it takes over its old membership under a new id;
+                // the old id is fenced.
+                let new_id = new_member_id();
+                if let Some(mut m) = self.members.remove(&old) {
+                    if let Some(w) = m.join_waiter.take() {
+                        let _ = w.send(JoinResult::error(FENCED_INSTANCE_ID, &old));
+                    }
+                    if let Some(w) = m.sync_waiter.take() {
+                        let _ = w.send(SyncResult::error(FENCED_INSTANCE_ID));
+                    }
+                    self.members.insert(new_id.clone(), m);
+                }
+                if self.leader.as_deref() == Some(old.as_str()) {
+                    self.leader = Some(new_id.clone());
+                }
+                member_id = new_id;
+            } else {
+                member_id = new_member_id();
+                if p.require_known_member_id && p.instance_id.is_none() {
+                    self.pending.insert(member_id.clone());
+                    return answered(JoinResult::error(MEMBER_ID_REQUIRED, &member_id));
+                }
+            }
+        } else if !self.members.contains_key(&member_id) && !self.pending.remove(&member_id) {
+            return answered(JoinResult::error(UNKNOWN_MEMBER_ID, &member_id));
+        }
+        if let Some(instance) = &p.instance_id {
+            if let Some(owner) = self.static_members.get(instance) {
+                if *owner != member_id && self.members.contains_key(owner) {
+                    return answered(JoinResult::error(FENCED_INSTANCE_ID, &member_id));
+                }
+            }
+            self.static_members
+                .insert(instance.clone(), member_id.clone());
+        }
+        let session_timeout = Duration::from_millis(p.session_timeout_ms as u64);
+        let rebalance_timeout =
+            Duration::from_millis(p.rebalance_timeout_ms.max(p.session_timeout_ms) as u64);
+        let (tx, rx) = oneshot::channel();
+        let m = self
+            .members
+            .entry(member_id.clone())
+            .or_insert_with(|| Member {
+                instance_id: p.instance_id.clone(),
+                client_id: p.client_id.clone(),
+                session_timeout,
+                rebalance_timeout,
+                protocols: Vec::new(),
+                assignment: Bytes::new(),
+                last_heartbeat: now,
+                join_waiter: None,
+                sync_waiter: None,
+            });
+        m.session_timeout = session_timeout;
+        m.rebalance_timeout = rebalance_timeout;
+        m.protocols = p.protocols;
+        m.last_heartbeat = now;
+        if let Some(old) = m.join_waiter.replace(tx) {
+            let _ = old.send(JoinResult::error(UNKNOWN_MEMBER_ID, &member_id));
+        }
+        if self.protocol_type.is_none() || self.members.len() == 1 {
+            self.protocol_type = Some(p.protocol_type);
+        }
+        match self.state {
+            State::PreparingRebalance => {}
+            State::Empty => {
+                self.prepare_rebalance(now);
+                self.not_before = Some(now + INITIAL_REBALANCE_DELAY);
+            }
+            State::CompletingRebalance | State::Stable => self.prepare_rebalance(now),
+        }
+        self.try_complete_join(now);
+        rx
+    }
+
+    fn all_support(&self, protocol: &str) -> bool {
+        self.members
+            .values()
+            .all(|m| m.protocols.iter().any(|(n, _)| n == protocol))
+    }
+
+    /// Starts a join phase: members waiting in SyncGroup are told to rejoin.
+    pub fn prepare_rebalance(&mut self, now: Instant) {
+        if self.state == State::PreparingRebalance {
+            return;
+        }
+        for m in self.members.values_mut() {
+            if let Some(w) = m.sync_waiter.take() {
+                let _ = w.send(SyncResult::error(REBALANCE_IN_PROGRESS));
+            }
+        }
+        let timeout = self
+            .members
+            .values()
+            .map(|m| m.rebalance_timeout)
+            .max()
+            .unwrap_or(Duration::ZERO);
+        self.state = State::PreparingRebalance;
+        self.rebalance_deadline = Some(now + timeout);
+        self.not_before = None;
+    }
+
+    /// Ends the join phase if every member has rejoined (and any initial delay passed).
+    pub fn try_complete_join(&mut self, now: Instant) {
+        if self.state != State::PreparingRebalance {
+            return;
+        }
+        if self.not_before.is_some_and(|t| now < t) {
+            return;
+        }
+        if self.members.values().all(|m| m.join_waiter.is_some()) {
+            self.complete_join();
+        }
+    }
+
+    fn complete_join(&mut self) {
+        self.generation += 1;
+        self.rebalance_deadline = None;
+        self.not_before = None;
+        if self.members.is_empty() {
+            self.state = State::Empty;
+            self.leader = None;
+            self.protocol = None;
+            return;
+        }
+        if !self
+            .leader
+            .as_ref()
+            .is_some_and(|l| self.members.contains_key(l))
+        {
+            self.leader = self.members.keys().next().cloned();
+        }
+        let leader = self.leader.clone().unwrap_or_default();
+        // The leader's most preferred protocol every member supports.
+        let protocol = self.members.get(&leader).and_then(|l| {
+            l.protocols
+                .iter()
+                .map(|(n, _)| n.clone())
+                .find(|n| self.all_support(n))
+        });
+        self.protocol = protocol.clone();
+        self.state = State::CompletingRebalance;
+        let metadata: Vec<(String, Option<String>, Bytes)> = self
+            .members
+            .iter()
+            .map(|(id, m)| {
+                let meta = m
+                    .protocols
+                    .iter()
+                    .find(|(n, _)| Some(n) == protocol.as_ref())
+                    .map(|(_, b)| b.clone())
+                    .unwrap_or_default();
+                (id.clone(), m.instance_id.clone(), meta)
+            })
+            .collect();
+        let now = Instant::now();
+        for (id, m) in self.members.iter_mut() {
+            m.last_heartbeat = now;
+            m.assignment = Bytes::new();
+            if let Some(w) = m.join_waiter.take() {
+                let _ = w.send(JoinResult {
+                    error: ec::NONE,
+                    generation: self.generation,
+                    protocol_type: self.protocol_type.clone(),
+                    protocol: protocol.clone(),
+                    leader: leader.clone(),
+                    member_id: id.clone(),
+                    members: if *id == leader {
+                        metadata.clone()
+                    } else {
+                        Vec::new()
+                    },
+                });
+            }
+        }
+    }
+
+    /// Checks a member id and generation (and instance id) against the group.
+    pub fn check_member(&self, member_id: &str, instance_id: Option<&str>, generation: i32) -> i16 {
+        if let Some(i) = instance_id {
+            if self.static_members.get(i).is_some_and(|m| m != member_id) {
+                return FENCED_INSTANCE_ID;
+            }
+        }
+        if !self.members.contains_key(member_id) {
+            return UNKNOWN_MEMBER_ID;
+        }
+        if generation != self.generation {
+            return ILLEGAL_GENERATION;
+        }
+        ec::NONE
+    }
+
+    pub fn sync(
+        &mut self,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation: i32,
+        assignments: Vec<(String, Bytes)>,
+    ) -> oneshot::Receiver<SyncResult> {
+        let (tx, rx) = oneshot::channel();
+        let code = self.check_member(member_id, instance_id, generation);
+        if code != ec::NONE {
+            let _ = tx.send(SyncResult::error(code));
+            return rx;
+        }
+        let ok = |g: &Group, assignment: Bytes| SyncResult {
+            error: ec::NONE,
+            protocol_type: g.protocol_type.clone(),
+            protocol: g.protocol.clone(),
+            assignment,
+        };
+        match self.state {
+            State::Empty | State::PreparingRebalance => {
+                let _ = tx.send(SyncResult::error(REBALANCE_IN_PROGRESS));
+            }
+            State::Stable => {
+                let a = self
+                    .members
+                    .get(member_id)
+                    .map(|m| m.assignment.clone())
+                    .unwrap_or_default();
+                let _ = tx.send(ok(self, a));
+            }
+            State::CompletingRebalance => {
+                if let Some(m) = self.members.get_mut(member_id) {
+                    m.sync_waiter = Some(tx);
+                }
+                if self.leader.as_deref() == Some(member_id) {
+                    let mut given: HashMap<String, Bytes> = assignments.into_iter().collect();
+                    self.state = State::Stable;
+                    let (pt, pn) = (self.protocol_type.clone(), self.protocol.clone());
+                    for (id, m) in self.members.iter_mut() {
+                        m.assignment = given.remove(id).unwrap_or_default();
+                        if let Some(w) = m.sync_waiter.take() {
+                            let _ = w.send(SyncResult {
+                                error: ec::NONE,
+                                protocol_type: pt.clone(),
+                                protocol: pn.clone(),
+                                assignment: m.assignment.clone(),
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        rx
+    }
+
+    pub fn heartbeat(
+        &mut self,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation: i32,
+        now: Instant,
+    ) -> i16 {
+        let code = self.check_member(member_id, instance_id, generation);
+        if code == UNKNOWN_MEMBER_ID || code == FENCED_INSTANCE_ID {
+            return code;
+        }
+        if let Some(m) = self.members.get_mut(member_id) {
+            m.last_heartbeat = now;
+        }
+        if self.state == State::PreparingRebalance {
+            return REBALANCE_IN_PROGRESS;
+        }
+        code
+    }
+
+    /// Removes a member (LeaveGroup or eviction) and rebalances the rest.
+    pub fn remove_member(&mut self, member_id: &str, now: Instant) -> bool {
+        let Some(mut m) = self.members.remove(member_id) else {
+            return false;
+        };
+        if let Some(i) = &m.instance_id {
+            if self.static_members.get(i).is_some_and(|id| id == member_id) {
+                self.static_members.remove(i);
+            }
+        }
+        if let Some(w) = m.join_waiter.take() {
+            let _ = w.send(JoinResult::error(UNKNOWN_MEMBER_ID, member_id));
+        }
+        if let Some(w) = m.sync_waiter.take() {
+            let _ = w.send(SyncResult::error(UNKNOWN_MEMBER_ID));
+        }
+        match self.state {
+            State::Empty => {}
+            State::PreparingRebalance => self.try_complete_join(now),
+            State::CompletingRebalance | State::Stable => {
+                if self.members.is_empty() {
+                    self.complete_join();
+                } else {
+                    self.prepare_rebalance(now);
+                }
+            }
+        }
+        if self.members.is_empty() && self.state == State::PreparingRebalance {
+            self.complete_join();
+        }
+        true
+    }
+
+    /// The member id registered for a static instance id.
+    pub fn member_of_instance(&self, instance_id: &str) -> Option<String> {
+        self.static_members.get(instance_id).cloned()
+    }
+
+    /// Timers: evicts members whose session expired, ends a join phase whose rebalance timeout
+    /// passed (evicting members that did not rejoin) or whose initial delay ended.
+    pub fn tick(&mut self, now: Instant) -> Vec<String> {
+        let mut evicted = Vec::new();
+        let expired: Vec<String> = self
+            .members
+            .iter()
+            .filter(|(_, m)| {
+                m.join_waiter.is_none() && now.duration_since(m.last_heartbeat) > m.session_timeout
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in expired {
+            if self.state == State::PreparingRebalance {
+                // Handled by the rebalance deadline below.
+                continue;
+            }
+            self.remove_member(&id, now);
+            evicted.push(id);
+        }
+        if self.state == State::PreparingRebalance {
+            if self.rebalance_deadline.is_some_and(|d| now >= d) {
+                let late: Vec<String> = self
+                    .members
+                    .iter()
+                    .filter(|(_, m)| m.join_waiter.is_none())
+                    .map(|(id, _)| id.clone())
+                    .collect();
+                for id in late {
+                    if let Some(m) = self.members.remove(&id) {
+                        if let Some(i) = &m.instance_id {
+                            self.static_members.remove(i);
+                        }
+                    }
+                    evicted.push(id);
+                }
+                self.complete_join();
+            } else {
+                self.try_complete_join(now);
+            }
+        }
+        evicted
+    }
+
+    /// Whether the group holds nothing worth keeping in memory.
+    pub fn is_dead(&self) -> bool {
+        self.state == State::Empty
+            && self.members.is_empty()
+            && self.offsets.is_empty()
+            && self.pending.is_empty()
+    }
+}

@@ -72,7 +72,20 @@ pub(super) struct ProducerTable {
 }
 
 impl ProducerTable {
+    /// Kafka's rules (`ProducerStateManager` / `LogValidator`, 2.5 and later):
+    /// - a negative base sequence from an idempotent producer is INVALID_RECORD;
+    /// - an unknown producer (never seen, expired, or its batches removed by retention) may start
+    ///   at any sequence (KIP-360: the broker no longer answers UNKNOWN_PRODUCER_ID);
+    /// - an epoch older than the producer's is INVALID_PRODUCER_EPOCH (Kafka answers it since 2.7,
+    ///   instead of PRODUCER_FENCED, whatever the Produce version);
+    /// - a newer epoch must start at sequence 0, else OUT_OF_ORDER_SEQUENCE_NUMBER;
+    /// - same epoch: one of the last five batches again (same first and last sequence) is a
+    ///   duplicate; otherwise it must start at last sequence + 1 (wrapping after i32::MAX), else
+    ///   OUT_OF_ORDER_SEQUENCE_NUMBER.
     pub(super) fn check(&self, h: &BatchHeader) -> Check {
+        if h.base_sequence < 0 {
+            return Check::Refuse(ec::INVALID_RECORD);
+        }
         let Some(p) = self.producers.get(&h.producer_id) else {
             return Check::Append;
         };
@@ -80,7 +93,11 @@ impl ProducerTable {
             return Check::Refuse(ec::INVALID_PRODUCER_EPOCH);
         }
         if h.producer_epoch > p.epoch {
-            return Check::Append;
+            return if h.base_sequence == 0 {
+                Check::Append
+            } else {
+                Check::Refuse(ec::OUT_OF_ORDER_SEQUENCE_NUMBER)
+            };
         }
         let last = last_seq(h);
         if let Some(s) = p
@@ -148,24 +165,11 @@ pub(super) fn dispatch_init(
         let response = if body.transactional_id.is_some() {
             // Transactions need a transaction coordinator (a later issue).
             InitProducerIdResponse::default().with_error_code(ec::COORDINATOR_NOT_AVAILABLE)
-        } else if body.producer_id.0 >= 0 && body.producer_epoch >= 0 {
-            // KIP-360: an idempotent producer bumps its own epoch after a fatal sequence error.
-            match body.producer_epoch.checked_add(1) {
-                Some(epoch) => InitProducerIdResponse::default()
-                    .with_producer_id(body.producer_id)
-                    .with_producer_epoch(epoch),
-                None => match b.next_producer_id().await {
-                    Ok(id) => InitProducerIdResponse::default()
-                        .with_producer_id(ProducerId(id))
-                        .with_producer_epoch(0),
-                    Err(e) => {
-                        tracing::warn!("InitProducerId: {e}");
-                        InitProducerIdResponse::default()
-                            .with_error_code(ec::COORDINATOR_NOT_AVAILABLE)
-                    }
-                },
-            }
         } else {
+            // Kafka's rule without a transactional id: always a new producer id at epoch 0, also
+            // when the producer asks to bump the epoch of the id it has (KIP-360's epoch bump
+            // after UNKNOWN_PRODUCER_ID or a sequence error): its sequences restart at 0 on every
+            // partition, and the old id's state expires.
             match b.next_producer_id().await {
                 Ok(id) => InitProducerIdResponse::default()
                     .with_producer_id(ProducerId(id))
@@ -224,6 +228,11 @@ mod tests {
         let next = header(7, 0, 3, 2);
         assert_eq!(t.check(&next), Check::Append);
         t.record(&next, 13, 14);
+        // A new epoch must start at 0.
+        assert_eq!(
+            t.check(&header(7, 1, 5, 1)),
+            Check::Refuse(ec::OUT_OF_ORDER_SEQUENCE_NUMBER)
+        );
         let bumped = header(7, 1, 0, 1);
         assert_eq!(t.check(&bumped), Check::Append);
         t.record(&bumped, 15, 15);
@@ -233,5 +242,67 @@ mod tests {
         let top = header(9, 0, i32::MAX - 1, 2);
         t.record(&top, 0, 1);
         assert_eq!(t.check(&header(9, 0, 0, 1)), Check::Append);
+    }
+
+    #[test]
+    fn kafka_sequence_rules_for_unknown_producers_old_batches_and_bad_sequences() {
+        let mut t = ProducerTable::default();
+        // An unknown producer may start anywhere (expired, or removed by retention: KIP-360).
+        let late = header(3, 2, 1000, 2);
+        assert_eq!(t.check(&late), Check::Append);
+        t.record(&late, 0, 1);
+        // A negative sequence is an invalid record.
+        assert_eq!(
+            t.check(&header(3, 2, -1, 1)),
+            Check::Refuse(ec::INVALID_RECORD)
+        );
+        // Same first sequence but a different length is not a duplicate: out of order.
+        assert_eq!(
+            t.check(&header(3, 2, 1000, 1)),
+            Check::Refuse(ec::OUT_OF_ORDER_SEQUENCE_NUMBER)
+        );
+        // Six batches: the first falls out of the window and is then out of order, not a
+        // duplicate; the last five are duplicates with their offsets.
+        let mut offset = 2;
+        let mut seq = 1002;
+        for _ in 0..6 {
+            let h = header(3, 2, seq, 3);
+            assert_eq!(t.check(&h), Check::Append);
+            t.record(&h, offset, offset + 2);
+            offset += 3;
+            seq += 3;
+        }
+        assert_eq!(
+            t.check(&header(3, 2, 1002, 3)),
+            Check::Refuse(ec::OUT_OF_ORDER_SEQUENCE_NUMBER)
+        );
+        assert_eq!(
+            t.check(&header(3, 2, 1005, 3)),
+            Check::Duplicate {
+                first_offset: 5,
+                last_offset: 7
+            }
+        );
+        // An older epoch is fenced even with the right sequence.
+        assert_eq!(
+            t.check(&header(3, 1, seq, 1)),
+            Check::Refuse(ec::INVALID_PRODUCER_EPOCH)
+        );
+        // Wrap: a batch that crosses i32::MAX ends at a small sequence; the next starts after it.
+        let mut t = ProducerTable::default();
+        let across = header(4, 0, i32::MAX - 1, 4);
+        t.record(&across, 0, 3);
+        assert_eq!(
+            t.check(&header(4, 0, i32::MAX - 1, 4)),
+            Check::Duplicate {
+                first_offset: 0,
+                last_offset: 3
+            }
+        );
+        assert_eq!(t.check(&header(4, 0, 2, 1)), Check::Append);
+        assert_eq!(
+            t.check(&header(4, 0, 3, 1)),
+            Check::Refuse(ec::OUT_OF_ORDER_SEQUENCE_NUMBER)
+        );
     }
 }

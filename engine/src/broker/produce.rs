@@ -20,7 +20,7 @@ use kafka_protocol::messages::produce_response::{PartitionProduceResponse, Topic
 use kafka_protocol::messages::{ProduceResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
-use super::idempotence::Check;
+use super::idempotence::{self, Check};
 use super::Broker;
 use crate::batch;
 use crate::log::Watermark;
@@ -102,15 +102,30 @@ fn append_on_owner(
             Some((first_offset, last_offset)) => Ok((first_offset, last_offset)),
             None => log.append(w.records, 0).map(|info| {
                 if let Some(h) = &idempotent {
-                    b.producers.borrow_mut().entry(key).or_default().record(
-                        h,
-                        info.first_offset,
-                        info.last_offset,
-                    );
+                    b.producers
+                        .borrow_mut()
+                        .entry(key.clone())
+                        .or_default()
+                        .record(h, info.first_offset, info.last_offset);
                 }
                 (info.first_offset, info.last_offset)
             }),
         };
+        // A roll since the last producer-state snapshot: write one at the new segment's base.
+        let due = b
+            .producers
+            .borrow_mut()
+            .get_mut(&key)
+            .and_then(|t| t.snapshot_due(log.active_segment_base()));
+        if let Some((offset, bytes)) = due {
+            let dir = log.dir().to_path_buf();
+            glommio::spawn_local(async move {
+                if let Err(e) = idempotence::write_snapshot(&dir, offset, &bytes).await {
+                    tracing::warn!(dir = %dir.display(), "producer-state snapshot: {e}");
+                }
+            })
+            .detach();
+        }
         match appended {
             Ok((first_offset, last_offset)) => {
                 let outcome = Outcome {

@@ -144,7 +144,8 @@ impl Connection {
                 // Request header: api key (2), api version (2), correlation id (4).
                 if frame.len() >= 12 {
                     let api_key = i16::from_be_bytes([frame[4], frame[5]]);
-                    let correlation = i32::from_be_bytes([frame[8], frame[9], frame[10], frame[11]]);
+                    let correlation =
+                        i32::from_be_bytes([frame[8], frame[9], frame[10], frame[11]]);
                     if let Ok(mut r) = requests.lock() {
                         r.insert(correlation, api_key);
                     }
@@ -203,7 +204,9 @@ fn clients_dir() -> PathBuf {
 
 fn script(args: &[&str]) -> Command {
     let mut c = Command::new("python3");
-    c.current_dir(clients_dir()).arg("idempotence.py").args(args);
+    c.current_dir(clients_dir())
+        .arg("idempotence.py")
+        .args(args);
     c
 }
 
@@ -415,7 +418,10 @@ fn an_idempotent_producer_across_a_broker_kill9_and_restart_still_stores_every_r
     proxy.drop_next.store(true, Ordering::SeqCst);
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     while !proxy.blocked.load(Ordering::SeqCst) {
-        assert!(std::time::Instant::now() < deadline, "no Produce response to drop");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no Produce response to drop"
+        );
         std::thread::sleep(Duration::from_millis(1));
     }
     broker.kill9();

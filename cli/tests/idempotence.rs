@@ -11,9 +11,12 @@
 //! really loses acknowledged appends. A third run kills the broker with SIGKILL mid-run and
 //! restarts it: the producer table is rebuilt from the snapshot and the log tail, so retries
 //! across the restart are still recognised. Small segments make the broker roll (and snapshot)
-//! during the runs.
+//! during the runs. kafkajs's idempotent producer (one request in flight, as kafkajs requires)
+//! goes through the same lossy proxy.
 //!
-//! confluent-kafka must be installed (scripts/test installs it); a missing client fails the test.
+//! Client code: `tests/clients/idempotence.py` (confluent-kafka: produce, consume, create) and
+//! `tests/clients/idempotence.js` (kafkajs: produce). confluent-kafka and kafkajs must be installed
+//! (scripts/test installs them); a missing client fails the test, it is never skipped.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -443,5 +446,51 @@ fn an_idempotent_producer_across_a_broker_kill9_and_restart_still_stores_every_r
     let log = broker.log();
     assert!(log.contains("replayed_batches"), "{log}");
     check_exactly_once_in_order(&consume(&broker, &proxy, "crash"), "across kill -9");
+    broker.stop();
+}
+
+#[test]
+fn a_kafkajs_idempotent_producer_through_a_lossy_proxy_stores_every_record_once_in_order() {
+    require_confluent();
+    run(
+        Command::new("node")
+            .current_dir(clients_dir())
+            .args(["-e", "require('kafkajs')"]),
+        b"",
+        Duration::from_secs(30),
+    );
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    let kafka_addr = format!("127.0.0.1:{}", free_port());
+    let proxy = Proxy::start(kafka_addr.clone());
+    let broker = start(&data, "kafkajs", &kafka_addr, &proxy.addr);
+    let p = PARTITIONS.to_string();
+    broker.run_client(
+        &mut script(&["create", &proxy.addr, "js", &p]),
+        b"",
+        CLIENT_LIMIT,
+    );
+    proxy.set_faults(true);
+    let n = RECORDS.to_string();
+    let out = broker.run_client(
+        Command::new("node").current_dir(clients_dir()).args([
+            "idempotence.js",
+            "produce",
+            &proxy.addr,
+            "js",
+            &n,
+        ]),
+        b"",
+        CLIENT_LIMIT,
+    );
+    assert!(out.contains(&format!("delivered {RECORDS}")), "{out}");
+    let dropped = proxy.dropped.load(Ordering::SeqCst);
+    let responses = proxy.produce_responses.load(Ordering::SeqCst);
+    eprintln!("kafkajs run: {dropped} of {responses} Produce responses dropped");
+    assert!(
+        dropped >= 5,
+        "the proxy dropped only {dropped} of {responses}"
+    );
+    check_exactly_once_in_order(&consume(&broker, &proxy, "js"), "kafkajs idempotent");
     broker.stop();
 }

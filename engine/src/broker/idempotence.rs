@@ -16,7 +16,8 @@
 //!   log is replayed.
 //! - **Expiration** (producer.id.expiration.ms, Kafka's default one day): a producer whose last
 //!   batch's max timestamp is that old is dropped at open and at every retention check; it may
-//!   then start again at any sequence, as in Kafka since KIP-360.
+//!   then start again at any sequence, as in Kafka since KIP-360. So is one whose last batch fell
+//!   below the log start (retention), as Kafka does.
 //!
 //! Must not: append or wait (the Produce handler does both), or run anywhere but the partition's
 //! owning shard. Transactions are not supported (InitProducerId with a transactional id answers
@@ -194,6 +195,18 @@ impl ProducerTable {
             p.recent
                 .back()
                 .is_some_and(|last| last.max_timestamp > limit)
+        });
+        before - self.producers.len()
+    }
+
+    /// Drops producers whose last batch lies below the log start (retention deleted it), as
+    /// Kafka does: such a producer is unknown again and may start at any sequence.
+    pub(super) fn evict_before(&mut self, log_start: u64) -> usize {
+        let before = self.producers.len();
+        self.producers.retain(|_, p| {
+            p.recent
+                .back()
+                .is_some_and(|last| last.last_offset >= log_start)
         });
         before - self.producers.len()
     }
@@ -384,7 +397,8 @@ impl ProducerTable {
             table.replay(h);
         })
         .await?;
-        let expired = table.expire(now_ms, expiration_ms);
+        let expired =
+            table.expire(now_ms, expiration_ms) + table.evict_before(log.log_start_offset());
         Ok((
             table,
             Loaded {
@@ -671,6 +685,11 @@ mod tests {
         assert_eq!(e.expire(1_006 + 3_600_000 - 1, 3_600_000), 0);
         assert_eq!(e.expire(1_006 + 3_600_000, 3_600_000), 3);
         assert_eq!(e.len(), 0);
+        // Retention: producers whose last batch is below the log start are dropped.
+        let (_, mut r) = ProducerTable::decode_snapshot(&full, path).expect("decodes");
+        assert_eq!(r.evict_before(113), 1, "producer 5 ends at 13");
+        assert_eq!(r.evict_before(114), 1, "producer 6 ends at 113");
+        assert_eq!(r.len(), 1);
     }
 
     /// An idempotent batch of `records` records, as a producer sends it.

@@ -357,10 +357,19 @@ impl Broker {
             .collect();
         for ((topic, partition), log) in logs {
             match log.apply_retention() {
-                Ok(out) if !out.deleted_segments.is_empty() => tracing::info!(
-                    %topic, partition, deleted = out.deleted_segments.len(),
-                    log_start = out.log_start_offset, "retention deleted segments"
-                ),
+                Ok(out) if !out.deleted_segments.is_empty() => {
+                    tracing::info!(
+                        %topic, partition, deleted = out.deleted_segments.len(),
+                        log_start = out.log_start_offset, "retention deleted segments"
+                    );
+                    if let Some(t) = self
+                        .producers
+                        .borrow_mut()
+                        .get_mut(&(topic.clone(), partition))
+                    {
+                        t.evict_before(out.log_start_offset);
+                    }
+                }
                 Ok(_) => {}
                 Err(e) => tracing::warn!(%topic, partition, "retention failed: {e}"),
             }

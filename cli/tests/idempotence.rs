@@ -2,7 +2,7 @@
 //!
 //! A TCP proxy (threads in this test) sits between a real client and the broker, which advertises
 //! the proxy's address so every connection goes through it. The proxy pairs each response frame
-//! with its request by correlation id and, while faults are on, drops a share of the Produce
+//! with its request by correlation id and, while faults are on, drops one in 16 Produce
 //! responses and cuts the connection there: the broker appended the batch, the client never hears
 //! of it and retries on a new connection. confluent-kafka (librdkafka 2.16) with
 //! enable.idempotence=true, acks=all and 5 requests in flight then produces keyed records; they are
@@ -23,17 +23,18 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 mod support;
 use support::{free_port, run, wait_for, ServeProcess};
 
 const RECORDS: usize = 3000;
 const PARTITIONS: usize = 3;
-/// Produce responses dropped while faults are on, per thousand.
-const DROP_PER_MILLE: u64 = 60;
+/// While faults are on, one Produce response in this many is dropped (counted over all
+/// connections, so the runs are deterministic in how many are lost, not in which).
+const DROP_EVERY: usize = 16;
 const CLIENT_LIMIT: Duration = Duration::from_secs(240);
 const PRODUCE_API_KEY: i16 = 0;
 
@@ -41,7 +42,7 @@ const PRODUCE_API_KEY: i16 = 0;
 struct Proxy {
     addr: String,
     faults: Arc<AtomicBool>,
-    /// Set by the test: drop the next Produce response (whatever the draw), cut, and block.
+    /// Set by the test: drop the next Produce response (whatever the count), cut, and block.
     drop_next: Arc<AtomicBool>,
     /// While set, new connections are cut at once (the broker is about to be killed).
     blocked: Arc<AtomicBool>,
@@ -58,12 +59,7 @@ impl Proxy {
         let blocked = Arc::new(AtomicBool::new(false));
         let produce_responses = Arc::new(AtomicUsize::new(0));
         let dropped = Arc::new(AtomicUsize::new(0));
-        let seed = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(1, |d| d.as_nanos() as u64)
-            | 1;
-        eprintln!("fault proxy {addr} -> {upstream}, seed {seed}");
-        let rng = Arc::new(AtomicU64::new(seed));
+        eprintln!("fault proxy {addr} -> {upstream}");
         let (f, r, d) = (faults.clone(), produce_responses.clone(), dropped.clone());
         let (n, b) = (drop_next.clone(), blocked.clone());
         std::thread::spawn(move || {
@@ -87,7 +83,6 @@ impl Proxy {
                     blocked: b.clone(),
                     produce_responses: r.clone(),
                     dropped: d.clone(),
-                    rng: rng.clone(),
                 };
                 conn.run();
             }
@@ -117,7 +112,6 @@ struct Connection {
     blocked: Arc<AtomicBool>,
     produce_responses: Arc<AtomicUsize>,
     dropped: Arc<AtomicUsize>,
-    rng: Arc<AtomicU64>,
 }
 
 /// One size-prefixed Kafka frame (the size included), or None at the end of the stream.
@@ -169,14 +163,14 @@ impl Connection {
                     .then(|| i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]))
                     .and_then(|c| self.requests.lock().ok()?.remove(&c));
                 if api_key == Some(PRODUCE_API_KEY) {
-                    self.produce_responses.fetch_add(1, Ordering::SeqCst);
+                    let count = self.produce_responses.fetch_add(1, Ordering::SeqCst) + 1;
                     if self.drop_next.swap(false, Ordering::SeqCst) {
                         // Block first, so the client's retry cannot reach this broker again.
                         self.blocked.store(true, Ordering::SeqCst);
                         self.dropped.fetch_add(1, Ordering::SeqCst);
                         break;
                     }
-                    if self.faults.load(Ordering::SeqCst) && self.draw() < DROP_PER_MILLE {
+                    if self.faults.load(Ordering::SeqCst) && count.is_multiple_of(DROP_EVERY) {
                         // The broker appended it; the client never hears so and must retry.
                         self.dropped.fetch_add(1, Ordering::SeqCst);
                         break;
@@ -188,16 +182,6 @@ impl Connection {
             }
             cut(&from_broker, &to_client);
         });
-    }
-
-    /// 0..1000, xorshift shared by all connections.
-    fn draw(&self) -> u64 {
-        let mut x = self.rng.load(Ordering::SeqCst);
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.rng.store(x, Ordering::SeqCst);
-        x % 1000
     }
 }
 

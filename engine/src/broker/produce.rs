@@ -6,7 +6,10 @@
 //! each owning shard gets one job holding its partitions; the job's synchronous part appends
 //! (validation + offset assignment), so pipelined produces keep their order. Completion stage:
 //! acks=1 waits for the written watermark, acks=all (-1) for the durable one (fdatasync), bounded
-//! by the request's timeout (REQUEST_TIMED_OUT); acks=0 sends no response.
+//! by the request's timeout (REQUEST_TIMED_OUT); acks=0 sends no response. An idempotent batch is
+//! judged by the partition's producer table (`broker::idempotence`) in that synchronous part:
+//! appended, answered with its original offsets, or refused; after a roll the table's snapshot is
+//! written in a task of its own.
 //! Must not: copy record bytes (the log copies them once, into its DMA buffer), or acknowledge
 //! anything before its watermark passed it.
 

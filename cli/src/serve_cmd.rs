@@ -251,6 +251,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     cfg.num_partitions = a.num_partitions;
     cfg.auto_create_topics = a.auto_create_topics;
     cfg.retention_check_interval_ms = a.retention_check_interval_ms;
+    cfg.producer_id_expiration_ms = a.producer_id_expiration_ms;
     cfg.topic_defaults = topic_defaults;
     let shards = shard::start(
         ShardsConfig {

@@ -48,6 +48,8 @@ pub struct Settings {
     pub socket_request_max_bytes: usize,
     /// `log.retention.check.interval.ms`.
     pub retention_check_interval_ms: u64,
+    /// `producer.id.expiration.ms`.
+    pub producer_id_expiration_ms: u64,
     /// `io.memory.bytes`: glommio io_memory per shard.
     pub io_memory_bytes: usize,
     /// Broker-level defaults of topic configs, by topic-config name (`retention.ms` for the key
@@ -70,6 +72,7 @@ impl Default for Settings {
             auto_create_topics: true,
             socket_request_max_bytes: engine::protocol::frame::REQUEST_BYTES_MAX_DEFAULT,
             retention_check_interval_ms: 300_000,
+            producer_id_expiration_ms: 86_400_000,
             io_memory_bytes: 1 << 20,
             topic_defaults: BTreeMap::new(),
         }
@@ -192,6 +195,9 @@ impl Settings {
             "log.retention.check.interval.ms" => {
                 self.retention_check_interval_ms = positive(typed(key, v, POSITIVE)?)?;
             }
+            "producer.id.expiration.ms" => {
+                self.producer_id_expiration_ms = positive(typed(key, v, POSITIVE)?)?;
+            }
             "io.memory.bytes" => {
                 self.io_memory_bytes = positive(typed(key, v, POSITIVE)?)? as usize;
             }
@@ -245,6 +251,10 @@ mod tests {
         assert_eq!(s.kafka_addr, "0.0.0.0:9092".parse().unwrap());
         assert_eq!(s.num_partitions, 3);
         assert_eq!(s.retention_check_interval_ms, 300_000);
+        assert_eq!(s.producer_id_expiration_ms, 86_400_000);
+        let e = Settings::from_toml("producer.id.expiration.ms = 60000").expect("parses");
+        assert_eq!(e.producer_id_expiration_ms, 60_000);
+        assert!(Settings::from_toml("producer.id.expiration.ms = 0").is_err());
         assert_eq!(s.topic_defaults["retention.ms"], "604800000");
         assert_eq!(s.topic_defaults["segment.bytes"], "1073741824");
         assert_eq!(s.topic_defaults["cleanup.policy"], "delete");

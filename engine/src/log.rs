@@ -548,6 +548,38 @@ impl PartitionLog {
         ))
     }
 
+    /// The base offset of the newest segment. Everything below it is in sealed segments, so it
+    /// is durable (a roll syncs the old segment before the new one exists); what sits beside the
+    /// log and must match a durable prefix of it (the producer-state snapshot) is cut here.
+    pub fn active_segment_base(&self) -> u64 {
+        let state = self.shared.state.borrow();
+        state.segments.keys().next_back().copied().unwrap_or(0)
+    }
+
+    /// Calls `f` with the header of every batch from the one holding `from` (clamped to the log
+    /// start) to the log end, in order, base offsets as stored. Reads go through [`Self::read`]
+    /// (tail cache, or verified cold reads with read-ahead) `chunk_bytes` at a time; no record
+    /// bytes are copied. Returns the offset after the last batch visited (the log end it saw).
+    pub async fn for_each_batch_header(
+        &self,
+        from: u64,
+        chunk_bytes: usize,
+        mut f: impl FnMut(&BatchHeader),
+    ) -> Result<u64> {
+        let mut offset = from.max(self.log_start_offset());
+        while offset < self.log_end_offset() {
+            let read = self.read(offset, chunk_bytes).await?;
+            for header in &read.batches {
+                f(header);
+            }
+            match read.next_offset() {
+                Some(next) if next > offset => offset = next,
+                _ => break,
+            }
+        }
+        Ok(offset)
+    }
+
     /// ListOffsets by timestamp: the first offset whose record timestamp is ≥ `timestamp`, with
     /// that timestamp; `None` if no record is that new. Exact for uncompressed batches; for a
     /// compressed batch it answers with the batch's first offset and max timestamp.

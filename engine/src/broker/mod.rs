@@ -60,8 +60,11 @@ pub struct BrokerConfig {
     pub num_partitions: i32,
     /// `auto.create.topics.enable`.
     pub auto_create_topics: bool,
-    /// `log.retention.check.interval.ms`.
+    /// `log.retention.check.interval.ms` (also how often idempotent producers expire).
     pub retention_check_interval_ms: u64,
+    /// `producer.id.expiration.ms`: an idempotent producer whose last batch is older is
+    /// forgotten (at open and at every retention check).
+    pub producer_id_expiration_ms: u64,
 }
 
 impl BrokerConfig {
@@ -76,6 +79,7 @@ impl BrokerConfig {
             num_partitions: 1,
             auto_create_topics: true,
             retention_check_interval_ms: 300_000,
+            producer_id_expiration_ms: idempotence::PRODUCER_ID_EXPIRATION_MS,
         }
     }
 }
@@ -225,13 +229,31 @@ impl Broker {
                     partition,
                     source,
                 })?;
+            let (producers, loaded) = idempotence::ProducerTable::load(
+                &log,
+                idempotence::now_ms(),
+                self.cfg.producer_id_expiration_ms,
+            )
+            .await
+            .map_err(|source| BrokerError::Log {
+                topic: topic.name.clone(),
+                partition,
+                source,
+            })?;
             tracing::info!(
                 topic = %topic.name,
                 partition,
                 log_start = log.log_start_offset(),
                 log_end = log.log_end_offset(),
+                producers = producers.len(),
+                snapshot = loaded.snapshot_offset,
+                replayed_batches = loaded.replayed_batches,
+                expired_producers = loaded.expired,
                 "partition log open"
             );
+            self.producers
+                .borrow_mut()
+                .insert((topic.name.clone(), partition), producers);
             self.logs
                 .borrow_mut()
                 .insert((topic.name.clone(), partition), log);
@@ -344,12 +366,28 @@ impl Broker {
             .collect();
         for ((topic, partition), log) in logs {
             match log.apply_retention() {
-                Ok(out) if !out.deleted_segments.is_empty() => tracing::info!(
-                    %topic, partition, deleted = out.deleted_segments.len(),
-                    log_start = out.log_start_offset, "retention deleted segments"
-                ),
+                Ok(out) if !out.deleted_segments.is_empty() => {
+                    tracing::info!(
+                        %topic, partition, deleted = out.deleted_segments.len(),
+                        log_start = out.log_start_offset, "retention deleted segments"
+                    );
+                    if let Some(t) = self
+                        .producers
+                        .borrow_mut()
+                        .get_mut(&(topic.clone(), partition))
+                    {
+                        t.evict_before(out.log_start_offset);
+                    }
+                }
                 Ok(_) => {}
                 Err(e) => tracing::warn!(%topic, partition, "retention failed: {e}"),
+            }
+        }
+        let now = idempotence::now_ms();
+        for ((topic, partition), table) in self.producers.borrow_mut().iter_mut() {
+            let expired = table.expire(now, self.cfg.producer_id_expiration_ms);
+            if expired > 0 {
+                tracing::info!(%topic, partition, expired, "idempotent producers expired");
             }
         }
     }
@@ -420,14 +458,27 @@ impl Service for Broker {
             self.background.borrow_mut().clear();
             let logs: Vec<(TopicPartition, PartitionLog)> =
                 self.logs.borrow_mut().drain().collect();
-            let closes = logs
-                .into_iter()
-                .map(|((topic, partition), log)| async move {
+            let mut tables = std::mem::take(&mut *self.producers.borrow_mut());
+            let closes = logs.into_iter().map(|((topic, partition), log)| {
+                let table = tables.remove(&(topic.clone(), partition));
+                async move {
                     match log.close().await {
                         Ok(()) => tracing::info!(%topic, partition, "partition log closed"),
-                        Err(e) => tracing::error!(%topic, partition, "closing log: {e}"),
+                        Err(e) => {
+                            tracing::error!(%topic, partition, "closing log: {e}");
+                            return;
+                        }
                     }
-                });
+                    // The whole table, as of the log end: the next open replays nothing.
+                    if let Some(table) = table {
+                        let end = log.log_end_offset();
+                        let bytes = table.encode_snapshot(end);
+                        if let Err(e) = idempotence::write_snapshot(log.dir(), end, &bytes).await {
+                            tracing::warn!(%topic, partition, "producer-state snapshot: {e}");
+                        }
+                    }
+                }
+            });
             futures::future::join_all(closes).await;
         }
         .boxed_local()

@@ -6,7 +6,10 @@
 //! each owning shard gets one job holding its partitions; the job's synchronous part appends
 //! (validation + offset assignment), so pipelined produces keep their order. Completion stage:
 //! acks=1 waits for the written watermark, acks=all (-1) for the durable one (fdatasync), bounded
-//! by the request's timeout (REQUEST_TIMED_OUT); acks=0 sends no response.
+//! by the request's timeout (REQUEST_TIMED_OUT); acks=0 sends no response. An idempotent batch is
+//! judged by the partition's producer table (`broker::idempotence`) in that synchronous part:
+//! appended, answered with its original offsets, or refused; after a roll the table's snapshot is
+//! written in a task of its own.
 //! Must not: copy record bytes (the log copies them once, into its DMA buffer), or acknowledge
 //! anything before its watermark passed it.
 
@@ -20,7 +23,7 @@ use kafka_protocol::messages::produce_response::{PartitionProduceResponse, Topic
 use kafka_protocol::messages::{ProduceResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
-use super::idempotence::Check;
+use super::idempotence::{self, Check};
 use super::Broker;
 use crate::batch;
 use crate::log::Watermark;
@@ -102,15 +105,30 @@ fn append_on_owner(
             Some((first_offset, last_offset)) => Ok((first_offset, last_offset)),
             None => log.append(w.records, 0).map(|info| {
                 if let Some(h) = &idempotent {
-                    b.producers.borrow_mut().entry(key).or_default().record(
-                        h,
-                        info.first_offset,
-                        info.last_offset,
-                    );
+                    b.producers
+                        .borrow_mut()
+                        .entry(key.clone())
+                        .or_default()
+                        .record(h, info.first_offset, info.last_offset);
                 }
                 (info.first_offset, info.last_offset)
             }),
         };
+        // A roll since the last producer-state snapshot: write one at the new segment's base.
+        let due = b
+            .producers
+            .borrow_mut()
+            .get_mut(&key)
+            .and_then(|t| t.snapshot_due(log.active_segment_base()));
+        if let Some((offset, bytes)) = due {
+            let dir = log.dir().to_path_buf();
+            glommio::spawn_local(async move {
+                if let Err(e) = idempotence::write_snapshot(&dir, offset, &bytes).await {
+                    tracing::warn!(dir = %dir.display(), "producer-state snapshot: {e}");
+                }
+            })
+            .detach();
+        }
         match appended {
             Ok((first_offset, last_offset)) => {
                 let outcome = Outcome {

@@ -505,3 +505,112 @@ fn stale_generation_and_unknown_member_commits_are_rejected() {
     assert_eq!(fetch_committed(&mut a), 11);
     broker.stop();
 }
+
+// ---- `weir group list|describe` -------------------------------------------------------------
+
+/// Runs `weir group ARGS --bootstrap ADDR` and returns its stdout.
+fn weir_group(b: &ServeProcess, args: &[&str]) -> String {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_weir"));
+    c.arg("group").args(args).args(["--bootstrap", &b.addr]);
+    b.run_client(&mut c, b"", LIMIT)
+}
+
+/// The partition rows of `weir group describe`: partition → (committed, log end, lag, member),
+/// the numbers as printed ("-" when absent).
+fn lag_rows(out: &str, topic: &str) -> BTreeMap<i32, [String; 4]> {
+    out.lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            if f.len() == 6 && f[0] == topic {
+                let p = f[1].parse().ok()?;
+                Some((p, [f[2], f[3], f[4], f[5]].map(str::to_string)))
+            } else {
+                None
+            }
+        })
+        .collect()
+}
+
+/// `weir group describe` of a kafka-python group: while two members are Stable it shows them,
+/// their assignments (decoded from the consumer protocol) and zero lag; after they leave and
+/// 7 more records per partition are produced, the Empty group shows committed 10, log end 17 and
+/// lag 7 on every partition (42 in all). `weir group list` lists it.
+#[test]
+fn weir_group_describe_shows_members_assignments_and_lag() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let broker = start(&tmp.path().join("data"), "weir-group");
+    let (topic, group) = ("lagged", "lag-watchers");
+    produce(&broker, topic, 0, 60);
+    let members: Vec<Member> = (0..2)
+        .map(|i| {
+            Member::start(
+                tmp.path(),
+                &format!("w{i}"),
+                "kafka-python",
+                &broker.addr,
+                group,
+                topic,
+            )
+        })
+        .collect();
+    wait_until("two members with three partitions each", &broker, || {
+        members
+            .iter()
+            .all(|m| m.assigned().is_some_and(|a| a.len() == 3))
+    });
+    let all: Vec<&Member> = members.iter().collect();
+    wait_until("60 records consumed", &broker, || counts(&all).len() >= 60);
+
+    // Stable: every partition committed at its end, lag 0, assigned to one of the two members.
+    let mut out = String::new();
+    wait_until("every partition committed at 10", &broker, || {
+        out = weir_group(&broker, &["describe", group]);
+        let rows = lag_rows(&out, topic);
+        rows.len() == PARTITIONS && rows.values().all(|r| r[0] == "10")
+    });
+    assert!(out.lines().any(|l| l == "STATE Stable"), "{out}");
+    assert!(out.lines().any(|l| l == "PROTOCOL consumer/range"), "{out}");
+    let rows = lag_rows(&out, topic);
+    for (p, r) in &rows {
+        assert_eq!(r[..3], ["10", "10", "0"], "partition {p}: {out}");
+    }
+    let owners: std::collections::BTreeSet<&str> = rows.values().map(|r| r[3].as_str()).collect();
+    assert_eq!(owners.len(), 2, "two members own the partitions: {out}");
+    for owner in &owners {
+        let member_line = out
+            .lines()
+            .find(|l| l.starts_with(owner))
+            .unwrap_or_else(|| panic!("member {owner} listed: {out}"));
+        let assigned = member_line.split_whitespace().last().unwrap_or_default();
+        assert_eq!(assigned.split(',').count(), 3, "{member_line}");
+        assert!(assigned.starts_with(&format!("{topic}-")), "{member_line}");
+    }
+    assert!(out.lines().any(|l| l == "TOTAL-LAG 0"), "{out}");
+
+    // Empty: 42 records beyond the commits, 7 per partition.
+    for m in members {
+        m.leave();
+    }
+    produce(&broker, topic, 60, 42);
+    let out = weir_group(&broker, &["describe", group]);
+    assert!(out.lines().any(|l| l == "STATE Empty"), "{out}");
+    let rows = lag_rows(&out, topic);
+    assert_eq!(rows.len(), PARTITIONS, "{out}");
+    for (p, r) in &rows {
+        assert_eq!(
+            r,
+            &["10", "17", "7", "-"].map(str::to_string),
+            "partition {p}: {out}"
+        );
+    }
+    assert!(out.lines().any(|l| l == "TOTAL-LAG 42"), "{out}");
+
+    let listed = weir_group(&broker, &["list"]);
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>() == [group, "Empty", "consumer"]),
+        "{listed}"
+    );
+    broker.stop();
+}

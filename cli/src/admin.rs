@@ -221,6 +221,9 @@ pub fn describe_group(bootstrap: &str, group: &str) -> anyhow::Result<Described>
     if d.error_code != 0 {
         bail!("DescribeGroups {group}: {}", error_name(d.error_code));
     }
+    if d.group_state.as_str() == "Dead" {
+        bail!("group {group} does not exist");
+    }
     let consumer = d.protocol_type.as_str() == "consumer";
     let mut members = Vec::with_capacity(d.members.len());
     for m in d.members {

@@ -614,3 +614,159 @@ fn weir_group_describe_shows_members_assignments_and_lag() {
     );
     broker.stop();
 }
+
+// ---- DeleteGroups and OffsetDelete ---------------------------------------------------------
+
+/// Runs `groups.py ARGS` and returns its stdout.
+fn groups_py(b: &ServeProcess, args: &[&str]) -> String {
+    let mut c = Command::new("python3");
+    c.arg(script()).args(args);
+    b.run_client(&mut c, b"", LIMIT)
+}
+
+/// A kafka-python member of `group` on `topic` that consumes all `n` records (committing them)
+/// and leaves.
+fn consume_all_and_leave(
+    dir: &Path,
+    b: &ServeProcess,
+    name: &str,
+    group: &str,
+    topic: &str,
+    n: usize,
+) {
+    let m = Member::start(dir, name, "kafka-python", &b.addr, group, topic);
+    wait_until(&format!("{name} consumes {n} records"), b, || {
+        m.values().len() >= n
+    });
+    m.leave();
+}
+
+/// DeleteGroups (kafka-python's and confluent-kafka's admin clients) and OffsetDelete
+/// (kafka-python): a group with a member is NON_EMPTY_GROUP, an unknown one GROUP_ID_NOT_FOUND;
+/// OffsetDelete of the topic the member subscribes to is GROUP_SUBSCRIBED_TO_TOPIC, of another
+/// topic deletes those offsets only; an Empty group is deleted. Both deletions survive a kill -9.
+#[test]
+fn delete_groups_and_offsets_with_kafka_semantics_across_a_restart() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    let broker = start(&data, "delete");
+    let (kept, dropped) = ("kept", "dropped");
+    produce(&broker, kept, 0, 60);
+    produce(&broker, dropped, 0, 60);
+    let at_end = vec![10i64; PARTITIONS];
+    let nothing = vec![-1i64; PARTITIONS];
+
+    // "gone": Empty, offsets on `kept`. "busy": offsets on both, a member subscribed to `kept`.
+    consume_all_and_leave(tmp.path(), &broker, "gone0", "gone", kept, 60);
+    consume_all_and_leave(tmp.path(), &broker, "busy0", "busy", dropped, 60);
+    let member = Member::start(
+        tmp.path(),
+        "busy1",
+        "kafka-python",
+        &broker.addr,
+        "busy",
+        kept,
+    );
+    wait_until("busy1 consumes 60 records", &broker, || {
+        member.values().len() >= 60
+    });
+    wait_until("busy commits kept at its end", &broker, || {
+        committed(&broker, "kafka-python", "busy", kept) == at_end
+    });
+    assert_eq!(committed(&broker, "kafka-python", "gone", kept), at_end);
+    assert_eq!(committed(&broker, "kafka-python", "busy", dropped), at_end);
+
+    let out = groups_py(
+        &broker,
+        &[
+            "delete-groups",
+            "kafka-python",
+            &broker.addr,
+            "busy",
+            "nope",
+        ],
+    );
+    assert!(out.lines().any(|l| l == "busy NonEmptyGroupError"), "{out}");
+    assert!(
+        out.lines().any(|l| l == "nope GroupIdNotFoundError"),
+        "{out}"
+    );
+    let out = groups_py(
+        &broker,
+        &["delete-offsets", &broker.addr, "busy", kept, "6"],
+    );
+    assert_eq!(
+        out.lines()
+            .filter(|l| l.ends_with(" GroupSubscribedToTopicError"))
+            .count(),
+        PARTITIONS,
+        "{out}"
+    );
+    let out = groups_py(
+        &broker,
+        &["delete-offsets", &broker.addr, "busy", dropped, "6"],
+    );
+    assert_eq!(
+        out.lines().filter(|l| l.ends_with(" NoError")).count(),
+        PARTITIONS,
+        "{out}"
+    );
+    let out = groups_py(
+        &broker,
+        &["delete-offsets", &broker.addr, "nope", dropped, "6"],
+    );
+    assert_eq!(out.trim(), "error GroupIdNotFoundError");
+    let out = groups_py(
+        &broker,
+        &["delete-groups", "confluent", &broker.addr, "gone"],
+    );
+    assert_eq!(out.trim(), "gone OK");
+
+    let check = |b: &ServeProcess, when: &str| {
+        assert_eq!(
+            committed(b, "kafka-python", "gone", kept),
+            nothing,
+            "gone {when}"
+        );
+        assert_eq!(
+            committed(b, "kafka-python", "busy", dropped),
+            nothing,
+            "busy/dropped {when}"
+        );
+        assert_eq!(
+            committed(b, "kafka-python", "busy", kept),
+            at_end,
+            "busy/kept {when}"
+        );
+        let listed = weir_group(b, &["list"]);
+        assert!(
+            !listed.lines().any(|l| l.starts_with("gone ")),
+            "{when}: {listed}"
+        );
+        assert!(
+            listed.lines().any(|l| l.starts_with("busy ")),
+            "{when}: {listed}"
+        );
+    };
+    check(&broker, "before the restart");
+    member.leave();
+    broker.kill9();
+    let broker = start(&data, "delete-after-kill9");
+    check(&broker, "after kill -9");
+    let out = groups_py(
+        &broker,
+        &[
+            "delete-groups",
+            "kafka-python",
+            &broker.addr,
+            "busy",
+            "gone",
+        ],
+    );
+    assert!(out.lines().any(|l| l == "busy OK"), "{out}");
+    assert!(
+        out.lines().any(|l| l == "gone GroupIdNotFoundError"),
+        "{out}"
+    );
+    broker.stop();
+}

@@ -136,6 +136,42 @@ def describe(lib, bootstrap, group):
             print("member " + ",".join(str(p) for p in parts))
 
 
+def delete_groups(lib, bootstrap, *groups):
+    """DeleteGroups through LIB's admin client: prints "GROUP OK" or "GROUP ERRORNAME"."""
+    if lib == "kafka-python":
+        from kafka import KafkaAdminClient
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+        res = admin.delete_groups(list(groups))
+        for group, res in (res.items() if isinstance(res, dict) else res):
+            print("%s %s" % (group, res))
+        admin.close()
+    else:
+        from confluent_kafka import KafkaException
+        from confluent_kafka.admin import AdminClient
+        admin = AdminClient({"bootstrap.servers": bootstrap})
+        for group, fut in admin.delete_consumer_groups(list(groups)).items():
+            try:
+                fut.result(timeout=20)
+                print("%s OK" % group)
+            except KafkaException as e:
+                print("%s %s" % (group, e.args[0].name()))
+
+
+def delete_offsets(bootstrap, group, topic, parts):
+    """OffsetDelete (kafka-python) of TOPIC's partitions 0..PARTS: prints "P ERRORNAME" per
+    partition, or "error ERRORNAME" for a group-level error."""
+    from kafka import KafkaAdminClient, TopicPartition
+    from kafka.errors import KafkaError
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        res = admin.delete_group_offsets(group, [TopicPartition(topic, p) for p in range(int(parts))])
+        for tp, err in sorted(res.items(), key=lambda x: x[0].partition):
+            print("%d %s" % (tp.partition, err.__name__))
+    except KafkaError as e:
+        print("error %s" % type(e).__name__)
+    admin.close()
+
+
 def main():
     cmd = sys.argv[1]
     if cmd == "produce":
@@ -152,6 +188,10 @@ def main():
             sys.exit("unknown client " + lib)
     elif cmd == "describe":
         describe(*sys.argv[2:5])
+    elif cmd == "delete-groups":
+        delete_groups(*sys.argv[2:])
+    elif cmd == "delete-offsets":
+        delete_offsets(*sys.argv[2:6])
     elif cmd == "committed":
         committed(*sys.argv[2:7])
     else:

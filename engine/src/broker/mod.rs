@@ -398,6 +398,8 @@ impl Broker {
                 RequestBody::DescribeGroups(body) => {
                     groups::dispatch_describe_groups(self, h, body)
                 }
+                RequestBody::DeleteGroups(body) => groups::dispatch_delete_groups(self, h, body),
+                RequestBody::OffsetDelete(body) => groups::dispatch_offset_delete(self, h, body),
             }
         }
         .boxed_local()

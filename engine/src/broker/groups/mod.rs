@@ -40,6 +40,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use futures::FutureExt;
+use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
 use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
@@ -48,18 +49,22 @@ use kafka_protocol::messages::list_groups_response::ListedGroup;
 use kafka_protocol::messages::offset_commit_response::{
     OffsetCommitResponsePartition, OffsetCommitResponseTopic,
 };
+use kafka_protocol::messages::offset_delete_response::{
+    OffsetDeleteResponsePartition, OffsetDeleteResponseTopic,
+};
 use kafka_protocol::messages::offset_fetch_response::{
     OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
     OffsetFetchResponseTopic, OffsetFetchResponseTopics,
 };
 use kafka_protocol::messages::{
-    BrokerId, DescribeGroupsRequest, DescribeGroupsResponse, FindCoordinatorRequest,
-    FindCoordinatorResponse, HeartbeatRequest, HeartbeatResponse, JoinGroupRequest,
-    JoinGroupResponse, LeaveGroupRequest, LeaveGroupResponse, ListGroupsRequest,
-    ListGroupsResponse, OffsetCommitRequest, OffsetCommitResponse, OffsetFetchRequest,
+    BrokerId, ConsumerProtocolSubscription, DeleteGroupsRequest, DeleteGroupsResponse,
+    DescribeGroupsRequest, DescribeGroupsResponse, FindCoordinatorRequest, FindCoordinatorResponse,
+    HeartbeatRequest, HeartbeatResponse, JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest,
+    LeaveGroupResponse, ListGroupsRequest, ListGroupsResponse, OffsetCommitRequest,
+    OffsetCommitResponse, OffsetDeleteRequest, OffsetDeleteResponse, OffsetFetchRequest,
     OffsetFetchResponse, SyncGroupRequest, SyncGroupResponse, TopicName,
 };
-use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::protocol::{Decodable, StrBytes};
 
 use self::offsets::{Committed, OffsetRecord};
 use self::state::{Group, JoinParams, JoinResult, SyncResult};
@@ -561,12 +566,27 @@ async fn commit(
     if accepted.is_empty() {
         return codes;
     }
-    let Some(log) = c.log(OFFSETS_TOPIC, partition_for(&group)) else {
-        return all(ec::NOT_COORDINATOR);
-    };
     let now = crate::config::Clock::System.now_ms();
     let batch = offsets::commit_batch(&group, &accepted, now);
-    let written = match log.append(bytes::Bytes::from(batch), 0) {
+    if let Err(code) = append_durable(&c, &group, batch).await {
+        tracing::warn!(%group, code, "writing an offset commit failed");
+        return all(code);
+    }
+    c.groups.with(&group, |g| {
+        for (t, p, committed) in accepted {
+            g.offsets.insert((t, p), committed);
+        }
+    });
+    codes
+}
+
+/// Appends `batch` to the group's `__consumer_offsets` partition (on this, its coordinator shard)
+/// and waits until it is durable.
+async fn append_durable(c: &Rc<Broker>, group: &str, batch: Vec<u8>) -> Result<(), i16> {
+    let Some(log) = c.log(OFFSETS_TOPIC, partition_for(group)) else {
+        return Err(ec::NOT_COORDINATOR);
+    };
+    match log.append(bytes::Bytes::from(batch), 0) {
         Ok(info) => {
             let wait = log.wait(info.last_offset, Watermark::Durable);
             match glommio::timer::timeout(COMMIT_TIMEOUT, async {
@@ -579,17 +599,214 @@ async fn commit(
             }
         }
         Err(e) => Err(e.kafka_code()),
-    };
-    if let Err(code) = written {
-        tracing::warn!(%group, code, "writing an offset commit failed");
-        return all(code);
     }
-    c.groups.with(&group, |g| {
-        for (t, p, committed) in accepted {
-            g.offsets.insert((t, p), committed);
+}
+
+/// Writes tombstones for `keys` of `group` (durably) and then forgets those offsets; the group
+/// itself goes too if it is left with no members and no offsets.
+async fn delete_offsets(c: &Rc<Broker>, group: &str, keys: Vec<(String, i32)>) -> Result<(), i16> {
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let now = crate::config::Clock::System.now_ms();
+    append_durable(c, group, offsets::tombstone_batch(group, &keys, now)).await?;
+    let mut map = c.groups.map.borrow_mut();
+    if let Some(g) = map.get_mut(group) {
+        for k in &keys {
+            g.offsets.remove(k);
+        }
+        if g.is_dead() {
+            map.remove(group);
+        }
+    }
+    Ok(())
+}
+
+/// DeleteGroups of one group, on its coordinator shard (Kafka's rules: only an Empty group with
+/// no members can be deleted; its committed offsets get tombstones).
+async fn delete_group(c: Rc<Broker>, group: String) -> i16 {
+    let keys = c.groups.with_existing(&group, |g| {
+        if g.state != state::State::Empty || !g.members.is_empty() {
+            Err(state::NON_EMPTY_GROUP)
+        } else {
+            Ok(g.offsets.keys().cloned().collect::<Vec<_>>())
         }
     });
-    codes
+    let keys = match keys {
+        None => return state::GROUP_ID_NOT_FOUND,
+        Some(Err(code)) => return code,
+        Some(Ok(keys)) => keys,
+    };
+    match delete_offsets(&c, &group, keys).await {
+        Ok(()) => {
+            let mut map = c.groups.map.borrow_mut();
+            if map.get(&group).is_some_and(|g| g.members.is_empty()) {
+                map.remove(&group);
+            }
+            tracing::info!(%group, "group deleted");
+            ec::NONE
+        }
+        Err(code) => {
+            tracing::warn!(%group, code, "deleting a group failed");
+            code
+        }
+    }
+}
+
+pub(super) fn dispatch_delete_groups(
+    b: Rc<Broker>,
+    h: RequestHeader,
+    body: DeleteGroupsRequest,
+) -> Result<Completion, ProtocolError> {
+    Ok(async move {
+        let mut results = Vec::with_capacity(body.groups_names.len());
+        for g in body.groups_names {
+            let name = g.to_string();
+            let code = if name.is_empty() {
+                state::INVALID_GROUP_ID
+            } else {
+                let n = name.clone();
+                b.on_group(&name, move |c| delete_group(c, n).boxed_local())
+                    .await
+                    .unwrap_or(ec::COORDINATOR_NOT_AVAILABLE)
+            };
+            results.push(
+                DeletableGroupResult::default()
+                    .with_group_id(g)
+                    .with_error_code(code),
+            );
+        }
+        encode_response(&h, &DeleteGroupsResponse::default().with_results(results)).map(Some)
+    }
+    .boxed_local())
+}
+
+/// The topics a consumer group's members subscribe to (from their ConsumerProtocolSubscription
+/// metadata of the chosen protocol); None if they cannot be known, which Kafka treats as
+/// subscribed to everything.
+fn subscribed_topics(g: &Group) -> Option<std::collections::HashSet<String>> {
+    if g.protocol_type.as_deref() != Some("consumer") {
+        return None;
+    }
+    let protocol = g.protocol.as_ref()?;
+    let mut topics = std::collections::HashSet::new();
+    for m in g.members.values() {
+        let (_, md) = m.protocols.iter().find(|(n, _)| n == protocol)?;
+        let mut md = md.clone();
+        if md.len() < 2 {
+            return None;
+        }
+        let version = bytes::Buf::get_i16(&mut md);
+        if version < 0 {
+            return None;
+        }
+        let sub = ConsumerProtocolSubscription::decode(&mut md, version.min(3)).ok()?;
+        topics.extend(sub.topics.into_iter().map(|t| t.to_string()));
+    }
+    Some(topics)
+}
+
+/// OffsetDelete on the coordinator shard: per (topic, partitions) the partitions' codes, or the
+/// group's error.
+async fn offset_delete(
+    c: Rc<Broker>,
+    group: String,
+    requested: Vec<(String, Vec<i32>)>,
+) -> Result<Vec<(String, Vec<(i32, i16)>)>, i16> {
+    let checked = c.groups.with_existing(&group, |g| {
+        if g.members.is_empty() {
+            return Ok((std::collections::HashSet::new(), g.offsets.clone()));
+        }
+        if g.protocol_type.as_deref() != Some("consumer") {
+            return Err(state::NON_EMPTY_GROUP);
+        }
+        // Unknown subscriptions: every requested topic counts as subscribed.
+        let subscribed = subscribed_topics(g)
+            .unwrap_or_else(|| requested.iter().map(|(t, _)| t.clone()).collect());
+        Ok((subscribed, g.offsets.clone()))
+    });
+    let (subscribed, committed) = match checked {
+        None => return Err(state::GROUP_ID_NOT_FOUND),
+        Some(r) => r?,
+    };
+    let mut keys = Vec::new();
+    let mut out = Vec::with_capacity(requested.len());
+    for (t, ps) in requested {
+        let is_subscribed = subscribed.contains(&t);
+        let codes = ps
+            .into_iter()
+            .map(|p| {
+                if is_subscribed {
+                    (p, state::GROUP_SUBSCRIBED_TO_TOPIC)
+                } else {
+                    if committed.contains_key(&(t.clone(), p)) {
+                        keys.push((t.clone(), p));
+                    }
+                    (p, ec::NONE)
+                }
+            })
+            .collect();
+        out.push((t, codes));
+    }
+    let n = keys.len();
+    delete_offsets(&c, &group, keys).await?;
+    if n > 0 {
+        tracing::info!(%group, offsets = n, "committed offsets deleted");
+    }
+    Ok(out)
+}
+
+pub(super) fn dispatch_offset_delete(
+    b: Rc<Broker>,
+    h: RequestHeader,
+    body: OffsetDeleteRequest,
+) -> Result<Completion, ProtocolError> {
+    Ok(async move {
+        let group = body.group_id.to_string();
+        let requested: Vec<(String, Vec<i32>)> = body
+            .topics
+            .iter()
+            .map(|t| {
+                (
+                    t.name.to_string(),
+                    t.partitions.iter().map(|p| p.partition_index).collect(),
+                )
+            })
+            .collect();
+        let g = group.clone();
+        let result = if group.is_empty() {
+            Err(state::INVALID_GROUP_ID)
+        } else {
+            b.on_group(&group, move |c| {
+                offset_delete(c, g, requested).boxed_local()
+            })
+            .await
+            .unwrap_or(Err(ec::COORDINATOR_NOT_AVAILABLE))
+        };
+        let response = match result {
+            Err(code) => OffsetDeleteResponse::default().with_error_code(code),
+            Ok(topics) => OffsetDeleteResponse::default().with_topics(
+                topics
+                    .into_iter()
+                    .map(|(t, ps)| {
+                        OffsetDeleteResponseTopic::default()
+                            .with_name(TopicName(s(t)))
+                            .with_partitions(
+                                ps.into_iter()
+                                    .map(|(p, code)| {
+                                        OffsetDeleteResponsePartition::default()
+                                            .with_partition_index(p)
+                                            .with_error_code(code)
+                                    })
+                                    .collect(),
+                            )
+                    })
+                    .collect(),
+            ),
+        };
+        encode_response(&h, &response).map(Some)
+    }
+    .boxed_local())
 }
 
 pub(super) fn dispatch_offset_commit(

@@ -73,6 +73,20 @@ pub fn commit_batch(group: &str, commits: &[(String, i32, Committed)], now_ms: i
     batch::encode_batch(&records)
 }
 
+/// One batch of tombstones (null values): deletes the committed offsets of `keys`.
+pub fn tombstone_batch(group: &str, keys: &[(String, i32)], now_ms: i64) -> Vec<u8> {
+    let records: Vec<Record> = keys
+        .iter()
+        .map(|(t, p)| Record {
+            timestamp: now_ms,
+            key: Some(key(group, t, *p)),
+            value: None,
+            headers: Vec::new(),
+        })
+        .collect();
+    batch::encode_batch(&records)
+}
+
 struct Cursor<'a>(&'a [u8]);
 
 impl<'a> Cursor<'a> {

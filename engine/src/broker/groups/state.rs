@@ -27,6 +27,10 @@ pub const REBALANCE_IN_PROGRESS: i16 = 27;
 pub const MEMBER_ID_REQUIRED: i16 = 79;
 pub const FENCED_INSTANCE_ID: i16 = 82;
 pub const OFFSET_METADATA_TOO_LARGE: i16 = 12;
+pub const INVALID_GROUP_ID: i16 = 24;
+pub const NON_EMPTY_GROUP: i16 = 68;
+pub const GROUP_ID_NOT_FOUND: i16 = 69;
+pub const GROUP_SUBSCRIBED_TO_TOPIC: i16 = 86;
 
 /// How long a group that was empty waits for more members before its first generation
 /// (Kafka's group.initial.rebalance.delay.ms, shorter).

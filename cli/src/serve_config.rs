@@ -48,6 +48,10 @@ pub struct Settings {
     pub socket_request_max_bytes: usize,
     /// `log.retention.check.interval.ms`.
     pub retention_check_interval_ms: u64,
+    /// `offsets.retention.minutes`: committed offsets of an empty group expire after this.
+    pub offsets_retention_minutes: u64,
+    /// `offsets.retention.check.interval.ms`.
+    pub offsets_retention_check_interval_ms: u64,
     /// `io.memory.bytes`: glommio io_memory per shard.
     pub io_memory_bytes: usize,
     /// Broker-level defaults of topic configs, by topic-config name (`retention.ms` for the key
@@ -70,6 +74,8 @@ impl Default for Settings {
             auto_create_topics: true,
             socket_request_max_bytes: engine::protocol::frame::REQUEST_BYTES_MAX_DEFAULT,
             retention_check_interval_ms: 300_000,
+            offsets_retention_minutes: 10_080,
+            offsets_retention_check_interval_ms: 600_000,
             io_memory_bytes: 1 << 20,
             topic_defaults: BTreeMap::new(),
         }
@@ -192,6 +198,12 @@ impl Settings {
             "log.retention.check.interval.ms" => {
                 self.retention_check_interval_ms = positive(typed(key, v, POSITIVE)?)?;
             }
+            "offsets.retention.minutes" => {
+                self.offsets_retention_minutes = positive(typed(key, v, POSITIVE)?)?;
+            }
+            "offsets.retention.check.interval.ms" => {
+                self.offsets_retention_check_interval_ms = positive(typed(key, v, POSITIVE)?)?;
+            }
             "io.memory.bytes" => {
                 self.io_memory_bytes = positive(typed(key, v, POSITIVE)?)? as usize;
             }
@@ -245,6 +257,8 @@ mod tests {
         assert_eq!(s.kafka_addr, "0.0.0.0:9092".parse().unwrap());
         assert_eq!(s.num_partitions, 3);
         assert_eq!(s.retention_check_interval_ms, 300_000);
+        assert_eq!(s.offsets_retention_minutes, 10_080);
+        assert_eq!(s.offsets_retention_check_interval_ms, 600_000);
         assert_eq!(s.topic_defaults["retention.ms"], "604800000");
         assert_eq!(s.topic_defaults["segment.bytes"], "1073741824");
         assert_eq!(s.topic_defaults["cleanup.policy"], "delete");
@@ -304,6 +318,14 @@ mod tests {
             (
                 "log.retention.check.interval.ms = 0",
                 &["log.retention.check.interval.ms"][..],
+            ),
+            (
+                "offsets.retention.minutes = 0",
+                &["offsets.retention.minutes"][..],
+            ),
+            (
+                "offsets.retention.minutes = \"1d\"",
+                &["offsets.retention.minutes"][..],
             ),
         ] {
             let err = match Settings::from_toml(text) {

@@ -770,3 +770,83 @@ fn delete_groups_and_offsets_with_kafka_semantics_across_a_restart() {
     );
     broker.stop();
 }
+
+// ---- offsets.retention.minutes -------------------------------------------------------------
+
+/// offsets.retention.minutes = 1 (checked every 500 ms): the committed offsets of a group that
+/// has been empty for a minute expire (not before), as tombstones that survive a restart; a
+/// group whose member stays keeps its offsets.
+#[test]
+fn offsets_of_an_empty_group_expire_after_offsets_retention_minutes() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    let d = data.to_str().expect("utf-8 path");
+    let args = [
+        "--data-dir",
+        d,
+        "--shards",
+        "2",
+        "--log-segment-bytes",
+        "8388608",
+        "--kafka-addr",
+        "127.0.0.1:0",
+        "--offsets-retention-minutes",
+        "1",
+        "--offsets-retention-check-interval-ms",
+        "500",
+    ];
+    let broker = ServeProcess::start(&data.with_extension("expiry.stderr"), &args);
+    let topic = "expiring";
+    produce(&broker, topic, 0, 60);
+    let at_end = vec![10i64; PARTITIONS];
+    let nothing = vec![-1i64; PARTITIONS];
+
+    let stays = Member::start(
+        tmp.path(),
+        "stays",
+        "kafka-python",
+        &broker.addr,
+        "stays",
+        topic,
+    );
+    consume_all_and_leave(tmp.path(), &broker, "leaves", "leaves", topic, 60);
+    let emptied = Instant::now();
+    wait_until("stays consumes 60 records", &broker, || {
+        stays.values().len() >= 60
+    });
+    wait_until("stays commits at the end", &broker, || {
+        committed(&broker, "kafka-python", "stays", topic) == at_end
+    });
+    assert_eq!(committed(&broker, "kafka-python", "leaves", topic), at_end);
+
+    let deadline = emptied + Duration::from_secs(60) + LIMIT;
+    while committed(&broker, "kafka-python", "leaves", topic) != nothing {
+        assert!(
+            Instant::now() < deadline,
+            "offsets never expired\n{}",
+            broker.log()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let after = emptied.elapsed();
+    // The group became empty at most a tick (100 ms) after its member's LeaveGroup returned.
+    assert!(
+        after >= Duration::from_secs(59),
+        "expired after only {after:?}"
+    );
+    assert_eq!(
+        committed(&broker, "kafka-python", "stays", topic),
+        at_end,
+        "a group with a member keeps its offsets"
+    );
+    stays.leave();
+    broker.stop();
+    let broker = ServeProcess::start(&data.with_extension("expiry2.stderr"), &args);
+    assert_eq!(
+        committed(&broker, "kafka-python", "leaves", topic),
+        nothing,
+        "expired offsets stay expired after a restart"
+    );
+    assert_eq!(committed(&broker, "kafka-python", "stays", topic), at_end);
+    broker.stop();
+}

@@ -62,6 +62,11 @@ pub struct BrokerConfig {
     pub auto_create_topics: bool,
     /// `log.retention.check.interval.ms`.
     pub retention_check_interval_ms: u64,
+    /// `offsets.retention.minutes`: committed offsets of a group without members expire this
+    /// long after the group became empty (or after the commit, if later).
+    pub offsets_retention_minutes: u64,
+    /// `offsets.retention.check.interval.ms`: how often each shard expires offsets.
+    pub offsets_retention_check_interval_ms: u64,
 }
 
 impl BrokerConfig {
@@ -76,6 +81,8 @@ impl BrokerConfig {
             num_partitions: 1,
             auto_create_topics: true,
             retention_check_interval_ms: 300_000,
+            offsets_retention_minutes: 10_080,
+            offsets_retention_check_interval_ms: 600_000,
         }
     }
 }
@@ -176,6 +183,8 @@ impl Broker {
         broker.background.borrow_mut().push(retention);
         let group_timer = groups::start_timer(&broker);
         broker.background.borrow_mut().push(group_timer);
+        let expiry = groups::start_expiry(&broker);
+        broker.background.borrow_mut().push(expiry);
         tracing::info!(
             shard = broker.mesh.shard_id(),
             logs = broker.logs.borrow().len(),

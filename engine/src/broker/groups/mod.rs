@@ -28,8 +28,11 @@
 //! groups except through `Mesh` jobs, or hold a `RefCell` borrow across an await.
 //! ListGroups asks every shard for its groups; DescribeGroups asks each group's coordinator shard
 //! (members, their metadata and assignments).
-//! Not yet (issue #5): DeleteGroups, OffsetDelete,
-//! offsets.retention.minutes, compaction of `__consumer_offsets`.
+//! - **Deleting offsets** (DeleteGroups, OffsetDelete, and expiry after
+//!   offsets.retention.minutes of an empty group) appends tombstones, waits until durable, then
+//!   forgets the offsets in memory, so a deletion survives a restart like a commit.
+//!
+//! Not yet (issue #5): compaction of `__consumer_offsets`, group metadata records.
 
 pub mod offsets;
 pub mod state;
@@ -116,11 +119,16 @@ impl Groups {
         self.map.borrow_mut().get_mut(group).map(f)
     }
 
-    fn tick(&self, now: Instant) {
+    fn tick(&self, now: Instant, now_ms: i64) {
         let mut map = self.map.borrow_mut();
         for (name, g) in map.iter_mut() {
             for member in g.tick(now) {
                 tracing::info!(group = %name, %member, "member evicted (session or rebalance timeout)");
+            }
+            if !g.members.is_empty() {
+                g.empty_since_ms = None;
+            } else if g.empty_since_ms.is_none() {
+                g.empty_since_ms = Some(now_ms);
             }
         }
         map.retain(|_, g| !g.is_dead());
@@ -155,9 +163,68 @@ pub(super) fn start_timer(b: &Rc<Broker>) -> glommio::Task<()> {
         loop {
             glommio::timer::sleep(TICK).await;
             let Some(b) = weak.upgrade() else { return };
-            b.groups.tick(Instant::now());
+            b.groups
+                .tick(Instant::now(), crate::config::Clock::System.now_ms());
         }
     })
+}
+
+/// Starts the shard's offset expiry task (`offsets.retention.minutes`, checked every
+/// `offsets.retention.check.interval.ms`).
+pub(super) fn start_expiry(b: &Rc<Broker>) -> glommio::Task<()> {
+    let weak = Rc::downgrade(b);
+    let period = Duration::from_millis(b.cfg.offsets_retention_check_interval_ms.max(1));
+    glommio::spawn_local(async move {
+        loop {
+            glommio::timer::sleep(period).await;
+            let Some(b) = weak.upgrade() else { return };
+            expire_offsets(&b, crate::config::Clock::System.now_ms()).await;
+        }
+    })
+}
+
+/// The committed offsets of `g` that are expired at `now_ms`: none while the group has
+/// members; otherwise those whose later of (group empty since, commit time) is `retention_ms`
+/// old. (Kafka, since 2.1, takes its persisted empty-since time alone; the later of the two,
+/// with empty-since never before this broker's start, never expires an offset earlier than
+/// Kafka would.)
+fn expired(g: &Group, now_ms: i64, retention_ms: i64) -> Vec<((String, i32), Committed)> {
+    if !g.members.is_empty() || g.state != state::State::Empty {
+        return Vec::new();
+    }
+    g.offsets
+        .iter()
+        .filter(|(_, c)| {
+            // Not seen empty by a tick yet: not expired.
+            g.empty_since_ms
+                .is_some_and(|e| now_ms.saturating_sub(e.max(c.commit_timestamp)) >= retention_ms)
+        })
+        .map(|(k, c)| (k.clone(), c.clone()))
+        .collect()
+}
+
+/// Expires the offsets of this shard's groups (tombstones, as OffsetDelete).
+async fn expire_offsets(b: &Rc<Broker>, now_ms: i64) {
+    let retention_ms =
+        i64::try_from(b.cfg.offsets_retention_minutes.saturating_mul(60_000)).unwrap_or(i64::MAX);
+    let names: Vec<String> = b.groups.map.borrow().keys().cloned().collect();
+    for group in names {
+        // Checked again just before the write: a member may have joined meanwhile.
+        let Some(keys) = b
+            .groups
+            .with_existing(&group, |g| expired(g, now_ms, retention_ms))
+        else {
+            continue;
+        };
+        if keys.is_empty() {
+            continue;
+        }
+        let n = keys.len();
+        match delete_offsets(b, &group, keys).await {
+            Ok(()) => tracing::info!(%group, offsets = n, "committed offsets expired"),
+            Err(code) => tracing::warn!(%group, code, "expiring committed offsets failed"),
+        }
+    }
 }
 
 /// Rebuilds committed offsets from the `__consumer_offsets` partitions this shard owns.
@@ -602,18 +669,26 @@ async fn append_durable(c: &Rc<Broker>, group: &str, batch: Vec<u8>) -> Result<(
     }
 }
 
-/// Writes tombstones for `keys` of `group` (durably) and then forgets those offsets; the group
-/// itself goes too if it is left with no members and no offsets.
-async fn delete_offsets(c: &Rc<Broker>, group: &str, keys: Vec<(String, i32)>) -> Result<(), i16> {
-    if keys.is_empty() {
+/// Writes tombstones for the offsets `deleted` of `group` (durably) and then forgets those
+/// offsets — each only if it is still the value given (a commit that landed meanwhile stays);
+/// the group itself goes too if it is left with no members and no offsets.
+async fn delete_offsets(
+    c: &Rc<Broker>,
+    group: &str,
+    deleted: Vec<((String, i32), Committed)>,
+) -> Result<(), i16> {
+    if deleted.is_empty() {
         return Ok(());
     }
     let now = crate::config::Clock::System.now_ms();
+    let keys: Vec<(String, i32)> = deleted.iter().map(|(k, _)| k.clone()).collect();
     append_durable(c, group, offsets::tombstone_batch(group, &keys, now)).await?;
     let mut map = c.groups.map.borrow_mut();
     if let Some(g) = map.get_mut(group) {
-        for k in &keys {
-            g.offsets.remove(k);
+        for (k, was) in &deleted {
+            if g.offsets.get(k) == Some(was) {
+                g.offsets.remove(k);
+            }
         }
         if g.is_dead() {
             map.remove(group);
@@ -629,7 +704,10 @@ async fn delete_group(c: Rc<Broker>, group: String) -> i16 {
         if g.state != state::State::Empty || !g.members.is_empty() {
             Err(state::NON_EMPTY_GROUP)
         } else {
-            Ok(g.offsets.keys().cloned().collect::<Vec<_>>())
+            Ok(g.offsets
+                .iter()
+                .map(|(k, c)| (k.clone(), c.clone()))
+                .collect::<Vec<_>>())
         }
     });
     let keys = match keys {
@@ -739,8 +817,8 @@ async fn offset_delete(
                 if is_subscribed {
                     (p, state::GROUP_SUBSCRIBED_TO_TOPIC)
                 } else {
-                    if committed.contains_key(&(t.clone(), p)) {
-                        keys.push((t.clone(), p));
+                    if let Some(c) = committed.get(&(t.clone(), p)) {
+                        keys.push(((t.clone(), p), c.clone()));
                     }
                     (p, ec::NONE)
                 }
@@ -1146,5 +1224,30 @@ mod tests {
         assert_eq!(java_hash("hello"), 99_162_322);
         assert_eq!(java_hash("polygenelubricants"), i32::MIN);
         assert_eq!(partition_for("polygenelubricants"), 0);
+    }
+
+    #[test]
+    fn offsets_expire_after_the_later_of_empty_since_and_commit() {
+        let c = |ts| Committed {
+            offset: 5,
+            leader_epoch: -1,
+            metadata: String::new(),
+            commit_timestamp: ts,
+        };
+        let mut g = Group::default();
+        g.offsets.insert(("t".into(), 0), c(1_000));
+        g.offsets.insert(("t".into(), 1), c(5_000));
+        assert!(expired(&g, 1_000_000, 100).is_empty(), "not seen empty yet");
+        g.empty_since_ms = Some(2_000);
+        assert!(expired(&g, 2_099, 100).is_empty());
+        let keys = |v: Vec<((String, i32), Committed)>| {
+            let mut k: Vec<i32> = v.into_iter().map(|((_, p), _)| p).collect();
+            k.sort();
+            k
+        };
+        assert_eq!(keys(expired(&g, 2_100, 100)), vec![0]);
+        assert_eq!(keys(expired(&g, 5_100, 100)), vec![0, 1]);
+        g.state = state::State::PreparingRebalance;
+        assert!(expired(&g, 5_100, 100).is_empty(), "a group in a rebalance keeps its offsets");
     }
 }

@@ -153,6 +153,10 @@ pub struct Group {
     /// The join phase may not end before this (initial delay of an empty group).
     not_before: Option<Instant>,
     pub offsets: HashMap<(String, i32), Committed>,
+    /// Wall-clock ms since when the group has had no members, as first seen by this broker
+    /// (`groups::Groups::tick`); None while it has members. A group replayed at start is
+    /// empty since the start: Kafka's persisted empty-since time is not kept yet.
+    pub empty_since_ms: Option<i64>,
 }
 
 impl Default for Group {
@@ -169,6 +173,7 @@ impl Default for Group {
             rebalance_deadline: None,
             not_before: None,
             offsets: HashMap::new(),
+            empty_since_ms: None,
         }
     }
 }

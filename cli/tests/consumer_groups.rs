@@ -850,3 +850,88 @@ fn offsets_of_an_empty_group_expire_after_offsets_retention_minutes() {
     assert_eq!(committed(&broker, "kafka-python", "stays", topic), at_end);
     broker.stop();
 }
+
+// ---- static membership (KIP-345) -----------------------------------------------------------
+
+/// Two confluent-kafka static members (group.instance.id a and b). Member a is killed (no
+/// LeaveGroup) and restarted with the same instance id within session.timeout.ms: it takes its
+/// old partitions back without a rebalance — b is never revoked or reassigned — and every
+/// record produced afterwards is consumed once.
+#[test]
+fn static_member_rejoins_without_a_rebalance() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let broker = start(&tmp.path().join("data"), "static");
+    let (topic, group) = ("statics", "static-group");
+    produce(&broker, topic, 0, 60);
+    let start = |name: &str, instance: &str| {
+        Member::start(
+            tmp.path(),
+            name,
+            &format!("confluent-static={instance}"),
+            &broker.addr,
+            group,
+            topic,
+        )
+    };
+    let a = start("a0", "a");
+    let b = start("b", "b");
+    wait_until(
+        "two static members with three partitions each",
+        &broker,
+        || {
+            [&a, &b]
+                .iter()
+                .all(|m| m.assigned().is_some_and(|p| p.len() == 3))
+        },
+    );
+    wait_until("60 records consumed", &broker, || {
+        counts(&[&a, &b]).len() >= 60
+    });
+    let assignments = |m: &Member| {
+        m.output()
+            .lines()
+            .filter(|l| l.starts_with("assigned"))
+            .count()
+    };
+    let b_assignments = assignments(&b);
+    let a_partitions = a.assigned();
+    drop(a); // kill: a static member's restart sends no LeaveGroup
+
+    let a = start("a1", "a");
+    wait_until(
+        "the restarted member gets its partitions back",
+        &broker,
+        || a.assigned() == a_partitions,
+    );
+    produce(&broker, topic, 60, 60);
+    wait_until("60 new records consumed", &broker, || {
+        a.values().len() + b.values().iter().filter(|v| **v >= 60).count() >= 60
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let b_new: Vec<usize> = b.values().into_iter().filter(|v| *v >= 60).collect();
+    let mut new = a.values();
+    new.extend(&b_new);
+    new.sort();
+    assert_eq!(new, (60..120).collect::<Vec<_>>(), "every new record once");
+    assert_eq!(
+        assignments(&b),
+        b_assignments,
+        "b was reassigned: a rebalance happened\n{}",
+        b.output()
+            .lines()
+            .filter(|l| !l.starts_with("rec"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    let out = weir_group(&broker, &["describe", group]);
+    assert!(out.lines().any(|l| l == "STATE Stable"), "{out}");
+    let instances: Vec<&str> = out
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .filter(|i| *i == "a" || *i == "b")
+        .collect();
+    assert_eq!(instances.len(), 2, "{out}");
+    a.leave();
+    b.leave();
+    broker.stop();
+}

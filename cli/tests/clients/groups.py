@@ -60,7 +60,7 @@ def consume_kp(bootstrap, group, topic, out, stop):
     c.close()
 
 
-def consume_ck(bootstrap, group, topic, out, stop, strategy="range"):
+def consume_ck(bootstrap, group, topic, out, stop, strategy="range", instance=None):
     from confluent_kafka import Consumer
     current = set()
 
@@ -77,7 +77,8 @@ def consume_ck(bootstrap, group, topic, out, stop, strategy="range"):
 
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False,
                   "auto.offset.reset": "earliest", "session.timeout.ms": 10000,
-                  "heartbeat.interval.ms": 500, "partition.assignment.strategy": strategy})
+                  "heartbeat.interval.ms": 500, "partition.assignment.strategy": strategy,
+                  **({"group.instance.id": instance} if instance else {})})
     c.subscribe([topic], on_assign=on_assign, on_revoke=on_revoke)
     while not os.path.exists(stop):
         msgs = c.consume(num_messages=100, timeout=0.2)
@@ -182,6 +183,8 @@ def main():
             consume_kp(*rest)
         elif lib == "confluent":
             consume_ck(*rest)
+        elif lib.startswith("confluent-static="):
+            consume_ck(*rest, instance=lib.split("=", 1)[1])
         elif lib == "confluent-cooperative":
             consume_ck(*rest, strategy="cooperative-sticky")
         else:

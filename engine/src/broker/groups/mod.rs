@@ -1248,6 +1248,9 @@ mod tests {
         assert_eq!(keys(expired(&g, 2_100, 100)), vec![0]);
         assert_eq!(keys(expired(&g, 5_100, 100)), vec![0, 1]);
         g.state = state::State::PreparingRebalance;
-        assert!(expired(&g, 5_100, 100).is_empty(), "a group in a rebalance keeps its offsets");
+        assert!(
+            expired(&g, 5_100, 100).is_empty(),
+            "a group in a rebalance keeps its offsets"
+        );
     }
 }

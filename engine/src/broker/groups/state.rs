@@ -197,6 +197,9 @@ impl Group {
             return answered(JoinResult::error(INCONSISTENT_GROUP_PROTOCOL, &p.member_id));
         }
         let mut member_id = p.member_id.clone();
+        // A static member taking over its membership in a Stable group: the leader before the
+        // takeover (Kafka answers it, so a restarted leader does not reassign).
+        let mut stable_takeover: Option<String> = None;
         if member_id.is_empty() {
             if let Some(old) = p
                 .instance_id
@@ -206,6 +209,9 @@ impl Group {
                 // A static member restarting: it takes over its old membership under a new id;
                 // the old id is fenced.
                 let new_id = new_member_id();
+                if self.state == State::Stable && self.members.contains_key(&old) {
+                    stable_takeover = Some(self.leader.clone().unwrap_or_default());
+                }
                 if let Some(mut m) = self.members.remove(&old) {
                     if let Some(w) = m.join_waiter.take() {
                         let _ = w.send(JoinResult::error(FENCED_INSTANCE_ID, &old));
@@ -241,6 +247,29 @@ impl Group {
         let session_timeout = Duration::from_millis(p.session_timeout_ms as u64);
         let rebalance_timeout =
             Duration::from_millis(p.rebalance_timeout_ms.max(p.session_timeout_ms) as u64);
+        if let Some(leader) = stable_takeover {
+            // KIP-345: no rebalance if the group's protocol is still supported; the member
+            // keeps its assignment and gets it from SyncGroup of the current generation.
+            let keeps_protocol = self
+                .protocol
+                .as_ref()
+                .is_some_and(|sel| p.protocols.iter().any(|(n, _)| n == sel));
+            if let (true, Some(m)) = (keeps_protocol, self.members.get_mut(&member_id)) {
+                m.session_timeout = session_timeout;
+                m.rebalance_timeout = rebalance_timeout;
+                m.protocols = p.protocols;
+                m.last_heartbeat = now;
+                return answered(JoinResult {
+                    error: ec::NONE,
+                    generation: self.generation,
+                    protocol_type: self.protocol_type.clone(),
+                    protocol: self.protocol.clone(),
+                    leader,
+                    member_id,
+                    members: Vec::new(),
+                });
+            }
+        }
         let (tx, rx) = oneshot::channel();
         let m = self
             .members

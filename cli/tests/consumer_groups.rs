@@ -829,6 +829,12 @@ fn offsets_of_an_empty_group_expire_after_offsets_retention_minutes() {
         std::thread::sleep(Duration::from_millis(500));
     }
     let after = emptied.elapsed();
+    // Left with no offsets, the Empty group itself is removed (with a group tombstone).
+    wait_until("the expired group is removed", &broker, || {
+        !weir_group(&broker, &["list"])
+            .lines()
+            .any(|l| l.starts_with("leaves "))
+    });
     // The group became empty at most a tick (100 ms) after its member's LeaveGroup returned.
     assert!(
         after >= Duration::from_secs(59),
@@ -846,6 +852,11 @@ fn offsets_of_an_empty_group_expire_after_offsets_retention_minutes() {
         committed(&broker, "kafka-python", "leaves", topic),
         nothing,
         "expired offsets stay expired after a restart"
+    );
+    let listed = weir_group(&broker, &["list"]);
+    assert!(
+        !listed.lines().any(|l| l.starts_with("leaves ")),
+        "{listed}"
     );
     assert_eq!(committed(&broker, "kafka-python", "stays", topic), at_end);
     broker.stop();
@@ -933,5 +944,51 @@ fn static_member_rejoins_without_a_rebalance() {
     assert_eq!(instances.len(), 2, "{out}");
     a.leave();
     b.leave();
+    broker.stop();
+}
+
+// ---- group metadata records ----------------------------------------------------------------
+
+/// A group whose member joined and left without committing anything exists after a restart
+/// (Empty, protocol type consumer) from its group metadata record; DeleteGroups writes the
+/// group's tombstone, so after another restart it is gone.
+#[test]
+fn an_empty_group_without_offsets_survives_a_restart_until_deleted() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    let broker = start(&data, "meta");
+    let (topic, group) = ("quiet", "remembered");
+    produce(&broker, topic, 0, 0);
+    let m = Member::start(tmp.path(), "r", "kafka-python", &broker.addr, group, topic);
+    wait_until("the member gets every partition", &broker, || {
+        m.assigned().is_some_and(|p| p.len() == PARTITIONS)
+    });
+    m.leave();
+    let listed_empty = |b: &ServeProcess| {
+        weir_group(b, &["list"])
+            .lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>() == [group, "Empty", "consumer"])
+    };
+    wait_until("the group is listed Empty", &broker, || {
+        listed_empty(&broker)
+    });
+    std::thread::sleep(Duration::from_millis(300)); // its metadata record is written on a tick
+    broker.stop();
+
+    let broker = start(&data, "meta-after-restart");
+    assert!(listed_empty(&broker), "{}", weir_group(&broker, &["list"]));
+    let out = weir_group(&broker, &["describe", group]);
+    assert!(out.lines().any(|l| l == "STATE Empty"), "{out}");
+    assert!(out.lines().any(|l| l == "PROTOCOL consumer/-"), "{out}");
+    let out = groups_py(
+        &broker,
+        &["delete-groups", "kafka-python", &broker.addr, group],
+    );
+    assert_eq!(out.trim(), format!("{group} OK"));
+    broker.stop();
+
+    let broker = start(&data, "meta-after-delete");
+    let listed = weir_group(&broker, &["list"]);
+    assert!(!listed.lines().any(|l| l.starts_with(group)), "{listed}");
     broker.stop();
 }

@@ -21,8 +21,10 @@
 //!   commit acknowledged to a consumer survives a power loss, not only a process kill. The
 //!   in-memory map that serves OffsetFetch is updated only then.
 //! - **Restart**: each shard replays its `__consumer_offsets` partitions when it opens them,
-//!   rebuilding every group's committed offsets (a group with offsets exists, Empty, after a
-//!   restart). Membership is not persisted: consumers rejoin.
+//!   rebuilding every group's committed offsets and, from its metadata record (written on the
+//!   tick after a generation completes or the group empties), its protocol type, generation and
+//!   empty-since time: the group exists, Empty, after a restart. Members are not restored:
+//!   consumers rejoin.
 //!
 //! Owns the group APIs' meaning and the routing above. Must not: touch another shard's logs or
 //! groups except through `Mesh` jobs, or hold a `RefCell` borrow across an await.
@@ -32,7 +34,7 @@
 //!   offsets.retention.minutes of an empty group) appends tombstones, waits until durable, then
 //!   forgets the offsets in memory, so a deletion survives a restart like a commit.
 //!
-//! Not yet (issue #5): compaction of `__consumer_offsets`, group metadata records.
+//! Not yet (issue #5): compaction of `__consumer_offsets`, restoring members after a restart.
 
 pub mod offsets;
 pub mod state;
@@ -135,6 +137,24 @@ impl Groups {
     }
 
     fn apply(&self, record: OffsetRecord) {
+        if let OffsetRecord::Group { group, value } = &record {
+            let mut map = self.map.borrow_mut();
+            match value {
+                None => {
+                    map.remove(group);
+                }
+                Some(meta) => {
+                    // Members are not restored (they rejoin): the group is Empty.
+                    let g = map.entry(group.clone()).or_default();
+                    g.protocol_type =
+                        (!meta.protocol_type.is_empty()).then(|| meta.protocol_type.clone());
+                    g.generation = meta.generation;
+                    g.empty_since_ms = (meta.members.is_empty() && meta.state_timestamp >= 0)
+                        .then_some(meta.state_timestamp);
+                }
+            }
+            return;
+        }
         if let OffsetRecord::Commit {
             group,
             topic,
@@ -163,10 +183,70 @@ pub(super) fn start_timer(b: &Rc<Broker>) -> glommio::Task<()> {
         loop {
             glommio::timer::sleep(TICK).await;
             let Some(b) = weak.upgrade() else { return };
-            b.groups
-                .tick(Instant::now(), crate::config::Clock::System.now_ms());
+            let now_ms = crate::config::Clock::System.now_ms();
+            b.groups.tick(Instant::now(), now_ms);
+            write_group_metadata(&b, now_ms);
         }
     })
+}
+
+/// A group's metadata record as Kafka writes it (members with their subscription for the chosen
+/// protocol and their assignment).
+fn group_meta(g: &Group, now_ms: i64) -> offsets::GroupMeta {
+    let members = g
+        .members
+        .iter()
+        .map(|(id, m)| offsets::MetaMember {
+            member_id: id.clone(),
+            instance_id: m.instance_id.clone(),
+            client_id: m.client_id.clone(),
+            client_host: String::new(),
+            rebalance_timeout_ms: i32::try_from(m.rebalance_timeout.as_millis())
+                .unwrap_or(i32::MAX),
+            session_timeout_ms: i32::try_from(m.session_timeout.as_millis()).unwrap_or(i32::MAX),
+            subscription: m
+                .protocols
+                .iter()
+                .find(|(n, _)| Some(n) == g.protocol.as_ref())
+                .map(|(_, md)| md.to_vec())
+                .unwrap_or_default(),
+            assignment: m.assignment.to_vec(),
+        })
+        .collect();
+    offsets::GroupMeta {
+        protocol_type: g.protocol_type.clone().unwrap_or_default(),
+        generation: g.generation,
+        protocol: g.protocol.clone(),
+        leader: g.leader.clone(),
+        state_timestamp: now_ms,
+        members,
+    }
+}
+
+/// Appends the metadata record of every group whose generation completed or that became empty
+/// since the last tick. Not waited for: the record is informational (an Empty group's
+/// existence, protocol type, generation and empty-since time across a restart).
+fn write_group_metadata(b: &Rc<Broker>, now_ms: i64) {
+    let dirty: Vec<(String, offsets::GroupMeta)> = b
+        .groups
+        .map
+        .borrow_mut()
+        .iter_mut()
+        .filter(|(_, g)| g.meta_dirty)
+        .map(|(name, g)| {
+            g.meta_dirty = false;
+            (name.clone(), group_meta(g, now_ms))
+        })
+        .collect();
+    for (group, meta) in dirty {
+        let Some(log) = b.log(OFFSETS_TOPIC, partition_for(&group)) else {
+            continue;
+        };
+        let batch = offsets::group_batch(&group, Some(&meta), now_ms);
+        if let Err(e) = log.append(bytes::Bytes::from(batch), 0) {
+            tracing::warn!(%group, "writing group metadata: {e}");
+        }
+    }
 }
 
 /// Starts the shard's offset expiry task (`offsets.retention.minutes`, checked every
@@ -220,9 +300,29 @@ async fn expire_offsets(b: &Rc<Broker>, now_ms: i64) {
             continue;
         }
         let n = keys.len();
-        match delete_offsets(b, &group, keys).await {
+        match delete_offsets(b, &group, keys, false).await {
             Ok(()) => tracing::info!(%group, offsets = n, "committed offsets expired"),
             Err(code) => tracing::warn!(%group, code, "expiring committed offsets failed"),
+        }
+    }
+    // Empty groups left without offsets are removed (Kafka's cleanup), with a group tombstone.
+    let gone: Vec<String> = b
+        .groups
+        .map
+        .borrow_mut()
+        .iter_mut()
+        .filter(|(_, g)| {
+            g.state == state::State::Empty && g.members.is_empty() && g.offsets.is_empty()
+        })
+        .map(|(name, g)| {
+            g.meta_dirty = false;
+            name.clone()
+        })
+        .collect();
+    for group in gone {
+        match delete_offsets(b, &group, Vec::new(), true).await {
+            Ok(()) => tracing::info!(%group, "empty group without offsets removed"),
+            Err(code) => tracing::warn!(%group, code, "removing an empty group failed"),
         }
     }
 }
@@ -672,17 +772,22 @@ async fn append_durable(c: &Rc<Broker>, group: &str, batch: Vec<u8>) -> Result<(
 /// Writes tombstones for the offsets `deleted` of `group` (durably) and then forgets those
 /// offsets — each only if it is still the value given (a commit that landed meanwhile stays);
 /// the group itself goes too if it is left with no members and no offsets.
+///
+/// With `group_tombstone`, the batch also deletes the group's metadata record, and the group
+/// goes from memory if it is still Empty with no members and no offsets.
 async fn delete_offsets(
     c: &Rc<Broker>,
     group: &str,
     deleted: Vec<((String, i32), Committed)>,
+    group_tombstone: bool,
 ) -> Result<(), i16> {
-    if deleted.is_empty() {
+    if deleted.is_empty() && !group_tombstone {
         return Ok(());
     }
     let now = crate::config::Clock::System.now_ms();
     let keys: Vec<(String, i32)> = deleted.iter().map(|(k, _)| k.clone()).collect();
-    append_durable(c, group, offsets::tombstone_batch(group, &keys, now)).await?;
+    let batch = offsets::tombstone_batch(group, &keys, group_tombstone, now);
+    append_durable(c, group, batch).await?;
     let mut map = c.groups.map.borrow_mut();
     if let Some(g) = map.get_mut(group) {
         for (k, was) in &deleted {
@@ -690,7 +795,8 @@ async fn delete_offsets(
                 g.offsets.remove(k);
             }
         }
-        if g.is_dead() {
+        let empty = g.state == state::State::Empty && g.members.is_empty() && g.offsets.is_empty();
+        if g.is_dead() || (group_tombstone && empty) {
             map.remove(group);
         }
     }
@@ -704,6 +810,8 @@ async fn delete_group(c: Rc<Broker>, group: String) -> i16 {
         if g.state != state::State::Empty || !g.members.is_empty() {
             Err(state::NON_EMPTY_GROUP)
         } else {
+            // The tombstone below supersedes any metadata record not written yet.
+            g.meta_dirty = false;
             Ok(g.offsets
                 .iter()
                 .map(|(k, c)| (k.clone(), c.clone()))
@@ -715,12 +823,8 @@ async fn delete_group(c: Rc<Broker>, group: String) -> i16 {
         Some(Err(code)) => return code,
         Some(Ok(keys)) => keys,
     };
-    match delete_offsets(&c, &group, keys).await {
+    match delete_offsets(&c, &group, keys, true).await {
         Ok(()) => {
-            let mut map = c.groups.map.borrow_mut();
-            if map.get(&group).is_some_and(|g| g.members.is_empty()) {
-                map.remove(&group);
-            }
             tracing::info!(%group, "group deleted");
             ec::NONE
         }
@@ -827,7 +931,7 @@ async fn offset_delete(
         out.push((t, codes));
     }
     let n = keys.len();
-    delete_offsets(&c, &group, keys).await?;
+    delete_offsets(&c, &group, keys, false).await?;
     if n > 0 {
         tracing::info!(%group, offsets = n, "committed offsets deleted");
     }

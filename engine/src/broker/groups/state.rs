@@ -157,6 +157,9 @@ pub struct Group {
     /// (`groups::Groups::tick`); None while it has members. A group replayed at start is
     /// empty since the start: Kafka's persisted empty-since time is not kept yet.
     pub empty_since_ms: Option<i64>,
+    /// A generation completed or the group became empty since its metadata record was last
+    /// written (`groups` writes it on its next tick).
+    pub meta_dirty: bool,
 }
 
 impl Default for Group {
@@ -174,6 +177,7 @@ impl Default for Group {
             not_before: None,
             offsets: HashMap::new(),
             empty_since_ms: None,
+            meta_dirty: false,
         }
     }
 }
@@ -349,6 +353,7 @@ impl Group {
 
     fn complete_join(&mut self) {
         self.generation += 1;
+        self.meta_dirty = true;
         self.rebalance_deadline = None;
         self.not_before = None;
         if self.members.is_empty() {
@@ -463,6 +468,7 @@ impl Group {
                 if self.leader.as_deref() == Some(member_id) {
                     let mut given: HashMap<String, Bytes> = assignments.into_iter().collect();
                     self.state = State::Stable;
+                    self.meta_dirty = true;
                     let (pt, pn) = (self.protocol_type.clone(), self.protocol.clone());
                     for (id, m) in self.members.iter_mut() {
                         m.assignment = given.remove(id).unwrap_or_default();
@@ -583,9 +589,12 @@ impl Group {
         evicted
     }
 
-    /// Whether the group holds nothing worth keeping in memory.
+    /// Whether the group holds nothing worth keeping in memory: no members, no offsets, and no
+    /// protocol type (a group that had members is kept, Empty, until its offsets expire, as
+    /// Kafka does).
     pub fn is_dead(&self) -> bool {
         self.state == State::Empty
+            && self.protocol_type.is_none()
             && self.members.is_empty()
             && self.offsets.is_empty()
             && self.pending.is_empty()

@@ -716,6 +716,24 @@ fn delete_groups_and_offsets_with_kafka_semantics_across_a_restart() {
         &["delete-offsets", &broker.addr, "nope", dropped, "6"],
     );
     assert_eq!(out.trim(), "error GroupIdNotFoundError");
+    // Partitions 6 and 7 of a 6-partition topic, and a topic that does not exist.
+    let out = groups_py(
+        &broker,
+        &["delete-offsets", &broker.addr, "busy", dropped, "8"],
+    );
+    assert!(
+        out.lines().any(|l| l == "6 UnknownTopicOrPartitionError"),
+        "{out}"
+    );
+    assert!(
+        out.lines().any(|l| l == "7 UnknownTopicOrPartitionError"),
+        "{out}"
+    );
+    let out = groups_py(
+        &broker,
+        &["delete-offsets", &broker.addr, "busy", "no-such-topic", "1"],
+    );
+    assert_eq!(out.trim(), "0 UnknownTopicOrPartitionError");
     let out = groups_py(
         &broker,
         &["delete-groups", "confluent", &broker.addr, "gone"],

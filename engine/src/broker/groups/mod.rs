@@ -945,16 +945,31 @@ pub(super) fn dispatch_offset_delete(
 ) -> Result<Completion, ProtocolError> {
     Ok(async move {
         let group = body.group_id.to_string();
-        let requested: Vec<(String, Vec<i32>)> = body
-            .topics
-            .iter()
-            .map(|t| {
-                (
-                    t.name.to_string(),
-                    t.partitions.iter().map(|p| p.partition_index).collect(),
-                )
-            })
-            .collect();
+        // Partitions of topics that do not exist are refused here (Kafka's
+        // UNKNOWN_TOPIC_OR_PARTITION), before the group is asked.
+        let mut refused: HashMap<(String, i32), i16> = HashMap::new();
+        let mut requested: Vec<(String, Vec<i32>)> = Vec::with_capacity(body.topics.len());
+        for t in &body.topics {
+            let name = t.name.to_string();
+            let known = match b.topic(&name).await {
+                Ok(Some(meta)) => Ok(meta.partitions.len()),
+                Ok(None) => Err(ec::UNKNOWN_TOPIC_OR_PARTITION),
+                Err(_) => Err(ec::COORDINATOR_NOT_AVAILABLE),
+            };
+            let mut ps = Vec::new();
+            for p in t.partitions.iter().map(|p| p.partition_index) {
+                match known {
+                    Ok(n) if usize::try_from(p).is_ok_and(|p| p < n) => ps.push(p),
+                    Ok(_) => {
+                        refused.insert((name.clone(), p), ec::UNKNOWN_TOPIC_OR_PARTITION);
+                    }
+                    Err(code) => {
+                        refused.insert((name.clone(), p), code);
+                    }
+                }
+            }
+            requested.push((name, ps));
+        }
         let g = group.clone();
         let result = if group.is_empty() {
             Err(state::INVALID_GROUP_ID)
@@ -965,6 +980,32 @@ pub(super) fn dispatch_offset_delete(
             .await
             .unwrap_or(Err(ec::COORDINATOR_NOT_AVAILABLE))
         };
+        // Every requested partition answered, in the request's order.
+        let result = result.map(|answered| {
+            let mut codes: HashMap<(String, i32), i16> = answered
+                .into_iter()
+                .flat_map(|(t, ps)| ps.into_iter().map(move |(p, c)| ((t.clone(), p), c)))
+                .collect();
+            codes.extend(refused);
+            body.topics
+                .iter()
+                .map(|t| {
+                    let name = t.name.to_string();
+                    let ps = t
+                        .partitions
+                        .iter()
+                        .map(|p| {
+                            let code = codes
+                                .get(&(name.clone(), p.partition_index))
+                                .copied()
+                                .unwrap_or(ec::UNKNOWN_SERVER_ERROR);
+                            (p.partition_index, code)
+                        })
+                        .collect::<Vec<_>>();
+                    (name, ps)
+                })
+                .collect::<Vec<_>>()
+        });
         let response = match result {
             Err(code) => OffsetDeleteResponse::default().with_error_code(code),
             Ok(topics) => OffsetDeleteResponse::default().with_topics(

@@ -312,7 +312,10 @@ async fn expire_offsets(b: &Rc<Broker>, now_ms: i64) {
         .borrow_mut()
         .iter_mut()
         .filter(|(_, g)| {
-            g.state == state::State::Empty && g.members.is_empty() && g.offsets.is_empty()
+            g.state == state::State::Empty
+                && g.members.is_empty()
+                && g.offsets.is_empty()
+                && !g.has_pending_commits()
         })
         .map(|(name, g)| {
             g.meta_dirty = false;
@@ -735,33 +738,45 @@ async fn commit(
     }
     let now = crate::config::Clock::System.now_ms();
     let batch = offsets::commit_batch(&group, &accepted, now);
-    if let Err(code) = append_durable(&c, &group, batch).await {
-        tracing::warn!(%group, code, "writing an offset commit failed");
-        return all(code);
-    }
+    let keys: Vec<(String, i32)> = accepted.iter().map(|(t, p, _)| (t.clone(), *p)).collect();
+    let appended = |at| c.groups.with(&group, |g| g.commit_appended(&keys, at));
+    let at = match append_durable(&c, &group, batch, appended).await {
+        Ok(at) => at,
+        Err(code) => {
+            tracing::warn!(%group, code, "writing an offset commit failed");
+            return all(code);
+        }
+    };
     c.groups.with(&group, |g| {
         for (t, p, committed) in accepted {
-            g.offsets.insert((t, p), committed);
+            g.commit_durable((t, p), committed, at);
         }
     });
     codes
 }
 
 /// Appends `batch` to the group's `__consumer_offsets` partition (on this, its coordinator shard)
-/// and waits until it is durable.
-async fn append_durable(c: &Rc<Broker>, group: &str, batch: Vec<u8>) -> Result<(), i16> {
+/// and waits until it is durable; returns the batch's last offset. `appended` runs right after
+/// the append, before any await, so what it records about the group follows the log's order.
+async fn append_durable(
+    c: &Rc<Broker>,
+    group: &str,
+    batch: Vec<u8>,
+    appended: impl FnOnce(u64),
+) -> Result<u64, i16> {
     let Some(log) = c.log(OFFSETS_TOPIC, partition_for(group)) else {
         return Err(ec::NOT_COORDINATOR);
     };
     match log.append(bytes::Bytes::from(batch), 0) {
         Ok(info) => {
+            appended(info.last_offset);
             let wait = log.wait(info.last_offset, Watermark::Durable);
             match glommio::timer::timeout(COMMIT_TIMEOUT, async {
                 Ok(wait.await.map_err(|e| e.kafka_code()))
             })
             .await
             {
-                Ok(r) => r,
+                Ok(r) => r.map(|()| info.last_offset),
                 Err(_) => Err(ec::REQUEST_TIMED_OUT),
             }
         }
@@ -787,15 +802,23 @@ async fn delete_offsets(
     let now = crate::config::Clock::System.now_ms();
     let keys: Vec<(String, i32)> = deleted.iter().map(|(k, _)| k.clone()).collect();
     let batch = offsets::tombstone_batch(group, &keys, group_tombstone, now);
-    append_durable(c, group, batch).await?;
+    // Commits of these keys appended before the tombstones must not land in memory after it.
+    let appended = |_| {
+        c.groups.with_existing(group, |g| g.offsets_deleted(&keys));
+    };
+    append_durable(c, group, batch, appended).await?;
     let mut map = c.groups.map.borrow_mut();
     if let Some(g) = map.get_mut(group) {
         for (k, was) in &deleted {
             if g.offsets.get(k) == Some(was) {
                 g.offsets.remove(k);
+                g.offset_positions.remove(k);
             }
         }
-        let empty = g.state == state::State::Empty && g.members.is_empty() && g.offsets.is_empty();
+        let empty = g.state == state::State::Empty
+            && g.members.is_empty()
+            && g.offsets.is_empty()
+            && !g.has_pending_commits();
         if g.is_dead() || (group_tombstone && empty) {
             map.remove(group);
         }

@@ -160,6 +160,10 @@ pub struct Group {
     /// A generation completed or the group became empty since its metadata record was last
     /// written (`groups` writes it on its next tick).
     pub meta_dirty: bool,
+    /// Commits appended but not yet durable: key → log offset of the newest one's batch.
+    pending_commits: HashMap<(String, i32), u64>,
+    /// Log offset of the batch that wrote each entry of `offsets` (absent: replayed).
+    pub offset_positions: HashMap<(String, i32), u64>,
 }
 
 impl Default for Group {
@@ -178,6 +182,8 @@ impl Default for Group {
             offsets: HashMap::new(),
             empty_since_ms: None,
             meta_dirty: false,
+            pending_commits: HashMap::new(),
+            offset_positions: HashMap::new(),
         }
     }
 }
@@ -589,14 +595,107 @@ impl Group {
         evicted
     }
 
+    /// A commit of `keys` was appended at log offset `at` (called before any await, so in log
+    /// order).
+    pub fn commit_appended(&mut self, keys: &[(String, i32)], at: u64) {
+        for k in keys {
+            self.pending_commits.insert(k.clone(), at);
+        }
+    }
+
+    /// The commit appended at `at` is durable: it becomes the committed offset unless a deletion
+    /// of the key was appended after it, or a newer commit already landed (Kafka's rule, so memory
+    /// ends as a replay of the log would).
+    pub fn commit_durable(&mut self, key: (String, i32), committed: Committed, at: u64) {
+        match self.pending_commits.get(&key) {
+            None => return,
+            Some(p) if *p == at => {
+                self.pending_commits.remove(&key);
+            }
+            Some(_) => {}
+        }
+        if self.offset_positions.get(&key).is_some_and(|p| *p > at) {
+            return;
+        }
+        self.offset_positions.insert(key.clone(), at);
+        self.offsets.insert(key, committed);
+    }
+
+    /// Whether a commit is in flight (the group must stay in memory for it).
+    pub fn has_pending_commits(&self) -> bool {
+        !self.pending_commits.is_empty()
+    }
+
+    /// Tombstones of `keys` were appended: commits of them still in flight are void.
+    pub fn offsets_deleted(&mut self, keys: &[(String, i32)]) {
+        for k in keys {
+            self.pending_commits.remove(k);
+        }
+    }
+
     /// Whether the group holds nothing worth keeping in memory: no members, no offsets, and no
     /// protocol type (a group that had members is kept, Empty, until its offsets expire, as
     /// Kafka does).
     pub fn is_dead(&self) -> bool {
         self.state == State::Empty
             && self.protocol_type.is_none()
+            && self.pending_commits.is_empty()
             && self.members.is_empty()
             && self.offsets.is_empty()
             && self.pending.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c(offset: i64) -> Committed {
+        Committed {
+            offset,
+            leader_epoch: -1,
+            metadata: String::new(),
+            commit_timestamp: 0,
+        }
+    }
+
+    fn key() -> (String, i32) {
+        ("t".to_string(), 0)
+    }
+
+    #[test]
+    fn commits_land_in_log_order_whatever_order_they_become_durable() {
+        let mut g = Group::default();
+        g.commit_appended(&[key()], 10);
+        g.commit_appended(&[key()], 11);
+        // The newer one is durable first; the older must not overwrite it.
+        g.commit_durable(key(), c(2), 11);
+        g.commit_durable(key(), c(1), 10);
+        assert_eq!(g.offsets[&key()].offset, 2);
+        assert!(!g.has_pending_commits());
+
+        // In order: the newer one wins too.
+        g.commit_appended(&[key()], 20);
+        g.commit_appended(&[key()], 21);
+        g.commit_durable(key(), c(3), 20);
+        assert_eq!(g.offsets[&key()].offset, 3);
+        g.commit_durable(key(), c(4), 21);
+        assert_eq!(g.offsets[&key()].offset, 4);
+    }
+
+    #[test]
+    fn a_commit_appended_before_a_deletion_does_not_come_back() {
+        let mut g = Group::default();
+        g.commit_appended(&[key()], 10);
+        g.offsets_deleted(&[key()]);
+        g.commit_durable(key(), c(1), 10);
+        assert!(!g.offsets.contains_key(&key()));
+        assert!(g.is_dead());
+
+        // One appended after the deletion lands.
+        g.commit_appended(&[key()], 12);
+        assert!(!g.is_dead(), "a group with a commit in flight stays");
+        g.commit_durable(key(), c(5), 12);
+        assert_eq!(g.offsets[&key()].offset, 5);
     }
 }

@@ -143,6 +143,8 @@ pub struct Member {
     pub host: String,
     /// (topic, partition) assigned; empty if the assignment is not the consumer protocol's.
     pub assigned: Vec<(String, i32)>,
+    /// Why a consumer-protocol assignment could not be decoded (the rest is still shown).
+    pub assignment_error: Option<String>,
 }
 
 /// One partition's committed offset, log end offset and lag.
@@ -227,11 +229,13 @@ pub fn describe_group(bootstrap: &str, group: &str) -> anyhow::Result<Described>
     let consumer = d.protocol_type.as_str() == "consumer";
     let mut members = Vec::with_capacity(d.members.len());
     for m in d.members {
-        let assigned = if consumer {
-            decode_assignment(&m.member_assignment)
-                .with_context(|| format!("member {}", m.member_id.as_str()))?
+        let (assigned, assignment_error) = if consumer {
+            match decode_assignment(&m.member_assignment) {
+                Ok(a) => (a, None),
+                Err(e) => (Vec::new(), Some(format!("{e:#}"))),
+            }
         } else {
-            Vec::new()
+            (Vec::new(), None)
         };
         members.push(Member {
             member_id: m.member_id.to_string(),
@@ -239,6 +243,7 @@ pub fn describe_group(bootstrap: &str, group: &str) -> anyhow::Result<Described>
             client_id: m.client_id.to_string(),
             host: m.client_host.to_string(),
             assigned,
+            assignment_error,
         });
     }
 

@@ -93,10 +93,10 @@ fn render(d: &admin::Described) -> String {
                 } else {
                     m.host.clone()
                 },
-                if assigned.is_empty() {
-                    "-".into()
-                } else {
-                    assigned.join(",")
+                match (&m.assignment_error, assigned.is_empty()) {
+                    (Some(e), _) => format!("(undecodable: {e})"),
+                    (None, true) => "-".into(),
+                    (None, false) => assigned.join(","),
                 },
             ]
         })
@@ -170,4 +170,56 @@ fn table(header: &[&str], rows: &[Vec<String>]) -> String {
         out += &line(r.iter().map(String::as_str).collect());
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::admin::{Described, Member, PartitionLag};
+
+    #[test]
+    fn describe_output_shows_lag_and_undecodable_assignments() {
+        let d = Described {
+            group: "g".into(),
+            state: "Stable".into(),
+            protocol_type: "consumer".into(),
+            protocol: "range".into(),
+            members: vec![Member {
+                member_id: "m1".into(),
+                instance_id: None,
+                client_id: "c".into(),
+                host: String::new(),
+                assigned: Vec::new(),
+                assignment_error: Some("bad".into()),
+            }],
+            partitions: vec![
+                PartitionLag {
+                    topic: "t".into(),
+                    partition: 0,
+                    committed: Some(3),
+                    log_end: Some(10),
+                    member: Some("m1".into()),
+                },
+                PartitionLag {
+                    topic: "t".into(),
+                    partition: 1,
+                    committed: None,
+                    log_end: Some(4),
+                    member: None,
+                },
+            ],
+        };
+        let out = render(&d);
+        let rows: Vec<Vec<&str>> = out
+            .lines()
+            .map(|l| l.split_whitespace().collect())
+            .collect();
+        assert!(
+            rows.contains(&vec!["t", "0", "3", "10", "7", "m1"]),
+            "{out}"
+        );
+        assert!(rows.contains(&vec!["t", "1", "-", "4", "-", "-"]), "{out}");
+        assert!(out.contains("(undecodable: bad)"), "{out}");
+        assert!(out.lines().any(|l| l == "TOTAL-LAG 7"), "{out}");
+    }
 }

@@ -2,8 +2,10 @@
 
 use clap::{Parser, Subcommand};
 
+mod admin;
 mod bench_cmd;
 mod coord_cmd;
+mod group_cmd;
 mod serve_cmd;
 mod serve_config;
 
@@ -20,6 +22,8 @@ enum Command {
     Bench(bench_cmd::BenchArgs),
     /// The quorum coordinator: run a node (`weir coord --id N --data-dir DIR ...`) or talk to one.
     Coord(coord_cmd::CoordArgs),
+    /// Consumer groups (`weir group list|describe GROUP --bootstrap HOST:PORT`).
+    Group(group_cmd::GroupArgs),
     /// The Kafka broker (`weir serve --data-dir DIR [--kafka-addr 0.0.0.0:9092] [--config FILE]`).
     Serve(serve_cmd::ServeArgs),
 }
@@ -32,6 +36,7 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Bench(args) => bench_cmd::run(args),
         Command::Coord(args) => coord_cmd::run(args),
+        Command::Group(args) => group_cmd::run(args),
         Command::Serve(args) => serve_cmd::run(args),
     }
 }

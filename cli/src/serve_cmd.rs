@@ -66,6 +66,13 @@ pub struct ServeArgs {
     /// 300000).
     #[arg(long)]
     log_retention_check_interval_ms: Option<u64>,
+    /// `offsets.retention.minutes`: committed offsets of a group with no members expire this
+    /// long after it became empty (default 10080, 7 days).
+    #[arg(long)]
+    offsets_retention_minutes: Option<u64>,
+    /// `offsets.retention.check.interval.ms`: how often offsets are expired (default 600000).
+    #[arg(long)]
+    offsets_retention_check_interval_ms: Option<u64>,
     /// `socket.request.max.bytes`: larger request frames close the connection.
     #[arg(long)]
     socket_request_max_bytes: Option<usize>,
@@ -130,6 +137,18 @@ fn settings(a: &ServeArgs) -> anyhow::Result<Settings> {
             bail!("--log-retention-check-interval-ms must be at least 1");
         }
         s.retention_check_interval_ms = v;
+    }
+    if let Some(v) = a.offsets_retention_minutes {
+        if v == 0 {
+            bail!("--offsets-retention-minutes must be at least 1");
+        }
+        s.offsets_retention_minutes = v;
+    }
+    if let Some(v) = a.offsets_retention_check_interval_ms {
+        if v == 0 {
+            bail!("--offsets-retention-check-interval-ms must be at least 1");
+        }
+        s.offsets_retention_check_interval_ms = v;
     }
     if let Some(v) = a.socket_request_max_bytes {
         s.socket_request_max_bytes = v;
@@ -252,6 +271,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     cfg.auto_create_topics = a.auto_create_topics;
     cfg.retention_check_interval_ms = a.retention_check_interval_ms;
     cfg.producer_id_expiration_ms = a.producer_id_expiration_ms;
+    cfg.offsets_retention_minutes = a.offsets_retention_minutes;
+    cfg.offsets_retention_check_interval_ms = a.offsets_retention_check_interval_ms;
     cfg.topic_defaults = topic_defaults;
     let shards = shard::start(
         ShardsConfig {

@@ -50,6 +50,10 @@ pub struct Settings {
     pub retention_check_interval_ms: u64,
     /// `producer.id.expiration.ms`.
     pub producer_id_expiration_ms: u64,
+    /// `offsets.retention.minutes`: committed offsets of an empty group expire after this.
+    pub offsets_retention_minutes: u64,
+    /// `offsets.retention.check.interval.ms`.
+    pub offsets_retention_check_interval_ms: u64,
     /// `io.memory.bytes`: glommio io_memory per shard.
     pub io_memory_bytes: usize,
     /// Broker-level defaults of topic configs, by topic-config name (`retention.ms` for the key
@@ -73,6 +77,8 @@ impl Default for Settings {
             socket_request_max_bytes: engine::protocol::frame::REQUEST_BYTES_MAX_DEFAULT,
             retention_check_interval_ms: 300_000,
             producer_id_expiration_ms: 86_400_000,
+            offsets_retention_minutes: 10_080,
+            offsets_retention_check_interval_ms: 600_000,
             io_memory_bytes: 1 << 20,
             topic_defaults: BTreeMap::new(),
         }
@@ -198,6 +204,12 @@ impl Settings {
             "producer.id.expiration.ms" => {
                 self.producer_id_expiration_ms = positive(typed(key, v, POSITIVE)?)?;
             }
+            "offsets.retention.minutes" => {
+                self.offsets_retention_minutes = positive(typed(key, v, POSITIVE)?)?;
+            }
+            "offsets.retention.check.interval.ms" => {
+                self.offsets_retention_check_interval_ms = positive(typed(key, v, POSITIVE)?)?;
+            }
             "io.memory.bytes" => {
                 self.io_memory_bytes = positive(typed(key, v, POSITIVE)?)? as usize;
             }
@@ -255,6 +267,8 @@ mod tests {
         let e = Settings::from_toml("producer.id.expiration.ms = 60000").expect("parses");
         assert_eq!(e.producer_id_expiration_ms, 60_000);
         assert!(Settings::from_toml("producer.id.expiration.ms = 0").is_err());
+        assert_eq!(s.offsets_retention_minutes, 10_080);
+        assert_eq!(s.offsets_retention_check_interval_ms, 600_000);
         assert_eq!(s.topic_defaults["retention.ms"], "604800000");
         assert_eq!(s.topic_defaults["segment.bytes"], "1073741824");
         assert_eq!(s.topic_defaults["cleanup.policy"], "delete");
@@ -314,6 +328,14 @@ mod tests {
             (
                 "log.retention.check.interval.ms = 0",
                 &["log.retention.check.interval.ms"][..],
+            ),
+            (
+                "offsets.retention.minutes = 0",
+                &["offsets.retention.minutes"][..],
+            ),
+            (
+                "offsets.retention.minutes = \"1d\"",
+                &["offsets.retention.minutes"][..],
             ),
         ] {
             let err = match Settings::from_toml(text) {

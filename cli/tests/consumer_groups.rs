@@ -505,3 +505,508 @@ fn stale_generation_and_unknown_member_commits_are_rejected() {
     assert_eq!(fetch_committed(&mut a), 11);
     broker.stop();
 }
+
+// ---- `weir group list|describe` -------------------------------------------------------------
+
+/// Runs `weir group ARGS --bootstrap ADDR` and returns its stdout.
+fn weir_group(b: &ServeProcess, args: &[&str]) -> String {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_weir"));
+    c.arg("group").args(args).args(["--bootstrap", &b.addr]);
+    b.run_client(&mut c, b"", LIMIT)
+}
+
+/// The partition rows of `weir group describe`: partition → (committed, log end, lag, member),
+/// the numbers as printed ("-" when absent).
+fn lag_rows(out: &str, topic: &str) -> BTreeMap<i32, [String; 4]> {
+    out.lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            if f.len() == 6 && f[0] == topic {
+                let p = f[1].parse().ok()?;
+                Some((p, [f[2], f[3], f[4], f[5]].map(str::to_string)))
+            } else {
+                None
+            }
+        })
+        .collect()
+}
+
+/// `weir group describe` of a kafka-python group: while two members are Stable it shows them,
+/// their assignments (decoded from the consumer protocol) and zero lag; after they leave and
+/// 7 more records per partition are produced, the Empty group shows committed 10, log end 17 and
+/// lag 7 on every partition (42 in all). `weir group list` lists it.
+#[test]
+fn weir_group_describe_shows_members_assignments_and_lag() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let broker = start(&tmp.path().join("data"), "weir-group");
+    let (topic, group) = ("lagged", "lag-watchers");
+    produce(&broker, topic, 0, 60);
+    let members: Vec<Member> = (0..2)
+        .map(|i| {
+            Member::start(
+                tmp.path(),
+                &format!("w{i}"),
+                "kafka-python",
+                &broker.addr,
+                group,
+                topic,
+            )
+        })
+        .collect();
+    wait_until("two members with three partitions each", &broker, || {
+        members
+            .iter()
+            .all(|m| m.assigned().is_some_and(|a| a.len() == 3))
+    });
+    let all: Vec<&Member> = members.iter().collect();
+    wait_until("60 records consumed", &broker, || counts(&all).len() >= 60);
+
+    // Stable: every partition committed at its end, lag 0, assigned to one of the two members.
+    let mut out = String::new();
+    wait_until("every partition committed at 10", &broker, || {
+        out = weir_group(&broker, &["describe", group]);
+        let rows = lag_rows(&out, topic);
+        rows.len() == PARTITIONS && rows.values().all(|r| r[0] == "10")
+    });
+    assert!(out.lines().any(|l| l == "STATE Stable"), "{out}");
+    assert!(out.lines().any(|l| l == "PROTOCOL consumer/range"), "{out}");
+    let rows = lag_rows(&out, topic);
+    for (p, r) in &rows {
+        assert_eq!(r[..3], ["10", "10", "0"], "partition {p}: {out}");
+    }
+    let owners: std::collections::BTreeSet<&str> = rows.values().map(|r| r[3].as_str()).collect();
+    assert_eq!(owners.len(), 2, "two members own the partitions: {out}");
+    for owner in &owners {
+        let member_line = out
+            .lines()
+            .find(|l| l.starts_with(owner))
+            .unwrap_or_else(|| panic!("member {owner} listed: {out}"));
+        let assigned = member_line.split_whitespace().last().unwrap_or_default();
+        assert_eq!(assigned.split(',').count(), 3, "{member_line}");
+        assert!(assigned.starts_with(&format!("{topic}-")), "{member_line}");
+    }
+    assert!(out.lines().any(|l| l == "TOTAL-LAG 0"), "{out}");
+
+    // Empty: 42 records beyond the commits, 7 per partition.
+    for m in members {
+        m.leave();
+    }
+    produce(&broker, topic, 60, 42);
+    let out = weir_group(&broker, &["describe", group]);
+    assert!(out.lines().any(|l| l == "STATE Empty"), "{out}");
+    let rows = lag_rows(&out, topic);
+    assert_eq!(rows.len(), PARTITIONS, "{out}");
+    for (p, r) in &rows {
+        assert_eq!(
+            r,
+            &["10", "17", "7", "-"].map(str::to_string),
+            "partition {p}: {out}"
+        );
+    }
+    assert!(out.lines().any(|l| l == "TOTAL-LAG 42"), "{out}");
+
+    let listed = weir_group(&broker, &["list"]);
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>() == [group, "Empty", "consumer"]),
+        "{listed}"
+    );
+    broker.stop();
+}
+
+// ---- DeleteGroups and OffsetDelete ---------------------------------------------------------
+
+/// Runs `groups.py ARGS` and returns its stdout.
+fn groups_py(b: &ServeProcess, args: &[&str]) -> String {
+    let mut c = Command::new("python3");
+    c.arg(script()).args(args);
+    b.run_client(&mut c, b"", LIMIT)
+}
+
+/// A kafka-python member of `group` on `topic` that consumes all `n` records (committing them)
+/// and leaves.
+fn consume_all_and_leave(
+    dir: &Path,
+    b: &ServeProcess,
+    name: &str,
+    group: &str,
+    topic: &str,
+    n: usize,
+) {
+    let m = Member::start(dir, name, "kafka-python", &b.addr, group, topic);
+    wait_until(&format!("{name} consumes {n} records"), b, || {
+        m.values().len() >= n
+    });
+    m.leave();
+}
+
+/// DeleteGroups (kafka-python's and confluent-kafka's admin clients) and OffsetDelete
+/// (kafka-python): a group with a member is NON_EMPTY_GROUP, an unknown one GROUP_ID_NOT_FOUND;
+/// OffsetDelete of the topic the member subscribes to is GROUP_SUBSCRIBED_TO_TOPIC, of another
+/// topic deletes those offsets only; an Empty group is deleted. Both deletions survive a kill -9.
+#[test]
+fn delete_groups_and_offsets_with_kafka_semantics_across_a_restart() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    let broker = start(&data, "delete");
+    let (kept, dropped) = ("kept", "dropped");
+    produce(&broker, kept, 0, 60);
+    produce(&broker, dropped, 0, 60);
+    let at_end = vec![10i64; PARTITIONS];
+    let nothing = vec![-1i64; PARTITIONS];
+
+    // "gone": Empty, offsets on `kept`. "busy": offsets on both, a member subscribed to `kept`.
+    consume_all_and_leave(tmp.path(), &broker, "gone0", "gone", kept, 60);
+    consume_all_and_leave(tmp.path(), &broker, "busy0", "busy", dropped, 60);
+    let member = Member::start(
+        tmp.path(),
+        "busy1",
+        "kafka-python",
+        &broker.addr,
+        "busy",
+        kept,
+    );
+    wait_until("busy1 consumes 60 records", &broker, || {
+        member.values().len() >= 60
+    });
+    wait_until("busy commits kept at its end", &broker, || {
+        committed(&broker, "kafka-python", "busy", kept) == at_end
+    });
+    assert_eq!(committed(&broker, "kafka-python", "gone", kept), at_end);
+    assert_eq!(committed(&broker, "kafka-python", "busy", dropped), at_end);
+
+    let out = groups_py(
+        &broker,
+        &[
+            "delete-groups",
+            "kafka-python",
+            &broker.addr,
+            "busy",
+            "nope",
+        ],
+    );
+    assert!(out.lines().any(|l| l == "busy NonEmptyGroupError"), "{out}");
+    assert!(
+        out.lines().any(|l| l == "nope GroupIdNotFoundError"),
+        "{out}"
+    );
+    let out = groups_py(
+        &broker,
+        &["delete-offsets", &broker.addr, "busy", kept, "6"],
+    );
+    assert_eq!(
+        out.lines()
+            .filter(|l| l.ends_with(" GroupSubscribedToTopicError"))
+            .count(),
+        PARTITIONS,
+        "{out}"
+    );
+    let out = groups_py(
+        &broker,
+        &["delete-offsets", &broker.addr, "busy", dropped, "6"],
+    );
+    assert_eq!(
+        out.lines().filter(|l| l.ends_with(" NoError")).count(),
+        PARTITIONS,
+        "{out}"
+    );
+    let out = groups_py(
+        &broker,
+        &["delete-offsets", &broker.addr, "nope", dropped, "6"],
+    );
+    assert_eq!(out.trim(), "error GroupIdNotFoundError");
+    // Partitions 6 and 7 of a 6-partition topic, and a topic that does not exist.
+    let out = groups_py(
+        &broker,
+        &["delete-offsets", &broker.addr, "busy", dropped, "8"],
+    );
+    assert!(
+        out.lines().any(|l| l == "6 UnknownTopicOrPartitionError"),
+        "{out}"
+    );
+    assert!(
+        out.lines().any(|l| l == "7 UnknownTopicOrPartitionError"),
+        "{out}"
+    );
+    let out = groups_py(
+        &broker,
+        &["delete-offsets", &broker.addr, "busy", "no-such-topic", "1"],
+    );
+    assert_eq!(out.trim(), "0 UnknownTopicOrPartitionError");
+    let out = groups_py(
+        &broker,
+        &["delete-groups", "confluent", &broker.addr, "gone"],
+    );
+    assert_eq!(out.trim(), "gone OK");
+
+    let check = |b: &ServeProcess, when: &str| {
+        assert_eq!(
+            committed(b, "kafka-python", "gone", kept),
+            nothing,
+            "gone {when}"
+        );
+        assert_eq!(
+            committed(b, "kafka-python", "busy", dropped),
+            nothing,
+            "busy/dropped {when}"
+        );
+        assert_eq!(
+            committed(b, "kafka-python", "busy", kept),
+            at_end,
+            "busy/kept {when}"
+        );
+        let listed = weir_group(b, &["list"]);
+        assert!(
+            !listed.lines().any(|l| l.starts_with("gone ")),
+            "{when}: {listed}"
+        );
+        assert!(
+            listed.lines().any(|l| l.starts_with("busy ")),
+            "{when}: {listed}"
+        );
+    };
+    check(&broker, "before the restart");
+    member.leave();
+    broker.kill9();
+    let broker = start(&data, "delete-after-kill9");
+    check(&broker, "after kill -9");
+    let out = groups_py(
+        &broker,
+        &[
+            "delete-groups",
+            "kafka-python",
+            &broker.addr,
+            "busy",
+            "gone",
+        ],
+    );
+    assert!(out.lines().any(|l| l == "busy OK"), "{out}");
+    assert!(
+        out.lines().any(|l| l == "gone GroupIdNotFoundError"),
+        "{out}"
+    );
+    broker.stop();
+}
+
+// ---- offsets.retention.minutes -------------------------------------------------------------
+
+/// offsets.retention.minutes = 1 (checked every 500 ms): the committed offsets of a group that
+/// has been empty for a minute expire (not before), as tombstones that survive a restart; a
+/// group whose member stays keeps its offsets.
+#[test]
+fn offsets_of_an_empty_group_expire_after_offsets_retention_minutes() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    let d = data.to_str().expect("utf-8 path");
+    let args = [
+        "--data-dir",
+        d,
+        "--shards",
+        "2",
+        "--log-segment-bytes",
+        "8388608",
+        "--kafka-addr",
+        "127.0.0.1:0",
+        "--offsets-retention-minutes",
+        "1",
+        "--offsets-retention-check-interval-ms",
+        "500",
+    ];
+    let broker = ServeProcess::start(&data.with_extension("expiry.stderr"), &args);
+    let topic = "expiring";
+    produce(&broker, topic, 0, 60);
+    let at_end = vec![10i64; PARTITIONS];
+    let nothing = vec![-1i64; PARTITIONS];
+
+    let stays = Member::start(
+        tmp.path(),
+        "stays",
+        "kafka-python",
+        &broker.addr,
+        "stays",
+        topic,
+    );
+    consume_all_and_leave(tmp.path(), &broker, "leaves", "leaves", topic, 60);
+    let emptied = Instant::now();
+    wait_until("stays consumes 60 records", &broker, || {
+        stays.values().len() >= 60
+    });
+    wait_until("stays commits at the end", &broker, || {
+        committed(&broker, "kafka-python", "stays", topic) == at_end
+    });
+    assert_eq!(committed(&broker, "kafka-python", "leaves", topic), at_end);
+
+    let deadline = emptied + Duration::from_secs(60) + LIMIT;
+    while committed(&broker, "kafka-python", "leaves", topic) != nothing {
+        assert!(
+            Instant::now() < deadline,
+            "offsets never expired\n{}",
+            broker.log()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let after = emptied.elapsed();
+    // Left with no offsets, the Empty group itself is removed (with a group tombstone).
+    wait_until("the expired group is removed", &broker, || {
+        !weir_group(&broker, &["list"])
+            .lines()
+            .any(|l| l.starts_with("leaves "))
+    });
+    // The group became empty at most a tick (100 ms) after its member's LeaveGroup returned.
+    assert!(
+        after >= Duration::from_secs(59),
+        "expired after only {after:?}"
+    );
+    assert_eq!(
+        committed(&broker, "kafka-python", "stays", topic),
+        at_end,
+        "a group with a member keeps its offsets"
+    );
+    stays.leave();
+    broker.stop();
+    let broker = ServeProcess::start(&data.with_extension("expiry2.stderr"), &args);
+    assert_eq!(
+        committed(&broker, "kafka-python", "leaves", topic),
+        nothing,
+        "expired offsets stay expired after a restart"
+    );
+    let listed = weir_group(&broker, &["list"]);
+    assert!(
+        !listed.lines().any(|l| l.starts_with("leaves ")),
+        "{listed}"
+    );
+    assert_eq!(committed(&broker, "kafka-python", "stays", topic), at_end);
+    broker.stop();
+}
+
+// ---- static membership (KIP-345) -----------------------------------------------------------
+
+/// Two confluent-kafka static members (group.instance.id a and b). Member a is killed (no
+/// LeaveGroup) and restarted with the same instance id within session.timeout.ms: it takes its
+/// old partitions back without a rebalance — b is never revoked or reassigned — and every
+/// record produced afterwards is consumed once.
+#[test]
+fn static_member_rejoins_without_a_rebalance() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let broker = start(&tmp.path().join("data"), "static");
+    let (topic, group) = ("statics", "static-group");
+    produce(&broker, topic, 0, 60);
+    let start = |name: &str, instance: &str| {
+        Member::start(
+            tmp.path(),
+            name,
+            &format!("confluent-static={instance}"),
+            &broker.addr,
+            group,
+            topic,
+        )
+    };
+    let a = start("a0", "a");
+    let b = start("b", "b");
+    wait_until(
+        "two static members with three partitions each",
+        &broker,
+        || {
+            [&a, &b]
+                .iter()
+                .all(|m| m.assigned().is_some_and(|p| p.len() == 3))
+        },
+    );
+    wait_until("60 records consumed", &broker, || {
+        counts(&[&a, &b]).len() >= 60
+    });
+    let assignments = |m: &Member| {
+        m.output()
+            .lines()
+            .filter(|l| l.starts_with("assigned"))
+            .count()
+    };
+    let b_assignments = assignments(&b);
+    let a_partitions = a.assigned();
+    drop(a); // kill: a static member's restart sends no LeaveGroup
+
+    let a = start("a1", "a");
+    wait_until(
+        "the restarted member gets its partitions back",
+        &broker,
+        || a.assigned() == a_partitions,
+    );
+    produce(&broker, topic, 60, 60);
+    wait_until("60 new records consumed", &broker, || {
+        a.values().len() + b.values().iter().filter(|v| **v >= 60).count() >= 60
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let b_new: Vec<usize> = b.values().into_iter().filter(|v| *v >= 60).collect();
+    let mut new = a.values();
+    new.extend(&b_new);
+    new.sort();
+    assert_eq!(new, (60..120).collect::<Vec<_>>(), "every new record once");
+    assert_eq!(
+        assignments(&b),
+        b_assignments,
+        "b was reassigned: a rebalance happened\n{}",
+        b.output()
+            .lines()
+            .filter(|l| !l.starts_with("rec"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    let out = weir_group(&broker, &["describe", group]);
+    assert!(out.lines().any(|l| l == "STATE Stable"), "{out}");
+    let instances: Vec<&str> = out
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .filter(|i| *i == "a" || *i == "b")
+        .collect();
+    assert_eq!(instances.len(), 2, "{out}");
+    a.leave();
+    b.leave();
+    broker.stop();
+}
+
+// ---- group metadata records ----------------------------------------------------------------
+
+/// A group whose member joined and left without committing anything exists after a restart
+/// (Empty, protocol type consumer) from its group metadata record; DeleteGroups writes the
+/// group's tombstone, so after another restart it is gone.
+#[test]
+fn an_empty_group_without_offsets_survives_a_restart_until_deleted() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    let broker = start(&data, "meta");
+    let (topic, group) = ("quiet", "remembered");
+    produce(&broker, topic, 0, 0);
+    let m = Member::start(tmp.path(), "r", "kafka-python", &broker.addr, group, topic);
+    wait_until("the member gets every partition", &broker, || {
+        m.assigned().is_some_and(|p| p.len() == PARTITIONS)
+    });
+    m.leave();
+    let listed_empty = |b: &ServeProcess| {
+        weir_group(b, &["list"])
+            .lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>() == [group, "Empty", "consumer"])
+    };
+    wait_until("the group is listed Empty", &broker, || {
+        listed_empty(&broker)
+    });
+    std::thread::sleep(Duration::from_millis(300)); // its metadata record is written on a tick
+    broker.stop();
+
+    let broker = start(&data, "meta-after-restart");
+    assert!(listed_empty(&broker), "{}", weir_group(&broker, &["list"]));
+    let out = weir_group(&broker, &["describe", group]);
+    assert!(out.lines().any(|l| l == "STATE Empty"), "{out}");
+    assert!(out.lines().any(|l| l == "PROTOCOL consumer/-"), "{out}");
+    let out = groups_py(
+        &broker,
+        &["delete-groups", "kafka-python", &broker.addr, group],
+    );
+    assert_eq!(out.trim(), format!("{group} OK"));
+    broker.stop();
+
+    let broker = start(&data, "meta-after-delete");
+    let listed = weir_group(&broker, &["list"]);
+    assert!(!listed.lines().any(|l| l.starts_with(group)), "{listed}");
+    broker.stop();
+}

@@ -28,6 +28,9 @@ use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic, ForgottenTopic};
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::offset_delete_request::{
+    OffsetDeleteRequestPartition, OffsetDeleteRequestTopic,
+};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::{Encodable, StrBytes};
@@ -445,6 +448,23 @@ fn group_body(key: ApiKey, v: i16) -> Option<BytesMut> {
             .with_groups(vec![GroupId(st("orders-app")), GroupId(st("clicks-app"))])
             .with_include_authorized_operations(v >= 3)
             .encode(&mut out, v),
+        ApiKey::DeleteGroups => DeleteGroupsRequest::default()
+            .with_groups_names(vec![GroupId(st("orders-app")), GroupId(st("clicks-app"))])
+            .encode(&mut out, v),
+        ApiKey::OffsetDelete => {
+            let t = |n: &str| {
+                OffsetDeleteRequestTopic::default()
+                    .with_name(TopicName(st(n)))
+                    .with_partitions(vec![
+                        OffsetDeleteRequestPartition::default().with_partition_index(0),
+                        OffsetDeleteRequestPartition::default().with_partition_index(1),
+                    ])
+            };
+            OffsetDeleteRequest::default()
+                .with_group_id(GroupId(st("orders-app")))
+                .with_topics(vec![t("orders"), t("clicks")])
+                .encode(&mut out, v)
+        }
         _ => return None,
     };
     r.unwrap_or_else(|e| panic!("{key:?} v{v}: {e}"));

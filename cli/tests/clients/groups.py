@@ -60,7 +60,7 @@ def consume_kp(bootstrap, group, topic, out, stop):
     c.close()
 
 
-def consume_ck(bootstrap, group, topic, out, stop, strategy="range"):
+def consume_ck(bootstrap, group, topic, out, stop, strategy="range", instance=None):
     from confluent_kafka import Consumer
     current = set()
 
@@ -77,7 +77,8 @@ def consume_ck(bootstrap, group, topic, out, stop, strategy="range"):
 
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False,
                   "auto.offset.reset": "earliest", "session.timeout.ms": 10000,
-                  "heartbeat.interval.ms": 500, "partition.assignment.strategy": strategy})
+                  "heartbeat.interval.ms": 500, "partition.assignment.strategy": strategy,
+                  **({"group.instance.id": instance} if instance else {})})
     c.subscribe([topic], on_assign=on_assign, on_revoke=on_revoke)
     while not os.path.exists(stop):
         msgs = c.consume(num_messages=100, timeout=0.2)
@@ -136,6 +137,42 @@ def describe(lib, bootstrap, group):
             print("member " + ",".join(str(p) for p in parts))
 
 
+def delete_groups(lib, bootstrap, *groups):
+    """DeleteGroups through LIB's admin client: prints "GROUP OK" or "GROUP ERRORNAME"."""
+    if lib == "kafka-python":
+        from kafka import KafkaAdminClient
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+        res = admin.delete_groups(list(groups))
+        for group, res in (res.items() if isinstance(res, dict) else res):
+            print("%s %s" % (group, res))
+        admin.close()
+    else:
+        from confluent_kafka import KafkaException
+        from confluent_kafka.admin import AdminClient
+        admin = AdminClient({"bootstrap.servers": bootstrap})
+        for group, fut in admin.delete_consumer_groups(list(groups)).items():
+            try:
+                fut.result(timeout=20)
+                print("%s OK" % group)
+            except KafkaException as e:
+                print("%s %s" % (group, e.args[0].name()))
+
+
+def delete_offsets(bootstrap, group, topic, parts):
+    """OffsetDelete (kafka-python) of TOPIC's partitions 0..PARTS: prints "P ERRORNAME" per
+    partition, or "error ERRORNAME" for a group-level error."""
+    from kafka import KafkaAdminClient, TopicPartition
+    from kafka.errors import KafkaError
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        res = admin.delete_group_offsets(group, [TopicPartition(topic, p) for p in range(int(parts))])
+        for tp, err in sorted(res.items(), key=lambda x: x[0].partition):
+            print("%d %s" % (tp.partition, err.__name__))
+    except KafkaError as e:
+        print("error %s" % type(e).__name__)
+    admin.close()
+
+
 def main():
     cmd = sys.argv[1]
     if cmd == "produce":
@@ -146,12 +183,18 @@ def main():
             consume_kp(*rest)
         elif lib == "confluent":
             consume_ck(*rest)
+        elif lib.startswith("confluent-static="):
+            consume_ck(*rest, instance=lib.split("=", 1)[1])
         elif lib == "confluent-cooperative":
             consume_ck(*rest, strategy="cooperative-sticky")
         else:
             sys.exit("unknown client " + lib)
     elif cmd == "describe":
         describe(*sys.argv[2:5])
+    elif cmd == "delete-groups":
+        delete_groups(*sys.argv[2:])
+    elif cmd == "delete-offsets":
+        delete_offsets(*sys.argv[2:6])
     elif cmd == "committed":
         committed(*sys.argv[2:7])
     else:

@@ -282,6 +282,16 @@ fn broker_configs(b: &Broker) -> Vec<(String, String, i8)> {
             c.retention_check_interval_ms.to_string(),
             SOURCE_STATIC_BROKER,
         ),
+        (
+            "offsets.retention.minutes".into(),
+            c.offsets_retention_minutes.to_string(),
+            SOURCE_STATIC_BROKER,
+        ),
+        (
+            "offsets.retention.check.interval.ms".into(),
+            c.offsets_retention_check_interval_ms.to_string(),
+            SOURCE_STATIC_BROKER,
+        ),
     ];
     for (topic_name, value, source) in topic_config::describe(&c.topic_defaults, &BTreeMap::new()) {
         if let Some((_, broker_name)) = topic_config::TOPIC_CONFIGS

@@ -65,6 +65,11 @@ pub struct BrokerConfig {
     /// `producer.id.expiration.ms`: an idempotent producer whose last batch is older is
     /// forgotten (at open and at every retention check).
     pub producer_id_expiration_ms: u64,
+    /// `offsets.retention.minutes`: committed offsets of a group without members expire this
+    /// long after the group became empty (or after the commit, if later).
+    pub offsets_retention_minutes: u64,
+    /// `offsets.retention.check.interval.ms`: how often each shard expires offsets.
+    pub offsets_retention_check_interval_ms: u64,
 }
 
 impl BrokerConfig {
@@ -80,6 +85,8 @@ impl BrokerConfig {
             auto_create_topics: true,
             retention_check_interval_ms: 300_000,
             producer_id_expiration_ms: idempotence::PRODUCER_ID_EXPIRATION_MS,
+            offsets_retention_minutes: 10_080,
+            offsets_retention_check_interval_ms: 600_000,
         }
     }
 }
@@ -180,6 +187,8 @@ impl Broker {
         broker.background.borrow_mut().push(retention);
         let group_timer = groups::start_timer(&broker);
         broker.background.borrow_mut().push(group_timer);
+        let expiry = groups::start_expiry(&broker);
+        broker.background.borrow_mut().push(expiry);
         tracing::info!(
             shard = broker.mesh.shard_id(),
             logs = broker.logs.borrow().len(),
@@ -436,6 +445,8 @@ impl Broker {
                 RequestBody::DescribeGroups(body) => {
                     groups::dispatch_describe_groups(self, h, body)
                 }
+                RequestBody::DeleteGroups(body) => groups::dispatch_delete_groups(self, h, body),
+                RequestBody::OffsetDelete(body) => groups::dispatch_offset_delete(self, h, body),
             }
         }
         .boxed_local()

@@ -68,6 +68,8 @@ pub fn check(api_key: ApiKey, version: i16, body: &Bytes) -> Result<()> {
         ApiKey::OffsetFetch => v >= 6,
         ApiKey::ListGroups => v >= 3,
         ApiKey::DescribeGroups => v >= 5,
+        ApiKey::DeleteGroups => v >= 2,
+        ApiKey::OffsetDelete => false,
         _ => return Ok(()),
     };
     let mut w = Walk {
@@ -271,6 +273,14 @@ pub fn check(api_key: ApiKey, version: i16, body: &Bytes) -> Result<()> {
         // v0-3 have no array.
         ApiKey::ListGroups if v >= 4 => w.array(|w| w.string()),
         ApiKey::DescribeGroups => w.array(|w| w.string()),
+        ApiKey::DeleteGroups => w.array(|w| w.string()),
+        ApiKey::OffsetDelete => {
+            w.string()?;
+            w.array(|w| {
+                w.string()?;
+                w.array(|w| w.skip(4))
+            })
+        }
         _ => Ok(()),
     }
 }
@@ -290,6 +300,9 @@ mod tests {
     use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic, ForgottenTopic};
     use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
     use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+    use kafka_protocol::messages::offset_delete_request::{
+        OffsetDeleteRequestPartition, OffsetDeleteRequestTopic,
+    };
     use kafka_protocol::messages::*;
     use kafka_protocol::protocol::{Encodable, StrBytes};
 
@@ -563,6 +576,23 @@ mod tests {
                 .with_groups(vec![GroupId(st("orders-app")), GroupId(st("clicks-app"))])
                 .with_include_authorized_operations(v >= 3)
                 .encode(&mut out, v),
+            ApiKey::DeleteGroups => DeleteGroupsRequest::default()
+                .with_groups_names(vec![GroupId(st("orders-app")), GroupId(st("clicks-app"))])
+                .encode(&mut out, v),
+            ApiKey::OffsetDelete => {
+                let t = |n: &str| {
+                    OffsetDeleteRequestTopic::default()
+                        .with_name(TopicName(st(n)))
+                        .with_partitions(vec![
+                            OffsetDeleteRequestPartition::default().with_partition_index(0),
+                            OffsetDeleteRequestPartition::default().with_partition_index(1),
+                        ])
+                };
+                OffsetDeleteRequest::default()
+                    .with_group_id(GroupId(st("orders-app")))
+                    .with_topics(vec![t("orders"), t("clicks")])
+                    .encode(&mut out, v)
+            }
             _ => return None,
         };
         r.unwrap_or_else(|e| panic!("{key:?} v{v}: {e}"));
@@ -594,6 +624,8 @@ mod tests {
             ApiKey::OffsetFetch => OffsetFetchRequest::decode(&mut b, v).map(drop),
             ApiKey::ListGroups => ListGroupsRequest::decode(&mut b, v).map(drop),
             ApiKey::DescribeGroups => DescribeGroupsRequest::decode(&mut b, v).map(drop),
+            ApiKey::DeleteGroups => DeleteGroupsRequest::decode(&mut b, v).map(drop),
+            ApiKey::OffsetDelete => OffsetDeleteRequest::decode(&mut b, v).map(drop),
             _ => Ok(()),
         };
     }

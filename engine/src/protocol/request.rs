@@ -12,11 +12,12 @@
 
 use bytes::Bytes;
 use kafka_protocol::messages::{
-    AlterConfigsRequest, ApiKey, CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest,
-    DescribeClusterRequest, DescribeConfigsRequest, DescribeGroupsRequest, FetchRequest,
-    FindCoordinatorRequest, HeartbeatRequest, IncrementalAlterConfigsRequest,
+    AlterConfigsRequest, ApiKey, CreatePartitionsRequest, CreateTopicsRequest, DeleteGroupsRequest,
+    DeleteTopicsRequest, DescribeClusterRequest, DescribeConfigsRequest, DescribeGroupsRequest,
+    FetchRequest, FindCoordinatorRequest, HeartbeatRequest, IncrementalAlterConfigsRequest,
     InitProducerIdRequest, JoinGroupRequest, LeaveGroupRequest, ListGroupsRequest,
-    ListOffsetsRequest, MetadataRequest, OffsetCommitRequest, OffsetFetchRequest, SyncGroupRequest,
+    ListOffsetsRequest, MetadataRequest, OffsetCommitRequest, OffsetDeleteRequest,
+    OffsetFetchRequest, SyncGroupRequest,
 };
 
 use super::header::{parse_request, RequestHeader};
@@ -50,6 +51,8 @@ pub enum RequestBody {
     OffsetFetch(OffsetFetchRequest),
     ListGroups(ListGroupsRequest),
     DescribeGroups(DescribeGroupsRequest),
+    DeleteGroups(DeleteGroupsRequest),
+    OffsetDelete(OffsetDeleteRequest),
 }
 
 /// A request frame, decoded.
@@ -115,6 +118,8 @@ pub fn decode_request(frame: Bytes) -> Result<DecodedRequest, ProtocolError> {
         ApiKey::DescribeGroups => {
             RequestBody::DescribeGroups(decode_body("DescribeGroups", v, body)?)
         }
+        ApiKey::DeleteGroups => RequestBody::DeleteGroups(decode_body("DeleteGroups", v, body)?),
+        ApiKey::OffsetDelete => RequestBody::OffsetDelete(decode_body("OffsetDelete", v, body)?),
         // `is_supported` passed, so the version table names an API this match does not: refuse
         // it rather than answer something we cannot decode.
         other => {

@@ -21,15 +21,20 @@
 //!   commit acknowledged to a consumer survives a power loss, not only a process kill. The
 //!   in-memory map that serves OffsetFetch is updated only then.
 //! - **Restart**: each shard replays its `__consumer_offsets` partitions when it opens them,
-//!   rebuilding every group's committed offsets (a group with offsets exists, Empty, after a
-//!   restart). Membership is not persisted: consumers rejoin.
+//!   rebuilding every group's committed offsets and, from its metadata record (written on the
+//!   tick after a generation completes or the group empties), its protocol type, generation and
+//!   empty-since time: the group exists, Empty, after a restart. Members are not restored:
+//!   consumers rejoin.
 //!
 //! Owns the group APIs' meaning and the routing above. Must not: touch another shard's logs or
 //! groups except through `Mesh` jobs, or hold a `RefCell` borrow across an await.
 //! ListGroups asks every shard for its groups; DescribeGroups asks each group's coordinator shard
 //! (members, their metadata and assignments).
-//! Not yet (issue #5): DeleteGroups, OffsetDelete,
-//! offsets.retention.minutes, compaction of `__consumer_offsets`.
+//! - **Deleting offsets** (DeleteGroups, OffsetDelete, and expiry after
+//!   offsets.retention.minutes of an empty group) appends tombstones, waits until durable, then
+//!   forgets the offsets in memory, so a deletion survives a restart like a commit.
+//!
+//! Not yet (issue #5): compaction of `__consumer_offsets`, restoring members after a restart.
 
 pub mod offsets;
 pub mod state;
@@ -40,6 +45,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use futures::FutureExt;
+use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
 use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
@@ -48,18 +54,22 @@ use kafka_protocol::messages::list_groups_response::ListedGroup;
 use kafka_protocol::messages::offset_commit_response::{
     OffsetCommitResponsePartition, OffsetCommitResponseTopic,
 };
+use kafka_protocol::messages::offset_delete_response::{
+    OffsetDeleteResponsePartition, OffsetDeleteResponseTopic,
+};
 use kafka_protocol::messages::offset_fetch_response::{
     OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
     OffsetFetchResponseTopic, OffsetFetchResponseTopics,
 };
 use kafka_protocol::messages::{
-    BrokerId, DescribeGroupsRequest, DescribeGroupsResponse, FindCoordinatorRequest,
-    FindCoordinatorResponse, HeartbeatRequest, HeartbeatResponse, JoinGroupRequest,
-    JoinGroupResponse, LeaveGroupRequest, LeaveGroupResponse, ListGroupsRequest,
-    ListGroupsResponse, OffsetCommitRequest, OffsetCommitResponse, OffsetFetchRequest,
+    BrokerId, ConsumerProtocolSubscription, DeleteGroupsRequest, DeleteGroupsResponse,
+    DescribeGroupsRequest, DescribeGroupsResponse, FindCoordinatorRequest, FindCoordinatorResponse,
+    HeartbeatRequest, HeartbeatResponse, JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest,
+    LeaveGroupResponse, ListGroupsRequest, ListGroupsResponse, OffsetCommitRequest,
+    OffsetCommitResponse, OffsetDeleteRequest, OffsetDeleteResponse, OffsetFetchRequest,
     OffsetFetchResponse, SyncGroupRequest, SyncGroupResponse, TopicName,
 };
-use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::protocol::{Decodable, StrBytes};
 
 use self::offsets::{Committed, OffsetRecord};
 use self::state::{Group, JoinParams, JoinResult, SyncResult};
@@ -111,17 +121,40 @@ impl Groups {
         self.map.borrow_mut().get_mut(group).map(f)
     }
 
-    fn tick(&self, now: Instant) {
+    fn tick(&self, now: Instant, now_ms: i64) {
         let mut map = self.map.borrow_mut();
         for (name, g) in map.iter_mut() {
             for member in g.tick(now) {
                 tracing::info!(group = %name, %member, "member evicted (session or rebalance timeout)");
+            }
+            if !g.members.is_empty() {
+                g.empty_since_ms = None;
+            } else if g.empty_since_ms.is_none() {
+                g.empty_since_ms = Some(now_ms);
             }
         }
         map.retain(|_, g| !g.is_dead());
     }
 
     fn apply(&self, record: OffsetRecord) {
+        if let OffsetRecord::Group { group, value } = &record {
+            let mut map = self.map.borrow_mut();
+            match value {
+                None => {
+                    map.remove(group);
+                }
+                Some(meta) => {
+                    // Members are not restored (they rejoin): the group is Empty.
+                    let g = map.entry(group.clone()).or_default();
+                    g.protocol_type =
+                        (!meta.protocol_type.is_empty()).then(|| meta.protocol_type.clone());
+                    g.generation = meta.generation;
+                    g.empty_since_ms = (meta.members.is_empty() && meta.state_timestamp >= 0)
+                        .then_some(meta.state_timestamp);
+                }
+            }
+            return;
+        }
         if let OffsetRecord::Commit {
             group,
             topic,
@@ -150,9 +183,151 @@ pub(super) fn start_timer(b: &Rc<Broker>) -> glommio::Task<()> {
         loop {
             glommio::timer::sleep(TICK).await;
             let Some(b) = weak.upgrade() else { return };
-            b.groups.tick(Instant::now());
+            let now_ms = crate::config::Clock::System.now_ms();
+            b.groups.tick(Instant::now(), now_ms);
+            write_group_metadata(&b, now_ms);
         }
     })
+}
+
+/// A group's metadata record as Kafka writes it (members with their subscription for the chosen
+/// protocol and their assignment).
+fn group_meta(g: &Group, now_ms: i64) -> offsets::GroupMeta {
+    let members = g
+        .members
+        .iter()
+        .map(|(id, m)| offsets::MetaMember {
+            member_id: id.clone(),
+            instance_id: m.instance_id.clone(),
+            client_id: m.client_id.clone(),
+            client_host: String::new(),
+            rebalance_timeout_ms: i32::try_from(m.rebalance_timeout.as_millis())
+                .unwrap_or(i32::MAX),
+            session_timeout_ms: i32::try_from(m.session_timeout.as_millis()).unwrap_or(i32::MAX),
+            subscription: m
+                .protocols
+                .iter()
+                .find(|(n, _)| Some(n) == g.protocol.as_ref())
+                .map(|(_, md)| md.to_vec())
+                .unwrap_or_default(),
+            assignment: m.assignment.to_vec(),
+        })
+        .collect();
+    offsets::GroupMeta {
+        protocol_type: g.protocol_type.clone().unwrap_or_default(),
+        generation: g.generation,
+        protocol: g.protocol.clone(),
+        leader: g.leader.clone(),
+        state_timestamp: now_ms,
+        members,
+    }
+}
+
+/// Appends the metadata record of every group whose generation completed or that became empty
+/// since the last tick. Not waited for: the record is informational (an Empty group's
+/// existence, protocol type, generation and empty-since time across a restart).
+fn write_group_metadata(b: &Rc<Broker>, now_ms: i64) {
+    let dirty: Vec<(String, offsets::GroupMeta)> = b
+        .groups
+        .map
+        .borrow_mut()
+        .iter_mut()
+        .filter(|(_, g)| g.meta_dirty)
+        .map(|(name, g)| {
+            g.meta_dirty = false;
+            (name.clone(), group_meta(g, now_ms))
+        })
+        .collect();
+    for (group, meta) in dirty {
+        let Some(log) = b.log(OFFSETS_TOPIC, partition_for(&group)) else {
+            continue;
+        };
+        let batch = offsets::group_batch(&group, Some(&meta), now_ms);
+        if let Err(e) = log.append(bytes::Bytes::from(batch), 0) {
+            tracing::warn!(%group, "writing group metadata: {e}");
+        }
+    }
+}
+
+/// Starts the shard's offset expiry task (`offsets.retention.minutes`, checked every
+/// `offsets.retention.check.interval.ms`).
+pub(super) fn start_expiry(b: &Rc<Broker>) -> glommio::Task<()> {
+    let weak = Rc::downgrade(b);
+    let period = Duration::from_millis(b.cfg.offsets_retention_check_interval_ms.max(1));
+    glommio::spawn_local(async move {
+        loop {
+            glommio::timer::sleep(period).await;
+            let Some(b) = weak.upgrade() else { return };
+            expire_offsets(&b, crate::config::Clock::System.now_ms()).await;
+        }
+    })
+}
+
+/// The committed offsets of `g` that are expired at `now_ms`: none while the group has
+/// members; otherwise those whose later of (group empty since, commit time) is `retention_ms`
+/// old. (Kafka, since 2.1, takes its persisted empty-since time alone; the later of the two,
+/// with empty-since never before this broker's start, never expires an offset earlier than
+/// Kafka would.)
+fn expired(g: &Group, now_ms: i64, retention_ms: i64) -> Vec<((String, i32), Committed)> {
+    if !g.members.is_empty() || g.state != state::State::Empty {
+        return Vec::new();
+    }
+    g.offsets
+        .iter()
+        .filter(|(_, c)| {
+            // Not seen empty by a tick yet: not expired.
+            g.empty_since_ms
+                .is_some_and(|e| now_ms.saturating_sub(e.max(c.commit_timestamp)) >= retention_ms)
+        })
+        .map(|(k, c)| (k.clone(), c.clone()))
+        .collect()
+}
+
+/// Expires the offsets of this shard's groups (tombstones, as OffsetDelete).
+async fn expire_offsets(b: &Rc<Broker>, now_ms: i64) {
+    let retention_ms =
+        i64::try_from(b.cfg.offsets_retention_minutes.saturating_mul(60_000)).unwrap_or(i64::MAX);
+    let names: Vec<String> = b.groups.map.borrow().keys().cloned().collect();
+    for group in names {
+        // Checked again just before the write: a member may have joined meanwhile.
+        let Some(keys) = b
+            .groups
+            .with_existing(&group, |g| expired(g, now_ms, retention_ms))
+        else {
+            continue;
+        };
+        if keys.is_empty() {
+            continue;
+        }
+        let n = keys.len();
+        match delete_offsets(b, &group, keys, false).await {
+            Ok(()) => tracing::info!(%group, offsets = n, "committed offsets expired"),
+            Err(code) => tracing::warn!(%group, code, "expiring committed offsets failed"),
+        }
+    }
+    // Empty groups left without offsets are removed (Kafka's cleanup), with a group tombstone.
+    let gone: Vec<String> = b
+        .groups
+        .map
+        .borrow_mut()
+        .iter_mut()
+        .filter(|(_, g)| {
+            g.state == state::State::Empty
+                && g.members.is_empty()
+                && g.offsets.is_empty()
+                && !g.has_pending_commits()
+        })
+        .map(|(name, g)| {
+            g.meta_dirty = false;
+            name.clone()
+        })
+        .collect();
+    for group in gone {
+        match delete_offsets(b, &group, Vec::new(), true).await {
+            Ok(()) => tracing::info!(%group, "empty group without offsets removed"),
+            Err(code) => tracing::warn!(%group, code, "removing an empty group failed"),
+        }
+    }
 }
 
 /// Rebuilds committed offsets from the `__consumer_offsets` partitions this shard owns.
@@ -561,35 +736,323 @@ async fn commit(
     if accepted.is_empty() {
         return codes;
     }
-    let Some(log) = c.log(OFFSETS_TOPIC, partition_for(&group)) else {
-        return all(ec::NOT_COORDINATOR);
-    };
     let now = crate::config::Clock::System.now_ms();
     let batch = offsets::commit_batch(&group, &accepted, now);
-    let written = match log.append(bytes::Bytes::from(batch), 0) {
+    let keys: Vec<(String, i32)> = accepted.iter().map(|(t, p, _)| (t.clone(), *p)).collect();
+    let appended = |at| c.groups.with(&group, |g| g.commit_appended(&keys, at));
+    let at = match append_durable(&c, &group, batch, appended).await {
+        Ok(at) => at,
+        Err(code) => {
+            tracing::warn!(%group, code, "writing an offset commit failed");
+            return all(code);
+        }
+    };
+    c.groups.with(&group, |g| {
+        for (t, p, committed) in accepted {
+            g.commit_durable((t, p), committed, at);
+        }
+    });
+    codes
+}
+
+/// Appends `batch` to the group's `__consumer_offsets` partition (on this, its coordinator shard)
+/// and waits until it is durable; returns the batch's last offset. `appended` runs right after
+/// the append, before any await, so what it records about the group follows the log's order.
+async fn append_durable(
+    c: &Rc<Broker>,
+    group: &str,
+    batch: Vec<u8>,
+    appended: impl FnOnce(u64),
+) -> Result<u64, i16> {
+    let Some(log) = c.log(OFFSETS_TOPIC, partition_for(group)) else {
+        return Err(ec::NOT_COORDINATOR);
+    };
+    match log.append(bytes::Bytes::from(batch), 0) {
         Ok(info) => {
+            appended(info.last_offset);
             let wait = log.wait(info.last_offset, Watermark::Durable);
             match glommio::timer::timeout(COMMIT_TIMEOUT, async {
                 Ok(wait.await.map_err(|e| e.kafka_code()))
             })
             .await
             {
-                Ok(r) => r,
+                Ok(r) => r.map(|()| info.last_offset),
                 Err(_) => Err(ec::REQUEST_TIMED_OUT),
             }
         }
         Err(e) => Err(e.kafka_code()),
-    };
-    if let Err(code) = written {
-        tracing::warn!(%group, code, "writing an offset commit failed");
-        return all(code);
     }
-    c.groups.with(&group, |g| {
-        for (t, p, committed) in accepted {
-            g.offsets.insert((t, p), committed);
+}
+
+/// Writes tombstones for the offsets `deleted` of `group` (durably) and then forgets those
+/// offsets — each only if it is still the value given (a commit that landed meanwhile stays);
+/// the group itself goes too if it is left with no members and no offsets.
+///
+/// With `group_tombstone`, the batch also deletes the group's metadata record, and the group
+/// goes from memory if it is still Empty with no members and no offsets.
+async fn delete_offsets(
+    c: &Rc<Broker>,
+    group: &str,
+    deleted: Vec<((String, i32), Committed)>,
+    group_tombstone: bool,
+) -> Result<(), i16> {
+    if deleted.is_empty() && !group_tombstone {
+        return Ok(());
+    }
+    let now = crate::config::Clock::System.now_ms();
+    let keys: Vec<(String, i32)> = deleted.iter().map(|(k, _)| k.clone()).collect();
+    let batch = offsets::tombstone_batch(group, &keys, group_tombstone, now);
+    // Commits of these keys appended before the tombstones must not land in memory after it.
+    let appended = |_| {
+        c.groups.with_existing(group, |g| g.offsets_deleted(&keys));
+    };
+    append_durable(c, group, batch, appended).await?;
+    let mut map = c.groups.map.borrow_mut();
+    if let Some(g) = map.get_mut(group) {
+        for (k, was) in &deleted {
+            if g.offsets.get(k) == Some(was) {
+                g.offsets.remove(k);
+                g.offset_positions.remove(k);
+            }
+        }
+        let empty = g.state == state::State::Empty
+            && g.members.is_empty()
+            && g.offsets.is_empty()
+            && !g.has_pending_commits();
+        if g.is_dead() || (group_tombstone && empty) {
+            map.remove(group);
+        }
+    }
+    Ok(())
+}
+
+/// DeleteGroups of one group, on its coordinator shard (Kafka's rules: only an Empty group with
+/// no members can be deleted; its committed offsets get tombstones).
+async fn delete_group(c: Rc<Broker>, group: String) -> i16 {
+    let keys = c.groups.with_existing(&group, |g| {
+        if g.state != state::State::Empty || !g.members.is_empty() {
+            Err(state::NON_EMPTY_GROUP)
+        } else {
+            // The tombstone below supersedes any metadata record not written yet.
+            g.meta_dirty = false;
+            Ok(g.offsets
+                .iter()
+                .map(|(k, c)| (k.clone(), c.clone()))
+                .collect::<Vec<_>>())
         }
     });
-    codes
+    let keys = match keys {
+        None => return state::GROUP_ID_NOT_FOUND,
+        Some(Err(code)) => return code,
+        Some(Ok(keys)) => keys,
+    };
+    match delete_offsets(&c, &group, keys, true).await {
+        Ok(()) => {
+            tracing::info!(%group, "group deleted");
+            ec::NONE
+        }
+        Err(code) => {
+            tracing::warn!(%group, code, "deleting a group failed");
+            code
+        }
+    }
+}
+
+pub(super) fn dispatch_delete_groups(
+    b: Rc<Broker>,
+    h: RequestHeader,
+    body: DeleteGroupsRequest,
+) -> Result<Completion, ProtocolError> {
+    Ok(async move {
+        let mut results = Vec::with_capacity(body.groups_names.len());
+        for g in body.groups_names {
+            let name = g.to_string();
+            let code = if name.is_empty() {
+                state::INVALID_GROUP_ID
+            } else {
+                let n = name.clone();
+                b.on_group(&name, move |c| delete_group(c, n).boxed_local())
+                    .await
+                    .unwrap_or(ec::COORDINATOR_NOT_AVAILABLE)
+            };
+            results.push(
+                DeletableGroupResult::default()
+                    .with_group_id(g)
+                    .with_error_code(code),
+            );
+        }
+        encode_response(&h, &DeleteGroupsResponse::default().with_results(results)).map(Some)
+    }
+    .boxed_local())
+}
+
+/// The topics a consumer group's members subscribe to (from their ConsumerProtocolSubscription
+/// metadata of the chosen protocol); None if they cannot be known, which Kafka treats as
+/// subscribed to everything.
+fn subscribed_topics(g: &Group) -> Option<std::collections::HashSet<String>> {
+    if g.protocol_type.as_deref() != Some("consumer") {
+        return None;
+    }
+    let protocol = g.protocol.as_ref()?;
+    let mut topics = std::collections::HashSet::new();
+    for m in g.members.values() {
+        let (_, md) = m.protocols.iter().find(|(n, _)| n == protocol)?;
+        let mut md = md.clone();
+        if md.len() < 2 {
+            return None;
+        }
+        let version = bytes::Buf::get_i16(&mut md);
+        if version < 0 {
+            return None;
+        }
+        let sub = ConsumerProtocolSubscription::decode(&mut md, version.min(3)).ok()?;
+        topics.extend(sub.topics.into_iter().map(|t| t.to_string()));
+    }
+    Some(topics)
+}
+
+/// OffsetDelete on the coordinator shard: per (topic, partitions) the partitions' codes, or the
+/// group's error.
+async fn offset_delete(
+    c: Rc<Broker>,
+    group: String,
+    requested: Vec<(String, Vec<i32>)>,
+) -> Result<Vec<(String, Vec<(i32, i16)>)>, i16> {
+    let checked = c.groups.with_existing(&group, |g| {
+        if g.members.is_empty() {
+            return Ok((std::collections::HashSet::new(), g.offsets.clone()));
+        }
+        if g.protocol_type.as_deref() != Some("consumer") {
+            return Err(state::NON_EMPTY_GROUP);
+        }
+        // Unknown subscriptions: every requested topic counts as subscribed.
+        let subscribed = subscribed_topics(g)
+            .unwrap_or_else(|| requested.iter().map(|(t, _)| t.clone()).collect());
+        Ok((subscribed, g.offsets.clone()))
+    });
+    let (subscribed, committed) = match checked {
+        None => return Err(state::GROUP_ID_NOT_FOUND),
+        Some(r) => r?,
+    };
+    let mut keys = Vec::new();
+    let mut out = Vec::with_capacity(requested.len());
+    for (t, ps) in requested {
+        let is_subscribed = subscribed.contains(&t);
+        let codes = ps
+            .into_iter()
+            .map(|p| {
+                if is_subscribed {
+                    (p, state::GROUP_SUBSCRIBED_TO_TOPIC)
+                } else {
+                    if let Some(c) = committed.get(&(t.clone(), p)) {
+                        keys.push(((t.clone(), p), c.clone()));
+                    }
+                    (p, ec::NONE)
+                }
+            })
+            .collect();
+        out.push((t, codes));
+    }
+    let n = keys.len();
+    delete_offsets(&c, &group, keys, false).await?;
+    if n > 0 {
+        tracing::info!(%group, offsets = n, "committed offsets deleted");
+    }
+    Ok(out)
+}
+
+pub(super) fn dispatch_offset_delete(
+    b: Rc<Broker>,
+    h: RequestHeader,
+    body: OffsetDeleteRequest,
+) -> Result<Completion, ProtocolError> {
+    Ok(async move {
+        let group = body.group_id.to_string();
+        // Partitions of topics that do not exist are refused here (Kafka's
+        // UNKNOWN_TOPIC_OR_PARTITION), before the group is asked.
+        let mut refused: HashMap<(String, i32), i16> = HashMap::new();
+        let mut requested: Vec<(String, Vec<i32>)> = Vec::with_capacity(body.topics.len());
+        for t in &body.topics {
+            let name = t.name.to_string();
+            let known = match b.topic(&name).await {
+                Ok(Some(meta)) => Ok(meta.partitions.len()),
+                Ok(None) => Err(ec::UNKNOWN_TOPIC_OR_PARTITION),
+                Err(_) => Err(ec::COORDINATOR_NOT_AVAILABLE),
+            };
+            let mut ps = Vec::new();
+            for p in t.partitions.iter().map(|p| p.partition_index) {
+                match known {
+                    Ok(n) if usize::try_from(p).is_ok_and(|p| p < n) => ps.push(p),
+                    Ok(_) => {
+                        refused.insert((name.clone(), p), ec::UNKNOWN_TOPIC_OR_PARTITION);
+                    }
+                    Err(code) => {
+                        refused.insert((name.clone(), p), code);
+                    }
+                }
+            }
+            requested.push((name, ps));
+        }
+        let g = group.clone();
+        let result = if group.is_empty() {
+            Err(state::INVALID_GROUP_ID)
+        } else {
+            b.on_group(&group, move |c| {
+                offset_delete(c, g, requested).boxed_local()
+            })
+            .await
+            .unwrap_or(Err(ec::COORDINATOR_NOT_AVAILABLE))
+        };
+        // Every requested partition answered, in the request's order.
+        let result = result.map(|answered| {
+            let mut codes: HashMap<(String, i32), i16> = answered
+                .into_iter()
+                .flat_map(|(t, ps)| ps.into_iter().map(move |(p, c)| ((t.clone(), p), c)))
+                .collect();
+            codes.extend(refused);
+            body.topics
+                .iter()
+                .map(|t| {
+                    let name = t.name.to_string();
+                    let ps = t
+                        .partitions
+                        .iter()
+                        .map(|p| {
+                            let code = codes
+                                .get(&(name.clone(), p.partition_index))
+                                .copied()
+                                .unwrap_or(ec::UNKNOWN_SERVER_ERROR);
+                            (p.partition_index, code)
+                        })
+                        .collect::<Vec<_>>();
+                    (name, ps)
+                })
+                .collect::<Vec<_>>()
+        });
+        let response = match result {
+            Err(code) => OffsetDeleteResponse::default().with_error_code(code),
+            Ok(topics) => OffsetDeleteResponse::default().with_topics(
+                topics
+                    .into_iter()
+                    .map(|(t, ps)| {
+                        OffsetDeleteResponseTopic::default()
+                            .with_name(TopicName(s(t)))
+                            .with_partitions(
+                                ps.into_iter()
+                                    .map(|(p, code)| {
+                                        OffsetDeleteResponsePartition::default()
+                                            .with_partition_index(p)
+                                            .with_error_code(code)
+                                    })
+                                    .collect(),
+                            )
+                    })
+                    .collect(),
+            ),
+        };
+        encode_response(&h, &response).map(Some)
+    }
+    .boxed_local())
 }
 
 pub(super) fn dispatch_offset_commit(
@@ -929,5 +1392,33 @@ mod tests {
         assert_eq!(java_hash("hello"), 99_162_322);
         assert_eq!(java_hash("polygenelubricants"), i32::MIN);
         assert_eq!(partition_for("polygenelubricants"), 0);
+    }
+
+    #[test]
+    fn offsets_expire_after_the_later_of_empty_since_and_commit() {
+        let c = |ts| Committed {
+            offset: 5,
+            leader_epoch: -1,
+            metadata: String::new(),
+            commit_timestamp: ts,
+        };
+        let mut g = Group::default();
+        g.offsets.insert(("t".into(), 0), c(1_000));
+        g.offsets.insert(("t".into(), 1), c(5_000));
+        assert!(expired(&g, 1_000_000, 100).is_empty(), "not seen empty yet");
+        g.empty_since_ms = Some(2_000);
+        assert!(expired(&g, 2_099, 100).is_empty());
+        let keys = |v: Vec<((String, i32), Committed)>| {
+            let mut k: Vec<i32> = v.into_iter().map(|((_, p), _)| p).collect();
+            k.sort();
+            k
+        };
+        assert_eq!(keys(expired(&g, 2_100, 100)), vec![0]);
+        assert_eq!(keys(expired(&g, 5_100, 100)), vec![0, 1]);
+        g.state = state::State::PreparingRebalance;
+        assert!(
+            expired(&g, 5_100, 100).is_empty(),
+            "a group in a rebalance keeps its offsets"
+        );
     }
 }

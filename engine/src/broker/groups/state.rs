@@ -27,6 +27,10 @@ pub const REBALANCE_IN_PROGRESS: i16 = 27;
 pub const MEMBER_ID_REQUIRED: i16 = 79;
 pub const FENCED_INSTANCE_ID: i16 = 82;
 pub const OFFSET_METADATA_TOO_LARGE: i16 = 12;
+pub const INVALID_GROUP_ID: i16 = 24;
+pub const NON_EMPTY_GROUP: i16 = 68;
+pub const GROUP_ID_NOT_FOUND: i16 = 69;
+pub const GROUP_SUBSCRIBED_TO_TOPIC: i16 = 86;
 
 /// How long a group that was empty waits for more members before its first generation
 /// (Kafka's group.initial.rebalance.delay.ms, shorter).
@@ -149,6 +153,17 @@ pub struct Group {
     /// The join phase may not end before this (initial delay of an empty group).
     not_before: Option<Instant>,
     pub offsets: HashMap<(String, i32), Committed>,
+    /// Wall-clock ms since when the group has had no members, as first seen by this broker
+    /// (`groups::Groups::tick`); None while it has members. A group replayed at start is
+    /// empty since the start: Kafka's persisted empty-since time is not kept yet.
+    pub empty_since_ms: Option<i64>,
+    /// A generation completed or the group became empty since its metadata record was last
+    /// written (`groups` writes it on its next tick).
+    pub meta_dirty: bool,
+    /// Commits appended but not yet durable: key → log offset of the newest one's batch.
+    pending_commits: HashMap<(String, i32), u64>,
+    /// Log offset of the batch that wrote each entry of `offsets` (absent: replayed).
+    pub offset_positions: HashMap<(String, i32), u64>,
 }
 
 impl Default for Group {
@@ -165,6 +180,10 @@ impl Default for Group {
             rebalance_deadline: None,
             not_before: None,
             offsets: HashMap::new(),
+            empty_since_ms: None,
+            meta_dirty: false,
+            pending_commits: HashMap::new(),
+            offset_positions: HashMap::new(),
         }
     }
 }
@@ -188,6 +207,9 @@ impl Group {
             return answered(JoinResult::error(INCONSISTENT_GROUP_PROTOCOL, &p.member_id));
         }
         let mut member_id = p.member_id.clone();
+        // A static member taking over its membership in a Stable group: the leader before the
+        // takeover (Kafka answers it, so a restarted leader does not reassign).
+        let mut stable_takeover: Option<String> = None;
         if member_id.is_empty() {
             if let Some(old) = p
                 .instance_id
@@ -197,6 +219,9 @@ impl Group {
                 // A static member restarting: it takes over its old membership under a new id;
                 // the old id is fenced.
                 let new_id = new_member_id();
+                if self.state == State::Stable && self.members.contains_key(&old) {
+                    stable_takeover = Some(self.leader.clone().unwrap_or_default());
+                }
                 if let Some(mut m) = self.members.remove(&old) {
                     if let Some(w) = m.join_waiter.take() {
                         let _ = w.send(JoinResult::error(FENCED_INSTANCE_ID, &old));
@@ -232,6 +257,29 @@ impl Group {
         let session_timeout = Duration::from_millis(p.session_timeout_ms as u64);
         let rebalance_timeout =
             Duration::from_millis(p.rebalance_timeout_ms.max(p.session_timeout_ms) as u64);
+        if let Some(leader) = stable_takeover {
+            // KIP-345: no rebalance if the group's protocol is still supported; the member
+            // keeps its assignment and gets it from SyncGroup of the current generation.
+            let keeps_protocol = self
+                .protocol
+                .as_ref()
+                .is_some_and(|sel| p.protocols.iter().any(|(n, _)| n == sel));
+            if let (true, Some(m)) = (keeps_protocol, self.members.get_mut(&member_id)) {
+                m.session_timeout = session_timeout;
+                m.rebalance_timeout = rebalance_timeout;
+                m.protocols = p.protocols;
+                m.last_heartbeat = now;
+                return answered(JoinResult {
+                    error: ec::NONE,
+                    generation: self.generation,
+                    protocol_type: self.protocol_type.clone(),
+                    protocol: self.protocol.clone(),
+                    leader,
+                    member_id,
+                    members: Vec::new(),
+                });
+            }
+        }
         let (tx, rx) = oneshot::channel();
         let m = self
             .members
@@ -311,6 +359,7 @@ impl Group {
 
     fn complete_join(&mut self) {
         self.generation += 1;
+        self.meta_dirty = true;
         self.rebalance_deadline = None;
         self.not_before = None;
         if self.members.is_empty() {
@@ -425,6 +474,7 @@ impl Group {
                 if self.leader.as_deref() == Some(member_id) {
                     let mut given: HashMap<String, Bytes> = assignments.into_iter().collect();
                     self.state = State::Stable;
+                    self.meta_dirty = true;
                     let (pt, pn) = (self.protocol_type.clone(), self.protocol.clone());
                     for (id, m) in self.members.iter_mut() {
                         m.assignment = given.remove(id).unwrap_or_default();
@@ -545,11 +595,107 @@ impl Group {
         evicted
     }
 
-    /// Whether the group holds nothing worth keeping in memory.
+    /// A commit of `keys` was appended at log offset `at` (called before any await, so in log
+    /// order).
+    pub fn commit_appended(&mut self, keys: &[(String, i32)], at: u64) {
+        for k in keys {
+            self.pending_commits.insert(k.clone(), at);
+        }
+    }
+
+    /// The commit appended at `at` is durable: it becomes the committed offset unless a deletion
+    /// of the key was appended after it, or a newer commit already landed (Kafka's rule, so memory
+    /// ends as a replay of the log would).
+    pub fn commit_durable(&mut self, key: (String, i32), committed: Committed, at: u64) {
+        match self.pending_commits.get(&key) {
+            None => return,
+            Some(p) if *p == at => {
+                self.pending_commits.remove(&key);
+            }
+            Some(_) => {}
+        }
+        if self.offset_positions.get(&key).is_some_and(|p| *p > at) {
+            return;
+        }
+        self.offset_positions.insert(key.clone(), at);
+        self.offsets.insert(key, committed);
+    }
+
+    /// Whether a commit is in flight (the group must stay in memory for it).
+    pub fn has_pending_commits(&self) -> bool {
+        !self.pending_commits.is_empty()
+    }
+
+    /// Tombstones of `keys` were appended: commits of them still in flight are void.
+    pub fn offsets_deleted(&mut self, keys: &[(String, i32)]) {
+        for k in keys {
+            self.pending_commits.remove(k);
+        }
+    }
+
+    /// Whether the group holds nothing worth keeping in memory: no members, no offsets, and no
+    /// protocol type (a group that had members is kept, Empty, until its offsets expire, as
+    /// Kafka does).
     pub fn is_dead(&self) -> bool {
         self.state == State::Empty
+            && self.protocol_type.is_none()
+            && self.pending_commits.is_empty()
             && self.members.is_empty()
             && self.offsets.is_empty()
             && self.pending.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c(offset: i64) -> Committed {
+        Committed {
+            offset,
+            leader_epoch: -1,
+            metadata: String::new(),
+            commit_timestamp: 0,
+        }
+    }
+
+    fn key() -> (String, i32) {
+        ("t".to_string(), 0)
+    }
+
+    #[test]
+    fn commits_land_in_log_order_whatever_order_they_become_durable() {
+        let mut g = Group::default();
+        g.commit_appended(&[key()], 10);
+        g.commit_appended(&[key()], 11);
+        // The newer one is durable first; the older must not overwrite it.
+        g.commit_durable(key(), c(2), 11);
+        g.commit_durable(key(), c(1), 10);
+        assert_eq!(g.offsets[&key()].offset, 2);
+        assert!(!g.has_pending_commits());
+
+        // In order: the newer one wins too.
+        g.commit_appended(&[key()], 20);
+        g.commit_appended(&[key()], 21);
+        g.commit_durable(key(), c(3), 20);
+        assert_eq!(g.offsets[&key()].offset, 3);
+        g.commit_durable(key(), c(4), 21);
+        assert_eq!(g.offsets[&key()].offset, 4);
+    }
+
+    #[test]
+    fn a_commit_appended_before_a_deletion_does_not_come_back() {
+        let mut g = Group::default();
+        g.commit_appended(&[key()], 10);
+        g.offsets_deleted(&[key()]);
+        g.commit_durable(key(), c(1), 10);
+        assert!(!g.offsets.contains_key(&key()));
+        assert!(g.is_dead());
+
+        // One appended after the deletion lands.
+        g.commit_appended(&[key()], 12);
+        assert!(!g.is_dead(), "a group with a commit in flight stays");
+        g.commit_durable(key(), c(5), 12);
+        assert_eq!(g.offsets[&key()].offset, 5);
     }
 }

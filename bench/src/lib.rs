@@ -1,3 +1,4 @@
 //! bench — load generation and measurement.
 
+pub mod client;
 pub mod log_bench;

@@ -2,3 +2,4 @@
 
 pub mod client;
 pub mod log_bench;
+pub mod null_sink;

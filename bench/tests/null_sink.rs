@@ -68,3 +68,38 @@ fn kcat_produces_to_the_null_sink_and_every_record_is_acknowledged_where_murmur2
     );
     sink.stop();
 }
+
+/// batch.size is honoured: no batch exceeds it, and at full speed batches fill up to it (records of
+/// 521 framed bytes after a 61-byte header in 16 KiB batches: at most 31 per batch).
+#[test]
+fn the_producer_fills_batches_up_to_batch_size_against_the_sink() {
+    use bench::client::producer::{self, ProducerConfig};
+    let sink = NullSink::start(NullSinkConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        partitions: 1,
+    })
+    .unwrap();
+    let report = producer::run(ProducerConfig {
+        records: 30_000,
+        record_size: 512,
+        acks: 1,
+        batch_size: 16_384,
+        connections: 2,
+        ..ProducerConfig::new(&sink.addr().to_string(), "fill")
+    })
+    .unwrap();
+    assert_eq!(report.records_acked, 30_000);
+    assert_eq!(sink.partition_end("fill", 0), 30_000);
+    let c = sink.counters();
+    assert_eq!(
+        c.batches.load(std::sync::atomic::Ordering::Relaxed),
+        report.batches
+    );
+    let per_batch = report.mean_records_per_batch;
+    assert!(
+        (25.0..=31.0).contains(&per_batch),
+        "{per_batch} records per batch"
+    );
+    assert_eq!(report.publish_latency.count, 30_000);
+    sink.stop();
+}

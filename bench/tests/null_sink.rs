@@ -103,3 +103,50 @@ fn the_producer_fills_batches_up_to_batch_size_against_the_sink() {
     assert_eq!(report.publish_latency.count, 30_000);
     sink.stop();
 }
+
+/// linger.ms at a low offered rate: a batch waits for linger.ms after its first record, so the
+/// median record waits about half of it and the first of each batch all of it; with linger.ms=0
+/// records go at once. Real time with wide margins (a controlled clock is still to come).
+#[test]
+fn linger_holds_batches_at_a_low_rate_and_zero_linger_does_not() {
+    use bench::client::producer::{self, ProducerConfig};
+    use std::time::Duration;
+    let sink = NullSink::start(NullSinkConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        partitions: 1,
+    })
+    .unwrap();
+    let run = |linger_ms: u64| {
+        producer::run(ProducerConfig {
+            records: 200,
+            rate: Some(500.0), // one record every 2 ms: 0.4 s
+            record_size: 100,
+            acks: 1,
+            linger: Duration::from_millis(linger_ms),
+            ..ProducerConfig::new(&sink.addr().to_string(), "linger")
+        })
+        .unwrap()
+    };
+    let lingering = run(100);
+    assert_eq!(lingering.records_acked, 200);
+    let l = &lingering.publish_latency;
+    assert!(
+        l.max_ms >= 95.0,
+        "the first record of a batch waits linger.ms: {l:?}"
+    );
+    assert!(l.p50_ms >= 30.0 && l.p50_ms <= 90.0, "{l:?}");
+    assert!(lingering.mean_records_per_batch >= 20.0, "{lingering:?}");
+    let delay = lingering.publish_delay.as_ref().unwrap();
+    assert!(
+        delay.p99_ms < 50.0,
+        "an idle generator keeps to its schedule: {delay:?}"
+    );
+    let eager = run(0);
+    assert!(
+        eager.publish_latency.p50_ms < 20.0,
+        "{:?}",
+        eager.publish_latency
+    );
+    assert!(eager.mean_records_per_batch < 5.0, "{eager:?}");
+    sink.stop();
+}

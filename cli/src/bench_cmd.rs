@@ -42,6 +42,10 @@ pub struct ProduceArgs {
     /// Records to send in all.
     #[arg(long, default_value_t = 1_000_000)]
     pub records: u64,
+    /// Offered rate in records/s over all connections (default: as fast as possible). With a
+    /// rate the publish delay (lag behind the intended send times) is reported too.
+    #[arg(long)]
+    pub rate: Option<f64>,
     /// Value bytes per record.
     #[arg(long, default_value = "1KiB", value_parser = parse_size)]
     pub record_size: u64,
@@ -141,6 +145,7 @@ fn parse_acks(text: &str) -> anyhow::Result<i16> {
 fn run_produce(args: ProduceArgs) -> anyhow::Result<()> {
     let config = ProducerConfig {
         records: args.records,
+        rate: args.rate,
         record_size: usize::try_from(args.record_size).context("--record-size")?,
         keys: args.keys,
         acks: parse_acks(&args.acks)?,

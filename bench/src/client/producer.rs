@@ -73,6 +73,10 @@ pub struct ProducerConfig {
     pub topic: String,
     /// Records to send in all.
     pub records: u64,
+    /// Offered rate in records/s over all connections; `None`: as fast as buffer.memory allows
+    /// (closed loop). With a rate, each record has an intended send time and the lag behind it is
+    /// the publish delay (what coordinated omission hides).
+    pub rate: Option<f64>,
     /// Value bytes of each record.
     pub record_size: usize,
     /// Keys: `None` null keys (sticky partitioning), `Some(n)`: `key-{i % n}` (murmur2).
@@ -106,6 +110,7 @@ impl ProducerConfig {
             bootstrap: bootstrap.to_string(),
             topic: topic.to_string(),
             records: 1_000_000,
+            rate: None,
             record_size: 1024,
             keys: None,
             acks: -1,
@@ -132,6 +137,9 @@ impl ProducerConfig {
         }
         if self.batch_size == 0 || self.buffer_memory < self.batch_size {
             return bad("batch.size must be at least 1 and buffer.memory at least batch.size");
+        }
+        if self.rate.is_some_and(|r| !(r > 0.0 && r.is_finite())) {
+            return bad("rate must be a positive number of records/s");
         }
         if self.keys == Some(0) {
             return bad("keys must be at least 1");
@@ -196,8 +204,12 @@ pub struct ProduceReport {
     /// Uncompressed batch bytes / batch bytes sent.
     pub compression_ratio: f64,
     pub mean_records_per_batch: f64,
+    /// Offered rate (records/s), `None` for a closed-loop run.
+    pub rate: Option<f64>,
     /// Send → ack, per record.
     pub publish_latency: Latency,
+    /// Intended send time → actual send, per record; only with a rate.
+    pub publish_delay: Option<Latency>,
     /// First error code seen from the broker, if any.
     pub first_error: Option<i16>,
 }
@@ -206,7 +218,17 @@ impl ProduceReport {
     /// The text summary.
     pub fn summary(&self) -> String {
         let l = &self.publish_latency;
-        format!(
+        let delay = self.publish_delay.as_ref().map_or(String::new(), |d| {
+            format!(
+                "delay     p50 {:.2} ms  p99 {:.2}  p99.9 {:.2}  max {:.2}  (publish delay behind {:.0} records/s offered)\n",
+                d.p50_ms,
+                d.p99_ms,
+                d.p99_9_ms,
+                d.max_ms,
+                self.rate.unwrap_or(0.0)
+            )
+        });
+        let text = format!(
             "produce {topic} ({partitions} partitions) via {bootstrap}: {acked} records acked, {failed} failed in {elapsed:.2} s\n\
              rate      {rps:.0} records/s  {vmb:.1} MB/s values  {wmb:.1} MB/s on the wire  ({codec}, ratio {ratio:.2}, {rpb:.1} records/batch, {requests} requests)\n\
              latency   p50 {p50:.2} ms  p75 {p75:.2}  p95 {p95:.2}  p99 {p99:.2}  p99.9 {p999:.2}  p99.99 {p9999:.2}  max {max:.2}  (mean {mean:.2})\n",
@@ -231,13 +253,15 @@ impl ProduceReport {
             p9999 = l.p99_99_ms,
             max = l.max_ms,
             mean = l.mean_ms,
-        )
+        );
+        text + &delay
     }
 }
 
 /// What one connection measured.
 struct ConnResult {
     latency: Histogram<u64>,
+    delay: Histogram<u64>,
     acked: u64,
     failed: u64,
     batches: u64,
@@ -298,8 +322,10 @@ pub fn run(config: ProducerConfig) -> Result<ProduceReport, ProducerError> {
     }
     let elapsed = start.elapsed().as_secs_f64();
     let mut latency = new_histogram();
+    let mut delay = new_histogram();
     let mut total = ConnResult {
         latency: new_histogram(),
+        delay: new_histogram(),
         acked: 0,
         failed: 0,
         batches: 0,
@@ -311,6 +337,9 @@ pub fn run(config: ProducerConfig) -> Result<ProduceReport, ProducerError> {
     for r in results {
         latency
             .add(&r.latency)
+            .map_err(|e| ProducerError::Protocol(format!("merging histograms: {e}")))?;
+        delay
+            .add(&r.delay)
             .map_err(|e| ProducerError::Protocol(format!("merging histograms: {e}")))?;
         total.acked += r.acked;
         total.failed += r.failed;
@@ -349,7 +378,9 @@ pub fn run(config: ProducerConfig) -> Result<ProduceReport, ProducerError> {
         } else {
             0.0
         },
+        rate: config.rate,
         publish_latency: Latency::of(&latency),
+        publish_delay: config.rate.map(|_| Latency::of(&delay)),
         first_error: total.first_error,
     })
 }
@@ -584,6 +615,7 @@ async fn connection(
 
     let mut result = ConnResult {
         latency: new_histogram(),
+        delay: new_histogram(),
         acked: 0,
         failed: 0,
         batches: 0,
@@ -603,6 +635,15 @@ async fn connection(
     let record_cost =
         |value: &[u8], key: Option<&[u8]>| BatchBuilder::record_size(key, Some(value), &[]);
     let mut key_buf = String::new();
+    let epoch0 = epoch_ms_at(start);
+    // Intended send time of this connection's k-th record, µs since start.
+    let interval_us = config.rate.map(|r| config.connections as f64 * 1e6 / r);
+    let intended_us = |k: u64| interval_us.map(|i| (k as f64 * i) as u64);
+    // Whether the k-th record's intended time has come (always, in a closed loop).
+    let due = |k: u64| match intended_us(k) {
+        Some(t) => t <= now_us(start),
+        None => true,
+    };
 
     loop {
         // 1. Responses that have arrived.
@@ -615,6 +656,7 @@ async fn connection(
         while next_record < records
             && buffered < config.buffer_memory
             && offered < config.batch_size
+            && due(next_record)
         {
             let value = &payloads[(next_record % payloads.len() as u64) as usize];
             let key = config.keys.map(|n| {
@@ -639,14 +681,14 @@ async fn connection(
             }
             let t = now_us(start);
             let o = open[partition as usize].get_or_insert_with(|| Open {
-                builder: BatchBuilder::with_capacity(
-                    start.elapsed().as_millis() as i64 + epoch_ms_at(start),
-                    config.batch_size,
-                ),
+                builder: BatchBuilder::with_capacity(epoch0 + (t / 1000) as i64, config.batch_size),
                 created: Instant::now(),
                 sent_us: Vec::new(),
             });
-            let ts = epoch_ms_at(start) + (t / 1000) as i64;
+            let ts = epoch0 + (t / 1000) as i64;
+            if let Some(intended) = intended_us(next_record) {
+                let _ = result.delay.record(t.saturating_sub(intended));
+            }
             o.builder.append(ts, key, Some(value), &[]);
             o.sent_us.push(t);
             buffered += cost;
@@ -679,6 +721,10 @@ async fn connection(
                 }
                 None => {}
             }
+        }
+        if let Some(t) = intended_us(next_record).filter(|_| !done_offering) {
+            let d = start + Duration::from_micros(t);
+            next_deadline = Some(next_deadline.map_or(d, |n| n.min(d)));
         }
         // 4. Send one request with at most one ready batch per partition.
         if !ready.is_empty() && in_flight.len() < config.max_in_flight {
@@ -899,7 +945,9 @@ mod tests {
             wire_mb_per_s: 0.01,
             compression_ratio: 2.0,
             mean_records_per_batch: 5.0,
+            rate: Some(1000.0),
             publish_latency: Latency::of(&new_histogram()),
+            publish_delay: Some(Latency::of(&new_histogram())),
             first_error: None,
         };
         let json = serde_json::to_string(&report).unwrap();

@@ -550,6 +550,9 @@ struct Open {
     created: Instant,
     /// Each record's send time, µs since the run started.
     sent_us: Vec<u64>,
+    /// buffer.memory this batch holds: the sum of the estimates charged when its records were
+    /// offered (released exactly, so the accounting cannot drift).
+    reserved: usize,
 }
 
 /// A closed batch waiting for a request.
@@ -684,6 +687,7 @@ async fn connection(
                 builder: BatchBuilder::with_capacity(epoch0 + (t / 1000) as i64, config.batch_size),
                 created: Instant::now(),
                 sent_us: Vec::new(),
+                reserved: 0,
             });
             let ts = epoch0 + (t / 1000) as i64;
             if let Some(intended) = intended_us(next_record) {
@@ -691,6 +695,7 @@ async fn connection(
             }
             o.builder.append(ts, key, Some(value), &[]);
             o.sent_us.push(t);
+            o.reserved += cost;
             buffered += cost;
             offered += cost;
             next_record += 1;
@@ -749,7 +754,7 @@ async fn connection(
                 result.uncompressed += r.open.builder.size() as u64;
                 result.wire += bytes.len() as u64;
                 result.batches += 1;
-                let release: usize = r.open.builder.size();
+                let release = r.open.reserved;
                 partition_data.push(
                     PartitionProduceData::default()
                         .with_index(r.partition as i32)

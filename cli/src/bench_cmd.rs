@@ -1,12 +1,18 @@
 //! `weir bench …`: runs the benchmarks of the bench crate from the command line.
 //!
 //! Owns the flags of the bench subcommands and how their results are printed and saved. Must not
-//! measure anything itself: the measurement lives in `bench::log_bench`.
+//! measure anything itself: the measurement lives in `bench::log_bench`, `bench::client::producer`
+//! and `bench::null_sink`.
 
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
+use std::time::Duration;
+
+use bench::client::batch::Compression;
+use bench::client::producer::{self, ProducerConfig};
 use bench::log_bench::{self, LogBenchConfig};
+use bench::null_sink::{NullSink, NullSinkConfig};
 use clap::{Args, Subcommand};
 use engine::LogConfig;
 
@@ -20,6 +26,72 @@ pub struct BenchArgs {
 pub enum BenchCommand {
     /// Partition-log append and cold-read bandwidth beside the raw O_DIRECT bandwidth of the disk.
     Log(LogArgs),
+    /// Produce records to any Kafka-compatible broker and measure rate and publish latency.
+    Produce(ProduceArgs),
+    /// A Kafka server that acknowledges produces without storing them (the generator's ceiling).
+    NullSink(NullSinkArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ProduceArgs {
+    /// bootstrap.servers: one host:port.
+    #[arg(long)]
+    pub bootstrap: String,
+    #[arg(long)]
+    pub topic: String,
+    /// Records to send in all.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub records: u64,
+    /// Offered rate in records/s over all connections (default: as fast as possible). With a
+    /// rate the publish delay (lag behind the intended send times) is reported too.
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Value bytes per record.
+    #[arg(long, default_value = "1KiB", value_parser = parse_size)]
+    pub record_size: u64,
+    /// Distinct keys (murmur2 partitioning); without it keys are null (sticky partitioning).
+    #[arg(long)]
+    pub keys: Option<u64>,
+    /// acks: 0, 1 or all.
+    #[arg(long, default_value = "all")]
+    pub acks: String,
+    /// linger.ms
+    #[arg(long, default_value_t = 5)]
+    pub linger_ms: u64,
+    /// batch.size
+    #[arg(long, default_value = "16384", value_parser = parse_size)]
+    pub batch_size: u64,
+    /// compression.type: none, gzip, snappy, lz4, zstd.
+    #[arg(long, default_value = "none")]
+    pub compression: Compression,
+    /// compression level (gzip 1-9, zstd 1-22; default Kafka's).
+    #[arg(long)]
+    pub compression_level: Option<i32>,
+    /// max.in.flight.requests.per.connection
+    #[arg(long, default_value_t = 5)]
+    pub max_in_flight: usize,
+    /// buffer.memory of each connection.
+    #[arg(long, default_value = "32MiB", value_parser = parse_size)]
+    pub buffer_memory: u64,
+    /// Connections (one producer client each).
+    #[arg(long, default_value_t = 1)]
+    pub connections: usize,
+    /// glommio executors (threads) the connections are spread over.
+    #[arg(long, default_value_t = 1)]
+    pub executors: usize,
+    /// Write the result to this file as JSON.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct NullSinkArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:9092")]
+    pub listen: std::net::SocketAddr,
+    /// Partitions of every topic.
+    #[arg(long, default_value_t = 1)]
+    pub partitions: u32,
 }
 
 #[derive(Debug, Args)]
@@ -56,6 +128,62 @@ pub struct LogArgs {
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     match args.command {
         BenchCommand::Log(args) => run_log(args),
+        BenchCommand::Produce(args) => run_produce(args),
+        BenchCommand::NullSink(args) => run_null_sink(args),
+    }
+}
+
+fn parse_acks(text: &str) -> anyhow::Result<i16> {
+    match text {
+        "all" | "-1" => Ok(-1),
+        "0" => Ok(0),
+        "1" => Ok(1),
+        other => bail!("--acks {other:?}: use 0, 1 or all"),
+    }
+}
+
+fn run_produce(args: ProduceArgs) -> anyhow::Result<()> {
+    let config = ProducerConfig {
+        records: args.records,
+        rate: args.rate,
+        record_size: usize::try_from(args.record_size).context("--record-size")?,
+        keys: args.keys,
+        acks: parse_acks(&args.acks)?,
+        linger: Duration::from_millis(args.linger_ms),
+        batch_size: usize::try_from(args.batch_size).context("--batch-size")?,
+        compression: args.compression,
+        compression_level: args.compression_level,
+        max_in_flight: args.max_in_flight,
+        buffer_memory: usize::try_from(args.buffer_memory).context("--buffer-memory")?,
+        connections: args.connections,
+        executors: args.executors,
+        ..ProducerConfig::new(&args.bootstrap, &args.topic)
+    };
+    let report = producer::run(config)
+        .with_context(|| format!("producing to {} on {}", args.topic, args.bootstrap))?;
+    print!("{}", report.summary());
+    if let Some(path) = &args.json {
+        let json = serde_json::to_string_pretty(&report)?;
+        std::fs::write(path, json + "\n").with_context(|| format!("writing {}", path.display()))?;
+    }
+    if report.records_failed > 0 {
+        bail!(
+            "{} records failed (first error code {:?})",
+            report.records_failed,
+            report.first_error
+        );
+    }
+    Ok(())
+}
+
+fn run_null_sink(args: NullSinkArgs) -> anyhow::Result<()> {
+    let sink = NullSink::start(NullSinkConfig {
+        listen: args.listen,
+        partitions: args.partitions,
+    })?;
+    println!("null sink listening on {}", sink.addr());
+    loop {
+        std::thread::sleep(Duration::from_secs(3600));
     }
 }
 

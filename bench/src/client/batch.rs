@@ -1,0 +1,597 @@
+//! batch — the producer's record-batch builder (v2, magic 2) and its codecs.
+//!
+//! Owns how a producer lays out records (varint fields, timestamp and offset deltas, headers), the
+//! batch header it writes (producer id/epoch/sequence, attributes with the codec, CRC32C), and the
+//! compressed framing Kafka's own clients produce for each codec: gzip stream, xerial-framed
+//! snappy, LZ4 frame (64 KiB independent blocks), zstd frame. Also the inverse — decompression and
+//! a record decoder — for the consumer and the tests.
+//!
+//! Must not validate batches or parse their headers itself: that is `engine::batch` (the broker's
+//! rules), which the tests use to check every batch built here. Does no I/O.
+
+use std::io::{Read, Write};
+use std::str::FromStr;
+
+use engine::batch::{batch_crc, read_varint, write_varint, HEADER_LEN, LOG_OVERHEAD};
+
+/// Errors of building or decoding a batch.
+#[derive(Debug, thiserror::Error)]
+pub enum BatchError {
+    #[error("{codec} compression: {reason}")]
+    Compress { codec: Compression, reason: String },
+    #[error("{codec} decompression: {reason}")]
+    Decompress { codec: Compression, reason: String },
+    #[error("unknown compression codec id {0}")]
+    UnknownCodec(i16),
+    #[error("malformed record: {0}")]
+    Malformed(String),
+    #[error("a batch needs at least one record")]
+    Empty,
+}
+
+/// Kafka's compression.type values a producer may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    None,
+    Gzip,
+    Snappy,
+    Lz4,
+    Zstd,
+}
+
+impl Compression {
+    pub const ALL: [Compression; 5] = [
+        Compression::None,
+        Compression::Gzip,
+        Compression::Snappy,
+        Compression::Lz4,
+        Compression::Zstd,
+    ];
+
+    /// The codec id in a batch's attributes (bits 0–2).
+    pub fn id(self) -> i16 {
+        match self {
+            Compression::None => 0,
+            Compression::Gzip => 1,
+            Compression::Snappy => 2,
+            Compression::Lz4 => 3,
+            Compression::Zstd => 4,
+        }
+    }
+
+    pub fn from_id(id: i16) -> Result<Compression, BatchError> {
+        Compression::ALL
+            .into_iter()
+            .find(|c| c.id() == id)
+            .ok_or(BatchError::UnknownCodec(id))
+    }
+
+    /// Kafka's default compression.<codec>.level (KIP-390): gzip 6 (Deflater's default), zstd 3.
+    /// snappy has no levels, and lz4_flex implements only LZ4's fast mode, so lz4 levels are not
+    /// honoured (Kafka's default lz4 level 9 is its high-compression mode).
+    pub fn default_level(self) -> Option<i32> {
+        match self {
+            Compression::Gzip => Some(6),
+            Compression::Zstd => Some(3),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Compression::None => "none",
+            Compression::Gzip => "gzip",
+            Compression::Snappy => "snappy",
+            Compression::Lz4 => "lz4",
+            Compression::Zstd => "zstd",
+        }
+    }
+}
+
+impl std::fmt::Display for Compression {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Compression {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Compression::ALL
+            .into_iter()
+            .find(|c| c.name() == s.to_ascii_lowercase())
+            .ok_or_else(|| {
+                format!("unknown compression.type {s:?} (none, gzip, snappy, lz4, zstd)")
+            })
+    }
+}
+
+/// The idempotent producer fields of a batch; [`ProducerFields::NONE`] for a plain producer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProducerFields {
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    pub base_sequence: i32,
+}
+
+impl ProducerFields {
+    pub const NONE: ProducerFields = ProducerFields {
+        producer_id: -1,
+        producer_epoch: -1,
+        base_sequence: -1,
+    };
+}
+
+/// One record as decoded from a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecodedRecord {
+    pub offset_delta: i32,
+    pub timestamp: i64,
+    pub key: Option<Vec<u8>>,
+    pub value: Option<Vec<u8>>,
+    pub headers: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+}
+
+/// Accumulates records of one partition's batch, uncompressed, until [`BatchBuilder::build`].
+#[derive(Debug, Clone)]
+pub struct BatchBuilder {
+    body: Vec<u8>,
+    scratch: Vec<u8>,
+    count: i32,
+    base_timestamp: i64,
+    max_timestamp: i64,
+}
+
+impl BatchBuilder {
+    /// An empty batch whose records' timestamps are relative to `base_timestamp` (ms).
+    pub fn new(base_timestamp: i64) -> BatchBuilder {
+        BatchBuilder::with_capacity(base_timestamp, 0)
+    }
+
+    pub fn with_capacity(base_timestamp: i64, bytes: usize) -> BatchBuilder {
+        BatchBuilder {
+            body: Vec::with_capacity(bytes),
+            scratch: Vec::with_capacity(64),
+            count: 0,
+            base_timestamp,
+            max_timestamp: base_timestamp,
+        }
+    }
+
+    /// Records appended so far.
+    pub fn records(&self) -> i32 {
+        self.count
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Uncompressed size of the batch if it were built now (what batch.size is compared with).
+    pub fn size(&self) -> usize {
+        HEADER_LEN + self.body.len()
+    }
+
+    /// Size one more record would add (to decide whether it still fits batch.size).
+    pub fn record_size(
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[(&[u8], Option<&[u8]>)],
+    ) -> usize {
+        // Upper bound of the framing: length varint (≤5), attributes, two varints of deltas (≤10
+        // each), then each length varint (≤5).
+        let bytes = |b: Option<&[u8]>| 5 + b.map_or(0, <[u8]>::len);
+        5 + 1
+            + 20
+            + bytes(key)
+            + bytes(value)
+            + 5
+            + headers
+                .iter()
+                .map(|(k, v)| bytes(Some(k)) + bytes(*v))
+                .sum::<usize>()
+    }
+
+    /// Appends one record at `timestamp` (ms).
+    pub fn append(
+        &mut self,
+        timestamp: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[(&[u8], Option<&[u8]>)],
+    ) {
+        let record = &mut self.scratch;
+        record.clear();
+        record.push(0); // attributes (unused)
+        write_varint(record, timestamp - self.base_timestamp);
+        write_varint(record, i64::from(self.count));
+        put_bytes(record, key);
+        put_bytes(record, value);
+        write_varint(record, headers.len() as i64);
+        for (k, v) in headers {
+            put_bytes(record, Some(k));
+            put_bytes(record, *v);
+        }
+        write_varint(&mut self.body, record.len() as i64);
+        self.body.extend_from_slice(record);
+        self.count += 1;
+        self.max_timestamp = self.max_timestamp.max(timestamp);
+    }
+
+    /// The finished batch: header, (compressed) records, CRC32C. Base offset 0 and partition
+    /// leader epoch -1, as a producer sends them. `level`: the codec's level, `None` for its
+    /// default.
+    pub fn build(
+        &self,
+        compression: Compression,
+        level: Option<i32>,
+        producer: ProducerFields,
+    ) -> Result<Vec<u8>, BatchError> {
+        if self.count == 0 {
+            return Err(BatchError::Empty);
+        }
+        let mut out = Vec::with_capacity(HEADER_LEN + self.body.len());
+        out.extend_from_slice(&0i64.to_be_bytes()); // baseOffset
+        out.extend_from_slice(&0i32.to_be_bytes()); // batchLength, below
+        out.extend_from_slice(&(-1i32).to_be_bytes()); // partitionLeaderEpoch
+        out.push(2); // magic
+        out.extend_from_slice(&0u32.to_be_bytes()); // crc, below
+        out.extend_from_slice(&compression.id().to_be_bytes()); // attributes
+        out.extend_from_slice(&(self.count - 1).to_be_bytes()); // lastOffsetDelta
+        out.extend_from_slice(&self.base_timestamp.to_be_bytes());
+        out.extend_from_slice(&self.max_timestamp.to_be_bytes());
+        out.extend_from_slice(&producer.producer_id.to_be_bytes());
+        out.extend_from_slice(&producer.producer_epoch.to_be_bytes());
+        out.extend_from_slice(&producer.base_sequence.to_be_bytes());
+        out.extend_from_slice(&self.count.to_be_bytes());
+        debug_assert_eq!(out.len(), HEADER_LEN);
+        compress_into(compression, level, &self.body, &mut out)?;
+        let batch_length = (out.len() - LOG_OVERHEAD) as i32;
+        out[8..12].copy_from_slice(&batch_length.to_be_bytes());
+        let crc = batch_crc(&out);
+        out[17..21].copy_from_slice(&crc.to_be_bytes());
+        Ok(out)
+    }
+
+    /// Empties the builder for the next batch, keeping its buffers.
+    pub fn reset(&mut self, base_timestamp: i64) {
+        self.body.clear();
+        self.count = 0;
+        self.base_timestamp = base_timestamp;
+        self.max_timestamp = base_timestamp;
+    }
+}
+
+fn put_bytes(out: &mut Vec<u8>, bytes: Option<&[u8]>) {
+    match bytes {
+        Some(b) => {
+            write_varint(out, b.len() as i64);
+            out.extend_from_slice(b);
+        }
+        None => write_varint(out, -1),
+    }
+}
+
+/// The xerial snappy-java stream header Kafka's Java producer writes (SnappyOutputStream): magic,
+/// version 1, minimum compatible version 1; then blocks of (big-endian i32 length, raw snappy).
+const XERIAL_MAGIC: [u8; 8] = [0x82, b'S', b'N', b'A', b'P', b'P', b'Y', 0];
+const XERIAL_BLOCK: usize = 32 * 1024;
+
+fn compress_into(
+    codec: Compression,
+    level: Option<i32>,
+    data: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<(), BatchError> {
+    let err = |reason: String| BatchError::Compress { codec, reason };
+    match codec {
+        Compression::None => out.extend_from_slice(data),
+        Compression::Gzip => {
+            let level = level.or(codec.default_level()).unwrap_or(6).clamp(1, 9) as u32;
+            let mut enc = flate2::write::GzEncoder::new(out, flate2::Compression::new(level));
+            enc.write_all(data).map_err(|e| err(e.to_string()))?;
+            enc.finish().map_err(|e| err(e.to_string()))?;
+        }
+        Compression::Snappy => {
+            out.extend_from_slice(&XERIAL_MAGIC);
+            out.extend_from_slice(&1i32.to_be_bytes());
+            out.extend_from_slice(&1i32.to_be_bytes());
+            let mut enc = snap::raw::Encoder::new();
+            for block in data.chunks(XERIAL_BLOCK) {
+                let compressed = enc.compress_vec(block).map_err(|e| err(e.to_string()))?;
+                out.extend_from_slice(&(compressed.len() as i32).to_be_bytes());
+                out.extend_from_slice(&compressed);
+            }
+        }
+        Compression::Lz4 => {
+            // Kafka's KafkaLZ4BlockOutputStream: LZ4 frame, 64 KiB independent blocks, no block or
+            // content checksum, no content size (its reader handles exactly these).
+            let info = lz4_flex::frame::FrameInfo::new()
+                .block_size(lz4_flex::frame::BlockSize::Max64KB)
+                .block_mode(lz4_flex::frame::BlockMode::Independent)
+                .block_checksums(false)
+                .content_checksum(false);
+            let mut enc = lz4_flex::frame::FrameEncoder::with_frame_info(info, out);
+            enc.write_all(data).map_err(|e| err(e.to_string()))?;
+            enc.finish().map_err(|e| err(e.to_string()))?;
+        }
+        Compression::Zstd => {
+            let level = level.or(codec.default_level()).unwrap_or(3);
+            let compressed = zstd::bulk::compress(data, level).map_err(|e| err(e.to_string()))?;
+            out.extend_from_slice(&compressed);
+        }
+    }
+    Ok(())
+}
+
+/// Decompresses the records part of a batch (everything after the header).
+pub fn decompress(codec: Compression, data: &[u8]) -> Result<Vec<u8>, BatchError> {
+    let err = |reason: String| BatchError::Decompress { codec, reason };
+    let mut out = Vec::new();
+    match codec {
+        Compression::None => out.extend_from_slice(data),
+        Compression::Gzip => {
+            flate2::read::GzDecoder::new(data)
+                .read_to_end(&mut out)
+                .map_err(|e| err(e.to_string()))?;
+        }
+        Compression::Snappy => {
+            let mut dec = snap::raw::Decoder::new();
+            match data.strip_prefix(&XERIAL_MAGIC[..]) {
+                Some(rest) => {
+                    let mut rest = rest.get(8..).ok_or_else(|| err("short header".into()))?;
+                    while !rest.is_empty() {
+                        let (len, tail) = rest
+                            .split_first_chunk::<4>()
+                            .ok_or_else(|| err("short block length".into()))?;
+                        let len = usize::try_from(i32::from_be_bytes(*len))
+                            .map_err(|_| err("negative block length".into()))?;
+                        let (block, tail) = tail
+                            .split_at_checked(len)
+                            .ok_or_else(|| err("block runs past the end".into()))?;
+                        out.extend(dec.decompress_vec(block).map_err(|e| err(e.to_string()))?);
+                        rest = tail;
+                    }
+                }
+                // librdkafka may send raw (unframed) snappy.
+                None => out = dec.decompress_vec(data).map_err(|e| err(e.to_string()))?,
+            }
+        }
+        Compression::Lz4 => {
+            lz4_flex::frame::FrameDecoder::new(data)
+                .read_to_end(&mut out)
+                .map_err(|e| err(e.to_string()))?;
+        }
+        Compression::Zstd => {
+            zstd::stream::read::Decoder::new(data)
+                .and_then(|mut d| d.read_to_end(&mut out))
+                .map_err(|e| err(e.to_string()))?;
+        }
+    }
+    Ok(out)
+}
+
+/// Decodes every record of one whole batch (decompressing it first), checked against its
+/// header's record count. The batch is assumed validated (`engine::batch::validate_record_set`).
+pub fn decode_batch(batch: &[u8]) -> Result<Vec<DecodedRecord>, BatchError> {
+    let header = engine::batch::BatchHeader::parse(batch)
+        .ok_or_else(|| BatchError::Malformed("shorter than a batch header".into()))?;
+    let end = header
+        .total_len()
+        .filter(|&len| len <= batch.len())
+        .ok_or_else(|| BatchError::Malformed("bad batch length".into()))?;
+    let codec = Compression::from_id(header.compression())?;
+    let body = decompress(codec, &batch[HEADER_LEN..end])?;
+    let mut rest = &body[..];
+    let mut records = Vec::new();
+    let malformed = |what: &str| BatchError::Malformed(what.to_string());
+    for _ in 0..header.records_count {
+        let len = take_varint(&mut rest)?;
+        let len = usize::try_from(len).map_err(|_| malformed("negative record length"))?;
+        let (mut record, tail) = rest
+            .split_at_checked(len)
+            .ok_or_else(|| malformed("record runs past the end"))?;
+        rest = tail;
+        record = record.get(1..).ok_or_else(|| malformed("empty record"))?;
+        let timestamp = header.base_timestamp + take_varint(&mut record)?;
+        let offset_delta =
+            i32::try_from(take_varint(&mut record)?).map_err(|_| malformed("offset delta"))?;
+        let key = take_bytes(&mut record)?;
+        let value = take_bytes(&mut record)?;
+        let n = take_varint(&mut record)?;
+        let mut headers = Vec::new();
+        for _ in 0..n.max(0) {
+            let k = take_bytes(&mut record)?.unwrap_or_default();
+            let v = take_bytes(&mut record)?;
+            headers.push((k, v));
+        }
+        if !record.is_empty() {
+            return Err(malformed("bytes after a record's headers"));
+        }
+        records.push(DecodedRecord {
+            offset_delta,
+            timestamp,
+            key,
+            value,
+            headers,
+        });
+    }
+    if !rest.is_empty() {
+        return Err(malformed("bytes after the last record"));
+    }
+    Ok(records)
+}
+
+fn take_varint(rest: &mut &[u8]) -> Result<i64, BatchError> {
+    let (v, used) = read_varint(rest).ok_or_else(|| BatchError::Malformed("bad varint".into()))?;
+    *rest = &rest[used..];
+    Ok(v)
+}
+
+fn take_bytes(rest: &mut &[u8]) -> Result<Option<Vec<u8>>, BatchError> {
+    let Ok(len) = usize::try_from(take_varint(rest)?) else {
+        return Ok(None); // negative length: null
+    };
+    let (b, tail) = rest
+        .split_at_checked(len)
+        .ok_or_else(|| BatchError::Malformed("field runs past the end".into()))?;
+    *rest = tail;
+    Ok(Some(b.to_vec()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use engine::batch::{validate_record_set, BatchHeader};
+
+    /// 1 KiB-ish JSON-like values: compressible like real payloads.
+    fn json_value(i: usize) -> Vec<u8> {
+        let mut v = format!(
+            "{{\"id\":{i},\"user\":\"user-{}\",\"event\":\"click\",\"tags\":[",
+            i % 97
+        );
+        while v.len() < 1000 {
+            v.push_str(&format!("\"t{}\",", (i * 31 + v.len()) % 1013));
+        }
+        v.push_str("\"end\"]}");
+        v.into_bytes()
+    }
+
+    fn build(codec: Compression, n: usize) -> (Vec<u8>, Vec<DecodedRecord>) {
+        let mut b = BatchBuilder::new(1_700_000_000_000);
+        let mut expected = Vec::new();
+        for i in 0..n {
+            let key = (i % 3 != 0).then(|| format!("key-{i}").into_bytes());
+            let value = (i != 5).then(|| json_value(i));
+            let hv = b"hv".to_vec();
+            let headers: Vec<(&[u8], Option<&[u8]>)> = if i % 2 == 0 {
+                vec![(b"trace", Some(&hv[..])), (b"nil", None)]
+            } else {
+                vec![]
+            };
+            let ts = 1_700_000_000_000 + (i as i64 * 7) % 50 - 3;
+            b.append(ts, key.as_deref(), value.as_deref(), &headers);
+            expected.push(DecodedRecord {
+                offset_delta: i as i32,
+                timestamp: ts,
+                key,
+                value,
+                headers: headers
+                    .iter()
+                    .map(|(k, v)| (k.to_vec(), v.map(<[u8]>::to_vec)))
+                    .collect(),
+            });
+        }
+        let producer = ProducerFields {
+            producer_id: 17,
+            producer_epoch: 2,
+            base_sequence: 40,
+        };
+        (b.build(codec, None, producer).unwrap(), expected)
+    }
+
+    #[test]
+    fn every_codec_builds_batches_the_broker_accepts_and_that_decode_back() {
+        for codec in Compression::ALL {
+            let (batch, expected) = build(codec, 64);
+            let spans = validate_record_set(&batch, 1 << 20)
+                .unwrap_or_else(|e| panic!("{codec}: engine refused the batch: {e}"));
+            assert_eq!(spans.len(), 1);
+            let h = spans[0].header;
+            assert_eq!(h.compression(), codec.id(), "{codec}");
+            assert_eq!((h.records_count, h.last_offset_delta), (64, 63));
+            assert_eq!(
+                (h.producer_id, h.producer_epoch, h.base_sequence),
+                (17, 2, 40)
+            );
+            assert_eq!(h.base_timestamp, 1_700_000_000_000);
+            assert_eq!(
+                h.max_timestamp,
+                expected.iter().map(|r| r.timestamp).max().unwrap()
+            );
+            assert_eq!(decode_batch(&batch).unwrap(), expected, "{codec}");
+            if codec != Compression::None {
+                let plain = build(Compression::None, 64).0;
+                assert!(
+                    batch.len() * 2 < plain.len(),
+                    "{codec}: {} bytes is not compressed (plain {})",
+                    batch.len(),
+                    plain.len()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn compressed_framing_is_what_kafka_readers_expect() {
+        let body = |codec| {
+            let (batch, _) = build(codec, 8);
+            batch[HEADER_LEN..].to_vec()
+        };
+        // gzip member header.
+        assert_eq!(&body(Compression::Gzip)[..2], &[0x1f, 0x8b]);
+        // xerial snappy-java stream header.
+        assert_eq!(&body(Compression::Snappy)[..8], &XERIAL_MAGIC);
+        // LZ4 frame magic, then FLG: version 01, independent blocks, no checksums, no size;
+        // BD: 64 KiB blocks (4 << 4).
+        let lz4 = body(Compression::Lz4);
+        assert_eq!(&lz4[..4], &0x184D_2204u32.to_le_bytes());
+        assert_eq!(lz4[4], 0b0110_0000, "FLG");
+        assert_eq!(lz4[5], 0x40, "BD");
+        // zstd frame magic.
+        assert_eq!(&body(Compression::Zstd)[..4], &0xFD2F_B528u32.to_le_bytes());
+        // Raw snappy (librdkafka) also decodes.
+        let raw = snap::raw::Encoder::new()
+            .compress_vec(b"hello hello")
+            .unwrap();
+        assert_eq!(
+            decompress(Compression::Snappy, &raw).unwrap(),
+            b"hello hello"
+        );
+    }
+
+    #[test]
+    fn a_flipped_byte_is_refused_by_the_broker_rules() {
+        let (mut batch, _) = build(Compression::Lz4, 4);
+        let last = batch.len() - 1;
+        batch[last] ^= 0x55;
+        assert!(validate_record_set(&batch, 1 << 20).is_err());
+    }
+
+    #[test]
+    fn size_tracks_the_uncompressed_batch_and_reset_reuses_the_builder() {
+        let mut b = BatchBuilder::new(5);
+        assert!(b
+            .build(Compression::None, None, ProducerFields::NONE)
+            .is_err());
+        let value = vec![7u8; 1024];
+        b.append(5, None, Some(&value), &[]);
+        let built = b
+            .build(Compression::None, None, ProducerFields::NONE)
+            .unwrap();
+        assert_eq!(b.size(), built.len());
+        assert!(BatchBuilder::record_size(None, Some(&value), &[]) >= built.len() - HEADER_LEN);
+        b.reset(9);
+        assert!(b.is_empty());
+        b.append(10, Some(b"k"), None, &[]);
+        let built = b
+            .build(Compression::None, None, ProducerFields::NONE)
+            .unwrap();
+        let h = BatchHeader::parse(&built).unwrap();
+        assert_eq!(
+            (h.records_count, h.base_timestamp, h.max_timestamp),
+            (1, 9, 10)
+        );
+    }
+
+    #[test]
+    fn codec_names_parse_as_kafka_spells_them() {
+        for codec in Compression::ALL {
+            assert_eq!(codec.name().parse::<Compression>().unwrap(), codec);
+            assert_eq!(Compression::from_id(codec.id()).unwrap(), codec);
+        }
+        assert!("brotli".parse::<Compression>().is_err());
+        assert!(Compression::from_id(5).is_err());
+    }
+}

@@ -13,7 +13,7 @@
 //! advertise: anything else closes the connection.
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -21,8 +21,13 @@ use std::thread::JoinHandle;
 
 use bytes::Bytes;
 use engine::batch::BatchHeader;
+use engine::protocol::error_code::{
+    CORRUPT_MESSAGE, UNKNOWN_TOPIC_OR_PARTITION, UNSUPPORTED_VERSION,
+};
+use engine::protocol::frame::{read_frame, REQUEST_BYTES_MAX_DEFAULT};
 use engine::protocol::header::{parse_request, RequestHeader};
 use engine::protocol::{decode_body, encode_response};
+use futures::io::AllowStdIo;
 use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::init_producer_id_response::InitProducerIdResponse;
 use kafka_protocol::messages::metadata_response::{
@@ -47,8 +52,6 @@ const APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::Fetch, 4, 12),
 ];
 const NODE_ID: i32 = 0;
-const FRAME_MAX: usize = 100 << 20;
-const UNSUPPORTED_VERSION: i16 = 35;
 
 /// Errors of starting the sink.
 #[derive(Debug, thiserror::Error)]
@@ -194,27 +197,22 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
     }
 }
 
-fn serve(mut stream: TcpStream, shared: &Shared) -> Result<(), String> {
+fn serve(stream: TcpStream, shared: &Shared) -> Result<(), String> {
+    let mut stream = AllowStdIo::new(stream);
     let mut out = Vec::with_capacity(4096);
     loop {
-        let mut size = [0u8; 4];
-        if stream.read_exact(&mut size).is_err() {
+        let next = futures::executor::block_on(read_frame(&mut stream, REQUEST_BYTES_MAX_DEFAULT));
+        let Some(frame) = next.map_err(|e| e.to_string())? else {
             return Ok(()); // closed
-        }
-        let size = usize::try_from(i32::from_be_bytes(size)).map_err(|_| "negative size")?;
-        if size > FRAME_MAX {
-            return Err(format!("frame of {size} bytes"));
-        }
-        let mut frame = vec![0u8; size];
-        stream.read_exact(&mut frame).map_err(|e| e.to_string())?;
-        let request = parse_request(Bytes::from(frame)).map_err(|e| e.to_string())?;
+        };
+        let request = parse_request(frame).map_err(|e| e.to_string())?;
         shared.counters.requests.fetch_add(1, Ordering::Relaxed);
         let Some(response) = answer(shared, &request.header, request.body)? else {
             continue; // acks=0
         };
         out.clear();
         out.extend_from_slice(&response);
-        stream.write_all(&out).map_err(|e| e.to_string())?;
+        stream.get_mut().write_all(&out).map_err(|e| e.to_string())?;
     }
 }
 
@@ -342,8 +340,6 @@ fn produce(
     version: i16,
     request: engine::protocol::produce::ProduceRequest,
 ) -> Option<ProduceResponse> {
-    const CORRUPT_MESSAGE: i16 = 2;
-    const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
     let c = &shared.counters;
     let mut responses = Vec::with_capacity(request.topics.len());
     for topic in request.topics {

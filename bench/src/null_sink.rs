@@ -199,7 +199,6 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
 
 fn serve(stream: TcpStream, shared: &Shared) -> Result<(), String> {
     let mut stream = AllowStdIo::new(stream);
-    let mut out = Vec::with_capacity(4096);
     loop {
         let next = futures::executor::block_on(read_frame(&mut stream, REQUEST_BYTES_MAX_DEFAULT));
         let Some(frame) = next.map_err(|e| e.to_string())? else {
@@ -210,9 +209,10 @@ fn serve(stream: TcpStream, shared: &Shared) -> Result<(), String> {
         let Some(response) = answer(shared, &request.header, request.body)? else {
             continue; // acks=0
         };
-        out.clear();
-        out.extend_from_slice(&response);
-        stream.get_mut().write_all(&out).map_err(|e| e.to_string())?;
+        stream
+            .get_mut()
+            .write_all(&response)
+            .map_err(|e| e.to_string())?;
     }
 }
 

@@ -21,6 +21,8 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
+use engine::protocol::frame::{read_frame, REQUEST_BYTES_MAX_DEFAULT};
+use futures::io::AllowStdIo;
 use futures::channel::mpsc;
 use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
 use hdrhistogram::Histogram;
@@ -38,7 +40,6 @@ use super::partitioner::Partitioner;
 
 const PRODUCE_VERSION: i16 = 7;
 const METADATA_VERSION: i16 = 4;
-const FRAME_MAX: usize = 100 << 20;
 
 /// Errors of a producer run.
 #[derive(Debug, thiserror::Error)]
@@ -454,7 +455,7 @@ fn response_body(api: ApiKey, version: i16, frame: Bytes) -> Result<(i32, Bytes)
 /// Metadata of the topic, by blocking I/O before the run: the leader (one broker) and the
 /// partition count.
 fn metadata(config: &ProducerConfig) -> Result<(std::net::SocketAddr, u32), ProducerError> {
-    use std::io::{Read, Write};
+    use std::io::Write;
     let addr = config
         .bootstrap
         .to_socket_addrs()
@@ -482,16 +483,13 @@ fn metadata(config: &ProducerConfig) -> Result<(std::net::SocketAddr, u32), Prod
             &request,
         )?;
         stream.write_all(&frame).map_err(io("sending Metadata"))?;
-        let mut size = [0u8; 4];
-        stream
-            .read_exact(&mut size)
-            .map_err(io("reading Metadata"))?;
-        let size = frame_size(size)?;
-        let mut body = vec![0u8; size];
-        stream
-            .read_exact(&mut body)
-            .map_err(io("reading Metadata"))?;
-        let (_, mut body) = response_body(ApiKey::Metadata, METADATA_VERSION, body.into())?;
+        let body = futures::executor::block_on(read_frame(
+            &mut AllowStdIo::new(&mut stream),
+            REQUEST_BYTES_MAX_DEFAULT,
+        ))
+        .map_err(|e| ProducerError::Protocol(format!("reading Metadata: {e}")))?
+        .ok_or_else(|| ProducerError::Protocol("connection closed before Metadata".into()))?;
+        let (_, mut body) = response_body(ApiKey::Metadata, METADATA_VERSION, body)?;
         let response = MetadataResponse::decode(&mut body, METADATA_VERSION)
             .map_err(|e| ProducerError::Metadata(format!("decoding: {e:#}")))?;
         let topic = response
@@ -535,13 +533,6 @@ fn metadata(config: &ProducerConfig) -> Result<(std::net::SocketAddr, u32), Prod
         return Ok((leader, topic.partitions.len() as u32));
     }
     Err(ProducerError::Metadata("unreachable".into()))
-}
-
-fn frame_size(size: [u8; 4]) -> Result<usize, ProducerError> {
-    usize::try_from(i32::from_be_bytes(size))
-        .ok()
-        .filter(|&s| s <= FRAME_MAX)
-        .ok_or_else(|| ProducerError::Protocol(format!("response size {size:?}")))
 }
 
 /// A batch being filled for one partition.
@@ -592,24 +583,13 @@ async fn connection(
     let (tx, mut rx) = mpsc::unbounded::<Result<Bytes, String>>();
     let _reader_task = glommio::spawn_local(async move {
         loop {
-            let mut size = [0u8; 4];
-            if let Err(e) = reader.read_exact(&mut size).await {
-                let _ = tx.unbounded_send(Err(format!("reading a response: {e}")));
-                return;
-            }
-            let size = match frame_size(size) {
-                Ok(s) => s,
-                Err(e) => {
-                    let _ = tx.unbounded_send(Err(e.to_string()));
-                    return;
-                }
+            let frame = match read_frame(&mut reader, REQUEST_BYTES_MAX_DEFAULT).await {
+                Ok(Some(frame)) => Ok(frame),
+                Ok(None) => Err("connection closed".to_string()),
+                Err(e) => Err(format!("reading a response: {e}")),
             };
-            let mut frame = vec![0u8; size];
-            if let Err(e) = reader.read_exact(&mut frame).await {
-                let _ = tx.unbounded_send(Err(format!("reading a response: {e}")));
-                return;
-            }
-            if tx.unbounded_send(Ok(frame.into())).is_err() {
+            let failed = frame.is_err();
+            if tx.unbounded_send(frame).is_err() || failed {
                 return;
             }
         }

@@ -272,6 +272,37 @@ struct ConnResult {
     first_error: Option<i16>,
 }
 
+impl ConnResult {
+    fn new() -> ConnResult {
+        ConnResult {
+            latency: new_histogram(),
+            delay: new_histogram(),
+            acked: 0,
+            failed: 0,
+            batches: 0,
+            requests: 0,
+            uncompressed: 0,
+            wire: 0,
+            first_error: None,
+        }
+    }
+
+    /// Adds another connection's counts and histograms to these.
+    fn merge(&mut self, r: ConnResult) -> Result<(), ProducerError> {
+        let merging = |e| ProducerError::Protocol(format!("merging histograms: {e}"));
+        self.latency.add(&r.latency).map_err(merging)?;
+        self.delay.add(&r.delay).map_err(merging)?;
+        self.acked += r.acked;
+        self.failed += r.failed;
+        self.batches += r.batches;
+        self.requests += r.requests;
+        self.uncompressed += r.uncompressed;
+        self.wire += r.wire;
+        self.first_error = self.first_error.or(r.first_error);
+        Ok(())
+    }
+}
+
 fn new_histogram() -> Histogram<u64> {
     // 1 µs .. 1 h at 3 significant digits: constant, valid bounds (not input).
     Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("constant histogram bounds are valid")
@@ -322,33 +353,9 @@ pub fn run(config: ProducerConfig) -> Result<ProduceReport, ProducerError> {
         }
     }
     let elapsed = start.elapsed().as_secs_f64();
-    let mut latency = new_histogram();
-    let mut delay = new_histogram();
-    let mut total = ConnResult {
-        latency: new_histogram(),
-        delay: new_histogram(),
-        acked: 0,
-        failed: 0,
-        batches: 0,
-        requests: 0,
-        uncompressed: 0,
-        wire: 0,
-        first_error: None,
-    };
+    let mut total = ConnResult::new();
     for r in results {
-        latency
-            .add(&r.latency)
-            .map_err(|e| ProducerError::Protocol(format!("merging histograms: {e}")))?;
-        delay
-            .add(&r.delay)
-            .map_err(|e| ProducerError::Protocol(format!("merging histograms: {e}")))?;
-        total.acked += r.acked;
-        total.failed += r.failed;
-        total.batches += r.batches;
-        total.requests += r.requests;
-        total.uncompressed += r.uncompressed;
-        total.wire += r.wire;
-        total.first_error = total.first_error.or(r.first_error);
+        total.merge(r)?;
     }
     let per_s = |n: f64| if elapsed > 0.0 { n / elapsed } else { 0.0 };
     Ok(ProduceReport {
@@ -380,8 +387,8 @@ pub fn run(config: ProducerConfig) -> Result<ProduceReport, ProducerError> {
             0.0
         },
         rate: config.rate,
-        publish_latency: Latency::of(&latency),
-        publish_delay: config.rate.map(|_| Latency::of(&delay)),
+        publish_latency: Latency::of(&total.latency),
+        publish_delay: config.rate.map(|_| Latency::of(&total.delay)),
         first_error: total.first_error,
     })
 }
@@ -596,17 +603,7 @@ async fn connection(
     })
     .detach();
 
-    let mut result = ConnResult {
-        latency: new_histogram(),
-        delay: new_histogram(),
-        acked: 0,
-        failed: 0,
-        batches: 0,
-        requests: 0,
-        uncompressed: 0,
-        wire: 0,
-        first_error: None,
-    };
+    let mut result = ConnResult::new();
     let mut partitioner = Partitioner::new(partitions, 0x9e37_79b9_7f4a_7c15 ^ index as u64);
     let mut open: Vec<Option<Open>> = (0..partitions).map(|_| None).collect();
     let mut ready: VecDeque<Ready> = VecDeque::new();

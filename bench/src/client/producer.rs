@@ -433,7 +433,7 @@ fn request_frame(
     correlation_id: i32,
     client_id: &str,
     body: &impl Encodable,
-) -> Result<Vec<u8>, ProducerError> {
+) -> Result<Bytes, ProducerError> {
     let header = RequestHeader::default()
         .with_request_api_key(api as i16)
         .with_request_api_version(version)
@@ -448,7 +448,7 @@ fn request_frame(
         .map_err(|e| ProducerError::Protocol(format!("{api:?} v{version} request: {e:#}")))?;
     let size = (out.len() - 4) as i32;
     out[..4].copy_from_slice(&size.to_be_bytes());
-    Ok(out.to_vec())
+    Ok(out.freeze())
 }
 
 /// Splits a response frame into its correlation id and body.

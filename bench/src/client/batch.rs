@@ -12,7 +12,7 @@
 use std::io::{Read, Write};
 use std::str::FromStr;
 
-use engine::batch::{batch_crc, read_varint, write_varint, HEADER_LEN, LOG_OVERHEAD};
+use engine::batch::{read_varint, reseal, write_varint, HEADER_LEN, LOG_OVERHEAD};
 
 /// Errors of building or decoding a batch.
 #[derive(Debug, thiserror::Error)]
@@ -249,8 +249,7 @@ impl BatchBuilder {
         compress_into(compression, level, &self.body, &mut out)?;
         let batch_length = (out.len() - LOG_OVERHEAD) as i32;
         out[8..12].copy_from_slice(&batch_length.to_be_bytes());
-        let crc = batch_crc(&out);
-        out[17..21].copy_from_slice(&crc.to_be_bytes());
+        reseal(&mut out);
         Ok(out)
     }
 

@@ -137,7 +137,6 @@ pub struct DecodedRecord {
 #[derive(Debug, Clone)]
 pub struct BatchBuilder {
     body: Vec<u8>,
-    scratch: Vec<u8>,
     count: i32,
     base_timestamp: i64,
     max_timestamp: i64,
@@ -152,7 +151,6 @@ impl BatchBuilder {
     pub fn with_capacity(base_timestamp: i64, bytes: usize) -> BatchBuilder {
         BatchBuilder {
             body: Vec::with_capacity(bytes),
-            scratch: Vec::with_capacity(64),
             count: 0,
             base_timestamp,
             max_timestamp: base_timestamp,
@@ -201,20 +199,32 @@ impl BatchBuilder {
         value: Option<&[u8]>,
         headers: &[(&[u8], Option<&[u8]>)],
     ) {
-        let record = &mut self.scratch;
-        record.clear();
-        record.push(0); // attributes (unused)
-        write_varint(record, timestamp - self.base_timestamp);
-        write_varint(record, i64::from(self.count));
-        put_bytes(record, key);
-        put_bytes(record, value);
-        write_varint(record, headers.len() as i64);
+        let timestamp_delta = timestamp - self.base_timestamp;
+        let offset_delta = i64::from(self.count);
+        // The length prefix comes first, so it is computed rather than measured: the record is
+        // then written once, straight into the body.
+        let len = 1
+            + varint_len(timestamp_delta)
+            + varint_len(offset_delta)
+            + bytes_len(key)
+            + bytes_len(value)
+            + varint_len(headers.len() as i64)
+            + headers
+                .iter()
+                .map(|(k, v)| bytes_len(Some(k)) + bytes_len(*v))
+                .sum::<usize>();
+        let body = &mut self.body;
+        write_varint(body, len as i64);
+        body.push(0); // attributes (unused)
+        write_varint(body, timestamp_delta);
+        write_varint(body, offset_delta);
+        put_bytes(body, key);
+        put_bytes(body, value);
+        write_varint(body, headers.len() as i64);
         for (k, v) in headers {
-            put_bytes(record, Some(k));
-            put_bytes(record, *v);
+            put_bytes(body, Some(k));
+            put_bytes(body, *v);
         }
-        write_varint(&mut self.body, record.len() as i64);
-        self.body.extend_from_slice(record);
         self.count += 1;
         self.max_timestamp = self.max_timestamp.max(timestamp);
     }
@@ -259,6 +269,20 @@ impl BatchBuilder {
         self.count = 0;
         self.base_timestamp = base_timestamp;
         self.max_timestamp = base_timestamp;
+    }
+}
+
+/// Bytes [`write_varint`] writes for `value`.
+fn varint_len(value: i64) -> usize {
+    let raw = ((value << 1) ^ (value >> 63)) as u64;
+    (64 - raw.leading_zeros() as usize).max(1).div_ceil(7)
+}
+
+/// Bytes [`put_bytes`] writes for `bytes`.
+fn bytes_len(bytes: Option<&[u8]>) -> usize {
+    match bytes {
+        Some(b) => varint_len(b.len() as i64) + b.len(),
+        None => varint_len(-1),
     }
 }
 
@@ -582,6 +606,28 @@ mod tests {
             (h.records_count, h.base_timestamp, h.max_timestamp),
             (1, 9, 10)
         );
+    }
+
+    #[test]
+    fn varint_len_is_what_write_varint_writes() {
+        for v in [
+            0,
+            1,
+            -1,
+            63,
+            -64,
+            64,
+            -65,
+            8191,
+            8192,
+            i64::from(i32::MAX),
+            i64::MIN,
+            i64::MAX,
+        ] {
+            let mut out = Vec::new();
+            write_varint(&mut out, v);
+            assert_eq!(varint_len(v), out.len(), "{v}");
+        }
     }
 
     #[test]

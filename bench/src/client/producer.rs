@@ -22,8 +22,8 @@ use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
 use engine::protocol::frame::{read_frame, REQUEST_BYTES_MAX_DEFAULT};
-use futures::io::AllowStdIo;
 use futures::channel::mpsc;
+use futures::io::AllowStdIo;
 use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
 use hdrhistogram::Histogram;
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;

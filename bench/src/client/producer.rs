@@ -559,6 +559,19 @@ struct Ready {
     open: Open,
 }
 
+/// Closes `partition`'s open batch: it joins the ready queue and the partitioner moves on.
+fn close(
+    open: &mut [Option<Open>],
+    ready: &mut VecDeque<Ready>,
+    partitioner: &mut Partitioner,
+    partition: u32,
+) {
+    if let Some(o) = open[partition as usize].take() {
+        ready.push_back(Ready { partition, open: o });
+        partitioner.on_new_batch(partition);
+    }
+}
+
 /// A request on the wire.
 struct InFlight {
     correlation_id: i32,
@@ -653,10 +666,7 @@ async fn connection(
                 .as_ref()
                 .is_some_and(|o| o.builder.size() + cost > config.batch_size);
             if full {
-                if let Some(o) = open[partition as usize].take() {
-                    ready.push_back(Ready { partition, open: o });
-                }
-                partitioner.on_new_batch(partition);
+                close(&mut open, &mut ready, &mut partitioner, partition);
                 continue; // the sticky partition may have moved
             }
             let t = now_us(start);
@@ -681,27 +691,14 @@ async fn connection(
         let done_offering = next_record >= records;
         let mut next_deadline: Option<Instant> = None;
         for p in 0..partitions {
-            let expired = open[p as usize].as_ref().map(|o| {
-                (
-                    done_offering || o.created.elapsed() >= config.linger,
-                    o.created,
-                )
-            });
-            match expired {
-                Some((true, _)) => {
-                    if let Some(o) = open[p as usize].take() {
-                        ready.push_back(Ready {
-                            partition: p,
-                            open: o,
-                        });
-                        partitioner.on_new_batch(p);
-                    }
-                }
-                Some((false, created)) => {
-                    let d = created + config.linger;
-                    next_deadline = Some(next_deadline.map_or(d, |n| n.min(d)));
-                }
-                None => {}
+            let Some(created) = open[p as usize].as_ref().map(|o| o.created) else {
+                continue;
+            };
+            if done_offering || created.elapsed() >= config.linger {
+                close(&mut open, &mut ready, &mut partitioner, p);
+            } else {
+                let d = created + config.linger;
+                next_deadline = Some(next_deadline.map_or(d, |n| n.min(d)));
             }
         }
         if let Some(t) = intended_us(next_record).filter(|_| !done_offering) {

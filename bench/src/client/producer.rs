@@ -670,13 +670,13 @@ async fn connection(
                 continue; // the sticky partition may have moved
             }
             let t = now_us(start);
+            let ts = epoch0 + (t / 1000) as i64;
             let o = open[partition as usize].get_or_insert_with(|| Open {
-                builder: BatchBuilder::with_capacity(epoch0 + (t / 1000) as i64, config.batch_size),
+                builder: BatchBuilder::with_capacity(ts, config.batch_size),
                 created: Instant::now(),
                 sent_us: Vec::new(),
                 reserved: 0,
             });
-            let ts = epoch0 + (t / 1000) as i64;
             if let Some(intended) = intended_us(next_record) {
                 let _ = result.delay.record(t.saturating_sub(intended));
             }

@@ -100,7 +100,7 @@ impl FromStr for Compression {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Compression::ALL
             .into_iter()
-            .find(|c| c.name() == s.to_ascii_lowercase())
+            .find(|c| c.name().eq_ignore_ascii_case(s))
             .ok_or_else(|| {
                 format!("unknown compression.type {s:?} (none, gzip, snappy, lz4, zstd)")
             })

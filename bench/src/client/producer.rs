@@ -844,20 +844,13 @@ fn on_response(
             "trailing bytes in a Produce response".into(),
         ));
     }
-    let codes: Vec<(i32, i16)> = response
-        .responses
-        .iter()
-        .flat_map(|t| {
-            t.partition_responses
-                .iter()
-                .map(|p| (p.index, p.error_code))
-        })
-        .collect();
     for (partition, sent, release) in request.batches {
-        let code = codes
+        let code = response
+            .responses
             .iter()
-            .find(|(p, _)| *p == partition as i32)
-            .map_or(-1, |(_, c)| *c);
+            .flat_map(|t| &t.partition_responses)
+            .find(|p| p.index == partition as i32)
+            .map_or(-1, |p| p.error_code);
         if code == 0 {
             for t in &sent {
                 let _ = result.latency.record(now.saturating_sub(*t).max(1));

@@ -204,11 +204,9 @@ fn group_meta(g: &Group, now_ms: i64) -> offsets::GroupMeta {
             rebalance_timeout_ms: i32::try_from(m.rebalance_timeout.as_millis())
                 .unwrap_or(i32::MAX),
             session_timeout_ms: i32::try_from(m.session_timeout.as_millis()).unwrap_or(i32::MAX),
-            subscription: m
-                .protocols
-                .iter()
-                .find(|(n, _)| Some(n) == g.protocol.as_ref())
-                .map(|(_, md)| md.to_vec())
+            subscription: g
+                .protocol_metadata(m)
+                .map(|md| md.to_vec())
                 .unwrap_or_default(),
             assignment: m.assignment.to_vec(),
         })
@@ -893,11 +891,10 @@ fn subscribed_topics(g: &Group) -> Option<std::collections::HashSet<String>> {
     if g.protocol_type.as_deref() != Some("consumer") {
         return None;
     }
-    let protocol = g.protocol.as_ref()?;
+    g.protocol.as_ref()?; // none chosen yet: unknown, even with no members
     let mut topics = std::collections::HashSet::new();
     for m in g.members.values() {
-        let (_, md) = m.protocols.iter().find(|(n, _)| n == protocol)?;
-        let mut md = md.clone();
+        let mut md = g.protocol_metadata(m)?.clone();
         if md.len() < 2 {
             return None;
         }
@@ -1331,12 +1328,7 @@ fn describe_local(b: &Broker, group: &str) -> DescribedGroup {
         .members
         .iter()
         .map(|(id, m)| {
-            let metadata = m
-                .protocols
-                .iter()
-                .find(|(n, _)| Some(n) == g.protocol.as_ref())
-                .map(|(_, md)| md.clone())
-                .unwrap_or_default();
+            let metadata = g.protocol_metadata(m).cloned().unwrap_or_default();
             DescribedGroupMember::default()
                 .with_member_id(s(id.clone()))
                 .with_group_instance_id(m.instance_id.clone().map(s))

@@ -621,6 +621,15 @@ impl Group {
         self.offsets.insert(key, committed);
     }
 
+    /// A member's metadata for the group's chosen protocol (None before one is chosen).
+    pub fn protocol_metadata<'a>(&self, m: &'a Member) -> Option<&'a Bytes> {
+        let chosen = self.protocol.as_ref()?;
+        m.protocols
+            .iter()
+            .find(|(n, _)| n == chosen)
+            .map(|(_, md)| md)
+    }
+
     /// Whether a commit is in flight (the group must stay in memory for it).
     pub fn has_pending_commits(&self) -> bool {
         !self.pending_commits.is_empty()

@@ -309,12 +309,7 @@ async fn expire_offsets(b: &Rc<Broker>, now_ms: i64) {
         .map
         .borrow_mut()
         .iter_mut()
-        .filter(|(_, g)| {
-            g.state == state::State::Empty
-                && g.members.is_empty()
-                && g.offsets.is_empty()
-                && !g.has_pending_commits()
-        })
+        .filter(|(_, g)| g.is_empty_without_offsets())
         .map(|(name, g)| {
             g.meta_dirty = false;
             name.clone()
@@ -813,11 +808,7 @@ async fn delete_offsets(
                 g.offset_positions.remove(k);
             }
         }
-        let empty = g.state == state::State::Empty
-            && g.members.is_empty()
-            && g.offsets.is_empty()
-            && !g.has_pending_commits();
-        if g.is_dead() || (group_tombstone && empty) {
+        if g.is_dead() || (group_tombstone && g.is_empty_without_offsets()) {
             map.remove(group);
         }
     }

@@ -635,6 +635,15 @@ impl Group {
         !self.pending_commits.is_empty()
     }
 
+    /// Whether the group is Empty with no members, offsets or commits in flight: what is left
+    /// of it is only its metadata record (removed with a group tombstone).
+    pub fn is_empty_without_offsets(&self) -> bool {
+        self.state == State::Empty
+            && self.members.is_empty()
+            && self.offsets.is_empty()
+            && !self.has_pending_commits()
+    }
+
     /// Tombstones of `keys` were appended: commits of them still in flight are void.
     pub fn offsets_deleted(&mut self, keys: &[(String, i32)]) {
         for k in keys {

@@ -1159,11 +1159,27 @@ async fn fetch_group(
     .ok_or(ec::COORDINATOR_NOT_AVAILABLE)
 }
 
-fn committed_fields(c: Option<Committed>) -> (i64, i32, String) {
-    match c {
-        Some(c) => (c.offset, c.leader_epoch, c.metadata),
-        None => (-1, -1, String::new()),
-    }
+/// OffsetFetch's topics from `fetched`, built by `topic` and `partition` (v8+ and older
+/// versions have distinct types of the same shape). `partition` gets (partition, committed
+/// offset, leader epoch, metadata); nothing committed is (-1, -1, "").
+fn fetched_topics<T, P>(
+    fetched: Fetched,
+    topic: impl Fn(TopicName, Vec<P>) -> T,
+    partition: impl Fn(i32, i64, i32, StrBytes) -> P,
+) -> Vec<T> {
+    fetched
+        .into_iter()
+        .map(|(t, ps)| {
+            let ps = ps
+                .into_iter()
+                .map(|(p, c)| match c {
+                    Some(c) => partition(p, c.offset, c.leader_epoch, s(c.metadata)),
+                    None => partition(p, -1, -1, s("")),
+                })
+                .collect();
+            topic(TopicName(s(t)), ps)
+        })
+        .collect()
 }
 
 pub(super) fn dispatch_offset_fetch(
@@ -1184,27 +1200,21 @@ pub(super) fn dispatch_offset_fetch(
                 groups.push(
                     match fetch_group(&b, g.group_id.to_string(), topics).await {
                         Err(code) => out.with_error_code(code),
-                        Ok(fetched) => out.with_topics(
-                            fetched
-                                .into_iter()
-                                .map(|(t, ps)| {
-                                    OffsetFetchResponseTopics::default()
-                                        .with_name(TopicName(s(t)))
-                                        .with_partitions(
-                                            ps.into_iter()
-                                                .map(|(p, c)| {
-                                                    let (o, e, m) = committed_fields(c);
-                                                    OffsetFetchResponsePartitions::default()
-                                                        .with_partition_index(p)
-                                                        .with_committed_offset(o)
-                                                        .with_committed_leader_epoch(e)
-                                                        .with_metadata(Some(s(m)))
-                                                })
-                                                .collect(),
-                                        )
-                                })
-                                .collect(),
-                        ),
+                        Ok(fetched) => out.with_topics(fetched_topics(
+                            fetched,
+                            |name, ps| {
+                                OffsetFetchResponseTopics::default()
+                                    .with_name(name)
+                                    .with_partitions(ps)
+                            },
+                            |p, o, e, m| {
+                                OffsetFetchResponsePartitions::default()
+                                    .with_partition_index(p)
+                                    .with_committed_offset(o)
+                                    .with_committed_leader_epoch(e)
+                                    .with_metadata(Some(m))
+                            },
+                        )),
                     },
                 );
             }
@@ -1217,27 +1227,21 @@ pub(super) fn dispatch_offset_fetch(
             });
             match fetch_group(&b, body.group_id.to_string(), topics).await {
                 Err(code) => OffsetFetchResponse::default().with_error_code(code),
-                Ok(fetched) => OffsetFetchResponse::default().with_topics(
-                    fetched
-                        .into_iter()
-                        .map(|(t, ps)| {
-                            OffsetFetchResponseTopic::default()
-                                .with_name(TopicName(s(t)))
-                                .with_partitions(
-                                    ps.into_iter()
-                                        .map(|(p, c)| {
-                                            let (o, e, m) = committed_fields(c);
-                                            OffsetFetchResponsePartition::default()
-                                                .with_partition_index(p)
-                                                .with_committed_offset(o)
-                                                .with_committed_leader_epoch(e)
-                                                .with_metadata(Some(s(m)))
-                                        })
-                                        .collect(),
-                                )
-                        })
-                        .collect(),
-                ),
+                Ok(fetched) => OffsetFetchResponse::default().with_topics(fetched_topics(
+                    fetched,
+                    |name, ps| {
+                        OffsetFetchResponseTopic::default()
+                            .with_name(name)
+                            .with_partitions(ps)
+                    },
+                    |p, o, e, m| {
+                        OffsetFetchResponsePartition::default()
+                            .with_partition_index(p)
+                            .with_committed_offset(o)
+                            .with_committed_leader_epoch(e)
+                            .with_metadata(Some(m))
+                    },
+                )),
             }
         };
         encode_response(&h, &response).map(Some)

@@ -137,41 +137,35 @@ impl Groups {
     }
 
     fn apply(&self, record: OffsetRecord) {
-        if let OffsetRecord::Group { group, value } = &record {
-            let mut map = self.map.borrow_mut();
-            match value {
-                None => {
-                    map.remove(group);
-                }
-                Some(meta) => {
-                    // Members are not restored (they rejoin): the group is Empty.
-                    let g = map.entry(group.clone()).or_default();
-                    g.protocol_type =
-                        (!meta.protocol_type.is_empty()).then(|| meta.protocol_type.clone());
-                    g.generation = meta.generation;
-                    g.empty_since_ms = (meta.members.is_empty() && meta.state_timestamp >= 0)
-                        .then_some(meta.state_timestamp);
-                }
+        let mut map = self.map.borrow_mut();
+        match record {
+            OffsetRecord::Group { group, value: None } => {
+                map.remove(&group);
             }
-            return;
-        }
-        if let OffsetRecord::Commit {
-            group,
-            topic,
-            partition,
-            value,
-        } = record
-        {
-            let mut map = self.map.borrow_mut();
-            let g = map.entry(group).or_default();
-            match value {
-                Some(c) => {
-                    g.offsets.insert((topic, partition), c);
-                }
-                None => {
-                    g.offsets.remove(&(topic, partition));
-                }
+            OffsetRecord::Group {
+                group,
+                value: Some(meta),
+            } => {
+                // Members are not restored (they rejoin): the group is Empty.
+                let g = map.entry(group).or_default();
+                g.protocol_type = (!meta.protocol_type.is_empty()).then_some(meta.protocol_type);
+                g.generation = meta.generation;
+                g.empty_since_ms = (meta.members.is_empty() && meta.state_timestamp >= 0)
+                    .then_some(meta.state_timestamp);
             }
+            OffsetRecord::Commit {
+                group,
+                topic,
+                partition,
+                value,
+            } => {
+                let g = map.entry(group).or_default();
+                match value {
+                    Some(c) => g.offsets.insert((topic, partition), c),
+                    None => g.offsets.remove(&(topic, partition)),
+                };
+            }
+            OffsetRecord::Other => {}
         }
     }
 }

@@ -250,8 +250,7 @@ impl<'a> Cursor<'a> {
         Some(i64::from_be_bytes(self.take(8)?.try_into().ok()?))
     }
     fn string(&mut self) -> Option<String> {
-        let n = usize::try_from(self.i16()?).ok()?;
-        String::from_utf8(self.take(n)?.to_vec()).ok()
+        self.nullable_string()? // null where a string is required: malformed
     }
     fn nullable_string(&mut self) -> Option<Option<String>> {
         let n = self.i16()?;

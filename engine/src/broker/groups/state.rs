@@ -389,12 +389,7 @@ impl Group {
             .members
             .iter()
             .map(|(id, m)| {
-                let meta = m
-                    .protocols
-                    .iter()
-                    .find(|(n, _)| Some(n) == protocol.as_ref())
-                    .map(|(_, b)| b.clone())
-                    .unwrap_or_default();
+                let meta = self.protocol_metadata(m).cloned().unwrap_or_default();
                 (id.clone(), m.instance_id.clone(), meta)
             })
             .collect();

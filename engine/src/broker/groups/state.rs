@@ -118,6 +118,18 @@ pub struct Member {
     sync_waiter: Option<oneshot::Sender<SyncResult>>,
 }
 
+impl Member {
+    /// Answers the member's pending JoinGroup and SyncGroup (if any) with `code`.
+    fn fail_waiters(&mut self, code: i16, member_id: &str) {
+        if let Some(w) = self.join_waiter.take() {
+            let _ = w.send(JoinResult::error(code, member_id));
+        }
+        if let Some(w) = self.sync_waiter.take() {
+            let _ = w.send(SyncResult::error(code));
+        }
+    }
+}
+
 /// A join request's parameters.
 pub struct JoinParams {
     pub member_id: String,
@@ -223,12 +235,7 @@ impl Group {
                     stable_takeover = Some(self.leader.clone().unwrap_or_default());
                 }
                 if let Some(mut m) = self.members.remove(&old) {
-                    if let Some(w) = m.join_waiter.take() {
-                        let _ = w.send(JoinResult::error(FENCED_INSTANCE_ID, &old));
-                    }
-                    if let Some(w) = m.sync_waiter.take() {
-                        let _ = w.send(SyncResult::error(FENCED_INSTANCE_ID));
-                    }
+                    m.fail_waiters(FENCED_INSTANCE_ID, &old);
                     self.members.insert(new_id.clone(), m);
                 }
                 if self.leader.as_deref() == Some(old.as_str()) {
@@ -518,12 +525,7 @@ impl Group {
                 self.static_members.remove(i);
             }
         }
-        if let Some(w) = m.join_waiter.take() {
-            let _ = w.send(JoinResult::error(UNKNOWN_MEMBER_ID, member_id));
-        }
-        if let Some(w) = m.sync_waiter.take() {
-            let _ = w.send(SyncResult::error(UNKNOWN_MEMBER_ID));
-        }
+        m.fail_waiters(UNKNOWN_MEMBER_ID, member_id);
         match self.state {
             State::Empty => {}
             State::PreparingRebalance => self.try_complete_join(now),

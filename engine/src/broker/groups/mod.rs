@@ -683,7 +683,8 @@ async fn commit(
     generation: i32,
     requested: Vec<(String, i32, Committed)>,
 ) -> Vec<i16> {
-    let all = |code: i16| vec![code; requested.len()];
+    let n = requested.len();
+    let all = |code: i16| vec![code; n];
     let code = c.groups.with(&group, |g| {
         if generation < 0 && member.is_empty() {
             if g.members.is_empty() {
@@ -715,10 +716,10 @@ async fn commit(
         })
         .collect();
     let accepted: Vec<(String, i32, Committed)> = requested
-        .iter()
+        .into_iter()
         .zip(&codes)
         .filter(|(_, code)| **code == ec::NONE)
-        .map(|(r, _)| r.clone())
+        .map(|(r, _)| r)
         .collect();
     if accepted.is_empty() {
         return codes;

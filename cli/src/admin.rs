@@ -186,11 +186,10 @@ pub fn decode_assignment(bytes: &Bytes) -> anyhow::Result<Vec<(String, i32)>> {
     if b.len() < 2 {
         bail!("assignment of {} bytes", b.len());
     }
-    let version = i16::from_be_bytes([b[0], b[1]]);
+    let version = bytes::Buf::get_i16(&mut b);
     if version < 0 {
         bail!("assignment version {version}");
     }
-    let _ = bytes::Buf::get_i16(&mut b);
     // Newer versions only add fields at the end (Kafka decodes them with its highest version).
     let a = ConsumerProtocolAssignment::decode(&mut b, version.min(3))
         .map_err(|e| anyhow!("decoding an assignment: {e}"))?;

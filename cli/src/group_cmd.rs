@@ -57,8 +57,18 @@ pub fn run(args: GroupArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn dash(x: Option<i64>) -> String {
+/// A cell for a value that may be absent.
+fn dash(x: Option<impl std::fmt::Display>) -> String {
     x.map_or_else(|| "-".to_string(), |v| v.to_string())
+}
+
+/// A cell for a string that may be empty.
+fn or_dash(x: &str) -> &str {
+    if x.is_empty() {
+        "-"
+    } else {
+        x
+    }
 }
 
 /// The text `weir group describe` prints.
@@ -67,16 +77,8 @@ fn render(d: &admin::Described) -> String {
         "GROUP {}\nSTATE {}\nPROTOCOL {}/{}\n\n",
         d.group,
         d.state,
-        if d.protocol_type.is_empty() {
-            "-"
-        } else {
-            &d.protocol_type
-        },
-        if d.protocol.is_empty() {
-            "-"
-        } else {
-            &d.protocol
-        }
+        or_dash(&d.protocol_type),
+        or_dash(&d.protocol)
     );
     let rows: Vec<Vec<String>> = d
         .members
@@ -86,13 +88,9 @@ fn render(d: &admin::Described) -> String {
                 m.assigned.iter().map(|(t, p)| format!("{t}-{p}")).collect();
             vec![
                 m.member_id.clone(),
-                m.instance_id.clone().unwrap_or_else(|| "-".into()),
+                dash(m.instance_id.as_ref()),
                 m.client_id.clone(),
-                if m.host.is_empty() {
-                    "-".into()
-                } else {
-                    m.host.clone()
-                },
+                or_dash(&m.host).to_string(),
                 match (&m.assignment_error, assigned.is_empty()) {
                     (Some(e), _) => format!("(undecodable: {e})"),
                     (None, true) => "-".into(),
@@ -122,7 +120,7 @@ fn render(d: &admin::Described) -> String {
                 dash(p.committed),
                 dash(p.log_end),
                 dash(p.lag()),
-                p.member.clone().unwrap_or_else(|| "-".into()),
+                dash(p.member.as_ref()),
             ]
         })
         .collect();

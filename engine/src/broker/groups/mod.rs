@@ -137,41 +137,35 @@ impl Groups {
     }
 
     fn apply(&self, record: OffsetRecord) {
-        if let OffsetRecord::Group { group, value } = &record {
-            let mut map = self.map.borrow_mut();
-            match value {
-                None => {
-                    map.remove(group);
-                }
-                Some(meta) => {
-                    // Members are not restored (they rejoin): the group is Empty.
-                    let g = map.entry(group.clone()).or_default();
-                    g.protocol_type =
-                        (!meta.protocol_type.is_empty()).then(|| meta.protocol_type.clone());
-                    g.generation = meta.generation;
-                    g.empty_since_ms = (meta.members.is_empty() && meta.state_timestamp >= 0)
-                        .then_some(meta.state_timestamp);
-                }
+        let mut map = self.map.borrow_mut();
+        match record {
+            OffsetRecord::Group { group, value: None } => {
+                map.remove(&group);
             }
-            return;
-        }
-        if let OffsetRecord::Commit {
-            group,
-            topic,
-            partition,
-            value,
-        } = record
-        {
-            let mut map = self.map.borrow_mut();
-            let g = map.entry(group).or_default();
-            match value {
-                Some(c) => {
-                    g.offsets.insert((topic, partition), c);
-                }
-                None => {
-                    g.offsets.remove(&(topic, partition));
-                }
+            OffsetRecord::Group {
+                group,
+                value: Some(meta),
+            } => {
+                // Members are not restored (they rejoin): the group is Empty.
+                let g = map.entry(group).or_default();
+                g.protocol_type = (!meta.protocol_type.is_empty()).then_some(meta.protocol_type);
+                g.generation = meta.generation;
+                g.empty_since_ms = (meta.members.is_empty() && meta.state_timestamp >= 0)
+                    .then_some(meta.state_timestamp);
             }
+            OffsetRecord::Commit {
+                group,
+                topic,
+                partition,
+                value,
+            } => {
+                let g = map.entry(group).or_default();
+                match value {
+                    Some(c) => g.offsets.insert((topic, partition), c),
+                    None => g.offsets.remove(&(topic, partition)),
+                };
+            }
+            OffsetRecord::Other => {}
         }
     }
 }
@@ -204,11 +198,9 @@ fn group_meta(g: &Group, now_ms: i64) -> offsets::GroupMeta {
             rebalance_timeout_ms: i32::try_from(m.rebalance_timeout.as_millis())
                 .unwrap_or(i32::MAX),
             session_timeout_ms: i32::try_from(m.session_timeout.as_millis()).unwrap_or(i32::MAX),
-            subscription: m
-                .protocols
-                .iter()
-                .find(|(n, _)| Some(n) == g.protocol.as_ref())
-                .map(|(_, md)| md.to_vec())
+            subscription: g
+                .protocol_metadata(m)
+                .map(|md| md.to_vec())
                 .unwrap_or_default(),
             assignment: m.assignment.to_vec(),
         })
@@ -311,12 +303,7 @@ async fn expire_offsets(b: &Rc<Broker>, now_ms: i64) {
         .map
         .borrow_mut()
         .iter_mut()
-        .filter(|(_, g)| {
-            g.state == state::State::Empty
-                && g.members.is_empty()
-                && g.offsets.is_empty()
-                && !g.has_pending_commits()
-        })
+        .filter(|(_, g)| g.is_empty_without_offsets())
         .map(|(name, g)| {
             g.meta_dirty = false;
             name.clone()
@@ -696,7 +683,8 @@ async fn commit(
     generation: i32,
     requested: Vec<(String, i32, Committed)>,
 ) -> Vec<i16> {
-    let all = |code: i16| vec![code; requested.len()];
+    let n = requested.len();
+    let all = |code: i16| vec![code; n];
     let code = c.groups.with(&group, |g| {
         if generation < 0 && member.is_empty() {
             if g.members.is_empty() {
@@ -728,10 +716,10 @@ async fn commit(
         })
         .collect();
     let accepted: Vec<(String, i32, Committed)> = requested
-        .iter()
+        .into_iter()
         .zip(&codes)
         .filter(|(_, code)| **code == ec::NONE)
-        .map(|(r, _)| r.clone())
+        .map(|(r, _)| r)
         .collect();
     if accepted.is_empty() {
         return codes;
@@ -815,11 +803,7 @@ async fn delete_offsets(
                 g.offset_positions.remove(k);
             }
         }
-        let empty = g.state == state::State::Empty
-            && g.members.is_empty()
-            && g.offsets.is_empty()
-            && !g.has_pending_commits();
-        if g.is_dead() || (group_tombstone && empty) {
+        if g.is_dead() || (group_tombstone && g.is_empty_without_offsets()) {
             map.remove(group);
         }
     }
@@ -893,11 +877,10 @@ fn subscribed_topics(g: &Group) -> Option<std::collections::HashSet<String>> {
     if g.protocol_type.as_deref() != Some("consumer") {
         return None;
     }
-    let protocol = g.protocol.as_ref()?;
+    g.protocol.as_ref()?; // none chosen yet: unknown, even with no members
     let mut topics = std::collections::HashSet::new();
     for m in g.members.values() {
-        let (_, md) = m.protocols.iter().find(|(n, _)| n == protocol)?;
-        let mut md = md.clone();
+        let mut md = g.protocol_metadata(m)?.clone();
         if md.len() < 2 {
             return None;
         }
@@ -1171,11 +1154,27 @@ async fn fetch_group(
     .ok_or(ec::COORDINATOR_NOT_AVAILABLE)
 }
 
-fn committed_fields(c: Option<Committed>) -> (i64, i32, String) {
-    match c {
-        Some(c) => (c.offset, c.leader_epoch, c.metadata),
-        None => (-1, -1, String::new()),
-    }
+/// OffsetFetch's topics from `fetched`, built by `topic` and `partition` (v8+ and older
+/// versions have distinct types of the same shape). `partition` gets (partition, committed
+/// offset, leader epoch, metadata); nothing committed is (-1, -1, "").
+fn fetched_topics<T, P>(
+    fetched: Fetched,
+    topic: impl Fn(TopicName, Vec<P>) -> T,
+    partition: impl Fn(i32, i64, i32, StrBytes) -> P,
+) -> Vec<T> {
+    fetched
+        .into_iter()
+        .map(|(t, ps)| {
+            let ps = ps
+                .into_iter()
+                .map(|(p, c)| match c {
+                    Some(c) => partition(p, c.offset, c.leader_epoch, s(c.metadata)),
+                    None => partition(p, -1, -1, s("")),
+                })
+                .collect();
+            topic(TopicName(s(t)), ps)
+        })
+        .collect()
 }
 
 pub(super) fn dispatch_offset_fetch(
@@ -1196,27 +1195,21 @@ pub(super) fn dispatch_offset_fetch(
                 groups.push(
                     match fetch_group(&b, g.group_id.to_string(), topics).await {
                         Err(code) => out.with_error_code(code),
-                        Ok(fetched) => out.with_topics(
-                            fetched
-                                .into_iter()
-                                .map(|(t, ps)| {
-                                    OffsetFetchResponseTopics::default()
-                                        .with_name(TopicName(s(t)))
-                                        .with_partitions(
-                                            ps.into_iter()
-                                                .map(|(p, c)| {
-                                                    let (o, e, m) = committed_fields(c);
-                                                    OffsetFetchResponsePartitions::default()
-                                                        .with_partition_index(p)
-                                                        .with_committed_offset(o)
-                                                        .with_committed_leader_epoch(e)
-                                                        .with_metadata(Some(s(m)))
-                                                })
-                                                .collect(),
-                                        )
-                                })
-                                .collect(),
-                        ),
+                        Ok(fetched) => out.with_topics(fetched_topics(
+                            fetched,
+                            |name, ps| {
+                                OffsetFetchResponseTopics::default()
+                                    .with_name(name)
+                                    .with_partitions(ps)
+                            },
+                            |p, o, e, m| {
+                                OffsetFetchResponsePartitions::default()
+                                    .with_partition_index(p)
+                                    .with_committed_offset(o)
+                                    .with_committed_leader_epoch(e)
+                                    .with_metadata(Some(m))
+                            },
+                        )),
                     },
                 );
             }
@@ -1229,27 +1222,21 @@ pub(super) fn dispatch_offset_fetch(
             });
             match fetch_group(&b, body.group_id.to_string(), topics).await {
                 Err(code) => OffsetFetchResponse::default().with_error_code(code),
-                Ok(fetched) => OffsetFetchResponse::default().with_topics(
-                    fetched
-                        .into_iter()
-                        .map(|(t, ps)| {
-                            OffsetFetchResponseTopic::default()
-                                .with_name(TopicName(s(t)))
-                                .with_partitions(
-                                    ps.into_iter()
-                                        .map(|(p, c)| {
-                                            let (o, e, m) = committed_fields(c);
-                                            OffsetFetchResponsePartition::default()
-                                                .with_partition_index(p)
-                                                .with_committed_offset(o)
-                                                .with_committed_leader_epoch(e)
-                                                .with_metadata(Some(s(m)))
-                                        })
-                                        .collect(),
-                                )
-                        })
-                        .collect(),
-                ),
+                Ok(fetched) => OffsetFetchResponse::default().with_topics(fetched_topics(
+                    fetched,
+                    |name, ps| {
+                        OffsetFetchResponseTopic::default()
+                            .with_name(name)
+                            .with_partitions(ps)
+                    },
+                    |p, o, e, m| {
+                        OffsetFetchResponsePartition::default()
+                            .with_partition_index(p)
+                            .with_committed_offset(o)
+                            .with_committed_leader_epoch(e)
+                            .with_metadata(Some(m))
+                    },
+                )),
             }
         };
         encode_response(&h, &response).map(Some)
@@ -1331,12 +1318,7 @@ fn describe_local(b: &Broker, group: &str) -> DescribedGroup {
         .members
         .iter()
         .map(|(id, m)| {
-            let metadata = m
-                .protocols
-                .iter()
-                .find(|(n, _)| Some(n) == g.protocol.as_ref())
-                .map(|(_, md)| md.clone())
-                .unwrap_or_default();
+            let metadata = g.protocol_metadata(m).cloned().unwrap_or_default();
             DescribedGroupMember::default()
                 .with_member_id(s(id.clone()))
                 .with_group_instance_id(m.instance_id.clone().map(s))

@@ -250,8 +250,7 @@ impl<'a> Cursor<'a> {
         Some(i64::from_be_bytes(self.take(8)?.try_into().ok()?))
     }
     fn string(&mut self) -> Option<String> {
-        let n = usize::try_from(self.i16()?).ok()?;
-        String::from_utf8(self.take(n)?.to_vec()).ok()
+        self.nullable_string()? // null where a string is required: malformed
     }
     fn nullable_string(&mut self) -> Option<Option<String>> {
         let n = self.i16()?;
@@ -328,22 +327,15 @@ pub fn decode(key: &[u8], value: Option<&[u8]>) -> Option<OffsetRecord> {
 /// The records of an uncompressed v2 batch (compressed batches are skipped: the broker writes
 /// none to this topic). Returns None if the batch is malformed.
 pub fn batch_records(batch_bytes: &[u8]) -> Option<Vec<OffsetRecord>> {
-    const HEADER_LEN: usize = 61;
-    const ATTRIBUTES_AT: usize = 21;
-    let attributes = i16::from_be_bytes(
-        batch_bytes
-            .get(ATTRIBUTES_AT..ATTRIBUTES_AT + 2)?
-            .try_into()
-            .ok()?,
-    );
-    if attributes & 0x7 != 0 || attributes & 0x20 != 0 {
+    const CONTROL_BIT: i16 = 0x20;
+    let header = batch::BatchHeader::parse(batch_bytes)?;
+    if header.compression() != 0 || header.attributes & CONTROL_BIT != 0 {
         // Compressed, or a control batch.
         return Some(Vec::new());
     }
-    let count = i32::from_be_bytes(batch_bytes.get(57..61)?.try_into().ok()?);
-    let mut c = Cursor(batch_bytes.get(HEADER_LEN..)?);
+    let mut c = Cursor(batch_bytes.get(batch::HEADER_LEN..)?);
     let mut out = Vec::new();
-    for _ in 0..count.max(0) {
+    for _ in 0..header.records_count.max(0) {
         let len = usize::try_from(c.varint()?).ok()?;
         let mut r = Cursor(c.take(len)?);
         r.take(1)?; // attributes

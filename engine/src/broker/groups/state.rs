@@ -118,6 +118,18 @@ pub struct Member {
     sync_waiter: Option<oneshot::Sender<SyncResult>>,
 }
 
+impl Member {
+    /// Answers the member's pending JoinGroup and SyncGroup (if any) with `code`.
+    fn fail_waiters(&mut self, code: i16, member_id: &str) {
+        if let Some(w) = self.join_waiter.take() {
+            let _ = w.send(JoinResult::error(code, member_id));
+        }
+        if let Some(w) = self.sync_waiter.take() {
+            let _ = w.send(SyncResult::error(code));
+        }
+    }
+}
+
 /// A join request's parameters.
 pub struct JoinParams {
     pub member_id: String,
@@ -223,12 +235,7 @@ impl Group {
                     stable_takeover = Some(self.leader.clone().unwrap_or_default());
                 }
                 if let Some(mut m) = self.members.remove(&old) {
-                    if let Some(w) = m.join_waiter.take() {
-                        let _ = w.send(JoinResult::error(FENCED_INSTANCE_ID, &old));
-                    }
-                    if let Some(w) = m.sync_waiter.take() {
-                        let _ = w.send(SyncResult::error(FENCED_INSTANCE_ID));
-                    }
+                    m.fail_waiters(FENCED_INSTANCE_ID, &old);
                     self.members.insert(new_id.clone(), m);
                 }
                 if self.leader.as_deref() == Some(old.as_str()) {
@@ -389,12 +396,7 @@ impl Group {
             .members
             .iter()
             .map(|(id, m)| {
-                let meta = m
-                    .protocols
-                    .iter()
-                    .find(|(n, _)| Some(n) == protocol.as_ref())
-                    .map(|(_, b)| b.clone())
-                    .unwrap_or_default();
+                let meta = self.protocol_metadata(m).cloned().unwrap_or_default();
                 (id.clone(), m.instance_id.clone(), meta)
             })
             .collect();
@@ -523,12 +525,7 @@ impl Group {
                 self.static_members.remove(i);
             }
         }
-        if let Some(w) = m.join_waiter.take() {
-            let _ = w.send(JoinResult::error(UNKNOWN_MEMBER_ID, member_id));
-        }
-        if let Some(w) = m.sync_waiter.take() {
-            let _ = w.send(SyncResult::error(UNKNOWN_MEMBER_ID));
-        }
+        m.fail_waiters(UNKNOWN_MEMBER_ID, member_id);
         match self.state {
             State::Empty => {}
             State::PreparingRebalance => self.try_complete_join(now),
@@ -621,9 +618,27 @@ impl Group {
         self.offsets.insert(key, committed);
     }
 
+    /// A member's metadata for the group's chosen protocol (None before one is chosen).
+    pub fn protocol_metadata<'a>(&self, m: &'a Member) -> Option<&'a Bytes> {
+        let chosen = self.protocol.as_ref()?;
+        m.protocols
+            .iter()
+            .find(|(n, _)| n == chosen)
+            .map(|(_, md)| md)
+    }
+
     /// Whether a commit is in flight (the group must stay in memory for it).
     pub fn has_pending_commits(&self) -> bool {
         !self.pending_commits.is_empty()
+    }
+
+    /// Whether the group is Empty with no members, offsets or commits in flight: what is left
+    /// of it is only its metadata record (removed with a group tombstone).
+    pub fn is_empty_without_offsets(&self) -> bool {
+        self.state == State::Empty
+            && self.members.is_empty()
+            && self.offsets.is_empty()
+            && !self.has_pending_commits()
     }
 
     /// Tombstones of `keys` were appended: commits of them still in flight are void.

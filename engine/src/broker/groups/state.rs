@@ -515,16 +515,23 @@ impl Group {
         code
     }
 
-    /// Removes a member (LeaveGroup or eviction) and rebalances the rest.
-    pub fn remove_member(&mut self, member_id: &str, now: Instant) -> bool {
-        let Some(mut m) = self.members.remove(member_id) else {
-            return false;
-        };
+    /// Drops a member and its static-instance entry, if that entry is still this member's (a
+    /// newer member with the same group.instance.id may already own it).
+    fn forget_member(&mut self, member_id: &str) -> Option<Member> {
+        let m = self.members.remove(member_id)?;
         if let Some(i) = &m.instance_id {
             if self.static_members.get(i).is_some_and(|id| id == member_id) {
                 self.static_members.remove(i);
             }
         }
+        Some(m)
+    }
+
+    /// Removes a member (LeaveGroup or eviction) and rebalances the rest.
+    pub fn remove_member(&mut self, member_id: &str, now: Instant) -> bool {
+        let Some(mut m) = self.forget_member(member_id) else {
+            return false;
+        };
         m.fail_waiters(UNKNOWN_MEMBER_ID, member_id);
         match self.state {
             State::Empty => {}
@@ -577,11 +584,7 @@ impl Group {
                     .map(|(id, _)| id.clone())
                     .collect();
                 for id in late {
-                    if let Some(m) = self.members.remove(&id) {
-                        if let Some(i) = &m.instance_id {
-                            self.static_members.remove(i);
-                        }
-                    }
+                    self.forget_member(&id);
                     evicted.push(id);
                 }
                 self.complete_join();

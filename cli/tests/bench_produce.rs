@@ -172,6 +172,9 @@ fn the_null_sink_acknowledges_everything_with_keys_spread_by_murmur2() {
         &dir.path().join("sink.json"),
     );
     assert_eq!(report["records_acked"], 20000, "{report}");
+    // The producer found the sink's 4 partitions through Metadata (where murmur2 puts each key
+    // is checked against librdkafka in bench/tests/null_sink.rs).
+    assert_eq!(report["partitions"], 4, "{report}");
     assert!(
         report["compression_ratio"].as_f64().unwrap() > 1.5,
         "{report}"

@@ -42,23 +42,7 @@ fn produce(
 
 /// Records of `topic` read back from the beginning by kcat: (partition, offset, value length).
 fn consume_all(bootstrap: &str, topic: &str) -> Vec<(u32, u64, usize)> {
-    let out = support::run(
-        Command::new("kcat")
-            .args([
-                "-C",
-                "-b",
-                bootstrap,
-                "-t",
-                topic,
-                "-o",
-                "beginning",
-                "-e",
-                "-q",
-            ])
-            .args(["-f", "%p %o %S\\n"]),
-        b"",
-        Duration::from_secs(60),
-    );
+    let out = support::kcat_consume(bootstrap, topic, "%p %o %S\\n", Duration::from_secs(60));
     out.lines()
         .map(|l| {
             let f: Vec<&str> = l.split(' ').collect();

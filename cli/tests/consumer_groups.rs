@@ -515,6 +515,16 @@ fn weir_group(b: &ServeProcess, args: &[&str]) -> String {
     b.run_client(&mut c, b"", LIMIT)
 }
 
+/// The fields after the name on `group`'s row of `weir group list` output (state and protocol
+/// type), None if it is not listed.
+fn row<'a>(listed: &'a str, group: &str) -> Option<Vec<&'a str>> {
+    listed
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .find(|f| f.first() == Some(&group))
+        .map(|f| f[1..].to_vec())
+}
+
 /// The partition rows of `weir group describe`: partition → (committed, log end, lag, member),
 /// the numbers as printed ("-" when absent).
 fn lag_rows(out: &str, topic: &str) -> BTreeMap<i32, [String; 4]> {
@@ -606,10 +616,9 @@ fn weir_group_describe_shows_members_assignments_and_lag() {
     assert!(out.lines().any(|l| l == "TOTAL-LAG 42"), "{out}");
 
     let listed = weir_group(&broker, &["list"]);
-    assert!(
-        listed
-            .lines()
-            .any(|l| l.split_whitespace().collect::<Vec<_>>() == [group, "Empty", "consumer"]),
+    assert_eq!(
+        row(&listed, group),
+        Some(vec!["Empty", "consumer"]),
         "{listed}"
     );
     broker.stop();
@@ -757,14 +766,8 @@ fn delete_groups_and_offsets_with_kafka_semantics_across_a_restart() {
             "busy/kept {when}"
         );
         let listed = weir_group(b, &["list"]);
-        assert!(
-            !listed.lines().any(|l| l.starts_with("gone ")),
-            "{when}: {listed}"
-        );
-        assert!(
-            listed.lines().any(|l| l.starts_with("busy ")),
-            "{when}: {listed}"
-        );
+        assert_eq!(row(&listed, "gone"), None, "{when}: {listed}");
+        assert!(row(&listed, "busy").is_some(), "{when}: {listed}");
     };
     check(&broker, "before the restart");
     member.leave();
@@ -847,11 +850,11 @@ fn offsets_of_an_empty_group_expire_after_offsets_retention_minutes() {
         std::thread::sleep(Duration::from_millis(500));
     }
     let after = emptied.elapsed();
-    // Left with no offsets, the Empty group itself is removed (with a group tombstone).
+    // Left with no offsets, the Empty group itself is removed (with a group tombstone); the
+    // group with a member is still listed (so an empty listing does not pass).
     wait_until("the expired group is removed", &broker, || {
-        !weir_group(&broker, &["list"])
-            .lines()
-            .any(|l| l.starts_with("leaves "))
+        let listed = weir_group(&broker, &["list"]);
+        row(&listed, "leaves").is_none() && row(&listed, "stays").is_some()
     });
     // The group became empty at most a tick (100 ms) after its member's LeaveGroup returned.
     assert!(
@@ -872,10 +875,8 @@ fn offsets_of_an_empty_group_expire_after_offsets_retention_minutes() {
         "expired offsets stay expired after a restart"
     );
     let listed = weir_group(&broker, &["list"]);
-    assert!(
-        !listed.lines().any(|l| l.starts_with("leaves ")),
-        "{listed}"
-    );
+    assert_eq!(row(&listed, "leaves"), None, "{listed}");
+    assert!(row(&listed, "stays").is_some(), "{listed}");
     assert_eq!(committed(&broker, "kafka-python", "stays", topic), at_end);
     broker.stop();
 }
@@ -982,11 +983,8 @@ fn an_empty_group_without_offsets_survives_a_restart_until_deleted() {
         m.assigned().is_some_and(|p| p.len() == PARTITIONS)
     });
     m.leave();
-    let listed_empty = |b: &ServeProcess| {
-        weir_group(b, &["list"])
-            .lines()
-            .any(|l| l.split_whitespace().collect::<Vec<_>>() == [group, "Empty", "consumer"])
-    };
+    let listed_empty =
+        |b: &ServeProcess| row(&weir_group(b, &["list"]), group) == Some(vec!["Empty", "consumer"]);
     wait_until("the group is listed Empty", &broker, || {
         listed_empty(&broker)
     });
@@ -1007,6 +1005,6 @@ fn an_empty_group_without_offsets_survives_a_restart_until_deleted() {
 
     let broker = start(&data, "meta-after-delete");
     let listed = weir_group(&broker, &["list"]);
-    assert!(!listed.lines().any(|l| l.starts_with(group)), "{listed}");
+    assert_eq!(row(&listed, group), None, "{listed}");
     broker.stop();
 }

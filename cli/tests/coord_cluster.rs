@@ -12,13 +12,8 @@ use futures_lite::FutureExt;
 use coord::client::{request_once, Client, ClientConfig, ClientError};
 use coord::proto::{CreateMode, NodeStatus, Op, Request, Response, ZkError};
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+mod support;
+use support::free_port;
 
 struct Cluster {
     dir: tempfile::TempDir,
@@ -86,6 +81,19 @@ impl Cluster {
 
     fn servers(&self) -> String {
         self.addrs.join(",")
+    }
+
+    /// SIGSTOP to node `stopped` (it is isolated, not dead); the other nodes and their
+    /// comma-joined addresses (a client's servers that leave it out).
+    fn stop(&self, stopped: usize) -> (Vec<usize>, String) {
+        self.signal(stopped, libc::SIGSTOP);
+        let live: Vec<usize> = (0..self.addrs.len()).filter(|i| *i != stopped).collect();
+        let servers = live
+            .iter()
+            .map(|i| self.addrs[*i].clone())
+            .collect::<Vec<_>>()
+            .join(",");
+        (live, servers)
     }
 
     fn data_dir(&self) -> &Path {
@@ -298,13 +306,7 @@ fn coord_stopped_leader_is_replaced_and_refuses_writes_when_it_wakes() {
         }
     });
     // Isolate the leader by stopping it.
-    cl.signal(leader, libc::SIGSTOP);
-    let live: Vec<usize> = (0..3).filter(|i| *i != leader).collect();
-    let majority: String = live
-        .iter()
-        .map(|i| addrs[*i].clone())
-        .collect::<Vec<_>>()
-        .join(",");
+    let (live, majority) = cl.stop(leader);
     block_on({
         let (addrs, live) = (addrs.clone(), live.clone());
         async move {
@@ -592,13 +594,7 @@ fn coord_session_ephemeral_and_watch_survive_a_stopped_leader() {
         }
     });
     ready_rx.recv().unwrap();
-    cl.signal(leader, libc::SIGSTOP);
-    let live: Vec<usize> = (0..3).filter(|i| *i != leader).collect();
-    let majority: String = live
-        .iter()
-        .map(|i| addrs[*i].clone())
-        .collect::<Vec<_>>()
-        .join(",");
+    let (live, majority) = cl.stop(leader);
     block_on({
         let addrs = addrs.clone();
         async move {

@@ -327,23 +327,8 @@ fn kcat_consume(addr: &str, topic: &str, expected: usize) -> String {
     // on their way, so read again until all are there (or the deadline).
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let out = run(
-            Command::new("kcat").args([
-                "-b",
-                addr,
-                "-C",
-                "-t",
-                topic,
-                "-o",
-                "beginning",
-                "-e",
-                "-q",
-                "-f",
-                "%p\\t%o\\t%T\\t%k\\t%s\\t%h\\n",
-            ]),
-            b"",
-            CLIENT_LIMIT,
-        );
+        let out =
+            support::kcat_consume(addr, topic, "%p\\t%o\\t%T\\t%k\\t%s\\t%h\\n", CLIENT_LIMIT);
         if out.lines().count() >= expected || Instant::now() > deadline {
             return out;
         }

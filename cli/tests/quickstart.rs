@@ -28,21 +28,7 @@ fn kcat(addr: &str, args: &[&str], input: &[u8]) -> String {
 
 /// Every record of the quickstart topic, from the beginning, printed with `format`.
 fn kcat_consume(addr: &str, format: &str) -> String {
-    kcat(
-        addr,
-        &[
-            "-C",
-            "-t",
-            "quickstart",
-            "-o",
-            "beginning",
-            "-e",
-            "-q",
-            "-f",
-            format,
-        ],
-        b"",
-    )
+    support::kcat_consume(addr, "quickstart", format, Duration::from_secs(60))
 }
 
 #[test]

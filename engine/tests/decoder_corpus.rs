@@ -92,8 +92,8 @@ fn produce_body(records: Vec<Option<Bytes>>) -> ProduceRequest {
             .with_partition_data(partitions)])
 }
 
-/// A frame (header + body, no size prefix) for `key` v`v` with `body` encoded by the crate.
-fn frame<T: Encodable>(key: ApiKey, v: i16, body: &T) -> Bytes {
+/// The request header of a frame for `key` v`v`, to append the body to.
+fn header(key: ApiKey, v: i16) -> BytesMut {
     let mut out = BytesMut::new();
     RequestHeader::default()
         .with_request_api_key(key as i16)
@@ -102,6 +102,12 @@ fn frame<T: Encodable>(key: ApiKey, v: i16, body: &T) -> Bytes {
         .with_client_id(Some(s("weir-seed")))
         .encode(&mut out, key.request_header_version(v))
         .unwrap_or_else(|e| panic!("header {key:?} v{v}: {e}"));
+    out
+}
+
+/// A frame (header + body, no size prefix) for `key` v`v` with `body` encoded by the crate.
+fn frame<T: Encodable>(key: ApiKey, v: i16, body: &T) -> Bytes {
+    let mut out = header(key, v);
     body.encode(&mut out, v)
         .unwrap_or_else(|e| panic!("{key:?} v{v}: {e}"));
     out.freeze()
@@ -279,14 +285,7 @@ fn seed(key: ApiKey, v: i16) -> Bytes {
         }
         other => match group_body(other, v) {
             Some(body) => {
-                let mut out = BytesMut::new();
-                RequestHeader::default()
-                    .with_request_api_key(key as i16)
-                    .with_request_api_version(v)
-                    .with_correlation_id(42)
-                    .with_client_id(Some(s("weir-seed")))
-                    .encode(&mut out, key.request_header_version(v))
-                    .unwrap_or_else(|e| panic!("header {key:?} v{v}: {e}"));
+                let mut out = header(key, v);
                 out.extend_from_slice(&body);
                 out.freeze()
             }

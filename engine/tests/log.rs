@@ -222,6 +222,8 @@ fn tail_caches_of_one_shard_share_a_budget_and_release_it_on_close() {
             .await
             .unwrap();
         let in_memory = |read: &engine::LogRead| {
+            // A read of nothing would be "all in memory" (and "none"): it must return bytes.
+            assert!(!read.chunks.is_empty(), "an empty read of a filled log");
             read.chunks
                 .iter()
                 .all(|c| matches!(c, engine::LogBytes::Memory { .. }))

@@ -255,8 +255,10 @@ def ck_produce(bootstrap, topic, codec, n, base_ts):
         assert p.flush(60) == 0 and not errors, errors[:3]
 
 
-def ck_consume(bootstrap, topic, partitions, expected):
-    from confluent_kafka import TIMESTAMP_CREATE_TIME, Consumer, KafkaError, TopicPartition
+def ck_read_all(bootstrap, topic, partitions, expected, show):
+    """Every stored record of TOPIC's partitions, from offset 0 to the end offsets once they add
+    up to `expected` (see wait_for_end), as show(message) lines. Shared with idempotence.py."""
+    from confluent_kafka import Consumer, KafkaError, TopicPartition
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": "unused",
                   "enable.auto.commit": False, "enable.partition.eof": True})
     tps = [TopicPartition(topic, p, 0) for p in range(partitions)]
@@ -274,13 +276,21 @@ def ck_consume(bootstrap, topic, partitions, expected):
             if m.offset() >= ends[m.partition()]:
                 done.add(m.partition())
             continue
-        ts_type, ts = m.timestamp()
-        assert ts_type == TIMESTAMP_CREATE_TIME, (ts_type, ts)
-        out.append(line(m.partition(), m.offset(), ts, m.key(), m.value(), m.headers()))
+        out.append(show(m))
         if m.offset() + 1 >= ends[m.partition()]:
             done.add(m.partition())
     c.close()
-    sys.stdout.write("".join(out))
+    return out
+
+
+def ck_consume(bootstrap, topic, partitions, expected):
+    from confluent_kafka import TIMESTAMP_CREATE_TIME
+
+    def show(m):
+        ts_type, ts = m.timestamp()
+        assert ts_type == TIMESTAMP_CREATE_TIME, (ts_type, ts)
+        return line(m.partition(), m.offset(), ts, m.key(), m.value(), m.headers())
+    sys.stdout.write("".join(ck_read_all(bootstrap, topic, partitions, expected, show)))
 
 
 def ck_create(bootstrap, topic, partitions):
@@ -420,4 +430,5 @@ def main():
         raise SystemExit("unknown command %s %s" % (lib, cmd))
 
 
-main()
+if __name__ == "__main__":
+    main()

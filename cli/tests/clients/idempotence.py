@@ -65,33 +65,11 @@ def produce(bootstrap, topic, n, idempotent):
 
 
 def consume(bootstrap, topic, partitions, at_least):
-    from confluent_kafka import Consumer, KafkaError, TopicPartition
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "unused",
-                  "enable.auto.commit": False, "enable.partition.eof": True})
-    tps = [TopicPartition(topic, p, 0) for p in range(partitions)]
-    deadline = time.time() + 60
-    while True:
-        ends = {tp.partition: c.get_watermark_offsets(tp, timeout=10)[1] for tp in tps}
-        if sum(ends.values()) >= at_least or time.time() > deadline:
-            break
-        time.sleep(0.2)
-    c.assign(tps)
-    done = {p for p, e in ends.items() if e == 0}
-    out = []
-    while len(done) < partitions and time.time() < deadline + 60:
-        m = c.poll(1.0)
-        if m is None:
-            continue
-        if m.error():
-            assert m.error().code() == KafkaError._PARTITION_EOF, m.error()
-            if m.offset() >= ends[m.partition()]:
-                done.add(m.partition())
-            continue
-        out.append("%d\t%d\t%s\n" % (m.partition(), m.offset(), m.value().decode()))
-        if m.offset() + 1 >= ends[m.partition()]:
-            done.add(m.partition())
-    c.close()
-    sys.stdout.write("".join(out))
+    from clients import ck_read_all
+
+    def show(m):
+        return "%d\t%d\t%s\n" % (m.partition(), m.offset(), m.value().decode())
+    sys.stdout.write("".join(ck_read_all(bootstrap, topic, partitions, at_least, show)))
 
 
 def main():

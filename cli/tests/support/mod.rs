@@ -211,6 +211,28 @@ pub fn try_run(cmd: &mut Command, input: &[u8], limit: Duration) -> Result<Strin
     Ok(out)
 }
 
+/// kcat reading `topic` from the beginning to the end offsets it sees at start (`-e`), a line per
+/// record as `format` (kcat's `-f`) says; returns stdout.
+pub fn kcat_consume(addr: &str, topic: &str, format: &str, limit: Duration) -> String {
+    run(
+        Command::new("kcat").args([
+            "-b",
+            addr,
+            "-C",
+            "-t",
+            topic,
+            "-o",
+            "beginning",
+            "-e",
+            "-q",
+            "-f",
+            format,
+        ]),
+        b"",
+        limit,
+    )
+}
+
 /// Sends one raw frame and reads one response frame (None if the broker closed the connection).
 pub fn roundtrip(stream: &mut TcpStream, body: &[u8]) -> Option<Vec<u8>> {
     let mut frame = (body.len() as u32).to_be_bytes().to_vec();

@@ -186,17 +186,11 @@ pub(super) async fn dispatch(
             let slot = outcomes.len();
             indexes.push(part.index);
             let owner = meta.as_ref().and_then(|m| b.owner(m, part.index));
-            let immediate = if !matches!(acks, -1..=1) {
-                Some(ec::INVALID_REQUIRED_ACKS)
-            } else if owner.is_none() {
-                Some(ec::UNKNOWN_TOPIC_OR_PARTITION)
-            } else if part.records.is_none() {
-                Some(ec::CORRUPT_MESSAGE)
-            } else {
-                None
-            };
-            match (immediate, owner, part.records) {
-                (None, Some(shard), Some(records)) => {
+            let refused = match (owner, part.records) {
+                _ if !matches!(acks, -1..=1) => ec::INVALID_REQUIRED_ACKS,
+                (None, _) => ec::UNKNOWN_TOPIC_OR_PARTITION,
+                (Some(_), None) => ec::CORRUPT_MESSAGE,
+                (Some(shard), Some(records)) => {
                     outcomes.push(None);
                     per_shard[shard].push(AppendWork {
                         slot,
@@ -204,11 +198,10 @@ pub(super) async fn dispatch(
                         partition: part.index,
                         records,
                     });
+                    continue;
                 }
-                (code, _, _) => outcomes.push(Some(Outcome::error(
-                    code.unwrap_or(ec::UNKNOWN_SERVER_ERROR),
-                ))),
-            }
+            };
+            outcomes.push(Some(Outcome::error(refused)));
         }
         layout.push((topic.name, indexes));
     }

@@ -177,7 +177,6 @@ async fn read_all(b: &Rc<Broker>, wants: &[Want]) -> Vec<Got> {
 
 /// Waits until any partition grows past what was seen, or the deadline.
 async fn wait_for_data(b: &Rc<Broker>, wants: &[Want], got: &[Got], deadline: Instant) {
-    let me = b.mesh.shard_id();
     let remaining = deadline.saturating_duration_since(Instant::now());
     let mut waits: Vec<LocalBoxFuture<'static, ()>> = Vec::new();
     for (w, g) in wants.iter().zip(got) {
@@ -200,9 +199,8 @@ async fn wait_for_data(b: &Rc<Broker>, wants: &[Want], got: &[Got], deadline: In
             }
             .boxed_local()
         };
-        if owner == me {
-            waits.push(work(b));
-        } else if let Ok(fut) = b.mesh.submit(b, owner, work).await {
+        // `Mesh::submit` runs the wait in place when the owner is this shard.
+        if let Ok(fut) = b.mesh.submit(b, owner, work).await {
             waits.push(
                 async move {
                     let _ = fut.await;

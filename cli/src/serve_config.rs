@@ -215,10 +215,8 @@ impl Settings {
             }
             other => {
                 let Some(topic_name) = topic_config::topic_name_of_broker_config(other) else {
-                    let hint = topic_config::TOPIC_CONFIGS
-                        .iter()
-                        .find(|(t, _)| *t == other)
-                        .map(|(_, b)| format!(" (the broker-wide default of {other} is {b})"))
+                    let hint = topic_config::broker_name_of_topic_config(other)
+                        .map(|b| format!(" (the broker-wide default of {other} is {b})"))
                         .unwrap_or_default();
                     bail!("unknown key {other:?}{hint}");
                 };
@@ -234,10 +232,7 @@ impl Settings {
         for (name, value) in &self.topic_defaults {
             let one = BTreeMap::from([(name.clone(), value.clone())]);
             if let Err(e) = TopicDefaults::new(LogConfig::default(), one) {
-                let key = topic_config::TOPIC_CONFIGS
-                    .iter()
-                    .find(|(t, _)| t == name)
-                    .map_or(name.as_str(), |(_, b)| b);
+                let key = topic_config::broker_name_of_topic_config(name).unwrap_or(name);
                 bail!("{key} = {value:?}: {e}");
             }
         }

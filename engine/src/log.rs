@@ -913,7 +913,7 @@ fn submit_group(shared: &Shared, group: Vec<Pending>, in_flight: &mut InFlight) 
     let region_end = end.div_ceil(alignment) * alignment;
 
     // Cut the region into non-overlapping aligned buffers; full-size ones come from the pool.
-    let cut = (config.write_bytes_max as u64 / alignment).max(1) * alignment;
+    let cut = buffer_cut(&config, alignment);
     let mut buffers: Vec<(u64, DmaBuffer)> = Vec::new();
     let mut at = region_start;
     while at < region_end {
@@ -1089,8 +1089,7 @@ fn publish(shared: &Shared, group: WrittenGroup) -> Result<()> {
     for (at, buffer) in group.buffers {
         state.tail.insert(group.segment_base, at, buffer);
     }
-    let cut = (config.write_bytes_max as u64 / segment::write_alignment(&active.file)).max(1)
-        * segment::write_alignment(&active.file);
+    let cut = buffer_cut(&config, segment::write_alignment(&active.file));
     for evicted in state.tail.evict() {
         if state.buffer_pool.len() < BUFFER_POOL_MAX {
             if let Ok(buffer) = Rc::try_unwrap(evicted) {
@@ -1104,6 +1103,12 @@ fn publish(shared: &Shared, group: WrittenGroup) -> Result<()> {
     state.oldest_unsynced_ms.get_or_insert(now);
     wake_reached(&mut state.written_waiters, state.log_end);
     Ok(())
+}
+
+/// The size of a full write buffer: `write_bytes_max` rounded down to the write alignment (one
+/// aligned unit at least). Only buffers of this size go back to the pool.
+fn buffer_cut(config: &LogConfig, alignment: u64) -> u64 {
+    (config.write_bytes_max as u64 / alignment).max(1) * alignment
 }
 
 /// Copies `bytes` to file position `position` across the buffers of a write region.

@@ -294,10 +294,7 @@ fn broker_configs(b: &Broker) -> Vec<(String, String, i8)> {
         ),
     ];
     for (topic_name, value, source) in topic_config::describe(&c.topic_defaults, &BTreeMap::new()) {
-        if let Some((_, broker_name)) = topic_config::TOPIC_CONFIGS
-            .iter()
-            .find(|(t, _)| *t == topic_name)
-        {
+        if let Some(broker_name) = topic_config::broker_name_of_topic_config(topic_name) {
             out.push((broker_name.to_string(), value, source_code(source)));
         }
     }

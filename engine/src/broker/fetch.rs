@@ -17,7 +17,7 @@ use futures::future::LocalBoxFuture;
 use futures::FutureExt;
 use kafka_protocol::messages::FetchRequest;
 
-use super::Broker;
+use super::{Broker, TopicPartition};
 use crate::error::LogError;
 use crate::log::Watermark;
 use crate::protocol::error_code as ec;
@@ -31,8 +31,8 @@ const WAIT_MS_MAX: u64 = 30_000;
 
 struct Want {
     topic: usize,
-    name: String,
-    partition: i32,
+    /// Topic name and partition, as the log map's key (no lookup builds one).
+    key: TopicPartition,
     offset: i64,
     max_bytes: usize,
     owner: Option<usize>,
@@ -64,12 +64,11 @@ struct Got {
 /// Reads one partition on its owner; the records stay as the log's buffers.
 async fn read_local(
     b: &Broker,
-    name: &str,
-    partition: i32,
+    key: &TopicPartition,
     offset: i64,
     max_bytes: usize,
 ) -> (Marks, Vec<crate::LogBytes>) {
-    let Some(log) = b.log(name, partition) else {
+    let Some(log) = b.logs.borrow().get(key).cloned() else {
         return (Marks::error(ec::NOT_LEADER_OR_FOLLOWER), Vec::new());
     };
     let marks = |code| Marks {
@@ -94,7 +93,7 @@ async fn read_local(
         ),
         Err(e @ LogError::OffsetOutOfRange { .. }) => (marks(e.kafka_code()), Vec::new()),
         Err(e) => {
-            tracing::warn!(topic = name, partition, "fetch: {e}");
+            tracing::warn!(topic = %key.0, partition = key.1, "fetch: {e}");
             (marks(e.kafka_code()), Vec::new())
         }
     }
@@ -104,8 +103,7 @@ async fn read_all(b: &Rc<Broker>, wants: &[Want]) -> Vec<Got> {
     let me = b.mesh.shard_id();
     let mut futs: Vec<LocalBoxFuture<'static, Got>> = Vec::with_capacity(wants.len());
     for w in wants {
-        let (name, partition, offset, max_bytes) =
-            (w.name.clone(), w.partition, w.offset, w.max_bytes);
+        let (key, offset, max_bytes) = (w.key.clone(), w.offset, w.max_bytes);
         match w.owner {
             None => {
                 let got = Got {
@@ -119,8 +117,7 @@ async fn read_all(b: &Rc<Broker>, wants: &[Want]) -> Vec<Got> {
                 let b = b.clone();
                 futs.push(
                     async move {
-                        let (marks, chunks) =
-                            read_local(&b, &name, partition, offset, max_bytes).await;
+                        let (marks, chunks) = read_local(&b, &key, offset, max_bytes).await;
                         let bytes = chunks.iter().map(|c| c.len()).sum();
                         Got {
                             marks,
@@ -137,8 +134,7 @@ async fn read_all(b: &Rc<Broker>, wants: &[Want]) -> Vec<Got> {
                     .submit(b, owner, move |o: &Rc<Broker>| {
                         let o = o.clone();
                         async move {
-                            let (marks, chunks) =
-                                read_local(&o, &name, partition, offset, max_bytes).await;
+                            let (marks, chunks) = read_local(&o, &key, offset, max_bytes).await;
                             // The one copy of a cross-shard fetch: LogBytes cannot leave its shard.
                             let mut copy = Vec::with_capacity(chunks.iter().map(|c| c.len()).sum());
                             for c in &chunks {
@@ -181,7 +177,6 @@ async fn read_all(b: &Rc<Broker>, wants: &[Want]) -> Vec<Got> {
 
 /// Waits until any partition grows past what was seen, or the deadline.
 async fn wait_for_data(b: &Rc<Broker>, wants: &[Want], got: &[Got], deadline: Instant) {
-    let me = b.mesh.shard_id();
     let remaining = deadline.saturating_duration_since(Instant::now());
     let mut waits: Vec<LocalBoxFuture<'static, ()>> = Vec::new();
     for (w, g) in wants.iter().zip(got) {
@@ -189,9 +184,9 @@ async fn wait_for_data(b: &Rc<Broker>, wants: &[Want], got: &[Got], deadline: In
             continue;
         };
         let seen = g.marks.high_watermark.max(w.offset).max(0) as u64;
-        let (name, partition) = (w.name.clone(), w.partition);
+        let key = w.key.clone();
         let work = move |o: &Rc<Broker>| {
-            let log = o.log(&name, partition);
+            let log = o.logs.borrow().get(&key).cloned();
             async move {
                 if let Some(log) = log {
                     let wait = log.wait(seen, Watermark::Written).boxed_local();
@@ -204,9 +199,8 @@ async fn wait_for_data(b: &Rc<Broker>, wants: &[Want], got: &[Got], deadline: In
             }
             .boxed_local()
         };
-        if owner == me {
-            waits.push(work(b));
-        } else if let Ok(fut) = b.mesh.submit(b, owner, work).await {
+        // `Mesh::submit` runs the wait in place when the owner is this shard.
+        if let Ok(fut) = b.mesh.submit(b, owner, work).await {
             waits.push(
                 async move {
                     let _ = fut.await;
@@ -245,8 +239,7 @@ pub(super) fn dispatch(
             for p in &t.partitions {
                 wants.push(Want {
                     topic: ti,
-                    name: name.clone(),
-                    partition: p.partition,
+                    key: (name.clone(), p.partition),
                     offset: p.fetch_offset,
                     max_bytes: (p.partition_max_bytes.max(0) as usize).min(max_bytes),
                     owner: meta.as_ref().and_then(|m| b.owner(m, p.partition)),
@@ -282,7 +275,7 @@ pub(super) fn dispatch(
                 }
             }
             topics[w.topic].partitions.push(FetchResponsePartition {
-                index: w.partition,
+                index: w.key.1,
                 error_code: g.marks.code,
                 high_watermark: g.marks.high_watermark,
                 last_stable_offset: g.marks.high_watermark,

@@ -189,25 +189,22 @@ impl ProducerTable {
     /// Drops producers whose last batch's timestamp is `expiration_ms` or more before `now_ms`
     /// (Kafka's producer.id.expiration.ms); returns how many.
     pub(super) fn expire(&mut self, now_ms: i64, expiration_ms: u64) -> usize {
-        let before = self.producers.len();
         let limit = now_ms.saturating_sub(i64::try_from(expiration_ms).unwrap_or(i64::MAX));
-        self.producers.retain(|_, p| {
-            p.recent
-                .back()
-                .is_some_and(|last| last.max_timestamp > limit)
-        });
-        before - self.producers.len()
+        self.retain_by_last_batch(|last| last.max_timestamp > limit)
     }
 
     /// Drops producers whose last batch lies below the log start (retention deleted it), as
     /// Kafka does: such a producer is unknown again and may start at any sequence.
     pub(super) fn evict_before(&mut self, log_start: u64) -> usize {
+        self.retain_by_last_batch(|last| last.last_offset >= log_start)
+    }
+
+    /// Keeps the producers whose last batch passes `keep` (one with none is dropped); returns
+    /// how many were dropped.
+    fn retain_by_last_batch(&mut self, keep: impl Fn(&Seen) -> bool) -> usize {
         let before = self.producers.len();
-        self.producers.retain(|_, p| {
-            p.recent
-                .back()
-                .is_some_and(|last| last.last_offset >= log_start)
-        });
+        self.producers
+            .retain(|_, p| p.recent.back().is_some_and(&keep));
         before - self.producers.len()
     }
 

@@ -68,7 +68,9 @@ fn append_on_owner(
     let mut done = Vec::with_capacity(work.len());
     let mut waits = Vec::new();
     for w in work {
-        let Some(log) = b.log(&w.topic, w.partition) else {
+        // One key for every lookup of this partition (the log and its producer table).
+        let key = (w.topic, w.partition);
+        let Some(log) = b.logs.borrow().get(&key).cloned() else {
             done.push((w.slot, Outcome::error(ec::NOT_LEADER_OR_FOLLOWER)));
             continue;
         };
@@ -81,45 +83,35 @@ fn append_on_owner(
                 continue;
             }
         };
-        let key = (w.topic.clone(), w.partition);
-        let mut duplicate = None;
-        if let Some(h) = &idempotent {
-            let check = b
-                .producers
-                .borrow()
-                .get(&key)
-                .map_or(Check::Append, |t| t.check(h));
-            match check {
-                Check::Append => {}
+        let mut tables = b.producers.borrow_mut();
+        let appended = match &idempotent {
+            None => log
+                .append(w.records, 0)
+                .map(|info| (info.first_offset, info.last_offset)),
+            Some(h) => match tables.get(&key).map_or(Check::Append, |t| t.check(h)) {
+                Check::Append => log.append(w.records, 0).map(|info| {
+                    tables.entry(key.clone()).or_default().record(
+                        h,
+                        info.first_offset,
+                        info.last_offset,
+                    );
+                    (info.first_offset, info.last_offset)
+                }),
                 Check::Duplicate {
                     first_offset,
                     last_offset,
-                } => duplicate = Some((first_offset, last_offset)),
+                } => Ok((first_offset, last_offset)),
                 Check::Refuse(code) => {
                     done.push((w.slot, Outcome::error(code)));
                     continue;
                 }
-            }
-        }
-        let appended = match duplicate {
-            Some((first_offset, last_offset)) => Ok((first_offset, last_offset)),
-            None => log.append(w.records, 0).map(|info| {
-                if let Some(h) = &idempotent {
-                    b.producers
-                        .borrow_mut()
-                        .entry(key.clone())
-                        .or_default()
-                        .record(h, info.first_offset, info.last_offset);
-                }
-                (info.first_offset, info.last_offset)
-            }),
+            },
         };
         // A roll since the last producer-state snapshot: write one at the new segment's base.
-        let due = b
-            .producers
-            .borrow_mut()
+        let due = tables
             .get_mut(&key)
             .and_then(|t| t.snapshot_due(log.active_segment_base()));
+        drop(tables);
         if let Some((offset, bytes)) = due {
             let dir = log.dir().to_path_buf();
             glommio::spawn_local(async move {
@@ -150,7 +142,7 @@ fn append_on_owner(
                     match futures::future::select(wait, timer).await {
                         Either::Left((Ok(()), _)) => (w.slot, outcome),
                         Either::Left((Err(e), _)) => {
-                            tracing::warn!(topic = %w.topic, partition = w.partition, "produce: {e}");
+                            tracing::warn!(topic = %key.0, partition = key.1, "produce: {e}");
                             (w.slot, Outcome::error(e.kafka_code()))
                         }
                         Either::Right(_) => (w.slot, Outcome::error(ec::REQUEST_TIMED_OUT)),
@@ -158,7 +150,7 @@ fn append_on_owner(
                 });
             }
             Err(e) => {
-                tracing::debug!(topic = %w.topic, partition = w.partition, "produce refused: {e}");
+                tracing::debug!(topic = %key.0, partition = key.1, "produce refused: {e}");
                 done.push((w.slot, Outcome::error(e.kafka_code())));
             }
         }
@@ -194,17 +186,11 @@ pub(super) async fn dispatch(
             let slot = outcomes.len();
             indexes.push(part.index);
             let owner = meta.as_ref().and_then(|m| b.owner(m, part.index));
-            let immediate = if !matches!(acks, -1..=1) {
-                Some(ec::INVALID_REQUIRED_ACKS)
-            } else if owner.is_none() {
-                Some(ec::UNKNOWN_TOPIC_OR_PARTITION)
-            } else if part.records.is_none() {
-                Some(ec::CORRUPT_MESSAGE)
-            } else {
-                None
-            };
-            match (immediate, owner, part.records) {
-                (None, Some(shard), Some(records)) => {
+            let refused = match (owner, part.records) {
+                _ if !matches!(acks, -1..=1) => ec::INVALID_REQUIRED_ACKS,
+                (None, _) => ec::UNKNOWN_TOPIC_OR_PARTITION,
+                (Some(_), None) => ec::CORRUPT_MESSAGE,
+                (Some(shard), Some(records)) => {
                     outcomes.push(None);
                     per_shard[shard].push(AppendWork {
                         slot,
@@ -212,11 +198,10 @@ pub(super) async fn dispatch(
                         partition: part.index,
                         records,
                     });
+                    continue;
                 }
-                (code, _, _) => outcomes.push(Some(Outcome::error(
-                    code.unwrap_or(ec::UNKNOWN_SERVER_ERROR),
-                ))),
-            }
+            };
+            outcomes.push(Some(Outcome::error(refused)));
         }
         layout.push((topic.name, indexes));
     }

@@ -148,6 +148,14 @@ pub fn topic_name_of_broker_config(broker_name: &str) -> Option<&'static str> {
         .map(|(t, _)| *t)
 }
 
+/// Kafka's broker config that sets the broker-wide default of topic config `topic_name`.
+pub fn broker_name_of_topic_config(topic_name: &str) -> Option<&'static str> {
+    TOPIC_CONFIGS
+        .iter()
+        .find(|(t, _)| *t == topic_name)
+        .map(|(_, b)| *b)
+}
+
 /// List-typed configs (the only ones APPEND and SUBTRACT apply to).
 pub fn is_list(name: &str) -> bool {
     name == "cleanup.policy"

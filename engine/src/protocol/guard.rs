@@ -50,26 +50,28 @@ impl Walk {
 /// Checks the body of `api_key` v`version`; APIs without arrays or not decoded by the crate pass.
 pub fn check(api_key: ApiKey, version: i16, body: &Bytes) -> Result<()> {
     let v = version;
+    // Flexible versions (compact lengths, tagged fields) are those with request header v2: the
+    // crate's own table, as its decoder uses.
     let flexible = match api_key {
-        ApiKey::Metadata => v >= 9,
-        ApiKey::Fetch => v >= 12,
-        ApiKey::ListOffsets => v >= 6,
-        ApiKey::CreateTopics => v >= 5,
-        ApiKey::DeleteTopics => v >= 4,
-        ApiKey::DescribeConfigs => v >= 4,
-        ApiKey::CreatePartitions => v >= 2,
-        ApiKey::AlterConfigs => v >= 2,
-        ApiKey::IncrementalAlterConfigs => v >= 1,
-        ApiKey::FindCoordinator => v >= 3,
-        ApiKey::JoinGroup => v >= 6,
-        ApiKey::SyncGroup => v >= 4,
-        ApiKey::LeaveGroup => v >= 4,
-        ApiKey::OffsetCommit => v >= 8,
-        ApiKey::OffsetFetch => v >= 6,
-        ApiKey::ListGroups => v >= 3,
-        ApiKey::DescribeGroups => v >= 5,
-        ApiKey::DeleteGroups => v >= 2,
-        ApiKey::OffsetDelete => false,
+        ApiKey::Metadata
+        | ApiKey::Fetch
+        | ApiKey::ListOffsets
+        | ApiKey::CreateTopics
+        | ApiKey::DeleteTopics
+        | ApiKey::DescribeConfigs
+        | ApiKey::CreatePartitions
+        | ApiKey::AlterConfigs
+        | ApiKey::IncrementalAlterConfigs
+        | ApiKey::FindCoordinator
+        | ApiKey::JoinGroup
+        | ApiKey::SyncGroup
+        | ApiKey::LeaveGroup
+        | ApiKey::OffsetCommit
+        | ApiKey::OffsetFetch
+        | ApiKey::ListGroups
+        | ApiKey::DescribeGroups
+        | ApiKey::DeleteGroups
+        | ApiKey::OffsetDelete => api_key.request_header_version(v) >= 2,
         _ => return Ok(()),
     };
     let mut w = Walk {

@@ -17,7 +17,7 @@ use glommio::net::TcpStream;
 
 use super::Service;
 use crate::protocol::frame::read_frame;
-use crate::protocol::{Part, ProtocolError, ResponseFrame};
+use crate::protocol::{ProtocolError, ResponseFrame};
 
 /// Requests dispatched but not yet answered, per connection.
 const IN_FLIGHT_MAX: usize = 64;
@@ -72,10 +72,7 @@ async fn write_frame(out: &mut Half, frame: ResponseFrame) -> std::io::Result<()
             out.write_all(&gather).await?;
             gather.clear();
         }
-        match part {
-            Part::Log(l) => out.write_all(l).await?,
-            Part::Bytes(b) => out.write_all(b).await?,
-        }
+        out.write_all(bytes).await?;
     }
     if !gather.is_empty() {
         out.write_all(&gather).await?;

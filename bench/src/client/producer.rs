@@ -18,6 +18,7 @@
 use std::collections::VecDeque;
 use std::net::{TcpStream as StdTcpStream, ToSocketAddrs};
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
@@ -37,6 +38,7 @@ use serde::{Deserialize, Serialize};
 
 use super::batch::{BatchBuilder, BatchError, Compression, ProducerFields};
 use super::partitioner::Partitioner;
+use crate::progress::{Live, LiveRecorder, RunHistograms};
 
 const PRODUCE_VERSION: i16 = 7;
 const METADATA_VERSION: i16 = 4;
@@ -102,6 +104,11 @@ pub struct ProducerConfig {
     /// glommio executors (threads), one connection group each.
     pub executors: usize,
     pub client_id: String,
+    /// Record values to cycle through (`None`: 64 JSON-like values of record_size bytes). Hook
+    /// for `bench::payload` (workloads).
+    pub payloads: Option<Arc<Vec<Vec<u8>>>>,
+    /// Live counters, stop flag and final histograms (`bench::progress`), if anyone watches.
+    pub live: Option<Arc<Live>>,
 }
 
 impl ProducerConfig {
@@ -125,6 +132,8 @@ impl ProducerConfig {
             connections: 1,
             executors: 1,
             client_id: "weir-bench".to_string(),
+            payloads: None,
+            live: None,
         }
     }
 
@@ -270,6 +279,7 @@ struct ConnResult {
     uncompressed: u64,
     wire: u64,
     first_error: Option<i16>,
+    live: Option<LiveRecorder>,
 }
 
 impl ConnResult {
@@ -284,6 +294,7 @@ impl ConnResult {
             uncompressed: 0,
             wire: 0,
             first_error: None,
+            live: None,
         }
     }
 
@@ -326,7 +337,10 @@ pub fn run(config: ProducerConfig) -> Result<ProduceReport, ProducerError> {
         let handle = glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
             .name(&format!("bench-produce-{e}"))
             .spawn(move || async move {
-                let payloads = Rc::new(payloads(config.record_size));
+                let payloads = match &config.payloads {
+                    Some(p) => Rc::new(p.as_ref().clone()),
+                    None => Rc::new(payloads(config.record_size)),
+                };
                 let tasks = mine.into_iter().map(|(index, records)| {
                     let config = config.clone();
                     let payloads = payloads.clone();
@@ -356,6 +370,12 @@ pub fn run(config: ProducerConfig) -> Result<ProduceReport, ProducerError> {
     let mut total = ConnResult::new();
     for r in results {
         total.merge(r)?;
+    }
+    if let Some(live) = &config.live {
+        live.finish(RunHistograms {
+            latency: total.latency.clone(),
+            delay: total.delay.clone(),
+        });
     }
     let per_s = |n: f64| if elapsed > 0.0 { n / elapsed } else { 0.0 };
     Ok(ProduceReport {
@@ -617,6 +637,7 @@ async fn connection(
     .detach();
 
     let mut result = ConnResult::new();
+    result.live = config.live.as_ref().map(|l| l.recorder());
     let mut partitioner = Partitioner::new(partitions, 0x9e37_79b9_7f4a_7c15 ^ index as u64);
     let mut open: Vec<Option<Open>> = (0..partitions).map(|_| None).collect();
     let mut ready: VecDeque<Ready> = VecDeque::new();
@@ -638,7 +659,9 @@ async fn connection(
         None => true,
     };
 
+    let mut stopped = false;
     loop {
+        stopped = stopped || result.live.as_mut().is_some_and(LiveRecorder::tick);
         // 1. Responses that have arrived.
         while let Ok(frame) = rx.try_recv() {
             let frame = frame.map_err(ProducerError::Protocol)?;
@@ -647,6 +670,7 @@ async fn connection(
         // 2. Offer records while buffer.memory allows, at most one batch's worth per turn.
         let mut offered = 0usize;
         while next_record < records
+            && !stopped
             && buffered < config.buffer_memory
             && offered < config.batch_size
             && due(next_record)
@@ -688,7 +712,7 @@ async fn connection(
             next_record += 1;
         }
         // 3. Batches whose linger expired, or all of them once nothing more will come.
-        let done_offering = next_record >= records;
+        let done_offering = next_record >= records || stopped;
         let mut next_deadline: Option<Instant> = None;
         for p in 0..partitions {
             let Some(created) = open[p as usize].as_ref().map(|o| o.created) else {
@@ -761,6 +785,9 @@ async fn connection(
                 for (_, sent, release) in batches {
                     for t in sent {
                         let _ = result.latency.record(now.saturating_sub(t).max(1));
+                        if let Some(l) = &mut result.live {
+                            l.acked(now.saturating_sub(t));
+                        }
                         result.acked += 1;
                     }
                     buffered = buffered.saturating_sub(release);
@@ -854,6 +881,9 @@ fn on_response(
         if code == 0 {
             for t in &sent {
                 let _ = result.latency.record(now.saturating_sub(*t).max(1));
+                if let Some(l) = &mut result.live {
+                    l.acked(now.saturating_sub(*t));
+                }
             }
             result.acked += sent.len() as u64;
         } else {

@@ -7,3 +7,5 @@ pub mod null_sink;
 pub mod payload;
 pub mod progress;
 pub mod report;
+pub mod runner;
+pub mod workload;

@@ -1,0 +1,598 @@
+//! runner — executes a [`Plan`] against one target and assembles its [`BenchResult`]: the
+//! warm-up phase (figures discarded), the maximum-rate search when the rate is 0, the measured
+//! phase (with the broker's CPU read before and after), and the honesty check — the same load
+//! against an in-process null sink, whose rate is the generator's ceiling.
+//!
+//! A phase runs one producer (`client::producer`, `producersPerTopic` connections) per topic, all
+//! at once, sharing one [`Live`] (progress line, stop flag for timed phases, merged histograms).
+//! Each phase opens fresh connections (OMB keeps its producers across warm-up and test; a fresh
+//! start only costs the measured phase a Metadata round trip).
+//!
+//! Owns phase sequencing, the search, and merging per-topic reports. Must not create topics (the
+//! caller does, with whatever admin client fits the target) and must not read argv.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+
+use crate::broker_cpu;
+use crate::client::producer::{self, ProduceReport, ProducerConfig, ProducerError};
+use crate::null_sink::{NullSink, NullSinkConfig, SinkError};
+use crate::payload::{PayloadError, PayloadPool, PayloadSpec};
+use crate::progress::{latency_histogram, Live, ProgressLine, RunHistograms};
+use crate::report::{
+    BenchResult, BrokerCpu, Ceiling, Percentiles, Publish, RateStep, RunConfig, CEILING_FACTOR,
+    FORMAT, VERSION,
+};
+use crate::workload::Plan;
+
+/// A rate is sustainable when at least this share of it was achieved …
+pub const SUSTAINED_SHARE: f64 = 0.95;
+/// … and the publish delay's p99 stayed under this (ms).
+pub const MAX_DELAY_P99_MS: f64 = 100.0;
+/// Rates tried by the search, as shares of the closed-loop maximum, in order.
+pub const SEARCH_STEPS: [f64; 6] = [1.0, 0.9, 0.8, 0.7, 0.6, 0.5];
+/// Longest ceiling run (the null sink answers fast; more adds nothing).
+pub const CEILING_MAX: Duration = Duration::from_secs(10);
+
+/// Errors of a run.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("producer: {0}")]
+    Producer(#[from] ProducerError),
+    #[error("payload: {0}")]
+    Payload(#[from] PayloadError),
+    #[error("ceiling: {0}")]
+    Sink(#[from] SinkError),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Where and how to run.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// Shown in summaries and `compare` tables.
+    pub name: String,
+    pub bootstrap: String,
+    /// Topic names (as many as the plan's `topics`), already created or auto-created.
+    pub topic_names: Vec<String>,
+}
+
+/// Options of the machinery around the measurement.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// The broker's pid (else: the process listening on the bootstrap port, if local).
+    pub broker_pid: Option<u32>,
+    /// Run the null-sink ceiling check first.
+    pub check_ceiling: bool,
+    /// Draw the live progress line.
+    pub progress: bool,
+    /// "produce" or "run".
+    pub kind: String,
+}
+
+/// A run's result and its merged histograms (for the HDR log).
+pub struct Outcome {
+    pub result: BenchResult,
+    pub histograms: RunHistograms,
+}
+
+/// How a phase ends.
+#[derive(Debug, Clone, Copy)]
+enum Bound {
+    Records(u64),
+    Time(Duration),
+}
+
+struct Phase {
+    reports: Vec<ProduceReport>,
+    histograms: RunHistograms,
+}
+
+/// Runs `plan` against `target`.
+pub fn run(plan: &Plan, target: &Target, opts: &RunOptions) -> Result<Outcome, RunError> {
+    if target.topic_names.len() != plan.topics as usize {
+        return Err(RunError::Other(format!(
+            "{} topic names for {} topics",
+            target.topic_names.len(),
+            plan.topics
+        )));
+    }
+    let pool = PayloadPool::generate(&plan.payload, plan.message_size, 0x5eed)?;
+    let value_size = pool.value_size();
+    let values = Arc::new(pool.values);
+    let mut warnings = Vec::new();
+
+    // The ceiling first, so the broker is not still busy with our data while it is measured.
+    let ceiling_phase = if opts.check_ceiling {
+        let sink = NullSink::start(NullSinkConfig {
+            listen: "127.0.0.1:0"
+                .parse()
+                .map_err(|e| RunError::Other(format!("{e}")))?,
+            partitions: plan.partitions_per_topic,
+        })?;
+        let sink_target = Target {
+            name: "null-sink".into(),
+            bootstrap: sink.addr().to_string(),
+            topic_names: target.topic_names.clone(),
+        };
+        let bound = match plan.records {
+            Some(n) => Bound::Records(n),
+            None => Bound::Time(plan.test.min(CEILING_MAX)),
+        };
+        let phase = run_phase(
+            plan,
+            &sink_target,
+            &values,
+            value_size,
+            None,
+            bound,
+            opts,
+            "ceiling",
+        );
+        sink.stop();
+        Some(phase?)
+    } else {
+        None
+    };
+
+    if !plan.warmup.is_zero() {
+        run_phase(
+            plan,
+            target,
+            &values,
+            value_size,
+            rate_of(plan.producer_rate),
+            Bound::Time(plan.warmup),
+            opts,
+            "warmup",
+        )?;
+    }
+
+    let mut rate_search = Vec::new();
+    let mut rate = rate_of(plan.producer_rate);
+    if rate.is_none() && plan.records.is_none() {
+        let trial = (plan.test / 4).clamp(Duration::from_secs(1), Duration::from_secs(20));
+        let probe = run_phase(
+            plan,
+            target,
+            &values,
+            value_size,
+            None,
+            Bound::Time(trial),
+            opts,
+            "search max",
+        )?;
+        let max = merge_publish(&probe.reports, value_size).msg_per_s;
+        rate_search.push(step(0.0, &probe, value_size));
+        for share in SEARCH_STEPS {
+            let offered = max * share;
+            if offered < 1.0 {
+                break;
+            }
+            let label = format!("search {offered:.0}/s");
+            let p = run_phase(
+                plan,
+                target,
+                &values,
+                value_size,
+                Some(offered),
+                Bound::Time(trial),
+                opts,
+                &label,
+            )?;
+            let s = step(offered, &p, value_size);
+            let ok = s.sustainable;
+            rate_search.push(s);
+            if ok {
+                rate = Some(offered);
+                break;
+            }
+        }
+        if rate.is_none() {
+            let fallback = max * SEARCH_STEPS[SEARCH_STEPS.len() - 1];
+            warnings.push(format!(
+                "no rate tried was sustainable (achieved ≥ {SUSTAINED_SHARE} of offered with publish delay p99 ≤ {MAX_DELAY_P99_MS} ms); measured at {fallback:.0}/s"
+            ));
+            rate = (fallback >= 1.0).then_some(fallback);
+        }
+    }
+
+    // The measured phase, with the broker's CPU around it.
+    let broker = find_broker(&target.bootstrap, opts.broker_pid, &mut warnings);
+    let cpu_before = broker
+        .as_ref()
+        .and_then(|(pid, _)| broker_cpu::cpu_times(*pid));
+    let started_unix_ms = unix_ms();
+    let bound = match plan.records {
+        Some(n) => Bound::Records(n),
+        None => Bound::Time(plan.test),
+    };
+    let measured = run_phase(plan, target, &values, value_size, rate, bound, opts, "test")?;
+    let cpu_after = broker
+        .as_ref()
+        .and_then(|(pid, _)| broker_cpu::cpu_times(*pid));
+    let publish = merge_publish(&measured.reports, value_size);
+
+    let broker_cpu = match (broker, cpu_before, cpu_after) {
+        (Some((pid, found_by)), Some(a), Some(b)) => {
+            let user_s = b.user_s - a.user_s;
+            let system_s = b.system_s - a.system_s;
+            let cpu_s = user_s + system_s;
+            let gb = publish.records as f64 * value_size as f64 / 1e9;
+            Some(BrokerCpu {
+                pid,
+                found_by,
+                user_s,
+                system_s,
+                cpu_s,
+                cpu_s_per_gb: if gb > 0.0 { cpu_s / gb } else { 0.0 },
+                cores_busy: if publish.elapsed_s > 0.0 {
+                    cpu_s / publish.elapsed_s
+                } else {
+                    0.0
+                },
+            })
+        }
+        (Some((pid, _)), _, _) => {
+            warnings.push(format!(
+                "could not read /proc/{pid}/stat: no broker CPU figures"
+            ));
+            None
+        }
+        _ => None,
+    };
+
+    let ceiling = ceiling_phase.map(|c| {
+        let p = merge_publish(&c.reports, value_size);
+        let ratio = if publish.msg_per_s > 0.0 {
+            p.msg_per_s / publish.msg_per_s
+        } else {
+            f64::INFINITY
+        };
+        Ceiling {
+            msg_per_s: p.msg_per_s,
+            mb_per_s: p.mb_per_s,
+            ratio: if ratio.is_finite() { ratio } else { 0.0 },
+            sufficient: ratio.is_finite() && ratio >= CEILING_FACTOR,
+        }
+    });
+
+    let producer = &plan.producer;
+    let mut result = BenchResult {
+        format: FORMAT.into(),
+        version: VERSION,
+        kind: opts.kind.clone(),
+        weir_version: env!("CARGO_PKG_VERSION").into(),
+        started_unix_ms,
+        target_name: target.name.clone(),
+        bootstrap: target.bootstrap.clone(),
+        config: RunConfig {
+            workload: plan.name.clone(),
+            topics: target.topic_names.clone(),
+            partitions_per_topic: measured
+                .reports
+                .first()
+                .map_or(plan.partitions_per_topic, |r| r.partitions),
+            message_size: value_size,
+            payload: payload_name(&plan.payload),
+            key_distributor: match producer.keys {
+                None => "NO_KEY".into(),
+                Some(_) if plan.records.is_none() => plan.key_distributor.name().into(),
+                Some(n) => format!("KEYS({n})"),
+            },
+            producers_per_topic: producer.connections,
+            consumers_per_subscription: plan.consumers_per_subscription,
+            producer_rate: rate.unwrap_or(0.0),
+            warmup_s: plan.warmup.as_secs_f64(),
+            test_s: if plan.records.is_some() {
+                0.0
+            } else {
+                plan.test.as_secs_f64()
+            },
+            records: plan.records,
+            acks: producer.acks,
+            linger_ms: producer.linger.as_millis() as u64,
+            batch_size: producer.batch_size,
+            compression: producer.compression,
+            compression_level: producer.compression_level,
+            max_in_flight: producer.max_in_flight,
+            buffer_memory: producer.buffer_memory,
+        },
+        publish,
+        publish_latency_ms: Percentiles::of(&measured.histograms.latency),
+        publish_delay_ms: rate.map(|_| Percentiles::of(&measured.histograms.delay)),
+        e2e_latency_ms: None,
+        broker_cpu,
+        ceiling,
+        cross_check: None,
+        rate_search,
+        warnings,
+    };
+    result.judge();
+    Ok(Outcome {
+        result,
+        histograms: measured.histograms,
+    })
+}
+
+fn rate_of(r: f64) -> Option<f64> {
+    (r > 0.0).then_some(r)
+}
+
+fn step(offered: f64, p: &Phase, value_size: usize) -> RateStep {
+    let achieved = merge_publish(&p.reports, value_size).msg_per_s;
+    let delay = Percentiles::of(&p.histograms.delay).p99;
+    let failed: u64 = p.reports.iter().map(|r| r.records_failed).sum();
+    RateStep {
+        offered,
+        achieved_msg_per_s: achieved,
+        publish_delay_p99_ms: delay,
+        publish_latency_p99_ms: Percentiles::of(&p.histograms.latency).p99,
+        sustainable: offered > 0.0
+            && failed == 0
+            && achieved >= SUSTAINED_SHARE * offered
+            && delay <= MAX_DELAY_P99_MS,
+    }
+}
+
+fn payload_name(p: &PayloadSpec) -> String {
+    match p {
+        PayloadSpec::JsonLog => "json_log".into(),
+        PayloadSpec::Random { ratio } => format!("random(ratio={ratio})"),
+        PayloadSpec::File { path } => format!("file({})", path.display()),
+    }
+}
+
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// The broker process: given, or found listening on the bootstrap port of a local address.
+fn find_broker(
+    bootstrap: &str,
+    given: Option<u32>,
+    warnings: &mut Vec<String>,
+) -> Option<(u32, String)> {
+    if let Some(pid) = given {
+        return Some((pid, "--broker-pid".into()));
+    }
+    let addr = broker_cpu::is_local(bootstrap)?;
+    match broker_cpu::find_listener(addr.port()) {
+        Some(pid) if pid == std::process::id() => {
+            warnings.push(
+                "the target listens in this very process: its CPU is not separable from the generator's"
+                    .into(),
+            );
+            None
+        }
+        Some(pid) => Some((pid, format!("listening on port {}", addr.port()))),
+        None => {
+            warnings.push(format!(
+                "no process visible listening on port {} (another user's?): no broker CPU figures; give --broker-pid",
+                addr.port()
+            ));
+            None
+        }
+    }
+}
+
+/// One phase: a producer per topic, all at once.
+#[allow(clippy::too_many_arguments)]
+fn run_phase(
+    plan: &Plan,
+    target: &Target,
+    values: &Arc<Vec<Vec<u8>>>,
+    value_size: usize,
+    rate: Option<f64>,
+    bound: Bound,
+    opts: &RunOptions,
+    label: &str,
+) -> Result<Phase, RunError> {
+    let live = Live::new();
+    let topics = target.topic_names.len().max(1);
+    let line = ProgressLine::start(
+        live.clone(),
+        &format!("{} {label}", target.name),
+        value_size,
+        opts.progress,
+    );
+    let mut threads = Vec::new();
+    for (i, topic) in target.topic_names.iter().enumerate() {
+        let config = ProducerConfig {
+            bootstrap: target.bootstrap.clone(),
+            topic: topic.clone(),
+            records: match bound {
+                Bound::Records(n) => n / topics as u64 + u64::from((i as u64) < n % topics as u64),
+                Bound::Time(_) => u64::MAX,
+            },
+            rate: rate.map(|r| r / topics as f64),
+            record_size: value_size,
+            payloads: Some(values.clone()),
+            live: Some(live.clone()),
+            ..plan.producer.clone()
+        };
+        threads.push(
+            std::thread::Builder::new()
+                .name(format!("bench-topic-{i}"))
+                .spawn(move || producer::run(config))
+                .map_err(|e| RunError::Other(format!("starting a producer thread: {e}")))?,
+        );
+    }
+    if let Bound::Time(d) = bound {
+        let until = Instant::now() + d;
+        while Instant::now() < until && !threads.iter().all(|t| t.is_finished()) {
+            std::thread::sleep((until - Instant::now()).min(Duration::from_millis(20)));
+        }
+        live.stop();
+    }
+    let mut reports = Vec::new();
+    let mut first_error = None;
+    for t in threads {
+        match t.join() {
+            Ok(Ok(r)) => reports.push(r),
+            Ok(Err(e)) => {
+                live.stop();
+                first_error.get_or_insert(RunError::Producer(e));
+            }
+            Err(_) => {
+                first_error.get_or_insert(RunError::Other("a producer thread panicked".into()));
+            }
+        }
+    }
+    drop(line);
+    if let Some(e) = first_error {
+        return Err(e);
+    }
+    let histograms = live.take_histograms().unwrap_or_else(|| RunHistograms {
+        latency: latency_histogram(),
+        delay: latency_histogram(),
+    });
+    Ok(Phase {
+        reports,
+        histograms,
+    })
+}
+
+/// The publish figures of several producers that ran at once (one per topic).
+pub fn merge_publish(reports: &[ProduceReport], value_size: usize) -> Publish {
+    let records: u64 = reports.iter().map(|r| r.records_acked).sum();
+    let failed: u64 = reports.iter().map(|r| r.records_failed).sum();
+    let elapsed = reports.iter().map(|r| r.elapsed_s).fold(0.0, f64::max);
+    let wire: f64 = reports
+        .iter()
+        .map(|r| r.wire_mb_per_s * r.elapsed_s * 1e6)
+        .sum();
+    let uncompressed: f64 = reports
+        .iter()
+        .map(|r| r.wire_mb_per_s * r.elapsed_s * 1e6 * r.compression_ratio)
+        .sum();
+    let batches: u64 = reports.iter().map(|r| r.batches).sum();
+    let per_s = |n: f64| if elapsed > 0.0 { n / elapsed } else { 0.0 };
+    Publish {
+        records,
+        failed,
+        first_error: reports.iter().find_map(|r| r.first_error),
+        elapsed_s: elapsed,
+        msg_per_s: per_s(records as f64),
+        mb_per_s: per_s(records as f64 * value_size as f64) / 1e6,
+        wire_mb_per_s: per_s(wire) / 1e6,
+        compression_ratio: if wire > 0.0 { uncompressed / wire } else { 0.0 },
+        batches,
+        requests: reports.iter().map(|r| r.requests).sum(),
+        records_per_batch: if batches > 0 {
+            (records + failed) as f64 / batches as f64
+        } else {
+            0.0
+        },
+    }
+}
+
+/// Merges histograms of several runs (e.g. per target) — never averages percentiles.
+pub fn merge_histograms(all: &[&Histogram<u64>]) -> Histogram<u64> {
+    let mut h = latency_histogram();
+    for x in all {
+        let _ = h.add(*x);
+    }
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::batch::Compression;
+    use crate::workload::KeyDistributor;
+
+    fn plan(records: Option<u64>, rate: f64, test: Duration) -> Plan {
+        let mut producer = ProducerConfig::new("", "");
+        producer.acks = 1;
+        producer.batch_size = 16 << 10;
+        producer.linger = Duration::from_millis(2);
+        producer.compression = Compression::Lz4;
+        Plan {
+            name: "unit".into(),
+            topics: 2,
+            partitions_per_topic: 3,
+            payload: PayloadSpec::JsonLog,
+            message_size: 400,
+            key_distributor: KeyDistributor::NoKey,
+            consumers_per_subscription: 0,
+            producer_rate: rate,
+            warmup: Duration::ZERO,
+            test,
+            records,
+            producer,
+            consumer_config: Default::default(),
+        }
+    }
+
+    #[test]
+    fn a_timed_run_against_a_null_sink_reports_every_acked_record_once() {
+        let sink = NullSink::start(NullSinkConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            partitions: 3,
+        })
+        .unwrap();
+        let target = Target {
+            name: "sink".into(),
+            bootstrap: sink.addr().to_string(),
+            topic_names: vec!["a".into(), "b".into()],
+        };
+        let opts = RunOptions {
+            check_ceiling: true,
+            kind: "run".into(),
+            ..RunOptions::default()
+        };
+        let out = run(
+            &plan(None, 4000.0, Duration::from_millis(1500)),
+            &target,
+            &opts,
+        )
+        .unwrap();
+        let r = &out.result;
+        // Everything the sink acknowledged (ceiling ran against its own sink) was counted.
+        let acked = sink
+            .counters()
+            .records
+            .load(std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(r.publish.records, acked);
+        assert_eq!(r.publish_latency_ms.count, acked);
+        // ~4000/s for 1.5 s.
+        assert!((4_000..=7_000).contains(&acked), "{acked}");
+        assert!(r.publish.compression_ratio > 1.5, "{:?}", r.publish);
+        let delay = r.publish_delay_ms.as_ref().unwrap();
+        assert_eq!(delay.count, acked);
+        let ceiling = r.ceiling.as_ref().unwrap();
+        assert!(ceiling.msg_per_s > r.publish.msg_per_s, "{ceiling:?}");
+        assert_eq!(r.config.topics, vec!["a", "b"]);
+        assert_eq!(r.config.partitions_per_topic, 3);
+        sink.stop();
+    }
+
+    #[test]
+    fn a_record_bound_closed_loop_run_sends_exactly_that_many() {
+        let sink = NullSink::start(NullSinkConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            partitions: 1,
+        })
+        .unwrap();
+        let target = Target {
+            name: "sink".into(),
+            bootstrap: sink.addr().to_string(),
+            topic_names: vec!["a".into(), "b".into()],
+        };
+        let opts = RunOptions {
+            kind: "produce".into(),
+            ..RunOptions::default()
+        };
+        let out = run(&plan(Some(5_001), 0.0, Duration::ZERO), &target, &opts).unwrap();
+        assert_eq!(out.result.publish.records, 5_001);
+        assert!(out.result.publish_delay_ms.is_none());
+        assert!(out.result.rate_search.is_empty());
+        assert!(out.result.ceiling.is_none());
+        sink.stop();
+    }
+}

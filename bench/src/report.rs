@@ -205,17 +205,23 @@ pub struct Ceiling {
     pub sufficient: bool,
 }
 
-/// A second producer implementation on the same broker and configuration.
+/// A second producer implementation on the same broker and configuration, both closed loop
+/// (as fast as they go) for the same record count.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CrossCheck {
-    /// e.g. "librdkafka 2.x (confluent-kafka)".
+    /// e.g. "librdkafka 2.16.0 (confluent-kafka 2.16.1)".
     pub tool: String,
     pub records: u64,
     pub elapsed_s: f64,
+    /// The tool's rate.
     pub msg_per_s: f64,
     pub mb_per_s: f64,
-    /// The tool's figure / ours.
+    /// Our generator's closed-loop rate on the same records (the measured phase's rate when it
+    /// was closed loop already, else a run of its own).
+    pub ours_msg_per_s: f64,
+    pub ours_mb_per_s: f64,
+    /// msg_per_s / ours_msg_per_s.
     pub ratio: f64,
 }
 
@@ -332,8 +338,8 @@ impl BenchResult {
         if let Some(x) = &self.cross_check {
             let _ = writeln!(
                 s,
-                "librdkafka {} : {:.0} msg/s  {:.1} MB/s = {:.2}x ours",
-                x.tool, x.msg_per_s, x.mb_per_s, x.ratio
+                "crosscheck {}: {:.0} msg/s {:.1} MB/s; weir bench {:.0} msg/s {:.1} MB/s (closed loop, {} records each): {:.2}x",
+                x.tool, x.msg_per_s, x.mb_per_s, x.ours_msg_per_s, x.ours_mb_per_s, x.records, x.ratio
             );
         }
         for step in &self.rate_search {

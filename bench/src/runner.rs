@@ -70,6 +70,9 @@ pub struct RunOptions {
     pub progress: bool,
     /// "produce" or "run".
     pub kind: String,
+    /// A ceiling (msg/s, MB/s) already measured for this plan (`compare` measures it once for
+    /// all targets); with `check_ceiling`, used instead of running the sink again.
+    pub known_ceiling: Option<(f64, f64)>,
 }
 
 /// A run's result and its merged histograms (for the HDR log).
@@ -105,7 +108,11 @@ pub fn run(plan: &Plan, target: &Target, opts: &RunOptions) -> Result<Outcome, R
     let mut warnings = Vec::new();
 
     // The ceiling first, so the broker is not still busy with our data while it is measured.
-    let ceiling_phase = if opts.check_ceiling {
+    let ceiling_figures = if !opts.check_ceiling {
+        None
+    } else if let Some(known) = opts.known_ceiling {
+        Some(known)
+    } else {
         let sink = NullSink::start(NullSinkConfig {
             listen: "127.0.0.1:0"
                 .parse()
@@ -132,9 +139,8 @@ pub fn run(plan: &Plan, target: &Target, opts: &RunOptions) -> Result<Outcome, R
             "ceiling",
         );
         sink.stop();
-        Some(phase?)
-    } else {
-        None
+        let p = merge_publish(&phase?.reports, value_size);
+        Some((p.msg_per_s, p.mb_per_s))
     };
 
     if !plan.warmup.is_zero() {
@@ -244,16 +250,15 @@ pub fn run(plan: &Plan, target: &Target, opts: &RunOptions) -> Result<Outcome, R
         _ => None,
     };
 
-    let ceiling = ceiling_phase.map(|c| {
-        let p = merge_publish(&c.reports, value_size);
+    let ceiling = ceiling_figures.map(|(msg_per_s, mb_per_s)| {
         let ratio = if publish.msg_per_s > 0.0 {
-            p.msg_per_s / publish.msg_per_s
+            msg_per_s / publish.msg_per_s
         } else {
             f64::INFINITY
         };
         Ceiling {
-            msg_per_s: p.msg_per_s,
-            mb_per_s: p.mb_per_s,
+            msg_per_s,
+            mb_per_s,
             ratio: if ratio.is_finite() { ratio } else { 0.0 },
             sufficient: ratio.is_finite() && ratio >= CEILING_FACTOR,
         }

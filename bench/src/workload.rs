@@ -373,9 +373,7 @@ pub fn apply_producer_config(
         }
         "linger.ms" => p.linger = Duration::from_millis(num(value)?),
         "batch.size" => p.batch_size = num(value)?,
-        "compression.type" => {
-            p.compression = value.parse::<Compression>()?
-        }
+        "compression.type" => p.compression = value.parse::<Compression>()?,
         "compression.level"
         | "compression.gzip.level"
         | "compression.lz4.level"

@@ -1,8 +1,10 @@
 //! A small blocking Kafka-protocol client for the `weir` admin subcommands (`weir group ...`):
 //! one request at a time over a `std::net::TcpStream`, encoded and decoded by `kafka-protocol`.
 //!
-//! Owns: framing, correlation ids and the group queries (coordinator lookup, ListGroups,
-//! DescribeGroups, OffsetFetch, ListOffsets latest, consumer-protocol assignment decoding).
+//! Owns: framing, correlation ids, the group queries (coordinator lookup, ListGroups,
+//! DescribeGroups, OffsetFetch, ListOffsets latest, consumer-protocol assignment decoding), and
+//! what `weir bench run` needs: ApiVersions (does the target answer CreateTopics?) and
+//! CreateTopics.
 //! Must not: print (callers decide the output), or trust the network: every size, correlation
 //! id and error code from the broker is checked and turned into an error, never a panic.
 
@@ -14,11 +16,13 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context};
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::error::ParseResponseErrorCode;
+use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::{
-    ConsumerProtocolAssignment, DescribeGroupsRequest, FindCoordinatorRequest, GroupId,
-    ListGroupsRequest, ListOffsetsRequest, OffsetFetchRequest, RequestHeader, ResponseHeader,
-    TopicName,
+    ApiKey, ApiVersionsRequest, ConsumerProtocolAssignment, CreateTopicsRequest,
+    DescribeGroupsRequest, FindCoordinatorRequest, GroupId, ListGroupsRequest, ListOffsetsRequest,
+    MetadataRequest, OffsetFetchRequest, RequestHeader, ResponseHeader, TopicName,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
 
@@ -349,6 +353,65 @@ fn log_end_offsets<'a>(
     }
     Ok(out)
 }
+
+/// Whether the broker advertises `api` (ApiVersions v0), so callers can skip what a minimal
+/// Kafka server (e.g. `weir bench null-sink`) does not answer.
+pub fn supports(bootstrap: &str, api: ApiKey) -> anyhow::Result<bool> {
+    let mut c = Conn::connect(bootstrap)?;
+    let resp = c.call(&ApiVersionsRequest::default(), 0)?;
+    if resp.error_code != 0 {
+        bail!("ApiVersions: {}", error_name(resp.error_code));
+    }
+    Ok(resp.api_keys.iter().any(|k| k.api_key == api as i16))
+}
+
+/// Creates `names`, each with `partitions` partitions (replication factor 1 unless the broker
+/// picks: -1), CreateTopics v4. A topic that already exists is fine; any other error is not.
+pub fn create_topics(bootstrap: &str, names: &[String], partitions: u32) -> anyhow::Result<()> {
+    let mut c = Conn::connect(bootstrap)?;
+    let partitions = i32::try_from(partitions).context("too many partitions")?;
+    let req = CreateTopicsRequest::default()
+        .with_timeout_ms(TIMEOUT.as_millis() as i32)
+        .with_topics(
+            names
+                .iter()
+                .map(|n| {
+                    CreatableTopic::default()
+                        .with_name(TopicName(StrBytes::from_string(n.clone())))
+                        .with_num_partitions(partitions)
+                        .with_replication_factor(-1)
+                })
+                .collect(),
+        );
+    let resp = c.call(&req, 4)?;
+    for t in resp.topics {
+        if t.error_code != 0 && t.error_code != TOPIC_ALREADY_EXISTS {
+            bail!(
+                "CreateTopics {}: {}{}",
+                t.name.0.as_str(),
+                error_name(t.error_code),
+                t.error_message
+                    .map_or(String::new(), |m| format!(": {}", m.as_str()))
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Partitions of `topic` (Metadata v1, no auto-creation); `None` if the broker does not know it.
+pub fn topic_partitions(bootstrap: &str, topic: &str) -> anyhow::Result<Option<u32>> {
+    let mut c = Conn::connect(bootstrap)?;
+    let req = MetadataRequest::default().with_topics(Some(vec![MetadataRequestTopic::default()
+        .with_name(Some(TopicName(StrBytes::from_string(topic.to_string()))))]));
+    let resp = c.call(&req, 1)?;
+    Ok(resp
+        .topics
+        .iter()
+        .find(|t| t.error_code == 0 && t.name.as_ref().is_some_and(|n| n.0.as_str() == topic))
+        .map(|t| t.partitions.len() as u32))
+}
+
+const TOPIC_ALREADY_EXISTS: i16 = 36;
 
 #[cfg(test)]
 mod tests {

@@ -1,8 +1,9 @@
 //! `weir bench …`: runs the benchmarks of the bench crate from the command line.
 //!
-//! Owns the flags of the bench subcommands and how their results are printed and saved. Must not
-//! measure anything itself: the measurement lives in `bench::log_bench`, `bench::client::producer`
-//! and `bench::null_sink`.
+//! Owns the flags of the bench subcommands (`run` and `compare`, and the output flags every
+//! measuring command shares, are in `cli::bench_run`) and how the log benchmark's results are
+//! printed and saved. Must not measure anything itself: the measurement lives in
+//! `bench::log_bench`, `bench::runner` (over `bench::client::producer`) and `bench::null_sink`.
 
 use std::path::PathBuf;
 
@@ -10,7 +11,7 @@ use anyhow::{bail, Context};
 use std::time::Duration;
 
 use bench::client::batch::Compression;
-use bench::client::producer::{self, ProducerConfig};
+use bench::client::producer::ProducerConfig;
 use bench::log_bench::{self, LogBenchConfig};
 use bench::null_sink::{NullSink, NullSinkConfig};
 use clap::{Args, Subcommand};
@@ -30,6 +31,10 @@ pub enum BenchCommand {
     Produce(ProduceArgs),
     /// A Kafka server that acknowledges produces without storing them (the generator's ceiling).
     NullSink(NullSinkArgs),
+    /// Run an OpenMessaging-Benchmark-style workload file against a broker (creates its topics).
+    Run(crate::bench_run::RunArgs),
+    /// Run one workload against several brokers and print a side-by-side table.
+    Compare(crate::bench_run::CompareArgs),
 }
 
 #[derive(Debug, Args)]
@@ -79,9 +84,11 @@ pub struct ProduceArgs {
     /// glommio executors (threads) the connections are spread over.
     #[arg(long, default_value_t = 1)]
     pub executors: usize,
-    /// Write the result to this file as JSON.
+    /// Write the result document (docs/bench-results.md) to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    #[command(flatten)]
+    pub out: crate::bench_run::OutputArgs,
 }
 
 #[derive(Debug, Args)]
@@ -130,6 +137,8 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         BenchCommand::Log(args) => run_log(args),
         BenchCommand::Produce(args) => run_produce(args),
         BenchCommand::NullSink(args) => run_null_sink(args),
+        BenchCommand::Run(args) => crate::bench_run::run(args),
+        BenchCommand::Compare(args) => crate::bench_run::compare(args),
     }
 }
 
@@ -159,21 +168,7 @@ fn run_produce(args: ProduceArgs) -> anyhow::Result<()> {
         executors: args.executors,
         ..ProducerConfig::new(&args.bootstrap, &args.topic)
     };
-    let report = producer::run(config)
-        .with_context(|| format!("producing to {} on {}", args.topic, args.bootstrap))?;
-    print!("{}", report.summary());
-    if let Some(path) = &args.json {
-        let json = serde_json::to_string_pretty(&report)?;
-        std::fs::write(path, json + "\n").with_context(|| format!("writing {}", path.display()))?;
-    }
-    if report.records_failed > 0 {
-        bail!(
-            "{} records failed (first error code {:?})",
-            report.records_failed,
-            report.first_error
-        );
-    }
-    Ok(())
+    crate::bench_run::produce(config, args.json.as_deref(), &args.out)
 }
 
 fn run_null_sink(args: NullSinkArgs) -> anyhow::Result<()> {

@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand};
 
 mod admin;
 mod bench_cmd;
+mod bench_run;
 mod coord_cmd;
 mod group_cmd;
 mod serve_cmd;
@@ -18,7 +19,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Benchmarks (`weir bench log --dir DIR`).
+    /// Benchmarks (`weir bench log|produce|run|compare|null-sink`).
     Bench(bench_cmd::BenchArgs),
     /// The quorum coordinator: run a node (`weir coord --id N --data-dir DIR ...`) or talk to one.
     Coord(coord_cmd::CoordArgs),

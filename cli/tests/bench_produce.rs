@@ -91,10 +91,10 @@ fn produced_records_are_all_in_weirs_log_for_every_codec() {
             &["--records", &records.to_string(), "--compression", codec],
             &json,
         );
-        assert_eq!(report["records_acked"], records, "{codec}: {report}");
-        assert_eq!(report["records_failed"], 0, "{codec}");
-        assert_eq!(report["partitions"], 3, "{codec}");
-        assert_eq!(report["publish_latency"]["count"], records, "{codec}");
+        assert_eq!(report["publish"]["records"], records, "{codec}: {report}");
+        assert_eq!(report["publish"]["failed"], 0, "{codec}");
+        assert_eq!(report["config"]["partitions_per_topic"], 3, "{codec}");
+        assert_eq!(report["publish_latency_ms"]["count"], records, "{codec}");
         let got = consume_all(&addr, &topic);
         assert_eq!(got.len() as u64, records, "{codec}: records in the log");
         assert!(
@@ -155,13 +155,16 @@ fn the_null_sink_acknowledges_everything_with_keys_spread_by_murmur2() {
         ],
         &dir.path().join("sink.json"),
     );
-    assert_eq!(report["records_acked"], 20000, "{report}");
+    assert_eq!(report["publish"]["records"], 20000, "{report}");
     // The producer found the sink's 4 partitions through Metadata (where murmur2 puts each key
     // is checked against librdkafka in bench/tests/null_sink.rs).
-    assert_eq!(report["partitions"], 4, "{report}");
+    assert_eq!(report["config"]["partitions_per_topic"], 4, "{report}");
     assert!(
-        report["compression_ratio"].as_f64().unwrap() > 1.5,
+        report["publish"]["compression_ratio"].as_f64().unwrap() > 1.5,
         "{report}"
     );
-    assert!(report["batches"].as_u64().unwrap() >= 4, "{report}");
+    assert!(
+        report["publish"]["batches"].as_u64().unwrap() >= 4,
+        "{report}"
+    );
 }

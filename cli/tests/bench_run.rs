@@ -1,0 +1,274 @@
+//! `weir bench run` and `weir bench compare` end to end: a shipped workload against a real
+//! `weir serve` (topics created with the workload's partitions, every acknowledged record read
+//! back by kcat, the result document valid against docs/bench-result.schema.json and
+//! round-tripping through `bench::report::BenchResult`, the HDR log written), the same workload
+//! against weir and a `weir bench null-sink` side by side, and the ceiling check saying loudly
+//! that a run against a null sink measured the generator.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use support::{free_port, ServeProcess};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn weir(args: &[&str]) -> String {
+    support::run(
+        Command::new(env!("CARGO_BIN_EXE_weir")).args(args),
+        b"",
+        Duration::from_secs(120),
+    )
+}
+
+/// Checks `doc` against the JSON Schema and through serde; panics with every violation.
+fn check_document(doc: &serde_json::Value) {
+    let schema: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(repo().join("docs/bench-result.schema.json")).unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(doc)
+        .map(|e| format!("{} at {}", e, e.instance_path))
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}\n{doc:#}");
+    let typed: bench::report::BenchResult = serde_json::from_value(doc.clone()).unwrap();
+    assert_eq!(&serde_json::to_value(&typed).unwrap(), doc);
+}
+
+fn serve(dir: &Path) -> ServeProcess {
+    let addr = format!("127.0.0.1:{}", free_port());
+    ServeProcess::start(
+        &dir.join("serve.stderr"),
+        &[
+            "--data-dir",
+            dir.join("data").to_str().unwrap(),
+            "--shards",
+            "1",
+            "--kafka-addr",
+            &addr,
+            // The workload asks for 2: the run must create its topics, not rely on auto-creation.
+            "--num-partitions",
+            "1",
+            "--log-segment-bytes",
+            "8388608",
+        ],
+    )
+}
+
+struct Sink(Child, String);
+
+impl Sink {
+    fn start(partitions: u32) -> Sink {
+        let addr = format!("127.0.0.1:{}", free_port());
+        let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
+            .args(["bench", "null-sink", "--listen", &addr, "--partitions"])
+            .arg(partitions.to_string())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        assert!(line.contains("listening"), "{line}");
+        Sink(child, addr)
+    }
+}
+
+impl Drop for Sink {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn a_shipped_workload_runs_against_weir_and_its_result_matches_the_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = serve(dir.path());
+    let json = dir.path().join("result.json");
+    let hlog = dir.path().join("result.hlog");
+    let workload = repo().join("bench/workloads/smoke.yaml");
+    let stdout = weir(&[
+        "bench",
+        "run",
+        workload.to_str().unwrap(),
+        "--bootstrap",
+        &broker.addr,
+        "--topic-prefix",
+        "smoke",
+        "--warmup-seconds",
+        "0",
+        "--test-seconds",
+        "1",
+        "--json",
+        json.to_str().unwrap(),
+        "--hdr-log",
+        hlog.to_str().unwrap(),
+    ]);
+    for needle in [
+        "== run 'smoke'",
+        "p99.9",
+        "latency",
+        "delay",
+        "ceiling",
+        "broker",
+    ] {
+        assert!(stdout.contains(needle), "{needle}: {stdout}");
+    }
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    check_document(&doc);
+    let r: bench::report::BenchResult = serde_json::from_value(doc).unwrap();
+    assert_eq!(r.config.topics, vec!["smoke-0", "smoke-1"]);
+    assert_eq!(
+        r.config.partitions_per_topic, 2,
+        "CreateTopics with the workload's partitions"
+    );
+    assert_eq!(r.config.producer_rate, 2000.0);
+    assert_eq!(r.publish.failed, 0);
+    // 2000/s for 1 s (the run stops offering at the deadline and drains what is in flight).
+    assert!(
+        (1_500..=2_200).contains(&r.publish.records),
+        "{:?}",
+        r.publish
+    );
+    assert_eq!(r.publish_latency_ms.count, r.publish.records);
+    assert_eq!(
+        r.publish_delay_ms.as_ref().map(|d| d.count),
+        Some(r.publish.records)
+    );
+    assert!(
+        r.publish.compression_ratio > 1.3,
+        "lz4 on JSON logs: {:?}",
+        r.publish
+    );
+    let cpu = r.broker_cpu.as_ref().expect("the local broker's CPU");
+    assert_eq!(cpu.pid, broker.pid());
+    assert!(cpu.cpu_s > 0.0, "{cpu:?}");
+    let ceiling = r.ceiling.as_ref().expect("ceiling checked by default");
+    assert!(ceiling.sufficient, "{ceiling:?}");
+    assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+
+    // Every acknowledged record is in weir's log (no warm-up: nothing else was sent).
+    let mut in_log = 0u64;
+    for topic in &r.config.topics {
+        let out = support::kcat_consume(&broker.addr, topic, "%p\\n", Duration::from_secs(60));
+        let lines: Vec<&str> = out.lines().collect();
+        assert!(
+            lines.contains(&"0") && lines.contains(&"1"),
+            "{topic}: keys spread over both partitions"
+        );
+        in_log += lines.len() as u64;
+    }
+    assert_eq!(in_log, r.publish.records);
+
+    let log = std::fs::read_to_string(&hlog).unwrap();
+    assert!(log.starts_with('#'), "{log}");
+    assert!(log.contains("Tag=publish_latency,"), "{log}");
+    assert!(log.contains("Tag=publish_delay,"), "{log}");
+    broker.stop();
+}
+
+#[test]
+fn compare_runs_one_workload_against_weir_and_a_null_sink_side_by_side() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = serve(dir.path());
+    let sink = Sink::start(2);
+    let json = dir.path().join("compare.json");
+    let workload = repo().join("bench/workloads/smoke.yaml");
+    let stdout = weir(&[
+        "bench",
+        "compare",
+        workload.to_str().unwrap(),
+        "--target",
+        &format!("weir={}", broker.addr),
+        "--target",
+        &format!("sink={}", sink.1),
+        "--warmup-seconds",
+        "0",
+        "--test-seconds",
+        "1",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    let header = stdout
+        .lines()
+        .find(|l| l.contains("weir") && l.contains("sink") && !l.contains("=="))
+        .unwrap_or_else(|| panic!("no table header: {stdout}"));
+    assert!(header.find("weir") < header.find("sink"), "{header}");
+    let row = |name: &str| {
+        stdout
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("no {name} row: {stdout}"))
+            .split_whitespace()
+            .last()
+            .unwrap()
+            .to_string()
+    };
+    assert_ne!(row("msg/s"), "0");
+    assert_eq!(row("failed"), "0");
+    let docs: Vec<serde_json::Value> =
+        serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(docs.len(), 2);
+    for d in &docs {
+        check_document(d);
+    }
+    assert_eq!(docs[0]["target_name"], "weir");
+    assert_eq!(docs[1]["target_name"], "sink");
+    assert_eq!(docs[0]["config"]["topics"], docs[1]["config"]["topics"]);
+    // One ceiling measured, used for both.
+    assert_eq!(
+        docs[0]["ceiling"]["msg_per_s"],
+        docs[1]["ceiling"]["msg_per_s"]
+    );
+    assert_eq!(docs[0]["broker_cpu"]["pid"], broker.pid());
+    assert_eq!(docs[1]["broker_cpu"]["pid"], sink.0.id());
+    broker.stop();
+}
+
+#[test]
+fn against_a_null_sink_the_ceiling_check_says_the_generator_was_measured() {
+    // The generator against a null sink cannot reach 2x itself: the run must say so.
+    let dir = tempfile::tempdir().unwrap();
+    let sink = Sink::start(4);
+    let json = dir.path().join("produce.json");
+    let stdout = weir(&[
+        "bench",
+        "produce",
+        "--bootstrap",
+        &sink.1,
+        "--topic",
+        "t",
+        "--records",
+        "100000",
+        "--record-size",
+        "256",
+        "--acks",
+        "1",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(stdout.contains("TOO LOW"), "{stdout}");
+    assert!(stdout.contains("WARNING   GENERATOR-BOUND"), "{stdout}");
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    check_document(&doc);
+    assert_eq!(doc["kind"], "produce");
+    assert_eq!(doc["publish"]["records"], 100000);
+    assert_eq!(doc["ceiling"]["sufficient"], false);
+    let warnings = doc["warnings"].as_array().unwrap();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.as_str().unwrap().starts_with("GENERATOR-BOUND")),
+        "{warnings:?}"
+    );
+}

@@ -600,4 +600,85 @@ mod tests {
         assert!(out.result.ceiling.is_none());
         sink.stop();
     }
+
+    #[test]
+    fn rate_zero_searches_a_sustainable_rate_and_measures_at_it() {
+        let sink = NullSink::start(NullSinkConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            partitions: 3,
+        })
+        .unwrap();
+        let target = Target {
+            name: "sink".into(),
+            bootstrap: sink.addr().to_string(),
+            topic_names: vec!["a".into(), "b".into()],
+        };
+        let opts = RunOptions {
+            kind: "run".into(),
+            ..RunOptions::default()
+        };
+        let out = run(&plan(None, 0.0, Duration::from_secs(2)), &target, &opts).unwrap();
+        let r = &out.result;
+        let search = &r.rate_search;
+        assert!(search.len() >= 2, "{search:?}");
+        assert_eq!(search[0].offered, 0.0, "the closed-loop probe comes first");
+        let max = search[0].achieved_msg_per_s;
+        assert!(max > 1_000.0, "{search:?}");
+        for (s, share) in search[1..].iter().zip(SEARCH_STEPS) {
+            assert!((s.offered - max * share).abs() < 1.0, "{search:?}");
+        }
+        let chosen = search.iter().find(|s| s.sustainable);
+        match chosen {
+            Some(s) => {
+                assert_eq!(r.config.producer_rate, s.offered);
+                assert!(
+                    !r.warnings.iter().any(|w| w.starts_with("no rate tried")),
+                    "{:?}",
+                    r.warnings
+                );
+            }
+            None => assert!(
+                r.warnings[0].starts_with("no rate tried"),
+                "{:?}",
+                r.warnings
+            ),
+        }
+        // Measured at the chosen rate, with publish delay reported.
+        assert!(r.publish_delay_ms.is_some());
+        let offered = r.config.producer_rate;
+        assert!(
+            r.publish.msg_per_s > offered * 0.8 && r.publish.msg_per_s < offered * 1.1,
+            "{} vs {offered}",
+            r.publish.msg_per_s
+        );
+        sink.stop();
+    }
+
+    #[test]
+    fn an_offered_rate_far_above_capacity_finishes_and_shows_as_publish_delay() {
+        // Behind schedule with buffer.memory full, the producer once spun without reading
+        // responses (a zero-length timer never yielded): this run never finished.
+        let sink = NullSink::start(NullSinkConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            partitions: 1,
+        })
+        .unwrap();
+        let target = Target {
+            name: "sink".into(),
+            bootstrap: sink.addr().to_string(),
+            topic_names: vec!["a".into()],
+        };
+        let mut p = plan(Some(30_000), 50_000_000.0, Duration::ZERO);
+        p.topics = 1;
+        p.producer.buffer_memory = 64 << 10;
+        let opts = RunOptions {
+            kind: "produce".into(),
+            ..RunOptions::default()
+        };
+        let out = run(&p, &target, &opts).unwrap();
+        assert_eq!(out.result.publish.records, 30_000);
+        let delay = out.result.publish_delay_ms.unwrap();
+        assert!(delay.max > 1.0, "{delay:?}");
+        sink.stop();
+    }
 }

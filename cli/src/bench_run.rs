@@ -68,6 +68,10 @@ pub struct RunArgs {
     /// Override the workload's warm-up duration (seconds).
     #[arg(long)]
     pub warmup_seconds: Option<f64>,
+    /// Override the workload's producerRate (records/s over all producers; 0 = search the
+    /// maximum sustainable rate).
+    #[arg(long)]
+    pub producer_rate: Option<f64>,
     /// Write the result document (docs/bench-results.md) to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -190,8 +194,14 @@ fn finish(
 }
 
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
-    let plan = load_plan(&args.workload, args.test_seconds, args.warmup_seconds)
+    let mut plan = load_plan(&args.workload, args.test_seconds, args.warmup_seconds)
         .with_context(|| format!("workload {}", args.workload.display()))?;
+    if let Some(rate) = args.producer_rate {
+        if !(rate >= 0.0 && rate.is_finite()) {
+            bail!("--producer-rate must be 0 or a positive number of records/s");
+        }
+        plan.producer_rate = rate;
+    }
     let target = Target {
         name: args.name.clone(),
         bootstrap: args.bootstrap.clone(),

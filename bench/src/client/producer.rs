@@ -811,9 +811,13 @@ async fn connection(
             || done_offering
             || buffered >= config.buffer_memory;
         if blocked || offered == 0 {
+            // At least 50 µs: a zero timer completes without yielding, and behind the rate's
+            // schedule with buffer.memory full (the next record's intended time already past)
+            // this loop then spun forever without letting the reader task take a response.
             let wait = next_deadline
                 .map(|d| d.saturating_duration_since(Instant::now()))
-                .unwrap_or(Duration::from_millis(100));
+                .unwrap_or(Duration::from_millis(100))
+                .max(Duration::from_micros(50));
             if in_flight.is_empty() {
                 glommio::timer::sleep(wait).await;
             } else {

@@ -34,7 +34,8 @@ pub enum BenchCommand {
 
 #[derive(Debug, Args)]
 pub struct ProduceArgs {
-    /// bootstrap.servers: one host:port.
+    /// bootstrap.servers: one host:port (the other brokers are learnt from Metadata; each
+    /// partition is sent to its leader).
     #[arg(long)]
     pub bootstrap: String,
     #[arg(long)]
@@ -73,6 +74,26 @@ pub struct ProduceArgs {
     /// buffer.memory of each connection.
     #[arg(long, default_value = "32MiB", value_parser = parse_size)]
     pub buffer_memory: u64,
+    /// max.block.ms: how long a record may wait for buffer.memory before it fails (counted).
+    #[arg(long, default_value_t = 60_000)]
+    pub max_block_ms: u64,
+    /// request.timeout.ms: a request unanswered this long closes its connection (and is retried).
+    #[arg(long, default_value_t = 30_000)]
+    pub request_timeout_ms: i32,
+    /// delivery.timeout.ms: a record unacknowledged this long after its batch was created fails
+    /// (counted).
+    #[arg(long, default_value_t = 120_000)]
+    pub delivery_timeout_ms: u64,
+    /// retries: resends of a batch after a retriable error (default: unbounded, as Kafka's).
+    #[arg(long, default_value_t = i32::MAX as u32)]
+    pub retries: u32,
+    /// retry.backoff.ms
+    #[arg(long, default_value_t = 100)]
+    pub retry_backoff_ms: u64,
+    /// enable.idempotence: producer id and sequences, so retries never duplicate (needs
+    /// --acks all and --max-in-flight ≤ 5).
+    #[arg(long)]
+    pub idempotence: bool,
     /// Connections (one producer client each).
     #[arg(long, default_value_t = 1)]
     pub connections: usize,
@@ -155,6 +176,12 @@ fn run_produce(args: ProduceArgs) -> anyhow::Result<()> {
         compression_level: args.compression_level,
         max_in_flight: args.max_in_flight,
         buffer_memory: usize::try_from(args.buffer_memory).context("--buffer-memory")?,
+        max_block: Duration::from_millis(args.max_block_ms),
+        request_timeout_ms: args.request_timeout_ms,
+        delivery_timeout: Duration::from_millis(args.delivery_timeout_ms),
+        retries: args.retries,
+        retry_backoff: Duration::from_millis(args.retry_backoff_ms),
+        idempotence: args.idempotence,
         connections: args.connections,
         executors: args.executors,
         ..ProducerConfig::new(&args.bootstrap, &args.topic)

@@ -10,6 +10,8 @@
 
 pub mod accumulator;
 pub mod batch;
+pub mod consumer;
+pub mod e2e;
 pub mod partitioner;
 pub mod producer;
 pub mod wire;

@@ -252,3 +252,49 @@ fn a_broker_that_stops_answering_fails_records_by_delivery_timeout_and_max_block
     // request.timeout.ms gave up connections and the batches were resent before they expired.
     assert!(report.retries > 0, "{report:?}");
 }
+
+/// A live hook that asks the clients to stop once 500 records were acknowledged.
+#[derive(Debug, Default)]
+struct StopAt500 {
+    acked: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    finished: std::sync::Mutex<Option<u64>>,
+}
+
+struct StopAt500Client(std::sync::Arc<std::sync::atomic::AtomicU64>);
+
+impl producer::LiveClient for StopAt500Client {
+    fn tick(&mut self) -> bool {
+        self.0.load(Ordering::SeqCst) >= 500
+    }
+    fn acked(&mut self, latency_us: u64) {
+        assert!(latency_us > 0);
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+impl producer::LiveHook for StopAt500 {
+    fn client(&self) -> Box<dyn producer::LiveClient> {
+        Box::new(StopAt500Client(self.acked.clone()))
+    }
+    fn finish(&self, h: &producer::ProduceHistograms) {
+        *self.finished.lock().unwrap() = Some(h.latency.len());
+    }
+}
+
+#[test]
+fn a_live_hook_sees_every_acknowledgement_and_can_stop_the_run() {
+    let mock = MockBroker::start(1, 2);
+    let hook = std::sync::Arc::new(StopAt500::default());
+    let c = ProducerConfig {
+        rate: Some(5_000.0),
+        connections: 2,
+        live: Some(hook.clone()),
+        ..config(&mock, 1_000_000)
+    };
+    let report = producer::run(c).unwrap();
+    let acked = hook.acked.load(Ordering::SeqCst);
+    assert!(acked >= 500 && acked < 1_000_000, "{acked}");
+    assert_eq!(report.records_acked, acked);
+    assert_eq!(*hook.finished.lock().unwrap(), Some(acked));
+    assert_eq!(mock.appended().values().sum::<u64>(), acked);
+}

@@ -171,3 +171,41 @@ fn an_e2e_run_consumes_every_record_it_produced_with_an_end_to_end_latency_each(
     );
     broker.stop();
 }
+
+#[test]
+fn fetch_max_wait_ms_is_what_the_broker_holds_an_empty_fetch_for() {
+    // Nothing is produced: each Fetch (fetch.min.bytes 1) returns only when fetch.max.wait.ms
+    // runs out, so the number of fetches in a fixed time follows the setting.
+    let dir = tempfile::tempdir().unwrap();
+    let broker = broker(dir.path());
+    let fetches = |wait_ms: &str| {
+        let json = dir.path().join(format!("wait-{wait_ms}.json"));
+        let r = bench(
+            &[
+                "consume",
+                "--bootstrap",
+                &broker.addr,
+                "--topic",
+                "quiet",
+                "--from",
+                "latest",
+                "--duration-s",
+                "1.5",
+                "--fetch-max-wait-ms",
+                wait_ms,
+            ],
+            &json,
+        );
+        assert_eq!(r["records"], 0, "{r}");
+        r["fetches"].as_u64().unwrap()
+    };
+    let slow = fetches("400");
+    let fast = fetches("10");
+    // 1.5 s (less Metadata and ListOffsets) / 400 ms: at most 4 fetches, at least 1.
+    assert!((1..=4).contains(&slow), "{slow} fetches at 400 ms");
+    assert!(
+        fast >= 5 * slow,
+        "{fast} fetches at 10 ms vs {slow} at 400 ms"
+    );
+    broker.stop();
+}

@@ -33,6 +33,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes};
@@ -188,6 +189,29 @@ pub struct ProducerConfig {
     /// glommio executors (threads), one group of clients each.
     pub executors: usize,
     pub client_id: String,
+    /// Record values to cycle through (`None`: 64 JSON-like values of record_size bytes), e.g.
+    /// from a workload's payload generator.
+    pub payloads: Option<Arc<Vec<Vec<u8>>>>,
+    /// Who watches the run live (a progress line, a timed run's stop), if anyone.
+    pub live: Option<Arc<dyn LiveHook>>,
+}
+
+/// Live observation of a run, for a progress display or a timed run: each client gets its own
+/// [`LiveClient`] (so recording needs no lock), and the merged histograms come at the end.
+pub trait LiveHook: Send + Sync + std::fmt::Debug {
+    /// The recorder of one client (called on the client's executor).
+    fn client(&self) -> Box<dyn LiveClient>;
+    /// The run's merged histograms, once every client is done.
+    fn finish(&self, histograms: &ProduceHistograms);
+}
+
+/// One client's live recorder.
+pub trait LiveClient {
+    /// Called on every turn of the client's loop; `true` asks it to stop offering records (the
+    /// records already offered are still sent and acknowledged).
+    fn tick(&mut self) -> bool;
+    /// A record was acknowledged `latency_us` after it was sent.
+    fn acked(&mut self, latency_us: u64);
 }
 
 impl ProducerConfig {
@@ -218,6 +242,8 @@ impl ProducerConfig {
             connections: 1,
             executors: 1,
             client_id: "weir-bench".to_string(),
+            payloads: None,
+            live: None,
         }
     }
 
@@ -534,7 +560,10 @@ pub(crate) fn run_from(
         let handle = glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
             .name(&format!("bench-produce-{e}"))
             .spawn(move || async move {
-                let payloads = Rc::new(payloads(config.record_size));
+                let payloads = match &config.payloads {
+                    Some(p) => Rc::new(p.as_ref().clone()),
+                    None => Rc::new(payloads(config.record_size)),
+                };
                 let tasks = mine.into_iter().map(|(index, records)| {
                     let config = config.clone();
                     let payloads = payloads.clone();
@@ -564,6 +593,13 @@ pub(crate) fn run_from(
     let mut total = ClientResult::new();
     for r in results {
         total.merge(r)?;
+    }
+    let histograms = ProduceHistograms {
+        latency: total.latency,
+        delay: total.delay,
+    };
+    if let Some(live) = &config.live {
+        live.finish(&histograms);
     }
     let per_s = |n: f64| if elapsed > 0.0 { n / elapsed } else { 0.0 };
     Ok(ProduceReport {
@@ -600,13 +636,10 @@ pub(crate) fn run_from(
             0.0
         },
         rate: config.rate,
-        publish_latency: Latency::of(&total.latency),
-        publish_delay: config.rate.map(|_| Latency::of(&total.delay)),
+        publish_latency: Latency::of(&histograms.latency),
+        publish_delay: config.rate.map(|_| Latency::of(&histograms.delay)),
         first_error: total.first_error,
-        histograms: Some(ProduceHistograms {
-            latency: total.latency,
-            delay: total.delay,
-        }),
+        histograms: Some(histograms),
     })
 }
 
@@ -703,6 +736,7 @@ struct Client<'a> {
     metadata_not_before_us: u64,
     /// Rotates which partition a request starts with (Kafka's drainIndex), for fairness.
     drain_index: usize,
+    live: Option<Box<dyn LiveClient>>,
     result: ClientResult,
 }
 
@@ -744,6 +778,7 @@ impl<'a> Client<'a> {
             metadata_pending: false,
             metadata_not_before_us: 0,
             drain_index: 0,
+            live: config.live.as_ref().map(|l| l.client()),
             result: ClientResult::new(),
         }
     }
@@ -777,7 +812,9 @@ impl<'a> Client<'a> {
         let mut last_done_us = 0u64;
         let mut key_buf = String::new();
         let mut value_buf = Vec::with_capacity(config.record_size);
+        let mut stopped = false;
         loop {
+            stopped = stopped || self.live.as_mut().is_some_and(|l| l.tick());
             // 1. Whatever has arrived.
             while let Ok(event) = self.events.try_recv() {
                 self.on_event(event)?;
@@ -800,7 +837,7 @@ impl<'a> Client<'a> {
             // 3. Offer records: those due, while buffer.memory lets, one batch's worth per turn.
             let mut offered = 0usize;
             let mut block_deadline = None;
-            while next_record < self.records && offered < config.batch_size {
+            while next_record < self.records && !stopped && offered < config.batch_size {
                 let intended = intended_us(next_record);
                 let now = self.now();
                 if intended.is_some_and(|t| t > now) {
@@ -860,7 +897,7 @@ impl<'a> Client<'a> {
             }
             // 4. Linger: batches whose time has come, or all once nothing more will come.
             let now = self.now();
-            let done_offering = next_record >= self.records;
+            let done_offering = next_record >= self.records || stopped;
             for p in self.acc.expire_linger(now, done_offering) {
                 self.partitioner.on_new_batch(p);
             }
@@ -1073,7 +1110,11 @@ impl<'a> Client<'a> {
             part.retrying = false;
         }
         for t in &b.sent_us {
-            let _ = self.result.latency.record(now.saturating_sub(*t).max(1));
+            let latency = now.saturating_sub(*t).max(1);
+            let _ = self.result.latency.record(latency);
+            if let Some(l) = &mut self.live {
+                l.acked(latency);
+            }
         }
         self.result.acked += b.records();
         self.acc.release(b.reserved);

@@ -940,16 +940,22 @@ impl<'a> Client<'a> {
                 break;
             }
             // 9. Wait for an event or the next deadline when there is nothing to do now.
+            // One reading of the clock for the decision and the deadlines below: a record that
+            // fell due in between would otherwise be neither offered nor waited for.
+            let now = self.now();
             let can_offer = !done_offering
                 && self.acc.has_room()
-                && intended_us(next_record).is_none_or(|t| t <= self.now());
-            if sent || (can_offer && offered > 0) {
+                && intended_us(next_record).is_none_or(|t| t <= now);
+            if sent || can_offer {
                 glommio::executor().yield_now().await;
                 continue;
             }
-            let mut deadline = self.now() + 100_000;
+            // Only future moments: whatever was due has been done this turn, and what is due but
+            // cannot be done (a retry behind its partition's in-flight batch, a backoff already
+            // over) waits for an event, not a busy loop.
+            let mut deadline = now + 100_000;
             let mut at = |t: Option<u64>| {
-                if let Some(t) = t {
+                if let Some(t) = t.filter(|&t| t > now) {
                     deadline = deadline.min(t);
                 }
             };
@@ -968,6 +974,7 @@ impl<'a> Client<'a> {
             if self.metadata_wanted && !self.metadata_pending {
                 at(Some(self.metadata_not_before_us));
             }
+            self.backoff_until.retain(|_, t| *t > now);
             for t in self.backoff_until.values() {
                 at(Some(*t));
             }

@@ -626,3 +626,61 @@ fn absorb(
     }
     Ok((errors, out_of_range))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_report_round_trips_through_json_without_its_histograms() {
+        let mut h = new_histogram();
+        h.record(1500).unwrap();
+        let report = ConsumeReport {
+            bootstrap: "h:1".into(),
+            topic: "t".into(),
+            partitions: 2,
+            consumers: 1,
+            start: StartAt::Latest,
+            records: 1,
+            value_bytes: 10,
+            batch_bytes: 80,
+            batches: 1,
+            fetches: 3,
+            fetch_errors: 0,
+            per_partition: BTreeMap::from([(1, 1)]),
+            codecs: BTreeMap::from([("lz4".to_string(), 1)]),
+            elapsed_s: 0.5,
+            records_per_s: 2.0,
+            value_mb_per_s: 0.0,
+            wire_mb_per_s: 0.0,
+            e2e_latency: Some(Latency::of(&h)),
+            histograms: Some(ConsumeHistograms { e2e: h }),
+        };
+        let json = serde_json::to_string(&report).unwrap();
+        assert!(json.contains("\"start\":\"latest\""), "{json}");
+        let back: ConsumeReport = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.histograms, None);
+        assert_eq!(
+            back,
+            ConsumeReport {
+                histograms: None,
+                ..report.clone()
+            }
+        );
+        assert!(report.summary().contains("e2e"));
+        assert_eq!(report.e2e_latency.unwrap().p50_ms, 1.5);
+    }
+
+    #[test]
+    fn bad_configurations_are_refused() {
+        let mut c = ConsumerConfig::new("h:1", "t");
+        assert!(c.check().is_ok());
+        c.consumers = 0;
+        assert!(c.check().is_err());
+        let mut c = ConsumerConfig::new("h:1", "t");
+        c.max_partition_fetch_bytes = 0;
+        assert!(c.check().is_err());
+        assert_eq!("latest".parse::<StartAt>(), Ok(StartAt::Latest));
+        assert!("middle".parse::<StartAt>().is_err());
+    }
+}

@@ -254,7 +254,7 @@ fn a_broker_that_stops_answering_fails_records_by_delivery_timeout_and_max_block
 }
 
 /// A live hook that asks the clients to stop once 500 records were acknowledged.
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct StopAt500 {
     acked: std::sync::Arc<std::sync::atomic::AtomicU64>,
     finished: std::sync::Mutex<Option<u64>>,
@@ -273,7 +273,7 @@ impl producer::LiveClient for StopAt500Client {
 }
 
 impl producer::LiveHook for StopAt500 {
-    fn client(&self) -> Box<dyn producer::LiveClient> {
+    fn client(self: std::sync::Arc<Self>) -> Box<dyn producer::LiveClient> {
         Box::new(StopAt500Client(self.acked.clone()))
     }
     fn finish(&self, h: &producer::ProduceHistograms) {

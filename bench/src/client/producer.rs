@@ -198,11 +198,17 @@ pub struct ProducerConfig {
 
 /// Live observation of a run, for a progress display or a timed run: each client gets its own
 /// [`LiveClient`] (so recording needs no lock), and the merged histograms come at the end.
-pub trait LiveHook: Send + Sync + std::fmt::Debug {
+pub trait LiveHook: Send + Sync {
     /// The recorder of one client (called on the client's executor).
-    fn client(&self) -> Box<dyn LiveClient>;
+    fn client(self: Arc<Self>) -> Box<dyn LiveClient>;
     /// The run's merged histograms, once every client is done.
     fn finish(&self, histograms: &ProduceHistograms);
+}
+
+impl std::fmt::Debug for dyn LiveHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LiveHook")
+    }
 }
 
 /// One client's live recorder.
@@ -778,7 +784,7 @@ impl<'a> Client<'a> {
             metadata_pending: false,
             metadata_not_before_us: 0,
             drain_index: 0,
-            live: config.live.as_ref().map(|l| l.client()),
+            live: config.live.as_ref().map(|l| l.clone().client()),
             result: ClientResult::new(),
         }
     }

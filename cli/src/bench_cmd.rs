@@ -31,7 +31,8 @@ pub enum BenchCommand {
     /// Produce records to any Kafka-compatible broker and measure rate and publish latency.
     Produce(ProduceArgs),
     /// Consume records from any Kafka-compatible broker (Fetch, partitions assigned, no group)
-    /// and measure the consume rate (and end-to-end latency of records `produce`/`e2e` stamped).
+    /// and measure the consume rate (and, with --e2e, the end-to-end latency of records that
+    /// `produce --stamp-send-time` stamped).
     Consume(ConsumeArgs),
     /// Producers and consumers of one topic together: publish rate, latency and delay, consume
     /// rate, and end-to-end latency from the send time each record carries.
@@ -169,6 +170,10 @@ pub struct ProduceArgs {
     /// --acks all and --max-in-flight ≤ 5).
     #[arg(long)]
     pub idempotence: bool,
+    /// Write each record's send time (µs since the Unix epoch, big-endian) into the first 8 bytes
+    /// of its value, for `weir bench consume --e2e` in another process (`e2e` always does).
+    #[arg(long)]
+    pub stamp_send_time: bool,
     /// Connections (one producer client each).
     #[arg(long, default_value_t = 1)]
     pub connections: usize,
@@ -259,6 +264,7 @@ fn producer_config(args: &ProduceArgs) -> anyhow::Result<ProducerConfig> {
         retries: args.retries,
         retry_backoff: Duration::from_millis(args.retry_backoff_ms),
         idempotence: args.idempotence,
+        stamp_send_time: args.stamp_send_time,
         connections: args.connections,
         executors: args.executors,
         ..ProducerConfig::new(&args.bootstrap, &args.topic)

@@ -68,6 +68,8 @@ pub fn run(config: E2eConfig) -> Result<E2eReport, E2eError> {
         start: StartAt::Latest,
         records: Some(p.records),
         idle: Some(config.idle),
+        // The runner stops the consumers (below), however long the producers take.
+        duration: Duration::MAX,
         e2e: true,
         ..config.consumer.clone()
     };
@@ -91,8 +93,20 @@ pub fn run(config: E2eConfig) -> Result<E2eReport, E2eError> {
         std::thread::sleep(Duration::from_millis(5));
     }
     let produced = producer::run(p);
-    if produced.is_err() {
-        progress.stop.store(true, Ordering::SeqCst);
+    // Records that failed will never arrive: wait for the acknowledged ones, or until the
+    // consumers have read nothing new for `idle`.
+    let acked = produced.as_ref().map_or(0, |r| r.records_acked);
+    let (mut seen, mut since) = (progress.records.load(Ordering::SeqCst), Instant::now());
+    while !consumer.is_finished() {
+        let now = progress.records.load(Ordering::SeqCst);
+        if now != seen {
+            (seen, since) = (now, Instant::now());
+        }
+        if produced.is_err() || now >= acked || since.elapsed() >= config.idle {
+            progress.stop.store(true, Ordering::SeqCst);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
     }
     let consumed = consumer
         .join()

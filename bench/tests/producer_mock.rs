@@ -2,8 +2,9 @@
 //! linger.ms / batch.size, against the accumulator driven by a controlled clock: when batches
 //! close, what each Produce request carries, leaders on two brokers, retries with a Metadata
 //! refresh, idempotent retries after lost acknowledgements (each record stored once; without
-//! idempotence the same faults duplicate), and delivery.timeout.ms / max.block.ms against a
-//! broker that stops answering.
+//! idempotence the same faults duplicate), delivery.timeout.ms / max.block.ms against a broker
+//! that stops answering, the live hook; and the consumer fetching each partition from its leader
+//! on two brokers.
 
 mod support;
 
@@ -297,4 +298,39 @@ fn a_live_hook_sees_every_acknowledgement_and_can_stop_the_run() {
     assert_eq!(report.records_acked, acked);
     assert_eq!(*hook.finished.lock().unwrap(), Some(acked));
     assert_eq!(mock.appended().values().sum::<u64>(), acked);
+}
+
+#[test]
+fn the_consumer_reads_each_partition_from_its_leader_on_two_brokers() {
+    use bench::client::consumer::{self, ConsumerConfig};
+    let mock = MockBroker::start(2, 4);
+    let mut c = config(&mock, 3_000);
+    c.keys = Some(100);
+    c.compression = bench::client::batch::Compression::Zstd;
+    assert_eq!(producer::run(c).unwrap().records_acked, 3_000);
+    let report = consumer::run(ConsumerConfig {
+        records: Some(3_000),
+        consumers: 2,
+        // Small fetches: many requests per partition.
+        max_partition_fetch_bytes: 2_000,
+        duration: Duration::from_secs(30),
+        ..ConsumerConfig::new(&mock.bootstrap(), "t")
+    })
+    .unwrap();
+    assert_eq!(report.records, 3_000, "{report:?}");
+    assert_eq!(report.value_bytes, 3_000 * 100);
+    let appended: BTreeMap<u32, u64> = mock
+        .appended()
+        .into_iter()
+        .map(|(p, n)| (p as u32, n))
+        .collect();
+    assert_eq!(report.per_partition, appended);
+    assert_eq!(report.codecs.keys().collect::<Vec<_>>(), vec!["zstd"]);
+    // Each partition was fetched from its leader only: p % 2.
+    let fetched = mock.state.fetched.lock().unwrap().clone();
+    assert!(fetched.iter().any(|&(n, _)| n == 1), "{fetched:?}");
+    assert!(
+        fetched.iter().all(|&(n, p)| n == p as usize % 2),
+        "{fetched:?}"
+    );
 }

@@ -4,7 +4,9 @@
 //! and each batch's partition, record count and producer fields), can be told to stop answering
 //! Produce (a stalled broker), to answer the next partitions with given error codes, or to cut a
 //! connection after appending (a lost acknowledgement); it deduplicates idempotent batches the way
-//! a broker does so retries can be checked. Plain std threads: it must be simple enough to trust.
+//! a broker does so retries can be checked. It keeps what it appended (base offsets stamped) and
+//! answers ListOffsets and Fetch v4 from it, recording which node was asked for which partition.
+//! Plain std threads: it must be simple enough to trust.
 #![allow(dead_code)]
 
 use std::collections::HashMap;
@@ -20,13 +22,18 @@ use engine::protocol::frame::{read_frame, REQUEST_BYTES_MAX_DEFAULT};
 use engine::protocol::header::parse_request;
 use engine::protocol::{decode_body, encode_response};
 use futures::io::AllowStdIo;
+use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::init_producer_id_response::InitProducerIdResponse;
+use kafka_protocol::messages::list_offsets_response::{
+    ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
+};
 use kafka_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{
-    ApiKey, BrokerId, MetadataRequest, MetadataResponse, ProduceResponse, ProducerId, TopicName,
+    ApiKey, BrokerId, FetchRequest, FetchResponse, ListOffsetsRequest, ListOffsetsResponse,
+    MetadataRequest, MetadataResponse, ProduceResponse, ProducerId, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 
@@ -67,6 +74,10 @@ pub struct State {
     /// (producer id, partition) → (first sequence, record count) of batches appended.
     sequences: Mutex<HashMap<(i64, i32), Vec<Appended>>>,
     next_producer_id: AtomicI64,
+    /// partition → appended batches (base offset stamped), in order.
+    log: Mutex<HashMap<i32, Vec<Vec<u8>>>>,
+    /// (node, partition) of every partition a Fetch asked for.
+    pub fetched: Mutex<Vec<(usize, i32)>>,
     partitions: u32,
     addrs: Vec<SocketAddr>,
 }
@@ -155,6 +166,18 @@ fn serve(node: usize, stream: TcpStream, state: &State) {
                         .with_producer_id(ProducerId(id))
                         .with_producer_epoch(0),
                 )
+            }
+            ApiKey::ListOffsets => {
+                let decoded: Result<ListOffsetsRequest, _> =
+                    decode_body("ListOffsets", h.api_version, request.body);
+                let Ok(r) = decoded else { return };
+                encode_response(&h, &list_offsets(state, r))
+            }
+            ApiKey::Fetch => {
+                let decoded: Result<FetchRequest, _> =
+                    decode_body("Fetch", h.api_version, request.body);
+                let Ok(r) = decoded else { return };
+                encode_response(&h, &fetch(node, state, r))
             }
             ApiKey::Produce => {
                 let Ok(r) = engine::protocol::produce::parse(request.body, h.api_version) else {
@@ -274,7 +297,14 @@ fn produce(
                     dup
                 };
                 if !duplicate {
-                    *lock(&state.appended).entry(p.index).or_insert(0) += u64::from(count);
+                    let mut appended = lock(&state.appended);
+                    let next = appended.entry(p.index).or_insert(0);
+                    let mut batch = records.to_vec();
+                    if batch.len() >= 8 {
+                        batch[..8].copy_from_slice(&(*next as i64).to_be_bytes());
+                    }
+                    lock(&state.log).entry(p.index).or_default().push(batch);
+                    *next += u64::from(count);
                 } else {
                     code = 46; // DUPLICATE_SEQUENCE_NUMBER: already stored
                 }
@@ -297,4 +327,77 @@ fn produce(
         request.acks,
         ProduceResponse::default().with_responses(responses),
     )
+}
+
+fn list_offsets(state: &State, request: ListOffsetsRequest) -> ListOffsetsResponse {
+    let appended = lock(&state.appended);
+    let topics = request
+        .topics
+        .into_iter()
+        .map(|t| {
+            let partitions = t
+                .partitions
+                .iter()
+                .map(|p| {
+                    let end = appended.get(&p.partition_index).copied().unwrap_or(0) as i64;
+                    ListOffsetsPartitionResponse::default()
+                        .with_partition_index(p.partition_index)
+                        .with_timestamp(-1)
+                        .with_offset(if p.timestamp == -2 { 0 } else { end })
+                })
+                .collect();
+            ListOffsetsTopicResponse::default()
+                .with_name(t.name)
+                .with_partitions(partitions)
+        })
+        .collect();
+    ListOffsetsResponse::default().with_topics(topics)
+}
+
+fn fetch(node: usize, state: &State, request: FetchRequest) -> FetchResponse {
+    let mut empty = true;
+    let mut responses = Vec::new();
+    for t in request.topics {
+        let mut partitions = Vec::new();
+        for p in &t.partitions {
+            lock(&state.fetched).push((node, p.partition));
+            let log = lock(&state.log);
+            let mut out = Vec::new();
+            for b in log.get(&p.partition).into_iter().flatten() {
+                let h = BatchHeader::parse(b);
+                let next = h.map_or(0, |h| h.base_offset + i64::from(h.last_offset_delta) + 1);
+                if next <= p.fetch_offset {
+                    continue;
+                }
+                if !out.is_empty() && out.len() + b.len() > p.partition_max_bytes as usize {
+                    break;
+                }
+                out.extend_from_slice(b);
+            }
+            empty &= out.is_empty();
+            let end = lock(&state.appended)
+                .get(&p.partition)
+                .copied()
+                .unwrap_or(0) as i64;
+            partitions.push(
+                PartitionData::default()
+                    .with_partition_index(p.partition)
+                    .with_high_watermark(end)
+                    .with_last_stable_offset(end)
+                    .with_records(Some(Bytes::from(out))),
+            );
+        }
+        responses.push(
+            FetchableTopicResponse::default()
+                .with_topic(t.topic)
+                .with_partitions(partitions),
+        );
+    }
+    if empty {
+        // As a broker holds an empty fetch for fetch.max.wait.ms (shortened: this is a mock).
+        std::thread::sleep(std::time::Duration::from_millis(
+            request.max_wait_ms.clamp(0, 20) as u64,
+        ));
+    }
+    FetchResponse::default().with_responses(responses)
 }

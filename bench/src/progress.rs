@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 
+use crate::client::producer::{LiveClient, LiveHook, ProduceHistograms};
+
 /// An HDR histogram of microseconds, 1 µs .. 1 h at 3 significant digits (what every latency of a
 /// run is recorded in, so they merge).
 pub fn latency_histogram() -> Histogram<u64> {
@@ -152,6 +154,34 @@ impl LiveRecorder {
         let mut h = self.live.interval.lock().unwrap_or_else(|e| e.into_inner());
         let _ = h.add(&self.local);
         self.local.reset();
+    }
+}
+
+/// The producer's seam (`ProducerConfig::live`): each client records into its own
+/// [`LiveRecorder`]; each run's merged histograms add up here.
+impl LiveHook for Live {
+    fn client(self: Arc<Self>) -> Box<dyn LiveClient> {
+        Box::new(self.recorder())
+    }
+
+    fn finish(&self, histograms: &ProduceHistograms) {
+        Live::finish(
+            self,
+            RunHistograms {
+                latency: histograms.latency.clone(),
+                delay: histograms.delay.clone(),
+            },
+        );
+    }
+}
+
+impl LiveClient for LiveRecorder {
+    fn tick(&mut self) -> bool {
+        LiveRecorder::tick(self)
+    }
+
+    fn acked(&mut self, latency_us: u64) {
+        LiveRecorder::acked(self, latency_us)
     }
 }
 

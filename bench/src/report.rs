@@ -103,6 +103,8 @@ pub struct RunConfig {
     pub records: Option<u64>,
     /// acks (-1 = all).
     pub acks: i16,
+    /// enable.idempotence
+    pub idempotence: bool,
     pub linger_ms: u64,
     pub batch_size: usize,
     pub compression: Compression,
@@ -116,7 +118,14 @@ pub struct RunConfig {
 #[serde(deny_unknown_fields)]
 pub struct Publish {
     pub records: u64,
+    /// Records that failed: an error code from the broker, or (below) expired or blocked.
     pub failed: u64,
+    /// Of `failed`: past delivery.timeout.ms.
+    pub expired: u64,
+    /// Of `failed`: blocked on a full buffer.memory past max.block.ms.
+    pub blocked: u64,
+    /// Batches resent after a retriable error.
+    pub retries: u64,
     /// First Kafka error code a broker answered, if any.
     pub first_error: Option<i16>,
     pub elapsed_s: f64,
@@ -503,6 +512,7 @@ pub(crate) mod tests {
                 test_s: 0.0,
                 records: Some(10_000),
                 acks: 1,
+                idempotence: false,
                 linger_ms: 5,
                 batch_size: 65536,
                 compression: Compression::Lz4,
@@ -513,6 +523,9 @@ pub(crate) mod tests {
             publish: Publish {
                 records: 10_000,
                 failed: 0,
+                expired: 0,
+                blocked: 0,
+                retries: 0,
                 first_error: None,
                 elapsed_s: 1.0,
                 msg_per_s: 10_000.0,

@@ -1,7 +1,7 @@
 //! runner — executes a [`Plan`] against one target and assembles its [`BenchResult`]: the
 //! warm-up phase (figures discarded), the maximum-rate search when the rate is 0, the measured
-//! phase (with the broker's CPU read before and after), and the honesty check — the same load
-//! against an in-process null sink, whose rate is the generator's ceiling.
+//! phase (with the broker's CPU read before and after), and then the honesty check — the same
+//! load against an in-process null sink, whose rate is the generator's ceiling.
 //!
 //! A phase runs one producer (`client::producer`, `producersPerTopic` connections) per topic, all
 //! at once, sharing one [`Live`] (progress line, stop flag for timed phases, merged histograms).
@@ -107,42 +107,6 @@ pub fn run(plan: &Plan, target: &Target, opts: &RunOptions) -> Result<Outcome, R
     let values = Arc::new(pool.values);
     let mut warnings = Vec::new();
 
-    // The ceiling first, so the broker is not still busy with our data while it is measured.
-    let ceiling_figures = if !opts.check_ceiling {
-        None
-    } else if let Some(known) = opts.known_ceiling {
-        Some(known)
-    } else {
-        let sink = NullSink::start(NullSinkConfig {
-            listen: "127.0.0.1:0"
-                .parse()
-                .map_err(|e| RunError::Other(format!("{e}")))?,
-            partitions: plan.partitions_per_topic,
-        })?;
-        let sink_target = Target {
-            name: "null-sink".into(),
-            bootstrap: sink.addr().to_string(),
-            topic_names: target.topic_names.clone(),
-        };
-        let bound = match plan.records {
-            Some(n) => Bound::Records(n),
-            None => Bound::Time(plan.test.min(CEILING_MAX)),
-        };
-        let phase = run_phase(
-            plan,
-            &sink_target,
-            &values,
-            value_size,
-            None,
-            bound,
-            opts,
-            "ceiling",
-        );
-        sink.stop();
-        let p = merge_publish(&phase?.reports, value_size);
-        Some((p.msg_per_s, p.mb_per_s))
-    };
-
     if !plan.warmup.is_zero() {
         run_phase(
             plan,
@@ -221,6 +185,43 @@ pub fn run(plan: &Plan, target: &Target, opts: &RunOptions) -> Result<Outcome, R
         .and_then(|(pid, _)| broker_cpu::cpu_times(*pid));
     let publish = merge_publish(&measured.reports, value_size);
 
+    // The ceiling after the measured phase, so the measured phase starts when the command does
+    // (tests time faults against it) and the target is idle while the sink runs.
+    let ceiling_figures = if !opts.check_ceiling {
+        None
+    } else if let Some(known) = opts.known_ceiling {
+        Some(known)
+    } else {
+        let sink = NullSink::start(NullSinkConfig {
+            listen: "127.0.0.1:0"
+                .parse()
+                .map_err(|e| RunError::Other(format!("{e}")))?,
+            partitions: plan.partitions_per_topic,
+        })?;
+        let sink_target = Target {
+            name: "null-sink".into(),
+            bootstrap: sink.addr().to_string(),
+            topic_names: target.topic_names.clone(),
+        };
+        let bound = match plan.records {
+            Some(n) => Bound::Records(n),
+            None => Bound::Time(plan.test.min(CEILING_MAX)),
+        };
+        let phase = run_phase(
+            plan,
+            &sink_target,
+            &values,
+            value_size,
+            None,
+            bound,
+            opts,
+            "ceiling",
+        );
+        sink.stop();
+        let p = merge_publish(&phase?.reports, value_size);
+        Some((p.msg_per_s, p.mb_per_s))
+    };
+
     let broker_cpu = match (broker, cpu_before, cpu_after) {
         (Some((pid, found_by)), Some(a), Some(b)) => {
             let user_s = b.user_s - a.user_s;
@@ -298,6 +299,7 @@ pub fn run(plan: &Plan, target: &Target, opts: &RunOptions) -> Result<Outcome, R
             },
             records: plan.records,
             acks: producer.acks,
+            idempotence: producer.idempotence,
             linger_ms: producer.linger.as_millis() as u64,
             batch_size: producer.batch_size,
             compression: producer.compression,
@@ -417,7 +419,7 @@ fn run_phase(
             rate: rate.map(|r| r / topics as f64),
             record_size: value_size,
             payloads: Some(values.clone()),
-            live: Some(live.clone()),
+            live: Some(live.clone() as Arc<dyn crate::client::producer::LiveHook>),
             ..plan.producer.clone()
         };
         threads.push(
@@ -480,6 +482,9 @@ pub fn merge_publish(reports: &[ProduceReport], value_size: usize) -> Publish {
     Publish {
         records,
         failed,
+        expired: reports.iter().map(|r| r.records_expired).sum(),
+        blocked: reports.iter().map(|r| r.records_blocked).sum(),
+        retries: reports.iter().map(|r| r.retries).sum(),
         first_error: reports.iter().find_map(|r| r.first_error),
         elapsed_s: elapsed,
         msg_per_s: per_s(records as f64),

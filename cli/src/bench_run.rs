@@ -34,7 +34,8 @@ pub struct OutputArgs {
     /// No live progress line (it is also off when stderr is not a terminal).
     #[arg(long)]
     pub quiet: bool,
-    /// First run the same load against an in-process null sink: the generator's own ceiling. A
+    /// Also run the same load (closed loop) against an in-process null sink, after the measured
+    /// phase: the generator's own ceiling. A
     /// ceiling under 2x the measured rate is reported loudly (summary and JSON warnings).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
     pub check_ceiling: bool,

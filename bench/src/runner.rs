@@ -184,6 +184,15 @@ pub fn run(plan: &Plan, target: &Target, opts: &RunOptions) -> Result<Outcome, R
         .as_ref()
         .and_then(|(pid, _)| broker_cpu::cpu_times(*pid));
     let publish = merge_publish(&measured.reports, value_size);
+    if !rate_search.is_empty() {
+        if let Some(r) = rate.filter(|&r| !step(r, &measured, value_size).sustainable) {
+            warnings.push(format!(
+                "the measured phase did not sustain the searched rate {r:.0}/s (achieved {:.0}/s, publish delay p99 {:.2} ms): the maximum is lower over the full test duration",
+                publish.msg_per_s,
+                Percentiles::of(&measured.histograms.delay).p99
+            ));
+        }
+    }
 
     // The ceiling after the measured phase, so the measured phase starts when the command does
     // (tests time faults against it) and the target is idle while the sink runs.

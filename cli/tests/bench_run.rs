@@ -272,3 +272,61 @@ fn against_a_null_sink_the_ceiling_check_says_the_generator_was_measured() {
         "{warnings:?}"
     );
 }
+
+#[test]
+fn the_librdkafka_cross_check_reports_both_rates_on_the_same_broker() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = serve(dir.path());
+    let json = dir.path().join("x.json");
+    let workload = repo().join("bench/workloads/smoke.yaml");
+    let stdout = weir(&[
+        "bench",
+        "run",
+        workload.to_str().unwrap(),
+        "--bootstrap",
+        &broker.addr,
+        "--topic-prefix",
+        "xcheck",
+        "--warmup-seconds",
+        "0",
+        "--test-seconds",
+        "1",
+        "--check-ceiling",
+        "false",
+        "--cross-check-librdkafka",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(stdout.contains("crosscheck librdkafka"), "{stdout}");
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    check_document(&doc);
+    assert!(doc["ceiling"].is_null());
+    let x = &doc["cross_check"];
+    let records = doc["publish"]["records"].as_u64().unwrap();
+    assert_eq!(
+        x["records"], records,
+        "librdkafka sent the run's record count: {x}"
+    );
+    assert!(
+        x["tool"].as_str().unwrap().starts_with("librdkafka 2."),
+        "{x}"
+    );
+    for k in ["msg_per_s", "ours_msg_per_s", "ratio"] {
+        assert!(x[k].as_f64().unwrap() > 0.0, "{k}: {x}");
+    }
+    // The rate-limited run's own rate is not what librdkafka is compared with: ours ran closed
+    // loop too.
+    assert!(
+        x["ours_msg_per_s"].as_f64().unwrap() > 2.0 * doc["publish"]["msg_per_s"].as_f64().unwrap(),
+        "{doc}"
+    );
+    // Both wrote to the first topic: the run's records, then librdkafka's, then ours again.
+    let out = support::kcat_consume(&broker.addr, "xcheck-0", "%o\\n", Duration::from_secs(60));
+    let first_topic = doc["publish"]["records"].as_u64().unwrap() / 2;
+    assert!(
+        out.lines().count() as u64 >= first_topic + 2 * records,
+        "{}",
+        out.lines().count()
+    );
+    broker.stop();
+}

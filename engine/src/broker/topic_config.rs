@@ -13,6 +13,12 @@ use crate::config::LogConfig;
 /// Kafka's limit on topic name length.
 const TOPIC_NAME_BYTES_MAX: usize = 249;
 
+/// Kafka's internal topics (`Topic.isInternal`): Metadata marks them internal, clients may not
+/// produce to them (INVALID_TOPIC_EXCEPTION) or delete them.
+pub fn is_internal(name: &str) -> bool {
+    matches!(name, "__consumer_offsets" | "__transaction_state")
+}
+
 /// Kafka's topic name rule: 1–249 of `[a-zA-Z0-9._-]`, not "." or "..".
 pub fn validate_topic_name(name: &str) -> Result<(), String> {
     if name.is_empty() || name == "." || name == ".." {

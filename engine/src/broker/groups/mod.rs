@@ -342,8 +342,10 @@ impl Broker {
         if let Ok(Some(t)) = self.topic(OFFSETS_TOPIC).await {
             return Some(t);
         }
+        let segment_bytes = self.cfg.offsets_topic_segment_bytes.to_string();
         let configs: BTreeMap<String, String> = [
-            ("segment.bytes", "16777216"),
+            ("segment.bytes", segment_bytes.as_str()),
+            ("cleanup.policy", "compact"),
             ("retention.ms", "-1"),
             ("retention.bytes", "-1"),
         ]

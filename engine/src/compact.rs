@@ -304,7 +304,9 @@ impl PartitionLog {
         segment::write_file_durably(&dir, &index_name, &index.encode_offsets()).await?;
         let times_name = cleaned_name(base, "timeindex");
         segment::write_file_durably(&dir, &times_name, &index.encode_times()).await?;
-        if self.is_closing() || !self.still_has(group) {
+        // Only compaction removes sealed segments while it runs (retention waits for it), but
+        // the log may be closing.
+        if self.is_closing() || !group.iter().all(|s| self.has_segment(s.base_offset)) {
             remove_cleaned(&dir, base)?;
             return Err(LogError::Closed);
         }
@@ -318,18 +320,8 @@ impl PartitionLog {
         finish_swap(&dir, base, end).await?;
         let segment = Segment::open_sealed(&dir, base, end, config.index_interval_bytes).await?;
         let bases: Vec<u64> = group.iter().map(|s| s.base_offset).collect();
-        self.replace_segments(&bases, segment);
+        self.replace_segments(&bases, end, segment);
         Ok((taken, bytes_before, bytes_after, removed, due))
-    }
-
-    /// Whether the segments of `group` are still the log's (retention did not delete them).
-    fn still_has(&self, group: &[&SealedSegment]) -> bool {
-        let now: Vec<u64> = self
-            .sealed_segments()
-            .iter()
-            .map(|s| s.base_offset)
-            .collect();
-        group.iter().all(|s| now.contains(&s.base_offset))
     }
 }
 

@@ -749,20 +749,20 @@ impl PartitionLog {
         state.closing || state.closed || state.failed.is_some()
     }
 
-    /// Replaces the sealed segments `old` (consecutive bases, the first being `new`'s base) by
+    /// Whether a segment starts at `base` (sealed or active).
+    pub(crate) fn has_segment(&self, base: u64) -> bool {
+        self.shared.state.borrow().segments.contains_key(&base)
+    }
+
+    /// Replaces the sealed segments `old` (consecutive bases below `end`, the first being `new`'s base) by
     /// `new`, the compacted copy whose files already took their place on disk. Recent data of
     /// those segments in the tail cache and a read-ahead stream over them are dropped, so reads
     /// go to the new file; readers already holding an old file keep reading it.
-    pub(crate) fn replace_segments(&self, old: &[u64], new: Segment) {
+    pub(crate) fn replace_segments(&self, old: &[u64], end: u64, new: Segment) {
         let mut state = self.shared.state.borrow_mut();
         for base in old {
             state.segments.remove(base);
         }
-        let end = state
-            .segments
-            .range(new.base_offset..)
-            .next()
-            .map_or(u64::MAX, |(&b, _)| b);
         state.tail.drop_segments_in(new.base_offset, end);
         if state
             .readahead

@@ -111,18 +111,20 @@ fn typed<T: DeserializeOwned>(key: &str, value: &toml::Value, what: &str) -> any
         .map_err(|_| anyhow!("{key} = {value}: expected {what}"))
 }
 
-/// A topic config value as text: numbers, booleans, strings, and lists (joined by commas).
+/// A topic config value as text: numbers (min.cleanable.dirty.ratio is a fraction), booleans,
+/// strings, and lists (joined by commas).
 fn config_text(key: &str, value: &toml::Value) -> anyhow::Result<String> {
     match value {
         toml::Value::String(s) => Ok(s.clone()),
         toml::Value::Integer(i) => Ok(i.to_string()),
+        toml::Value::Float(f) => Ok(f.to_string()),
         toml::Value::Boolean(b) => Ok(b.to_string()),
         toml::Value::Array(items) => items
             .iter()
             .map(|v| config_text(key, v))
             .collect::<anyhow::Result<Vec<_>>>()
             .map(|v| v.join(",")),
-        other => bail!("{key} = {other}: expected a string, an integer or a boolean"),
+        other => bail!("{key} = {other}: expected a string, a number or a boolean"),
     }
 }
 

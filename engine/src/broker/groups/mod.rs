@@ -3,9 +3,10 @@
 //! Design (issue #5):
 //! - **`__consumer_offsets`** is an internal topic of [`OFFSETS_PARTITIONS`] partitions (Kafka
 //!   has 50; 8 is enough for one broker of a few shards and keeps the preallocated segments
-//!   small: segment.bytes = 16 MiB). It is created on first use (the first group request on any
-//!   shard), like any topic, so its partitions are spread over shards by the usual placement.
-//!   Compaction is not implemented yet, so the topic keeps everything (retention.ms = -1).
+//!   small: segment.bytes = offsets.topic.segment.bytes, 16 MiB). It is created on first use (the
+//!   first group request on any shard), like any topic, so its partitions are spread over shards
+//!   by the usual placement. It is compacted (cleanup.policy=compact, `engine::compact`): each
+//!   key's last record stays, so a replay after a restart sees the same state.
 //! - **Group → partition**: `abs(java hashCode(group id)) % OFFSETS_PARTITIONS`, Kafka's rule.
 //!   The shard owning that partition's log is the group's **coordinator shard**: every group
 //!   request received on another shard is forwarded there with one `Mesh` job, and the answer
@@ -34,7 +35,7 @@
 //!   offsets.retention.minutes of an empty group) appends tombstones, waits until durable, then
 //!   forgets the offsets in memory, so a deletion survives a restart like a commit.
 //!
-//! Not yet (issue #5): compaction of `__consumer_offsets`, restoring members after a restart.
+//! Not yet (issue #5): restoring members after a restart.
 
 pub mod offsets;
 pub mod state;

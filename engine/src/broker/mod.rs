@@ -439,6 +439,7 @@ impl Broker {
     fn dispatch_request(
         self: Rc<Self>,
         req: DecodedRequest,
+        client_host: Rc<str>,
     ) -> LocalBoxFuture<'static, Result<Completion, ProtocolError>> {
         async move {
             let h = req.header;
@@ -468,7 +469,7 @@ impl Broker {
                 RequestBody::FindCoordinator(body) => {
                     groups::dispatch_find_coordinator(self, h, body)
                 }
-                RequestBody::JoinGroup(body) => groups::dispatch_join(self, h, body),
+                RequestBody::JoinGroup(body) => groups::dispatch_join(self, h, body, client_host),
                 RequestBody::SyncGroup(body) => groups::dispatch_sync(self, h, body),
                 RequestBody::Heartbeat(body) => groups::dispatch_heartbeat(self, h, body),
                 RequestBody::LeaveGroup(body) => groups::dispatch_leave(self, h, body),
@@ -490,9 +491,10 @@ impl Service for Broker {
     fn dispatch(
         self: Rc<Self>,
         frame: Bytes,
+        client_host: &Rc<str>,
     ) -> LocalBoxFuture<'static, Result<Completion, ProtocolError>> {
         match decode_request(frame) {
-            Ok(req) => self.dispatch_request(req),
+            Ok(req) => self.dispatch_request(req, client_host.clone()),
             Err(e) => async move { Err(e) }.boxed_local(),
         }
     }

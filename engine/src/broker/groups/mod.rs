@@ -22,10 +22,14 @@
 //!   commit acknowledged to a consumer survives a power loss, not only a process kill. The
 //!   in-memory map that serves OffsetFetch is updated only then.
 //! - **Restart**: each shard replays its `__consumer_offsets` partitions when it opens them,
-//!   rebuilding every group's committed offsets and, from its metadata record (written on the
-//!   tick after a generation completes or the group empties), its protocol type, generation and
-//!   empty-since time: the group exists, Empty, after a restart. Members are not restored:
-//!   consumers rejoin.
+//!   rebuilding every group's committed offsets and its state from its metadata record (Kafka's
+//!   GroupMetadataValue, written on the tick after the leader's SyncGroup makes a generation
+//!   Stable, a static member takes over its membership, or the group empties): a group that had
+//!   members comes back Stable at its generation with every member (id, instance id, client id
+//!   and host, timeouts, subscription, assignment), as Kafka's loadGroup, so running consumers
+//!   go on heartbeating and committing without a rebalance; their session timers start at the
+//!   replay, so members that are gone are evicted after session.timeout.ms. An Empty group comes
+//!   back Empty with its protocol type, generation and empty-since time.
 //!
 //! Owns the group APIs' meaning and the routing above. Must not: touch another shard's logs or
 //! groups except through `Mesh` jobs, or hold a `RefCell` borrow across an await.
@@ -34,8 +38,11 @@
 //! - **Deleting offsets** (DeleteGroups, OffsetDelete, and expiry after
 //!   offsets.retention.minutes of an empty group) appends tombstones, waits until durable, then
 //!   forgets the offsets in memory, so a deletion survives a restart like a commit.
+//! - **Client host**: the connection's peer address (`/IP`, Kafka's form), kept per member and
+//!   shown by DescribeGroups. JoinGroup v8's reason (KIP-800) is logged; v9's skip_assignment
+//!   (KIP-814) is always false.
 //!
-//! Not yet (issue #5): restoring members after a restart.
+//! Not yet (issue #5): KIP-496 (expiring offsets of topics a live group no longer subscribes to).
 
 pub mod offsets;
 pub mod state;
@@ -147,12 +154,7 @@ impl Groups {
                 group,
                 value: Some(meta),
             } => {
-                // Members are not restored (they rejoin): the group is Empty.
-                let g = map.entry(group).or_default();
-                g.protocol_type = (!meta.protocol_type.is_empty()).then_some(meta.protocol_type);
-                g.generation = meta.generation;
-                g.empty_since_ms = (meta.members.is_empty() && meta.state_timestamp >= 0)
-                    .then_some(meta.state_timestamp);
+                map.entry(group).or_default().restore(meta, Instant::now());
             }
             OffsetRecord::Commit {
                 group,
@@ -195,7 +197,7 @@ fn group_meta(g: &Group, now_ms: i64) -> offsets::GroupMeta {
             member_id: id.clone(),
             instance_id: m.instance_id.clone(),
             client_id: m.client_id.clone(),
-            client_host: String::new(),
+            client_host: m.client_host.clone(),
             rebalance_timeout_ms: i32::try_from(m.rebalance_timeout.as_millis())
                 .unwrap_or(i32::MAX),
             session_timeout_ms: i32::try_from(m.session_timeout.as_millis()).unwrap_or(i32::MAX),
@@ -456,14 +458,19 @@ pub(super) fn dispatch_join(
     b: Rc<Broker>,
     h: RequestHeader,
     body: JoinGroupRequest,
+    client_host: Rc<str>,
 ) -> Result<Completion, ProtocolError> {
     Ok(async move {
         let group = body.group_id.to_string();
         let client_id = h.client_id.clone().unwrap_or_default();
+        if let Some(reason) = body.reason.as_ref().filter(|r| !r.is_empty()) {
+            tracing::info!(%group, member = %body.member_id, %reason, "JoinGroup");
+        }
         let params = JoinParams {
             member_id: body.member_id.to_string(),
             instance_id: body.group_instance_id.as_ref().map(|i| i.to_string()),
             client_id: client_id.clone(),
+            client_host: client_host.to_string(),
             session_timeout_ms: body.session_timeout_ms,
             rebalance_timeout_ms: if h.api_version >= 1 {
                 body.rebalance_timeout_ms
@@ -1326,7 +1333,7 @@ fn describe_local(b: &Broker, group: &str) -> DescribedGroup {
                 .with_member_id(s(id.clone()))
                 .with_group_instance_id(m.instance_id.clone().map(s))
                 .with_client_id(s(m.client_id.clone()))
-                .with_client_host(s(""))
+                .with_client_host(s(m.client_host.clone()))
                 .with_member_metadata(metadata)
                 .with_member_assignment(m.assignment.clone())
         })

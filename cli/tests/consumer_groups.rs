@@ -1191,3 +1191,80 @@ fn join_group_v8_and_v9_with_a_reason() {
     );
     broker.stop();
 }
+
+// ---- a member killed with kill -9 ------------------------------------------------------------
+
+/// Three confluent-kafka members over six partitions; one is killed with SIGKILL (no
+/// LeaveGroup). Its partitions stay unassigned until its session.timeout.ms (10 s in
+/// groups.py) passes without a heartbeat; then the broker evicts it, the other two get three
+/// partitions each, and every record — those consumed and committed before the kill, and those
+/// produced after it — is consumed exactly once.
+#[test]
+fn a_killed_members_partitions_move_to_the_others_after_its_session_timeout() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    let broker = start(&data, "killed");
+    let (topic, group) = ("killed", "killed-member");
+    produce(&broker, topic, 0, 60);
+    let mut members: Vec<Member> = (0..3)
+        .map(|i| {
+            Member::start(
+                tmp.path(),
+                &format!("k{i}"),
+                "confluent",
+                &broker.addr,
+                group,
+                topic,
+            )
+        })
+        .collect();
+    wait_until("three members with two partitions each", &broker, || {
+        members
+            .iter()
+            .all(|m| m.assigned().is_some_and(|a| a.len() == 2))
+    });
+    wait_until("60 records consumed and committed", &broker, || {
+        counts(&members.iter().collect::<Vec<_>>()).len() == 60
+            && committed(&broker, "confluent", group, topic) == vec![10i64; PARTITIONS]
+    });
+    let killed = members.pop().expect("three members");
+    let killed_values = killed.values();
+    let killed_at = Instant::now();
+    drop(killed); // SIGKILL: no LeaveGroup
+    produce(&broker, topic, 60, 60);
+    wait_until("two members with three partitions each", &broker, || {
+        members
+            .iter()
+            .all(|m| m.assigned().is_some_and(|a| a.len() == 3))
+    });
+    let moved_after = killed_at.elapsed();
+    assert!(
+        moved_after >= Duration::from_secs(8),
+        "partitions moved after {moved_after:?}, before the 10 s session timeout"
+    );
+    assert!(broker.log().contains("member evicted"), "{}", broker.log());
+    let alive: Vec<&Member> = members.iter().collect();
+    wait_until("120 records consumed", &broker, || {
+        counts(&alive).len() + killed_values.len() >= 120
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let mut everyone = BTreeMap::new();
+    for v in killed_values
+        .iter()
+        .copied()
+        .chain(alive.iter().flat_map(|m| m.values()))
+    {
+        *everyone.entry(v).or_insert(0usize) += 1;
+    }
+    assert_eq!(
+        everyone.keys().copied().collect::<Vec<_>>(),
+        (0..120).collect::<Vec<_>>(),
+        "nothing lost"
+    );
+    let twice: Vec<_> = everyone.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "consumed twice: {twice:?}");
+    for m in members {
+        m.leave();
+    }
+    broker.stop();
+}

@@ -593,6 +593,10 @@ fn weir_group_describe_shows_members_assignments_and_lag() {
             .unwrap_or_else(|| panic!("member {owner} listed: {out}"));
         let assigned = member_line.split_whitespace().last().unwrap_or_default();
         assert_eq!(assigned.split(',').count(), 3, "{member_line}");
+        assert!(
+            member_line.split_whitespace().any(|c| c == "/127.0.0.1"),
+            "the member's host: {member_line}"
+        );
         assert!(assigned.starts_with(&format!("{topic}-")), "{member_line}");
     }
     assert!(out.lines().any(|l| l == "TOTAL-LAG 0"), "{out}");

@@ -26,6 +26,9 @@
 //!   batch no tombstone is removed, so a compressed older value can never resurface), control
 //!   batches, and the last batch of each producer id (so idempotence state survives, as Kafka's
 //!   "retain the last batch" rule).
+//! - Appends to a compacted log refuse records without a key (`log::refuse_keyless`).
+//! - Not done: max.compaction.lag.ms; the first dirty offset is not persisted (Kafka's
+//!   cleaner-offset-checkpoint).
 //! - Consecutive segments are **merged** into one cleaned segment while what is written so far
 //!   plus the next segment's size before cleaning fits segment.bytes (Kafka groups by sizes
 //!   before cleaning only, so its merges take a second pass), so a log of small cleaned segments

@@ -313,6 +313,9 @@ impl PartitionLog {
     pub fn append(&self, records: Bytes, leader_epoch: i32) -> Result<AppendInfo> {
         let config = self.shared.config();
         let spans = batch::validate_record_set(&records, config.max_message_bytes)?;
+        if config.cleanup_compact {
+            refuse_keyless(&records, &spans)?;
+        }
         let now = self.shared.clock.now_ms();
         let mut state = self.shared.state.borrow_mut();
         if let Some(reason) = &state.failed {
@@ -796,6 +799,23 @@ impl PartitionLog {
         *self.shared.config.borrow_mut() = Rc::new(config);
         self.shared.wake.notify();
     }
+}
+
+/// Kafka's rule for compacted topics: every record needs a key ("Compacted topic cannot accept
+/// message without key", INVALID_RECORD). Checked in uncompressed batches only: weir does not
+/// decompress, so a compressed batch is taken as it is (and compaction keeps it whole).
+fn refuse_keyless(records: &[u8], spans: &[BatchSpan]) -> Result<()> {
+    for span in spans.iter().filter(|s| s.header.compression() == 0) {
+        let batch = &records[span.position..span.position + span.len];
+        let keyless = batch::record_views(batch).is_some_and(|r| r.iter().any(|r| r.key.is_none()));
+        if keyless {
+            return Err(LogError::InvalidRecord {
+                position: span.position,
+                reason: "a compacted topic cannot accept a record without a key".into(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// A sealed segment as compaction sees it: its offsets, size, newest timestamp and file.

@@ -306,6 +306,48 @@ fn compressed_batches_and_a_producers_last_batch_are_kept_whole() {
     });
 }
 
+#[test]
+fn a_compacted_log_refuses_records_without_a_key() {
+    in_temp_dir(|path| async move {
+        let log = PartitionLog::open(&path, compact_config(), Clock::System)
+            .await
+            .unwrap();
+        let keyless = Bytes::from(encode_batch(&[
+            Record {
+                timestamp: 1,
+                key: Some(b"k".to_vec()),
+                value: Some(b"v".to_vec()),
+                headers: Vec::new(),
+            },
+            Record {
+                timestamp: 1,
+                key: None,
+                value: Some(b"v".to_vec()),
+                headers: Vec::new(),
+            },
+        ]));
+        let err = log.append(keyless.clone(), 0).unwrap_err();
+        assert_eq!(
+            err.kafka_code(),
+            engine::error::kafka_code::INVALID_RECORD,
+            "{err}"
+        );
+        assert_eq!(log.next_offset(), 0, "nothing of it appended");
+        log.close().await.unwrap();
+        // A log that is not compacted takes it.
+        let plain = LogConfig {
+            cleanup_compact: false,
+            cleanup_delete: true,
+            ..compact_config()
+        };
+        let log = PartitionLog::open(&path, plain, Clock::System)
+            .await
+            .unwrap();
+        assert_eq!(log.append(keyless, 0).unwrap().records, 2);
+        log.close().await.unwrap();
+    });
+}
+
 /// Copies the regular files of `from` into a fresh directory `to`.
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();

@@ -1035,7 +1035,8 @@ fn described_members(b: &ServeProcess, group: &str) -> (String, Vec<String>) {
     (state, ids)
 }
 
-/// A Stable confluent-kafka group of two members over a broker SIGTERM restart (same address):
+/// A Stable confluent-kafka group of two members over a broker SIGTERM restart, then a kill -9
+/// restart (same address):
 /// the broker restores the group from its metadata record in `__consumer_offsets` — Stable, the
 /// same member ids, hosts and assignments before anyone rejoins — and the members go on
 /// heartbeating, committing and consuming with their generation: no rebalance happens (neither
@@ -1108,6 +1109,28 @@ fn a_stable_group_keeps_its_members_across_a_broker_restart() {
         member_logs(tmp.path())
     );
     assert_eq!(described_members(&broker, group).1, before);
+
+    // The same after a kill -9: the metadata record was written (not necessarily synced) when
+    // the group became Stable, and a process kill loses no written data.
+    broker.kill9();
+    let broker = ServeProcess::start(&data.with_extension("restore3.stderr"), &args);
+    let (state, after) = described_members(&broker, group);
+    assert_eq!(
+        (state.as_str(), &after),
+        ("Stable", &before),
+        "after kill -9"
+    );
+    produce(&broker, topic, 120, 60);
+    wait_until("the last 60 records consumed", &broker, || {
+        counts(&[&a, &b]).len() == 180
+    });
+    assert_exactly_once(&[&a, &b], 0..180);
+    assert_eq!(
+        (assignments(&a), assignments(&b)),
+        rebalances,
+        "no rebalance across the kill -9 restart\n{}",
+        member_logs(tmp.path())
+    );
     a.leave();
     b.leave();
     broker.stop();

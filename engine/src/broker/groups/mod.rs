@@ -24,7 +24,8 @@
 //! - **Restart**: each shard replays its `__consumer_offsets` partitions when it opens them,
 //!   rebuilding every group's committed offsets and its state from its metadata record (Kafka's
 //!   GroupMetadataValue, written on the tick after the leader's SyncGroup makes a generation
-//!   Stable, a static member takes over its membership, or the group empties): a group that had
+//!   Stable, a static member takes over its membership, or the group empties — at once, before
+//!   the answer, when a LeaveGroup empties it): a group that had
 //!   members comes back Stable at its generation with every member (id, instance id, client id
 //!   and host, timeouts, subscription, assignment), as Kafka's loadGroup, so running consumers
 //!   go on heartbeating and committing without a rebalance; their session timers start at the
@@ -234,11 +235,42 @@ fn write_group_metadata(b: &Rc<Broker>, now_ms: i64) {
         })
         .collect();
     for (group, meta) in dirty {
-        let Some(log) = b.log(OFFSETS_TOPIC, partition_for(&group)) else {
-            continue;
-        };
-        let batch = offsets::group_batch(&group, Some(&meta), now_ms);
-        if let Err(e) = log.append(bytes::Bytes::from(batch), 0) {
+        append_group_metadata(b, &group, &meta, now_ms);
+    }
+}
+
+/// Appends one group's metadata record to its partition; the log and the record's offset.
+fn append_group_metadata(
+    b: &Broker,
+    group: &str,
+    meta: &offsets::GroupMeta,
+    now_ms: i64,
+) -> Option<(crate::PartitionLog, u64)> {
+    let log = b.log(OFFSETS_TOPIC, partition_for(group))?;
+    let batch = offsets::group_batch(group, Some(meta), now_ms);
+    match log.append(bytes::Bytes::from(batch), 0) {
+        Ok(info) => Some((log, info.last_offset)),
+        Err(e) => {
+            tracing::warn!(%group, "writing group metadata: {e}");
+            None
+        }
+    }
+}
+
+/// After LeaveGroup emptied the group: its metadata record (no members) is appended at once and
+/// written to the file before the answer, so a broker killed right after a consumer's clean
+/// leave does not bring the member back from the previous record.
+async fn write_emptied_group(b: &Broker, group: &str) {
+    let meta = b.groups.with_existing(group, |g| {
+        (g.meta_dirty && g.members.is_empty()).then(|| {
+            g.meta_dirty = false;
+            group_meta(g, crate::config::Clock::System.now_ms())
+        })
+    });
+    let Some(Some(meta)) = meta else { return };
+    let now_ms = meta.state_timestamp;
+    if let Some((log, offset)) = append_group_metadata(b, group, &meta, now_ms) {
+        if let Err(e) = log.wait(offset, Watermark::Written).await {
             tracing::warn!(%group, "writing group metadata: {e}");
         }
     }
@@ -634,7 +666,7 @@ pub(super) fn dispatch_leave(
             .on_group(&group, move |c| {
                 async move {
                     let now = Instant::now();
-                    asked
+                    let codes = asked
                         .into_iter()
                         .map(|(member, instance)| {
                             c.groups
@@ -656,7 +688,9 @@ pub(super) fn dispatch_leave(
                                 })
                                 .unwrap_or(state::UNKNOWN_MEMBER_ID)
                         })
-                        .collect::<Vec<i16>>()
+                        .collect::<Vec<i16>>();
+                    write_emptied_group(&c, &g).await;
+                    codes
                 }
                 .boxed_local()
             })

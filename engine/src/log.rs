@@ -24,6 +24,9 @@
 //!    is created and preallocated (fdatasync of the file and of the directory).
 //! 6. On close: all queued data is written, synced, the active segment is sealed, and the
 //!    clean-shutdown marker is written (fsync + rename + directory fsync).
+//!
+//! Compaction (`engine::compact`) rewrites sealed segments only, and swaps its result in through
+//! `replace_segments`; reads therefore accept gaps between batches (never offsets going back).
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, VecDeque};
@@ -757,8 +760,8 @@ impl PartitionLog {
         self.shared.state.borrow().segments.contains_key(&base)
     }
 
-    /// Replaces the sealed segments `old` (consecutive bases below `end`, the first being `new`'s base) by
-    /// `new`, the compacted copy whose files already took their place on disk. Recent data of
+    /// Replaces the sealed segments `old` (consecutive bases below `end`, the first being `new`'s
+    /// base) by `new`, the compacted copy whose files already took their place on disk. Recent data of
     /// those segments in the tail cache and a read-ahead stream over them are dropped, so reads
     /// go to the new file; readers already holding an old file keep reading it.
     pub(crate) fn replace_segments(&self, old: &[u64], end: u64, new: Segment) {

@@ -71,8 +71,9 @@ pub(super) fn dispatch_delete(
             .collect();
         let mut responses = Vec::with_capacity(names.len());
         for name in names {
-            // Internal topics hold the broker's own state; Kafka with ACLs refuses them the same
-            // way (TOPIC_AUTHORIZATION_FAILED), and its tools refuse to mark them for deletion.
+            // Internal topics hold the broker's own state. Kafka's broker deletes them for an
+            // authorized admin (only its tools refuse); weir answers as a Kafka whose ACLs protect
+            // them (TOPIC_AUTHORIZATION_FAILED).
             if super::topic_config::is_internal(&name) {
                 responses.push(
                     DeletableTopicResult::default()

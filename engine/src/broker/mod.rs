@@ -386,12 +386,14 @@ impl Broker {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         for ((topic, partition), log) in logs {
+            let started = std::time::Instant::now();
             match log.compact().await {
                 Ok(Some(out)) => tracing::info!(
                     %topic, partition, segments_before = out.segments_before,
                     segments_after = out.segments_after, bytes_before = out.bytes_before,
                     bytes_after = out.bytes_after, removed = out.records_removed,
-                    cleaned_to = out.cleaned_to, "compacted"
+                    cleaned_to = out.cleaned_to, elapsed_ms = started.elapsed().as_millis() as u64,
+                    "compacted"
                 ),
                 Ok(None) => {}
                 Err(e) => tracing::warn!(%topic, partition, "compaction failed: {e}"),

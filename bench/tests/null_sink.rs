@@ -109,7 +109,8 @@ fn the_producer_fills_batches_up_to_batch_size_against_the_sink() {
 
 /// linger.ms at a low offered rate: a batch waits for linger.ms after its first record, so the
 /// median record waits about half of it and the first of each batch all of it; with linger.ms=0
-/// records go at once. Real time with wide margins (a controlled clock is still to come).
+/// records go at once. Real time with wide margins (the exact rule, on a controlled clock, is
+/// checked in producer_mock.rs).
 #[test]
 fn linger_holds_batches_at_a_low_rate_and_zero_linger_does_not() {
     use bench::client::producer::{self, ProducerConfig};

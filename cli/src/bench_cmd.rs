@@ -1,8 +1,8 @@
 //! `weir bench …`: runs the benchmarks of the bench crate from the command line.
 //!
 //! Owns the flags of the bench subcommands and how their results are printed and saved. Must not
-//! measure anything itself: the measurement lives in `bench::log_bench`, `bench::client::producer`
-//! and `bench::null_sink`.
+//! measure anything itself: the measurement lives in `bench::log_bench`, `bench::client::producer`,
+//! `bench::client::consumer`, `bench::client::e2e` and `bench::null_sink`.
 
 use std::path::PathBuf;
 
@@ -10,6 +10,8 @@ use anyhow::{bail, Context};
 use std::time::Duration;
 
 use bench::client::batch::Compression;
+use bench::client::consumer::{self, ConsumerConfig, StartAt};
+use bench::client::e2e::{self, E2eConfig};
 use bench::client::producer::{self, ProducerConfig};
 use bench::log_bench::{self, LogBenchConfig};
 use bench::null_sink::{NullSink, NullSinkConfig};
@@ -28,13 +30,88 @@ pub enum BenchCommand {
     Log(LogArgs),
     /// Produce records to any Kafka-compatible broker and measure rate and publish latency.
     Produce(ProduceArgs),
+    /// Consume records from any Kafka-compatible broker (Fetch, partitions assigned, no group)
+    /// and measure the consume rate (and, with --e2e, the end-to-end latency of records that
+    /// `produce --stamp-send-time` stamped).
+    Consume(ConsumeArgs),
+    /// Producers and consumers of one topic together: publish rate, latency and delay, consume
+    /// rate, and end-to-end latency from the send time each record carries.
+    E2e(E2eArgs),
     /// A Kafka server that acknowledges produces without storing them (the generator's ceiling).
     NullSink(NullSinkArgs),
 }
 
+/// The consumer's fetch settings (Kafka's names).
+#[derive(Debug, Args)]
+pub struct FetchArgs {
+    /// fetch.min.bytes
+    #[arg(long, default_value_t = 1)]
+    pub fetch_min_bytes: i32,
+    /// fetch.max.wait.ms
+    #[arg(long, default_value_t = 500)]
+    pub fetch_max_wait_ms: u64,
+    /// max.partition.fetch.bytes
+    #[arg(long, default_value = "1MiB", value_parser = parse_size)]
+    pub max_partition_fetch_bytes: u64,
+    /// fetch.max.bytes
+    #[arg(long, default_value = "50MiB", value_parser = parse_size)]
+    pub fetch_max_bytes: u64,
+    /// Consumers (clients), the partitions dealt among them (p % consumers).
+    #[arg(long, default_value_t = 1)]
+    pub consumers: usize,
+    /// glommio executors (threads) the consumers are spread over.
+    #[arg(long, default_value_t = 1)]
+    pub consumer_executors: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct ConsumeArgs {
+    /// bootstrap.servers: one host:port.
+    #[arg(long)]
+    pub bootstrap: String,
+    #[arg(long)]
+    pub topic: String,
+    /// Partitions to read, comma-separated (default: all).
+    #[arg(long, value_delimiter = ',')]
+    pub partitions: Option<Vec<u32>>,
+    /// Where to start: earliest or latest.
+    #[arg(long, default_value = "earliest")]
+    pub from: StartAt,
+    /// Stop after this many records in all.
+    #[arg(long)]
+    pub records: Option<u64>,
+    /// Stop after this many seconds in any case.
+    #[arg(long, default_value_t = 60.0)]
+    pub duration_s: f64,
+    /// Stop once no record arrived for this many seconds after the first (default: never).
+    #[arg(long)]
+    pub idle_s: Option<f64>,
+    /// Read each value's first 8 bytes as its send time (µs since the Unix epoch, big-endian, as
+    /// `weir bench e2e` writes it) and report end-to-end latency.
+    #[arg(long)]
+    pub e2e: bool,
+    #[command(flatten)]
+    pub fetch: FetchArgs,
+    /// Write the result to this file as JSON.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct E2eArgs {
+    #[command(flatten)]
+    pub produce: ProduceArgs,
+    #[command(flatten)]
+    pub fetch: FetchArgs,
+    /// The consumers give up this many seconds after the last record they read.
+    #[arg(long, default_value_t = 10.0)]
+    pub idle_s: f64,
+}
+
 #[derive(Debug, Args)]
 pub struct ProduceArgs {
-    /// bootstrap.servers: one host:port.
+    /// bootstrap.servers: one host:port (the other brokers are learnt from Metadata; each
+    /// partition is sent to its leader).
     #[arg(long)]
     pub bootstrap: String,
     #[arg(long)]
@@ -73,6 +150,30 @@ pub struct ProduceArgs {
     /// buffer.memory of each connection.
     #[arg(long, default_value = "32MiB", value_parser = parse_size)]
     pub buffer_memory: u64,
+    /// max.block.ms: how long a record may wait for buffer.memory before it fails (counted).
+    #[arg(long, default_value_t = 60_000)]
+    pub max_block_ms: u64,
+    /// request.timeout.ms: a request unanswered this long closes its connection (and is retried).
+    #[arg(long, default_value_t = 30_000)]
+    pub request_timeout_ms: i32,
+    /// delivery.timeout.ms: a record unacknowledged this long after its batch was created fails
+    /// (counted).
+    #[arg(long, default_value_t = 120_000)]
+    pub delivery_timeout_ms: u64,
+    /// retries: resends of a batch after a retriable error (default: unbounded, as Kafka's).
+    #[arg(long, default_value_t = i32::MAX as u32)]
+    pub retries: u32,
+    /// retry.backoff.ms
+    #[arg(long, default_value_t = 100)]
+    pub retry_backoff_ms: u64,
+    /// enable.idempotence: producer id and sequences, so retries never duplicate (needs
+    /// --acks all and --max-in-flight ≤ 5).
+    #[arg(long)]
+    pub idempotence: bool,
+    /// Write each record's send time (µs since the Unix epoch, big-endian) into the first 8 bytes
+    /// of its value, for `weir bench consume --e2e` in another process (`e2e` always does).
+    #[arg(long)]
+    pub stamp_send_time: bool,
     /// Connections (one producer client each).
     #[arg(long, default_value_t = 1)]
     pub connections: usize,
@@ -129,6 +230,8 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     match args.command {
         BenchCommand::Log(args) => run_log(args),
         BenchCommand::Produce(args) => run_produce(args),
+        BenchCommand::Consume(args) => run_consume(args),
+        BenchCommand::E2e(args) => run_e2e(args),
         BenchCommand::NullSink(args) => run_null_sink(args),
     }
 }
@@ -142,8 +245,8 @@ fn parse_acks(text: &str) -> anyhow::Result<i16> {
     }
 }
 
-fn run_produce(args: ProduceArgs) -> anyhow::Result<()> {
-    let config = ProducerConfig {
+fn producer_config(args: &ProduceArgs) -> anyhow::Result<ProducerConfig> {
+    Ok(ProducerConfig {
         records: args.records,
         rate: args.rate,
         record_size: usize::try_from(args.record_size).context("--record-size")?,
@@ -155,17 +258,95 @@ fn run_produce(args: ProduceArgs) -> anyhow::Result<()> {
         compression_level: args.compression_level,
         max_in_flight: args.max_in_flight,
         buffer_memory: usize::try_from(args.buffer_memory).context("--buffer-memory")?,
+        max_block: Duration::from_millis(args.max_block_ms),
+        request_timeout_ms: args.request_timeout_ms,
+        delivery_timeout: Duration::from_millis(args.delivery_timeout_ms),
+        retries: args.retries,
+        retry_backoff: Duration::from_millis(args.retry_backoff_ms),
+        idempotence: args.idempotence,
+        stamp_send_time: args.stamp_send_time,
         connections: args.connections,
         executors: args.executors,
         ..ProducerConfig::new(&args.bootstrap, &args.topic)
+    })
+}
+
+fn consumer_config(bootstrap: &str, topic: &str, f: &FetchArgs) -> anyhow::Result<ConsumerConfig> {
+    Ok(ConsumerConfig {
+        fetch_min_bytes: f.fetch_min_bytes,
+        fetch_max_wait: Duration::from_millis(f.fetch_max_wait_ms),
+        max_partition_fetch_bytes: i32::try_from(f.max_partition_fetch_bytes)
+            .context("--max-partition-fetch-bytes")?,
+        fetch_max_bytes: i32::try_from(f.fetch_max_bytes).context("--fetch-max-bytes")?,
+        consumers: f.consumers,
+        executors: f.consumer_executors,
+        ..ConsumerConfig::new(bootstrap, topic)
+    })
+}
+
+fn seconds(s: f64, flag: &str) -> anyhow::Result<Duration> {
+    Duration::try_from_secs_f64(s).with_context(|| format!("{flag} {s}"))
+}
+
+fn write_json(path: Option<&PathBuf>, value: &impl serde::Serialize) -> anyhow::Result<()> {
+    if let Some(path) = path {
+        let json = serde_json::to_string_pretty(value)?;
+        std::fs::write(path, json + "\n").with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}
+
+fn run_consume(args: ConsumeArgs) -> anyhow::Result<()> {
+    let config = ConsumerConfig {
+        partitions: args.partitions.clone(),
+        start: args.from,
+        records: args.records,
+        duration: seconds(args.duration_s, "--duration-s")?,
+        idle: args.idle_s.map(|s| seconds(s, "--idle-s")).transpose()?,
+        e2e: args.e2e,
+        ..consumer_config(&args.bootstrap, &args.topic, &args.fetch)?
     };
+    let report = consumer::run(config)
+        .with_context(|| format!("consuming {} from {}", args.topic, args.bootstrap))?;
+    print!("{}", report.summary());
+    write_json(args.json.as_ref(), &report)?;
+    if let Some(n) = args.records.filter(|&n| report.records < n) {
+        bail!("read {} of the {n} records asked for", report.records);
+    }
+    Ok(())
+}
+
+fn run_e2e(args: E2eArgs) -> anyhow::Result<()> {
+    let p = &args.produce;
+    let config = E2eConfig {
+        producer: producer_config(p)?,
+        consumer: consumer_config(&p.bootstrap, &p.topic, &args.fetch)?,
+        idle: seconds(args.idle_s, "--idle-s")?,
+    };
+    let report = e2e::run(config)
+        .with_context(|| format!("end to end on {} via {}", p.topic, p.bootstrap))?;
+    print!("{}", report.summary());
+    write_json(p.json.as_ref(), &report)?;
+    let (sent, read) = (report.produce.records_acked, report.consume.records);
+    if report.produce.records_failed > 0 {
+        bail!(
+            "{} records failed (first error code {:?})",
+            report.produce.records_failed,
+            report.produce.first_error
+        );
+    }
+    if read < sent {
+        bail!("the consumers read {read} of the {sent} records acknowledged");
+    }
+    Ok(())
+}
+
+fn run_produce(args: ProduceArgs) -> anyhow::Result<()> {
+    let config = producer_config(&args)?;
     let report = producer::run(config)
         .with_context(|| format!("producing to {} on {}", args.topic, args.bootstrap))?;
     print!("{}", report.summary());
-    if let Some(path) = &args.json {
-        let json = serde_json::to_string_pretty(&report)?;
-        std::fs::write(path, json + "\n").with_context(|| format!("writing {}", path.display()))?;
-    }
+    write_json(args.json.as_ref(), &report)?;
     if report.records_failed > 0 {
         bail!(
             "{} records failed (first error code {:?})",

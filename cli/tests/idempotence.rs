@@ -1,6 +1,6 @@
 //! Issue #6: the idempotent ("safe") producer against `weir serve` through a fault proxy.
 //!
-//! A TCP proxy (threads in this test) sits between a real client and the broker, which advertises
+//! A TCP proxy (`support::fault_proxy`) sits between a real client and the broker, which advertises
 //! the proxy's address so every connection goes through it. The proxy pairs each response frame
 //! with its request by correlation id and, while faults are on, drops one in 16 Produce
 //! responses and cuts the connection there: the broker appended the batch, the client never hears
@@ -18,16 +18,15 @@
 //! `tests/clients/idempotence.js` (kafkajs: produce). confluent-kafka and kafkajs must be installed
 //! (scripts/test installs them); a missing client fails the test, it is never skipped.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::collections::{BTreeMap, HashSet};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 mod support;
+use support::fault_proxy::Proxy;
 use support::{free_port, run, wait_for, ServeProcess};
 
 const RECORDS: usize = 3000;
@@ -36,154 +35,6 @@ const PARTITIONS: usize = 3;
 /// connections, so the runs are deterministic in how many are lost, not in which).
 const DROP_EVERY: usize = 16;
 const CLIENT_LIMIT: Duration = Duration::from_secs(240);
-const PRODUCE_API_KEY: i16 = 0;
-
-/// The fault proxy: forwards every connection to `upstream`, dropping Produce responses.
-struct Proxy {
-    addr: String,
-    faults: Arc<AtomicBool>,
-    /// Set by the test: drop the next Produce response (whatever the count), cut, and block.
-    drop_next: Arc<AtomicBool>,
-    /// While set, new connections are cut at once (the broker is about to be killed).
-    blocked: Arc<AtomicBool>,
-    produce_responses: Arc<AtomicUsize>,
-    dropped: Arc<AtomicUsize>,
-}
-
-impl Proxy {
-    fn start(upstream: String) -> Proxy {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("proxy bind");
-        let addr = listener.local_addr().expect("proxy addr").to_string();
-        let faults = Arc::new(AtomicBool::new(false));
-        let drop_next = Arc::new(AtomicBool::new(false));
-        let blocked = Arc::new(AtomicBool::new(false));
-        let produce_responses = Arc::new(AtomicUsize::new(0));
-        let dropped = Arc::new(AtomicUsize::new(0));
-        eprintln!("fault proxy {addr} -> {upstream}");
-        let (f, r, d) = (faults.clone(), produce_responses.clone(), dropped.clone());
-        let (n, b) = (drop_next.clone(), blocked.clone());
-        std::thread::spawn(move || {
-            for client in listener.incoming() {
-                let Ok(client) = client else { continue };
-                if b.load(Ordering::SeqCst) {
-                    let _ = client.shutdown(Shutdown::Both);
-                    continue;
-                }
-                // The broker may be down (the kill -9 test): the client sees a cut connection.
-                let Ok(broker) = TcpStream::connect(&upstream) else {
-                    let _ = client.shutdown(Shutdown::Both);
-                    continue;
-                };
-                let conn = Connection {
-                    client,
-                    broker,
-                    requests: Arc::default(),
-                    faults: f.clone(),
-                    drop_next: n.clone(),
-                    blocked: b.clone(),
-                    produce_responses: r.clone(),
-                    dropped: d.clone(),
-                };
-                conn.run();
-            }
-        });
-        Proxy {
-            addr,
-            faults,
-            drop_next,
-            blocked,
-            produce_responses,
-            dropped,
-        }
-    }
-
-    fn set_faults(&self, on: bool) {
-        self.faults.store(on, Ordering::SeqCst);
-    }
-}
-
-struct Connection {
-    client: TcpStream,
-    broker: TcpStream,
-    /// correlation id → api key of the requests in flight on this connection.
-    requests: Arc<Mutex<HashMap<i32, i16>>>,
-    faults: Arc<AtomicBool>,
-    drop_next: Arc<AtomicBool>,
-    blocked: Arc<AtomicBool>,
-    produce_responses: Arc<AtomicUsize>,
-    dropped: Arc<AtomicUsize>,
-}
-
-/// One size-prefixed Kafka frame (the size included), or None at the end of the stream.
-fn read_frame(s: &mut TcpStream) -> Option<Vec<u8>> {
-    let mut size = [0u8; 4];
-    s.read_exact(&mut size).ok()?;
-    let len = usize::try_from(i32::from_be_bytes(size)).ok()?;
-    let mut frame = size.to_vec();
-    frame.resize(4 + len, 0);
-    s.read_exact(&mut frame[4..]).ok()?;
-    Some(frame)
-}
-
-impl Connection {
-    fn run(self) {
-        let cut = |a: &TcpStream, b: &TcpStream| {
-            let _ = a.shutdown(Shutdown::Both);
-            let _ = b.shutdown(Shutdown::Both);
-        };
-        let (mut from_client, mut to_broker) = (
-            self.client.try_clone().expect("clone"),
-            self.broker.try_clone().expect("clone"),
-        );
-        let requests = self.requests.clone();
-        std::thread::spawn(move || {
-            while let Some(frame) = read_frame(&mut from_client) {
-                // Request header: api key (2), api version (2), correlation id (4).
-                if frame.len() >= 12 {
-                    let api_key = i16::from_be_bytes([frame[4], frame[5]]);
-                    let correlation =
-                        i32::from_be_bytes([frame[8], frame[9], frame[10], frame[11]]);
-                    if let Ok(mut r) = requests.lock() {
-                        r.insert(correlation, api_key);
-                    }
-                }
-                if to_broker.write_all(&frame).is_err() {
-                    break;
-                }
-            }
-            cut(&from_client, &to_broker);
-        });
-        let (mut from_broker, mut to_client) = (
-            self.broker.try_clone().expect("clone"),
-            self.client.try_clone().expect("clone"),
-        );
-        std::thread::spawn(move || {
-            while let Some(frame) = read_frame(&mut from_broker) {
-                let api_key = (frame.len() >= 8)
-                    .then(|| i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]))
-                    .and_then(|c| self.requests.lock().ok()?.remove(&c));
-                if api_key == Some(PRODUCE_API_KEY) {
-                    let count = self.produce_responses.fetch_add(1, Ordering::SeqCst) + 1;
-                    if self.drop_next.swap(false, Ordering::SeqCst) {
-                        // Block first, so the client's retry cannot reach this broker again.
-                        self.blocked.store(true, Ordering::SeqCst);
-                        self.dropped.fetch_add(1, Ordering::SeqCst);
-                        break;
-                    }
-                    if self.faults.load(Ordering::SeqCst) && count.is_multiple_of(DROP_EVERY) {
-                        // The broker appended it; the client never hears so and must retry.
-                        self.dropped.fetch_add(1, Ordering::SeqCst);
-                        break;
-                    }
-                }
-                if to_client.write_all(&frame).is_err() {
-                    break;
-                }
-            }
-            cut(&from_broker, &to_client);
-        });
-    }
-}
 
 fn clients_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients")
@@ -340,7 +191,7 @@ fn an_idempotent_producer_through_a_lossy_proxy_stores_every_record_once_in_orde
     let data = tmp.path().join("data");
     let kafka_addr = format!("127.0.0.1:{}", free_port());
     // The proxy's address must be known before the broker starts (it is advertised).
-    let proxy = Proxy::start(kafka_addr.clone());
+    let proxy = Proxy::start(kafka_addr.clone(), DROP_EVERY);
     let broker = start(&data, "lossy", &kafka_addr, &proxy.addr);
     let p = PARTITIONS.to_string();
     for topic in ["safe", "unsafe"] {
@@ -381,7 +232,7 @@ fn an_idempotent_producer_across_a_broker_kill9_and_restart_still_stores_every_r
     let tmp = tempfile::tempdir().expect("tempdir");
     let data = tmp.path().join("data");
     let kafka_addr = format!("127.0.0.1:{}", free_port());
-    let proxy = Proxy::start(kafka_addr.clone());
+    let proxy = Proxy::start(kafka_addr.clone(), DROP_EVERY);
     let broker = start(&data, "doomed", &kafka_addr, &proxy.addr);
     let p = PARTITIONS.to_string();
     broker.run_client(
@@ -479,7 +330,7 @@ fn a_kafkajs_idempotent_producer_through_a_lossy_proxy_stores_every_record_once_
     let tmp = tempfile::tempdir().expect("tempdir");
     let data = tmp.path().join("data");
     let kafka_addr = format!("127.0.0.1:{}", free_port());
-    let proxy = Proxy::start(kafka_addr.clone());
+    let proxy = Proxy::start(kafka_addr.clone(), DROP_EVERY);
     let broker = start(&data, "kafkajs", &kafka_addr, &proxy.addr);
     let p = PARTITIONS.to_string();
     broker.run_client(

@@ -229,6 +229,28 @@ impl BatchBuilder {
         self.max_timestamp = self.max_timestamp.max(timestamp);
     }
 
+    /// Appends one record if the batch stays within `limit` bytes ([`BatchBuilder::size`]) with
+    /// it, or if the batch is empty (a record larger than batch.size gets a batch of its own, as
+    /// in Kafka); otherwise leaves the batch as it was and returns false.
+    pub fn try_append(
+        &mut self,
+        limit: usize,
+        timestamp: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[(&[u8], Option<&[u8]>)],
+    ) -> bool {
+        let (len, count, max_timestamp) = (self.body.len(), self.count, self.max_timestamp);
+        self.append(timestamp, key, value, headers);
+        if count > 0 && self.size() > limit {
+            self.body.truncate(len);
+            self.count = count;
+            self.max_timestamp = max_timestamp;
+            return false;
+        }
+        true
+    }
+
     /// The finished batch: header, (compressed) records, CRC32C. Base offset 0 and partition
     /// leader epoch -1, as a producer sends them. `level`: the codec's level, `None` for its
     /// default.

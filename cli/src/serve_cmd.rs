@@ -73,6 +73,10 @@ pub struct ServeArgs {
     /// `offsets.retention.check.interval.ms`: how often offsets are expired (default 600000).
     #[arg(long)]
     offsets_retention_check_interval_ms: Option<u64>,
+    /// `offsets.topic.segment.bytes`: segment.bytes of the compacted `__consumer_offsets` topic
+    /// when it is created (default 16777216).
+    #[arg(long)]
+    offsets_topic_segment_bytes: Option<u64>,
     /// `socket.request.max.bytes`: larger request frames close the connection.
     #[arg(long)]
     socket_request_max_bytes: Option<usize>,
@@ -149,6 +153,12 @@ fn settings(a: &ServeArgs) -> anyhow::Result<Settings> {
             bail!("--offsets-retention-check-interval-ms must be at least 1");
         }
         s.offsets_retention_check_interval_ms = v;
+    }
+    if let Some(v) = a.offsets_topic_segment_bytes {
+        if v < 14 {
+            bail!("--offsets-topic-segment-bytes must be at least 14");
+        }
+        s.offsets_topic_segment_bytes = v;
     }
     if let Some(v) = a.socket_request_max_bytes {
         s.socket_request_max_bytes = v;
@@ -273,6 +283,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     cfg.producer_id_expiration_ms = a.producer_id_expiration_ms;
     cfg.offsets_retention_minutes = a.offsets_retention_minutes;
     cfg.offsets_retention_check_interval_ms = a.offsets_retention_check_interval_ms;
+    cfg.offsets_topic_segment_bytes = a.offsets_topic_segment_bytes;
     cfg.topic_defaults = topic_defaults;
     let shards = shard::start(
         ShardsConfig {

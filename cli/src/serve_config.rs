@@ -6,8 +6,8 @@
 //! `kafka.addr`, `coord.servers`, ...). TOML dotted keys nest, so `log.retention.ms = 1` and a
 //! `[log]` table with `retention.ms = 1` are the same key. Unknown keys and bad values are errors
 //! naming the key (no silent typos); broker-level topic defaults weir cannot honour
-//! (`log.cleanup.policy = "compact"`, `compression.type = "gzip"`) are refused here exactly as a
-//! topic config would be (`engine::broker::topic_config`). docs/weir.example.toml lists every key.
+//! (`compression.type = "gzip"`) are refused here exactly as a topic config would be
+//! (`engine::broker::topic_config`). docs/weir.example.toml lists every key.
 //!
 //! Owns: the key scheme and value types. Must not: implement broker behaviour or decide which
 //! topic config values are valid (it asks `topic_config`).
@@ -54,6 +54,8 @@ pub struct Settings {
     pub offsets_retention_minutes: u64,
     /// `offsets.retention.check.interval.ms`.
     pub offsets_retention_check_interval_ms: u64,
+    /// `offsets.topic.segment.bytes`: segment.bytes of `__consumer_offsets` when created.
+    pub offsets_topic_segment_bytes: u64,
     /// `io.memory.bytes`: glommio io_memory per shard.
     pub io_memory_bytes: usize,
     /// Broker-level defaults of topic configs, by topic-config name (`retention.ms` for the key
@@ -79,6 +81,7 @@ impl Default for Settings {
             producer_id_expiration_ms: 86_400_000,
             offsets_retention_minutes: 10_080,
             offsets_retention_check_interval_ms: 600_000,
+            offsets_topic_segment_bytes: 16 << 20,
             io_memory_bytes: 1 << 20,
             topic_defaults: BTreeMap::new(),
         }
@@ -108,18 +111,20 @@ fn typed<T: DeserializeOwned>(key: &str, value: &toml::Value, what: &str) -> any
         .map_err(|_| anyhow!("{key} = {value}: expected {what}"))
 }
 
-/// A topic config value as text: numbers, booleans, strings, and lists (joined by commas).
+/// A topic config value as text: numbers (min.cleanable.dirty.ratio is a fraction), booleans,
+/// strings, and lists (joined by commas).
 fn config_text(key: &str, value: &toml::Value) -> anyhow::Result<String> {
     match value {
         toml::Value::String(s) => Ok(s.clone()),
         toml::Value::Integer(i) => Ok(i.to_string()),
+        toml::Value::Float(f) => Ok(f.to_string()),
         toml::Value::Boolean(b) => Ok(b.to_string()),
         toml::Value::Array(items) => items
             .iter()
             .map(|v| config_text(key, v))
             .collect::<anyhow::Result<Vec<_>>>()
             .map(|v| v.join(",")),
-        other => bail!("{key} = {other}: expected a string, an integer or a boolean"),
+        other => bail!("{key} = {other}: expected a string, a number or a boolean"),
     }
 }
 
@@ -209,6 +214,12 @@ impl Settings {
             }
             "offsets.retention.check.interval.ms" => {
                 self.offsets_retention_check_interval_ms = positive(typed(key, v, POSITIVE)?)?;
+            }
+            "offsets.topic.segment.bytes" => {
+                self.offsets_topic_segment_bytes = typed(key, v, POSITIVE)?;
+                if self.offsets_topic_segment_bytes < 14 {
+                    bail!("{key} = {v}: below Kafka's minimum of 14");
+                }
             }
             "io.memory.bytes" => {
                 self.io_memory_bytes = positive(typed(key, v, POSITIVE)?)? as usize;
@@ -311,8 +322,8 @@ mod tests {
                 &["log.segment.bytes", "big"][..],
             ),
             (
-                "log.cleanup.policy = \"compact\"",
-                &["log.cleanup.policy", "compact"][..],
+                "log.cleanup.policy = \"compacted\"",
+                &["log.cleanup.policy", "compacted"][..],
             ),
             (
                 "compression.type = \"gzip\"",

@@ -69,7 +69,8 @@ if cmd == "alter":
         ({"retention.ms": (AlterConfigOp.APPEND, "5")}, ["InvalidConfigurationError", "retention.ms"]),
         ({"retention.msx": "5"}, ["InvalidConfigurationError", "retention.msx"]),
         ({"segment.bytes": "big"}, ["InvalidConfigurationError", "segment.bytes", "big"]),
-        ({"cleanup.policy": (AlterConfigOp.APPEND, "compact")}, ["InvalidConfigurationError", "cleanup.policy"]),
+        ({"cleanup.policy": (AlterConfigOp.APPEND, "compacted")}, ["InvalidConfigurationError", "cleanup.policy"]),
+        ({"min.cleanable.dirty.ratio": "2"}, ["InvalidConfigurationError", "min.cleanable.dirty.ratio"]),
         ({"compression.type": "gzip"}, ["InvalidConfigurationError", "compression.type"]),
     ):
         got = alter("alt", configs, raise_on_unknown=False)
@@ -261,8 +262,8 @@ fn a_config_file_sets_broker_and_topic_defaults_and_flags_override_it() {
     for (text, words) in [
         ("log.retention.msx = 5\n", &["log.retention.msx"][..]),
         (
-            "log.cleanup.policy = \"compact\"\n",
-            &["log.cleanup.policy", "compact"][..],
+            "log.cleanup.policy = \"compacted\"\n",
+            &["log.cleanup.policy", "compacted"][..],
         ),
         (
             "compression.type = \"zstd\"\n",

@@ -593,6 +593,10 @@ fn weir_group_describe_shows_members_assignments_and_lag() {
             .unwrap_or_else(|| panic!("member {owner} listed: {out}"));
         let assigned = member_line.split_whitespace().last().unwrap_or_default();
         assert_eq!(assigned.split(',').count(), 3, "{member_line}");
+        assert!(
+            member_line.split_whitespace().any(|c| c == "/127.0.0.1"),
+            "the member's host: {member_line}"
+        );
         assert!(assigned.starts_with(&format!("{topic}-")), "{member_line}");
     }
     assert!(out.lines().any(|l| l == "TOTAL-LAG 0"), "{out}");
@@ -1006,5 +1010,288 @@ fn an_empty_group_without_offsets_survives_a_restart_until_deleted() {
     let broker = start(&data, "meta-after-delete");
     let listed = weir_group(&broker, &["list"]);
     assert_eq!(row(&listed, group), None, "{listed}");
+    broker.stop();
+}
+
+// ---- group state across a broker restart ----------------------------------------------------
+
+/// "state STATE" and the sorted "member_id ID HOST" lines of DescribeGroups.
+fn described_members(b: &ServeProcess, group: &str) -> (String, Vec<String>) {
+    let mut c = Command::new("python3");
+    c.arg(script())
+        .args(["describe", "confluent", &b.addr, group]);
+    let out = b.run_client(&mut c, b"", LIMIT);
+    let state = out
+        .lines()
+        .find_map(|l| l.strip_prefix("state "))
+        .unwrap_or_default()
+        .to_string();
+    let mut ids: Vec<String> = out
+        .lines()
+        .filter(|l| l.starts_with("member_id "))
+        .map(str::to_string)
+        .collect();
+    ids.sort();
+    (state, ids)
+}
+
+/// A Stable confluent-kafka group of two members over a broker SIGTERM restart, then a kill -9
+/// restart (same address):
+/// the broker restores the group from its metadata record in `__consumer_offsets` — Stable, the
+/// same member ids, hosts and assignments before anyone rejoins — and the members go on
+/// heartbeating, committing and consuming with their generation: no rebalance happens (neither
+/// member is assigned again) and every record is consumed exactly once.
+#[test]
+fn a_stable_group_keeps_its_members_across_a_broker_restart() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    let d = data.to_str().expect("utf-8 path");
+    let addr = format!("127.0.0.1:{}", support::free_port());
+    let args = [
+        "--data-dir",
+        d,
+        "--shards",
+        "2",
+        "--log-segment-bytes",
+        "8388608",
+        "--kafka-addr",
+        &addr,
+    ];
+    let broker = ServeProcess::start(&data.with_extension("restore.stderr"), &args);
+    let topic = "restarted";
+    let group = "survivors";
+    produce(&broker, topic, 0, 60);
+    let a = Member::start(tmp.path(), "a", "confluent", &broker.addr, group, topic);
+    let b = Member::start(tmp.path(), "b", "confluent", &broker.addr, group, topic);
+    wait_until("two members with three partitions each", &broker, || {
+        [&a, &b]
+            .iter()
+            .all(|m| m.assigned().is_some_and(|p| p.len() == 3))
+    });
+    wait_until("60 records consumed and committed", &broker, || {
+        counts(&[&a, &b]).len() == 60
+            && committed(&broker, "confluent", group, topic) == vec![10i64; PARTITIONS]
+    });
+    let assignments = |m: &Member| {
+        m.output()
+            .lines()
+            .filter(|l| l.starts_with("assigned"))
+            .count()
+    };
+    let rebalances = (assignments(&a), assignments(&b));
+    let (state, before) = described_members(&broker, group);
+    assert_eq!((state.as_str(), before.len()), ("Stable", 2), "{before:?}");
+    assert!(
+        before.iter().all(|l| l.ends_with(" /127.0.0.1")),
+        "client hosts: {before:?}"
+    );
+    // The metadata record is written on the group timer's next tick (100 ms).
+    std::thread::sleep(Duration::from_millis(500));
+    broker.stop();
+
+    let broker = ServeProcess::start(&data.with_extension("restore2.stderr"), &args);
+    assert_eq!(broker.addr, addr);
+    let (state, after) = described_members(&broker, group);
+    assert_eq!(state, "Stable", "restored before any member rejoined");
+    assert_eq!(after, before, "the same members, restored");
+    produce(&broker, topic, 60, 60);
+    wait_until("the next 60 records consumed", &broker, || {
+        counts(&[&a, &b]).len() == 120
+    });
+    assert_exactly_once(&[&a, &b], 0..120);
+    wait_until("commits at the end", &broker, || {
+        committed(&broker, "confluent", group, topic) == vec![20i64; PARTITIONS]
+    });
+    assert_eq!(
+        (assignments(&a), assignments(&b)),
+        rebalances,
+        "no rebalance across the restart\n{}",
+        member_logs(tmp.path())
+    );
+    assert_eq!(described_members(&broker, group).1, before);
+
+    // The same after a kill -9: the metadata record was written (not necessarily synced) when
+    // the group became Stable, and a process kill loses no written data.
+    broker.kill9();
+    let broker = ServeProcess::start(&data.with_extension("restore3.stderr"), &args);
+    let (state, after) = described_members(&broker, group);
+    assert_eq!(
+        (state.as_str(), &after),
+        ("Stable", &before),
+        "after kill -9"
+    );
+    produce(&broker, topic, 120, 60);
+    wait_until("the last 60 records consumed", &broker, || {
+        counts(&[&a, &b]).len() == 180
+    });
+    assert_exactly_once(&[&a, &b], 0..180);
+    assert_eq!(
+        (assignments(&a), assignments(&b)),
+        rebalances,
+        "no rebalance across the kill -9 restart\n{}",
+        member_logs(tmp.path())
+    );
+    a.leave();
+    b.leave();
+    broker.stop();
+}
+
+// ---- JoinGroup v8–v9 -------------------------------------------------------------------------
+
+/// One request of `version` encoded with kafka-protocol; the response body decoded.
+fn kp_roundtrip<Req, Resp>(
+    s: &mut std::net::TcpStream,
+    key: kafka_protocol::messages::ApiKey,
+    version: i16,
+    correlation: i32,
+    req: &Req,
+) -> Resp
+where
+    Req: kafka_protocol::protocol::Encodable + kafka_protocol::protocol::HeaderVersion,
+    Resp: kafka_protocol::protocol::Decodable + kafka_protocol::protocol::HeaderVersion,
+{
+    use kafka_protocol::messages::{RequestHeader, ResponseHeader};
+    use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+    let mut b: Vec<u8> = Vec::new();
+    RequestHeader::default()
+        .with_request_api_key(key as i16)
+        .with_request_api_version(version)
+        .with_correlation_id(correlation)
+        .with_client_id(Some(StrBytes::from_static_str("raw-client")))
+        .encode(&mut b, Req::header_version(version))
+        .expect("header");
+    req.encode(&mut b, version).expect("request");
+    let frame = support::roundtrip(s, &b).expect("a response");
+    let mut body = bytes::Bytes::from(frame);
+    let header =
+        ResponseHeader::decode(&mut body, Resp::header_version(version)).expect("response header");
+    assert_eq!(header.correlation_id, correlation);
+    Resp::decode(&mut body, version).expect("response body")
+}
+
+/// JoinGroup v8 (KIP-800 reason) and v9 (KIP-814 skip_assignment) with the flexible encoding:
+/// MEMBER_ID_REQUIRED, then the join completes with the member as leader, skip_assignment false,
+/// and its host is the connection's address.
+#[test]
+fn join_group_v8_and_v9_with_a_reason() {
+    use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
+    use kafka_protocol::messages::{ApiKey, GroupId, JoinGroupRequest, JoinGroupResponse};
+    use kafka_protocol::protocol::StrBytes;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let broker = start(&tmp.path().join("data"), "join-v9");
+    for version in [8i16, 9] {
+        let group = format!("joined-v{version}");
+        let mut s = broker.connect();
+        let request = |member: &str| {
+            JoinGroupRequest::default()
+                .with_group_id(GroupId(StrBytes::from_string(group.clone())))
+                .with_session_timeout_ms(10_000)
+                .with_rebalance_timeout_ms(10_000)
+                .with_member_id(StrBytes::from_string(member.to_string()))
+                .with_protocol_type(StrBytes::from_static_str("consumer"))
+                .with_protocols(vec![JoinGroupRequestProtocol::default()
+                    .with_name(StrBytes::from_static_str("range"))
+                    .with_metadata(bytes::Bytes::from_static(b"md"))])
+                .with_reason(Some(StrBytes::from_static_str("testing KIP-800")))
+        };
+        let first: JoinGroupResponse =
+            kp_roundtrip(&mut s, ApiKey::JoinGroup, version, 1, &request(""));
+        assert_eq!(first.error_code, 79, "MEMBER_ID_REQUIRED");
+        let id = first.member_id.to_string();
+        assert!(!id.is_empty());
+        let joined: JoinGroupResponse =
+            kp_roundtrip(&mut s, ApiKey::JoinGroup, version, 2, &request(&id));
+        assert_eq!(joined.error_code, 0);
+        assert_eq!(
+            (joined.generation_id, joined.leader.to_string()),
+            (1, id.clone())
+        );
+        assert!(!joined.skip_assignment);
+        assert_eq!(joined.members.len(), 1);
+        assert_eq!(&joined.members[0].metadata[..], b"md");
+        let (_, members) = described_members(&broker, &group);
+        assert_eq!(members, vec![format!("member_id {id} /127.0.0.1")]);
+    }
+    assert!(
+        broker.log().contains("testing KIP-800"),
+        "the reason is logged"
+    );
+    broker.stop();
+}
+
+// ---- a member killed with kill -9 ------------------------------------------------------------
+
+/// Three confluent-kafka members over six partitions; one is killed with SIGKILL (no
+/// LeaveGroup). Its partitions stay unassigned until its session.timeout.ms (10 s in
+/// groups.py) passes without a heartbeat; then the broker evicts it, the other two get three
+/// partitions each, and every record — those consumed and committed before the kill, and those
+/// produced after it — is consumed exactly once.
+#[test]
+fn a_killed_members_partitions_move_to_the_others_after_its_session_timeout() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    let broker = start(&data, "killed");
+    let (topic, group) = ("killed", "killed-member");
+    produce(&broker, topic, 0, 60);
+    let mut members: Vec<Member> = (0..3)
+        .map(|i| {
+            Member::start(
+                tmp.path(),
+                &format!("k{i}"),
+                "confluent",
+                &broker.addr,
+                group,
+                topic,
+            )
+        })
+        .collect();
+    wait_until("three members with two partitions each", &broker, || {
+        members
+            .iter()
+            .all(|m| m.assigned().is_some_and(|a| a.len() == 2))
+    });
+    wait_until("60 records consumed and committed", &broker, || {
+        counts(&members.iter().collect::<Vec<_>>()).len() == 60
+            && committed(&broker, "confluent", group, topic) == vec![10i64; PARTITIONS]
+    });
+    let killed = members.pop().expect("three members");
+    let killed_values = killed.values();
+    let killed_at = Instant::now();
+    drop(killed); // SIGKILL: no LeaveGroup
+    produce(&broker, topic, 60, 60);
+    wait_until("two members with three partitions each", &broker, || {
+        members
+            .iter()
+            .all(|m| m.assigned().is_some_and(|a| a.len() == 3))
+    });
+    let moved_after = killed_at.elapsed();
+    assert!(
+        moved_after >= Duration::from_secs(8),
+        "partitions moved after {moved_after:?}, before the 10 s session timeout"
+    );
+    assert!(broker.log().contains("member evicted"), "{}", broker.log());
+    let alive: Vec<&Member> = members.iter().collect();
+    wait_until("120 records consumed", &broker, || {
+        counts(&alive).len() + killed_values.len() >= 120
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let mut everyone = BTreeMap::new();
+    for v in killed_values
+        .iter()
+        .copied()
+        .chain(alive.iter().flat_map(|m| m.values()))
+    {
+        *everyone.entry(v).or_insert(0usize) += 1;
+    }
+    assert_eq!(
+        everyone.keys().copied().collect::<Vec<_>>(),
+        (0..120).collect::<Vec<_>>(),
+        "nothing lost"
+    );
+    let twice: Vec<_> = everyone.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "consumed twice: {twice:?}");
+    for m in members {
+        m.leave();
+    }
     broker.stop();
 }

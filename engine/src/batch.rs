@@ -83,6 +83,16 @@ impl BatchHeader {
     pub fn compression(&self) -> i16 {
         self.attributes & COMPRESSION_MASK
     }
+
+    /// A transaction marker (commit/abort) rather than data.
+    pub fn is_control(&self) -> bool {
+        self.attributes & 0x20 != 0
+    }
+
+    /// Record timestamps are the broker's append time (the batch's max timestamp).
+    pub fn is_log_append_time(&self) -> bool {
+        self.attributes & 0x08 != 0
+    }
 }
 
 /// The header of an idempotent producer's record set (producer id >= 0), which Kafka requires to
@@ -275,8 +285,9 @@ pub enum Scanned {
     Invalid(String),
 }
 
-/// Checks the batch that should start at `buf[0]` and hold `expected_offset`, for recovery and
-/// cold reads: the header must parse, the base offset must be the expected one, and the CRC match.
+/// Checks the batch that should start at `buf[0]` and hold `expected_offset` (or, after
+/// compaction, a later offset), for recovery and cold reads: the header must parse, the base
+/// offset must not go back, and the CRC match.
 pub fn scan_batch(buf: &[u8], expected_offset: Option<u64>) -> Scanned {
     let Some(header) = BatchHeader::parse(buf) else {
         return if buf.iter().all(|&b| b == 0) {
@@ -291,10 +302,12 @@ pub fn scan_batch(buf: &[u8], expected_offset: Option<u64>) -> Scanned {
     let Some(len) = header.total_len() else {
         return Scanned::Invalid(format!("batch length {}", header.batch_length));
     };
+    // Offsets only grow. A compacted segment has gaps where whole batches were removed, so a
+    // base offset beyond the expected one is fine; one below it is not.
     if let Some(expected) = expected_offset {
-        if header.base_offset != expected as i64 {
+        if header.base_offset < expected as i64 {
             return Scanned::Invalid(format!(
-                "base offset {} where {expected} was expected",
+                "base offset {} where at least {expected} was expected",
                 header.base_offset
             ));
         }
@@ -333,6 +346,82 @@ pub fn find_record_at_or_after(batch: &[u8], target: i64) -> Option<(u64, i64)> 
         }
     }
     None
+}
+
+/// One record of an uncompressed batch, as compaction sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordView<'a> {
+    /// The whole record as stored, its length varint included (copied as is when kept).
+    pub raw: &'a [u8],
+    pub offset_delta: i64,
+    pub timestamp_delta: i64,
+    pub key: Option<&'a [u8]>,
+    /// `None` for a tombstone (null value).
+    pub value: Option<&'a [u8]>,
+}
+
+/// The records of an uncompressed batch (`None` if it is compressed or malformed).
+pub fn record_views(batch: &[u8]) -> Option<Vec<RecordView<'_>>> {
+    let header = BatchHeader::parse(batch)?;
+    if header.compression() != 0 {
+        return None;
+    }
+    let mut body = batch.get(HEADER_LEN..header.total_len()?)?;
+    let mut out = Vec::with_capacity(usize::try_from(header.records_count).ok()?.min(4096));
+    for _ in 0..header.records_count {
+        let (len, used) = read_varint(body)?;
+        let total = used.checked_add(usize::try_from(len).ok()?)?;
+        let (raw, rest) = body.split_at_checked(total)?;
+        body = rest;
+        let mut cursor = raw.get(used + 1..)?; // past the length and the attributes
+        let mut varint = || -> Option<i64> {
+            let (value, n) = read_varint(cursor)?;
+            cursor = &cursor[n..];
+            Some(value)
+        };
+        let timestamp_delta = varint()?;
+        let offset_delta = varint()?;
+        let key = nullable_field(&mut cursor)?;
+        let value = nullable_field(&mut cursor)?;
+        out.push(RecordView {
+            raw,
+            offset_delta,
+            timestamp_delta,
+            key,
+            value,
+        });
+    }
+    Some(out)
+}
+
+/// A varint-length-prefixed byte field (-1: null), advancing `cursor` past it.
+fn nullable_field<'a>(cursor: &mut &'a [u8]) -> Option<Option<&'a [u8]>> {
+    let (len, n) = read_varint(cursor)?;
+    *cursor = &cursor[n..];
+    if len < 0 {
+        return Some(None);
+    }
+    let (field, rest) = cursor.split_at_checked(usize::try_from(len).ok()?)?;
+    *cursor = rest;
+    Some(Some(field))
+}
+
+/// A copy of `batch` holding only `kept` of its records (slices of it, in order, as
+/// [`record_views`] returned them): base offset, lastOffsetDelta, timestamps and producer fields
+/// stay (Kafka keeps lastOffsetDelta so a producer's last sequence survives), records count and
+/// length change and the CRC is recomputed.
+pub fn with_records(batch: &[u8], kept: &[RecordView<'_>]) -> Vec<u8> {
+    let body: usize = kept.iter().map(|r| r.raw.len()).sum();
+    let mut out = Vec::with_capacity(HEADER_LEN + body);
+    out.extend_from_slice(&batch[..HEADER_LEN]);
+    for record in kept {
+        out.extend_from_slice(record.raw);
+    }
+    let batch_length = (out.len() - LOG_OVERHEAD) as i32;
+    out[BATCH_LENGTH_AT..BATCH_LENGTH_AT + 4].copy_from_slice(&batch_length.to_be_bytes());
+    out[RECORDS_COUNT_AT..RECORDS_COUNT_AT + 4].copy_from_slice(&(kept.len() as i32).to_be_bytes());
+    reseal(&mut out);
+    out
 }
 
 fn read_i16(buf: &[u8], at: usize) -> i16 {

@@ -29,6 +29,18 @@ pub struct LogConfig {
     pub preallocate: bool,
     /// Largest single DMA write; a bigger backlog is written as several writes in flight at once.
     pub write_bytes_max: usize,
+    /// `cleanup.policy` contains `delete`: retention.ms / retention.bytes delete old segments.
+    pub cleanup_delete: bool,
+    /// `cleanup.policy` contains `compact`: sealed segments are compacted (`engine::compact`).
+    pub cleanup_compact: bool,
+    /// `delete.retention.ms`: how long compaction keeps a tombstone (null value) after its
+    /// timestamp, so consumers reading from behind see the deletion.
+    pub delete_retention_ms: u64,
+    /// `min.cleanable.dirty.ratio`, in millionths (0.5 = 500_000): compaction runs when at least
+    /// this share of the cleanable log has not been compacted yet.
+    pub min_cleanable_dirty_ratio_ppm: u32,
+    /// `min.compaction.lag.ms`: a segment is compacted only once its newest record is this old.
+    pub min_compaction_lag_ms: u64,
     /// Recently written bytes kept in memory (per partition) so tail reads need no disk I/O; all
     /// partitions of a shard together are also bounded (`tail::set_shard_tail_bytes`).
     pub tail_cache_bytes: usize,
@@ -59,6 +71,11 @@ impl Default for LogConfig {
             preallocate: true,
             write_bytes_max: 1 << 20,
             tail_cache_bytes: 128 << 20,
+            cleanup_delete: true,
+            cleanup_compact: false,
+            delete_retention_ms: 86_400_000,
+            min_cleanable_dirty_ratio_ppm: 500_000,
+            min_compaction_lag_ms: 0,
         }
     }
 }

@@ -11,6 +11,7 @@
 
 pub mod batch;
 pub mod broker;
+pub mod compact;
 pub mod config;
 pub mod error;
 pub mod index;
@@ -22,6 +23,7 @@ mod segment;
 pub mod shard;
 pub mod tail;
 
+pub use compact::CompactionOutcome;
 pub use config::{Clock, LogConfig};
 pub use error::{LogError, Result};
 pub use log::{AppendInfo, LogRead, PartitionLog, RetentionOutcome, Watermark};

@@ -24,6 +24,9 @@
 //!    is created and preallocated (fdatasync of the file and of the directory).
 //! 6. On close: all queued data is written, synced, the active segment is sealed, and the
 //!    clean-shutdown marker is written (fsync + rename + directory fsync).
+//!
+//! Compaction (`engine::compact`) rewrites sealed segments only, and swaps its result in through
+//! `replace_segments`; reads therefore accept gaps between batches (never offsets going back).
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, VecDeque};
@@ -169,14 +172,16 @@ struct State {
     closed: bool,
 }
 
-struct Shared {
+pub(crate) struct Shared {
     state: RefCell<State>,
     wake: Rc<Notify>,
     dir: PathBuf,
     /// Replaced whole by `PartitionLog::set_config`; readers take the `Rc` and never hold the
     /// borrow.
     config: RefCell<Rc<LogConfig>>,
-    clock: Clock,
+    pub(crate) clock: Clock,
+    /// Compaction's progress (`engine::compact`); only that module reads or writes it.
+    pub(crate) cleaner: RefCell<crate::compact::CleanerState>,
 }
 
 impl Shared {
@@ -212,6 +217,9 @@ impl PartitionLog {
         std::fs::create_dir_all(&dir)
             .map_err(|e| LogError::io("creating log directory", &dir, e))?;
         segment::probe_device(&dir).await?;
+        // A compaction swap interrupted by a crash is finished (or its leftovers removed) before
+        // the segments are listed.
+        crate::compact::recover(&dir).await?;
         let mut bases = Vec::new();
         let entries = std::fs::read_dir(&dir).map_err(|e| LogError::io("listing", &dir, e))?;
         for entry in entries {
@@ -293,6 +301,7 @@ impl PartitionLog {
             dir,
             config: RefCell::new(Rc::new(config)),
             clock,
+            cleaner: RefCell::default(),
         });
         let flusher = glommio::spawn_local(flusher(shared.clone()));
         Ok(PartitionLog {
@@ -307,6 +316,9 @@ impl PartitionLog {
     pub fn append(&self, records: Bytes, leader_epoch: i32) -> Result<AppendInfo> {
         let config = self.shared.config();
         let spans = batch::validate_record_set(&records, config.max_message_bytes)?;
+        if config.cleanup_compact {
+            refuse_keyless(&records, &spans)?;
+        }
         let now = self.shared.clock.now_ms();
         let mut state = self.shared.state.borrow_mut();
         if let Some(reason) = &state.failed {
@@ -452,7 +464,34 @@ impl PartitionLog {
     /// Reads whole batches starting with the one that holds `offset`, up to `max_bytes` (the first
     /// batch is returned whole even if larger, as Kafka does). Recent data comes from memory;
     /// older data from disk, verified, without copying after the read.
-    pub async fn read(&self, offset: u64, max_bytes: usize) -> Result<LogRead> {
+    ///
+    /// After compaction a segment may have no batch at or after `offset` (the rest of it was
+    /// cleaned away); the read then goes on in the next segment, so the first batch returned may
+    /// start beyond `offset`, as in Kafka.
+    pub async fn read(&self, mut offset: u64, max_bytes: usize) -> Result<LogRead> {
+        loop {
+            let read = self.read_from_segment(offset, max_bytes).await?;
+            if !read.is_empty() || offset >= read.log_end_offset {
+                return Ok(read);
+            }
+            let next = {
+                let state = self.shared.state.borrow();
+                state
+                    .segments
+                    .range(offset + 1..)
+                    .next()
+                    .map(|(&base, _)| base)
+            };
+            match next {
+                Some(base) if base > offset && base <= read.log_end_offset => offset = base,
+                _ => return Ok(read),
+            }
+        }
+    }
+
+    /// [`Self::read`] within the segment holding `offset`: empty if that segment has nothing at
+    /// or after it.
+    async fn read_from_segment(&self, offset: u64, max_bytes: usize) -> Result<LogRead> {
         let (
             file,
             path,
@@ -620,14 +659,18 @@ impl PartitionLog {
     }
 
     /// Deletes whole sealed segments past retention.ms (by their newest timestamp) or while the
-    /// log exceeds retention.bytes; the log start offset moves to the first segment kept.
+    /// log exceeds retention.bytes; the log start offset moves to the first segment kept. Only
+    /// with cleanup.policy `delete` (alone or with `compact`).
     pub fn apply_retention(&self) -> Result<RetentionOutcome> {
         let config = self.shared.config();
         let now = self.shared.clock.now_ms();
         let mut state = self.shared.state.borrow_mut();
         let mut total: u64 = state.segments.values().map(|s| s.size).sum();
         let mut deleted = Vec::new();
-        while state.segments.len() > 1 {
+        // cleanup.policy=compact alone keeps everything compaction leaves; and a compaction in
+        // progress owns the segments it rewrites until it has swapped them.
+        let deleting = config.cleanup_delete && !self.shared.cleaner.borrow().running;
+        while deleting && state.segments.len() > 1 {
             let Some(oldest) = state.segments.values().next() else {
                 break;
             };
@@ -683,6 +726,60 @@ impl PartitionLog {
         &self.shared.dir
     }
 
+    pub(crate) fn shared(&self) -> &Shared {
+        &self.shared
+    }
+
+    /// The sealed segments (every one but the newest), oldest first: what compaction may rewrite.
+    pub(crate) fn sealed_segments(&self) -> Vec<SealedSegment> {
+        let state = self.shared.state.borrow();
+        let bases: Vec<u64> = state.segments.keys().copied().collect();
+        state
+            .segments
+            .values()
+            .zip(bases.iter().skip(1))
+            .map(|(s, &next_base)| SealedSegment {
+                base_offset: s.base_offset,
+                next_base,
+                size: s.size,
+                max_timestamp: s.max_timestamp,
+                file: s.file.clone(),
+                path: s.path.clone(),
+            })
+            .collect()
+    }
+
+    /// Whether the log is closing or closed (compaction then stops before it swaps anything).
+    pub(crate) fn is_closing(&self) -> bool {
+        let state = self.shared.state.borrow();
+        state.closing || state.closed || state.failed.is_some()
+    }
+
+    /// Whether a segment starts at `base` (sealed or active).
+    pub(crate) fn has_segment(&self, base: u64) -> bool {
+        self.shared.state.borrow().segments.contains_key(&base)
+    }
+
+    /// Replaces the sealed segments `old` (consecutive bases below `end`, the first being `new`'s
+    /// base) by `new`, the compacted copy whose files already took their place on disk. Recent data of
+    /// those segments in the tail cache and a read-ahead stream over them are dropped, so reads
+    /// go to the new file; readers already holding an old file keep reading it.
+    pub(crate) fn replace_segments(&self, old: &[u64], end: u64, new: Segment) {
+        let mut state = self.shared.state.borrow_mut();
+        for base in old {
+            state.segments.remove(base);
+        }
+        state.tail.drop_segments_in(new.base_offset, end);
+        if state
+            .readahead
+            .as_ref()
+            .is_some_and(|s| s.segment_base >= new.base_offset && s.segment_base < end)
+        {
+            state.readahead = None;
+        }
+        state.segments.insert(new.base_offset, new);
+    }
+
     /// The config the log runs with now.
     pub fn config(&self) -> LogConfig {
         LogConfig::clone(&self.shared.config())
@@ -705,6 +802,34 @@ impl PartitionLog {
         *self.shared.config.borrow_mut() = Rc::new(config);
         self.shared.wake.notify();
     }
+}
+
+/// Kafka's rule for compacted topics: every record needs a key ("Compacted topic cannot accept
+/// message without key", INVALID_RECORD). Checked in uncompressed batches only: weir does not
+/// decompress, so a compressed batch is taken as it is (and compaction keeps it whole).
+fn refuse_keyless(records: &[u8], spans: &[BatchSpan]) -> Result<()> {
+    for span in spans.iter().filter(|s| s.header.compression() == 0) {
+        let batch = &records[span.position..span.position + span.len];
+        let keyless = batch::record_views(batch).is_some_and(|r| r.iter().any(|r| r.key.is_none()));
+        if keyless {
+            return Err(LogError::InvalidRecord {
+                position: span.position,
+                reason: "a compacted topic cannot accept a record without a key".into(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// A sealed segment as compaction sees it: its offsets, size, newest timestamp and file.
+pub(crate) struct SealedSegment {
+    pub base_offset: u64,
+    /// The next segment's base: every offset of this segment is below it.
+    pub next_base: u64,
+    pub size: u64,
+    pub max_timestamp: i64,
+    pub file: Rc<glommio::io::DmaFile>,
+    pub path: PathBuf,
 }
 
 /// When a file was created (statx birth time), in ms since the epoch.

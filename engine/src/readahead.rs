@@ -157,7 +157,7 @@ impl ReadAhead {
             let header = BatchHeader::parse(&header_bytes)
                 .ok_or_else(|| self.corrupt(self.position, "truncated batch header"))?;
             if header.magic != 2
-                || header.base_offset != self.offset as i64
+                || header.base_offset < self.offset as i64
                 || header.last_offset_delta < 0
             {
                 return Err(self.corrupt(self.position, "batch header does not continue the log"));

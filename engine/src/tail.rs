@@ -169,6 +169,23 @@ impl TailCache {
         self.drop_uncovered_batches();
     }
 
+    /// Forgets everything of segments with bases in `from..to` (rewritten by compaction).
+    pub fn drop_segments_in(&mut self, from: u64, to: u64) {
+        let inside = |base: u64| base >= from && base < to;
+        let mut kept = VecDeque::with_capacity(self.chunks.len());
+        for chunk in self.chunks.drain(..) {
+            if inside(chunk.segment_base) {
+                self.bytes -= chunk.buffer.len();
+                shard_account(0, chunk.buffer.len());
+            } else {
+                kept.push_back(chunk);
+            }
+        }
+        self.chunks = kept;
+        self.batches.retain(|b| !inside(b.segment_base));
+        self.drop_uncovered_batches();
+    }
+
     fn drop_uncovered_batches(&mut self) {
         let Some(front) = self.chunks.front() else {
             self.batches.clear();

@@ -110,8 +110,8 @@ def committed(lib, bootstrap, group, topic, parts):
 
 
 def describe(lib, bootstrap, group):
-    """Prints "listed GROUP STATE" for every group, then "state STATE" and one
-    "member PARTITIONS" line (sorted, comma-separated) per member of GROUP."""
+    """Prints "listed GROUP STATE" for every group, then "state STATE" and per member of GROUP
+    a "member PARTITIONS" line (sorted, comma-separated) and a "member_id ID HOST" line."""
     if lib == "kafka-python":
         from kafka import KafkaAdminClient
         admin = KafkaAdminClient(bootstrap_servers=bootstrap)
@@ -123,6 +123,7 @@ def describe(lib, bootstrap, group):
             parts = sorted(p for a in m["member_assignment"]["assigned_partitions"]
                            for p in a["partitions"])
             print("member " + ",".join(str(p) for p in parts))
+            print("member_id %s %s" % (m["member_id"], m["client_host"]))
         admin.close()
     else:
         from confluent_kafka.admin import AdminClient
@@ -135,6 +136,7 @@ def describe(lib, bootstrap, group):
         for m in info.members:
             parts = sorted(tp.partition for tp in m.assignment.topic_partitions)
             print("member " + ",".join(str(p) for p in parts))
+            print("member_id %s %s" % (m.member_id, m.host))
 
 
 def delete_groups(lib, bootstrap, *groups):

@@ -71,6 +71,20 @@ pub(super) fn dispatch_delete(
             .collect();
         let mut responses = Vec::with_capacity(names.len());
         for name in names {
+            // Internal topics hold the broker's own state. Kafka's broker deletes them for an
+            // authorized admin (only its tools refuse); weir answers as a Kafka whose ACLs protect
+            // them (TOPIC_AUTHORIZATION_FAILED).
+            if super::topic_config::is_internal(&name) {
+                responses.push(
+                    DeletableTopicResult::default()
+                        .with_name(Some(TopicName(StrBytes::from_string(name))))
+                        .with_error_code(ec::TOPIC_AUTHORIZATION_FAILED)
+                        .with_error_message(Some(StrBytes::from_static_str(
+                            "internal topics cannot be deleted",
+                        ))),
+                );
+                continue;
+            }
             let code = match store::delete_topic(&b.coord, &name).await {
                 Ok(true) => match b.uninstall_topic(&name).await {
                     Ok(()) => {

@@ -292,6 +292,11 @@ fn broker_configs(b: &Broker) -> Vec<(String, String, i8)> {
             c.offsets_retention_check_interval_ms.to_string(),
             SOURCE_STATIC_BROKER,
         ),
+        (
+            "offsets.topic.segment.bytes".into(),
+            c.offsets_topic_segment_bytes.to_string(),
+            SOURCE_STATIC_BROKER,
+        ),
     ];
     for (topic_name, value, source) in topic_config::describe(&c.topic_defaults, &BTreeMap::new()) {
         if let Some(broker_name) = topic_config::broker_name_of_topic_config(topic_name) {

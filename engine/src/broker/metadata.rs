@@ -31,6 +31,7 @@ fn topic_name(name: &str) -> TopicName {
 fn describe(topic: &TopicMeta, version: i16) -> MetadataResponseTopic {
     MetadataResponseTopic::default()
         .with_name(Some(topic_name(&topic.name)))
+        .with_is_internal(version >= 1 && super::topic_config::is_internal(&topic.name))
         .with_topic_id(if version >= 10 {
             topic.uuid()
         } else {

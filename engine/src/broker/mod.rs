@@ -70,6 +70,9 @@ pub struct BrokerConfig {
     pub offsets_retention_minutes: u64,
     /// `offsets.retention.check.interval.ms`: how often each shard expires offsets.
     pub offsets_retention_check_interval_ms: u64,
+    /// `offsets.topic.segment.bytes`: segment.bytes of `__consumer_offsets` when it is created
+    /// (Kafka's default is 100 MiB; weir's 16 MiB, since each partition preallocates a segment).
+    pub offsets_topic_segment_bytes: u64,
 }
 
 impl BrokerConfig {
@@ -87,6 +90,7 @@ impl BrokerConfig {
             producer_id_expiration_ms: idempotence::PRODUCER_ID_EXPIRATION_MS,
             offsets_retention_minutes: 10_080,
             offsets_retention_check_interval_ms: 600_000,
+            offsets_topic_segment_bytes: 16 << 20,
         }
     }
 }
@@ -182,6 +186,7 @@ impl Broker {
                 glommio::timer::sleep(period).await;
                 let Some(b) = weak.upgrade() else { return };
                 b.apply_retention();
+                b.compact_logs().await;
             }
         });
         broker.background.borrow_mut().push(retention);
@@ -217,12 +222,16 @@ impl Broker {
 
     /// Opens the logs of `topic` that this shard owns and has not opened yet.
     async fn open_owned_logs(self: &Rc<Self>, topic: &TopicMeta) -> Result<(), BrokerError> {
-        let config = topic_config::log_config(&self.cfg.topic_defaults, &topic.configs).map_err(
-            |reason| BrokerError::Config {
+        let mut config = topic_config::log_config(&self.cfg.topic_defaults, &topic.configs)
+            .map_err(|reason| BrokerError::Config {
                 topic: topic.name.clone(),
                 reason,
-            },
-        )?;
+            })?;
+        if topic.name == groups::OFFSETS_TOPIC {
+            // Compacted whatever its record says (topics created before compaction existed).
+            config.cleanup_compact = true;
+            config.cleanup_delete = false;
+        }
         let _permit = self.opening.acquire_permit(1).await;
         for partition in 0..topic.partitions.len() as i32 {
             if self.owner(topic, partition) != Some(self.mesh.shard_id())
@@ -366,6 +375,32 @@ impl Broker {
         Ok(())
     }
 
+    /// One compaction pass over each compacted log this shard owns, one log at a time (the pass
+    /// yields between chunks, so produce and fetch go on).
+    async fn compact_logs(&self) {
+        let logs: Vec<(TopicPartition, PartitionLog)> = self
+            .logs
+            .borrow()
+            .iter()
+            .filter(|(_, log)| log.config().cleanup_compact)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        for ((topic, partition), log) in logs {
+            let started = std::time::Instant::now();
+            match log.compact().await {
+                Ok(Some(out)) => tracing::info!(
+                    %topic, partition, segments_before = out.segments_before,
+                    segments_after = out.segments_after, bytes_before = out.bytes_before,
+                    bytes_after = out.bytes_after, removed = out.records_removed,
+                    cleaned_to = out.cleaned_to, elapsed_ms = started.elapsed().as_millis() as u64,
+                    "compacted"
+                ),
+                Ok(None) => {}
+                Err(e) => tracing::warn!(%topic, partition, "compaction failed: {e}"),
+            }
+        }
+    }
+
     fn apply_retention(&self) {
         let logs: Vec<(TopicPartition, PartitionLog)> = self
             .logs
@@ -406,6 +441,7 @@ impl Broker {
     fn dispatch_request(
         self: Rc<Self>,
         req: DecodedRequest,
+        client_host: Rc<str>,
     ) -> LocalBoxFuture<'static, Result<Completion, ProtocolError>> {
         async move {
             let h = req.header;
@@ -435,7 +471,7 @@ impl Broker {
                 RequestBody::FindCoordinator(body) => {
                     groups::dispatch_find_coordinator(self, h, body)
                 }
-                RequestBody::JoinGroup(body) => groups::dispatch_join(self, h, body),
+                RequestBody::JoinGroup(body) => groups::dispatch_join(self, h, body, client_host),
                 RequestBody::SyncGroup(body) => groups::dispatch_sync(self, h, body),
                 RequestBody::Heartbeat(body) => groups::dispatch_heartbeat(self, h, body),
                 RequestBody::LeaveGroup(body) => groups::dispatch_leave(self, h, body),
@@ -457,9 +493,10 @@ impl Service for Broker {
     fn dispatch(
         self: Rc<Self>,
         frame: Bytes,
+        client_host: &Rc<str>,
     ) -> LocalBoxFuture<'static, Result<Completion, ProtocolError>> {
         match decode_request(frame) {
-            Ok(req) => self.dispatch_request(req),
+            Ok(req) => self.dispatch_request(req, client_host.clone()),
             Err(e) => async move { Err(e) }.boxed_local(),
         }
     }

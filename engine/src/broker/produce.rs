@@ -188,6 +188,8 @@ pub(super) async fn dispatch(
             let owner = meta.as_ref().and_then(|m| b.owner(m, part.index));
             let refused = match (owner, part.records) {
                 _ if !matches!(acks, -1..=1) => ec::INVALID_REQUIRED_ACKS,
+                // Kafka's ReplicaManager: "Cannot append to internal topic".
+                _ if super::topic_config::is_internal(&topic.name) => ec::INVALID_TOPIC_EXCEPTION,
                 (None, _) => ec::UNKNOWN_TOPIC_OR_PARTITION,
                 (Some(_), None) => ec::CORRUPT_MESSAGE,
                 (Some(shard), Some(records)) => {

@@ -4,8 +4,7 @@
 //! every override) and IncrementalAlterConfigs (SET / DELETE / APPEND / SUBTRACT).
 //!
 //! Owns which config names are known, how each value is parsed, and which values weir refuses
-//! because it cannot honour them yet (cleanup.policy other than delete, compression.type other
-//! than producer). Must not store anything or know about requests.
+//! because it cannot honour them yet (compression.type other than producer). Must not store anything or know about requests.
 
 use std::collections::BTreeMap;
 
@@ -13,6 +12,12 @@ use crate::config::LogConfig;
 
 /// Kafka's limit on topic name length.
 const TOPIC_NAME_BYTES_MAX: usize = 249;
+
+/// Kafka's internal topics (`Topic.isInternal`): Metadata marks them internal, clients may not
+/// produce to them (INVALID_TOPIC_EXCEPTION) or delete them.
+pub fn is_internal(name: &str) -> bool {
+    matches!(name, "__consumer_offsets" | "__transaction_state")
+}
 
 /// Kafka's topic name rule: 1–249 of `[a-zA-Z0-9._-]`, not "." or "..".
 pub fn validate_topic_name(name: &str) -> Result<(), String> {
@@ -90,11 +95,31 @@ fn apply(log: &mut LogConfig, name: &str, value: &str) -> Result<(), String> {
             }
         }
         "cleanup.policy" => {
-            if value.trim() != "delete" {
-                return Err(format!(
-                    "cleanup.policy={value:?}: only \"delete\" is supported so far"
-                ));
+            let (mut delete, mut compact) = (false, false);
+            for policy in value.split(',').map(str::trim) {
+                match policy {
+                    "delete" => delete = true,
+                    "compact" => compact = true,
+                    other => {
+                        return Err(format!(
+                            "cleanup.policy={value:?}: {other:?} is not \"delete\" or \"compact\""
+                        ))
+                    }
+                }
             }
+            log.cleanup_delete = delete;
+            log.cleanup_compact = compact;
+        }
+        "delete.retention.ms" => log.delete_retention_ms = parse_u64(name, value)?,
+        "min.compaction.lag.ms" => log.min_compaction_lag_ms = parse_u64(name, value)?,
+        "min.cleanable.dirty.ratio" => {
+            let ratio = value
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|r| (0.0..=1.0).contains(r))
+                .ok_or_else(|| format!("{name}={value:?} is not a number between 0 and 1"))?;
+            log.min_cleanable_dirty_ratio_ppm = (ratio * 1_000_000.0).round() as u32;
         }
         "compression.type" => {
             if value.trim() != "producer" {
@@ -119,10 +144,16 @@ fn apply(log: &mut LogConfig, name: &str, value: &str) -> Result<(), String> {
 pub const TOPIC_CONFIGS: &[(&str, &str)] = &[
     ("cleanup.policy", "log.cleanup.policy"),
     ("compression.type", "compression.type"),
+    ("delete.retention.ms", "log.cleaner.delete.retention.ms"),
     ("flush.messages", "log.flush.interval.messages"),
     ("flush.ms", "log.flush.interval.ms"),
     ("index.interval.bytes", "log.index.interval.bytes"),
     ("max.message.bytes", "message.max.bytes"),
+    (
+        "min.cleanable.dirty.ratio",
+        "log.cleaner.min.cleanable.ratio",
+    ),
+    ("min.compaction.lag.ms", "log.cleaner.min.compaction.lag.ms"),
     ("min.insync.replicas", "min.insync.replicas"),
     ("preallocate", "log.preallocate"),
     ("retention.bytes", "log.retention.bytes"),
@@ -228,6 +259,11 @@ pub fn describe(
             let value = match *name {
                 "cleanup.policy" => fixed(name, "delete"),
                 "compression.type" => fixed(name, "producer"),
+                "delete.retention.ms" => log.delete_retention_ms.to_string(),
+                "min.cleanable.dirty.ratio" => {
+                    (f64::from(log.min_cleanable_dirty_ratio_ppm) / 1_000_000.0).to_string()
+                }
+                "min.compaction.lag.ms" => log.min_compaction_lag_ms.to_string(),
                 "flush.messages" => never(log.flush_messages),
                 "flush.ms" => never(log.flush_ms),
                 "index.interval.bytes" => log.index_interval_bytes.to_string(),
@@ -444,7 +480,7 @@ mod tests {
             );
         }
         // APPEND on the list cleanup.policy works from the default "delete" and dedups; adding
-        // compact is refused (weir cannot compact yet), removing delete leaves nothing valid.
+        // compact gives both; removing delete leaves an empty list, which is refused.
         let out = alter_incremental(
             &d,
             &current,
@@ -456,7 +492,14 @@ mod tests {
             &current,
             &[op("cleanup.policy", AlterOp::Append, Some("compact"))],
         );
-        assert!(matches!(&err, Err(AlterError::Config(m)) if m.contains("delete,compact")));
+        assert_eq!(
+            err.unwrap().get("cleanup.policy").unwrap(),
+            "delete,compact"
+        );
+        let compact = log_config(&d, &map(&[("cleanup.policy", "delete,compact")])).unwrap();
+        assert!(compact.cleanup_compact && compact.cleanup_delete);
+        let compact = log_config(&d, &map(&[("cleanup.policy", "compact")])).unwrap();
+        assert!(compact.cleanup_compact && !compact.cleanup_delete);
         let err = alter_incremental(
             &d,
             &current,
@@ -524,7 +567,8 @@ mod tests {
         assert!(matches!(&err, Err(AlterError::Config(m)) if m.contains("compression.type")));
         // Broker-level defaults weir cannot honour are refused too.
         for (name, value) in [
-            ("cleanup.policy", "compact"),
+            ("cleanup.policy", "compacted"),
+            ("min.cleanable.dirty.ratio", "1.5"),
             ("compression.type", "lz4"),
             ("min.insync.replicas", "0"),
             ("retention.bytes", "-5"),

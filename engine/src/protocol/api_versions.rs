@@ -31,10 +31,12 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::CreatePartitions, 0, 3),
     (ApiKey::AlterConfigs, 0, 2),
     (ApiKey::IncrementalAlterConfigs, 0, 1),
-    // The classic group protocol (broker::groups). v5+ of FindCoordinator, v8+ of JoinGroup and
-    // v9 of OffsetCommit/OffsetFetch belong to transactions' and KIP-848's protocols.
+    // The classic group protocol (broker::groups). v5+ of FindCoordinator and v9 of
+    // OffsetCommit/OffsetFetch belong to transactions' and KIP-848's protocols. JoinGroup v8 adds
+    // the member's reason (KIP-800, logged), v9 the response's skip_assignment (KIP-814, always
+    // false: a static leader rejoining a Stable group is answered without the member list).
     (ApiKey::FindCoordinator, 0, 4),
-    (ApiKey::JoinGroup, 0, 7),
+    (ApiKey::JoinGroup, 0, 9),
     (ApiKey::SyncGroup, 0, 5),
     (ApiKey::Heartbeat, 0, 4),
     (ApiKey::LeaveGroup, 0, 4),

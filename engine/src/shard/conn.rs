@@ -86,6 +86,12 @@ pub async fn serve<S: Service>(stream: TcpStream, service: Rc<S>, request_bytes_
         .peer_addr()
         .map(|a| a.to_string())
         .unwrap_or_else(|_| "?".into());
+    // Kafka's client host: "/" and the peer's IP address.
+    let client_host: Rc<str> = stream
+        .peer_addr()
+        .map(|a| format!("/{}", a.ip()))
+        .unwrap_or_default()
+        .into();
     if let Err(e) = stream.set_nodelay(true) {
         tracing::debug!(%peer, "set_nodelay: {e}");
     }
@@ -122,7 +128,7 @@ pub async fn serve<S: Service>(stream: TcpStream, service: Rc<S>, request_bytes_
                 return;
             }
         };
-        let completion = match service.clone().dispatch(frame).await {
+        let completion = match service.clone().dispatch(frame, &client_host).await {
             Ok(c) => c,
             Err(e) => {
                 tracing::warn!(%peer, "closing connection: {e}");

@@ -42,9 +42,13 @@ pub type Completion = LocalBoxFuture<'static, Result<Option<ResponseFrame>, Prot
 pub trait Service: Sized + 'static {
     /// The dispatch stage of one request frame: parse it, start its work (locally or on other
     /// shards, in order) and return its completion. An error closes the connection.
+    ///
+    /// `client_host` is the connection's peer address as Kafka reports client hosts
+    /// (`/127.0.0.1`), for DescribeGroups.
     fn dispatch(
         self: Rc<Self>,
         frame: Bytes,
+        client_host: &Rc<str>,
     ) -> LocalBoxFuture<'static, Result<Completion, ProtocolError>>;
     /// Stops the shard's work: called once, after the listener stopped (e.g. closes every log).
     fn shutdown(self: Rc<Self>) -> LocalBoxFuture<'static, ()>;

@@ -3,9 +3,10 @@
 //! Design (issue #5):
 //! - **`__consumer_offsets`** is an internal topic of [`OFFSETS_PARTITIONS`] partitions (Kafka
 //!   has 50; 8 is enough for one broker of a few shards and keeps the preallocated segments
-//!   small: segment.bytes = 16 MiB). It is created on first use (the first group request on any
-//!   shard), like any topic, so its partitions are spread over shards by the usual placement.
-//!   Compaction is not implemented yet, so the topic keeps everything (retention.ms = -1).
+//!   small: segment.bytes = offsets.topic.segment.bytes, 16 MiB). It is created on first use (the
+//!   first group request on any shard), like any topic, so its partitions are spread over shards
+//!   by the usual placement. It is compacted (cleanup.policy=compact, `engine::compact`): each
+//!   key's last record stays, so a replay after a restart sees the same state.
 //! - **Group → partition**: `abs(java hashCode(group id)) % OFFSETS_PARTITIONS`, Kafka's rule.
 //!   The shard owning that partition's log is the group's **coordinator shard**: every group
 //!   request received on another shard is forwarded there with one `Mesh` job, and the answer
@@ -21,10 +22,15 @@
 //!   commit acknowledged to a consumer survives a power loss, not only a process kill. The
 //!   in-memory map that serves OffsetFetch is updated only then.
 //! - **Restart**: each shard replays its `__consumer_offsets` partitions when it opens them,
-//!   rebuilding every group's committed offsets and, from its metadata record (written on the
-//!   tick after a generation completes or the group empties), its protocol type, generation and
-//!   empty-since time: the group exists, Empty, after a restart. Members are not restored:
-//!   consumers rejoin.
+//!   rebuilding every group's committed offsets and its state from its metadata record (Kafka's
+//!   GroupMetadataValue, written on the tick after the leader's SyncGroup makes a generation
+//!   Stable, a static member takes over its membership, or the group empties — at once, before
+//!   the answer, when a LeaveGroup empties it): a group that had
+//!   members comes back Stable at its generation with every member (id, instance id, client id
+//!   and host, timeouts, subscription, assignment), as Kafka's loadGroup, so running consumers
+//!   go on heartbeating and committing without a rebalance; their session timers start at the
+//!   replay, so members that are gone are evicted after session.timeout.ms. An Empty group comes
+//!   back Empty with its protocol type, generation and empty-since time.
 //!
 //! Owns the group APIs' meaning and the routing above. Must not: touch another shard's logs or
 //! groups except through `Mesh` jobs, or hold a `RefCell` borrow across an await.
@@ -33,8 +39,11 @@
 //! - **Deleting offsets** (DeleteGroups, OffsetDelete, and expiry after
 //!   offsets.retention.minutes of an empty group) appends tombstones, waits until durable, then
 //!   forgets the offsets in memory, so a deletion survives a restart like a commit.
+//! - **Client host**: the connection's peer address (`/IP`, Kafka's form), kept per member and
+//!   shown by DescribeGroups. JoinGroup v8's reason (KIP-800) is logged; v9's skip_assignment
+//!   (KIP-814) is always false.
 //!
-//! Not yet (issue #5): compaction of `__consumer_offsets`, restoring members after a restart.
+//! Not yet (issue #5): KIP-496 (expiring offsets of topics a live group no longer subscribes to).
 
 pub mod offsets;
 pub mod state;
@@ -146,12 +155,7 @@ impl Groups {
                 group,
                 value: Some(meta),
             } => {
-                // Members are not restored (they rejoin): the group is Empty.
-                let g = map.entry(group).or_default();
-                g.protocol_type = (!meta.protocol_type.is_empty()).then_some(meta.protocol_type);
-                g.generation = meta.generation;
-                g.empty_since_ms = (meta.members.is_empty() && meta.state_timestamp >= 0)
-                    .then_some(meta.state_timestamp);
+                map.entry(group).or_default().restore(meta, Instant::now());
             }
             OffsetRecord::Commit {
                 group,
@@ -194,7 +198,7 @@ fn group_meta(g: &Group, now_ms: i64) -> offsets::GroupMeta {
             member_id: id.clone(),
             instance_id: m.instance_id.clone(),
             client_id: m.client_id.clone(),
-            client_host: String::new(),
+            client_host: m.client_host.clone(),
             rebalance_timeout_ms: i32::try_from(m.rebalance_timeout.as_millis())
                 .unwrap_or(i32::MAX),
             session_timeout_ms: i32::try_from(m.session_timeout.as_millis()).unwrap_or(i32::MAX),
@@ -231,11 +235,42 @@ fn write_group_metadata(b: &Rc<Broker>, now_ms: i64) {
         })
         .collect();
     for (group, meta) in dirty {
-        let Some(log) = b.log(OFFSETS_TOPIC, partition_for(&group)) else {
-            continue;
-        };
-        let batch = offsets::group_batch(&group, Some(&meta), now_ms);
-        if let Err(e) = log.append(bytes::Bytes::from(batch), 0) {
+        append_group_metadata(b, &group, &meta, now_ms);
+    }
+}
+
+/// Appends one group's metadata record to its partition; the log and the record's offset.
+fn append_group_metadata(
+    b: &Broker,
+    group: &str,
+    meta: &offsets::GroupMeta,
+    now_ms: i64,
+) -> Option<(crate::PartitionLog, u64)> {
+    let log = b.log(OFFSETS_TOPIC, partition_for(group))?;
+    let batch = offsets::group_batch(group, Some(meta), now_ms);
+    match log.append(bytes::Bytes::from(batch), 0) {
+        Ok(info) => Some((log, info.last_offset)),
+        Err(e) => {
+            tracing::warn!(%group, "writing group metadata: {e}");
+            None
+        }
+    }
+}
+
+/// After LeaveGroup emptied the group: its metadata record (no members) is appended at once and
+/// written to the file before the answer, so a broker killed right after a consumer's clean
+/// leave does not bring the member back from the previous record.
+async fn write_emptied_group(b: &Broker, group: &str) {
+    let meta = b.groups.with_existing(group, |g| {
+        (g.meta_dirty && g.members.is_empty()).then(|| {
+            g.meta_dirty = false;
+            group_meta(g, crate::config::Clock::System.now_ms())
+        })
+    });
+    let Some(Some(meta)) = meta else { return };
+    let now_ms = meta.state_timestamp;
+    if let Some((log, offset)) = append_group_metadata(b, group, &meta, now_ms) {
+        if let Err(e) = log.wait(offset, Watermark::Written).await {
             tracing::warn!(%group, "writing group metadata: {e}");
         }
     }
@@ -342,8 +377,10 @@ impl Broker {
         if let Ok(Some(t)) = self.topic(OFFSETS_TOPIC).await {
             return Some(t);
         }
+        let segment_bytes = self.cfg.offsets_topic_segment_bytes.to_string();
         let configs: BTreeMap<String, String> = [
-            ("segment.bytes", "16777216"),
+            ("segment.bytes", segment_bytes.as_str()),
+            ("cleanup.policy", "compact"),
             ("retention.ms", "-1"),
             ("retention.bytes", "-1"),
         ]
@@ -453,14 +490,19 @@ pub(super) fn dispatch_join(
     b: Rc<Broker>,
     h: RequestHeader,
     body: JoinGroupRequest,
+    client_host: Rc<str>,
 ) -> Result<Completion, ProtocolError> {
     Ok(async move {
         let group = body.group_id.to_string();
         let client_id = h.client_id.clone().unwrap_or_default();
+        if let Some(reason) = body.reason.as_ref().filter(|r| !r.is_empty()) {
+            tracing::info!(%group, member = %body.member_id, %reason, "JoinGroup");
+        }
         let params = JoinParams {
             member_id: body.member_id.to_string(),
             instance_id: body.group_instance_id.as_ref().map(|i| i.to_string()),
             client_id: client_id.clone(),
+            client_host: client_host.to_string(),
             session_timeout_ms: body.session_timeout_ms,
             rebalance_timeout_ms: if h.api_version >= 1 {
                 body.rebalance_timeout_ms
@@ -624,7 +666,7 @@ pub(super) fn dispatch_leave(
             .on_group(&group, move |c| {
                 async move {
                     let now = Instant::now();
-                    asked
+                    let codes = asked
                         .into_iter()
                         .map(|(member, instance)| {
                             c.groups
@@ -646,7 +688,9 @@ pub(super) fn dispatch_leave(
                                 })
                                 .unwrap_or(state::UNKNOWN_MEMBER_ID)
                         })
-                        .collect::<Vec<i16>>()
+                        .collect::<Vec<i16>>();
+                    write_emptied_group(&c, &g).await;
+                    codes
                 }
                 .boxed_local()
             })
@@ -1323,7 +1367,7 @@ fn describe_local(b: &Broker, group: &str) -> DescribedGroup {
                 .with_member_id(s(id.clone()))
                 .with_group_instance_id(m.instance_id.clone().map(s))
                 .with_client_id(s(m.client_id.clone()))
-                .with_client_host(s(""))
+                .with_client_host(s(m.client_host.clone()))
                 .with_member_metadata(metadata)
                 .with_member_assignment(m.assignment.clone())
         })

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures::channel::oneshot;
 
-use super::offsets::Committed;
+use super::offsets::{Committed, GroupMeta};
 use crate::protocol::error_code as ec;
 
 pub const ILLEGAL_GENERATION: i16 = 22;
@@ -108,6 +108,8 @@ impl SyncResult {
 pub struct Member {
     pub instance_id: Option<String>,
     pub client_id: String,
+    /// The member's address as the broker saw its connection (Kafka's "/127.0.0.1").
+    pub client_host: String,
     pub session_timeout: Duration,
     pub rebalance_timeout: Duration,
     /// (protocol name, metadata), in the member's order of preference.
@@ -135,6 +137,7 @@ pub struct JoinParams {
     pub member_id: String,
     pub instance_id: Option<String>,
     pub client_id: String,
+    pub client_host: String,
     pub session_timeout_ms: i32,
     pub rebalance_timeout_ms: i32,
     pub protocol_type: String,
@@ -272,6 +275,8 @@ impl Group {
                 .as_ref()
                 .is_some_and(|sel| p.protocols.iter().any(|(n, _)| n == sel));
             if let (true, Some(m)) = (keeps_protocol, self.members.get_mut(&member_id)) {
+                // The member's new id goes to the metadata record (Kafka stores the group).
+                self.meta_dirty = true;
                 m.session_timeout = session_timeout;
                 m.rebalance_timeout = rebalance_timeout;
                 m.protocols = p.protocols;
@@ -294,6 +299,7 @@ impl Group {
             .or_insert_with(|| Member {
                 instance_id: p.instance_id.clone(),
                 client_id: p.client_id.clone(),
+                client_host: p.client_host.clone(),
                 session_timeout,
                 rebalance_timeout,
                 protocols: Vec::new(),
@@ -366,7 +372,9 @@ impl Group {
 
     fn complete_join(&mut self) {
         self.generation += 1;
-        self.meta_dirty = true;
+        // The metadata record is written when the group is Empty here, else when the leader's
+        // SyncGroup makes it Stable (with the assignments), as Kafka's storeGroup.
+        self.meta_dirty = self.members.is_empty();
         self.rebalance_deadline = None;
         self.not_before = None;
         if self.members.is_empty() {
@@ -420,6 +428,60 @@ impl Group {
                 });
             }
         }
+    }
+
+    /// Restores the group from its metadata record (replay at start): Empty without members;
+    /// otherwise Stable at the recorded generation, with every member, its subscription (as its
+    /// metadata for the chosen protocol) and assignment, as Kafka's loadGroup. The members' session
+    /// timers start `now`: consumers still running go on heartbeating with their member id and
+    /// generation, and those gone are evicted after session.timeout.ms like any member.
+    pub fn restore(&mut self, meta: GroupMeta, now: Instant) {
+        for (id, mut m) in std::mem::take(&mut self.members) {
+            m.fail_waiters(UNKNOWN_MEMBER_ID, &id);
+        }
+        self.static_members.clear();
+        self.pending.clear();
+        self.rebalance_deadline = None;
+        self.not_before = None;
+        self.protocol_type = (!meta.protocol_type.is_empty()).then_some(meta.protocol_type);
+        self.generation = meta.generation;
+        self.meta_dirty = false;
+        let Some(protocol) = meta.protocol.filter(|_| !meta.members.is_empty()) else {
+            self.state = State::Empty;
+            self.protocol = None;
+            self.leader = None;
+            self.empty_since_ms = (meta.state_timestamp >= 0).then_some(meta.state_timestamp);
+            return;
+        };
+        for mm in meta.members {
+            let millis = |ms: i32| Duration::from_millis(u64::try_from(ms).unwrap_or(0));
+            if let Some(instance) = &mm.instance_id {
+                self.static_members
+                    .insert(instance.clone(), mm.member_id.clone());
+            }
+            self.members.insert(
+                mm.member_id,
+                Member {
+                    instance_id: mm.instance_id,
+                    client_id: mm.client_id,
+                    client_host: mm.client_host,
+                    session_timeout: millis(mm.session_timeout_ms),
+                    rebalance_timeout: millis(mm.rebalance_timeout_ms.max(mm.session_timeout_ms)),
+                    protocols: vec![(protocol.clone(), Bytes::from(mm.subscription))],
+                    assignment: Bytes::from(mm.assignment),
+                    last_heartbeat: now,
+                    join_waiter: None,
+                    sync_waiter: None,
+                },
+            );
+        }
+        self.leader = meta.leader.filter(|l| self.members.contains_key(l));
+        if self.leader.is_none() {
+            self.leader = self.members.keys().next().cloned();
+        }
+        self.protocol = Some(protocol);
+        self.state = State::Stable;
+        self.empty_since_ms = None;
     }
 
     /// Checks a member id and generation (and instance id) against the group.
@@ -699,6 +761,68 @@ mod tests {
         assert_eq!(g.offsets[&key()].offset, 3);
         g.commit_durable(key(), c(4), 21);
         assert_eq!(g.offsets[&key()].offset, 4);
+    }
+
+    #[test]
+    fn a_restored_group_is_stable_with_its_members_until_their_sessions_expire() {
+        use super::super::offsets::MetaMember;
+        let member = |id: &str, session_timeout_ms| MetaMember {
+            member_id: id.into(),
+            instance_id: (id == "b").then(|| "inst-b".to_string()),
+            client_id: "client".into(),
+            client_host: "/10.0.0.1".into(),
+            rebalance_timeout_ms: 20_000,
+            session_timeout_ms,
+            subscription: b"sub".to_vec(),
+            assignment: format!("assignment of {id}").into_bytes(),
+        };
+        let meta = GroupMeta {
+            protocol_type: "consumer".into(),
+            generation: 7,
+            protocol: Some("range".into()),
+            leader: Some("b".into()),
+            state_timestamp: 1_000,
+            members: vec![member("a", 10_000), member("b", 30_000)],
+        };
+        let start = Instant::now();
+        let mut g = Group::default();
+        g.restore(meta.clone(), start);
+        assert_eq!((g.state, g.generation), (State::Stable, 7));
+        assert_eq!(g.leader.as_deref(), Some("b"));
+        assert_eq!(g.member_of_instance("inst-b").as_deref(), Some("b"));
+        assert_eq!(g.members["a"].client_host, "/10.0.0.1");
+        // Heartbeats and SyncGroup of the restored generation work with the old member ids.
+        assert_eq!(g.heartbeat("a", None, 7, start), ec::NONE);
+        assert_eq!(g.heartbeat("a", None, 6, start), ILLEGAL_GENERATION);
+        let mut rx = g.sync("b", Some("inst-b"), 7, Vec::new());
+        let synced = rx.try_recv().unwrap().unwrap();
+        assert_eq!(
+            (synced.error, &synced.assignment[..]),
+            (ec::NONE, &b"assignment of b"[..])
+        );
+        // Member a keeps heartbeating; b is gone: after its session timeout it is evicted and a
+        // rebalance starts for the rest.
+        let later = start + Duration::from_secs(25);
+        assert_eq!(g.heartbeat("a", None, 7, later), ec::NONE);
+        assert!(g.tick(later).is_empty());
+        let evicted = g.tick(start + Duration::from_secs(31));
+        assert_eq!(evicted, vec!["b".to_string()]);
+        assert_eq!(g.state, State::PreparingRebalance);
+        assert_eq!(g.member_of_instance("inst-b"), None);
+
+        // A record without members restores an Empty group with its empty-since time.
+        let mut g = Group::default();
+        g.restore(
+            GroupMeta {
+                members: Vec::new(),
+                protocol: None,
+                ..meta
+            },
+            start,
+        );
+        assert_eq!((g.state, g.generation), (State::Empty, 7));
+        assert_eq!(g.empty_since_ms, Some(1_000));
+        assert!(g.members.is_empty());
     }
 
     #[test]

@@ -1,0 +1,64 @@
+# Commands for cli/tests/compaction.rs, with confluent-kafka and kafka-python:
+#   create BOOTSTRAP TOPIC PARTITIONS K=V,...      creates TOPIC with those topic configs
+#   commit BOOTSTRAP GROUP TOPIC PARTITIONS FROM TO
+#                                                  commits offset FROM, FROM+1 .. TO on every
+#                                                  partition, one synchronous commit each (a
+#                                                  "simple" commit: no group membership)
+#   internal BOOTSTRAP                             what clients see of __consumer_offsets: prints
+#                                                  "is_internal BOOL", "produce ERROR" and
+#                                                  "delete ERROR"
+import sys
+
+
+def create(bootstrap, topic, partitions, configs):
+    from confluent_kafka.admin import AdminClient, NewTopic
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    config = dict(kv.split("=", 1) for kv in configs.split(",") if kv)
+    futures = admin.create_topics([NewTopic(topic, int(partitions), 1, config=config)])
+    for f in futures.values():
+        f.result(timeout=30)
+
+
+def commit(bootstrap, group, topic, partitions, first, last):
+    from confluent_kafka import Consumer, TopicPartition
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
+    for offset in range(int(first), int(last) + 1):
+        c.commit(offsets=[TopicPartition(topic, p, offset) for p in range(int(partitions))],
+                 asynchronous=False)
+    c.close()
+
+
+def internal(bootstrap):
+    from kafka.admin import KafkaAdminClient
+    from confluent_kafka import Producer
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    [described] = admin.describe_topics(["__consumer_offsets"])
+    print("is_internal %s" % described["is_internal"])
+    errors = []
+    p = Producer({"bootstrap.servers": bootstrap, "message.timeout.ms": 10000})
+    p.produce("__consumer_offsets", key=b"k", value=b"v", partition=0,
+              on_delivery=lambda err, msg: errors.append(err))
+    p.flush(20)
+    print("produce %s" % (errors[0].name() if errors and errors[0] else "NO_ERROR"))
+    try:
+        admin.delete_topics(["__consumer_offsets"])
+        print("delete NO_ERROR")
+    except Exception as e:  # kafka-python raises the broker's error as an exception
+        print("delete %s" % type(e).__name__)
+    admin.close()
+
+
+def main():
+    cmd = sys.argv[1]
+    if cmd == "create":
+        create(*sys.argv[2:6])
+    elif cmd == "commit":
+        commit(*sys.argv[2:8])
+    elif cmd == "internal":
+        internal(sys.argv[2])
+    else:
+        sys.exit("unknown command " + cmd)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,660 @@
+//! Log compaction (`cleanup.policy=compact`): Kafka's log cleaner for one partition log.
+//!
+//! Owns choosing what to clean, rewriting sealed segments into `.cleaned` files and swapping them
+//! in crash-safely, and finishing or undoing an interrupted swap when the log opens. Must not
+//! touch the active segment, take locks or run off the log's shard: it is a task on the owning
+//! shard, it yields after every 1 MiB chunk (to every other ready task, not only when glommio's
+//! preemption timer says so) so produce and fetch go on, and the log's invariants (offsets only
+//! grow, sealed files end at their last batch, indexes match) hold for what it writes.
+//!
+//! Semantics (Kafka's, with the differences noted):
+//! - Only **sealed** segments are cleaned, and only those whose newest record is at least
+//!   `min.compaction.lag.ms` old (the cleanable range stops at the first younger one).
+//! - A pass runs when the **dirty** share of the cleanable range (bytes not yet compacted) is at
+//!   least `min.cleanable.dirty.ratio`, or when a tombstone kept by the last pass has become
+//!   removable. The first dirty offset is kept in memory: after a restart the whole log counts
+//!   as dirty once.
+//! - An offset map (key → highest offset) is built over the dirty segments (at most
+//!   [`MAP_BYTES_MAX`] of keys: the pass then ends where the map filled). Every segment from the
+//!   log start to that end is rewritten keeping a record only if no higher offset of its key is
+//!   in the map. Offsets never change: removed records leave gaps, and a batch keeps its base
+//!   offset and lastOffsetDelta (so a producer's last sequence survives). Records without a key
+//!   are removed (Kafka's cleaner counts them invalid).
+//! - **Tombstones** (null values) are removed once their timestamp is `delete.retention.ms` old
+//!   (Kafka since KIP-534 counts from the first cleaning; here from the record's timestamp).
+//! - Kept whole, never filtered: compressed batches (weir stores batches as produced and does
+//!   not decompress; their keys do not enter the map, and while the log holds any compressed
+//!   batch no tombstone is removed, so a compressed older value can never resurface), control
+//!   batches, and the last batch of each producer id (so idempotence state survives, as Kafka's
+//!   "retain the last batch" rule).
+//! - Appends to a compacted log refuse records without a key (`log::refuse_keyless`).
+//! - Not done: max.compaction.lag.ms; the first dirty offset is not persisted (Kafka's
+//!   cleaner-offset-checkpoint).
+//! - Consecutive segments are **merged** into one cleaned segment while what is written so far
+//!   plus the next segment's size before cleaning fits segment.bytes (Kafka groups by sizes
+//!   before cleaning only, so its merges take a second pass), so a log of small cleaned segments
+//!   shrinks in files too.
+//!
+//! Crash safety, one group of segments `b1..bn` (next segment at `end`):
+//! 1. write `b1.log.cleaned` (O_DIRECT, fdatasync), `b1.index.cleaned` and
+//!    `b1.timeindex.cleaned` (temporary file, fdatasync, rename), fsync the directory;
+//! 2. commit: write the marker `b1.swap` holding `end` (temporary file, fdatasync, rename,
+//!    directory fsync);
+//! 3. delete the segments with bases in `(b1, end)`, rename the `.cleaned` files over `b1`'s
+//!    (indexes first, the log last), fsync the directory, delete the marker, fsync again;
+//! 4. swap the segment in memory (readers holding an old file keep reading it).
+//!
+//! On open ([`recover`]), a marker means step 3 is redone (every step is idempotent); `.cleaned`
+//! files without a marker are removed. A kill -9 at any point leaves either the old segments or
+//! the new one, never both and never neither.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use glommio::io::{DmaFile, OpenOptions, ReadResult};
+
+use crate::batch::{self, BatchHeader, Scanned, HEADER_LEN};
+use crate::error::{LogError, Result};
+use crate::index::SegmentIndex;
+use crate::log::{PartitionLog, SealedSegment};
+use crate::segment::{self, file_name, Segment};
+
+/// Bytes read from a segment at a time.
+const READ_CHUNK_BYTES: usize = 1 << 20;
+/// Bytes written to a cleaned file at a time.
+const WRITE_CHUNK_BYTES: usize = 1 << 20;
+/// Key bytes the offset map of one pass may hold (Kafka's log.cleaner.dedupe.buffer.size is
+/// 128 MiB shared by its cleaner threads).
+pub const MAP_BYTES_MAX: usize = 64 << 20;
+const CLEANED_SUFFIX: &str = ".cleaned";
+const SWAP_EXTENSION: &str = "swap";
+
+/// Compaction's progress in one log, kept by the log (`Shared::cleaner`).
+#[derive(Debug, Default)]
+pub(crate) struct CleanerState {
+    /// A pass is rewriting segments (retention leaves the log alone meanwhile).
+    pub running: bool,
+    /// Everything below this offset has been through a pass.
+    pub first_dirty: u64,
+    /// When the oldest tombstone the last pass kept becomes removable.
+    pub tombstone_due: Option<i64>,
+    /// A compressed batch was seen: tombstones are then kept (see the module header).
+    pub saw_compressed: bool,
+    /// Producer id → base offset of its last batch seen in the cleaned range.
+    pub producer_last: HashMap<i64, u64>,
+}
+
+/// What one compaction pass did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CompactionOutcome {
+    /// Sealed segments rewritten, and how many replaced them.
+    pub segments_before: usize,
+    pub segments_after: usize,
+    pub bytes_before: u64,
+    pub bytes_after: u64,
+    pub records_removed: u64,
+    /// Everything below this offset is now compacted.
+    pub cleaned_to: u64,
+}
+
+/// Resets `running` however the pass ends (error or the task dropped at shutdown).
+struct Running<'a>(&'a PartitionLog);
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.shared().cleaner.borrow_mut().running = false;
+    }
+}
+
+impl PartitionLog {
+    /// Runs one compaction pass if the log's cleanup.policy includes `compact` and something is
+    /// due (see the module header); `None` if nothing was done.
+    pub async fn compact(&self) -> Result<Option<CompactionOutcome>> {
+        let config = self.config();
+        if !config.cleanup_compact || self.shared().cleaner.borrow().running {
+            return Ok(None);
+        }
+        let now = self.shared().clock.now_ms();
+        let sealed = self.sealed_segments();
+        // The cleanable range: sealed segments up to the first one younger than the lag.
+        let lag = config.min_compaction_lag_ms as i64;
+        let cleanable: Vec<SealedSegment> = sealed
+            .into_iter()
+            .take_while(|s| lag == 0 || s.max_timestamp <= now.saturating_sub(lag))
+            .collect();
+        if cleanable.is_empty() {
+            return Ok(None);
+        }
+        let (first_dirty, tombstone_due) = {
+            let c = self.shared().cleaner.borrow();
+            (c.first_dirty, c.tombstone_due)
+        };
+        let total: u64 = cleanable.iter().map(|s| s.size).sum();
+        let dirty: u64 = cleanable
+            .iter()
+            .filter(|s| s.next_base > first_dirty)
+            .map(|s| s.size)
+            .sum();
+        let ratio_due = dirty > 0
+            && u128::from(dirty) * 1_000_000
+                >= u128::from(config.min_cleanable_dirty_ratio_ppm) * u128::from(total);
+        let tombstones_due = tombstone_due.is_some_and(|due| now >= due);
+        if !ratio_due && !tombstones_due {
+            return Ok(None);
+        }
+        self.shared().cleaner.borrow_mut().running = true;
+        let _running = Running(self);
+        self.run_pass(cleanable, first_dirty, now).await
+    }
+
+    async fn run_pass(
+        &self,
+        cleanable: Vec<SealedSegment>,
+        first_dirty: u64,
+        now: i64,
+    ) -> Result<Option<CompactionOutcome>> {
+        let config = self.config();
+        // 1. The offset map over the dirty segments, as far as it fits.
+        let mut map: HashMap<Vec<u8>, u64> = HashMap::new();
+        let mut map_bytes = 0usize;
+        let mut end = first_dirty.max(cleanable[0].base_offset);
+        for seg in cleanable.iter().filter(|s| s.next_base > first_dirty) {
+            let mut reader = BatchReader::new(seg);
+            while let Some((buf, batches)) = reader.next_chunk().await? {
+                {
+                    let mut cleaner = self.shared().cleaner.borrow_mut();
+                    for (at, len, header) in batches {
+                        if header.is_control() {
+                            continue;
+                        }
+                        if header.producer_id >= 0 {
+                            cleaner
+                                .producer_last
+                                .insert(header.producer_id, header.base_offset as u64);
+                        }
+                        if header.compression() != 0 {
+                            cleaner.saw_compressed = true;
+                            continue;
+                        }
+                        let Some(records) = batch::record_views(&buf[at..at + len]) else {
+                            continue;
+                        };
+                        for record in records {
+                            if let Some(key) = record.key {
+                                let offset = header.base_offset as u64 + record.offset_delta as u64;
+                                match map.get_mut(key) {
+                                    Some(latest) => *latest = (*latest).max(offset),
+                                    None => {
+                                        map_bytes += key.len() + 32;
+                                        map.insert(key.to_vec(), offset);
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                futures_lite::future::yield_now().await;
+            }
+            end = seg.next_base;
+            if map_bytes >= MAP_BYTES_MAX {
+                break;
+            }
+        }
+        // 2. Rewrite every segment below `end`, merged in groups.
+        let range: Vec<&SealedSegment> = cleanable.iter().filter(|s| s.next_base <= end).collect();
+        let mut outcome = CompactionOutcome {
+            segments_before: range.len(),
+            cleaned_to: end,
+            ..CompactionOutcome::default()
+        };
+        let keep_tombstones = self.shared().cleaner.borrow().saw_compressed;
+        let horizon = now.saturating_sub(config.delete_retention_ms as i64);
+        let mut tombstone_due: Option<i64> = None;
+        let producer_last = self.shared().cleaner.borrow().producer_last.clone();
+        let rules = Rules {
+            map: &map,
+            producer_last: &producer_last,
+            keep_tombstones,
+            horizon,
+            delete_retention_ms: config.delete_retention_ms as i64,
+        };
+        let mut rest: &[&SealedSegment] = &range;
+        while !rest.is_empty() {
+            let (taken, bytes_before, bytes_after, removed, due) =
+                self.clean_group(rest, &rules).await?;
+            rest = &rest[taken..];
+            outcome.segments_after += 1;
+            outcome.bytes_before += bytes_before;
+            outcome.bytes_after += bytes_after;
+            outcome.records_removed += removed;
+            tombstone_due = match (tombstone_due, due) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        }
+        let mut cleaner = self.shared().cleaner.borrow_mut();
+        cleaner.first_dirty = end;
+        cleaner.tombstone_due = tombstone_due;
+        Ok(Some(outcome))
+    }
+
+    /// Rewrites the first segments of `range` into one and swaps it in: as many as fit in
+    /// segment.bytes counting each next segment at its size before cleaning (so the output never
+    /// exceeds it), within a segment's u32 relative offsets. Returns how many segments it took,
+    /// bytes before and after, records removed, and when the oldest kept tombstone becomes
+    /// removable.
+    async fn clean_group(
+        &self,
+        range: &[&SealedSegment],
+        rules: &Rules<'_>,
+    ) -> Result<(usize, u64, u64, u64, Option<i64>)> {
+        let config = self.config();
+        let dir = self.dir().to_path_buf();
+        let base = range[0].base_offset;
+        let log_path = dir.join(cleaned_name(base, "log"));
+        let mut writer = CleanedWriter::create(&log_path).await?;
+        let mut index = SegmentIndex::default();
+        let mut max_timestamp = -1i64;
+        let mut last_batch = None;
+        let mut removed = 0u64;
+        let mut due: Option<i64> = None;
+        let mut taken = 0;
+        for seg in range {
+            let fits = writer.len() + seg.size <= config.segment_bytes
+                && seg.next_base - base <= u64::from(u32::MAX);
+            if taken > 0 && !fits {
+                break;
+            }
+            taken += 1;
+            let mut reader = BatchReader::new(seg);
+            while let Some((buf, batches)) = reader.next_chunk().await? {
+                for (at, len, header) in batches {
+                    let bytes = &buf[at..at + len];
+                    let (kept, dropped, tombstone_due) = rules.filter(bytes, &header);
+                    removed += dropped;
+                    if let Some(t) = tombstone_due {
+                        due = Some(due.map_or(t, |d: i64| d.min(t)));
+                    }
+                    let kept: &[u8] = match &kept {
+                        Kept::All => bytes,
+                        Kept::Nothing => continue,
+                        Kept::Some(rebuilt) => rebuilt,
+                    };
+                    let position = writer.len();
+                    max_timestamp = max_timestamp.max(header.max_timestamp);
+                    index.on_append(
+                        (header.base_offset as u64 - base) as u32,
+                        position as u32,
+                        kept.len() as u32,
+                        max_timestamp,
+                        config.index_interval_bytes,
+                    );
+                    last_batch = Some(header.base_offset as u64);
+                    writer.put(kept);
+                }
+                writer.drain(false).await?;
+                futures_lite::future::yield_now().await;
+            }
+        }
+        let group = &range[..taken];
+        let end = group[taken - 1].next_base;
+        let bytes_before: u64 = group.iter().map(|s| s.size).sum();
+        if let Some(last) = last_batch {
+            index.seal(max_timestamp, (last - base) as u32);
+        }
+        let bytes_after = writer.len();
+        writer.finish().await?;
+        let index_name = cleaned_name(base, "index");
+        segment::write_file_durably(&dir, &index_name, &index.encode_offsets()).await?;
+        let times_name = cleaned_name(base, "timeindex");
+        segment::write_file_durably(&dir, &times_name, &index.encode_times()).await?;
+        // Only compaction removes sealed segments while it runs (retention waits for it), but
+        // the log may be closing.
+        if self.is_closing() || !group.iter().all(|s| self.has_segment(s.base_offset)) {
+            remove_cleaned(&dir, base)?;
+            return Err(LogError::Closed);
+        }
+        // The commit point.
+        segment::write_file_durably(
+            &dir,
+            &file_name(base, SWAP_EXTENSION),
+            end.to_string().as_bytes(),
+        )
+        .await?;
+        finish_swap(&dir, base, end).await?;
+        let segment = Segment::open_sealed(&dir, base, end, config.index_interval_bytes).await?;
+        let bases: Vec<u64> = group.iter().map(|s| s.base_offset).collect();
+        self.replace_segments(&bases, end, segment);
+        Ok((taken, bytes_before, bytes_after, removed, due))
+    }
+}
+
+/// What a pass keeps.
+struct Rules<'a> {
+    map: &'a HashMap<Vec<u8>, u64>,
+    producer_last: &'a HashMap<i64, u64>,
+    keep_tombstones: bool,
+    /// Tombstones with a timestamp below this are removed.
+    horizon: i64,
+    delete_retention_ms: i64,
+}
+
+enum Kept {
+    All,
+    Nothing,
+    Some(Vec<u8>),
+}
+
+impl Rules<'_> {
+    /// Which records of one batch stay: (what to write, records removed, when the oldest kept
+    /// tombstone becomes removable).
+    fn filter(&self, bytes: &[u8], header: &BatchHeader) -> (Kept, u64, Option<i64>) {
+        let whole = header.is_control()
+            || header.compression() != 0
+            || (header.producer_id >= 0
+                && self.producer_last.get(&header.producer_id)
+                    == Some(&(header.base_offset as u64)));
+        if whole {
+            return (Kept::All, 0, None);
+        }
+        let Some(records) = batch::record_views(bytes) else {
+            return (Kept::All, 0, None);
+        };
+        let mut due: Option<i64> = None;
+        let total = records.len();
+        let kept: Vec<_> = records
+            .into_iter()
+            .filter(|r| {
+                let Some(key) = r.key else { return false };
+                let offset = header.base_offset as u64 + r.offset_delta as u64;
+                if self.map.get(key).is_some_and(|&latest| offset < latest) {
+                    return false;
+                }
+                if r.value.is_none() {
+                    let timestamp = if header.is_log_append_time() {
+                        header.max_timestamp
+                    } else {
+                        header.base_timestamp + r.timestamp_delta
+                    };
+                    if !self.keep_tombstones && timestamp < self.horizon {
+                        return false;
+                    }
+                    if !self.keep_tombstones {
+                        let at = timestamp.saturating_add(self.delete_retention_ms);
+                        due = Some(due.map_or(at, |d| d.min(at)));
+                    }
+                }
+                true
+            })
+            .collect();
+        let removed = (total - kept.len()) as u64;
+        let out = if kept.len() == total {
+            Kept::All
+        } else if kept.is_empty() {
+            Kept::Nothing
+        } else {
+            Kept::Some(batch::with_records(bytes, &kept))
+        };
+        (out, removed, due)
+    }
+}
+
+/// Reads the verified batches of a sealed segment a chunk at a time.
+struct BatchReader<'a> {
+    seg: &'a SealedSegment,
+    position: u64,
+    expected: u64,
+}
+
+type Chunk = (ReadResult, Vec<(usize, usize, BatchHeader)>);
+
+impl<'a> BatchReader<'a> {
+    fn new(seg: &'a SealedSegment) -> Self {
+        BatchReader {
+            seg,
+            position: 0,
+            expected: seg.base_offset,
+        }
+    }
+
+    /// The next chunk and the whole batches in it (position in the chunk, length, header);
+    /// `None` at the end of the segment. Damage is an error, never skipped.
+    async fn next_chunk(&mut self) -> Result<Option<Chunk>> {
+        let mut want = READ_CHUNK_BYTES;
+        loop {
+            if self.position >= self.seg.size {
+                return Ok(None);
+            }
+            let len = want.min((self.seg.size - self.position) as usize);
+            let buf = self
+                .seg
+                .file
+                .read_at(self.position, len)
+                .await
+                .map_err(|e| LogError::io("reading for compaction", &self.seg.path, e))?;
+            let mut at = 0usize;
+            let mut batches = Vec::new();
+            while at < buf.len() {
+                match batch::scan_batch(&buf[at..], Some(self.expected)) {
+                    Scanned::Batch(header, batch_len) => {
+                        batches.push((at, batch_len, header));
+                        self.expected = header.last_offset() as u64 + 1;
+                        at += batch_len;
+                    }
+                    Scanned::Incomplete => break,
+                    Scanned::Invalid(reason) => return Err(self.corrupt(at, reason)),
+                }
+            }
+            if !batches.is_empty() {
+                self.position += at as u64;
+                return Ok(Some((buf, batches)));
+            }
+            let needed = BatchHeader::parse(&buf[at..])
+                .and_then(|h| h.total_len())
+                .unwrap_or(HEADER_LEN);
+            if needed <= buf.len() || self.position + needed as u64 > self.seg.size {
+                return Err(self.corrupt(0, "the segment ends inside a batch".into()));
+            }
+            want = needed;
+        }
+    }
+
+    fn corrupt(&self, at: usize, reason: String) -> LogError {
+        LogError::CorruptSegment {
+            path: self.seg.path.clone(),
+            position: self.position + at as u64,
+            reason,
+        }
+    }
+}
+
+/// Writes a `.cleaned` segment file sequentially through aligned O_DIRECT writes.
+struct CleanedWriter {
+    file: DmaFile,
+    path: PathBuf,
+    staged: Vec<u8>,
+    written: u64,
+}
+
+impl CleanedWriter {
+    async fn create(path: &Path) -> Result<CleanedWriter> {
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .read(true)
+            .write(true)
+            .dma_open(path)
+            .await
+            .map_err(|e| LogError::io("creating cleaned segment", path, e))?;
+        Ok(CleanedWriter {
+            file,
+            path: path.to_path_buf(),
+            staged: Vec::new(),
+            written: 0,
+        })
+    }
+
+    fn len(&self) -> u64 {
+        self.written + self.staged.len() as u64
+    }
+
+    fn put(&mut self, bytes: &[u8]) {
+        self.staged.extend_from_slice(bytes);
+    }
+
+    /// Writes the staged bytes: whole aligned blocks once a chunk is staged, or everything
+    /// (zero-padded to the block) when `all`.
+    async fn drain(&mut self, all: bool) -> Result<()> {
+        let align = segment::write_alignment(&self.file) as usize;
+        if !all && self.staged.len() < WRITE_CHUNK_BYTES {
+            return Ok(());
+        }
+        let n = if all {
+            self.staged.len().div_ceil(align) * align
+        } else {
+            self.staged.len() / align * align
+        };
+        if n == 0 {
+            return Ok(());
+        }
+        let mut buf = self.file.alloc_dma_buffer(n);
+        let data = n.min(self.staged.len());
+        buf.as_bytes_mut()[..data].copy_from_slice(&self.staged[..data]);
+        buf.as_bytes_mut()[data..].fill(0);
+        let wrote = self
+            .file
+            .write_at(buf, self.written)
+            .await
+            .map_err(|e| LogError::io("writing cleaned segment", &self.path, e))?;
+        if wrote != n {
+            return Err(LogError::io(
+                "writing cleaned segment",
+                &self.path,
+                std::io::Error::new(
+                    std::io::ErrorKind::WriteZero,
+                    format!("short write: {wrote} of {n} bytes"),
+                ),
+            ));
+        }
+        self.written += data as u64;
+        self.staged.drain(..data);
+        Ok(())
+    }
+
+    /// Writes the rest, cuts the padding and makes the file durable.
+    async fn finish(mut self) -> Result<()> {
+        let len = self.len();
+        self.drain(true).await?;
+        let io = |op| {
+            let path = self.path.clone();
+            move |e| LogError::io(op, path, e)
+        };
+        self.file
+            .truncate(len)
+            .await
+            .map_err(io("truncating cleaned segment"))?;
+        self.file
+            .fdatasync()
+            .await
+            .map_err(io("syncing cleaned segment"))?;
+        self.file
+            .close()
+            .await
+            .map_err(io("closing cleaned segment"))
+    }
+}
+
+fn cleaned_name(base: u64, extension: &str) -> String {
+    format!("{}{CLEANED_SUFFIX}", file_name(base, extension))
+}
+
+fn remove_if_present(path: &Path) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(LogError::io("removing", path, e)),
+    }
+}
+
+fn remove_cleaned(dir: &Path, base: u64) -> Result<()> {
+    for ext in ["log", "index", "timeindex"] {
+        remove_if_present(&dir.join(cleaned_name(base, ext)))?;
+    }
+    Ok(())
+}
+
+/// Step 3 of a swap (see the module header); idempotent, so recovery can run it again.
+async fn finish_swap(dir: &Path, base: u64, end: u64) -> Result<()> {
+    let entries = std::fs::read_dir(dir).map_err(|e| LogError::io("listing", dir, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| LogError::io("listing", dir, e))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(old) = name
+            .strip_suffix(".log")
+            .and_then(|b| b.parse::<u64>().ok())
+        else {
+            continue;
+        };
+        if old > base && old < end {
+            for ext in ["index", "timeindex", "log"] {
+                remove_if_present(&dir.join(file_name(old, ext)))?;
+            }
+        }
+    }
+    for ext in ["index", "timeindex", "log"] {
+        let from = dir.join(cleaned_name(base, ext));
+        if from.exists() {
+            let to = dir.join(file_name(base, ext));
+            std::fs::rename(&from, &to).map_err(|e| LogError::io("renaming", &to, e))?;
+        }
+    }
+    segment::sync_dir(dir).await?;
+    remove_if_present(&dir.join(file_name(base, SWAP_EXTENSION)))?;
+    segment::sync_dir(dir).await
+}
+
+/// Finishes swaps a crash interrupted after their commit point and removes `.cleaned` files of
+/// passes that had not reached it. Runs before a log lists its segments.
+pub(crate) async fn recover(dir: &Path) -> Result<()> {
+    let mut swaps = Vec::new();
+    let mut cleaned = Vec::new();
+    let entries = std::fs::read_dir(dir).map_err(|e| LogError::io("listing", dir, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| LogError::io("listing", dir, e))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some(base) = name
+            .strip_suffix(&format!(".{SWAP_EXTENSION}"))
+            .and_then(|b| b.parse::<u64>().ok())
+        {
+            swaps.push((base, entry.path()));
+        } else if name.ends_with(CLEANED_SUFFIX) {
+            cleaned.push(entry.path());
+        }
+    }
+    swaps.sort_unstable();
+    for (base, path) in swaps {
+        let text = std::fs::read_to_string(&path).map_err(|e| LogError::io("reading", &path, e))?;
+        let end = text
+            .trim()
+            .parse::<u64>()
+            .map_err(|_| LogError::CorruptSegment {
+                path: path.clone(),
+                position: 0,
+                reason: format!("swap marker holds {text:?}, not an offset"),
+            })?;
+        tracing::warn!(dir = %dir.display(), base, end, "finishing an interrupted compaction swap");
+        finish_swap(dir, base, end).await?;
+    }
+    let mut removed = false;
+    for path in cleaned {
+        if path.exists() {
+            remove_if_present(&path)?;
+            removed = true;
+        }
+    }
+    if removed {
+        tracing::info!(dir = %dir.display(), "removed the files of an unfinished compaction");
+        segment::sync_dir(dir).await?;
+    }
+    Ok(())
+}

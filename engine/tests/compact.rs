@@ -1,0 +1,535 @@
+//! Log compaction on real files: latest value per key kept with its offset, gaps read across,
+//! tombstones removed after delete.retention.ms, segments merged, min.compaction.lag.ms and the
+//! dirty ratio honoured, producers' last batches kept, and every crash point of a swap recovered.
+
+mod common;
+
+use std::cell::Cell;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::rc::Rc;
+
+use bytes::Bytes;
+use common::in_temp_dir;
+use engine::batch::{encode_batch, record_views, BatchHeader, Record};
+use engine::{Clock, LogConfig, PartitionLog, Watermark};
+
+/// Small segments without preallocation; compact only, every pass due.
+fn compact_config() -> LogConfig {
+    LogConfig {
+        segment_bytes: 4 << 10,
+        preallocate: false,
+        index_interval_bytes: 512,
+        tail_cache_bytes: 64 << 10,
+        write_bytes_max: 16 << 10,
+        cleanup_delete: false,
+        cleanup_compact: true,
+        min_cleanable_dirty_ratio_ppm: 0,
+        ..LogConfig::default()
+    }
+}
+
+fn keyed(key: &str, value: Option<&str>, timestamp: i64) -> Bytes {
+    Bytes::from(encode_batch(&[Record {
+        timestamp,
+        key: Some(key.as_bytes().to_vec()),
+        value: value.map(|v| v.as_bytes().to_vec()),
+        headers: Vec::new(),
+    }]))
+}
+
+/// Every record of the log as (offset, key, value), read through `PartitionLog::read` from the
+/// log start; also checks offsets only grow and each read returns whole batches.
+async fn records(log: &PartitionLog) -> Vec<(u64, String, Option<String>)> {
+    let mut out = Vec::new();
+    let mut offset = log.log_start_offset();
+    while offset < log.log_end_offset() {
+        let read = log.read(offset, 1 << 16).await.unwrap();
+        assert!(!read.is_empty(), "a read below the log end returns a batch");
+        let bytes = read.to_vec();
+        let mut at = 0;
+        for header in &read.batches {
+            let len = header.total_len().unwrap();
+            assert!(header.last_offset() as u64 >= offset);
+            for r in record_views(&bytes[at..at + len]).unwrap() {
+                let o = header.base_offset as u64 + r.offset_delta as u64;
+                if o < offset {
+                    continue;
+                }
+                out.push((
+                    o,
+                    String::from_utf8(r.key.unwrap().to_vec()).unwrap(),
+                    r.value.map(|v| String::from_utf8(v.to_vec()).unwrap()),
+                ));
+            }
+            at += len;
+            offset = header.last_offset() as u64 + 1;
+        }
+        assert_eq!(at, bytes.len());
+    }
+    assert!(out.windows(2).all(|w| w[0].0 < w[1].0), "offsets grow");
+    out
+}
+
+/// Appends `rounds` values for each of `keys` keys, one record per batch; returns the offset of
+/// each key's latest value.
+async fn fill(log: &PartitionLog, keys: usize, rounds: usize, ts: i64) -> BTreeMap<String, u64> {
+    fill_keys(log, "key", keys, rounds, ts).await
+}
+
+async fn fill_keys(
+    log: &PartitionLog,
+    prefix: &str,
+    keys: usize,
+    rounds: usize,
+    ts: i64,
+) -> BTreeMap<String, u64> {
+    let mut latest = BTreeMap::new();
+    for round in 0..rounds {
+        for k in 0..keys {
+            let key = format!("{prefix}-{k:03}");
+            let value = format!("{key}-v{round}-{}", "x".repeat(40));
+            let info = log.append(keyed(&key, Some(&value), ts), 0).unwrap();
+            latest.insert(key, info.first_offset);
+        }
+    }
+    log.wait(log.next_offset() - 1, Watermark::Durable)
+        .await
+        .unwrap();
+    latest
+}
+
+#[test]
+fn compaction_keeps_the_latest_value_of_each_key_at_its_offset() {
+    in_temp_dir(|path| async move {
+        let log = PartitionLog::open(&path, compact_config(), Clock::System)
+            .await
+            .unwrap();
+        let latest = fill(&log, 20, 30, 1_000).await;
+        // A last write to roll once more, so every key's latest value is in a sealed segment.
+        let tail_key = log
+            .append(keyed("tail", Some(&"t".repeat(4000)), 1_000), 0)
+            .unwrap();
+        log.append(keyed("tail2", Some("end"), 1_000), 0).unwrap();
+        log.wait(log.next_offset() - 1, Watermark::Durable)
+            .await
+            .unwrap();
+        let (segments, bytes, end) = (log.segment_count(), log.size_bytes(), log.log_end_offset());
+        assert!(segments > 10, "{segments} segments");
+        let before = records(&log).await;
+        assert_eq!(before.len(), 602);
+
+        let outcome = log.compact().await.unwrap().expect("a pass ran");
+        assert_eq!(outcome.records_removed, 580);
+        assert!(log.segment_count() < segments / 2, "segments were merged");
+        assert!(
+            log.size_bytes() < bytes / 5,
+            "{} of {bytes}",
+            log.size_bytes()
+        );
+        assert_eq!((log.log_start_offset(), log.log_end_offset()), (0, end));
+
+        let check = |after: Vec<(u64, String, Option<String>)>| {
+            let mut expected: Vec<(u64, String, Option<String>)> = before
+                .iter()
+                .filter(|(o, k, _)| latest.get(k).is_none_or(|l| l == o))
+                .cloned()
+                .collect();
+            expected.sort();
+            assert_eq!(
+                after, expected,
+                "the latest value of each key, at its offset"
+            );
+        };
+        check(records(&log).await);
+        // Reading at an offset that was compacted away returns the next batch that remains.
+        let gap = latest["key-000"] - 1;
+        let read = log.read(gap, 1).await.unwrap();
+        assert!(read.batches[0].base_offset as u64 > gap);
+        let read = log.read(0, 1 << 20).await.unwrap();
+        assert_eq!(read.batches[0].base_offset as u64, latest["key-000"]);
+        assert!(tail_key.first_offset > latest["key-019"]);
+
+        // Nothing more to do, and the compacted log reopens (clean and index-checked) the same.
+        assert_eq!(log.compact().await.unwrap(), None);
+        log.close().await.unwrap();
+        let log = PartitionLog::open(&path, compact_config(), Clock::System)
+            .await
+            .unwrap();
+        assert_eq!(log.log_end_offset(), end);
+        check(records(&log).await);
+        // Appends go on after the compacted part with the next offsets.
+        let info = log.append(keyed("key-000", Some("new"), 2_000), 0).unwrap();
+        assert_eq!(info.first_offset, end);
+        log.close().await.unwrap();
+        // A reopen that must rebuild the indexes (deleted) finds the same gaps.
+        for entry in std::fs::read_dir(&path).unwrap() {
+            let p = entry.unwrap().path();
+            if p.extension().is_some_and(|e| e == "index") {
+                std::fs::remove_file(p).unwrap();
+            }
+        }
+        let log = PartitionLog::open(&path, compact_config(), Clock::System)
+            .await
+            .unwrap();
+        assert_eq!(log.log_end_offset(), end + 1);
+        log.close().await.unwrap();
+    });
+}
+
+#[test]
+fn tombstones_go_after_delete_retention_ms_and_the_active_segment_is_never_cleaned() {
+    in_temp_dir(|path| async move {
+        let now = Rc::new(Cell::new(1_000_000i64));
+        let config = LogConfig {
+            delete_retention_ms: 60_000,
+            ..compact_config()
+        };
+        let log = PartitionLog::open(&path, config, Clock::Manual(now.clone()))
+            .await
+            .unwrap();
+        fill(&log, 5, 20, now.get()).await;
+        let tombstone = log.append(keyed("key-002", None, now.get()), 0).unwrap();
+        // Roll past it.
+        fill_keys(&log, "other", 3, 20, now.get()).await;
+        let active_base = log.active_segment_base();
+        let value = |recs: &[(u64, String, Option<String>)], key: &str| {
+            recs.iter()
+                .filter(|(_, k, _)| k == key)
+                .map(|(o, _, v)| (*o, v.clone()))
+                .collect::<Vec<_>>()
+        };
+        log.compact().await.unwrap().expect("a pass ran");
+        let recs = records(&log).await;
+        assert_eq!(
+            value(&recs, "key-002"),
+            vec![(tombstone.first_offset, None)],
+            "the tombstone stays while younger than delete.retention.ms"
+        );
+        // Everything in the active segment is untouched: all its records are still there.
+        let in_active = recs.iter().filter(|(o, _, _)| *o >= active_base).count() as u64;
+        assert_eq!(in_active, log.log_end_offset() - active_base);
+
+        // No dirty data and no tombstone due: no pass.
+        now.set(now.get() + 59_000);
+        assert_eq!(log.compact().await.unwrap(), None);
+        now.set(now.get() + 2_000);
+        let outcome = log
+            .compact()
+            .await
+            .unwrap()
+            .expect("the tombstone came due");
+        assert_eq!(outcome.records_removed, 1);
+        let recs = records(&log).await;
+        assert!(value(&recs, "key-002").is_empty(), "tombstone removed");
+        assert_eq!(value(&recs, "key-004").len(), 1);
+        log.close().await.unwrap();
+    });
+}
+
+#[test]
+fn min_compaction_lag_and_the_dirty_ratio_hold_compaction_back() {
+    in_temp_dir(|path| async move {
+        let now = Rc::new(Cell::new(5_000_000i64));
+        let config = LogConfig {
+            min_compaction_lag_ms: 10_000,
+            min_cleanable_dirty_ratio_ppm: 500_000,
+            ..compact_config()
+        };
+        let log = PartitionLog::open(&path, config.clone(), Clock::Manual(now.clone()))
+            .await
+            .unwrap();
+        fill(&log, 200, 2, now.get()).await;
+        assert_eq!(log.compact().await.unwrap(), None, "younger than the lag");
+        now.set(now.get() + 10_000);
+        let first = log.compact().await.unwrap().expect("old enough now");
+        // All but the keys whose newest value is still in the active segment.
+        assert!(first.records_removed > 150, "{first:?}");
+        // One more sealed segment of new data: well under half the cleanable log.
+        fill_keys(&log, "new", 60, 1, now.get()).await;
+        now.set(now.get() + 20_000);
+        let dirty_small = log.compact().await.unwrap();
+        assert_eq!(
+            dirty_small, None,
+            "dirty share under min.cleanable.dirty.ratio"
+        );
+        log.set_config(LogConfig {
+            min_cleanable_dirty_ratio_ppm: 10_000,
+            ..config
+        });
+        assert!(log.compact().await.unwrap().is_some());
+        log.close().await.unwrap();
+    });
+}
+
+#[test]
+fn compressed_batches_and_a_producers_last_batch_are_kept_whole() {
+    in_temp_dir(|path| async move {
+        let log = PartitionLog::open(&path, compact_config(), Clock::System)
+            .await
+            .unwrap();
+        // An idempotent producer's batches: key "p" twice per batch.
+        let producer_batch = |seq: i32| {
+            let mut b = encode_batch(&[
+                Record {
+                    timestamp: 1,
+                    key: Some(b"p".to_vec()),
+                    value: Some(format!("p{seq}").into_bytes()),
+                    headers: Vec::new(),
+                },
+                Record {
+                    timestamp: 1,
+                    key: Some(b"p".to_vec()),
+                    value: Some(format!("p{seq}b").into_bytes()),
+                    headers: Vec::new(),
+                },
+            ]);
+            b[43..51].copy_from_slice(&77i64.to_be_bytes()); // producer id
+            b[51..53].copy_from_slice(&0i16.to_be_bytes()); // epoch
+            b[53..57].copy_from_slice(&seq.to_be_bytes()); // base sequence
+            engine::batch::reseal(&mut b);
+            Bytes::from(b)
+        };
+        log.append(producer_batch(0), 0).unwrap();
+        let last = log.append(producer_batch(2), 0).unwrap();
+        fill(&log, 5, 40, 1).await;
+        log.compact().await.unwrap().expect("a pass ran");
+        let read = log.read(0, 1 << 20).await.unwrap();
+        let first: &BatchHeader = &read.batches[0];
+        assert_eq!(first.base_offset as u64, last.first_offset);
+        assert_eq!(
+            (first.producer_id, first.base_sequence, first.records_count),
+            (77, 2, 2),
+            "the producer's last batch, whole, is the first thing left"
+        );
+        log.close().await.unwrap();
+    });
+}
+
+#[test]
+fn a_compacted_log_refuses_records_without_a_key() {
+    in_temp_dir(|path| async move {
+        let log = PartitionLog::open(&path, compact_config(), Clock::System)
+            .await
+            .unwrap();
+        let keyless = Bytes::from(encode_batch(&[
+            Record {
+                timestamp: 1,
+                key: Some(b"k".to_vec()),
+                value: Some(b"v".to_vec()),
+                headers: Vec::new(),
+            },
+            Record {
+                timestamp: 1,
+                key: None,
+                value: Some(b"v".to_vec()),
+                headers: Vec::new(),
+            },
+        ]));
+        let err = log.append(keyless.clone(), 0).unwrap_err();
+        assert_eq!(
+            err.kafka_code(),
+            engine::error::kafka_code::INVALID_RECORD,
+            "{err}"
+        );
+        assert_eq!(log.next_offset(), 0, "nothing of it appended");
+        log.close().await.unwrap();
+        // A log that is not compacted takes it.
+        let plain = LogConfig {
+            cleanup_compact: false,
+            cleanup_delete: true,
+            ..compact_config()
+        };
+        let log = PartitionLog::open(&path, plain, Clock::System)
+            .await
+            .unwrap();
+        assert_eq!(log.append(keyless, 0).unwrap().records, 2);
+        log.close().await.unwrap();
+    });
+}
+
+/// Copies the regular files of `from` into a fresh directory `to`.
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
+}
+
+fn names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+/// Every crash point of a swap, rebuilt from the files before and after one pass: the log that
+/// opens is the old one before the commit marker and the compacted one after it, never a mix.
+#[test]
+fn a_swap_interrupted_at_any_step_recovers_to_the_old_or_the_new_log() {
+    let root = tempfile::tempdir().unwrap();
+    let before = root.path().join("before");
+    let after = root.path().join("after");
+    let (expect_before, expect_after, end) = common::run({
+        let (before, after) = (before.clone(), after.clone());
+        move || async move {
+            let log = PartitionLog::open(&after, compact_config(), Clock::System)
+                .await
+                .unwrap();
+            fill(&log, 8, 25, 1).await;
+            log.close().await.unwrap();
+            copy_dir(&after, &before);
+            let log = PartitionLog::open(&after, compact_config(), Clock::System)
+                .await
+                .unwrap();
+            let old = records(&log).await;
+            let outcome = log.compact().await.unwrap().unwrap();
+            assert_eq!(outcome.segments_after, 1, "one merged group");
+            let new = records(&log).await;
+            assert!(new.len() < old.len());
+            let end = log.log_end_offset();
+            log.close().await.unwrap();
+            (old, new, end)
+        }
+    });
+    let b1 = "00000000000000000000";
+    let old_segments: Vec<String> = names(&before)
+        .into_iter()
+        .filter(|n| n.ends_with(".log") && !n.starts_with(b1))
+        .collect();
+    let active = old_segments.last().unwrap().clone();
+    let merged: Vec<String> = old_segments[..old_segments.len() - 1].to_vec();
+    let swap_end = active.trim_end_matches(".log").parse::<u64>().unwrap();
+    // (description, files to set up in a copy of `before`, expect the compacted log)
+    type Setup<'a> = Box<dyn Fn(&Path) + 'a>;
+    let cleaned = |dir: &Path, ext: &str| {
+        std::fs::copy(
+            after.join(format!("{b1}.{ext}")),
+            dir.join(format!("{b1}.{ext}.cleaned")),
+        )
+        .unwrap();
+    };
+    let marker =
+        |dir: &Path| std::fs::write(dir.join(format!("{b1}.swap")), swap_end.to_string()).unwrap();
+    let cases: Vec<(&str, Setup<'_>, bool)> = vec![
+        (
+            "a partial .cleaned log",
+            Box::new(move |d: &Path| {
+                std::fs::write(d.join(format!("{b1}.log.cleaned")), b"partial").unwrap();
+            }),
+            false,
+        ),
+        (
+            "all .cleaned files, no marker",
+            Box::new(move |d: &Path| {
+                for ext in ["log", "index", "timeindex"] {
+                    cleaned(d, ext);
+                }
+            }),
+            false,
+        ),
+        (
+            "marker written",
+            Box::new(move |d: &Path| {
+                for ext in ["log", "index", "timeindex"] {
+                    cleaned(d, ext);
+                }
+                marker(d);
+            }),
+            true,
+        ),
+        (
+            "old segments half deleted",
+            Box::new({
+                let merged = merged.clone();
+                move |d: &Path| {
+                    for ext in ["log", "index", "timeindex"] {
+                        cleaned(d, ext);
+                    }
+                    marker(d);
+                    for name in &merged[..merged.len() / 2] {
+                        std::fs::remove_file(d.join(name)).unwrap();
+                    }
+                }
+            }),
+            true,
+        ),
+        (
+            "index renamed, log not yet",
+            Box::new({
+                let merged = merged.clone();
+                move |d: &Path| {
+                    for ext in ["log", "index", "timeindex"] {
+                        cleaned(d, ext);
+                    }
+                    marker(d);
+                    for name in &merged {
+                        std::fs::remove_file(d.join(name)).unwrap();
+                    }
+                    std::fs::rename(
+                        d.join(format!("{b1}.index.cleaned")),
+                        d.join(format!("{b1}.index")),
+                    )
+                    .unwrap();
+                }
+            }),
+            true,
+        ),
+        (
+            "renamed, marker left",
+            Box::new({
+                let merged = merged.clone();
+                move |d: &Path| {
+                    for ext in ["log", "index", "timeindex"] {
+                        cleaned(d, ext);
+                    }
+                    marker(d);
+                    for name in &merged {
+                        std::fs::remove_file(d.join(name)).unwrap();
+                    }
+                    for ext in ["index", "timeindex", "log"] {
+                        std::fs::rename(
+                            d.join(format!("{b1}.{ext}.cleaned")),
+                            d.join(format!("{b1}.{ext}")),
+                        )
+                        .unwrap();
+                    }
+                }
+            }),
+            true,
+        ),
+    ];
+    assert!(!merged.is_empty());
+    for (i, (what, setup, compacted)) in cases.into_iter().enumerate() {
+        let dir = root.path().join(format!("case{i}"));
+        copy_dir(&before, &dir);
+        setup(&dir);
+        let expected = if compacted {
+            expect_after.clone()
+        } else {
+            expect_before.clone()
+        };
+        let got = common::run({
+            let dir = dir.clone();
+            move || async move {
+                let log = PartitionLog::open(&dir, compact_config(), Clock::System)
+                    .await
+                    .unwrap();
+                let got = (records(&log).await, log.log_end_offset());
+                log.close().await.unwrap();
+                got
+            }
+        });
+        assert_eq!(got, (expected, end), "{what}");
+        let left = names(&dir);
+        assert!(
+            !left
+                .iter()
+                .any(|n| n.ends_with(".cleaned") || n.ends_with(".swap")),
+            "{what}: leftovers {left:?}"
+        );
+    }
+}

@@ -158,6 +158,7 @@ impl Service for MeshOnly {
     fn dispatch(
         self: Rc<Self>,
         _frame: Bytes,
+        _client_host: &Rc<str>,
     ) -> LocalBoxFuture<'static, Result<Completion, engine::protocol::ProtocolError>> {
         async { Err(engine::protocol::ProtocolError::Malformed("bench shard")) }.boxed_local()
     }

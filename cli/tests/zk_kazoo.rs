@@ -7,12 +7,11 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 mod support;
-use support::{free_port, run, try_run};
+use support::{free_port, run, try_run, ServeProcess};
 
 /// A 3-node ensemble of `weir coord` processes, each serving weir's protocol and ZooKeeper's.
 struct Ensemble {
     dir: tempfile::TempDir,
-    native: Vec<String>,
     zk: Vec<String>,
     procs: Vec<Option<Child>>,
 }
@@ -49,12 +48,7 @@ impl Ensemble {
                 .expect("spawn weir coord");
             procs.push(Some(child));
         }
-        let e = Ensemble {
-            dir,
-            native,
-            zk,
-            procs,
-        };
+        let e = Ensemble { dir, zk, procs };
         e.wait_ready();
         e
     }
@@ -183,4 +177,39 @@ fn kazoo_session_survives_kill9_of_its_node() {
         b"",
         Duration::from_secs(30),
     );
+}
+
+/// `weir serve --coord-zk-addr`: the broker's embedded coordinator answers ZooKeeper clients,
+/// who see the broker's own metadata (`/weir/...`) in the tree.
+#[test]
+fn weir_serve_embedded_coordinator_serves_zookeeper_clients() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let zk = format!("127.0.0.1:{}", free_port());
+    let data = dir.path().join("data");
+    let broker = ServeProcess::start(
+        &dir.path().join("serve.stderr"),
+        &[
+            "--data-dir",
+            data.to_str().expect("utf-8 path"),
+            "--kafka-addr",
+            "127.0.0.1:0",
+            "--shards",
+            "1",
+            "--coord-zk-addr",
+            &zk,
+        ],
+    );
+    let out = run(
+        Command::new("python3")
+            .arg(script("zk_basic.py"))
+            .args(["ls", &zk, "/weir"]),
+        b"",
+        Duration::from_secs(30),
+    );
+    assert!(
+        out.lines().any(|l| l == "cluster_id"),
+        "{out}\n{}",
+        broker.log()
+    );
+    broker.stop();
 }

@@ -1,6 +1,7 @@
 """ZooKeeper semantics through weir's ZooKeeper frontend, with kazoo (and zk_raw for the requests
 kazoo 2.11 does not send). Usage:
   zk_basic.py ping HOSTS                   connect, write and read once (readiness probe)
+  zk_basic.py ls HOSTS PATH                print PATH's children, one a line
   zk_basic.py all HOST HOSTS PREFIX        every check; client A on HOST, client B on HOSTS
 Exits non-zero (AssertionError / exception) on any violation; prints "basic: ok" at the end."""
 
@@ -333,6 +334,12 @@ def main():
     if sys.argv[1] == "ping":
         zk = client(sys.argv[2])
         zk.ensure_path("/ready")
+        zk.stop()
+        return
+    if sys.argv[1] == "ls":
+        zk = client(sys.argv[2])
+        for c in sorted(zk.get_children(sys.argv[3])):
+            print(c)
         zk.stop()
         return
     host, hosts, p = sys.argv[2], sys.argv[3], sys.argv[4]

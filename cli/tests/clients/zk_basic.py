@@ -249,6 +249,12 @@ def acls(host, b, p):
     except NoAuthError:
         pass
     a.stop()
+    # INVALIDACL: an empty list, an unknown scheme, the `auth` scheme without any auth.
+    raw = zk_raw.Raw(host)
+    for bad in ([], [(31, "bogus", "x")], [(31, "auth", "")], [(64, "world", "anyone")]):
+        err, _ = raw.create(p + "/badacl", acl_list=bad)
+        assert err == -114, (bad, err)
+    raw.close()
     print("acls: ok", flush=True)
 
 

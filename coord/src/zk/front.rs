@@ -79,6 +79,11 @@ struct ZkConn {
     /// `scheme:id` of every identity this connection proved (always `ip:<addr>`).
     auth: Rc<Vec<String>>,
     queue: VecDeque<Slot>,
+    /// `Read` and `Unsent` slots in `queue` (so the common case never scans it).
+    reads_queued: usize,
+    unsent: usize,
+    /// closeSession answered: close the socket once the queue is empty.
+    close_when_drained: bool,
     /// A closeSession is in flight: the session's end must not close us before its reply.
     closing: bool,
 }
@@ -617,9 +622,10 @@ impl ZkFront {
                     slot.state = SlotState::Ready(bytes);
                 }
                 if op == jute::op::CLOSE_SESSION {
+                    // Closed once every earlier reply (and this one) has been written.
                     c.closing = false;
                     c.session = 0;
-                    c.outbox.close();
+                    c.close_when_drained = true;
                 }
                 self.pump(node, conn);
             }
@@ -649,6 +655,7 @@ impl ZkFront {
                         state: SlotState::Read(req),
                     }) = c.queue.pop_front()
                     {
+                        c.reads_queued -= 1;
                         self.exec_read(node, conn, xid, req);
                     }
                 }
@@ -658,18 +665,24 @@ impl ZkFront {
         let now = now_ms();
         let mut submit = Vec::new();
         if let Some(c) = self.conns.get_mut(&conn) {
-            for s in c.queue.iter_mut() {
-                match &mut s.state {
-                    SlotState::Read(_) => break,
-                    SlotState::Unsent(tag, _) => {
-                        let tag = *tag;
-                        let st = std::mem::replace(&mut s.state, SlotState::Waiting(tag));
-                        if let SlotState::Unsent(_, req) = st {
-                            submit.push((tag, req));
+            if c.unsent > 0 {
+                for s in c.queue.iter_mut() {
+                    match &mut s.state {
+                        SlotState::Read(_) => break,
+                        SlotState::Unsent(tag, _) => {
+                            let tag = *tag;
+                            let st = std::mem::replace(&mut s.state, SlotState::Waiting(tag));
+                            if let SlotState::Unsent(_, req) = st {
+                                submit.push((tag, req));
+                            }
                         }
+                        _ => {}
                     }
-                    _ => {}
                 }
+                c.unsent -= submit.len();
+            }
+            if c.close_when_drained && c.queue.is_empty() {
+                c.outbox.close();
             }
             c.outbox.ring();
             let session = c.session;
@@ -704,6 +717,9 @@ impl ZkFront {
                 session,
                 auth: Rc::new(auth),
                 queue: VecDeque::new(),
+                reads_queued: 0,
+                unsent: 0,
+                close_when_drained: false,
                 closing: false,
             },
         );
@@ -947,6 +963,7 @@ impl ZkFront {
                         c.outbox.ring();
                     }
                 } else {
+                    c.reads_queued += 1;
                     c.queue.push_back(Slot {
                         xid,
                         state: SlotState::Read(read),
@@ -976,11 +993,8 @@ impl ZkFront {
                 let Some(c) = self.conns.get_mut(&conn) else {
                     return false;
                 };
-                let behind_read = c
-                    .queue
-                    .iter()
-                    .any(|s| matches!(s.state, SlotState::Read(_)));
-                if behind_read {
+                if c.reads_queued > 0 {
+                    c.unsent += 1;
                     c.queue.push_back(Slot {
                         xid,
                         state: SlotState::Unsent(tag, req),

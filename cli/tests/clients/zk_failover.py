@@ -1,7 +1,7 @@
 """Session failover: kill -9 the weir coord node a kazoo client is connected to; the session
 moves to another node with its ephemeral node, its data watch (kazoo's DataWatch re-reads on
 reconnect) and a raw client's one-shot watch (re-armed with setWatches). Usage:
-  zk_failover.py HOSTS ADDR=PID,ADDR=PID,ADDR=PID
+  zk_failover.py HOSTS ADDR=PID,ADDR=PID,ADDR=PID FIRST   (the client connects to FIRST)
 Prints "failover: ok"; exits non-zero otherwise."""
 
 import os
@@ -21,8 +21,10 @@ import zk_raw  # noqa: E402
 def main():
     hosts = sys.argv[1]
     pids = dict(x.rsplit("=", 1) for x in sys.argv[2].split(","))
+    first = sys.argv[3]
+    ordered = ",".join([first] + [h for h in hosts.split(",") if h != first])
     states = queue.Queue()
-    a = KazooClient(hosts=hosts, timeout=6.0)
+    a = KazooClient(hosts=ordered, timeout=6.0, randomize_hosts=False)
     a.add_listener(states.put)
     a.start(timeout=20)
     sid = a.client_id[0]
@@ -34,7 +36,7 @@ def main():
 
     host, port = a._connection._socket.getpeername()[:2]
     victim = f"{host}:{port}"
-    assert victim in pids, (victim, pids)
+    assert victim == first and victim in pids, (victim, first, pids)
     survivors = [h for h in hosts.split(",") if h != victim]
     # A raw session on the victim with a one-shot data watch, moved by hand afterwards.
     raw = zk_raw.Raw(victim, timeout_ms=6000)

@@ -176,6 +176,7 @@ def set_watches_after_reattach(host, hosts, b, p):
     raw = zk_raw.Raw(host, timeout_ms=6000)
     b.create(p + "/sw1", b"")
     b.create(p + "/sw2", b"")
+    assert raw.sync(p) == 0  # raw's node has applied b's creates
     err, _ = raw.get(p + "/sw1", watch=True)
     assert err == 0
     zxid = raw.zxid
@@ -242,6 +243,7 @@ def acls(host, b, p):
         pass
     st = a.set_acls(p + "/priv", [read_all, world_read], version=0)
     assert st.aversion == 1, st
+    b.sync(p)
     assert b.get(p + "/priv")[0] == b"s3cr3t"
     try:
         b.set(p + "/priv", b"x")
@@ -306,6 +308,7 @@ def containers_and_ttl(host, b, p):
     while b.exists(p + "/ttl") is not None and time.time() < deadline:
         time.sleep(0.1)
     assert b.exists(p + "/ttl") is None, "TTL node did not expire"
+    b.sync(p)
     assert b.exists(p + "/ttlp") is not None and b.exists(seq) is not None
     raw.close()
     print("containers and ttl: ok", flush=True)

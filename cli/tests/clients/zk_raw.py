@@ -152,6 +152,9 @@ class Raw:
         err, r = self.call(4, s(path) + (b"\1" if watch else b"\0"))
         return err, ((r.buf(), r.stat()) if err == 0 else None)
 
+    def sync(self, path):
+        return self.call(9, s(path))[0]
+
     def add_watch(self, path, mode):
         return self.call(106, s(path) + struct.pack(">i", mode))[0]
 

@@ -1424,6 +1424,15 @@ impl ZkFront {
             }
         }
         let now = now_ms();
+        if !node.is_leader() && node.leader() == 0 && !self.conns.is_empty() {
+            // Not part of a quorum (raft forgets the leader when its election timer fires): like
+            // a ZooKeeper server that lost its leader, stop serving so that clients move to a
+            // node that is, instead of reading an ever staler tree here.
+            let ids: Vec<u64> = self.conns.keys().copied().collect();
+            for id in ids {
+                self.remove_conn(id);
+            }
+        }
         if let Some(f) = &self.fwd {
             if node.is_leader() || (node.leader() != 0 && node.leader() != f.leader) {
                 for tag in self.drop_forwarder() {

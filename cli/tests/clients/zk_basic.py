@@ -199,6 +199,18 @@ def set_watches_after_reattach(host, hosts, b, p):
     b.set(p + "/sw2", b"x")
     evs = raw.wait_events(3)
     assert sorted(evs[1:]) == sorted([(zk_raw.CREATED, p + "/sw3"), (zk_raw.CHANGED, p + "/sw2")]), evs
+    # setWatches2 re-arms persistent and recursive watches too (on a third node).
+    sid, pw, zxid = raw.session, raw.passwd, raw.zxid
+    raw.close(close_session=False)
+    third = [h for h in hosts.split(",") if h not in (host, other)][0]
+    raw = zk_raw.Raw(third, session=sid, passwd=pw, last_zxid=zxid)
+    assert raw.set_watches2(zxid, persistent=[p + "/sw1"], recursive=[p + "/sw2"]) == 0
+    b.set(p + "/sw1", b"p")
+    b.create(p + "/sw2/deep", b"")
+    b.set(p + "/sw1", b"q")
+    evs = raw.wait_events(3)
+    assert evs == [(zk_raw.CHANGED, p + "/sw1"), (zk_raw.CREATED, p + "/sw2/deep"),
+                   (zk_raw.CHANGED, p + "/sw1")], evs
     raw.close()
     print("setWatches: ok", flush=True)
 

@@ -172,6 +172,11 @@ class Raw:
         body = struct.pack(">q", rel_zxid) + strings(data) + strings(exist) + strings(child)
         return self.call(101, body, xid=-8)[0]
 
+    def set_watches2(self, rel_zxid, data=(), exist=(), child=(), persistent=(), recursive=()):
+        body = (struct.pack(">q", rel_zxid) + strings(data) + strings(exist) + strings(child)
+                + strings(persistent) + strings(recursive))
+        return self.call(105, body, xid=-8)[0]
+
     def multi_read(self, paths):
         body = b""
         for op, p in paths:

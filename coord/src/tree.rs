@@ -54,6 +54,17 @@ pub struct DataTree {
     ttl_nodes: BTreeSet<String>,
 }
 
+/// `world:anyone` with every permission is stored as the empty list (both mean open to all):
+/// most znodes have it, and it then costs nothing per node in memory and snapshots.
+fn normalize_acl(acl: &[Acl]) -> Vec<Acl> {
+    match acl {
+        [a] if a.perms == crate::proto::PERM_ALL && a.scheme == "world" && a.id == "anyone" => {
+            Vec::new()
+        }
+        _ => acl.to_vec(),
+    }
+}
+
 /// Undo record for multi rollback.
 enum Undo {
     Node(String, Option<ZNode>),
@@ -540,7 +551,7 @@ impl DataTree {
                         data: data.clone(),
                         stat,
                         children: BTreeSet::new(),
-                        acl: acl.to_vec(),
+                        acl: normalize_acl(acl),
                         container: mode == CreateMode::Container,
                         ttl_ms,
                     },
@@ -691,7 +702,7 @@ impl DataTree {
                 Self::check_version(*version, n.stat.aversion)?;
                 self.save(&mut undo, path);
                 let n = self.nodes.get_mut(path).ok_or(ZkError::NoNode)?;
-                n.acl = acl.clone();
+                n.acl = normalize_acl(acl);
                 n.stat.aversion += 1;
                 let mut stat = n.stat;
                 stat.data_length = n.data.len() as u32;

@@ -473,21 +473,35 @@ impl ZkFront {
         let addr = node.tree().members.get(&leader).cloned();
         match addr {
             Some(addr) if leader != 0 && leader != node.id() => {
-                self.forward(leader, addr, tag, session, req)
+                // Requests in flight to a previous leader have an unknown outcome.
+                let applied = node.applied();
+                for old in self.forward(leader, addr, tag, session, req) {
+                    self.on_reply(node, old, applied, Err(ZkError::ConnectionLoss));
+                }
             }
             _ => self.held.push((tag, session, req, now)),
         }
     }
 
-    fn forward(&mut self, leader: u64, addr: String, tag: Tag, session: u64, req: Request) {
+    /// Sends `req` to the leader; returns the requests that were in flight to an older leader.
+    fn forward(
+        &mut self,
+        leader: u64,
+        addr: String,
+        tag: Tag,
+        session: u64,
+        req: Request,
+    ) -> Vec<Tag> {
+        let mut orphans = Vec::new();
         if self.fwd.as_ref().is_some_and(|f| f.leader != leader) {
-            self.drop_forwarder();
+            orphans = self.drop_forwarder();
         }
         if self.fwd.is_none() {
             let (ob, bell) = Outbox::new();
             let mut hello = Vec::new();
             if encode_frame(&Hello::Client, &mut hello).is_err() {
-                return;
+                orphans.push(tag);
+                return orphans;
             }
             ob.buf.borrow_mut().extend_from_slice(&hello);
             let gen = self.next_gen;
@@ -511,6 +525,7 @@ impl ZkFront {
             f.inflight.insert(tag);
             f.outbox.push_frame(&frame);
         }
+        orphans
     }
 
     fn drop_forwarder(&mut self) -> Vec<Tag> {

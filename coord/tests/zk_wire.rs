@@ -204,4 +204,17 @@ fn bad_input_gets_an_error_or_a_closed_connection_and_wrong_passwords_are_refuse
     // An unknown session id too.
     let (_s6, unknown) = handshake(&zk, 2_000, 987_654, vec![0; 16]);
     assert_eq!(unknown.timeout_ms, 0);
+    // A client claiming a zxid the ensemble never reached is refused (connection closed).
+    let mut s7 = TcpStream::connect(&zk).unwrap();
+    s7.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let ahead = ConnectRequest {
+        protocol_version: 0,
+        last_zxid_seen: 1 << 40,
+        timeout_ms: 2_000,
+        session_id: 0,
+        passwd: vec![0; 16],
+        read_only: Some(false),
+    };
+    send(&mut s7, &ahead.to_bytes());
+    assert!(recv(&mut s7).is_none());
 }

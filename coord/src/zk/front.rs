@@ -561,10 +561,19 @@ impl ZkFront {
         let Some(w) = self.waits.remove(&tag) else {
             return;
         };
-        let target = match &w {
-            Wait::Connect { last_zxid_seen, .. } => zxid.max(*last_zxid_seen),
-            _ => zxid,
-        };
+        if let Wait::Connect {
+            last_zxid_seen, tx, ..
+        } = &w
+        {
+            // `zxid` is the leader's applied index when it answered, which covers everything any
+            // client can have seen; a client that claims more saw another cluster (or lies):
+            // refused, as ZooKeeper refuses a client ahead of the server.
+            if result.is_ok() && *last_zxid_seen > zxid {
+                let _ = tx.try_send(ConnectOutcome::Retry);
+                return;
+            }
+        }
+        let target = zxid;
         if target > node.applied() {
             self.apply_wait
                 .entry(target)

@@ -347,8 +347,7 @@ fn write_op(m: MultiOp, auth: &[String]) -> Result<(Op, i32), ZkError> {
 
 fn op_result(op: i32, r: &OpResult) -> MultiResult {
     match r {
-        OpResult::Created { path, stat } if op == jute::op::CREATE => {
-            let _ = stat;
+        OpResult::Created { path, .. } if op == jute::op::CREATE => {
             MultiResult::Create(path.clone())
         }
         OpResult::Created { path, stat } => MultiResult::Create2 {

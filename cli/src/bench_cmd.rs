@@ -30,6 +30,8 @@ pub enum BenchCommand {
     Produce(ProduceArgs),
     /// A Kafka server that acknowledges produces without storing them (the generator's ceiling).
     NullSink(NullSinkArgs),
+    /// ZooKeeper-protocol load (create-seq, set, get; leader kill) against any ensemble.
+    Zk(crate::bench_zk_cmd::ZkArgs),
 }
 
 #[derive(Debug, Args)]
@@ -130,6 +132,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         BenchCommand::Log(args) => run_log(args),
         BenchCommand::Produce(args) => run_produce(args),
         BenchCommand::NullSink(args) => run_null_sink(args),
+        BenchCommand::Zk(args) => crate::bench_zk_cmd::run(args),
     }
 }
 

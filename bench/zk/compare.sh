@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# ZooKeeper wire protocol, side by side in one run (issue #8): the same load client
+# (`weir bench zk`, pipelined jute over TCP) against a 3-node Apache ZooKeeper 3.8 ensemble
+# (Debian's package) and a 3-node `weir coord` ensemble (its ZooKeeper frontend, --zk-addr), both
+# on loopback, one after the other, with their data on DIR's disk:
+#   create-seq  sequential creates (PERSISTENT_SEQUENTIAL, CREATE_SIZE bytes)
+#   set         pipelined 1 KiB setData
+#   get         1 KiB getData
+#   kill        1 KiB setData while the leader is kill -9'd KILL_AT_S seconds in: the longest
+#               gap without any successful write afterwards is the recovery time
+# Prints a markdown table (ops/s, p50, p99 per workload and system, ratio weir/ZooKeeper) and
+# writes it with all raw reports to DIR/zk-compare.{md,json}.
+#
+# Usage: bench/zk/compare.sh DIR
+# Needs: a release build (cargo build --release -p weir-cli), Debian's zookeeper package, python3.
+# Environment: CLIENTS (16), IN_FLIGHT (32), DURATION_S (10), WARMUP_S (3), CREATE_SIZE (128),
+# KILL_AT_S (3), EXECUTORS (1), ZK_HEAP (512m), WEIR (the binary), KEEP=1 keeps the data dirs.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+dir=$(realpath "${1:?usage: compare.sh DIR}")
+target=${CARGO_TARGET_DIR:-$root/target}
+export WEIR=${WEIR:-$target/release/weir}
+[ -x "$WEIR" ] || { echo "build first: cargo build --release -p weir-cli" >&2; exit 2; }
+clients=${CLIENTS:-16}
+in_flight=${IN_FLIGHT:-32}
+duration=${DURATION_S:-10}
+warmup=${WARMUP_S:-3}
+create_size=${CREATE_SIZE:-128}
+kill_at=${KILL_AT_S:-3}
+executors=${EXECUTORS:-1}
+ens=$root/bench/zk/ensemble.sh
+work=$dir/zk-compare
+out=$work/results
+rm -rf "$work"
+mkdir -p "$out"
+
+cleanup() {
+    "$ens" zk stop "$work" >/dev/null 2>&1 || true
+    "$ens" weir stop "$work" >/dev/null 2>&1 || true
+    [ "${KEEP:-0}" = 1 ] || rm -rf "$work/zk" "$work/weir"
+}
+trap cleanup EXIT
+
+# Context: how fast this disk makes a 4 KiB write durable (both systems fsync every commit).
+if command -v fio >/dev/null 2>&1; then
+    fio --name=sync --filename="$work/.fsync-probe" --rw=write --bs=4k --size=16M --fdatasync=1 \
+        --ioengine=sync --output-format=json 2>/dev/null >"$out/fsync.json" || true
+    rm -f "$work/.fsync-probe"
+fi
+
+# One workload against the running ensemble: SYSTEM NAME SERVERS [extra flags...]
+load() {
+    local system=$1 name=$2 servers=$3
+    shift 3
+    echo "== $system $name" >&2
+    "$WEIR" bench zk --servers "$servers" --clients "$clients" --in-flight "$in_flight" \
+        --duration-s "$duration" --warmup-s "$warmup" --executors "$executors" \
+        --root "/bench-$name" --json "$out/$system-$name.json" "$@" >/dev/null ||
+        echo "{\"failed\": true}" >"$out/$system-$name.json"
+    cat "$out/$system-$name.json" >&2
+}
+
+workloads() {
+    local system=$1 servers=$2
+    shift 2
+    load "$system" create-seq "$servers" --op create-seq --size "$create_size"
+    load "$system" set "$servers" --op set --size 1024
+    load "$system" get "$servers" --op get --size 1024
+    load "$system" kill "$servers" --op set --size 1024 --kill-leader-at-s "$kill_at" "$@"
+}
+
+servers=$("$ens" zk start "$work")
+workloads zookeeper "$servers"
+"$ens" zk stop "$work"
+
+servers=$("$ens" weir start "$work")
+workloads weir "$servers" --weir-status "$("$ens" weir native "$work")"
+"$ens" weir stop "$work"
+
+python3 - "$out" "$dir/zk-compare" <<'EOF'
+import json, os, sys
+out, dest = sys.argv[1], sys.argv[2]
+def load(name):
+    try:
+        with open(os.path.join(out, name)) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return {"failed": True}
+rows = []
+raw = {}
+def fmt(v, unit=""):
+    return "—" if v is None else (f"{v:,.0f}" if unit == "ops" else f"{v:.2f}")
+lines = ["| workload | ZooKeeper ops/s | weir ops/s | ratio | ZooKeeper p50 ms | weir p50 ms | ZooKeeper p99 ms | weir p99 ms |",
+         "|---|---:|---:|---:|---:|---:|---:|---:|"]
+for w, label in [("create-seq", "sequential create"), ("set", "set 1 KiB"),
+                 ("get", "get 1 KiB"), ("kill", "set 1 KiB, leader killed")]:
+    z, x = load(f"zookeeper-{w}.json"), load(f"weir-{w}.json")
+    raw[w] = {"zookeeper": z, "weir": x}
+    zr, xr = z.get("ops_per_s"), x.get("ops_per_s")
+    ratio = (xr / zr) if zr and xr is not None else None
+    lines.append(f"| {label} | {fmt(zr,'ops')} | {fmt(xr,'ops')} | {('%.2fx' % ratio) if ratio else '—'} | "
+                 f"{fmt(z.get('p50_ms'))} | {fmt(x.get('p50_ms'))} | {fmt(z.get('p99_ms'))} | {fmt(x.get('p99_ms'))} |")
+    raw[w]["ratio"] = ratio
+z, x = raw["kill"]["zookeeper"], raw["kill"]["weir"]
+lines.append("")
+lines.append("| leader kill -9 | ZooKeeper | weir |")
+lines.append("|---|---:|---:|")
+lines.append(f"| longest gap without a successful write after the kill, ms | {fmt(z.get('gap_after_kill_ms'))} | {fmt(x.get('gap_after_kill_ms'))} |")
+lines.append(f"| reconnects / errors | {z.get('reconnects','—')} / {z.get('errors','—')} | {x.get('reconnects','—')} / {x.get('errors','—')} |")
+fs = load("fsync.json")
+try:
+    job = fs["jobs"][0]["sync"]["lat_ns"]["percentile"]
+    lines.append("")
+    lines.append(f"fdatasync of a 4 KiB write on this disk: p50 {job['50.000000']/1e6:.2f} ms, p99 {job['99.000000']/1e6:.2f} ms (fio).")
+    raw["fsync_p50_ms"] = job["50.000000"] / 1e6
+    raw["fsync_p99_ms"] = job["99.000000"] / 1e6
+except (KeyError, IndexError, TypeError):
+    pass
+table = "\n".join(lines)
+print(table)
+with open(dest + ".md", "w") as f:
+    f.write(table + "\n")
+with open(dest + ".json", "w") as f:
+    json.dump(raw, f, indent=1)
+print(f"\n(raw reports: {out}; table and JSON: {dest}.md, {dest}.json)")
+EOF

@@ -32,9 +32,20 @@ struct ServeArgs {
     /// Directory for the WAL and snapshots.
     #[arg(long)]
     data_dir: Option<PathBuf>,
-    /// Address for clients and peers.
-    #[arg(long, default_value = "127.0.0.1:2181")]
+    /// Address for weir's own protocol: weir clients (`weir coord get ...`, the broker) and
+    /// peers.
+    #[arg(long, default_value = "127.0.0.1:2281")]
     listen: String,
+    /// Address for ZooKeeper clients (jute protocol; kazoo, zkCli, Curator ...). Every node of
+    /// an ensemble serves it; writes received by a follower are forwarded to the leader.
+    #[arg(long, default_value = "127.0.0.1:2181")]
+    zk_addr: String,
+    /// Do not serve the ZooKeeper protocol.
+    #[arg(long)]
+    no_zk: bool,
+    /// ZooKeeper `tickTime` in ms: negotiated session timeouts are clamped to 2–20 ticks.
+    #[arg(long, default_value_t = 2000)]
+    zk_tick_ms: u64,
     /// All members of a new ensemble, `ID=ADDR,...` (omit for a single node).
     #[arg(long)]
     peers: Option<String>,
@@ -55,7 +66,7 @@ struct ServeArgs {
 #[derive(Debug, Args)]
 struct Target {
     /// Server address(es), comma separated.
-    #[arg(long, default_value = "127.0.0.1:2181")]
+    #[arg(long, default_value = "127.0.0.1:2281")]
     server: String,
 }
 
@@ -223,6 +234,8 @@ fn serve(a: ServeArgs) -> anyhow::Result<()> {
     cfg.tick_ms = a.tick_ms;
     cfg.election_tick = a.election_tick;
     cfg.snapshot_entries = a.snapshot_entries;
+    cfg.zk_listen = (!a.no_zk).then_some(a.zk_addr);
+    cfg.zk_tick_ms = a.zk_tick_ms.max(1);
     coord::server::run(cfg)?;
     Ok(())
 }

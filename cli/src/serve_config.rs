@@ -40,6 +40,7 @@ pub struct Settings {
     pub coord_servers: Option<Vec<String>>,
     /// `coord.core`: core of the embedded coordinator.
     pub coord_core: Option<usize>,
+    pub coord_zk_addr: Option<String>,
     /// `num.partitions`.
     pub num_partitions: i32,
     /// `auto.create.topics.enable`.
@@ -72,6 +73,7 @@ impl Default for Settings {
             cores: None,
             coord_servers: None,
             coord_core: None,
+            coord_zk_addr: None,
             num_partitions: 1,
             auto_create_topics: true,
             socket_request_max_bytes: engine::protocol::frame::REQUEST_BYTES_MAX_DEFAULT,
@@ -185,6 +187,7 @@ impl Settings {
                 self.coord_servers = Some(servers);
             }
             "coord.core" => self.coord_core = Some(typed(key, v, "a core number")?),
+            "coord.zk.addr" => self.coord_zk_addr = Some(v.to_string()),
             "num.partitions" => {
                 let n: i32 = typed(key, v, POSITIVE)?;
                 if n < 1 {

@@ -750,23 +750,32 @@ pub fn find_leader(cfg: &ZkLoadConfig) -> Result<(String, u32), ZkLoadError> {
                 .make()
                 .map_err(|e| ZkLoadError::Executor(e.to_string()))?;
             ex.run(async move {
-                for a in &addrs {
-                    let r = coord::client::request_once(
-                        a,
-                        coord::proto::Request::Status,
-                        Duration::from_millis(500),
-                    )
-                    .await;
-                    if let Ok(coord::proto::Response::Status(st)) = r {
-                        if st.is_leader {
-                            return Ok((a.clone(), st.pid));
-                        }
-                    }
+                match weir_leader(&addrs).await {
+                    Some((a, st)) => Ok((a, st.pid)),
+                    None => Err(ZkLoadError::NoLeader(addrs.clone())),
                 }
-                Err(ZkLoadError::NoLeader(addrs.clone()))
             })
         }
     }
+}
+
+/// The weir coordinator node among `addrs` (native addresses) that says it is the leader, by
+/// the Status request; shared with `weir coord bench`.
+pub async fn weir_leader(addrs: &[String]) -> Option<(String, coord::proto::NodeStatus)> {
+    for a in addrs {
+        let r = coord::client::request_once(
+            a,
+            coord::proto::Request::Status,
+            Duration::from_millis(500),
+        )
+        .await;
+        if let Ok(coord::proto::Response::Status(st)) = r {
+            if st.is_leader {
+                return Some((a.clone(), st));
+            }
+        }
+    }
+    None
 }
 
 /// Longest run of milliseconds from `from_ms` on with no success in `per_ms`; the window's end

@@ -3,6 +3,8 @@
 //! its own thin wrappers (which arguments, where the log goes).
 #![allow(dead_code)]
 
+pub mod zk;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};

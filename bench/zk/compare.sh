@@ -8,13 +8,17 @@
 #   get         1 KiB getData
 #   kill        1 KiB setData while the leader is kill -9'd KILL_AT_S seconds in: the longest
 #               gap without any successful write afterwards is the recovery time
-# Prints a markdown table (ops/s, p50, p99 per workload and system, ratio weir/ZooKeeper) and
+# Prints a markdown table (median of RUNS runs: ops/s, p50, p99 per workload and system, ratio
+# weir/ZooKeeper) and
 # writes it with all raw reports to DIR/zk-compare.{md,json}.
 #
 # Usage: bench/zk/compare.sh DIR
 # Needs: a release build (cargo build --release -p weir-cli), Debian's zookeeper package, python3.
-# Environment: CLIENTS (16), IN_FLIGHT (32), DURATION_S (10), WARMUP_S (3), CREATE_SIZE (128),
-# KILL_AT_S (3), EXECUTORS (1), ZK_HEAP (512m), WEIR (the binary), KEEP=1 keeps the data dirs.
+# Environment: RUNS (3 per workload and system), CLIENTS (16), IN_FLIGHT (32), DURATION_S (10), WARMUP_S (3), CREATE_SIZE (128),
+# KILL_AT_S (3), EXECUTORS (1), ZK_HEAP (512m), WEIR (the binary), KEEP=1 keeps the data dirs,
+# WEIR_COORD_ARGS (default "--snapshot-entries 100000": a snapshot every 100,000 log entries, as
+# ZooKeeper's default snapCount; weir's own default of 10,000 re-serialises the whole tree ten
+# times as often, which dominates once the creates have grown the tree — see BENCHMARKS.md).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 dir=$(realpath "${1:?usage: compare.sh DIR}")
@@ -28,7 +32,9 @@ warmup=${WARMUP_S:-3}
 create_size=${CREATE_SIZE:-128}
 kill_at=${KILL_AT_S:-3}
 executors=${EXECUTORS:-1}
+runs=${RUNS:-3}
 ens=$root/bench/zk/ensemble.sh
+export WEIR_COORD_ARGS=${WEIR_COORD_ARGS---snapshot-entries 100000}
 work=$dir/zk-compare
 out=$work/results
 rm -rf "$work"
@@ -55,37 +61,59 @@ load() {
     echo "== $system $name" >&2
     "$WEIR" bench zk --servers "$servers" --clients "$clients" --in-flight "$in_flight" \
         --duration-s "$duration" --warmup-s "$warmup" --executors "$executors" \
-        --root "/bench-$name" --json "$out/$system-$name.json" "$@" >/dev/null ||
+        --root "/bench-${name%-*}" --json "$out/$system-$name.json" "$@" >/dev/null ||
         echo "{\"failed\": true}" >"$out/$system-$name.json"
     cat "$out/$system-$name.json" >&2
 }
 
-workloads() {
-    local system=$1 servers=$2
-    shift 2
-    load "$system" create-seq "$servers" --op create-seq --size "$create_size"
-    load "$system" set "$servers" --op set --size 1024
-    load "$system" get "$servers" --op get --size 1024
-    load "$system" kill "$servers" --op set --size 1024 --kill-leader-at-s "$kill_at" "$@"
+# Every run gets a fresh ensemble (empty data dirs), so one system's faster creates don't leave it
+# a bigger tree to snapshot in the next workload. The systems alternate run by run, so a burst of
+# load from elsewhere on the machine hits both alike; the table shows each system's median run.
+one_run() {
+    local system=$1 w=$2 r=$3 servers extra=() name=$1
+    [ "$system" = zk ] && name=zookeeper
+    rm -rf "${work:?}/zk" "$work/weir"
+    servers=$("$ens" "$system" start "$work")
+    if [ "$system" = weir ]; then
+        extra=(--weir-status "$("$ens" weir native "$work")")
+    fi
+    case $w in
+    create-seq) load "$name" "$w-$r" "$servers" --op create-seq --size "$create_size" ;;
+    set) load "$name" "$w-$r" "$servers" --op set --size 1024 ;;
+    get) load "$name" "$w-$r" "$servers" --op get --size 1024 ;;
+    kill) load "$name" "$w-$r" "$servers" --op set --size 1024 --kill-leader-at-s "$kill_at" "${extra[@]}" ;;
+    esac
+    "$ens" "$system" stop "$work"
 }
 
-servers=$("$ens" zk start "$work")
-workloads zookeeper "$servers"
-"$ens" zk stop "$work"
+for w in create-seq set get kill; do
+    for r in $(seq "$runs"); do
+        one_run zk "$w" "$r"
+        one_run weir "$w" "$r"
+    done
+done
 
-servers=$("$ens" weir start "$work")
-workloads weir "$servers" --weir-status "$("$ens" weir native "$work")"
-"$ens" weir stop "$work"
-
-python3 - "$out" "$dir/zk-compare" <<'EOF'
+python3 - "$out" "$dir/zk-compare" "$runs" <<'EOF'
 import json, os, sys
-out, dest = sys.argv[1], sys.argv[2]
-def load(name):
+out, dest, runs = sys.argv[1], sys.argv[2], int(sys.argv[3])
+def load1(name):
     try:
         with open(os.path.join(out, name)) as f:
             return json.load(f)
     except (OSError, ValueError):
         return {"failed": True}
+all_runs = {}
+def load(name):
+    """The median run (by ops/s) of SYSTEM-WORKLOAD.json over RUNS runs, with every run's ops/s."""
+    base = name[:-len(".json")]
+    rs = [load1(f"{base}-{r}.json") for r in range(1, runs + 1)]
+    all_runs[base] = [x.get("ops_per_s") for x in rs]
+    ok = sorted((x for x in rs if x.get("ops_per_s") is not None), key=lambda x: x["ops_per_s"])
+    if not ok:
+        return {"failed": True}
+    m = dict(ok[(len(ok) - 1) // 2])
+    m["runs_ops_per_s"] = all_runs[base]
+    return m
 rows = []
 raw = {}
 def fmt(v, unit=""):
@@ -107,7 +135,9 @@ lines.append("| leader kill -9 | ZooKeeper | weir |")
 lines.append("|---|---:|---:|")
 lines.append(f"| longest gap without a successful write after the kill, ms | {fmt(z.get('gap_after_kill_ms'))} | {fmt(x.get('gap_after_kill_ms'))} |")
 lines.append(f"| reconnects / errors | {z.get('reconnects','—')} / {z.get('errors','—')} | {x.get('reconnects','—')} / {x.get('errors','—')} |")
-fs = load("fsync.json")
+lines.append("")
+lines.append("ops/s of every run: " + "; ".join(f"{k} {', '.join('%.0f' % v if v else 'failed' for v in vs)}" for k, vs in all_runs.items()))
+fs = load1("fsync.json")
 try:
     job = fs["jobs"][0]["sync"]["lat_ns"]["percentile"]
     lines.append("")

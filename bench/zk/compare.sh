@@ -9,13 +9,12 @@
 #   kill        1 KiB setData while the leader is kill -9'd KILL_AT_S seconds in: the longest
 #               gap without any successful write afterwards is the recovery time
 # Prints a markdown table (median of RUNS runs: ops/s, p50, p99 per workload and system, ratio
-# weir/ZooKeeper) and
-# writes it with all raw reports to DIR/zk-compare.{md,json}.
+# weir/ZooKeeper) and writes it with all raw reports to DIR/zk-compare.{md,json}.
 #
 # Usage: bench/zk/compare.sh DIR
 # Needs: a release build (cargo build --release -p weir-cli), Debian's zookeeper package, python3.
-# Environment: RUNS (3 per workload and system), CLIENTS (16), IN_FLIGHT (32), DURATION_S (10), WARMUP_S (3), CREATE_SIZE (128),
-# KILL_AT_S (3), EXECUTORS (1), ZK_HEAP (512m), WEIR (the binary), KEEP=1 keeps the data dirs,
+# Environment: RUNS (3 per workload and system), CLIENTS (16), IN_FLIGHT (32), DURATION_S (10),
+# WARMUP_S (3), CREATE_SIZE (128), KILL_AT_S (3), EXECUTORS (1), ZK_HEAP (512m), WEIR (the binary), KEEP=1 keeps the data dirs,
 # WEIR_COORD_ARGS (default "--snapshot-entries 100000": a snapshot every 100,000 log entries, as
 # ZooKeeper's default snapCount; weir's own default of 10,000 re-serialises the whole tree ten
 # times as often, which dominates once the creates have grown the tree — see BENCHMARKS.md).

@@ -46,7 +46,8 @@ struct ServeArgs {
     /// ZooKeeper `tickTime` in ms: negotiated session timeouts are clamped to 2–20 ticks.
     #[arg(long, default_value_t = 2000)]
     zk_tick_ms: u64,
-    /// All members of a new ensemble, `ID=ADDR,...` (omit for a single node).
+    /// All members of a new ensemble, `ID=ADDR,...` with their --listen addresses (omit for a
+    /// single node).
     #[arg(long)]
     peers: Option<String>,
     /// Start empty and wait to be added with `weir coord add-node`.

@@ -21,7 +21,8 @@ struct Cli {
 enum Command {
     /// Benchmarks (`weir bench log --dir DIR`).
     Bench(bench_cmd::BenchArgs),
-    /// The quorum coordinator: run a node (`weir coord --id N --data-dir DIR ...`) or talk to one.
+    /// The quorum coordinator: run a node (`weir coord --id N --data-dir DIR ...`; ZooKeeper
+    /// clients connect to its --zk-addr, 127.0.0.1:2181 by default) or talk to one.
     Coord(coord_cmd::CoordArgs),
     /// Consumer groups (`weir group list|describe GROUP --bootstrap HOST:PORT`).
     Group(group_cmd::GroupArgs),

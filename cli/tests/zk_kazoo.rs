@@ -7,7 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 mod support;
-use support::{free_port, run, try_run};
+use support::{free_port, run, try_run, ServeProcess};
 
 /// A 3-node ensemble of `weir coord` processes, each serving weir's protocol and ZooKeeper's.
 struct Ensemble {
@@ -77,6 +77,35 @@ impl Ensemble {
                 panic!("ensemble not ready: {out:?}\n{}", self.logs());
             }
             std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Index of the current leader (asks node 1 for its view; retried until one is known).
+    fn leader(&self) -> usize {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let out = try_run(
+                Command::new(env!("CARGO_BIN_EXE_weir")).args([
+                    "coord",
+                    "status",
+                    "--server",
+                    &self.native[0],
+                ]),
+                b"",
+                Duration::from_secs(10),
+            )
+            .unwrap_or_default();
+            let id = out
+                .split("\"leader\":")
+                .nth(1)
+                .and_then(|s| s.split(|c: char| !c.is_ascii_digit()).next())
+                .and_then(|s| s.parse::<usize>().ok())
+                .unwrap_or(0);
+            if (1..=3).contains(&id) {
+                return id - 1;
+            }
+            assert!(Instant::now() < deadline, "no leader: {out}");
+            std::thread::sleep(Duration::from_millis(100));
         }
     }
 
@@ -161,26 +190,62 @@ fn kazoo_recipes_across_processes() {
     }
 }
 
-/// kill -9 of the node a client is connected to: the session, its ephemeral node and its
-/// watch survive on another node; then the same for a second node (whichever it moved to),
-/// leaving one node — which cannot elect, so the script only checks that the survivors of the
-/// first kill kept everything.
+/// kill -9 of the node a client is connected to — a follower in one ensemble, the leader in
+/// another: the session, its ephemeral node and its watches survive on another node.
 #[test]
 fn kazoo_session_survives_kill9_of_its_node() {
-    let e = Ensemble::start();
-    let out = kazoo(
-        &e,
-        "zk_failover.py",
-        &[&e.hosts(), &e.pids()],
-        Duration::from_secs(90),
+    for kill_leader in [false, true] {
+        let e = Ensemble::start();
+        let leader = e.leader();
+        let victim = if kill_leader {
+            leader
+        } else {
+            (leader + 1) % 3
+        };
+        let out = kazoo(
+            &e,
+            "zk_failover.py",
+            &[&e.hosts(), &e.pids(), &e.zk[victim]],
+            Duration::from_secs(90),
+        );
+        assert!(
+            out.contains("failover: ok"),
+            "kill leader {kill_leader}: {out}"
+        );
+    }
+}
+
+/// `weir serve --coord-zk-addr`: the broker's embedded coordinator answers ZooKeeper clients,
+/// who see the broker's own metadata (`/weir/...`) in the tree.
+#[test]
+fn weir_serve_embedded_coordinator_serves_zookeeper_clients() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let zk = format!("127.0.0.1:{}", free_port());
+    let data = dir.path().join("data");
+    let broker = ServeProcess::start(
+        &dir.path().join("serve.stderr"),
+        &[
+            "--data-dir",
+            data.to_str().expect("utf-8 path"),
+            "--kafka-addr",
+            "127.0.0.1:0",
+            "--shards",
+            "1",
+            "--coord-zk-addr",
+            &zk,
+        ],
     );
-    assert!(out.contains("failover: ok"), "{out}");
-    // The killed node's process is gone; the others still run.
-    let _ = run(
+    let out = run(
         Command::new("python3")
             .arg(script("zk_basic.py"))
-            .args(["ping", &e.hosts()]),
+            .args(["ls", &zk, "/weir"]),
         b"",
         Duration::from_secs(30),
     );
+    assert!(
+        out.lines().any(|l| l == "cluster_id"),
+        "{out}\n{}",
+        broker.log()
+    );
+    broker.stop();
 }

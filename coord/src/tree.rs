@@ -54,6 +54,17 @@ pub struct DataTree {
     ttl_nodes: BTreeSet<String>,
 }
 
+/// `world:anyone` with every permission is stored as the empty list (both mean open to all):
+/// most znodes have it, and it then costs nothing per node in memory and snapshots.
+fn normalize_acl(acl: &[Acl]) -> Vec<Acl> {
+    match acl {
+        [a] if a.perms == crate::proto::PERM_ALL && a.scheme == "world" && a.id == "anyone" => {
+            Vec::new()
+        }
+        _ => acl.to_vec(),
+    }
+}
+
 /// Undo record for multi rollback.
 enum Undo {
     Node(String, Option<ZNode>),
@@ -540,7 +551,7 @@ impl DataTree {
                         data: data.clone(),
                         stat,
                         children: BTreeSet::new(),
-                        acl: acl.to_vec(),
+                        acl: normalize_acl(acl),
                         container: mode == CreateMode::Container,
                         ttl_ms,
                     },
@@ -691,7 +702,7 @@ impl DataTree {
                 Self::check_version(*version, n.stat.aversion)?;
                 self.save(&mut undo, path);
                 let n = self.nodes.get_mut(path).ok_or(ZkError::NoNode)?;
-                n.acl = acl.clone();
+                n.acl = normalize_acl(acl);
                 n.stat.aversion += 1;
                 let mut stat = n.stat;
                 stat.data_length = n.data.len() as u32;
@@ -956,5 +967,137 @@ mod tests {
         }));
         assert_eq!(t.exists("/e").unwrap(), None);
         assert_eq!(t.session_count(), 0);
+    }
+
+    fn zk(session: u64, auth: &[&str], ops: Vec<Op>, multi: bool) -> CommandBody {
+        CommandBody::ZkOps {
+            session,
+            auth: auth.iter().map(|s| s.to_string()).collect(),
+            ops,
+            multi,
+        }
+    }
+
+    fn zk_create(path: &str, mode: CreateMode, acl: Vec<Acl>, ttl_ms: u64) -> Op {
+        Op::CreateZk {
+            path: path.into(),
+            data: vec![],
+            mode,
+            acl,
+            ttl_ms,
+        }
+    }
+
+    fn world() -> Vec<Acl> {
+        vec![Acl {
+            perms: crate::proto::PERM_ALL,
+            scheme: "world".into(),
+            id: "anyone".into(),
+        }]
+    }
+
+    #[test]
+    fn zk_acls_are_enforced_for_zk_writes_only() {
+        let mut t = DataTree::new();
+        let alice = vec![Acl {
+            perms: crate::proto::PERM_ALL,
+            scheme: "digest".into(),
+            id: "alice:h".into(),
+        }];
+        let c = zk_create("/p", CreateMode::Persistent, alice.clone(), 0);
+        assert!(t.apply(1, 0, &zk(0, &[], vec![c], false)).0.is_ok());
+        let kid = zk_create("/p/k", CreateMode::Persistent, world(), 0);
+        assert_eq!(
+            t.apply(2, 0, &zk(0, &["ip:1.2.3.4"], vec![kid.clone()], false))
+                .0,
+            Err(ZkError::NoAuth)
+        );
+        assert!(t
+            .apply(3, 0, &zk(0, &["digest:alice:h"], vec![kid], false))
+            .0
+            .is_ok());
+        let set = Op::Set {
+            path: "/p".into(),
+            data: vec![1],
+            version: -1,
+        };
+        assert_eq!(
+            t.apply(4, 0, &zk(0, &[], vec![set.clone()], false)).0,
+            Err(ZkError::NoAuth)
+        );
+        // weir's own protocol is not subject to ACLs.
+        assert!(t.apply(5, 0, &ops(0, vec![set], false)).0.is_ok());
+        // Empty ACL on a ZooKeeper create is INVALIDACL; setACL checks aversion.
+        let bad = zk_create("/q", CreateMode::Persistent, vec![], 0);
+        assert_eq!(
+            t.apply(6, 0, &zk(0, &[], vec![bad], false)).0,
+            Err(ZkError::InvalidAcl)
+        );
+        let sa = |v| Op::SetAcl {
+            path: "/p".into(),
+            acl: world(),
+            version: v,
+        };
+        assert_eq!(
+            t.apply(7, 0, &zk(0, &["digest:alice:h"], vec![sa(3)], false))
+                .0,
+            Err(ZkError::BadVersion)
+        );
+        assert!(t
+            .apply(8, 0, &zk(0, &["digest:alice:h"], vec![sa(0)], false))
+            .0
+            .is_ok());
+        assert_eq!(t.exists("/p").unwrap().map(|s| s.aversion), Some(1));
+        assert!(t
+            .check_acl("/p", crate::proto::PERM_WRITE, Some(&[]))
+            .is_ok());
+    }
+
+    #[test]
+    fn containers_go_with_their_last_child_and_ttl_nodes_expire_by_the_clock() {
+        let mut t = DataTree::new();
+        let c = zk_create("/c", CreateMode::Container, world(), 0);
+        assert!(t.apply(1, 0, &zk(0, &[], vec![c], false)).0.is_ok());
+        for (i, k) in ["/c/a", "/c/b"].iter().enumerate() {
+            let op = zk_create(k, CreateMode::Persistent, world(), 0);
+            assert!(t
+                .apply(2 + i as u64, 0, &zk(0, &[], vec![op], false))
+                .0
+                .is_ok());
+        }
+        let del = |p: &str| Op::Delete {
+            path: p.into(),
+            version: -1,
+        };
+        assert!(t
+            .apply(4, 0, &zk(0, &[], vec![del("/c/a")], false))
+            .0
+            .is_ok());
+        assert!(t.exists("/c").unwrap().is_some());
+        let (r, ev) = t.apply(5, 0, &zk(0, &[], vec![del("/c/b")], false));
+        assert!(r.is_ok());
+        assert!(t.exists("/c").unwrap().is_none());
+        assert!(ev.contains(&WatchEvent {
+            kind: EventKind::NodeDeleted,
+            path: "/c".into(),
+            zxid: 5
+        }));
+        t.check_invariants().unwrap();
+        // TTL: listed as expired only when childless and unmodified for the TTL.
+        let ttl = zk_create("/t", CreateMode::PersistentWithTtl, world(), 100);
+        assert!(t.apply(6, 1_000, &zk(0, &[], vec![ttl], false)).0.is_ok());
+        assert!(t.expired_ttl_nodes(1_050).is_empty());
+        assert_eq!(t.expired_ttl_nodes(1_100), vec![("/t".to_string(), 0)]);
+        // A failed multi that created a TTL node leaves no trace of it.
+        let before = t.digest();
+        let m = vec![
+            zk_create("/t2", CreateMode::PersistentWithTtl, world(), 5),
+            del("/missing"),
+        ];
+        assert!(t.apply(7, 2_000, &zk(0, &[], m, true)).0.is_err());
+        assert_eq!(t.digest(), before);
+        assert_eq!(t.expired_ttl_nodes(u64::MAX).len(), 1);
+        assert!(t.apply(8, 0, &zk(0, &[], vec![del("/t")], false)).0.is_ok());
+        assert!(t.expired_ttl_nodes(u64::MAX).is_empty());
     }
 }

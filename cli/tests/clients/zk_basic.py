@@ -1,6 +1,7 @@
 """ZooKeeper semantics through weir's ZooKeeper frontend, with kazoo (and zk_raw for the requests
 kazoo 2.11 does not send). Usage:
   zk_basic.py ping HOSTS                   connect, write and read once (readiness probe)
+  zk_basic.py ls HOSTS PATH                print PATH's children, one a line
   zk_basic.py all HOST HOSTS PREFIX        every check; client A on HOST, client B on HOSTS
 Exits non-zero (AssertionError / exception) on any violation; prints "basic: ok" at the end."""
 
@@ -175,6 +176,7 @@ def set_watches_after_reattach(host, hosts, b, p):
     raw = zk_raw.Raw(host, timeout_ms=6000)
     b.create(p + "/sw1", b"")
     b.create(p + "/sw2", b"")
+    assert raw.sync(p) == 0  # raw's node has applied b's creates
     err, _ = raw.get(p + "/sw1", watch=True)
     assert err == 0
     zxid = raw.zxid
@@ -197,6 +199,18 @@ def set_watches_after_reattach(host, hosts, b, p):
     b.set(p + "/sw2", b"x")
     evs = raw.wait_events(3)
     assert sorted(evs[1:]) == sorted([(zk_raw.CREATED, p + "/sw3"), (zk_raw.CHANGED, p + "/sw2")]), evs
+    # setWatches2 re-arms persistent and recursive watches too (on a third node).
+    sid, pw, zxid = raw.session, raw.passwd, raw.zxid
+    raw.close(close_session=False)
+    third = [h for h in hosts.split(",") if h not in (host, other)][0]
+    raw = zk_raw.Raw(third, session=sid, passwd=pw, last_zxid=zxid)
+    assert raw.set_watches2(zxid, persistent=[p + "/sw1"], recursive=[p + "/sw2"]) == 0
+    b.set(p + "/sw1", b"p")
+    b.create(p + "/sw2/deep", b"")
+    b.set(p + "/sw1", b"q")
+    evs = raw.wait_events(3)
+    assert evs == [(zk_raw.CHANGED, p + "/sw1"), (zk_raw.CREATED, p + "/sw2/deep"),
+                   (zk_raw.CHANGED, p + "/sw1")], evs
     raw.close()
     print("setWatches: ok", flush=True)
 
@@ -241,6 +255,7 @@ def acls(host, b, p):
         pass
     st = a.set_acls(p + "/priv", [read_all, world_read], version=0)
     assert st.aversion == 1, st
+    b.sync(p)
     assert b.get(p + "/priv")[0] == b"s3cr3t"
     try:
         b.set(p + "/priv", b"x")
@@ -248,6 +263,12 @@ def acls(host, b, p):
     except NoAuthError:
         pass
     a.stop()
+    # INVALIDACL: an empty list, an unknown scheme, the `auth` scheme without any auth.
+    raw = zk_raw.Raw(host)
+    for bad in ([], [(31, "bogus", "x")], [(31, "auth", "")], [(64, "world", "anyone")]):
+        err, _ = raw.create(p + "/badacl", acl_list=bad)
+        assert err == -114, (bad, err)
+    raw.close()
     print("acls: ok", flush=True)
 
 
@@ -299,6 +320,7 @@ def containers_and_ttl(host, b, p):
     while b.exists(p + "/ttl") is not None and time.time() < deadline:
         time.sleep(0.1)
     assert b.exists(p + "/ttl") is None, "TTL node did not expire"
+    b.sync(p)
     assert b.exists(p + "/ttlp") is not None and b.exists(seq) is not None
     raw.close()
     print("containers and ttl: ok", flush=True)
@@ -333,6 +355,12 @@ def main():
     if sys.argv[1] == "ping":
         zk = client(sys.argv[2])
         zk.ensure_path("/ready")
+        zk.stop()
+        return
+    if sys.argv[1] == "ls":
+        zk = client(sys.argv[2])
+        for c in sorted(zk.get_children(sys.argv[3])):
+            print(c)
         zk.stop()
         return
     host, hosts, p = sys.argv[2], sys.argv[3], sys.argv[4]

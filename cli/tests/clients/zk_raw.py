@@ -152,6 +152,9 @@ class Raw:
         err, r = self.call(4, s(path) + (b"\1" if watch else b"\0"))
         return err, ((r.buf(), r.stat()) if err == 0 else None)
 
+    def sync(self, path):
+        return self.call(9, s(path))[0]
+
     def add_watch(self, path, mode):
         return self.call(106, s(path) + struct.pack(">i", mode))[0]
 
@@ -168,6 +171,11 @@ class Raw:
     def set_watches(self, rel_zxid, data=(), exist=(), child=()):
         body = struct.pack(">q", rel_zxid) + strings(data) + strings(exist) + strings(child)
         return self.call(101, body, xid=-8)[0]
+
+    def set_watches2(self, rel_zxid, data=(), exist=(), child=(), persistent=(), recursive=()):
+        body = (struct.pack(">q", rel_zxid) + strings(data) + strings(exist) + strings(child)
+                + strings(persistent) + strings(recursive))
+        return self.call(105, body, xid=-8)[0]
 
     def multi_read(self, paths):
         body = b""

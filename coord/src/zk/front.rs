@@ -79,6 +79,11 @@ struct ZkConn {
     /// `scheme:id` of every identity this connection proved (always `ip:<addr>`).
     auth: Rc<Vec<String>>,
     queue: VecDeque<Slot>,
+    /// `Read` and `Unsent` slots in `queue` (so the common case never scans it).
+    reads_queued: usize,
+    unsent: usize,
+    /// closeSession answered: close the socket once the queue is empty.
+    close_when_drained: bool,
     /// A closeSession is in flight: the session's end must not close us before its reply.
     closing: bool,
 }
@@ -468,21 +473,35 @@ impl ZkFront {
         let addr = node.tree().members.get(&leader).cloned();
         match addr {
             Some(addr) if leader != 0 && leader != node.id() => {
-                self.forward(leader, addr, tag, session, req)
+                // Requests in flight to a previous leader have an unknown outcome.
+                let applied = node.applied();
+                for old in self.forward(leader, addr, tag, session, req) {
+                    self.on_reply(node, old, applied, Err(ZkError::ConnectionLoss));
+                }
             }
             _ => self.held.push((tag, session, req, now)),
         }
     }
 
-    fn forward(&mut self, leader: u64, addr: String, tag: Tag, session: u64, req: Request) {
+    /// Sends `req` to the leader; returns the requests that were in flight to an older leader.
+    fn forward(
+        &mut self,
+        leader: u64,
+        addr: String,
+        tag: Tag,
+        session: u64,
+        req: Request,
+    ) -> Vec<Tag> {
+        let mut orphans = Vec::new();
         if self.fwd.as_ref().is_some_and(|f| f.leader != leader) {
-            self.drop_forwarder();
+            orphans = self.drop_forwarder();
         }
         if self.fwd.is_none() {
             let (ob, bell) = Outbox::new();
             let mut hello = Vec::new();
             if encode_frame(&Hello::Client, &mut hello).is_err() {
-                return;
+                orphans.push(tag);
+                return orphans;
             }
             ob.buf.borrow_mut().extend_from_slice(&hello);
             let gen = self.next_gen;
@@ -506,6 +525,7 @@ impl ZkFront {
             f.inflight.insert(tag);
             f.outbox.push_frame(&frame);
         }
+        orphans
     }
 
     fn drop_forwarder(&mut self) -> Vec<Tag> {
@@ -617,9 +637,10 @@ impl ZkFront {
                     slot.state = SlotState::Ready(bytes);
                 }
                 if op == jute::op::CLOSE_SESSION {
+                    // Closed once every earlier reply (and this one) has been written.
                     c.closing = false;
                     c.session = 0;
-                    c.outbox.close();
+                    c.close_when_drained = true;
                 }
                 self.pump(node, conn);
             }
@@ -649,6 +670,7 @@ impl ZkFront {
                         state: SlotState::Read(req),
                     }) = c.queue.pop_front()
                     {
+                        c.reads_queued -= 1;
                         self.exec_read(node, conn, xid, req);
                     }
                 }
@@ -658,18 +680,24 @@ impl ZkFront {
         let now = now_ms();
         let mut submit = Vec::new();
         if let Some(c) = self.conns.get_mut(&conn) {
-            for s in c.queue.iter_mut() {
-                match &mut s.state {
-                    SlotState::Read(_) => break,
-                    SlotState::Unsent(tag, _) => {
-                        let tag = *tag;
-                        let st = std::mem::replace(&mut s.state, SlotState::Waiting(tag));
-                        if let SlotState::Unsent(_, req) = st {
-                            submit.push((tag, req));
+            if c.unsent > 0 {
+                for s in c.queue.iter_mut() {
+                    match &mut s.state {
+                        SlotState::Read(_) => break,
+                        SlotState::Unsent(tag, _) => {
+                            let tag = *tag;
+                            let st = std::mem::replace(&mut s.state, SlotState::Waiting(tag));
+                            if let SlotState::Unsent(_, req) = st {
+                                submit.push((tag, req));
+                            }
                         }
+                        _ => {}
                     }
-                    _ => {}
                 }
+                c.unsent -= submit.len();
+            }
+            if c.close_when_drained && c.queue.is_empty() {
+                c.outbox.close();
             }
             c.outbox.ring();
             let session = c.session;
@@ -704,6 +732,9 @@ impl ZkFront {
                 session,
                 auth: Rc::new(auth),
                 queue: VecDeque::new(),
+                reads_queued: 0,
+                unsent: 0,
+                close_when_drained: false,
                 closing: false,
             },
         );
@@ -947,6 +978,7 @@ impl ZkFront {
                         c.outbox.ring();
                     }
                 } else {
+                    c.reads_queued += 1;
                     c.queue.push_back(Slot {
                         xid,
                         state: SlotState::Read(read),
@@ -976,11 +1008,8 @@ impl ZkFront {
                 let Some(c) = self.conns.get_mut(&conn) else {
                     return false;
                 };
-                let behind_read = c
-                    .queue
-                    .iter()
-                    .any(|s| matches!(s.state, SlotState::Read(_)));
-                if behind_read {
+                if c.reads_queued > 0 {
+                    c.unsent += 1;
                     c.queue.push_back(Slot {
                         xid,
                         state: SlotState::Unsent(tag, req),
@@ -1410,6 +1439,15 @@ impl ZkFront {
             }
         }
         let now = now_ms();
+        if !node.is_leader() && node.leader() == 0 && !self.conns.is_empty() {
+            // Not part of a quorum (raft forgets the leader when its election timer fires): like
+            // a ZooKeeper server that lost its leader, stop serving so that clients move to a
+            // node that is, instead of reading an ever staler tree here.
+            let ids: Vec<u64> = self.conns.keys().copied().collect();
+            for id in ids {
+                self.remove_conn(id);
+            }
+        }
         if let Some(f) = &self.fwd {
             if node.is_leader() || (node.leader() != 0 && node.leader() != f.leader) {
                 for tag in self.drop_forwarder() {

@@ -1665,7 +1665,77 @@ mod tests {
         assert!(!CreateMode::Container.is_ephemeral());
     }
 
+    fn valid_frames() -> Vec<Vec<u8>> {
+        let acl = vec![Acl {
+            perms: 31,
+            id: Id {
+                scheme: "digest".into(),
+                id: "u:h".into(),
+            },
+        }];
+        let reqs = [
+            Request::Create(CreateRequest {
+                path: "/a/b".into(),
+                data: vec![7; 20],
+                acl: acl.clone(),
+                flags: 3,
+            }),
+            Request::Multi(vec![
+                MultiOp::CreateTtl(CreateTtlRequest {
+                    path: "/t".into(),
+                    data: vec![1],
+                    acl,
+                    flags: 5,
+                    ttl: 9,
+                }),
+                MultiOp::SetData(SetDataRequest {
+                    path: "/s".into(),
+                    data: vec![2; 5],
+                    version: 1,
+                }),
+            ]),
+            Request::SetWatches2(SetWatches2 {
+                relative_zxid: 3,
+                data_watches: vec!["/d".into()],
+                exist_watches: vec!["/e".into()],
+                child_watches: vec!["/c".into()],
+                persistent_watches: vec!["/p".into()],
+                persistent_recursive_watches: vec!["/r".into()],
+            }),
+        ];
+        reqs.iter()
+            .map(|r| {
+                let mut v = Vec::new();
+                r.write(1, &mut v);
+                v
+            })
+            .collect()
+    }
+
     proptest::proptest! {
+        /// Valid frames with bytes overwritten (lengths, counts, opcodes land on hostile values
+        /// far more often than with random bytes): a typed error or a value, never a panic or an
+        /// allocation beyond the frame.
+        #[test]
+        fn decoding_mutated_frames_never_panics(
+            which in 0usize..3,
+            edits in proptest::collection::vec((proptest::num::usize::ANY, proptest::num::u8::ANY), 1..6),
+            cut in proptest::num::usize::ANY,
+        ) {
+            let mut f = valid_frames()[which].clone();
+            for (at, b) in edits {
+                let i = at % f.len();
+                f[i] = b;
+            }
+            let len = f.len();
+            let f = &f[..=(cut % len)];
+            if let Ok((_, req)) = Request::decode(f) {
+                let mut again = Vec::new();
+                req.write(1, &mut again);
+                proptest::prop_assert!(again.len() <= f.len() + 8 * 64);
+            }
+        }
+
         #[test]
         fn decoding_random_bytes_never_panics(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..256)) {
             let _ = Request::decode(&bytes);

@@ -996,6 +996,32 @@ mod tests {
     }
 
     #[test]
+    fn four_letter_probe_finds_the_leader_and_its_pid() {
+        // Two fake servers answering `srvr`: a follower and a leader (this process).
+        let serve = |mode: &'static str| {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = l.local_addr().unwrap().to_string();
+            std::thread::spawn(move || {
+                for mut s in l.incoming().flatten() {
+                    let mut word = [0u8; 4];
+                    if s.read_exact(&mut word).is_ok() && &word == b"srvr" {
+                        let _ = write!(s, "Zookeeper version: 3.8.0\nMode: {mode}\n");
+                    }
+                }
+            });
+            addr
+        };
+        let follower = serve("follower");
+        let leader = serve("leader");
+        let mut cfg = ZkLoadConfig::new(vec![follower.clone(), leader.clone()], ZkOp::Set);
+        let (addr, pid) = find_leader(&cfg).unwrap();
+        assert_eq!(addr, leader);
+        assert_eq!(pid, std::process::id());
+        cfg.servers = vec![follower];
+        assert!(matches!(find_leader(&cfg), Err(ZkLoadError::NoLeader(_))));
+    }
+
+    #[test]
     fn config_errors_are_reported() {
         let mut cfg = ZkLoadConfig::new(vec![], ZkOp::Get);
         assert!(matches!(cfg.check(), Err(ZkLoadError::Config(_))));

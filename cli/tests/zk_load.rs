@@ -141,3 +141,128 @@ fn counted_successes_match_what_the_server_holds() {
     let err = out.expect_err("gets of the wrong size must fail the run");
     assert!(err.contains("get returned 100 bytes, expected 7"), "{err}");
 }
+
+/// Three `weir coord` nodes with their ZooKeeper frontends; killed on drop.
+struct Ensemble {
+    _dir: tempfile::TempDir,
+    children: Vec<std::process::Child>,
+    native: Vec<String>,
+    zk: Vec<String>,
+}
+
+impl Drop for Ensemble {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn ensemble() -> Ensemble {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let native: Vec<String> = (0..3)
+        .map(|_| format!("127.0.0.1:{}", support::free_port()))
+        .collect();
+    let zk: Vec<String> = (0..3)
+        .map(|_| format!("127.0.0.1:{}", support::free_port()))
+        .collect();
+    let peers = (0..3)
+        .map(|i| format!("{}={}", i + 1, native[i]))
+        .collect::<Vec<_>>()
+        .join(",");
+    let children = (0..3)
+        .map(|i| {
+            let log = std::fs::File::create(dir.path().join(format!("n{}.log", i + 1))).unwrap();
+            Command::new(env!("CARGO_BIN_EXE_weir"))
+                .args(["coord", "--id", &(i + 1).to_string(), "--data-dir"])
+                .arg(dir.path().join(format!("n{}", i + 1)))
+                .args([
+                    "--listen",
+                    &native[i],
+                    "--zk-addr",
+                    &zk[i],
+                    "--peers",
+                    &peers,
+                ])
+                .stdout(std::process::Stdio::null())
+                .stderr(log)
+                .spawn()
+                .expect("spawning weir coord")
+        })
+        .collect();
+    let e = Ensemble {
+        _dir: dir,
+        children,
+        native,
+        zk,
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !e.native.iter().any(|a| {
+        support::try_run(
+            Command::new(env!("CARGO_BIN_EXE_weir")).args(["coord", "status", "--server", a]),
+            b"",
+            Duration::from_secs(10),
+        )
+        .is_ok_and(|s| s.contains("\"is_leader\":true"))
+    }) {
+        assert!(std::time::Instant::now() < deadline, "no leader elected");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    e
+}
+
+#[test]
+fn leader_kill_is_found_killed_and_writes_resume() {
+    let mut e = ensemble();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let json = dir.path().join("report.json");
+    run(
+        Command::new(env!("CARGO_BIN_EXE_weir"))
+            .args(["bench", "zk", "--servers", &e.zk.join(",")])
+            .args(["--weir-status", &e.native.join(",")])
+            .args([
+                "--op",
+                "set",
+                "--size",
+                "64",
+                "--clients",
+                "3",
+                "--in-flight",
+                "4",
+            ])
+            .args([
+                "--duration-s",
+                "4",
+                "--warmup-s",
+                "0",
+                "--kill-leader-at-s",
+                "1",
+            ])
+            .arg("--json")
+            .arg(&json),
+        b"",
+        Duration::from_secs(60),
+    );
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("report")).expect("json");
+    let pid = r["killed_leader"]["pid"]
+        .as_u64()
+        .expect("a leader was killed") as u32;
+    let killed = e
+        .children
+        .iter_mut()
+        .position(|c| c.id() == pid)
+        .unwrap_or_else(|| panic!("killed pid {pid} is not one of the nodes: {r}"));
+    // It really died (by signal 9), and its native address is the one reported.
+    let status = e.children[killed].wait().expect("wait");
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(9),
+        "{r}"
+    );
+    assert_eq!(r["killed_leader"]["addr"], e.native[killed].as_str(), "{r}");
+    // Writes stopped for a while and then resumed on the two survivors.
+    assert!(r["gap_after_kill_ms"].as_f64().unwrap() > 0.0, "{r}");
+    assert!(r["ops_after_kill"].as_u64().unwrap() > 0, "{r}");
+}

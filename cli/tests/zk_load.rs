@@ -51,6 +51,9 @@ fn counted_successes_match_what_the_server_holds() {
             "3",
             "--in-flight",
             "8",
+            // Two executor threads: their connections' counts are merged.
+            "--executors",
+            "2",
         ],
     );
     let ctx = format!("report {r}\ncoord log:\n{}", node.log());

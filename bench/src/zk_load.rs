@@ -65,7 +65,7 @@ pub enum LeaderProbe {
     /// `srvr` on each ZooKeeper address ("Mode: leader"); the pid is the process listening on
     /// that port (found in /proc).
     FourLetter,
-    /// weir's native Status request to these addresses (same order as the servers); it
+    /// weir's native Status request to these addresses (the coordinators' `--listen`); it
     /// reports the leader's pid.
     WeirStatus(Vec<String>),
 }
@@ -93,7 +93,8 @@ pub struct ZkLoadConfig {
     /// Znode under which the run's nodes live (`ROOT/c{i}`, one per connection).
     pub root: String,
     pub session_timeout_ms: i32,
-    /// A connection with a request outstanding this long is given up and reopened.
+    /// A connection that receives nothing for this long while requests are outstanding is given
+    /// up and reopened on the next server (socket read/write timeout).
     pub request_timeout: Duration,
 }
 

@@ -40,8 +40,8 @@ pub struct ZkArgs {
     /// gap without a successful request afterwards (same machine only).
     #[arg(long)]
     pub kill_leader_at_s: Option<f64>,
-    /// Find the leader with weir's Status request to these native coordinator addresses (same
-    /// order as --servers) instead of ZooKeeper's `srvr` four-letter word.
+    /// Find the leader with weir's Status request to these native coordinator addresses (it
+    /// reports the pid) instead of ZooKeeper's `srvr` four-letter word.
     #[arg(long)]
     pub weir_status: Option<String>,
     /// glommio executors (threads) the connections are spread over.
@@ -50,7 +50,8 @@ pub struct ZkArgs {
     /// Znode holding the benchmark's nodes (created if missing).
     #[arg(long, default_value = "/weir-bench-zk")]
     pub root: String,
-    /// A connection with a reply outstanding this long is dropped and reopened elsewhere.
+    /// A connection that receives nothing for this long while requests are outstanding is
+    /// dropped and reopened on the next server (a new session).
     #[arg(long, default_value_t = 2000)]
     pub request_timeout_ms: u64,
     /// Write the report to this file as JSON (it is always printed as one JSON line).

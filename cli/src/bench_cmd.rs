@@ -39,6 +39,8 @@ pub enum BenchCommand {
     E2e(E2eArgs),
     /// A Kafka server that acknowledges produces without storing them (the generator's ceiling).
     NullSink(NullSinkArgs),
+    /// ZooKeeper-protocol load (create-seq, set, get; leader kill) against any ensemble.
+    Zk(crate::bench_zk_cmd::ZkArgs),
 }
 
 /// The consumer's fetch settings (Kafka's names).
@@ -233,6 +235,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         BenchCommand::Consume(args) => run_consume(args),
         BenchCommand::E2e(args) => run_e2e(args),
         BenchCommand::NullSink(args) => run_null_sink(args),
+        BenchCommand::Zk(args) => crate::bench_zk_cmd::run(args),
     }
 }
 

@@ -408,16 +408,7 @@ fn pct(sorted: &[u32], p: f64) -> f64 {
 }
 
 async fn find_leader(servers: &[String]) -> Option<NodeStatus> {
-    for s in servers {
-        if let Ok(Response::Status(st)) =
-            request_once(s, Request::Status, Duration::from_millis(500)).await
-        {
-            if st.is_leader {
-                return Some(st);
-            }
-        }
-    }
-    None
+    bench::zk_load::weir_leader(servers).await.map(|(_, st)| st)
 }
 
 async fn bench(b: BenchArgs) -> anyhow::Result<()> {

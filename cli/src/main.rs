@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand};
 
 mod admin;
 mod bench_cmd;
+mod bench_zk_cmd;
 mod coord_cmd;
 mod group_cmd;
 mod serve_cmd;

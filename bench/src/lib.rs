@@ -9,3 +9,4 @@ pub mod progress;
 pub mod report;
 pub mod runner;
 pub mod workload;
+pub mod zk_load;

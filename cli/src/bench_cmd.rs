@@ -45,6 +45,8 @@ pub enum BenchCommand {
     Run(crate::bench_run::RunArgs),
     /// Run one workload against several brokers and print a side-by-side table.
     Compare(crate::bench_run::CompareArgs),
+    /// ZooKeeper-protocol load (create-seq, set, get; leader kill) against any ensemble.
+    Zk(crate::bench_zk_cmd::ZkArgs),
 }
 
 /// The consumer's fetch settings (Kafka's names).
@@ -250,6 +252,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         BenchCommand::NullSink(args) => run_null_sink(args),
         BenchCommand::Run(args) => crate::bench_run::run(args),
         BenchCommand::Compare(args) => crate::bench_run::compare(args),
+        BenchCommand::Zk(args) => crate::bench_zk_cmd::run(args),
     }
 }
 

@@ -32,10 +32,22 @@ struct ServeArgs {
     /// Directory for the WAL and snapshots.
     #[arg(long)]
     data_dir: Option<PathBuf>,
-    /// Address for clients and peers.
-    #[arg(long, default_value = "127.0.0.1:2181")]
+    /// Address for weir's own protocol: weir clients (`weir coord get ...`, the broker) and
+    /// peers.
+    #[arg(long, default_value = "127.0.0.1:2281")]
     listen: String,
-    /// All members of a new ensemble, `ID=ADDR,...` (omit for a single node).
+    /// Address for ZooKeeper clients (jute protocol; kazoo, zkCli, Curator ...). Every node of
+    /// an ensemble serves it; writes received by a follower are forwarded to the leader.
+    #[arg(long, default_value = "127.0.0.1:2181")]
+    zk_addr: String,
+    /// Do not serve the ZooKeeper protocol.
+    #[arg(long)]
+    no_zk: bool,
+    /// ZooKeeper `tickTime` in ms: negotiated session timeouts are clamped to 2–20 ticks.
+    #[arg(long, default_value_t = 2000)]
+    zk_tick_ms: u64,
+    /// All members of a new ensemble, `ID=ADDR,...` with their --listen addresses (omit for a
+    /// single node).
     #[arg(long)]
     peers: Option<String>,
     /// Start empty and wait to be added with `weir coord add-node`.
@@ -55,7 +67,7 @@ struct ServeArgs {
 #[derive(Debug, Args)]
 struct Target {
     /// Server address(es), comma separated.
-    #[arg(long, default_value = "127.0.0.1:2181")]
+    #[arg(long, default_value = "127.0.0.1:2281")]
     server: String,
 }
 
@@ -223,6 +235,8 @@ fn serve(a: ServeArgs) -> anyhow::Result<()> {
     cfg.tick_ms = a.tick_ms;
     cfg.election_tick = a.election_tick;
     cfg.snapshot_entries = a.snapshot_entries;
+    cfg.zk_listen = (!a.no_zk).then_some(a.zk_addr);
+    cfg.zk_tick_ms = a.zk_tick_ms.max(1);
     coord::server::run(cfg)?;
     Ok(())
 }
@@ -394,16 +408,7 @@ fn pct(sorted: &[u32], p: f64) -> f64 {
 }
 
 async fn find_leader(servers: &[String]) -> Option<NodeStatus> {
-    for s in servers {
-        if let Ok(Response::Status(st)) =
-            request_once(s, Request::Status, Duration::from_millis(500)).await
-        {
-            if st.is_leader {
-                return Some(st);
-            }
-        }
-    }
-    None
+    bench::zk_load::weir_leader(servers).await.map(|(_, st)| st)
 }
 
 async fn bench(b: BenchArgs) -> anyhow::Result<()> {

@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 mod admin;
 mod bench_cmd;
 mod bench_run;
+mod bench_zk_cmd;
 mod coord_cmd;
 mod group_cmd;
 mod serve_cmd;
@@ -21,7 +22,8 @@ struct Cli {
 enum Command {
     /// Benchmarks (`weir bench log|produce|run|compare|null-sink`).
     Bench(bench_cmd::BenchArgs),
-    /// The quorum coordinator: run a node (`weir coord --id N --data-dir DIR ...`) or talk to one.
+    /// The quorum coordinator: run a node (`weir coord --id N --data-dir DIR ...`; ZooKeeper
+    /// clients connect to its --zk-addr, 127.0.0.1:2181 by default) or talk to one.
     Coord(coord_cmd::CoordArgs),
     /// Consumer groups (`weir group list|describe GROUP --bootstrap HOST:PORT`).
     Group(group_cmd::GroupArgs),

@@ -47,6 +47,10 @@ pub struct ServeArgs {
     /// share a core with a shard on small machines).
     #[arg(long)]
     coord_core: Option<usize>,
+    /// `coord.zk.addr`: also serve ZooKeeper's client protocol from the embedded coordinator on
+    /// this address (off by default; ignored with --coord).
+    #[arg(long)]
+    coord_zk_addr: Option<String>,
     /// `coord.servers`: use these coordinator servers instead of starting an embedded one.
     #[arg(long, value_delimiter = ',')]
     coord: Option<Vec<String>>,
@@ -115,6 +119,9 @@ fn settings(a: &ServeArgs) -> anyhow::Result<Settings> {
     }
     if let Some(v) = a.coord_core {
         s.coord_core = Some(v);
+    }
+    if let Some(v) = &a.coord_zk_addr {
+        s.coord_zk_addr = Some(v.clone());
     }
     if let Some(v) = &a.coord {
         s.coord_servers = Some(v.clone());
@@ -263,11 +270,20 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         Some(servers) => servers.clone(),
         None => {
             let core = a.coord_core.unwrap_or(online_cores() - 1);
-            let node =
-                coord::server::start_embedded(data_dir.join("coord"), "127.0.0.1:0", Some(core))
-                    .map_err(|e| anyhow!("starting the embedded coordinator: {e}"))?;
+            let mut ccfg = coord::server::ServerConfig::new(
+                1,
+                data_dir.join("coord"),
+                "127.0.0.1:0".to_string(),
+            );
+            ccfg.core = Some(core);
+            ccfg.zk_listen = a.coord_zk_addr.clone();
+            let node = coord::server::start_embedded_with(ccfg)
+                .map_err(|e| anyhow!("starting the embedded coordinator: {e}"))?;
             let addr = node.addr.to_string();
-            tracing::info!(%addr, core, "embedded coordinator started");
+            tracing::info!(%addr, core, zk = ?node.zk_addr, "embedded coordinator started");
+            if let Some(zk) = node.zk_addr {
+                eprintln!("weir: embedded coordinator serves ZooKeeper clients on {zk}");
+            }
             embedded = Some(node);
             vec![addr]
         }

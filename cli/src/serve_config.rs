@@ -40,6 +40,7 @@ pub struct Settings {
     pub coord_servers: Option<Vec<String>>,
     /// `coord.core`: core of the embedded coordinator.
     pub coord_core: Option<usize>,
+    pub coord_zk_addr: Option<String>,
     /// `num.partitions`.
     pub num_partitions: i32,
     /// `auto.create.topics.enable`.
@@ -74,6 +75,7 @@ impl Default for Settings {
             cores: None,
             coord_servers: None,
             coord_core: None,
+            coord_zk_addr: None,
             num_partitions: 1,
             auto_create_topics: true,
             socket_request_max_bytes: engine::protocol::frame::REQUEST_BYTES_MAX_DEFAULT,
@@ -190,6 +192,11 @@ impl Settings {
                 self.coord_servers = Some(servers);
             }
             "coord.core" => self.coord_core = Some(typed(key, v, "a core number")?),
+            "coord.zk.addr" => {
+                let addr: String = typed(key, v, "a HOST:PORT string")?;
+                check_addr(key, &addr)?;
+                self.coord_zk_addr = Some(addr);
+            }
             "num.partitions" => {
                 let n: i32 = typed(key, v, POSITIVE)?;
                 if n < 1 {
@@ -270,6 +277,10 @@ mod tests {
         assert_eq!(s.num_partitions, 3);
         assert_eq!(s.retention_check_interval_ms, 300_000);
         assert_eq!(s.producer_id_expiration_ms, 86_400_000);
+        let z = Settings::from_toml("coord.zk.addr = \"127.0.0.1:2181\"").expect("parses");
+        assert_eq!(z.coord_zk_addr.as_deref(), Some("127.0.0.1:2181"));
+        assert!(Settings::from_toml("coord.zk.addr = \"nope\"").is_err());
+        assert!(Settings::from_toml("coord.zk.addr = 2181").is_err());
         let e = Settings::from_toml("producer.id.expiration.ms = 60000").expect("parses");
         assert_eq!(e.producer_id_expiration_ms, 60_000);
         assert!(Settings::from_toml("producer.id.expiration.ms = 0").is_err());

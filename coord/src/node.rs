@@ -103,6 +103,8 @@ struct ConfContext {
 
 /// How long an expiry proposal may stay unapplied before it is proposed again.
 const EXPIRE_RETRY_MS: u64 = 5_000;
+/// How often the leader looks for expired TTL nodes.
+const TTL_SCAN_MS: u64 = 500;
 
 /// One coordinator replica.
 pub struct Node {
@@ -123,6 +125,7 @@ pub struct Node {
     /// Leader only: last time each session was heard from.
     session_seen: HashMap<u64, u64>,
     expiring: HashMap<u64, u64>,
+    ttl_scanned_ms: u64,
     effects: Vec<Effect>,
     persist: Vec<PersistBatch>,
 }
@@ -175,6 +178,7 @@ impl Node {
             is_leader: false,
             session_seen: HashMap::new(),
             expiring: HashMap::new(),
+            ttl_scanned_ms: 0,
             effects: Vec::new(),
             persist: Vec::new(),
         })
@@ -246,6 +250,16 @@ impl Node {
         });
     }
 
+    /// Records activity of sessions served elsewhere (a ZooKeeper frontend on this node); only
+    /// meaningful on the leader, which is the one that expires sessions.
+    pub fn touch(&mut self, sessions: &[u64], now_ms: u64) {
+        if self.is_leader() {
+            for s in sessions {
+                self.session_seen.insert(*s, now_ms);
+            }
+        }
+    }
+
     /// Advances the logical clock by one tick.
     pub fn tick(&mut self, now_ms: u64) {
         self.now_ms = now_ms;
@@ -253,6 +267,25 @@ impl Node {
         self.check_role();
         if self.is_leader && self.raw.raft.commit_to_current_term() {
             self.expire_sessions();
+            if now_ms.saturating_sub(self.ttl_scanned_ms) >= TTL_SCAN_MS {
+                self.ttl_scanned_ms = now_ms;
+                self.expire_ttl_nodes();
+            }
+        }
+    }
+
+    /// Proposes a versioned delete of every TTL node past its TTL (a node changed meanwhile
+    /// fails the version check and lives on).
+    fn expire_ttl_nodes(&mut self) {
+        for (path, version) in self.tree.expired_ttl_nodes(self.now_ms) {
+            let cmd = self.command(CommandBody::Ops {
+                session: 0,
+                ops: vec![Op::Delete { path, version }],
+                multi: false,
+            });
+            if let Ok(data) = encode(&cmd) {
+                let _ = self.raw.propose(vec![], data);
+            }
         }
     }
 
@@ -314,6 +347,9 @@ impl Node {
 
     /// Submits a client request from `session` (0 = none). The reply comes out as an `Effect`.
     pub fn submit(&mut self, tag: Tag, session: u64, req: Request, now_ms: u64) {
+        if let Request::AsSession { session, req } = req {
+            return self.submit(tag, session, *req, now_ms);
+        }
         self.now_ms = now_ms;
         self.check_role();
         if let Err(e) = check_request(&req) {
@@ -342,6 +378,29 @@ impl Node {
                 self.propose(tag, CommandBody::CreateSession { timeout_ms })
             }
             Request::CloseSession => self.propose(tag, CommandBody::CloseSession { session }),
+            Request::ZkCreateSession { timeout_ms, passwd } => {
+                self.propose(tag, CommandBody::CreateZkSession { timeout_ms, passwd })
+            }
+            Request::ZkWrite { auth, ops, multi } => {
+                if session != 0 {
+                    self.session_seen.insert(session, now_ms);
+                }
+                self.propose(
+                    tag,
+                    CommandBody::ZkOps {
+                        session,
+                        auth,
+                        ops,
+                        multi,
+                    },
+                )
+            }
+            Request::Touch { sessions } => {
+                for s in sessions {
+                    self.session_seen.insert(s, now_ms);
+                }
+                self.reply(tag, Ok(Response::Pong));
+            }
             Request::Write(op) => self.propose(
                 tag,
                 CommandBody::Ops {
@@ -544,6 +603,14 @@ impl Node {
                     Ok(cmd) => {
                         let (res, events) = self.tree.apply(idx, cmd.time_ms, &cmd.body);
                         self.effects.extend(events.into_iter().map(Effect::Event));
+                        if let (
+                            CommandBody::CreateZkSession { .. },
+                            Ok(Response::Session { session, .. }),
+                        ) = (&cmd.body, &res)
+                        {
+                            // The session's clock starts when it exists, not at the next scan.
+                            self.session_seen.insert(*session, self.now_ms);
+                        }
                         if let CommandBody::CloseSession { session } = cmd.body {
                             self.session_seen.remove(&session);
                             self.expiring.remove(&session);
@@ -692,12 +759,22 @@ fn check_request(req: &Request) -> Result<(), ZkError> {
                 }
                 Ok(())
             }
-            Op::Delete { path, .. } | Op::Check { path, .. } => validate_path(path),
+            Op::CreateZk { path, data, .. } => {
+                validate_path(path)?;
+                if data.len() > DATA_BYTES_MAX {
+                    return Err(ZkError::BadArguments("data larger than 1 MiB".into()));
+                }
+                Ok(())
+            }
+            Op::Delete { path, .. } | Op::Check { path, .. } | Op::SetAcl { path, .. } => {
+                validate_path(path)
+            }
         }
     };
     match req {
         Request::Write(op) => check_op(op),
         Request::Multi(ops) => ops.iter().try_for_each(check_op),
+        Request::ZkWrite { ops, .. } => ops.iter().try_for_each(check_op),
         Request::Get { path, .. }
         | Request::Exists { path, .. }
         | Request::Children { path, .. } => validate_path(path),

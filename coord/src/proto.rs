@@ -2,8 +2,9 @@
 //!
 //! Owns: the request/response vocabulary (ZooKeeper's data model, not its jute encoding), the
 //! replicated `Command` written into Raft entries, and the length-prefixed bincode framing.
-//! Must not: do I/O, know about Raft internals or glommio. The ZooKeeper jute protocol is a later
-//! issue; this encoding is weir's own and may change between versions.
+//! Must not: do I/O, know about Raft internals or glommio. This encoding is weir's own and may
+//! change between versions; ZooKeeper's jute encoding lives in `zk::jute`, and the ZooKeeper
+//! frontend (`zk::front`) maps it onto these types (`Request::ZkWrite`, `Op::CreateZk`, ...).
 
 use serde::{Deserialize, Serialize};
 
@@ -23,6 +24,11 @@ pub enum CreateMode {
     Ephemeral,
     PersistentSequential,
     EphemeralSequential,
+    /// Deleted (in the same apply) when its last child is deleted.
+    Container,
+    /// Deleted by the leader once unmodified for its TTL and childless (`Op::CreateZk::ttl_ms`).
+    PersistentWithTtl,
+    PersistentSequentialWithTtl,
 }
 
 impl CreateMode {
@@ -35,9 +41,58 @@ impl CreateMode {
     pub fn is_sequential(self) -> bool {
         matches!(
             self,
-            CreateMode::PersistentSequential | CreateMode::EphemeralSequential
+            CreateMode::PersistentSequential
+                | CreateMode::EphemeralSequential
+                | CreateMode::PersistentSequentialWithTtl
         )
     }
+    pub fn is_ttl(self) -> bool {
+        matches!(
+            self,
+            CreateMode::PersistentWithTtl | CreateMode::PersistentSequentialWithTtl
+        )
+    }
+}
+
+/// One ZooKeeper ACL entry (`perms` bits as in `ZooDefs.Perms`). A znode with an empty ACL list
+/// (every node created through weir's own protocol) is open to everyone.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Acl {
+    pub perms: i32,
+    pub scheme: String,
+    pub id: String,
+}
+
+/// ZooKeeper permission bits.
+pub const PERM_READ: i32 = 1;
+pub const PERM_WRITE: i32 = 2;
+pub const PERM_CREATE: i32 = 4;
+pub const PERM_DELETE: i32 = 8;
+pub const PERM_ADMIN: i32 = 16;
+pub const PERM_ALL: i32 = 31;
+
+/// Whether `auth` (the caller's authenticated ids as `scheme:id`, e.g. `digest:bob:HASH`) may do
+/// `perm` on a node with `acl`. `None` is weir's own protocol: no ACL enforcement.
+pub fn acl_allows(acl: &[Acl], perm: i32, auth: Option<&[String]>) -> bool {
+    let Some(auth) = auth else {
+        return true;
+    };
+    if acl.is_empty() {
+        return true;
+    }
+    acl.iter().any(|a| {
+        a.perms & perm != 0
+            && match a.scheme.as_str() {
+                "world" => a.id == "anyone",
+                "digest" | "ip" => auth.iter().any(|x| {
+                    x.len() == a.scheme.len() + 1 + a.id.len()
+                        && x.starts_with(a.scheme.as_str())
+                        && x.as_bytes()[a.scheme.len()] == b':'
+                        && x.ends_with(a.id.as_str())
+                }),
+                _ => false,
+            }
+    })
 }
 
 /// ZooKeeper's Stat: zxids are Raft log indexes, times are the proposing leader's wall clock.
@@ -50,6 +105,8 @@ pub struct Stat {
     pub mtime_ms: u64,
     pub version: i32,
     pub cversion: i32,
+    /// ACL version (ZooKeeper's `aversion`), bumped by `Op::SetAcl`.
+    pub aversion: i32,
     pub ephemeral_owner: u64,
     pub data_length: u32,
     pub num_children: u32,
@@ -77,6 +134,20 @@ pub enum Op {
         path: String,
         version: i32,
     },
+    /// A create from the ZooKeeper frontend: any mode, an ACL, a TTL for the TTL modes.
+    CreateZk {
+        path: String,
+        data: Vec<u8>,
+        mode: CreateMode,
+        acl: Vec<Acl>,
+        ttl_ms: u64,
+    },
+    /// `version == -1` matches any ACL version.
+    SetAcl {
+        path: String,
+        acl: Vec<Acl>,
+        version: i32,
+    },
 }
 
 /// Result of one `Op`.
@@ -86,6 +157,7 @@ pub enum OpResult {
     Set { stat: Stat },
     Deleted,
     Checked,
+    AclSet { stat: Stat },
 }
 
 /// A client request. Writes go through Raft; reads are served by the leader after a read index.
@@ -129,6 +201,27 @@ pub enum Request {
     TransferLeader {
         id: u64,
     },
+    /// `req` on behalf of `session` (a ZooKeeper frontend forwarding its client's request to
+    /// the leader over one shared connection).
+    AsSession {
+        session: u64,
+        req: Box<Request>,
+    },
+    /// Writes from the ZooKeeper frontend: ACLs are enforced against `auth` (`scheme:id`).
+    ZkWrite {
+        auth: Vec<String>,
+        ops: Vec<Op>,
+        multi: bool,
+    },
+    /// Opens a session that can be re-attached anywhere with `passwd` (ZooKeeper's handshake).
+    ZkCreateSession {
+        timeout_ms: u64,
+        passwd: Vec<u8>,
+    },
+    /// Sessions that were active on a follower's ZooKeeper frontend (the leader tracks liveness).
+    Touch {
+        sessions: Vec<u64>,
+    },
 }
 
 impl Request {
@@ -142,7 +235,9 @@ impl Request {
                 | Request::Multi(_)
                 | Request::AddNode { .. }
                 | Request::RemoveNode { .. }
-        )
+                | Request::ZkWrite { .. }
+                | Request::ZkCreateSession { .. }
+        ) || matches!(self, Request::AsSession { req, .. } if req.is_write())
     }
 }
 
@@ -209,6 +304,15 @@ pub enum ZkError {
     /// The outcome is not known (connection lost or timed out after sending).
     #[error("connection lost; outcome unknown")]
     ConnectionLoss,
+    /// The caller's authenticated ids do not grant the permission (ZooKeeper's NOAUTH).
+    #[error("not authorized")]
+    NoAuth,
+    /// An ACL list that is empty or names an unknown scheme (ZooKeeper's INVALIDACL).
+    #[error("invalid ACL")]
+    InvalidAcl,
+    /// removeWatches/checkWatches on a watch that is not set (ZooKeeper's NOWATCHER).
+    #[error("no such watcher")]
+    NoWatcher,
 }
 
 /// An event that fires one-shot watches, emitted in apply order with the change that caused it.
@@ -252,6 +356,18 @@ pub enum CommandBody {
         session: u64,
         ops: Vec<Op>,
         multi: bool,
+    },
+    /// Like `Ops`, with ZooKeeper ACLs enforced against `auth`.
+    ZkOps {
+        session: u64,
+        auth: Vec<String>,
+        ops: Vec<Op>,
+        multi: bool,
+    },
+    /// A session with a password (ZooKeeper clients re-attach with id + password).
+    CreateZkSession {
+        timeout_ms: u64,
+        passwd: Vec<u8>,
     },
 }
 

@@ -33,6 +33,7 @@ use crate::proto::{
     CLIENT_FRAME_BYTES_MAX, PEER_FRAME_BYTES_MAX,
 };
 use crate::store::LogState;
+use crate::zk::front::{handle_zk_conn, ZkFront, ZkSettings, ZK_TAG};
 
 /// Configuration of one coordinator node.
 #[derive(Debug, Clone)]
@@ -50,6 +51,10 @@ pub struct ServerConfig {
     pub election_tick: usize,
     pub heartbeat_tick: usize,
     pub snapshot_entries: u64,
+    /// Where to serve ZooKeeper's client protocol (None: not served).
+    pub zk_listen: Option<String>,
+    /// ZooKeeper's `tickTime`: negotiated session timeouts are clamped to 2–20 ticks.
+    pub zk_tick_ms: u64,
 }
 
 impl ServerConfig {
@@ -65,6 +70,8 @@ impl ServerConfig {
             election_tick: 12,
             heartbeat_tick: 2,
             snapshot_entries: 10_000,
+            zk_listen: None,
+            zk_tick_ms: 2_000,
         }
     }
 }
@@ -114,6 +121,8 @@ pub fn run(cfg: ServerConfig) -> Result<(), ServerError> {
 /// A single-node coordinator running on its own thread (the broker's embedded mode).
 pub struct Embedded {
     pub addr: SocketAddr,
+    /// Where the ZooKeeper protocol is served, if `zk_listen` was set.
+    pub zk_addr: Option<SocketAddr>,
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -182,8 +191,9 @@ pub fn start_embedded_with(cfg: ServerConfig) -> Result<Embedded, ServerError> {
         })
         .map_err(|e| ServerError::Executor(e.to_string()))?;
     match rx.recv() {
-        Ok(Ok(addr)) => Ok(Embedded {
+        Ok(Ok((addr, zk_addr))) => Ok(Embedded {
             addr,
+            zk_addr,
             stop,
             thread: Some(thread),
         }),
@@ -195,15 +205,15 @@ pub fn start_embedded_with(cfg: ServerConfig) -> Result<Embedded, ServerError> {
 }
 
 /// A write queue with a doorbell, drained by one writer task.
-struct Outbox {
-    buf: RefCell<Vec<u8>>,
+pub(crate) struct Outbox {
+    pub(crate) buf: RefCell<Vec<u8>>,
     snapshots: Cell<u32>,
     bell: LocalSender<()>,
     closed: Cell<bool>,
 }
 
 impl Outbox {
-    fn new() -> (Rc<Outbox>, LocalReceiver<()>) {
+    pub(crate) fn new() -> (Rc<Outbox>, LocalReceiver<()>) {
         let (tx, rx) = local_channel::new_bounded(1);
         (
             Rc::new(Outbox {
@@ -215,10 +225,10 @@ impl Outbox {
             rx,
         )
     }
-    fn ring(&self) {
+    pub(crate) fn ring(&self) {
         let _ = self.bell.try_send(());
     }
-    fn push_frame<T: serde::Serialize>(&self, v: &T) {
+    pub(crate) fn push_frame<T: serde::Serialize>(&self, v: &T) {
         if encode_frame(v, &mut self.buf.borrow_mut()).is_ok() {
             self.ring();
         }
@@ -229,7 +239,7 @@ impl Outbox {
             self.snapshots.replace(0),
         )
     }
-    fn close(&self) {
+    pub(crate) fn close(&self) {
         self.closed.set(true);
         self.ring();
     }
@@ -252,8 +262,9 @@ struct Conn {
     session: u64,
 }
 
-struct Core {
-    node: Node,
+pub(crate) struct Core {
+    pub(crate) node: Node,
+    pub(crate) zk: ZkFront,
     disk: Disk,
     conns: HashMap<u64, Conn>,
     tags: HashMap<Tag, Pending>,
@@ -269,7 +280,7 @@ struct Core {
     this: std::rc::Weak<RefCell<Core>>,
 }
 
-fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
@@ -277,7 +288,7 @@ fn now_ms() -> u64 {
 }
 
 type Started = (
-    std::sync::mpsc::Sender<Result<SocketAddr, String>>,
+    std::sync::mpsc::Sender<Result<(SocketAddr, Option<SocketAddr>), String>>,
     Arc<AtomicBool>,
 );
 
@@ -302,6 +313,22 @@ async fn serve(mut cfg: ServerConfig, started: Option<Started>) -> Result<(), Se
             cfg.id
         )));
     }
+    let zk_listener = match &cfg.zk_listen {
+        Some(a) => Some(TcpListener::bind(a.as_str()).map_err(|e| ServerError::Net {
+            op: "bind",
+            addr: a.clone(),
+            source: e.into(),
+        })?),
+        None => None,
+    };
+    let zk_local = match &zk_listener {
+        Some(l) => Some(l.local_addr().map_err(|e| ServerError::Net {
+            op: "local_addr",
+            addr: cfg.zk_listen.clone().unwrap_or_default(),
+            source: e.into(),
+        })?),
+        None => None,
+    };
     let peers = cfg.peers.clone();
     let fresh = || {
         if cfg.join {
@@ -321,6 +348,10 @@ async fn serve(mut cfg: ServerConfig, started: Option<Started>) -> Result<(), Se
     let (bell_tx, bell_rx) = local_channel::new_bounded(1);
     let core = Rc::new(RefCell::new(Core {
         node,
+        zk: ZkFront::new(ZkSettings {
+            min_session_timeout_ms: 2 * cfg.zk_tick_ms,
+            max_session_timeout_ms: 20 * cfg.zk_tick_ms,
+        }),
         disk,
         conns: HashMap::new(),
         tags: HashMap::new(),
@@ -335,6 +366,7 @@ async fn serve(mut cfg: ServerConfig, started: Option<Started>) -> Result<(), Se
         my_addr: local.to_string(),
     }));
     core.borrow_mut().this = Rc::downgrade(&core);
+    core.borrow_mut().zk.core = Rc::downgrade(&core);
     core.borrow_mut().sync_peers();
     tracing::info!(id = cfg.id, %local, "coordinator listening");
 
@@ -371,8 +403,29 @@ async fn serve(mut cfg: ServerConfig, started: Option<Started>) -> Result<(), Se
     })
     .detach();
 
+    if let Some(zl) = zk_listener {
+        tracing::info!(id = cfg.id, addr = ?zk_local, "ZooKeeper protocol listening");
+        let zk_core = core.clone();
+        glommio::spawn_local(async move {
+            loop {
+                match zl.accept().await {
+                    Ok(stream) => {
+                        let c = zk_core.clone();
+                        glommio::spawn_local(async move { handle_zk_conn(c, stream).await })
+                            .detach();
+                    }
+                    Err(e) => {
+                        tracing::warn!("zk accept: {e}");
+                        glommio::timer::sleep(Duration::from_millis(10)).await;
+                    }
+                }
+            }
+        })
+        .detach();
+    }
+
     if let Some((tx, _)) = started {
-        let _ = tx.send(Ok(local));
+        let _ = tx.send(Ok((local, zk_local)));
     }
     // The driver: one Ready round per wake-up.
     core.borrow_mut().ring();
@@ -387,7 +440,7 @@ async fn serve(mut cfg: ServerConfig, started: Option<Started>) -> Result<(), Se
 }
 
 impl Core {
-    fn ring(&self) {
+    pub(crate) fn ring(&self) {
         let _ = self.bell.try_send(());
     }
 
@@ -403,6 +456,7 @@ impl Core {
         for e in out.effects {
             self.deliver(e);
         }
+        self.zk.after_drive(&mut self.node);
         Ok(())
     }
 
@@ -435,6 +489,9 @@ impl Core {
                 zxid,
                 mut result,
             } => {
+                if tag & ZK_TAG != 0 {
+                    return self.zk.on_reply(&mut self.node, tag, zxid, result);
+                }
                 if let Ok(Response::Status(st)) = &mut result {
                     st.pid = std::process::id();
                 }
@@ -461,6 +518,7 @@ impl Core {
                 });
             }
             Effect::Event(ev) => {
+                self.zk.on_event(&ev);
                 let fire = |table: &mut HashMap<String, HashSet<u64>>| {
                     if let Some(set) = table.remove(&ev.path) {
                         for c in set {
@@ -482,6 +540,7 @@ impl Core {
                 }
             }
             Effect::SessionClosed(s) => {
+                self.zk.on_session_closed(s);
                 let zxid = self.node.applied();
                 let ids: Vec<u64> = self
                     .conns
@@ -723,7 +782,7 @@ async fn handle_conn(core: Rc<RefCell<Core>>, stream: TcpStream) {
     }
 }
 
-async fn client_writer<W: futures_lite::io::AsyncWrite + Unpin>(
+pub(crate) async fn client_writer<W: futures_lite::io::AsyncWrite + Unpin>(
     mut w: W,
     ob: Rc<Outbox>,
     bell: LocalReceiver<()>,

@@ -11,8 +11,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::proto::{
-    parent_of, validate_path, CommandBody, EventKind, Op, OpResult, Response, Stat, WatchEvent,
-    ZkError, DATA_BYTES_MAX,
+    acl_allows, parent_of, validate_path, Acl, CommandBody, CreateMode, EventKind, Op, OpResult,
+    Response, Stat, WatchEvent, ZkError, DATA_BYTES_MAX, PERM_ADMIN, PERM_CREATE, PERM_DELETE,
+    PERM_READ, PERM_WRITE,
 };
 
 /// One znode.
@@ -21,6 +22,12 @@ pub struct ZNode {
     pub data: Vec<u8>,
     pub stat: Stat,
     pub children: BTreeSet<String>,
+    /// ZooKeeper ACL; empty = open to everyone (nodes made through weir's own protocol).
+    pub acl: Vec<Acl>,
+    /// Deleted in the same apply as its last child's deletion.
+    pub container: bool,
+    /// TTL node: the leader deletes it once childless and unmodified for this long (0 = none).
+    pub ttl_ms: u64,
 }
 
 /// One session: its timeout and the ephemeral nodes it owns.
@@ -28,6 +35,8 @@ pub struct ZNode {
 pub struct Session {
     pub timeout_ms: u64,
     pub ephemerals: BTreeSet<String>,
+    /// ZooKeeper session password (empty for sessions of weir's own protocol).
+    pub passwd: Vec<u8>,
 }
 
 /// Session timeouts are clamped to this range (ZooKeeper: 2..20 ticks of 2 s).
@@ -41,12 +50,27 @@ pub struct DataTree {
     sessions: BTreeMap<u64, Session>,
     /// Raft id → address, replicated so that a restarted or joining node learns its peers.
     pub members: BTreeMap<u64, String>,
+    /// Paths of TTL nodes (the leader scans these for expiry).
+    ttl_nodes: BTreeSet<String>,
+}
+
+/// `world:anyone` with every permission is stored as the empty list (both mean open to all):
+/// most znodes have it, and it then costs nothing per node in memory and snapshots.
+fn normalize_acl(acl: &[Acl]) -> Vec<Acl> {
+    match acl {
+        [a] if a.perms == crate::proto::PERM_ALL && a.scheme == "world" && a.id == "anyone" => {
+            Vec::new()
+        }
+        _ => acl.to_vec(),
+    }
 }
 
 /// Undo record for multi rollback.
 enum Undo {
     Node(String, Option<ZNode>),
     Session(u64, Option<Session>),
+    /// Whether the path was in `ttl_nodes` before.
+    Ttl(String, bool),
 }
 
 impl Default for DataTree {
@@ -64,12 +88,16 @@ impl DataTree {
                 data: Vec::new(),
                 stat: Stat::default(),
                 children: BTreeSet::new(),
+                acl: Vec::new(),
+                container: false,
+                ttl_ms: 0,
             },
         );
         DataTree {
             nodes,
             sessions: BTreeMap::new(),
             members: BTreeMap::new(),
+            ttl_nodes: BTreeSet::new(),
         }
     }
 
@@ -104,6 +132,51 @@ impl DataTree {
         validate_path(path)?;
         let n = self.nodes.get(path).ok_or(ZkError::NoNode)?;
         Ok((n.children.iter().cloned().collect(), self.stat_of(n)))
+    }
+
+    /// The node itself (ACL, container/TTL flags), for the ZooKeeper frontend.
+    pub fn node(&self, path: &str) -> Option<&ZNode> {
+        self.nodes.get(path)
+    }
+
+    /// Number of descendants of `path` (ZooKeeper's getAllChildrenNumber).
+    pub fn descendant_count(&self, path: &str) -> usize {
+        let prefix = if path == "/" {
+            "/".to_string()
+        } else {
+            format!("{path}/")
+        };
+        self.nodes
+            .range::<str, _>((
+                std::ops::Bound::Included(prefix.as_str()),
+                std::ops::Bound::Unbounded,
+            ))
+            .take_while(|(k, _)| k.starts_with(&prefix))
+            .filter(|(k, _)| k.as_str() != "/")
+            .count()
+    }
+
+    /// TTL nodes that are childless and unmodified for their TTL at `now_ms`, with their
+    /// versions (the leader proposes a versioned delete for each).
+    pub fn expired_ttl_nodes(&self, now_ms: u64) -> Vec<(String, i32)> {
+        self.ttl_nodes
+            .iter()
+            .filter_map(|p| {
+                let n = self.nodes.get(p)?;
+                (n.children.is_empty() && now_ms >= n.stat.mtime_ms.saturating_add(n.ttl_ms))
+                    .then(|| (p.clone(), n.stat.version))
+            })
+            .collect()
+    }
+
+    /// Checks that `auth` may do `perm` on `path` (NONODE if it does not exist).
+    pub fn check_acl(&self, path: &str, perm: i32, auth: Option<&[String]>) -> Result<(), ZkError> {
+        let n = self.nodes.get(path).ok_or(ZkError::NoNode)?;
+        if acl_allows(&n.acl, perm, auth) {
+            Ok(())
+        } else {
+            Err(ZkError::NoAuth)
+        }
     }
 
     fn stat_of(&self, n: &ZNode) -> Stat {
@@ -185,6 +258,23 @@ impl DataTree {
                     Session {
                         timeout_ms,
                         ephemerals: BTreeSet::new(),
+                        passwd: Vec::new(),
+                    },
+                );
+                Ok(Response::Session {
+                    session: zxid,
+                    timeout_ms,
+                })
+            }
+            CommandBody::CreateZkSession { timeout_ms, passwd } => {
+                let timeout_ms =
+                    (*timeout_ms).clamp(SESSION_TIMEOUT_MS_MIN, SESSION_TIMEOUT_MS_MAX);
+                self.sessions.insert(
+                    zxid,
+                    Session {
+                        timeout_ms,
+                        ephemerals: BTreeSet::new(),
+                        passwd: passwd.clone(),
                     },
                 );
                 Ok(Response::Session {
@@ -200,24 +290,50 @@ impl DataTree {
                 session,
                 ops,
                 multi,
-            } => {
-                if *session != 0 && !self.sessions.contains_key(session) {
-                    Err(ZkError::SessionExpired)
-                } else if *multi {
-                    self.apply_multi(*session, zxid, time_ms, ops, &mut events)
-                        .map(Response::Multi)
-                } else if let [op] = ops.as_slice() {
-                    self.apply_op(*session, zxid, time_ms, op, &mut events, None)
-                        .map(Response::Op)
-                } else {
-                    Err(ZkError::BadArguments("single write with != 1 op".into()))
-                }
-            }
+            } => self.apply_ops(*session, None, zxid, time_ms, ops, *multi, &mut events),
+            CommandBody::ZkOps {
+                session,
+                auth,
+                ops,
+                multi,
+            } => self.apply_ops(
+                *session,
+                Some(auth.as_slice()),
+                zxid,
+                time_ms,
+                ops,
+                *multi,
+                &mut events,
+            ),
         };
         if result.is_err() {
             events.clear();
         }
         (result, events)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn apply_ops(
+        &mut self,
+        session: u64,
+        auth: Option<&[String]>,
+        zxid: u64,
+        time_ms: u64,
+        ops: &[Op],
+        multi: bool,
+        events: &mut Vec<WatchEvent>,
+    ) -> Result<Response, ZkError> {
+        if session != 0 && !self.sessions.contains_key(&session) {
+            Err(ZkError::SessionExpired)
+        } else if multi {
+            self.apply_multi(session, auth, zxid, time_ms, ops, events)
+                .map(Response::Multi)
+        } else if let [op] = ops {
+            self.apply_op(session, auth, zxid, time_ms, op, events, None)
+                .map(Response::Op)
+        } else {
+            Err(ZkError::BadArguments("single write with != 1 op".into()))
+        }
     }
 
     fn close_session(&mut self, session: u64, zxid: u64, time_ms: u64, ev: &mut Vec<WatchEvent>) {
@@ -231,13 +347,14 @@ impl DataTree {
             };
             // An ephemeral has no children, so this cannot fail; if it does the tree was already
             // consistent without the node.
-            let _ = self.apply_op(0, zxid, time_ms, &op, ev, None);
+            let _ = self.apply_op(0, None, zxid, time_ms, &op, ev, None);
         }
     }
 
     fn apply_multi(
         &mut self,
         session: u64,
+        auth: Option<&[String]>,
         zxid: u64,
         time_ms: u64,
         ops: &[Op],
@@ -246,7 +363,7 @@ impl DataTree {
         let mut undo = Vec::new();
         let mut results = Vec::with_capacity(ops.len());
         for (i, op) in ops.iter().enumerate() {
-            match self.apply_op(session, zxid, time_ms, op, ev, Some(&mut undo)) {
+            match self.apply_op(session, auth, zxid, time_ms, op, ev, Some(&mut undo)) {
                 Ok(r) => results.push(r),
                 Err(e) => {
                     for u in undo.into_iter().rev() {
@@ -262,6 +379,12 @@ impl DataTree {
                             }
                             Undo::Session(id, None) => {
                                 self.sessions.remove(&id);
+                            }
+                            Undo::Ttl(p, true) => {
+                                self.ttl_nodes.insert(p);
+                            }
+                            Undo::Ttl(p, false) => {
+                                self.ttl_nodes.remove(&p);
                             }
                         }
                     }
@@ -287,6 +410,12 @@ impl DataTree {
         }
     }
 
+    fn save_ttl(&self, undo: &mut Option<&mut Vec<Undo>>, path: &str) {
+        if let Some(u) = undo {
+            u.push(Undo::Ttl(path.to_string(), self.ttl_nodes.contains(path)));
+        }
+    }
+
     fn check_version(expected: i32, actual: i32) -> Result<(), ZkError> {
         if expected != -1 && expected != actual {
             return Err(ZkError::BadVersion);
@@ -294,17 +423,59 @@ impl DataTree {
         Ok(())
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn apply_op(
         &mut self,
         session: u64,
+        auth: Option<&[String]>,
         zxid: u64,
         time_ms: u64,
         op: &Op,
         ev: &mut Vec<WatchEvent>,
-        mut undo: Option<&mut Vec<Undo>>,
+        undo: Option<&mut Vec<Undo>>,
     ) -> Result<OpResult, ZkError> {
         match op {
-            Op::Create { path, data, mode } => {
+            Op::Create { path, data, mode } => self.create(
+                session,
+                auth,
+                zxid,
+                time_ms,
+                (path, data, *mode, &[], 0),
+                ev,
+                undo,
+            ),
+            Op::CreateZk {
+                path,
+                data,
+                mode,
+                acl,
+                ttl_ms,
+            } => self.create(
+                session,
+                auth,
+                zxid,
+                time_ms,
+                (path, data, *mode, acl, *ttl_ms),
+                ev,
+                undo,
+            ),
+            other => self.apply_change(session, auth, zxid, time_ms, other, ev, undo),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments, clippy::type_complexity)]
+    fn create(
+        &mut self,
+        session: u64,
+        auth: Option<&[String]>,
+        zxid: u64,
+        time_ms: u64,
+        (path, data, mode, acl, ttl_ms): (&String, &Vec<u8>, CreateMode, &[Acl], u64),
+        ev: &mut Vec<WatchEvent>,
+        mut undo: Option<&mut Vec<Undo>>,
+    ) -> Result<OpResult, ZkError> {
+        {
+            {
                 validate_path(path)?;
                 if path == "/" {
                     return Err(ZkError::NodeExists);
@@ -317,8 +488,17 @@ impl DataTree {
                         "ephemeral node without a session".into(),
                     ));
                 }
+                if mode.is_ttl() && ttl_ms == 0 {
+                    return Err(ZkError::BadArguments("TTL node without a TTL".into()));
+                }
+                if auth.is_some() && acl.is_empty() {
+                    return Err(ZkError::InvalidAcl);
+                }
                 let parent_path = parent_of(path).to_string();
                 let parent = self.nodes.get(&parent_path).ok_or(ZkError::NoNode)?;
+                if !acl_allows(&parent.acl, PERM_CREATE, auth) {
+                    return Err(ZkError::NoAuth);
+                }
                 if parent.stat.ephemeral_owner != 0 {
                     return Err(ZkError::NoChildrenForEphemerals);
                 }
@@ -355,16 +535,25 @@ impl DataTree {
                     mtime_ms: time_ms,
                     version: 0,
                     cversion: 0,
+                    aversion: 0,
                     ephemeral_owner: owner,
                     data_length: data.len() as u32,
                     num_children: 0,
                 };
+                let ttl_ms = if mode.is_ttl() { ttl_ms } else { 0 };
+                if ttl_ms > 0 {
+                    self.save_ttl(&mut undo, &full);
+                    self.ttl_nodes.insert(full.clone());
+                }
                 self.nodes.insert(
                     full.clone(),
                     ZNode {
                         data: data.clone(),
                         stat,
                         children: BTreeSet::new(),
+                        acl: normalize_acl(acl),
+                        container: mode == CreateMode::Container,
+                        ttl_ms,
                     },
                 );
                 ev.push(WatchEvent {
@@ -379,6 +568,24 @@ impl DataTree {
                 });
                 Ok(OpResult::Created { path: full, stat })
             }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn apply_change(
+        &mut self,
+        session: u64,
+        auth: Option<&[String]>,
+        zxid: u64,
+        time_ms: u64,
+        op: &Op,
+        ev: &mut Vec<WatchEvent>,
+        mut undo: Option<&mut Vec<Undo>>,
+    ) -> Result<OpResult, ZkError> {
+        match op {
+            Op::Create { .. } | Op::CreateZk { .. } => {
+                self.apply_op(session, auth, zxid, time_ms, op, ev, undo)
+            }
             Op::Set {
                 path,
                 data,
@@ -389,6 +596,9 @@ impl DataTree {
                     return Err(ZkError::BadArguments("data larger than 1 MiB".into()));
                 }
                 let n = self.nodes.get(path).ok_or(ZkError::NoNode)?;
+                if !acl_allows(&n.acl, PERM_WRITE, auth) {
+                    return Err(ZkError::NoAuth);
+                }
                 Self::check_version(*version, n.stat.version)?;
                 self.save(&mut undo, path);
                 let n = self.nodes.get_mut(path).ok_or(ZkError::NoNode)?;
@@ -416,14 +626,23 @@ impl DataTree {
                     return Err(ZkError::BadArguments("cannot delete /".into()));
                 }
                 let n = self.nodes.get(path).ok_or(ZkError::NoNode)?;
+                let parent_path = parent_of(path).to_string();
+                if let Some(p) = self.nodes.get(&parent_path) {
+                    if !acl_allows(&p.acl, PERM_DELETE, auth) {
+                        return Err(ZkError::NoAuth);
+                    }
+                }
                 Self::check_version(*version, n.stat.version)?;
                 if !n.children.is_empty() {
                     return Err(ZkError::NotEmpty);
                 }
                 let owner = n.stat.ephemeral_owner;
-                let parent_path = parent_of(path).to_string();
                 self.save(&mut undo, path);
                 self.save(&mut undo, &parent_path);
+                if n.ttl_ms > 0 {
+                    self.save_ttl(&mut undo, path);
+                    self.ttl_nodes.remove(path);
+                }
                 self.nodes.remove(path);
                 if owner != 0 {
                     self.save_session(&mut undo, owner);
@@ -444,16 +663,51 @@ impl DataTree {
                 });
                 ev.push(WatchEvent {
                     kind: EventKind::NodeChildrenChanged,
-                    path: parent_path,
+                    path: parent_path.clone(),
                     zxid,
                 });
+                // A container goes with its last child (ZooKeeper deletes it on a later scan;
+                // doing it in the same apply keeps the tree a pure function of the log).
+                let empty_container = self
+                    .nodes
+                    .get(&parent_path)
+                    .is_some_and(|p| p.container && p.children.is_empty());
+                if empty_container {
+                    let del = Op::Delete {
+                        path: parent_path,
+                        version: -1,
+                    };
+                    self.apply_change(0, None, zxid, time_ms, &del, ev, undo)?;
+                }
                 Ok(OpResult::Deleted)
             }
             Op::Check { path, version } => {
                 validate_path(path)?;
                 let n = self.nodes.get(path).ok_or(ZkError::NoNode)?;
+                if !acl_allows(&n.acl, PERM_READ, auth) {
+                    return Err(ZkError::NoAuth);
+                }
                 Self::check_version(*version, n.stat.version)?;
                 Ok(OpResult::Checked)
+            }
+            Op::SetAcl { path, acl, version } => {
+                validate_path(path)?;
+                if acl.is_empty() {
+                    return Err(ZkError::InvalidAcl);
+                }
+                let n = self.nodes.get(path).ok_or(ZkError::NoNode)?;
+                if !acl_allows(&n.acl, PERM_ADMIN, auth) {
+                    return Err(ZkError::NoAuth);
+                }
+                Self::check_version(*version, n.stat.aversion)?;
+                self.save(&mut undo, path);
+                let n = self.nodes.get_mut(path).ok_or(ZkError::NoNode)?;
+                n.acl = normalize_acl(acl);
+                n.stat.aversion += 1;
+                let mut stat = n.stat;
+                stat.data_length = n.data.len() as u32;
+                stat.num_children = n.children.len() as u32;
+                Ok(OpResult::AclSet { stat })
             }
         }
     }
@@ -713,5 +967,137 @@ mod tests {
         }));
         assert_eq!(t.exists("/e").unwrap(), None);
         assert_eq!(t.session_count(), 0);
+    }
+
+    fn zk(session: u64, auth: &[&str], ops: Vec<Op>, multi: bool) -> CommandBody {
+        CommandBody::ZkOps {
+            session,
+            auth: auth.iter().map(|s| s.to_string()).collect(),
+            ops,
+            multi,
+        }
+    }
+
+    fn zk_create(path: &str, mode: CreateMode, acl: Vec<Acl>, ttl_ms: u64) -> Op {
+        Op::CreateZk {
+            path: path.into(),
+            data: vec![],
+            mode,
+            acl,
+            ttl_ms,
+        }
+    }
+
+    fn world() -> Vec<Acl> {
+        vec![Acl {
+            perms: crate::proto::PERM_ALL,
+            scheme: "world".into(),
+            id: "anyone".into(),
+        }]
+    }
+
+    #[test]
+    fn zk_acls_are_enforced_for_zk_writes_only() {
+        let mut t = DataTree::new();
+        let alice = vec![Acl {
+            perms: crate::proto::PERM_ALL,
+            scheme: "digest".into(),
+            id: "alice:h".into(),
+        }];
+        let c = zk_create("/p", CreateMode::Persistent, alice.clone(), 0);
+        assert!(t.apply(1, 0, &zk(0, &[], vec![c], false)).0.is_ok());
+        let kid = zk_create("/p/k", CreateMode::Persistent, world(), 0);
+        assert_eq!(
+            t.apply(2, 0, &zk(0, &["ip:1.2.3.4"], vec![kid.clone()], false))
+                .0,
+            Err(ZkError::NoAuth)
+        );
+        assert!(t
+            .apply(3, 0, &zk(0, &["digest:alice:h"], vec![kid], false))
+            .0
+            .is_ok());
+        let set = Op::Set {
+            path: "/p".into(),
+            data: vec![1],
+            version: -1,
+        };
+        assert_eq!(
+            t.apply(4, 0, &zk(0, &[], vec![set.clone()], false)).0,
+            Err(ZkError::NoAuth)
+        );
+        // weir's own protocol is not subject to ACLs.
+        assert!(t.apply(5, 0, &ops(0, vec![set], false)).0.is_ok());
+        // Empty ACL on a ZooKeeper create is INVALIDACL; setACL checks aversion.
+        let bad = zk_create("/q", CreateMode::Persistent, vec![], 0);
+        assert_eq!(
+            t.apply(6, 0, &zk(0, &[], vec![bad], false)).0,
+            Err(ZkError::InvalidAcl)
+        );
+        let sa = |v| Op::SetAcl {
+            path: "/p".into(),
+            acl: world(),
+            version: v,
+        };
+        assert_eq!(
+            t.apply(7, 0, &zk(0, &["digest:alice:h"], vec![sa(3)], false))
+                .0,
+            Err(ZkError::BadVersion)
+        );
+        assert!(t
+            .apply(8, 0, &zk(0, &["digest:alice:h"], vec![sa(0)], false))
+            .0
+            .is_ok());
+        assert_eq!(t.exists("/p").unwrap().map(|s| s.aversion), Some(1));
+        assert!(t
+            .check_acl("/p", crate::proto::PERM_WRITE, Some(&[]))
+            .is_ok());
+    }
+
+    #[test]
+    fn containers_go_with_their_last_child_and_ttl_nodes_expire_by_the_clock() {
+        let mut t = DataTree::new();
+        let c = zk_create("/c", CreateMode::Container, world(), 0);
+        assert!(t.apply(1, 0, &zk(0, &[], vec![c], false)).0.is_ok());
+        for (i, k) in ["/c/a", "/c/b"].iter().enumerate() {
+            let op = zk_create(k, CreateMode::Persistent, world(), 0);
+            assert!(t
+                .apply(2 + i as u64, 0, &zk(0, &[], vec![op], false))
+                .0
+                .is_ok());
+        }
+        let del = |p: &str| Op::Delete {
+            path: p.into(),
+            version: -1,
+        };
+        assert!(t
+            .apply(4, 0, &zk(0, &[], vec![del("/c/a")], false))
+            .0
+            .is_ok());
+        assert!(t.exists("/c").unwrap().is_some());
+        let (r, ev) = t.apply(5, 0, &zk(0, &[], vec![del("/c/b")], false));
+        assert!(r.is_ok());
+        assert!(t.exists("/c").unwrap().is_none());
+        assert!(ev.contains(&WatchEvent {
+            kind: EventKind::NodeDeleted,
+            path: "/c".into(),
+            zxid: 5
+        }));
+        t.check_invariants().unwrap();
+        // TTL: listed as expired only when childless and unmodified for the TTL.
+        let ttl = zk_create("/t", CreateMode::PersistentWithTtl, world(), 100);
+        assert!(t.apply(6, 1_000, &zk(0, &[], vec![ttl], false)).0.is_ok());
+        assert!(t.expired_ttl_nodes(1_050).is_empty());
+        assert_eq!(t.expired_ttl_nodes(1_100), vec![("/t".to_string(), 0)]);
+        // A failed multi that created a TTL node leaves no trace of it.
+        let before = t.digest();
+        let m = vec![
+            zk_create("/t2", CreateMode::PersistentWithTtl, world(), 5),
+            del("/missing"),
+        ];
+        assert!(t.apply(7, 2_000, &zk(0, &[], m, true)).0.is_err());
+        assert_eq!(t.digest(), before);
+        assert_eq!(t.expired_ttl_nodes(u64::MAX).len(), 1);
+        assert!(t.apply(8, 0, &zk(0, &[], vec![del("/t")], false)).0.is_ok());
+        assert!(t.expired_ttl_nodes(u64::MAX).is_empty());
     }
 }

@@ -1,0 +1,220 @@
+//! The ZooKeeper frontend at the byte level, over real loopback TCP to an embedded node:
+//! negotiated timeouts, pipelined requests answered in order (reads see the writes before them),
+//! bad input (unknown opcode, hostile frame length, truncated body, garbage handshake), and a
+//! re-attach with a wrong password.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use coord::server::{start_embedded_with, ServerConfig};
+use coord::zk::jute::{
+    self, op, Code, ConnectRequest, ConnectResponse, CreateRequest, Jute, PathWatchRequest,
+    ReplyHeader, Request, Response,
+};
+
+fn node(tick_ms: u64) -> (tempfile::TempDir, coord::server::Embedded, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = ServerConfig::new(1, dir.path().to_path_buf(), "127.0.0.1:0".into());
+    cfg.zk_listen = Some("127.0.0.1:0".into());
+    cfg.zk_tick_ms = tick_ms;
+    let n = start_embedded_with(cfg).unwrap();
+    let zk = n.zk_addr.expect("zk address").to_string();
+    (dir, n, zk)
+}
+
+fn send(s: &mut TcpStream, body: &[u8]) {
+    let mut f = (body.len() as i32).to_be_bytes().to_vec();
+    f.extend_from_slice(body);
+    s.write_all(&f).unwrap();
+}
+
+/// One frame's body, or None if the server closed the connection.
+fn recv(s: &mut TcpStream) -> Option<Vec<u8>> {
+    let mut len = [0u8; 4];
+    s.read_exact(&mut len).ok()?;
+    let mut b = vec![0u8; i32::from_be_bytes(len) as usize];
+    s.read_exact(&mut b).ok()?;
+    Some(b)
+}
+
+fn handshake(
+    zk: &str,
+    timeout_ms: i32,
+    session: i64,
+    passwd: Vec<u8>,
+) -> (TcpStream, ConnectResponse) {
+    let mut s = TcpStream::connect(zk).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let req = ConnectRequest {
+        protocol_version: 0,
+        last_zxid_seen: 0,
+        timeout_ms,
+        session_id: session,
+        passwd,
+        read_only: Some(false),
+    };
+    send(&mut s, &req.to_bytes());
+    let resp = ConnectResponse::from_bytes(&recv(&mut s).expect("connect response")).unwrap();
+    (s, resp)
+}
+
+fn call(s: &mut TcpStream, xid: i32, req: &Request) -> (ReplyHeader, Vec<u8>) {
+    let mut b = Vec::new();
+    req.write(xid, &mut b);
+    send(s, &b);
+    let body = recv(s).expect("reply");
+    let h = ReplyHeader::from_bytes(&body).unwrap();
+    (h, body[16..].to_vec())
+}
+
+#[test]
+fn timeouts_are_negotiated_and_pipelined_replies_come_in_order() {
+    let (_dir, _node, zk) = node(300);
+    // 2..20 ticks of 300 ms.
+    let (_s, r) = handshake(&zk, 100_000, 0, vec![0; 16]);
+    assert_eq!(r.timeout_ms, 6_000);
+    assert_eq!(r.passwd.len(), 16);
+    assert_eq!(r.read_only, Some(false));
+    let (mut s, r) = handshake(&zk, 1, 0, vec![0; 16]);
+    assert_eq!(r.timeout_ms, 600);
+
+    // 200 requests in one write: create /p/i then getData /p/i, alternating.
+    let mut b = Vec::new();
+    let mut f = Vec::new();
+    Request::Create(CreateRequest {
+        path: "/p".into(),
+        data: vec![],
+        acl: vec![jute::Acl {
+            perms: 31,
+            id: jute::Id {
+                scheme: "world".into(),
+                id: "anyone".into(),
+            },
+        }],
+        flags: 0,
+    })
+    .write(1, &mut f);
+    let mark = jute::begin_frame(&mut b);
+    b.extend_from_slice(&f);
+    jute::end_frame(&mut b, mark);
+    for i in 0..100 {
+        let mut one = Vec::new();
+        Request::Create(CreateRequest {
+            path: format!("/p/{i}"),
+            data: vec![i as u8],
+            acl: vec![jute::Acl {
+                perms: 31,
+                id: jute::Id {
+                    scheme: "world".into(),
+                    id: "anyone".into(),
+                },
+            }],
+            flags: 0,
+        })
+        .write(10 + 2 * i, &mut one);
+        let mark = jute::begin_frame(&mut b);
+        b.extend_from_slice(&one);
+        jute::end_frame(&mut b, mark);
+        one.clear();
+        Request::GetData(PathWatchRequest {
+            path: format!("/p/{i}"),
+            watch: false,
+        })
+        .write(11 + 2 * i, &mut one);
+        let mark = jute::begin_frame(&mut b);
+        b.extend_from_slice(&one);
+        jute::end_frame(&mut b, mark);
+    }
+    s.write_all(&b).unwrap();
+    let first = recv(&mut s).unwrap();
+    assert_eq!(ReplyHeader::from_bytes(&first).unwrap().err, 0);
+    let mut last_zxid = 0;
+    for i in 0..100 {
+        let c = recv(&mut s).unwrap();
+        let h = ReplyHeader::from_bytes(&c).unwrap();
+        assert_eq!((h.xid, h.err), (10 + 2 * i, 0), "create {i}");
+        assert!(h.zxid >= last_zxid, "zxids go backwards");
+        last_zxid = h.zxid;
+        let g = recv(&mut s).unwrap();
+        let h = ReplyHeader::from_bytes(&g).unwrap();
+        assert_eq!(
+            (h.xid, h.err),
+            (11 + 2 * i, 0),
+            "get {i} must see create {i}"
+        );
+        let resp = Response::read_body(op::GET_DATA, &mut jute::Reader::new(&g[16..])).unwrap();
+        match resp {
+            Response::GetData(d) => assert_eq!(d.data, vec![i as u8]),
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+#[test]
+fn bad_input_gets_an_error_or_a_closed_connection_and_wrong_passwords_are_refused() {
+    let (_dir, _node, zk) = node(100);
+    let (mut s, r) = handshake(&zk, 2_000, 0, vec![0; 16]);
+    // Unknown opcode: UNIMPLEMENTED for that xid; the connection stays usable.
+    let mut b = 7i32.to_be_bytes().to_vec();
+    b.extend_from_slice(&999i32.to_be_bytes());
+    send(&mut s, &b);
+    let h = ReplyHeader::from_bytes(&recv(&mut s).unwrap()).unwrap();
+    assert_eq!((h.xid, h.err), (7, Code::Unimplemented.as_i32()));
+    let (h, _) = call(&mut s, -2, &Request::Ping);
+    assert_eq!((h.xid, h.err), (-2, 0));
+    // Error codes travel in the header.
+    let (h, _) = call(
+        &mut s,
+        8,
+        &Request::GetData(PathWatchRequest {
+            path: "/missing".into(),
+            watch: false,
+        }),
+    );
+    assert_eq!((h.xid, h.err), (8, Code::NoNode.as_i32()));
+    // A truncated body closes the connection.
+    let mut b = 9i32.to_be_bytes().to_vec();
+    b.extend_from_slice(&op::CREATE.to_be_bytes());
+    b.extend_from_slice(&100i32.to_be_bytes()); // a path of 100 bytes that never comes
+    send(&mut s, &b);
+    assert!(
+        recv(&mut s).is_none(),
+        "truncated request must close the connection"
+    );
+
+    // A hostile frame length closes the connection without reading (or allocating) it.
+    let (mut s2, _) = handshake(&zk, 2_000, 0, vec![0; 16]);
+    s2.write_all(&i32::MAX.to_be_bytes()).unwrap();
+    assert!(recv(&mut s2).is_none());
+
+    // Garbage instead of a ConnectRequest.
+    let mut s3 = TcpStream::connect(&zk).unwrap();
+    s3.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    send(&mut s3, b"ruok");
+    assert!(recv(&mut s3).is_none());
+
+    // Re-attach: the right password keeps the session, a wrong one is told it expired.
+    let (_s4, again) = handshake(&zk, 2_000, r.session_id, r.passwd.clone());
+    assert_eq!(again.session_id, r.session_id);
+    assert!(again.timeout_ms > 0);
+    let (mut s5, bad) = handshake(&zk, 2_000, r.session_id, vec![1; 16]);
+    assert_eq!(bad.timeout_ms, 0);
+    assert!(recv(&mut s5).is_none());
+    // An unknown session id too.
+    let (_s6, unknown) = handshake(&zk, 2_000, 987_654, vec![0; 16]);
+    assert_eq!(unknown.timeout_ms, 0);
+    // A client claiming a zxid the ensemble never reached is refused (connection closed).
+    let mut s7 = TcpStream::connect(&zk).unwrap();
+    s7.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let ahead = ConnectRequest {
+        protocol_version: 0,
+        last_zxid_seen: 1 << 40,
+        timeout_ms: 2_000,
+        session_id: 0,
+        passwd: vec![0; 16],
+        read_only: Some(false),
+    };
+    send(&mut s7, &ahead.to_bytes());
+    assert!(recv(&mut s7).is_none());
+}

@@ -48,12 +48,14 @@
 //! files without a marker are removed. A kill -9 at any point leaves either the old segments or
 //! the new one, never both and never neither.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use glommio::io::{DmaFile, OpenOptions, ReadResult};
 
 use crate::batch::{self, BatchHeader, Scanned, HEADER_LEN};
+use crate::codec::{self, Codec};
 use crate::error::{LogError, Result};
 use crate::index::SegmentIndex;
 use crate::log::{PartitionLog, SealedSegment};
@@ -66,6 +68,9 @@ const WRITE_CHUNK_BYTES: usize = 1 << 20;
 /// Key bytes the offset map of one pass may hold (Kafka's log.cleaner.dedupe.buffer.size is
 /// 128 MiB shared by its cleaner threads).
 pub const MAP_BYTES_MAX: usize = 64 << 20;
+/// Bytes the records of one compressed batch may expand to when the cleaner reads them (a
+/// producer's batch.size is ~1 MiB before compression; a bomb is kept whole, unread).
+pub const DECOMPRESSED_BATCH_MAX: usize = 64 << 20;
 const CLEANED_SUFFIX: &str = ".cleaned";
 const SWAP_EXTENSION: &str = "swap";
 
@@ -78,8 +83,9 @@ pub(crate) struct CleanerState {
     pub first_dirty: u64,
     /// When the oldest tombstone the last pass kept becomes removable.
     pub tombstone_due: Option<i64>,
-    /// A compressed batch was seen: tombstones are then kept (see the module header).
-    pub saw_compressed: bool,
+    /// A batch whose records could not be read (damaged compression, or expanding past
+    /// [`DECOMPRESSED_BATCH_MAX`]) was kept whole: tombstones are then kept (see the header).
+    pub opaque: bool,
     /// Producer id → base offset of its last batch seen in the cleaned range.
     pub producer_last: HashMap<i64, u64>,
 }
@@ -172,11 +178,12 @@ impl PartitionLog {
                                 .producer_last
                                 .insert(header.producer_id, header.base_offset as u64);
                         }
-                        if header.compression() != 0 {
-                            cleaner.saw_compressed = true;
-                            continue;
-                        }
-                        let Some(records) = batch::record_views(&buf[at..at + len]) else {
+                        let plain = plain_records(&buf[at..at + len], &header);
+                        let records = plain
+                            .as_deref()
+                            .and_then(|p| batch::records_in(p, header.records_count));
+                        let Some(records) = records else {
+                            cleaner.opaque = true;
                             continue;
                         };
                         for record in records {
@@ -207,7 +214,7 @@ impl PartitionLog {
             cleaned_to: end,
             ..CompactionOutcome::default()
         };
-        let keep_tombstones = self.shared().cleaner.borrow().saw_compressed;
+        let keep_tombstones = self.shared().cleaner.borrow().opaque;
         let horizon = now.saturating_sub(config.delete_retention_ms as i64);
         let mut tombstone_due: Option<i64> = None;
         let producer_last = self.shared().cleaner.borrow().producer_last.clone();
@@ -270,7 +277,7 @@ impl PartitionLog {
             while let Some((buf, batches)) = reader.next_chunk().await? {
                 for (at, len, header) in batches {
                     let bytes = &buf[at..at + len];
-                    let (kept, dropped, tombstone_due) = rules.filter(bytes, &header);
+                    let (kept, dropped, tombstone_due) = rules.filter(bytes, &header)?;
                     removed += dropped;
                     if let Some(t) = tombstone_due {
                         due = Some(due.map_or(t, |d: i64| d.min(t)));
@@ -281,7 +288,9 @@ impl PartitionLog {
                         Kept::Some(rebuilt) => rebuilt,
                     };
                     let position = writer.len();
-                    max_timestamp = max_timestamp.max(header.max_timestamp);
+                    let kept_max =
+                        BatchHeader::parse(kept).map_or(header.max_timestamp, |h| h.max_timestamp);
+                    max_timestamp = max_timestamp.max(kept_max);
                     index.on_append(
                         (header.base_offset as u64 - base) as u32,
                         position as u32,
@@ -348,17 +357,28 @@ enum Kept {
 impl Rules<'_> {
     /// Which records of one batch stay: (what to write, records removed, when the oldest kept
     /// tombstone becomes removable).
-    fn filter(&self, bytes: &[u8], header: &BatchHeader) -> (Kept, u64, Option<i64>) {
+    fn filter(&self, bytes: &[u8], header: &BatchHeader) -> Result<(Kept, u64, Option<i64>)> {
         let whole = header.is_control()
-            || header.compression() != 0
             || (header.producer_id >= 0
                 && self.producer_last.get(&header.producer_id)
                     == Some(&(header.base_offset as u64)));
         if whole {
-            return (Kept::All, 0, None);
+            return Ok((Kept::All, 0, None));
         }
-        let Some(records) = batch::record_views(bytes) else {
-            return (Kept::All, 0, None);
+        let plain = plain_records(bytes, header);
+        let Some(records) = plain
+            .as_deref()
+            .and_then(|p| batch::records_in(p, header.records_count))
+        else {
+            // Unreadable: kept whole, and the map pass flagged the log `opaque`.
+            return Ok((Kept::All, 0, None));
+        };
+        let timestamp_of = |r: &batch::RecordView<'_>| {
+            if header.is_log_append_time() {
+                header.max_timestamp
+            } else {
+                header.base_timestamp + r.timestamp_delta
+            }
         };
         let mut due: Option<i64> = None;
         let total = records.len();
@@ -371,11 +391,7 @@ impl Rules<'_> {
                     return false;
                 }
                 if r.value.is_none() {
-                    let timestamp = if header.is_log_append_time() {
-                        header.max_timestamp
-                    } else {
-                        header.base_timestamp + r.timestamp_delta
-                    };
+                    let timestamp = timestamp_of(r);
                     if !self.keep_tombstones && timestamp < self.horizon {
                         return false;
                     }
@@ -393,9 +409,46 @@ impl Rules<'_> {
         } else if kept.is_empty() {
             Kept::Nothing
         } else {
-            Kept::Some(batch::with_records(bytes, &kept))
+            // Kafka's rebuilt batch: the same codec (at its default level), and a max timestamp
+            // over the kept records (the log append time stays for LOG_APPEND_TIME batches).
+            let plain: Vec<u8> = kept.iter().flat_map(|r| r.raw.iter().copied()).collect();
+            let codec_error = |source| LogError::Codec {
+                offset: header.base_offset as u64,
+                source,
+            };
+            let codec = Codec::from_id(header.compression()).map_err(codec_error)?;
+            let records = codec::compress(codec, None, &plain).map_err(codec_error)?;
+            let max_timestamp = kept.iter().map(timestamp_of).max().unwrap_or(-1);
+            Kept::Some(batch::rebuilt(
+                bytes,
+                &records,
+                kept.len() as i32,
+                max_timestamp,
+            ))
         };
-        (out, removed, due)
+        Ok((out, removed, due))
+    }
+}
+
+/// The records part of one whole batch as plain bytes: borrowed if uncompressed, decompressed
+/// (at most [`DECOMPRESSED_BATCH_MAX`]) otherwise; `None`, with a warning, if it cannot be read.
+fn plain_records<'a>(bytes: &'a [u8], header: &BatchHeader) -> Option<Cow<'a, [u8]>> {
+    let body = bytes.get(HEADER_LEN..)?;
+    if header.compression() == 0 {
+        return Some(Cow::Borrowed(body));
+    }
+    let decoded = Codec::from_id(header.compression())
+        .and_then(|codec| codec::decompress(codec, body, DECOMPRESSED_BATCH_MAX));
+    match decoded {
+        Ok(plain) => Some(Cow::Owned(plain)),
+        Err(e) => {
+            tracing::warn!(
+                offset = header.base_offset,
+                error = %e,
+                "compaction keeps a batch whole: its records cannot be read"
+            );
+            None
+        }
     }
 }
 

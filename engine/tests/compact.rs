@@ -11,7 +11,10 @@ use std::rc::Rc;
 
 use bytes::Bytes;
 use common::in_temp_dir;
-use engine::batch::{encode_batch, record_views, BatchHeader, Record};
+use engine::batch::{
+    encode_batch, record_views, records_in, scan_batch, BatchHeader, Record, Scanned, HEADER_LEN,
+};
+use engine::codec::{self, Codec};
 use engine::{Clock, LogConfig, PartitionLog, Watermark};
 
 /// Small segments without preallocation; compact only, every pass due.
@@ -263,7 +266,7 @@ fn min_compaction_lag_and_the_dirty_ratio_hold_compaction_back() {
 }
 
 #[test]
-fn compressed_batches_and_a_producers_last_batch_are_kept_whole() {
+fn a_producers_last_batch_is_kept_whole() {
     in_temp_dir(|path| async move {
         let log = PartitionLog::open(&path, compact_config(), Clock::System)
             .await
@@ -304,6 +307,225 @@ fn compressed_batches_and_a_producers_last_batch_are_kept_whole() {
         );
         log.close().await.unwrap();
     });
+}
+
+/// A batch of `records` compressed with `codec`, optionally an idempotent producer's
+/// (producer id, base sequence; epoch 0).
+fn compressed(codec: Codec, records: &[Record], producer: Option<(i64, i32)>) -> Bytes {
+    let plain = encode_batch(records);
+    let mut b = plain[..HEADER_LEN].to_vec();
+    codec::compress_into(codec, None, &plain[HEADER_LEN..], &mut b).unwrap();
+    let len = (b.len() - 12) as i32;
+    b[8..12].copy_from_slice(&len.to_be_bytes());
+    b[21..23].copy_from_slice(&codec.id().to_be_bytes()); // attributes
+    if let Some((id, seq)) = producer {
+        b[43..51].copy_from_slice(&id.to_be_bytes());
+        b[51..53].copy_from_slice(&0i16.to_be_bytes());
+        b[53..57].copy_from_slice(&seq.to_be_bytes());
+    }
+    engine::batch::reseal(&mut b);
+    Bytes::from(b)
+}
+
+type Decoded = (Vec<(u64, String, Option<String>)>, Vec<BatchHeader>);
+
+/// Every record of the log as (offset, key, value), decompressing compressed batches, and every
+/// batch's header; each batch's CRC is checked and its records must match its count.
+async fn decoded(log: &PartitionLog) -> Decoded {
+    let (mut out, mut headers) = (Vec::new(), Vec::new());
+    let mut offset = log.log_start_offset();
+    while offset < log.log_end_offset() {
+        let read = log.read(offset, 1 << 16).await.unwrap();
+        assert!(!read.is_empty());
+        let bytes = read.to_vec();
+        let mut at = 0;
+        for header in &read.batches {
+            let len = header.total_len().unwrap();
+            let batch = &bytes[at..at + len];
+            assert!(
+                matches!(scan_batch(batch, None), Scanned::Batch(_, l) if l == len),
+                "batch at {} is whole with a valid CRC",
+                header.base_offset
+            );
+            let codec = Codec::from_id(header.compression()).unwrap();
+            let plain = codec::decompress(codec, &batch[HEADER_LEN..], 1 << 20).unwrap();
+            let recs = records_in(&plain, header.records_count).expect("records decode");
+            for r in recs {
+                let o = header.base_offset as u64 + r.offset_delta as u64;
+                assert!(o <= header.last_offset() as u64);
+                if o >= offset {
+                    out.push((
+                        o,
+                        String::from_utf8(r.key.unwrap().to_vec()).unwrap(),
+                        r.value.map(|v| String::from_utf8(v.to_vec()).unwrap()),
+                    ));
+                }
+            }
+            if header.base_offset as u64 >= offset {
+                headers.push(*header);
+            }
+            at += len;
+            offset = header.last_offset() as u64 + 1;
+        }
+    }
+    assert!(out.windows(2).all(|w| w[0].0 < w[1].0), "offsets grow");
+    (out, headers)
+}
+
+#[test]
+fn compressed_batches_are_filtered_and_recompressed_with_their_codec() {
+    for codec in [Codec::Gzip, Codec::Snappy, Codec::Lz4, Codec::Zstd] {
+        in_temp_dir(move |path| async move {
+            let now = Rc::new(Cell::new(10_000_000i64));
+            let config = LogConfig {
+                delete_retention_ms: 60_000,
+                ..compact_config()
+            };
+            let log = PartitionLog::open(&path, config, Clock::Manual(now.clone()))
+                .await
+                .unwrap();
+            let ts = now.get() - 1_000;
+            // Round r: one batch over keys k-0..k-4 (rounds < 30) or k-0..k-2 (later); record i
+            // is stamped ts + 4 - i, so the kept tail of a batch is not its newest record. The
+            // last round writes a tombstone for k-1. Values vary so segments roll.
+            let mut latest: BTreeMap<String, (u64, Option<String>)> = BTreeMap::new();
+            let mut partial = None;
+            let producer = |seq: i32| {
+                let recs: Vec<Record> = (0..2)
+                    .map(|i| Record {
+                        timestamp: ts,
+                        key: Some(b"p".to_vec()),
+                        value: Some(format!("p{seq}-{i}").into_bytes()),
+                        headers: Vec::new(),
+                    })
+                    .collect();
+                compressed(codec, &recs, Some((55, seq)))
+            };
+            log.append(producer(0), 0).unwrap();
+            let producer_last = log.append(producer(2), 0).unwrap().first_offset;
+            for round in 0..40u64 {
+                let keys = if round < 30 { 5 } else { 3 };
+                let recs: Vec<Record> = (0..keys)
+                    .map(|i| Record {
+                        timestamp: ts + 4 - i as i64,
+                        key: Some(format!("k-{i}").into_bytes()),
+                        value: (round != 39 || i != 1).then(|| {
+                            format!("k-{i}-v{round}-{:x}", round * 7919 + i * 104_729)
+                                .repeat(4)
+                                .into_bytes()
+                        }),
+                        headers: Vec::new(),
+                    })
+                    .collect();
+                let info = log.append(compressed(codec, &recs, None), 0).unwrap();
+                for (i, r) in recs.iter().enumerate() {
+                    let value = r.value.clone().map(|v| String::from_utf8(v).unwrap());
+                    latest.insert(format!("k-{i}"), (info.first_offset + i as u64, value));
+                }
+                if round == 29 {
+                    partial = Some(info.first_offset);
+                }
+            }
+            // Roll past the compressed data.
+            let first_other = log.next_offset();
+            let others = fill_keys(&log, "other", 3, 40, ts).await;
+            let segments = log.segment_count();
+            assert!(segments > 4, "{codec}: {segments} segments");
+
+            log.compact().await.unwrap().expect("a pass ran");
+            let (recs, headers) = decoded(&log).await;
+            let mut expected: Vec<(u64, String, Option<String>)> = latest
+                .iter()
+                .map(|(k, (o, v))| (*o, k.clone(), v.clone()))
+                .collect();
+            expected
+                .extend((0..2).map(|i| (producer_last + i, "p".into(), Some(format!("p2-{i}")))));
+            for (k, o) in &others {
+                assert!(
+                    recs.iter().any(|r| &r.1 == k && r.0 == *o),
+                    "{codec}: {k} at {o}"
+                );
+            }
+            let compressed_recs: Vec<_> = recs
+                .iter()
+                .filter(|r| !r.1.starts_with("other"))
+                .cloned()
+                .collect();
+            expected.sort();
+            assert_eq!(
+                compressed_recs, expected,
+                "{codec}: latest per key at its offset"
+            );
+            assert!(
+                recs.iter().any(|r| r.1 == "k-1" && r.2.is_none()),
+                "young tombstone kept"
+            );
+            // Every surviving batch of compressed data kept its codec; the producer's last batch
+            // is whole; the round-29 batch keeps k-3 and k-4 with its offsets, lastOffsetDelta
+            // and a max timestamp over what it kept.
+            let kept: Vec<&BatchHeader> = headers
+                .iter()
+                .filter(|h| (h.base_offset as u64) < first_other)
+                .collect();
+            for h in &kept {
+                assert_eq!(
+                    h.compression(),
+                    codec.id(),
+                    "{codec}: batch {}",
+                    h.base_offset
+                );
+            }
+            let last = headers
+                .iter()
+                .find(|h| h.base_offset as u64 == producer_last)
+                .unwrap();
+            assert_eq!(
+                (last.producer_id, last.base_sequence, last.records_count),
+                (55, 2, 2)
+            );
+            assert!(
+                !headers
+                    .iter()
+                    .any(|h| h.producer_id == 55 && h.base_sequence == 0),
+                "{codec}: the producer's superseded batch is gone"
+            );
+            let partial = partial.unwrap();
+            let h = headers
+                .iter()
+                .find(|h| h.base_offset as u64 == partial)
+                .unwrap();
+            assert_eq!(
+                (
+                    h.records_count,
+                    h.last_offset_delta,
+                    h.max_timestamp,
+                    h.base_timestamp
+                ),
+                (2, 4, ts + 1, ts + 4),
+                "{codec}: the rebuilt round-29 batch"
+            );
+            // Batches whose records are all gone disappear: left are the producer's last, round
+            // 29's and round 39's.
+            assert_eq!(kept.len(), 3, "{codec}: {kept:?}");
+
+            // Past delete.retention.ms the tombstone goes; the rest stays.
+            now.set(now.get() + 61_000);
+            let outcome = log
+                .compact()
+                .await
+                .unwrap()
+                .expect("the tombstone came due");
+            assert_eq!(outcome.records_removed, 1, "{codec}");
+            let (after, _) = decoded(&log).await;
+            assert!(
+                !after.iter().any(|r| r.1 == "k-1"),
+                "{codec}: tombstone removed"
+            );
+            let before_minus: Vec<_> = recs.into_iter().filter(|r| r.1 != "k-1").collect();
+            assert_eq!(after, before_minus, "{codec}");
+            log.close().await.unwrap();
+        });
+    }
 }
 
 #[test]

@@ -72,6 +72,9 @@ pub const MAP_BYTES_MAX: usize = 64 << 20;
 /// producer's batch.size is ~1 MiB before compression; a bomb is kept whole, unread).
 pub const DECOMPRESSED_BATCH_MAX: usize = 64 << 20;
 const CLEANED_SUFFIX: &str = ".cleaned";
+/// The cleaner's durable progress in a partition directory (Kafka's cleaner-offset-checkpoint,
+/// per log dir there).
+pub const CHECKPOINT_FILE: &str = "cleaner-offset-checkpoint";
 const SWAP_EXTENSION: &str = "swap";
 
 /// Compaction's progress in one log, kept by the log (`Shared::cleaner`).
@@ -88,6 +91,71 @@ pub(crate) struct CleanerState {
     pub opaque: bool,
     /// Producer id → base offset of its last batch seen in the cleaned range.
     pub producer_last: HashMap<i64, u64>,
+}
+
+/// What [`CHECKPOINT_FILE`] holds (JSON). Besides Kafka's first dirty offset it keeps what
+/// Kafka finds elsewhere (the producer state snapshot) or recomputes: producers' last batches,
+/// when the oldest kept tombstone comes due, and the `opaque` flag.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Checkpoint {
+    version: u32,
+    first_dirty: u64,
+    tombstone_due: Option<i64>,
+    opaque: bool,
+    producer_last: Vec<(i64, u64)>,
+}
+
+/// The cleaner state saved in `dir`, or a fresh one (the whole log dirty once) if there is none,
+/// it cannot be read, or it is past the log end (a log recreated under the same name).
+pub(crate) fn load_checkpoint(dir: &Path, log_end: u64) -> CleanerState {
+    let path = dir.join(CHECKPOINT_FILE);
+    let bytes = match std::fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return CleanerState::default(),
+        Err(e) => {
+            tracing::warn!(path = %path.display(), "reading the cleaner checkpoint: {e}; the whole log counts as dirty");
+            return CleanerState::default();
+        }
+    };
+    match serde_json::from_slice::<Checkpoint>(&bytes) {
+        Ok(c) if c.version == 1 && c.first_dirty <= log_end => CleanerState {
+            running: false,
+            first_dirty: c.first_dirty,
+            tombstone_due: c.tombstone_due,
+            opaque: c.opaque,
+            producer_last: c.producer_last.into_iter().collect(),
+        },
+        Ok(c) => {
+            tracing::warn!(path = %path.display(), first_dirty = c.first_dirty, log_end, version = c.version, "ignoring a cleaner checkpoint that does not fit the log; the whole log counts as dirty");
+            CleanerState::default()
+        }
+        Err(e) => {
+            tracing::warn!(path = %path.display(), "damaged cleaner checkpoint: {e}; the whole log counts as dirty");
+            CleanerState::default()
+        }
+    }
+}
+
+/// Saves the cleaner state durably (temporary file, fdatasync, rename, directory fsync).
+async fn save_checkpoint(dir: &Path, state: &CleanerState) -> Result<()> {
+    let mut producer_last: Vec<(i64, u64)> =
+        state.producer_last.iter().map(|(&p, &o)| (p, o)).collect();
+    producer_last.sort_unstable();
+    let checkpoint = Checkpoint {
+        version: 1,
+        first_dirty: state.first_dirty,
+        tombstone_due: state.tombstone_due,
+        opaque: state.opaque,
+        producer_last,
+    };
+    let bytes = serde_json::to_vec(&checkpoint).map_err(|e| {
+        LogError::io(
+            "encoding the cleaner checkpoint",
+            dir.join(CHECKPOINT_FILE),
+            std::io::Error::other(e),
+        )
+    })?;
+    segment::write_file_durably(dir, CHECKPOINT_FILE, &bytes).await
 }
 
 /// What one compaction pass did.
@@ -229,7 +297,12 @@ impl PartitionLog {
         while !rest.is_empty() {
             let (taken, bytes_before, bytes_after, removed, due) =
                 self.clean_group(rest, &rules).await?;
+            // Everything below the group's end has now been cleaned with this pass's map.
+            let group_end = rest[taken - 1].next_base;
             rest = &rest[taken..];
+            if !rest.is_empty() {
+                self.advance_first_dirty(group_end, None).await?;
+            }
             outcome.segments_after += 1;
             outcome.bytes_before += bytes_before;
             outcome.bytes_after += bytes_after;
@@ -239,10 +312,28 @@ impl PartitionLog {
                 (a, b) => a.or(b),
             };
         }
-        let mut cleaner = self.shared().cleaner.borrow_mut();
-        cleaner.first_dirty = end;
-        cleaner.tombstone_due = tombstone_due;
+        self.advance_first_dirty(end, Some(tombstone_due)).await?;
         Ok(Some(outcome))
+    }
+
+    /// Moves the first dirty offset up to `to` (and sets when kept tombstones come due, at the
+    /// end of a pass), in memory and in [`CHECKPOINT_FILE`].
+    async fn advance_first_dirty(&self, to: u64, tombstone_due: Option<Option<i64>>) -> Result<()> {
+        let snapshot = {
+            let mut cleaner = self.shared().cleaner.borrow_mut();
+            cleaner.first_dirty = cleaner.first_dirty.max(to);
+            if let Some(due) = tombstone_due {
+                cleaner.tombstone_due = due;
+            }
+            CleanerState {
+                running: true,
+                first_dirty: cleaner.first_dirty,
+                tombstone_due: cleaner.tombstone_due,
+                opaque: cleaner.opaque,
+                producer_last: cleaner.producer_last.clone(),
+            }
+        };
+        save_checkpoint(self.dir(), &snapshot).await
     }
 
     /// Rewrites the first segments of `range` into one and swaps it in: as many as fit in

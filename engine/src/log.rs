@@ -295,13 +295,15 @@ impl PartitionLog {
             closing: false,
             closed: false,
         };
+        // The cleaner resumes where its last pass ended (compact.rs, cleaner-offset-checkpoint).
+        let cleaner = crate::compact::load_checkpoint(&dir, log_end);
         let shared = Rc::new(Shared {
             state: RefCell::new(state),
             wake: Rc::default(),
             dir,
             config: RefCell::new(Rc::new(config)),
             clock,
-            cleaner: RefCell::default(),
+            cleaner: RefCell::new(cleaner),
         });
         let flusher = glommio::spawn_local(flusher(shared.clone()));
         Ok(PartitionLog {

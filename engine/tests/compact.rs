@@ -529,6 +529,84 @@ fn compressed_batches_are_filtered_and_recompressed_with_their_codec() {
 }
 
 #[test]
+fn the_cleaner_checkpoint_survives_a_restart() {
+    in_temp_dir(|path| async move {
+        let config = LogConfig {
+            min_cleanable_dirty_ratio_ppm: 500_000,
+            ..compact_config()
+        };
+        let log = PartitionLog::open(&path, config.clone(), Clock::System)
+            .await
+            .unwrap();
+        // An idempotent producer's last batch, whose record a plain write after the restart
+        // supersedes: then only the "last batch of a producer" rule keeps it.
+        let mut b = encode_batch(&[Record {
+            timestamp: 1_000,
+            key: Some(b"p".to_vec()),
+            value: Some(b"from-producer".to_vec()),
+            headers: Vec::new(),
+        }]);
+        b[43..51].copy_from_slice(&91i64.to_be_bytes());
+        b[51..53].copy_from_slice(&0i16.to_be_bytes());
+        b[53..57].copy_from_slice(&5i32.to_be_bytes());
+        engine::batch::reseal(&mut b);
+        let producer_last = log.append(Bytes::from(b), 0).unwrap().first_offset;
+        fill(&log, 20, 30, 1_000).await;
+        let first = log
+            .compact()
+            .await
+            .unwrap()
+            .expect("all dirty: a pass runs");
+        assert!(first.records_removed > 500, "{first:?}");
+        assert!(path.join(engine::compact::CHECKPOINT_FILE).exists());
+        let has_producer_batch = |log: PartitionLog| async move {
+            let read = log.read(producer_last, 1 << 16).await.unwrap();
+            read.batches
+                .first()
+                .is_some_and(|h| h.base_offset as u64 == producer_last && h.producer_id == 91)
+        };
+        assert!(has_producer_batch(log.clone()).await);
+        log.close().await.unwrap();
+
+        // Reopened: the cleaned part is not dirty again, so no pass.
+        let log = PartitionLog::open(&path, config.clone(), Clock::System)
+            .await
+            .unwrap();
+        assert_eq!(
+            log.compact().await.unwrap(),
+            None,
+            "nothing dirty after a restart"
+        );
+        // New dirty data past the ratio: a pass runs, from where the last one ended, and the
+        // producer's last batch is still kept.
+        log.append(keyed("p", Some("plain"), 1_000), 0).unwrap();
+        fill_keys(&log, "new", 40, 4, 1_000).await;
+        let second = log
+            .compact()
+            .await
+            .unwrap()
+            .expect("new data past the ratio");
+        assert!(
+            second.cleaned_to > first.cleaned_to,
+            "{second:?} after {first:?}"
+        );
+        assert!(
+            has_producer_batch(log.clone()).await,
+            "producer state survived"
+        );
+        log.close().await.unwrap();
+
+        // Without the checkpoint the whole log counts as dirty once (what the file saves).
+        std::fs::remove_file(path.join(engine::compact::CHECKPOINT_FILE)).unwrap();
+        let log = PartitionLog::open(&path, config, Clock::System)
+            .await
+            .unwrap();
+        assert!(log.compact().await.unwrap().is_some());
+        log.close().await.unwrap();
+    });
+}
+
+#[test]
 fn a_compacted_log_refuses_records_without_a_key() {
     in_temp_dir(|path| async move {
         let log = PartitionLog::open(&path, compact_config(), Clock::System)

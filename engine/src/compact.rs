@@ -12,8 +12,11 @@
 //!   `min.compaction.lag.ms` old (the cleanable range stops at the first younger one).
 //! - A pass runs when the **dirty** share of the cleanable range (bytes not yet compacted) is at
 //!   least `min.cleanable.dirty.ratio`, or when a tombstone kept by the last pass has become
-//!   removable. The first dirty offset is kept in memory: after a restart the whole log counts
-//!   as dirty once.
+//!   removable. The first dirty offset is saved in [`CHECKPOINT_FILE`] in the partition
+//!   directory (Kafka's cleaner-offset-checkpoint; temporary file, fdatasync, rename, directory
+//!   fsync) after each swapped group, with the producers' last batches and when kept tombstones
+//!   come due, and read on open: a restart does not make the whole log dirty again. A missing,
+//!   damaged or out-of-range checkpoint makes the whole log dirty once (safe, only slower).
 //! - An offset map (key → highest offset) is built over the dirty segments (at most
 //!   [`MAP_BYTES_MAX`] of keys: the pass then ends where the map filled). Every segment from the
 //!   log start to that end is rewritten keeping a record only if no higher offset of its key is
@@ -22,14 +25,22 @@
 //!   are removed (Kafka's cleaner counts them invalid).
 //! - **Tombstones** (null values) are removed once their timestamp is `delete.retention.ms` old
 //!   (Kafka since KIP-534 counts from the first cleaning; here from the record's timestamp).
-//! - Kept whole, never filtered: compressed batches (weir stores batches as produced and does
-//!   not decompress; their keys do not enter the map, and while the log holds any compressed
-//!   batch no tombstone is removed, so a compressed older value can never resurface), control
-//!   batches, and the last batch of each producer id (so idempotence state survives, as Kafka's
-//!   "retain the last batch" rule).
+//! - **Compressed batches** are handled as Kafka's cleaner does: decompressed (`codec`, at most
+//!   [`DECOMPRESSED_BATCH_MAX`] bytes), their keys enter the map, and a batch that loses records
+//!   is rebuilt with the kept records re-compressed with the same codec (its default level): same
+//!   base offset, lastOffsetDelta, producer id/epoch/base sequence and base timestamp, record
+//!   bytes (offset and timestamp deltas) unchanged, max timestamp recomputed over the kept
+//!   records (the log append time for LOG_APPEND_TIME batches), CRC32C recomputed. A batch that
+//!   loses every record disappears. The same rebuild applies to uncompressed batches.
+//! - Kept whole, never filtered: control batches, the last batch of each producer id (so
+//!   idempotence state survives, as Kafka's "retain the last batch" rule), and a batch whose
+//!   records cannot be read (damaged compression, or expanding past the bound: a warning is
+//!   logged, and the log is then `opaque`: no tombstone is removed any more, so an older value
+//!   hidden in such a batch can never resurface).
 //! - Appends to a compacted log refuse records without a key (`log::refuse_keyless`).
-//! - Not done: max.compaction.lag.ms; the first dirty offset is not persisted (Kafka's
-//!   cleaner-offset-checkpoint).
+//! - Appends do not decompress, so keyless records inside compressed batches are accepted, and
+//!   the cleaner removes them like any keyless record.
+//! - Not done: max.compaction.lag.ms.
 //! - Consecutive segments are **merged** into one cleaned segment while what is written so far
 //!   plus the next segment's size before cleaning fits segment.bytes (Kafka groups by sizes
 //!   before cleaning only, so its merges take a second pass), so a log of small cleaned segments

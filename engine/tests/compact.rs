@@ -633,6 +633,46 @@ fn a_compacted_log_refuses_records_without_a_key() {
             "{err}"
         );
         assert_eq!(log.next_offset(), 0, "nothing of it appended");
+        // Inside a compressed batch too (it is decompressed to check).
+        let records = [
+            Record {
+                timestamp: 1,
+                key: Some(b"k".to_vec()),
+                value: Some(b"v".to_vec()),
+                headers: Vec::new(),
+            },
+            Record {
+                timestamp: 1,
+                key: None,
+                value: Some(b"v".to_vec()),
+                headers: Vec::new(),
+            },
+        ];
+        for codec in [Codec::Gzip, Codec::Snappy, Codec::Lz4, Codec::Zstd] {
+            let err = log
+                .append(compressed(codec, &records, None), 0)
+                .unwrap_err();
+            assert_eq!(
+                err.kafka_code(),
+                engine::error::kafka_code::INVALID_RECORD,
+                "{codec}: {err}"
+            );
+            assert!(log
+                .append(compressed(codec, &records[..1], None), 0)
+                .is_ok());
+        }
+        // Compressed bytes that do not decompress: CORRUPT_MESSAGE.
+        let mut bad = compressed(Codec::Lz4, &records[..1], None).to_vec();
+        let end = bad.len();
+        bad[HEADER_LEN..end].fill(0x11);
+        engine::batch::reseal(&mut bad);
+        let err = log.append(Bytes::from(bad), 0).unwrap_err();
+        assert_eq!(
+            err.kafka_code(),
+            engine::error::kafka_code::CORRUPT_MESSAGE,
+            "{err}"
+        );
+        assert_eq!(log.next_offset(), 4, "only the keyed batches");
         log.close().await.unwrap();
         // A log that is not compacted takes it.
         let plain = LogConfig {

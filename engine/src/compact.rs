@@ -11,8 +11,10 @@
 //! - Only **sealed** segments are cleaned, and only those whose newest record is at least
 //!   `min.compaction.lag.ms` old (the cleanable range stops at the first younger one).
 //! - A pass runs when the **dirty** share of the cleanable range (bytes not yet compacted) is at
-//!   least `min.cleanable.dirty.ratio`, or when a tombstone kept by the last pass has become
-//!   removable. The first dirty offset is saved in [`CHECKPOINT_FILE`] in the partition
+//!   least `min.cleanable.dirty.ratio`, when a tombstone kept by the last pass has become
+//!   removable, or when a dirty segment's newest record is `max.compaction.lag.ms` old (Kafka
+//!   looks at the first dirty batch's timestamp, so it may clean a little sooner); a compacted
+//!   log's active segment rolls after at most max.compaction.lag.ms (Kafka's maxSegmentMs). The first dirty offset is saved in [`CHECKPOINT_FILE`] in the partition
 //!   directory (Kafka's cleaner-offset-checkpoint; temporary file, fdatasync, rename, directory
 //!   fsync) after each swapped group, with the producers' last batches and when kept tombstones
 //!   come due, and read on open: a restart does not make the whole log dirty again. A missing,
@@ -40,7 +42,6 @@
 //! - Appends to a compacted log refuse records without a key (`log::refuse_keyless`).
 //! - Appends do not decompress, so keyless records inside compressed batches are accepted, and
 //!   the cleaner removes them like any keyless record.
-//! - Not done: max.compaction.lag.ms.
 //! - Consecutive segments are **merged** into one cleaned segment while what is written so far
 //!   plus the next segment's size before cleaning fits segment.bytes (Kafka groups by sizes
 //!   before cleaning only, so its merges take a second pass), so a log of small cleaned segments
@@ -224,7 +225,14 @@ impl PartitionLog {
             && u128::from(dirty) * 1_000_000
                 >= u128::from(config.min_cleanable_dirty_ratio_ppm) * u128::from(total);
         let tombstones_due = tombstone_due.is_some_and(|due| now >= due);
-        if !ratio_due && !tombstones_due {
+        // max.compaction.lag.ms: a dirty segment this old is cleaned whatever the ratio.
+        let max_lag = config.max_compaction_lag_ms.min(i64::MAX as u64) as i64;
+        let lag_due = cleanable.iter().any(|s| {
+            s.next_base > first_dirty
+                && s.max_timestamp >= 0
+                && s.max_timestamp <= now.saturating_sub(max_lag)
+        });
+        if !ratio_due && !tombstones_due && !lag_due {
             return Ok(None);
         }
         self.shared().cleaner.borrow_mut().running = true;

@@ -346,9 +346,16 @@ impl PartitionLog {
             let cursor = &mut state.cursor;
             let base_offset = cursor.next_offset;
             let relative_end = base_offset + header.last_offset_delta as u64 - cursor.segment_base;
+            // Kafka's maxSegmentMs: a compacted log also rolls at max.compaction.lag.ms, so its
+            // data becomes cleanable in time.
+            let segment_ms = if config.cleanup_compact {
+                config.segment_ms.min(config.max_compaction_lag_ms)
+            } else {
+                config.segment_ms
+            };
             let too_old = cursor
                 .segment_first_append_ms
-                .is_some_and(|first| now - first >= config.segment_ms as i64);
+                .is_some_and(|first| now - first >= segment_ms as i64);
             let starts_segment = cursor.segment_bytes > 0
                 && (cursor.segment_bytes + len as u64 > config.segment_bytes
                     || too_old

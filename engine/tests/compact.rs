@@ -266,6 +266,55 @@ fn min_compaction_lag_and_the_dirty_ratio_hold_compaction_back() {
 }
 
 #[test]
+fn max_compaction_lag_cleans_old_dirty_data_whatever_the_ratio_and_rolls() {
+    in_temp_dir(|path| async move {
+        let now = Rc::new(Cell::new(50_000_000i64));
+        let config = LogConfig {
+            min_cleanable_dirty_ratio_ppm: 900_000,
+            max_compaction_lag_ms: 100_000,
+            segment_ms: 10_000_000,
+            ..compact_config()
+        };
+        let log = PartitionLog::open(&path, config, Clock::Manual(now.clone()))
+            .await
+            .unwrap();
+        fill(&log, 20, 20, now.get()).await;
+        log.compact()
+            .await
+            .unwrap()
+            .expect("all dirty: a pass runs");
+        // A little new data, sealed: far under the 0.9 ratio.
+        fill_keys(&log, "late", 40, 2, now.get()).await;
+        assert_eq!(log.compact().await.unwrap(), None, "under the ratio");
+        now.set(now.get() + 99_000);
+        assert_eq!(
+            log.compact().await.unwrap(),
+            None,
+            "not yet max.compaction.lag.ms old"
+        );
+        now.set(now.get() + 2_000);
+        let outcome = log
+            .compact()
+            .await
+            .unwrap()
+            .expect("older than max.compaction.lag.ms: cleaned whatever the ratio");
+        assert!(outcome.records_removed >= 40, "{outcome:?}");
+        // The active segment rolls once it is max.compaction.lag.ms old (segment.ms is far off).
+        let active = log.active_segment_base();
+        now.set(now.get() + 100_001);
+        log.append(keyed("roll", Some("r"), now.get()), 0).unwrap();
+        log.wait(log.next_offset() - 1, Watermark::Durable)
+            .await
+            .unwrap();
+        assert!(
+            log.active_segment_base() > active,
+            "rolled at max.compaction.lag.ms"
+        );
+        log.close().await.unwrap();
+    });
+}
+
+#[test]
 fn a_producers_last_batch_is_kept_whole() {
     in_temp_dir(|path| async move {
         let log = PartitionLog::open(&path, compact_config(), Clock::System)

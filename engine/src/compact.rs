@@ -14,11 +14,12 @@
 //!   least `min.cleanable.dirty.ratio`, when a tombstone kept by the last pass has become
 //!   removable, or when a dirty segment's newest record is `max.compaction.lag.ms` old (Kafka
 //!   looks at the first dirty batch's timestamp, so it may clean a little sooner); a compacted
-//!   log's active segment rolls after at most max.compaction.lag.ms (Kafka's maxSegmentMs). The first dirty offset is saved in [`CHECKPOINT_FILE`] in the partition
-//!   directory (Kafka's cleaner-offset-checkpoint; temporary file, fdatasync, rename, directory
-//!   fsync) after each swapped group, with the producers' last batches and when kept tombstones
-//!   come due, and read on open: a restart does not make the whole log dirty again. A missing,
-//!   damaged or out-of-range checkpoint makes the whole log dirty once (safe, only slower).
+//!   log's active segment rolls after at most max.compaction.lag.ms (Kafka's maxSegmentMs).
+//! - The first dirty offset is saved in [`CHECKPOINT_FILE`] in the partition directory (Kafka's
+//!   cleaner-offset-checkpoint; temporary file, fdatasync, rename, directory fsync) after each
+//!   swapped group, with the producers' last batches and when kept tombstones come due, and read
+//!   on open: a restart does not make the whole log dirty again. A missing, damaged or
+//!   out-of-range checkpoint makes the whole log dirty once (safe, only slower).
 //! - An offset map (key → highest offset) is built over the dirty segments (at most
 //!   [`MAP_BYTES_MAX`] of keys: the pass then ends where the map filled). Every segment from the
 //!   log start to that end is rewritten keeping a record only if no higher offset of its key is
@@ -39,9 +40,8 @@
 //!   records cannot be read (damaged compression, or expanding past the bound: a warning is
 //!   logged, and the log is then `opaque`: no tombstone is removed any more, so an older value
 //!   hidden in such a batch can never resurface).
-//! - Appends to a compacted log refuse records without a key (`log::refuse_keyless`).
-//! - Appends do not decompress, so keyless records inside compressed batches are accepted, and
-//!   the cleaner removes them like any keyless record.
+//! - Appends to a compacted log refuse records without a key, inside compressed batches too
+//!   (`log::refuse_keyless` decompresses them, as Kafka's LogValidator does).
 //! - Consecutive segments are **merged** into one cleaned segment while what is written so far
 //!   plus the next segment's size before cleaning fits segment.bytes (Kafka groups by sizes
 //!   before cleaning only, so its merges take a second pass), so a log of small cleaned segments

@@ -315,6 +315,71 @@ fn max_compaction_lag_cleans_old_dirty_data_whatever_the_ratio_and_rolls() {
 }
 
 #[test]
+fn an_unreadable_compressed_batch_is_kept_whole_and_then_tombstones_stay() {
+    in_temp_dir(|path| async move {
+        let now = Rc::new(Cell::new(20_000_000i64));
+        let compact = LogConfig {
+            delete_retention_ms: 1_000,
+            ..compact_config()
+        };
+        // Written while the topic was not compacted (appends to a compacted log refuse it): a
+        // zstd batch whose records expand past the cleaner's bound, and one whose compressed
+        // bytes are damaged. Both pass the CRC.
+        let log = PartitionLog::open(
+            &path,
+            LogConfig {
+                cleanup_compact: false,
+                ..compact.clone()
+            },
+            Clock::Manual(now.clone()),
+        )
+        .await
+        .unwrap();
+        let record = Record {
+            timestamp: now.get(),
+            key: Some(b"key-000".to_vec()),
+            value: Some(b"hidden".to_vec()),
+            headers: Vec::new(),
+        };
+        let mut bomb = compressed(Codec::Zstd, std::slice::from_ref(&record), None).to_vec();
+        let zeros = vec![0u8; engine::compact::DECOMPRESSED_BATCH_MAX + 1];
+        bomb.truncate(HEADER_LEN);
+        codec::compress_into(Codec::Zstd, None, &zeros, &mut bomb).unwrap();
+        let len = (bomb.len() - 12) as i32;
+        bomb[8..12].copy_from_slice(&len.to_be_bytes());
+        engine::batch::reseal(&mut bomb);
+        assert!(bomb.len() < 64 << 10, "{} bytes", bomb.len());
+        let bomb_at = log.append(Bytes::from(bomb), 0).unwrap().first_offset;
+        let mut damaged = compressed(Codec::Lz4, std::slice::from_ref(&record), None).to_vec();
+        let end = damaged.len();
+        damaged[HEADER_LEN + 7..end].fill(0x11);
+        engine::batch::reseal(&mut damaged);
+        let damaged_at = log.append(Bytes::from(damaged), 0).unwrap().first_offset;
+        log.set_config(compact);
+        fill(&log, 5, 10, now.get()).await;
+        let tombstone = log.append(keyed("key-001", None, now.get()), 0).unwrap();
+        fill_keys(&log, "other", 3, 20, now.get()).await;
+
+        now.set(now.get() + 5_000);
+        log.compact().await.unwrap().expect("a pass ran");
+        let read = |at: u64| {
+            let log = log.clone();
+            async move { log.read(at, 1 << 16).await.unwrap().batches[0].base_offset as u64 }
+        };
+        assert_eq!(read(bomb_at).await, bomb_at, "the bomb is kept whole");
+        assert_eq!(
+            read(damaged_at).await,
+            damaged_at,
+            "the damaged batch is kept whole"
+        );
+        // The tombstone is past delete.retention.ms but stays: the unreadable batches could
+        // hide an older value of its key.
+        assert_eq!(read(tombstone.first_offset).await, tombstone.first_offset);
+        log.close().await.unwrap();
+    });
+}
+
+#[test]
 fn a_producers_last_batch_is_kept_whole() {
     in_temp_dir(|path| async move {
         let log = PartitionLog::open(&path, compact_config(), Clock::System)

@@ -3,8 +3,8 @@
 //! Owns choosing what to clean, rewriting sealed segments into `.cleaned` files and swapping them
 //! in crash-safely, and finishing or undoing an interrupted swap when the log opens. Must not
 //! touch the active segment, take locks or run off the log's shard: it is a task on the owning
-//! shard, it yields after every 1 MiB chunk (to every other ready task, not only when glommio's
-//! preemption timer says so) so produce and fetch go on, and the log's invariants (offsets only
+//! shard, it yields after every 1 MiB chunk and every ~1 MiB decompressed (to every other ready
+//! task, not only when glommio's preemption timer says so) so produce and fetch go on, and the log's invariants (offsets only
 //! grow, sealed files end at their last batch, indexes match) hold for what it writes.
 //!
 //! Semantics (Kafka's, with the differences noted):
@@ -253,37 +253,46 @@ impl PartitionLog {
         let mut end = first_dirty.max(cleanable[0].base_offset);
         for seg in cleanable.iter().filter(|s| s.next_base > first_dirty) {
             let mut reader = BatchReader::new(seg);
+            let mut decompressed = 0usize;
             while let Some((buf, batches)) = reader.next_chunk().await? {
-                {
-                    let mut cleaner = self.shared().cleaner.borrow_mut();
-                    for (at, len, header) in batches {
-                        if header.is_control() {
-                            continue;
-                        }
-                        if header.producer_id >= 0 {
-                            cleaner
-                                .producer_last
-                                .insert(header.producer_id, header.base_offset as u64);
-                        }
-                        let plain = plain_records(&buf[at..at + len], &header);
-                        let records = plain
-                            .as_deref()
-                            .and_then(|p| batch::records_in(p, header.records_count));
-                        let Some(records) = records else {
-                            cleaner.opaque = true;
-                            continue;
-                        };
-                        for record in records {
-                            if let Some(key) = record.key {
-                                let offset = header.base_offset as u64 + record.offset_delta as u64;
-                                match map.get_mut(key) {
-                                    Some(latest) => *latest = (*latest).max(offset),
-                                    None => {
-                                        map_bytes += key.len() + 32;
-                                        map.insert(key.to_vec(), offset);
-                                    }
+                for (at, len, header) in batches {
+                    if header.is_control() {
+                        continue;
+                    }
+                    if header.producer_id >= 0 {
+                        self.shared()
+                            .cleaner
+                            .borrow_mut()
+                            .producer_last
+                            .insert(header.producer_id, header.base_offset as u64);
+                    }
+                    let plain = plain_records(&buf[at..at + len], &header);
+                    let records = plain
+                        .as_deref()
+                        .and_then(|p| batch::records_in(p, header.records_count));
+                    let Some(records) = records else {
+                        self.shared().cleaner.borrow_mut().opaque = true;
+                        continue;
+                    };
+                    for record in records {
+                        if let Some(key) = record.key {
+                            let offset = header.base_offset as u64 + record.offset_delta as u64;
+                            match map.get_mut(key) {
+                                Some(latest) => *latest = (*latest).max(offset),
+                                None => {
+                                    map_bytes += key.len() + 32;
+                                    map.insert(key.to_vec(), offset);
                                 }
                             }
+                        }
+                    }
+                    // Decompressing is CPU work a 1 MiB chunk does not bound: yield per MiB
+                    // decompressed too.
+                    if header.compression() != 0 {
+                        decompressed += plain.as_deref().map_or(0, <[u8]>::len);
+                        if decompressed >= READ_CHUNK_BYTES {
+                            decompressed = 0;
+                            futures_lite::future::yield_now().await;
                         }
                     }
                 }
@@ -376,6 +385,7 @@ impl PartitionLog {
         let mut removed = 0u64;
         let mut due: Option<i64> = None;
         let mut taken = 0;
+        let mut compressed_in = 0usize;
         for seg in range {
             let fits = writer.len() + seg.size <= config.segment_bytes
                 && seg.next_base - base <= u64::from(u32::MAX);
@@ -388,6 +398,15 @@ impl PartitionLog {
                 for (at, len, header) in batches {
                     let bytes = &buf[at..at + len];
                     let (kept, dropped, tombstone_due) = rules.filter(bytes, &header)?;
+                    // Decompressing and re-compressing: yield per 128 KiB of compressed input
+                    // too (about 1 MiB of records), not only per chunk read.
+                    if header.compression() != 0 {
+                        compressed_in += len;
+                        if compressed_in >= READ_CHUNK_BYTES / 8 {
+                            compressed_in = 0;
+                            futures_lite::future::yield_now().await;
+                        }
+                    }
                     removed += dropped;
                     if let Some(t) = tombstone_due {
                         due = Some(due.map_or(t, |d: i64| d.min(t)));

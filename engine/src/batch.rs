@@ -3,7 +3,8 @@
 //! Owns the byte layout of a batch. The log stores batches byte-for-byte as produced, so this module
 //! never decompresses or re-encodes a producer's batch: it validates the header and CRC32C, walks
 //! the records of uncompressed batches, and patches only the two fields the broker assigns (base
-//! offset and partition leader epoch), which lie outside the CRC.
+//! offset and partition leader epoch), which lie outside the CRC. (Compaction rewrites batches:
+//! it decompresses through `codec` and puts the kept records back with [`rebuilt`].)
 
 use crate::error::{LogError, Result};
 
@@ -366,9 +367,18 @@ pub fn record_views(batch: &[u8]) -> Option<Vec<RecordView<'_>>> {
     if header.compression() != 0 {
         return None;
     }
-    let mut body = batch.get(HEADER_LEN..header.total_len()?)?;
-    let mut out = Vec::with_capacity(usize::try_from(header.records_count).ok()?.min(4096));
-    for _ in 0..header.records_count {
+    records_in(
+        batch.get(HEADER_LEN..header.total_len()?)?,
+        header.records_count,
+    )
+}
+
+/// The `count` records of a batch's records part: the bytes after the header of an uncompressed
+/// batch, or what `codec::decompress` made of a compressed one. `None` if malformed (fewer
+/// records, or bytes left after the last).
+pub fn records_in(mut body: &[u8], count: i32) -> Option<Vec<RecordView<'_>>> {
+    let mut out = Vec::with_capacity(usize::try_from(count).ok()?.min(4096));
+    for _ in 0..count {
         let (len, used) = read_varint(body)?;
         let total = used.checked_add(usize::try_from(len).ok()?)?;
         let (raw, rest) = body.split_at_checked(total)?;
@@ -391,7 +401,7 @@ pub fn record_views(batch: &[u8]) -> Option<Vec<RecordView<'_>>> {
             value,
         });
     }
-    Some(out)
+    body.is_empty().then_some(out)
 }
 
 /// A varint-length-prefixed byte field (-1: null), advancing `cursor` past it.
@@ -406,20 +416,20 @@ fn nullable_field<'a>(cursor: &mut &'a [u8]) -> Option<Option<&'a [u8]>> {
     Some(Some(field))
 }
 
-/// A copy of `batch` holding only `kept` of its records (slices of it, in order, as
-/// [`record_views`] returned them): base offset, lastOffsetDelta, timestamps and producer fields
-/// stay (Kafka keeps lastOffsetDelta so a producer's last sequence survives), records count and
-/// length change and the CRC is recomputed.
-pub fn with_records(batch: &[u8], kept: &[RecordView<'_>]) -> Vec<u8> {
-    let body: usize = kept.iter().map(|r| r.raw.len()).sum();
-    let mut out = Vec::with_capacity(HEADER_LEN + body);
+/// A copy of `batch`'s header followed by `records`, the kept records already encoded
+/// (concatenated [`RecordView::raw`]s, compressed with the batch's codec if it has one), for
+/// compaction. Base offset, lastOffsetDelta (Kafka keeps it so a producer's last sequence
+/// survives), base timestamp, attributes and producer fields stay, so every kept record keeps its
+/// offset and timestamp; batch length, records count and `max_timestamp` are set and the CRC is
+/// recomputed.
+pub fn rebuilt(batch: &[u8], records: &[u8], count: i32, max_timestamp: i64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(HEADER_LEN + records.len());
     out.extend_from_slice(&batch[..HEADER_LEN]);
-    for record in kept {
-        out.extend_from_slice(record.raw);
-    }
+    out.extend_from_slice(records);
     let batch_length = (out.len() - LOG_OVERHEAD) as i32;
     out[BATCH_LENGTH_AT..BATCH_LENGTH_AT + 4].copy_from_slice(&batch_length.to_be_bytes());
-    out[RECORDS_COUNT_AT..RECORDS_COUNT_AT + 4].copy_from_slice(&(kept.len() as i32).to_be_bytes());
+    out[RECORDS_COUNT_AT..RECORDS_COUNT_AT + 4].copy_from_slice(&count.to_be_bytes());
+    out[MAX_TIMESTAMP_AT..MAX_TIMESTAMP_AT + 8].copy_from_slice(&max_timestamp.to_be_bytes());
     reseal(&mut out);
     out
 }

@@ -3,17 +3,23 @@
 //! Owns choosing what to clean, rewriting sealed segments into `.cleaned` files and swapping them
 //! in crash-safely, and finishing or undoing an interrupted swap when the log opens. Must not
 //! touch the active segment, take locks or run off the log's shard: it is a task on the owning
-//! shard, it yields after every 1 MiB chunk (to every other ready task, not only when glommio's
-//! preemption timer says so) so produce and fetch go on, and the log's invariants (offsets only
+//! shard, it yields after every 1 MiB chunk and every ~1 MiB decompressed (to every other ready
+//! task, not only when glommio's preemption timer says so) so produce and fetch go on, and the log's invariants (offsets only
 //! grow, sealed files end at their last batch, indexes match) hold for what it writes.
 //!
 //! Semantics (Kafka's, with the differences noted):
 //! - Only **sealed** segments are cleaned, and only those whose newest record is at least
 //!   `min.compaction.lag.ms` old (the cleanable range stops at the first younger one).
 //! - A pass runs when the **dirty** share of the cleanable range (bytes not yet compacted) is at
-//!   least `min.cleanable.dirty.ratio`, or when a tombstone kept by the last pass has become
-//!   removable. The first dirty offset is kept in memory: after a restart the whole log counts
-//!   as dirty once.
+//!   least `min.cleanable.dirty.ratio`, when a tombstone kept by the last pass has become
+//!   removable, or when a dirty segment's newest record is `max.compaction.lag.ms` old (Kafka
+//!   looks at the first dirty batch's timestamp, so it may clean a little sooner); a compacted
+//!   log's active segment rolls after at most max.compaction.lag.ms (Kafka's maxSegmentMs).
+//! - The first dirty offset is saved in [`CHECKPOINT_FILE`] in the partition directory (Kafka's
+//!   cleaner-offset-checkpoint; temporary file, fdatasync, rename, directory fsync) after each
+//!   swapped group, with the producers' last batches and when kept tombstones come due, and read
+//!   on open: a restart does not make the whole log dirty again. A missing, damaged or
+//!   out-of-range checkpoint makes the whole log dirty once (safe, only slower).
 //! - An offset map (key → highest offset) is built over the dirty segments (at most
 //!   [`MAP_BYTES_MAX`] of keys: the pass then ends where the map filled). Every segment from the
 //!   log start to that end is rewritten keeping a record only if no higher offset of its key is
@@ -22,14 +28,20 @@
 //!   are removed (Kafka's cleaner counts them invalid).
 //! - **Tombstones** (null values) are removed once their timestamp is `delete.retention.ms` old
 //!   (Kafka since KIP-534 counts from the first cleaning; here from the record's timestamp).
-//! - Kept whole, never filtered: compressed batches (weir stores batches as produced and does
-//!   not decompress; their keys do not enter the map, and while the log holds any compressed
-//!   batch no tombstone is removed, so a compressed older value can never resurface), control
-//!   batches, and the last batch of each producer id (so idempotence state survives, as Kafka's
-//!   "retain the last batch" rule).
-//! - Appends to a compacted log refuse records without a key (`log::refuse_keyless`).
-//! - Not done: max.compaction.lag.ms; the first dirty offset is not persisted (Kafka's
-//!   cleaner-offset-checkpoint).
+//! - **Compressed batches** are handled as Kafka's cleaner does: decompressed (`codec`, at most
+//!   [`DECOMPRESSED_BATCH_MAX`] bytes), their keys enter the map, and a batch that loses records
+//!   is rebuilt with the kept records re-compressed with the same codec (its default level): same
+//!   base offset, lastOffsetDelta, producer id/epoch/base sequence and base timestamp, record
+//!   bytes (offset and timestamp deltas) unchanged, max timestamp recomputed over the kept
+//!   records (the log append time for LOG_APPEND_TIME batches), CRC32C recomputed. A batch that
+//!   loses every record disappears. The same rebuild applies to uncompressed batches.
+//! - Kept whole, never filtered: control batches, the last batch of each producer id (so
+//!   idempotence state survives, as Kafka's "retain the last batch" rule), and a batch whose
+//!   records cannot be read (damaged compression, or expanding past the bound: a warning is
+//!   logged, and the log is then `opaque`: no tombstone is removed any more, so an older value
+//!   hidden in such a batch can never resurface).
+//! - Appends to a compacted log refuse records without a key, inside compressed batches too
+//!   (`log::refuse_keyless` decompresses them, as Kafka's LogValidator does).
 //! - Consecutive segments are **merged** into one cleaned segment while what is written so far
 //!   plus the next segment's size before cleaning fits segment.bytes (Kafka groups by sizes
 //!   before cleaning only, so its merges take a second pass), so a log of small cleaned segments
@@ -48,12 +60,14 @@
 //! files without a marker are removed. A kill -9 at any point leaves either the old segments or
 //! the new one, never both and never neither.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use glommio::io::{DmaFile, OpenOptions, ReadResult};
 
 use crate::batch::{self, BatchHeader, Scanned, HEADER_LEN};
+use crate::codec::{self, Codec};
 use crate::error::{LogError, Result};
 use crate::index::SegmentIndex;
 use crate::log::{PartitionLog, SealedSegment};
@@ -66,7 +80,13 @@ const WRITE_CHUNK_BYTES: usize = 1 << 20;
 /// Key bytes the offset map of one pass may hold (Kafka's log.cleaner.dedupe.buffer.size is
 /// 128 MiB shared by its cleaner threads).
 pub const MAP_BYTES_MAX: usize = 64 << 20;
+/// Bytes the records of one compressed batch may expand to when the cleaner reads them (a
+/// producer's batch.size is ~1 MiB before compression; a bomb is kept whole, unread).
+pub const DECOMPRESSED_BATCH_MAX: usize = 64 << 20;
 const CLEANED_SUFFIX: &str = ".cleaned";
+/// The cleaner's durable progress in a partition directory (Kafka's cleaner-offset-checkpoint,
+/// per log dir there).
+pub const CHECKPOINT_FILE: &str = "cleaner-offset-checkpoint";
 const SWAP_EXTENSION: &str = "swap";
 
 /// Compaction's progress in one log, kept by the log (`Shared::cleaner`).
@@ -78,10 +98,76 @@ pub(crate) struct CleanerState {
     pub first_dirty: u64,
     /// When the oldest tombstone the last pass kept becomes removable.
     pub tombstone_due: Option<i64>,
-    /// A compressed batch was seen: tombstones are then kept (see the module header).
-    pub saw_compressed: bool,
+    /// A batch whose records could not be read (damaged compression, or expanding past
+    /// [`DECOMPRESSED_BATCH_MAX`]) was kept whole: tombstones are then kept (see the header).
+    pub opaque: bool,
     /// Producer id → base offset of its last batch seen in the cleaned range.
     pub producer_last: HashMap<i64, u64>,
+}
+
+/// What [`CHECKPOINT_FILE`] holds (JSON). Besides Kafka's first dirty offset it keeps what
+/// Kafka finds elsewhere (the producer state snapshot) or recomputes: producers' last batches,
+/// when the oldest kept tombstone comes due, and the `opaque` flag.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Checkpoint {
+    version: u32,
+    first_dirty: u64,
+    tombstone_due: Option<i64>,
+    opaque: bool,
+    producer_last: Vec<(i64, u64)>,
+}
+
+/// The cleaner state saved in `dir`, or a fresh one (the whole log dirty once) if there is none,
+/// it cannot be read, or it is past the log end (a log recreated under the same name).
+pub(crate) fn load_checkpoint(dir: &Path, log_end: u64) -> CleanerState {
+    let path = dir.join(CHECKPOINT_FILE);
+    let bytes = match std::fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return CleanerState::default(),
+        Err(e) => {
+            tracing::warn!(path = %path.display(), "reading the cleaner checkpoint: {e}; the whole log counts as dirty");
+            return CleanerState::default();
+        }
+    };
+    match serde_json::from_slice::<Checkpoint>(&bytes) {
+        Ok(c) if c.version == 1 && c.first_dirty <= log_end => CleanerState {
+            running: false,
+            first_dirty: c.first_dirty,
+            tombstone_due: c.tombstone_due,
+            opaque: c.opaque,
+            producer_last: c.producer_last.into_iter().collect(),
+        },
+        Ok(c) => {
+            tracing::warn!(path = %path.display(), first_dirty = c.first_dirty, log_end, version = c.version, "ignoring a cleaner checkpoint that does not fit the log; the whole log counts as dirty");
+            CleanerState::default()
+        }
+        Err(e) => {
+            tracing::warn!(path = %path.display(), "damaged cleaner checkpoint: {e}; the whole log counts as dirty");
+            CleanerState::default()
+        }
+    }
+}
+
+/// Saves the cleaner state durably (temporary file, fdatasync, rename, directory fsync).
+async fn save_checkpoint(dir: &Path, state: &CleanerState) -> Result<()> {
+    let mut producer_last: Vec<(i64, u64)> =
+        state.producer_last.iter().map(|(&p, &o)| (p, o)).collect();
+    producer_last.sort_unstable();
+    let checkpoint = Checkpoint {
+        version: 1,
+        first_dirty: state.first_dirty,
+        tombstone_due: state.tombstone_due,
+        opaque: state.opaque,
+        producer_last,
+    };
+    let bytes = serde_json::to_vec(&checkpoint).map_err(|e| {
+        LogError::io(
+            "encoding the cleaner checkpoint",
+            dir.join(CHECKPOINT_FILE),
+            std::io::Error::other(e),
+        )
+    })?;
+    segment::write_file_durably(dir, CHECKPOINT_FILE, &bytes).await
 }
 
 /// What one compaction pass did.
@@ -139,7 +225,14 @@ impl PartitionLog {
             && u128::from(dirty) * 1_000_000
                 >= u128::from(config.min_cleanable_dirty_ratio_ppm) * u128::from(total);
         let tombstones_due = tombstone_due.is_some_and(|due| now >= due);
-        if !ratio_due && !tombstones_due {
+        // max.compaction.lag.ms: a dirty segment this old is cleaned whatever the ratio.
+        let max_lag = config.max_compaction_lag_ms.min(i64::MAX as u64) as i64;
+        let lag_due = cleanable.iter().any(|s| {
+            s.next_base > first_dirty
+                && s.max_timestamp >= 0
+                && s.max_timestamp <= now.saturating_sub(max_lag)
+        });
+        if !ratio_due && !tombstones_due && !lag_due {
             return Ok(None);
         }
         self.shared().cleaner.borrow_mut().running = true;
@@ -160,36 +253,46 @@ impl PartitionLog {
         let mut end = first_dirty.max(cleanable[0].base_offset);
         for seg in cleanable.iter().filter(|s| s.next_base > first_dirty) {
             let mut reader = BatchReader::new(seg);
+            let mut decompressed = 0usize;
             while let Some((buf, batches)) = reader.next_chunk().await? {
-                {
-                    let mut cleaner = self.shared().cleaner.borrow_mut();
-                    for (at, len, header) in batches {
-                        if header.is_control() {
-                            continue;
-                        }
-                        if header.producer_id >= 0 {
-                            cleaner
-                                .producer_last
-                                .insert(header.producer_id, header.base_offset as u64);
-                        }
-                        if header.compression() != 0 {
-                            cleaner.saw_compressed = true;
-                            continue;
-                        }
-                        let Some(records) = batch::record_views(&buf[at..at + len]) else {
-                            continue;
-                        };
-                        for record in records {
-                            if let Some(key) = record.key {
-                                let offset = header.base_offset as u64 + record.offset_delta as u64;
-                                match map.get_mut(key) {
-                                    Some(latest) => *latest = (*latest).max(offset),
-                                    None => {
-                                        map_bytes += key.len() + 32;
-                                        map.insert(key.to_vec(), offset);
-                                    }
+                for (at, len, header) in batches {
+                    if header.is_control() {
+                        continue;
+                    }
+                    if header.producer_id >= 0 {
+                        self.shared()
+                            .cleaner
+                            .borrow_mut()
+                            .producer_last
+                            .insert(header.producer_id, header.base_offset as u64);
+                    }
+                    let plain = plain_records(&buf[at..at + len], &header);
+                    let records = plain
+                        .as_deref()
+                        .and_then(|p| batch::records_in(p, header.records_count));
+                    let Some(records) = records else {
+                        self.shared().cleaner.borrow_mut().opaque = true;
+                        continue;
+                    };
+                    for record in records {
+                        if let Some(key) = record.key {
+                            let offset = header.base_offset as u64 + record.offset_delta as u64;
+                            match map.get_mut(key) {
+                                Some(latest) => *latest = (*latest).max(offset),
+                                None => {
+                                    map_bytes += key.len() + 32;
+                                    map.insert(key.to_vec(), offset);
                                 }
                             }
+                        }
+                    }
+                    // Decompressing is CPU work a 1 MiB chunk does not bound: yield per MiB
+                    // decompressed too.
+                    if header.compression() != 0 {
+                        decompressed += plain.as_deref().map_or(0, <[u8]>::len);
+                        if decompressed >= READ_CHUNK_BYTES {
+                            decompressed = 0;
+                            futures_lite::future::yield_now().await;
                         }
                     }
                 }
@@ -207,7 +310,7 @@ impl PartitionLog {
             cleaned_to: end,
             ..CompactionOutcome::default()
         };
-        let keep_tombstones = self.shared().cleaner.borrow().saw_compressed;
+        let keep_tombstones = self.shared().cleaner.borrow().opaque;
         let horizon = now.saturating_sub(config.delete_retention_ms as i64);
         let mut tombstone_due: Option<i64> = None;
         let producer_last = self.shared().cleaner.borrow().producer_last.clone();
@@ -222,7 +325,12 @@ impl PartitionLog {
         while !rest.is_empty() {
             let (taken, bytes_before, bytes_after, removed, due) =
                 self.clean_group(rest, &rules).await?;
+            // Everything below the group's end has now been cleaned with this pass's map.
+            let group_end = rest[taken - 1].next_base;
             rest = &rest[taken..];
+            if !rest.is_empty() {
+                self.advance_first_dirty(group_end, None).await?;
+            }
             outcome.segments_after += 1;
             outcome.bytes_before += bytes_before;
             outcome.bytes_after += bytes_after;
@@ -232,10 +340,28 @@ impl PartitionLog {
                 (a, b) => a.or(b),
             };
         }
-        let mut cleaner = self.shared().cleaner.borrow_mut();
-        cleaner.first_dirty = end;
-        cleaner.tombstone_due = tombstone_due;
+        self.advance_first_dirty(end, Some(tombstone_due)).await?;
         Ok(Some(outcome))
+    }
+
+    /// Moves the first dirty offset up to `to` (and sets when kept tombstones come due, at the
+    /// end of a pass), in memory and in [`CHECKPOINT_FILE`].
+    async fn advance_first_dirty(&self, to: u64, tombstone_due: Option<Option<i64>>) -> Result<()> {
+        let snapshot = {
+            let mut cleaner = self.shared().cleaner.borrow_mut();
+            cleaner.first_dirty = cleaner.first_dirty.max(to);
+            if let Some(due) = tombstone_due {
+                cleaner.tombstone_due = due;
+            }
+            CleanerState {
+                running: true,
+                first_dirty: cleaner.first_dirty,
+                tombstone_due: cleaner.tombstone_due,
+                opaque: cleaner.opaque,
+                producer_last: cleaner.producer_last.clone(),
+            }
+        };
+        save_checkpoint(self.dir(), &snapshot).await
     }
 
     /// Rewrites the first segments of `range` into one and swaps it in: as many as fit in
@@ -259,6 +385,7 @@ impl PartitionLog {
         let mut removed = 0u64;
         let mut due: Option<i64> = None;
         let mut taken = 0;
+        let mut compressed_in = 0usize;
         for seg in range {
             let fits = writer.len() + seg.size <= config.segment_bytes
                 && seg.next_base - base <= u64::from(u32::MAX);
@@ -270,7 +397,16 @@ impl PartitionLog {
             while let Some((buf, batches)) = reader.next_chunk().await? {
                 for (at, len, header) in batches {
                     let bytes = &buf[at..at + len];
-                    let (kept, dropped, tombstone_due) = rules.filter(bytes, &header);
+                    let (kept, dropped, tombstone_due) = rules.filter(bytes, &header)?;
+                    // Decompressing and re-compressing: yield per 128 KiB of compressed input
+                    // too (about 1 MiB of records), not only per chunk read.
+                    if header.compression() != 0 {
+                        compressed_in += len;
+                        if compressed_in >= READ_CHUNK_BYTES / 8 {
+                            compressed_in = 0;
+                            futures_lite::future::yield_now().await;
+                        }
+                    }
                     removed += dropped;
                     if let Some(t) = tombstone_due {
                         due = Some(due.map_or(t, |d: i64| d.min(t)));
@@ -281,7 +417,9 @@ impl PartitionLog {
                         Kept::Some(rebuilt) => rebuilt,
                     };
                     let position = writer.len();
-                    max_timestamp = max_timestamp.max(header.max_timestamp);
+                    let kept_max =
+                        BatchHeader::parse(kept).map_or(header.max_timestamp, |h| h.max_timestamp);
+                    max_timestamp = max_timestamp.max(kept_max);
                     index.on_append(
                         (header.base_offset as u64 - base) as u32,
                         position as u32,
@@ -348,17 +486,28 @@ enum Kept {
 impl Rules<'_> {
     /// Which records of one batch stay: (what to write, records removed, when the oldest kept
     /// tombstone becomes removable).
-    fn filter(&self, bytes: &[u8], header: &BatchHeader) -> (Kept, u64, Option<i64>) {
+    fn filter(&self, bytes: &[u8], header: &BatchHeader) -> Result<(Kept, u64, Option<i64>)> {
         let whole = header.is_control()
-            || header.compression() != 0
             || (header.producer_id >= 0
                 && self.producer_last.get(&header.producer_id)
                     == Some(&(header.base_offset as u64)));
         if whole {
-            return (Kept::All, 0, None);
+            return Ok((Kept::All, 0, None));
         }
-        let Some(records) = batch::record_views(bytes) else {
-            return (Kept::All, 0, None);
+        let plain = plain_records(bytes, header);
+        let Some(records) = plain
+            .as_deref()
+            .and_then(|p| batch::records_in(p, header.records_count))
+        else {
+            // Unreadable: kept whole, and the map pass flagged the log `opaque`.
+            return Ok((Kept::All, 0, None));
+        };
+        let timestamp_of = |r: &batch::RecordView<'_>| {
+            if header.is_log_append_time() {
+                header.max_timestamp
+            } else {
+                header.base_timestamp + r.timestamp_delta
+            }
         };
         let mut due: Option<i64> = None;
         let total = records.len();
@@ -371,11 +520,7 @@ impl Rules<'_> {
                     return false;
                 }
                 if r.value.is_none() {
-                    let timestamp = if header.is_log_append_time() {
-                        header.max_timestamp
-                    } else {
-                        header.base_timestamp + r.timestamp_delta
-                    };
+                    let timestamp = timestamp_of(r);
                     if !self.keep_tombstones && timestamp < self.horizon {
                         return false;
                     }
@@ -393,9 +538,46 @@ impl Rules<'_> {
         } else if kept.is_empty() {
             Kept::Nothing
         } else {
-            Kept::Some(batch::with_records(bytes, &kept))
+            // Kafka's rebuilt batch: the same codec (at its default level), and a max timestamp
+            // over the kept records (the log append time stays for LOG_APPEND_TIME batches).
+            let plain: Vec<u8> = kept.iter().flat_map(|r| r.raw.iter().copied()).collect();
+            let codec_error = |source| LogError::Codec {
+                offset: header.base_offset as u64,
+                source,
+            };
+            let codec = Codec::from_id(header.compression()).map_err(codec_error)?;
+            let records = codec::compress(codec, None, &plain).map_err(codec_error)?;
+            let max_timestamp = kept.iter().map(timestamp_of).max().unwrap_or(-1);
+            Kept::Some(batch::rebuilt(
+                bytes,
+                &records,
+                kept.len() as i32,
+                max_timestamp,
+            ))
         };
-        (out, removed, due)
+        Ok((out, removed, due))
+    }
+}
+
+/// The records part of one whole batch as plain bytes: borrowed if uncompressed, decompressed
+/// (at most [`DECOMPRESSED_BATCH_MAX`]) otherwise; `None`, with a warning, if it cannot be read.
+fn plain_records<'a>(bytes: &'a [u8], header: &BatchHeader) -> Option<Cow<'a, [u8]>> {
+    let body = bytes.get(HEADER_LEN..)?;
+    if header.compression() == 0 {
+        return Some(Cow::Borrowed(body));
+    }
+    let decoded = Codec::from_id(header.compression())
+        .and_then(|codec| codec::decompress(codec, body, DECOMPRESSED_BATCH_MAX));
+    match decoded {
+        Ok(plain) => Some(Cow::Owned(plain)),
+        Err(e) => {
+            tracing::warn!(
+                offset = header.base_offset,
+                error = %e,
+                "compaction keeps a batch whole: its records cannot be read"
+            );
+            None
+        }
     }
 }
 

@@ -41,6 +41,10 @@ pub struct LogConfig {
     pub min_cleanable_dirty_ratio_ppm: u32,
     /// `min.compaction.lag.ms`: a segment is compacted only once its newest record is this old.
     pub min_compaction_lag_ms: u64,
+    /// `max.compaction.lag.ms`: a dirty segment whose newest record is this old is compacted
+    /// whatever the dirty ratio, and (as Kafka's maxSegmentMs) a compacted log's active segment
+    /// rolls after at most this long. Kafka's default is Long.MAX_VALUE (never).
+    pub max_compaction_lag_ms: u64,
     /// Recently written bytes kept in memory (per partition) so tail reads need no disk I/O; all
     /// partitions of a shard together are also bounded (`tail::set_shard_tail_bytes`).
     pub tail_cache_bytes: usize,
@@ -76,6 +80,7 @@ impl Default for LogConfig {
             delete_retention_ms: 86_400_000,
             min_cleanable_dirty_ratio_ppm: 500_000,
             min_compaction_lag_ms: 0,
+            max_compaction_lag_ms: i64::MAX as u64,
         }
     }
 }

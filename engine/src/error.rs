@@ -54,6 +54,12 @@ pub enum LogError {
     /// The log has been closed.
     #[error("log is closed")]
     Closed,
+    /// Compaction could not re-compress the kept records of a batch.
+    #[error("compacting the batch at offset {offset}: {source}")]
+    Codec {
+        offset: u64,
+        source: crate::codec::CodecError,
+    },
 }
 
 impl LogError {
@@ -67,7 +73,8 @@ impl LogError {
             LogError::CorruptSegment { .. }
             | LogError::Io { .. }
             | LogError::Offline(_)
-            | LogError::Closed => kafka_code::KAFKA_STORAGE_ERROR,
+            | LogError::Closed
+            | LogError::Codec { .. } => kafka_code::KAFKA_STORAGE_ERROR,
         }
     }
 

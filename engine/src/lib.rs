@@ -11,6 +11,7 @@
 
 pub mod batch;
 pub mod broker;
+pub mod codec;
 pub mod compact;
 pub mod config;
 pub mod error;

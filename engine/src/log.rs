@@ -295,13 +295,15 @@ impl PartitionLog {
             closing: false,
             closed: false,
         };
+        // The cleaner resumes where its last pass ended (compact.rs, cleaner-offset-checkpoint).
+        let cleaner = crate::compact::load_checkpoint(&dir, log_end);
         let shared = Rc::new(Shared {
             state: RefCell::new(state),
             wake: Rc::default(),
             dir,
             config: RefCell::new(Rc::new(config)),
             clock,
-            cleaner: RefCell::default(),
+            cleaner: RefCell::new(cleaner),
         });
         let flusher = glommio::spawn_local(flusher(shared.clone()));
         Ok(PartitionLog {
@@ -344,9 +346,16 @@ impl PartitionLog {
             let cursor = &mut state.cursor;
             let base_offset = cursor.next_offset;
             let relative_end = base_offset + header.last_offset_delta as u64 - cursor.segment_base;
+            // Kafka's maxSegmentMs: a compacted log also rolls at max.compaction.lag.ms, so its
+            // data becomes cleanable in time.
+            let segment_ms = if config.cleanup_compact {
+                config.segment_ms.min(config.max_compaction_lag_ms)
+            } else {
+                config.segment_ms
+            };
             let too_old = cursor
                 .segment_first_append_ms
-                .is_some_and(|first| now - first >= config.segment_ms as i64);
+                .is_some_and(|first| now - first >= segment_ms as i64);
             let starts_segment = cursor.segment_bytes > 0
                 && (cursor.segment_bytes + len as u64 > config.segment_bytes
                     || too_old
@@ -805,13 +814,41 @@ impl PartitionLog {
 }
 
 /// Kafka's rule for compacted topics: every record needs a key ("Compacted topic cannot accept
-/// message without key", INVALID_RECORD). Checked in uncompressed batches only: weir does not
-/// decompress, so a compressed batch is taken as it is (and compaction keeps it whole).
+/// message without key", INVALID_RECORD). Compressed batches are decompressed to check (as
+/// Kafka's LogValidator does for compacted topics), bounded by `compact::DECOMPRESSED_BATCH_MAX`;
+/// records that cannot be decompressed are CORRUPT_MESSAGE.
 fn refuse_keyless(records: &[u8], spans: &[BatchSpan]) -> Result<()> {
-    for span in spans.iter().filter(|s| s.header.compression() == 0) {
+    for span in spans {
         let batch = &records[span.position..span.position + span.len];
-        let keyless = batch::record_views(batch).is_some_and(|r| r.iter().any(|r| r.key.is_none()));
-        if keyless {
+        let header = &span.header;
+        let plain = match crate::codec::Codec::from_id(header.compression()) {
+            Ok(crate::codec::Codec::None) => {
+                std::borrow::Cow::Borrowed(&batch[batch::HEADER_LEN..])
+            }
+            Ok(codec) => crate::codec::decompress(
+                codec,
+                &batch[batch::HEADER_LEN..],
+                crate::compact::DECOMPRESSED_BATCH_MAX,
+            )
+            .map(std::borrow::Cow::Owned)
+            .map_err(|e| LogError::CorruptMessage {
+                position: span.position,
+                reason: e.to_string(),
+            })?,
+            Err(e) => {
+                return Err(LogError::CorruptMessage {
+                    position: span.position,
+                    reason: e.to_string(),
+                })
+            }
+        };
+        let Some(views) = batch::records_in(&plain, header.records_count) else {
+            return Err(LogError::CorruptMessage {
+                position: span.position,
+                reason: "the records do not decode".into(),
+            });
+        };
+        if views.iter().any(|r| r.key.is_none()) {
             return Err(LogError::InvalidRecord {
                 position: span.position,
                 reason: "a compacted topic cannot accept a record without a key".into(),

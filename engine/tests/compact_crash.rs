@@ -5,7 +5,9 @@
 //! and checks: it opens, every read returns whole valid batches with growing offsets, each
 //! record's key matches its value, values grow with offsets, and for every reported record its
 //! key's newest value is that record or a later one (nothing acknowledged is lost). Then it
-//! starts the next child on the same log.
+//! starts the next child on the same log. Every third record is a compressed batch (each codec in
+//! turn), so passes decompress, filter and re-compress while being killed; every batch read back
+//! must decode with its codec and pass its CRC.
 //!
 //! Run by `cargo test` (harness = false: it is a `main`).
 
@@ -19,7 +21,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::run;
-use engine::batch::{encode_batch, record_views, Record};
+use engine::batch::{encode_batch, records_in, reseal, scan_batch, Record, Scanned, HEADER_LEN};
+use engine::codec::{self, Codec};
 use engine::{Clock, LogConfig, PartitionLog, Watermark};
 
 const ROUNDS: usize = 16;
@@ -39,13 +42,36 @@ fn config() -> LogConfig {
     }
 }
 
+/// Record `n` as a batch; every third is compressed (the codecs in turn) and first holds a
+/// record of an extra key `y{n % 5}` (skipped by the checks), so passes decompress, drop some
+/// records of a batch, and re-compress the rest while being killed.
 fn record(n: u64) -> Bytes {
-    Bytes::from(encode_batch(&[Record {
+    let record = Record {
         timestamp: 1_700_000_000_000,
         key: Some(format!("k{}", n % KEYS).into_bytes()),
         value: Some(format!("{n}-{}", "v".repeat((n % 50) as usize)).into_bytes()),
         headers: Vec::new(),
-    }]))
+    };
+    let codec = match n % 12 {
+        0 => Codec::Gzip,
+        3 => Codec::Snappy,
+        6 => Codec::Lz4,
+        9 => Codec::Zstd,
+        _ => return Bytes::from(encode_batch(&[record])),
+    };
+    let extra = Record {
+        key: Some(format!("y{}", n % 5).into_bytes()),
+        value: Some(format!("y{n}").into_bytes()),
+        ..record.clone()
+    };
+    let plain = encode_batch(&[extra, record]);
+    let mut b = plain[..HEADER_LEN].to_vec();
+    codec::compress_into(codec, None, &plain[HEADER_LEN..], &mut b).expect("compress");
+    let len = (b.len() - 12) as i32;
+    b[8..12].copy_from_slice(&len.to_be_bytes());
+    b[21..23].copy_from_slice(&codec.id().to_be_bytes());
+    reseal(&mut b);
+    Bytes::from(b)
 }
 
 fn child(dir: PathBuf, first: u64) {
@@ -111,8 +137,9 @@ fn leftovers(dir: &Path) -> (usize, usize) {
     )
 }
 
-/// Reopens the log and checks it; returns (records left, segment files, the next n to write).
-fn verify(dir: PathBuf, reported: Vec<u64>) -> (usize, usize, u64) {
+/// Reopens the log and checks it; returns (records left, segment files, the next n to write,
+/// compressed batches read and batches a pass removed records from).
+fn verify(dir: PathBuf, reported: Vec<u64>) -> (usize, usize, u64, (usize, usize)) {
     run(move || async move {
         let log = PartitionLog::open(&dir, config(), Clock::System)
             .await
@@ -121,6 +148,7 @@ fn verify(dir: PathBuf, reported: Vec<u64>) -> (usize, usize, u64) {
         let mut offset = log.log_start_offset();
         let mut newest: HashMap<String, u64> = HashMap::new();
         let (mut last_n, mut last_offset, mut left) = (None::<u64>, None::<u64>, 0usize);
+        let (mut compressed, mut partial) = (0usize, 0usize);
         while offset < end {
             let read = log.read(offset, 1 << 16).await.expect("read");
             assert!(!read.is_empty(), "a read at {offset} below the end {end}");
@@ -128,7 +156,21 @@ fn verify(dir: PathBuf, reported: Vec<u64>) -> (usize, usize, u64) {
             let mut at = 0;
             for header in &read.batches {
                 let len = header.total_len().expect("whole batch");
-                for r in record_views(&bytes[at..at + len]).expect("records") {
+                let batch = &bytes[at..at + len];
+                assert!(
+                    matches!(scan_batch(batch, None), Scanned::Batch(..)),
+                    "batch at {} has a valid CRC",
+                    header.base_offset
+                );
+                let codec = Codec::from_id(header.compression()).expect("codec");
+                compressed += usize::from(codec != Codec::None);
+                partial += usize::from(header.records_count <= header.last_offset_delta);
+                let plain =
+                    codec::decompress(codec, &batch[HEADER_LEN..], 1 << 20).expect("decompress");
+                for r in records_in(&plain, header.records_count).expect("records") {
+                    if r.key.is_some_and(|k| k.starts_with(b"y")) {
+                        continue;
+                    }
                     let o = header.base_offset as u64 + r.offset_delta as u64;
                     let value = std::str::from_utf8(r.value.expect("a value")).expect("utf-8");
                     let n: u64 = value.split('-').next().unwrap().parse().expect("n");
@@ -160,7 +202,12 @@ fn verify(dir: PathBuf, reported: Vec<u64>) -> (usize, usize, u64) {
             })
             .count();
         log.close().await.expect("close");
-        (left, files, last_n.map_or(0, |n| n + 1))
+        (
+            left,
+            files,
+            last_n.map_or(0, |n| n + 1),
+            (compressed, partial),
+        )
     })
 }
 
@@ -182,6 +229,7 @@ fn main() {
     let mut rng = seed;
     let started = Instant::now();
     let (mut next, mut acknowledged, mut interrupted) = (0u64, 0usize, 0usize);
+    let (mut compressed_seen, mut partial_seen) = (0usize, 0usize);
     for round in 0..ROUNDS {
         rng ^= rng << 13;
         rng ^= rng >> 7;
@@ -191,7 +239,9 @@ fn main() {
         acknowledged += reported.len();
         let (cleaned, swaps) = leftovers(dir.path());
         interrupted += usize::from(cleaned > 0 || swaps > 0);
-        let (left, files, n) = verify(dir.path().to_path_buf(), reported);
+        let (left, files, n, (compressed, partial)) = verify(dir.path().to_path_buf(), reported);
+        compressed_seen += compressed;
+        partial_seen += partial;
         assert_eq!(
             leftovers(dir.path()),
             (0, 0),
@@ -199,10 +249,18 @@ fn main() {
         );
         next = n.max(next);
         println!(
-            "compaction crash round {round}: killed after {kill_after:?}, {next} records written, {left} left, {files} segment files, left {cleaned} .cleaned / {swaps} .swap files"
+            "compaction crash round {round}: killed after {kill_after:?}, {next} records written, {left} left, {files} segment files ({compressed} compressed batches, {partial} rebuilt), left {cleaned} .cleaned / {swaps} .swap files"
         );
     }
     assert!(acknowledged > 0, "the children acknowledged records");
+    assert!(
+        partial_seen > 0,
+        "passes rebuilt batches keeping some of their records"
+    );
+    assert!(
+        compressed_seen > 0,
+        "compressed batches were written and read back"
+    );
     println!(
         "compaction crash harness (seed {seed}): {ROUNDS} rounds ({interrupted} killed inside a pass), {acknowledged} acknowledged records checked in {:?}",
         started.elapsed()

@@ -4,6 +4,10 @@
 #                                                  commits offset FROM, FROM+1 .. TO on every
 #                                                  partition, one synchronous commit each (a
 #                                                  "simple" commit: no group membership)
+#   produce BOOTSTRAP TOPIC CODEC                  produces stdin's "key:value" lines (an empty
+#                                                  value is a tombstone) to partition 0 with
+#                                                  compression.type CODEC, idempotent, 7
+#                                                  records a batch (so batches straddle rounds)
 #   internal BOOTSTRAP                             what clients see of __consumer_offsets: prints
 #                                                  "is_internal BOOL", "produce ERROR" and
 #                                                  "delete ERROR"
@@ -26,6 +30,21 @@ def commit(bootstrap, group, topic, partitions, first, last):
         c.commit(offsets=[TopicPartition(topic, p, offset) for p in range(int(partitions))],
                  asynchronous=False)
     c.close()
+
+
+def produce(bootstrap, topic, codec):
+    from confluent_kafka import Producer
+    errors = []
+    p = Producer({"bootstrap.servers": bootstrap, "compression.type": codec,
+                  "enable.idempotence": True, "batch.num.messages": 7, "linger.ms": 5})
+    for line in sys.stdin.read().splitlines():
+        key, value = line.split(":", 1)
+        p.produce(topic, key=key.encode(), value=value.encode() if value else None, partition=0,
+                  on_delivery=lambda err, msg: err and errors.append(err))
+        p.poll(0)
+    left = p.flush(30)
+    if left or errors:
+        sys.exit("produce failed: %d undelivered, errors %s" % (left, errors[:3]))
 
 
 def internal(bootstrap):
@@ -54,6 +73,8 @@ def main():
         create(*sys.argv[2:6])
     elif cmd == "commit":
         commit(*sys.argv[2:8])
+    elif cmd == "produce":
+        produce(*sys.argv[2:5])
     elif cmd == "internal":
         internal(sys.argv[2])
     else:

@@ -112,6 +112,13 @@ fn apply(log: &mut LogConfig, name: &str, value: &str) -> Result<(), String> {
         }
         "delete.retention.ms" => log.delete_retention_ms = parse_u64(name, value)?,
         "min.compaction.lag.ms" => log.min_compaction_lag_ms = parse_u64(name, value)?,
+        "max.compaction.lag.ms" => {
+            let lag = parse_u64(name, value)?;
+            if lag < 1 || lag > i64::MAX as u64 {
+                return Err(format!("{name}={value:?} must be at least 1"));
+            }
+            log.max_compaction_lag_ms = lag;
+        }
         "min.cleanable.dirty.ratio" => {
             let ratio = value
                 .trim()
@@ -154,6 +161,7 @@ pub const TOPIC_CONFIGS: &[(&str, &str)] = &[
         "log.cleaner.min.cleanable.ratio",
     ),
     ("min.compaction.lag.ms", "log.cleaner.min.compaction.lag.ms"),
+    ("max.compaction.lag.ms", "log.cleaner.max.compaction.lag.ms"),
     ("min.insync.replicas", "min.insync.replicas"),
     ("preallocate", "log.preallocate"),
     ("retention.bytes", "log.retention.bytes"),
@@ -264,6 +272,7 @@ pub fn describe(
                     (f64::from(log.min_cleanable_dirty_ratio_ppm) / 1_000_000.0).to_string()
                 }
                 "min.compaction.lag.ms" => log.min_compaction_lag_ms.to_string(),
+                "max.compaction.lag.ms" => log.max_compaction_lag_ms.to_string(),
                 "flush.messages" => never(log.flush_messages),
                 "flush.ms" => never(log.flush_ms),
                 "index.interval.bytes" => log.index_interval_bytes.to_string(),
@@ -562,7 +571,14 @@ mod tests {
             ("2".into(), Source::Broker)
         );
         assert_eq!(described["flush.ms"].1, Source::Default);
+        assert_eq!(
+            described["max.compaction.lag.ms"],
+            ("9223372036854775807".into(), Source::Default),
+            "Kafka's default, Long.MAX_VALUE"
+        );
         assert_eq!(described.len(), TOPIC_CONFIGS.len());
+        let lag = log_config(&d, &map(&[("max.compaction.lag.ms", "60000")]));
+        assert_eq!(lag.map(|c| c.max_compaction_lag_ms), Ok(60_000));
         let err = replace(&d, &[("compression.type".into(), Some("gzip".into()))]);
         assert!(matches!(&err, Err(AlterError::Config(m)) if m.contains("compression.type")));
         // Broker-level defaults weir cannot honour are refused too.
@@ -572,6 +588,7 @@ mod tests {
             ("compression.type", "lz4"),
             ("min.insync.replicas", "0"),
             ("retention.bytes", "-5"),
+            ("max.compaction.lag.ms", "0"),
         ] {
             let err = TopicDefaults::new(LogConfig::default(), map(&[(name, value)]));
             assert!(err.is_err_and(|m| m.contains(name)), "{name}={value}");

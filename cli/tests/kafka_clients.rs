@@ -363,6 +363,7 @@ fn matrix(client: Client, reader: Client, cross: &str) {
         let started = Instant::now();
         let expected = client.produce_matrix(&addr, &topic, codec, MATRIX_RECORDS);
         let produced = started.elapsed();
+        check_stored_codec(&tmp.path().join("data"), &topic, codec, client);
         let out = client.consume(&addr, &topic, MATRIX_PARTITIONS, MATRIX_RECORDS);
         check_records(&out, &expected, &format!("{client:?} {codec}"));
         eprintln!(
@@ -379,6 +380,38 @@ fn matrix(client: Client, reader: Client, cross: &str) {
         }
     }
     broker.stop();
+}
+
+/// The batches on disk carry the codec the client was asked for: a client that silently falls
+/// back to no compression (librdkafka before 2.10 did, against a broker whose Produce range
+/// lacks v0) must fail here, not pass on read-back. Clients may send a batch uncompressed when
+/// compressing would not shrink it, so other batches may be uncompressed, never another codec.
+fn check_stored_codec(data: &Path, topic: &str, codec: &str, client: Client) {
+    let id = CODECS
+        .iter()
+        .position(|c| *c == codec)
+        .expect("a known codec") as i16;
+    // The log writes behind the acknowledgement (acks 0 and 1): wait until all is on disk.
+    let stored = || -> Vec<(i16, i32, i32)> {
+        (0..MATRIX_PARTITIONS as i32)
+            .flat_map(|p| support::disk_batches(data, topic, p))
+            .collect()
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut batches = stored();
+    while batches.iter().map(|b| b.1 as usize).sum::<usize>() < MATRIX_RECORDS
+        && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(100));
+        batches = stored();
+    }
+    let with_codec: i32 = batches.iter().filter(|b| b.0 == id).map(|b| b.1).sum();
+    let all: i32 = batches.iter().map(|b| b.1).sum();
+    assert!(
+        batches.iter().all(|b| b.0 == id || b.0 == 0) && (with_codec * 2 > all),
+        "{client:?} {codec}: {with_codec} of {all} stored records are in {codec} batches; \
+         batches (codec, records, last delta): {batches:?}"
+    );
 }
 
 #[test]

@@ -146,6 +146,14 @@ pub fn validate_record_set(records: &[u8], max_message_bytes: usize) -> Result<V
     while position < records.len() {
         let rest = &records[position..];
         let corrupt = |reason: String| LogError::CorruptMessage { position, reason };
+        // Legacy message sets put their magic byte where batches v2 do; a small one is shorter
+        // than a v2 header, so look at it first.
+        if let Some(&magic @ (0 | 1)) = rest.get(MAGIC_AT) {
+            return Err(LogError::UnsupportedMessageFormat {
+                position,
+                magic: magic as i8,
+            });
+        }
         let header = BatchHeader::parse(rest).ok_or_else(|| {
             corrupt(format!(
                 "{} trailing bytes are shorter than a batch header",
@@ -562,6 +570,37 @@ mod tests {
         assert_eq!(spans[1].header.max_timestamp, 1_004);
     }
 
+    /// A legacy (magic 0 or 1) message set: offset, size, crc, magic, attributes, [timestamp],
+    /// key, value.
+    fn legacy_message(magic: u8, value: &[u8]) -> Vec<u8> {
+        let mut message = vec![0, 0, 0, 0, magic, 0];
+        if magic == 1 {
+            message.extend_from_slice(&1_000i64.to_be_bytes());
+        }
+        message.extend_from_slice(&(-1i32).to_be_bytes());
+        message.extend_from_slice(&(value.len() as i32).to_be_bytes());
+        message.extend_from_slice(value);
+        let mut set = 0i64.to_be_bytes().to_vec();
+        set.extend_from_slice(&(message.len() as i32).to_be_bytes());
+        set.extend(message);
+        set
+    }
+
+    #[test]
+    fn legacy_message_formats_are_refused_as_unsupported_not_corrupt() {
+        for (magic, value) in [(0u8, &b"x"[..]), (1, &[7u8; 300][..])] {
+            let mut set = encode_batch(&records(1));
+            let position = set.len();
+            set.extend(legacy_message(magic, value));
+            let err = validate_record_set(&set, 1 << 20).unwrap_err();
+            assert!(
+                matches!(err, LogError::UnsupportedMessageFormat { position: p, magic: m } if p == position && m == magic as i8),
+                "{err:?}"
+            );
+            assert_eq!(err.kafka_code(), 43, "UNSUPPORTED_FOR_MESSAGE_FORMAT");
+        }
+    }
+
     #[test]
     fn stamping_keeps_the_crc_valid() {
         let mut batch = encode_batch(&records(2));
@@ -588,7 +627,7 @@ mod tests {
         );
 
         let mut magic = good.clone();
-        magic[MAGIC_AT] = 1;
+        magic[MAGIC_AT] = 3;
         assert_eq!(
             code(&magic, 1 << 20),
             crate::error::kafka_code::CORRUPT_MESSAGE

@@ -10,6 +10,7 @@ pub mod kafka_code {
     pub const OFFSET_OUT_OF_RANGE: i16 = 1;
     pub const CORRUPT_MESSAGE: i16 = 2;
     pub const MESSAGE_TOO_LARGE: i16 = 10;
+    pub const UNSUPPORTED_FOR_MESSAGE_FORMAT: i16 = 43;
     pub const KAFKA_STORAGE_ERROR: i16 = 56;
     pub const INVALID_RECORD: i16 = 87;
 }
@@ -20,6 +21,9 @@ pub enum LogError {
     /// The bytes are not a well-formed v2 record batch (bad magic, length or CRC).
     #[error("corrupt record batch at byte {position} of the record set: {reason}")]
     CorruptMessage { position: usize, reason: String },
+    /// A message set in the pre-0.11 formats (magic 0 or 1): weir stores record batches v2 only.
+    #[error("message format v{magic} at byte {position} of the record set is not supported: weir stores record batches v2 (Kafka clients 0.11 and later)")]
+    UnsupportedMessageFormat { position: usize, magic: i8 },
     /// A batch larger than the partition's `max.message.bytes`.
     #[error("record batch of {size} bytes exceeds max.message.bytes = {max}")]
     MessageTooLarge { size: usize, max: usize },
@@ -68,6 +72,7 @@ impl LogError {
         match self {
             LogError::CorruptMessage { .. } => kafka_code::CORRUPT_MESSAGE,
             LogError::MessageTooLarge { .. } => kafka_code::MESSAGE_TOO_LARGE,
+            LogError::UnsupportedMessageFormat { .. } => kafka_code::UNSUPPORTED_FOR_MESSAGE_FORMAT,
             LogError::InvalidRecord { .. } => kafka_code::INVALID_RECORD,
             LogError::OffsetOutOfRange { .. } => kafka_code::OFFSET_OUT_OF_RANGE,
             LogError::CorruptSegment { .. }

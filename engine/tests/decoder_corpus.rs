@@ -124,7 +124,17 @@ fn seed(key: ApiKey, v: i16) -> Bytes {
                 Some(Bytes::from(idempotent_batch())),
                 None,
             ]);
-            frame(key, v, &body)
+            if v >= 3 {
+                return frame(key, v, &body);
+            }
+            // The crate follows Kafka 4, which dropped v0–2: their body is v3's without the
+            // leading transactional_id (a null string).
+            let mut out = header(key, v);
+            let mut v3 = BytesMut::new();
+            body.encode(&mut v3, 3)
+                .unwrap_or_else(|e| panic!("{key:?} v3: {e}"));
+            out.extend_from_slice(&v3[2..]);
+            out.freeze()
         }
         ApiKey::Fetch => {
             let p = FetchPartition::default()

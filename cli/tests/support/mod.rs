@@ -257,3 +257,33 @@ pub fn header(api_key: i16, version: i16, correlation: i32) -> Vec<u8> {
     b.extend_from_slice(&(-1i16).to_be_bytes());
     b
 }
+
+/// Every batch in a partition's segment files under a `weir serve --data-dir`: (codec id, records count, lastOffsetDelta),
+/// read from the on-disk v2 headers.
+pub fn disk_batches(data: &Path, topic: &str, partition: i32) -> Vec<(i16, i32, i32)> {
+    let dir = data.join("logs").join(format!("{topic}-{partition}"));
+    let mut logs: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("partition dir")
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "log"))
+        .collect();
+    logs.sort();
+    let mut out = Vec::new();
+    for path in logs {
+        let bytes = std::fs::read(&path).expect("segment");
+        let mut at = 0;
+        while at + 61 <= bytes.len() {
+            let len = i32::from_be_bytes(bytes[at + 8..at + 12].try_into().unwrap());
+            if len <= 0 {
+                break; // preallocated zeros after the last batch
+            }
+            let codec = i16::from_be_bytes(bytes[at + 21..at + 23].try_into().unwrap()) & 7;
+            let last_delta = i32::from_be_bytes(bytes[at + 23..at + 27].try_into().unwrap());
+            let count = i32::from_be_bytes(bytes[at + 57..at + 61].try_into().unwrap());
+            out.push((codec, count, last_delta));
+            at += 12 + len as usize;
+        }
+    }
+    out
+}

@@ -29,7 +29,7 @@ use crate::batch;
 use crate::log::Watermark;
 use crate::protocol::error_code as ec;
 use crate::protocol::header::RequestHeader;
-use crate::protocol::produce::ProduceRequest;
+use crate::protocol::produce::{self, ProduceRequest};
 use crate::protocol::{encode_response, ProtocolError};
 use crate::shard::Completion;
 
@@ -275,6 +275,9 @@ pub(super) async fn dispatch(
             })
             .collect();
         let response = ProduceResponse::default().with_responses(responses);
+        if h.api_version < 3 {
+            return produce::encode_legacy_response(&h, &response).map(Some);
+        }
         encode_response(&h, &response).map(Some)
     }
     .boxed_local())

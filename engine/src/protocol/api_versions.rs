@@ -15,8 +15,11 @@ use super::{encode_response, error_code, ProtocolError, ResponseFrame};
 
 /// (API, lowest version, highest version) that weir answers.
 pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
-    // Hand-parsed (protocol::produce); v3 is the first with record batch v2 only.
-    (ApiKey::Produce, 3, 9),
+    // Hand-parsed (protocol::produce). v0–2 are answered for record batches v2 only (older
+    // message formats get UNSUPPORTED_FOR_MESSAGE_FORMAT), because librdkafka before 2.10
+    // (Debian's kcat, older confluent-kafka) compresses with gzip, snappy or lz4 only if the
+    // broker's Produce range includes v0: against a 3–9 range it silently sent uncompressed.
+    (ApiKey::Produce, 0, 9),
     // Hand-encoded response (protocol::fetch); v13+ address topics by id.
     (ApiKey::Fetch, 4, 12),
     (ApiKey::ListOffsets, 1, 6),

@@ -1,110 +1,33 @@
-//! batch — the producer's record-batch builder (v2, magic 2) and its codecs.
+//! batch — the producer's record-batch builder (v2, magic 2) and a record decoder.
 //!
-//! Owns how a producer lays out records (varint fields, timestamp and offset deltas, headers), the
-//! batch header it writes (producer id/epoch/sequence, attributes with the codec, CRC32C), and the
-//! compressed framing Kafka's own clients produce for each codec: gzip stream, xerial-framed
-//! snappy, LZ4 frame (64 KiB independent blocks), zstd frame. Also the inverse — decompression and
-//! a record decoder — for the consumer and the tests.
+//! Owns how a producer lays out records (varint fields, timestamp and offset deltas, headers) and
+//! the batch header it writes (producer id/epoch/sequence, attributes with the codec, CRC32C);
+//! the inverse — a record decoder — for the consumer and the tests.
 //!
 //! Must not validate batches or parse their headers itself: that is `engine::batch` (the broker's
-//! rules), which the tests use to check every batch built here. Does no I/O.
-
-use std::io::{Read, Write};
-use std::str::FromStr;
+//! rules), which the tests use to check every batch built here; nor implement the codecs: the
+//! framing Kafka's clients write for each is `engine::codec`, shared with the log cleaner. Does
+//! no I/O.
 
 use engine::batch::{read_varint, reseal, write_varint, HEADER_LEN, LOG_OVERHEAD};
+use engine::codec::{self, compress_into, CodecError};
+
+/// Kafka's compression.type values a producer may use (the engine's codec type).
+pub use engine::codec::Codec as Compression;
+
+/// Records of one batch may decompress to at most this many bytes (a consumer fetches whole
+/// batches of at most max.message.bytes compressed; this bounds what a hostile one expands to).
+pub const DECOMPRESSED_BATCH_BYTES_MAX: usize = 256 << 20;
 
 /// Errors of building or decoding a batch.
 #[derive(Debug, thiserror::Error)]
 pub enum BatchError {
-    #[error("{codec} compression: {reason}")]
-    Compress { codec: Compression, reason: String },
-    #[error("{codec} decompression: {reason}")]
-    Decompress { codec: Compression, reason: String },
-    #[error("unknown compression codec id {0}")]
-    UnknownCodec(i16),
+    #[error(transparent)]
+    Codec(#[from] CodecError),
     #[error("malformed record: {0}")]
     Malformed(String),
     #[error("a batch needs at least one record")]
     Empty,
-}
-
-/// Kafka's compression.type values a producer may use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Compression {
-    None,
-    Gzip,
-    Snappy,
-    Lz4,
-    Zstd,
-}
-
-impl Compression {
-    pub const ALL: [Compression; 5] = [
-        Compression::None,
-        Compression::Gzip,
-        Compression::Snappy,
-        Compression::Lz4,
-        Compression::Zstd,
-    ];
-
-    /// The codec id in a batch's attributes (bits 0–2).
-    pub fn id(self) -> i16 {
-        match self {
-            Compression::None => 0,
-            Compression::Gzip => 1,
-            Compression::Snappy => 2,
-            Compression::Lz4 => 3,
-            Compression::Zstd => 4,
-        }
-    }
-
-    pub fn from_id(id: i16) -> Result<Compression, BatchError> {
-        Compression::ALL
-            .into_iter()
-            .find(|c| c.id() == id)
-            .ok_or(BatchError::UnknownCodec(id))
-    }
-
-    /// Kafka's default compression.<codec>.level (KIP-390): gzip 6 (Deflater's default), zstd 3.
-    /// snappy has no levels, and lz4_flex implements only LZ4's fast mode, so lz4 levels are not
-    /// honoured (Kafka's default lz4 level 9 is its high-compression mode).
-    pub fn default_level(self) -> Option<i32> {
-        match self {
-            Compression::Gzip => Some(6),
-            Compression::Zstd => Some(3),
-            _ => None,
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Compression::None => "none",
-            Compression::Gzip => "gzip",
-            Compression::Snappy => "snappy",
-            Compression::Lz4 => "lz4",
-            Compression::Zstd => "zstd",
-        }
-    }
-}
-
-impl std::fmt::Display for Compression {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for Compression {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Compression::ALL
-            .into_iter()
-            .find(|c| c.name().eq_ignore_ascii_case(s))
-            .ok_or_else(|| {
-                format!("unknown compression.type {s:?} (none, gzip, snappy, lz4, zstd)")
-            })
-    }
 }
 
 /// The idempotent producer fields of a batch; [`ProducerFields::NONE`] for a plain producer.
@@ -318,103 +241,14 @@ fn put_bytes(out: &mut Vec<u8>, bytes: Option<&[u8]>) {
     }
 }
 
-/// The xerial snappy-java stream header Kafka's Java producer writes (SnappyOutputStream): magic,
-/// version 1, minimum compatible version 1; then blocks of (big-endian i32 length, raw snappy).
-const XERIAL_MAGIC: [u8; 8] = [0x82, b'S', b'N', b'A', b'P', b'P', b'Y', 0];
-const XERIAL_BLOCK: usize = 32 * 1024;
-
-fn compress_into(
-    codec: Compression,
-    level: Option<i32>,
-    data: &[u8],
-    out: &mut Vec<u8>,
-) -> Result<(), BatchError> {
-    let err = |reason: String| BatchError::Compress { codec, reason };
-    match codec {
-        Compression::None => out.extend_from_slice(data),
-        Compression::Gzip => {
-            let level = level.or(codec.default_level()).unwrap_or(6).clamp(1, 9) as u32;
-            let mut enc = flate2::write::GzEncoder::new(out, flate2::Compression::new(level));
-            enc.write_all(data).map_err(|e| err(e.to_string()))?;
-            enc.finish().map_err(|e| err(e.to_string()))?;
-        }
-        Compression::Snappy => {
-            out.extend_from_slice(&XERIAL_MAGIC);
-            out.extend_from_slice(&1i32.to_be_bytes());
-            out.extend_from_slice(&1i32.to_be_bytes());
-            let mut enc = snap::raw::Encoder::new();
-            for block in data.chunks(XERIAL_BLOCK) {
-                let compressed = enc.compress_vec(block).map_err(|e| err(e.to_string()))?;
-                out.extend_from_slice(&(compressed.len() as i32).to_be_bytes());
-                out.extend_from_slice(&compressed);
-            }
-        }
-        Compression::Lz4 => {
-            // Kafka's KafkaLZ4BlockOutputStream: LZ4 frame, 64 KiB independent blocks, no block or
-            // content checksum, no content size (its reader handles exactly these).
-            let info = lz4_flex::frame::FrameInfo::new()
-                .block_size(lz4_flex::frame::BlockSize::Max64KB)
-                .block_mode(lz4_flex::frame::BlockMode::Independent)
-                .block_checksums(false)
-                .content_checksum(false);
-            let mut enc = lz4_flex::frame::FrameEncoder::with_frame_info(info, out);
-            enc.write_all(data).map_err(|e| err(e.to_string()))?;
-            enc.finish().map_err(|e| err(e.to_string()))?;
-        }
-        Compression::Zstd => {
-            let level = level.or(codec.default_level()).unwrap_or(3);
-            let compressed = zstd::bulk::compress(data, level).map_err(|e| err(e.to_string()))?;
-            out.extend_from_slice(&compressed);
-        }
-    }
-    Ok(())
-}
-
-/// Decompresses the records part of a batch (everything after the header).
+/// Decompresses the records part of a batch (everything after the header), bounded by
+/// [`DECOMPRESSED_BATCH_BYTES_MAX`].
 pub fn decompress(codec: Compression, data: &[u8]) -> Result<Vec<u8>, BatchError> {
-    let err = |reason: String| BatchError::Decompress { codec, reason };
-    let mut out = Vec::new();
-    match codec {
-        Compression::None => out.extend_from_slice(data),
-        Compression::Gzip => {
-            flate2::read::GzDecoder::new(data)
-                .read_to_end(&mut out)
-                .map_err(|e| err(e.to_string()))?;
-        }
-        Compression::Snappy => {
-            let mut dec = snap::raw::Decoder::new();
-            match data.strip_prefix(&XERIAL_MAGIC[..]) {
-                Some(rest) => {
-                    let mut rest = rest.get(8..).ok_or_else(|| err("short header".into()))?;
-                    while !rest.is_empty() {
-                        let (len, tail) = rest
-                            .split_first_chunk::<4>()
-                            .ok_or_else(|| err("short block length".into()))?;
-                        let len = usize::try_from(i32::from_be_bytes(*len))
-                            .map_err(|_| err("negative block length".into()))?;
-                        let (block, tail) = tail
-                            .split_at_checked(len)
-                            .ok_or_else(|| err("block runs past the end".into()))?;
-                        out.extend(dec.decompress_vec(block).map_err(|e| err(e.to_string()))?);
-                        rest = tail;
-                    }
-                }
-                // librdkafka may send raw (unframed) snappy.
-                None => out = dec.decompress_vec(data).map_err(|e| err(e.to_string()))?,
-            }
-        }
-        Compression::Lz4 => {
-            lz4_flex::frame::FrameDecoder::new(data)
-                .read_to_end(&mut out)
-                .map_err(|e| err(e.to_string()))?;
-        }
-        Compression::Zstd => {
-            zstd::stream::read::Decoder::new(data)
-                .and_then(|mut d| d.read_to_end(&mut out))
-                .map_err(|e| err(e.to_string()))?;
-        }
-    }
-    Ok(out)
+    Ok(codec::decompress(
+        codec,
+        data,
+        DECOMPRESSED_BATCH_BYTES_MAX,
+    )?)
 }
 
 /// Decodes every record of one whole batch (decompressing it first), checked against its
@@ -566,34 +400,6 @@ mod tests {
                 );
             }
         }
-    }
-
-    #[test]
-    fn compressed_framing_is_what_kafka_readers_expect() {
-        let body = |codec| {
-            let (batch, _) = build(codec, 8);
-            batch[HEADER_LEN..].to_vec()
-        };
-        // gzip member header.
-        assert_eq!(&body(Compression::Gzip)[..2], &[0x1f, 0x8b]);
-        // xerial snappy-java stream header.
-        assert_eq!(&body(Compression::Snappy)[..8], &XERIAL_MAGIC);
-        // LZ4 frame magic, then FLG: version 01, independent blocks, no checksums, no size;
-        // BD: 64 KiB blocks (4 << 4).
-        let lz4 = body(Compression::Lz4);
-        assert_eq!(&lz4[..4], &0x184D_2204u32.to_le_bytes());
-        assert_eq!(lz4[4], 0b0110_0000, "FLG");
-        assert_eq!(lz4[5], 0x40, "BD");
-        // zstd frame magic.
-        assert_eq!(&body(Compression::Zstd)[..4], &0xFD2F_B528u32.to_le_bytes());
-        // Raw snappy (librdkafka) also decodes.
-        let raw = snap::raw::Encoder::new()
-            .compress_vec(b"hello hello")
-            .unwrap();
-        assert_eq!(
-            decompress(Compression::Snappy, &raw).unwrap(),
-            b"hello hello"
-        );
     }
 
     #[test]

@@ -594,7 +594,8 @@ fn absorb(
             if next <= slot.1 {
                 continue; // wholly before the fetch offset
             }
-            let codec = super::batch::Compression::from_id(h.compression())?;
+            let codec =
+                super::batch::Compression::from_id(h.compression()).map_err(BatchError::from)?;
             *c.codecs.entry(codec.name().to_string()).or_insert(0) += 1;
             c.batches += 1;
             c.batch_bytes += len as u64;

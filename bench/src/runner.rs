@@ -1,6 +1,8 @@
 //! runner — executes a [`Plan`] against one target and assembles its [`BenchResult`]: the
 //! warm-up phase (figures discarded), the maximum-rate search when the rate is 0, the measured
-//! phase (with the broker's CPU read before and after), and then the honesty check — the same
+//! phase (with the broker's CPU read before and after; with consumers, each topic is read from
+//! its end while it is produced and the values carry their send time, so the result has
+//! end-to-end latency), and then the honesty check — the same
 //! load against an in-process null sink, whose rate is the generator's ceiling.
 //!
 //! A phase runs one producer (`client::producer`, `producersPerTopic` connections) per topic, all
@@ -11,12 +13,16 @@
 //! Owns phase sequencing, the search, and merging per-topic reports. Must not create topics (the
 //! caller does, with whatever admin client fits the target) and must not read argv.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 
 use crate::broker_cpu;
+use crate::client::consumer::{
+    self, ConsumeReport, ConsumerConfig, ConsumerError, Progress, StartAt,
+};
 use crate::client::producer::{self, ProduceReport, ProducerConfig, ProducerError};
 use crate::null_sink::{NullSink, NullSinkConfig, SinkError};
 use crate::payload::{PayloadError, PayloadPool, PayloadSpec};
@@ -45,6 +51,8 @@ pub enum RunError {
     Payload(#[from] PayloadError),
     #[error("ceiling: {0}")]
     Sink(#[from] SinkError),
+    #[error("consumer: {0}")]
+    Consumer(#[from] ConsumerError),
     #[error("{0}")]
     Other(String),
 }
@@ -179,11 +187,56 @@ pub fn run(plan: &Plan, target: &Target, opts: &RunOptions) -> Result<Outcome, R
         Some(n) => Bound::Records(n),
         None => Bound::Time(plan.test),
     };
-    let measured = run_phase(plan, target, &values, value_size, rate, bound, opts, "test")?;
+    let consumers = if plan.consumers_per_subscription > 0 {
+        Some(Consumers::start(plan, target)?)
+    } else {
+        None
+    };
+    let mut stamped;
+    let measured_plan = if consumers.is_some() {
+        // Each value carries its send time for the consumers' end-to-end latency.
+        stamped = plan.clone();
+        stamped.producer.stamp_send_time = true;
+        &stamped
+    } else {
+        plan
+    };
+    let measured = run_phase(
+        measured_plan,
+        target,
+        &values,
+        value_size,
+        rate,
+        bound,
+        opts,
+        "test",
+    );
+    let consumed = match (consumers, &measured) {
+        (Some(c), Ok(m)) => {
+            let acked = m.reports.iter().map(|r| r.records_acked).sum();
+            Some(c.finish(acked)?)
+        }
+        (Some(c), Err(_)) => {
+            c.stop();
+            None
+        }
+        (None, _) => None,
+    };
+    let measured = measured?;
     let cpu_after = broker
         .as_ref()
         .and_then(|(pid, _)| broker_cpu::cpu_times(*pid));
     let publish = merge_publish(&measured.reports, value_size);
+    let e2e_latency_ms = consumed.map(|(reports, e2e)| {
+        let read: u64 = reports.iter().map(|r| r.records).sum();
+        if read != publish.records {
+            warnings.push(format!(
+                "the consumers read {read} records of the {} acknowledged",
+                publish.records
+            ));
+        }
+        Percentiles::of(&e2e)
+    });
     if !rate_search.is_empty() {
         if let Some(r) = rate.filter(|&r| !step(r, &measured, value_size).sustainable) {
             warnings.push(format!(
@@ -319,7 +372,7 @@ pub fn run(plan: &Plan, target: &Target, opts: &RunOptions) -> Result<Outcome, R
         publish,
         publish_latency_ms: Percentiles::of(&measured.histograms.latency),
         publish_delay_ms: rate.map(|_| Percentiles::of(&measured.histograms.delay)),
-        e2e_latency_ms: None,
+        e2e_latency_ms,
         broker_cpu,
         ceiling,
         cross_check: None,
@@ -397,6 +450,142 @@ fn find_broker(
 }
 
 /// One phase: a producer per topic, all at once.
+/// The consumers of a measured phase: one consumer group of `consumerPerSubscription` clients
+/// per topic, positioned at the end of the topic before the producers start.
+struct Consumers {
+    running: Vec<(Arc<Progress>, ConsumerThread)>,
+}
+
+type ConsumerThread = std::thread::JoinHandle<Result<ConsumeReport, ConsumerError>>;
+
+/// The consumers stop this long after the last record they read, once the producers are done.
+const CONSUMER_IDLE: Duration = Duration::from_secs(2);
+
+impl Consumers {
+    fn start(plan: &Plan, target: &Target) -> Result<Consumers, RunError> {
+        let mut consumers = Consumers {
+            running: Vec::new(),
+        };
+        for topic in &target.topic_names {
+            let mut config = ConsumerConfig {
+                start: StartAt::Latest,
+                records: None,
+                idle: None,
+                duration: Duration::MAX,
+                e2e: true,
+                consumers: plan.consumers_per_subscription,
+                ..ConsumerConfig::new(&target.bootstrap, topic)
+            };
+            if let Err(e) = apply_consumer_config(&mut config, &plan.consumer_config) {
+                consumers.stop();
+                return Err(RunError::Other(e));
+            }
+            let progress = Arc::new(Progress::default());
+            let shared = progress.clone();
+            match std::thread::Builder::new()
+                .name("bench-run-consumers".into())
+                .spawn(move || consumer::run_with(config, shared))
+            {
+                Ok(handle) => consumers.running.push((progress, handle)),
+                Err(e) => {
+                    consumers.stop();
+                    return Err(RunError::Other(format!("starting the consumers: {e}")));
+                }
+            }
+        }
+        // Produce only once every consumer knows where the topic ends, or records are missed.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let want = plan.consumers_per_subscription;
+        while !consumers
+            .running
+            .iter()
+            .all(|(p, _)| p.positioned.load(Ordering::SeqCst) >= want)
+        {
+            if Instant::now() > deadline || consumers.running.iter().any(|(_, h)| h.is_finished()) {
+                return Err(consumers.failed("the consumers did not start"));
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        Ok(consumers)
+    }
+
+    fn read(&self) -> u64 {
+        self.running
+            .iter()
+            .map(|(p, _)| p.records.load(Ordering::SeqCst))
+            .sum()
+    }
+
+    /// Waits until the consumers have read `acked` records (or read nothing new for
+    /// [`CONSUMER_IDLE`]), stops them, and merges their end-to-end latencies.
+    fn finish(self, acked: u64) -> Result<(Vec<ConsumeReport>, Histogram<u64>), RunError> {
+        let (mut seen, mut since) = (self.read(), Instant::now());
+        while seen < acked && since.elapsed() < CONSUMER_IDLE {
+            std::thread::sleep(Duration::from_millis(10));
+            let now = self.read();
+            if now != seen {
+                (seen, since) = (now, Instant::now());
+            }
+        }
+        let mut reports = Vec::new();
+        for (progress, handle) in self.running {
+            progress.stop.store(true, Ordering::SeqCst);
+            match handle.join() {
+                Ok(Ok(r)) => reports.push(r),
+                Ok(Err(e)) => return Err(e.into()),
+                Err(_) => return Err(RunError::Other("a consumer thread panicked".into())),
+            }
+        }
+        let histograms: Vec<&Histogram<u64>> = reports
+            .iter()
+            .filter_map(|r| r.histograms.as_ref().map(|h| &h.e2e))
+            .collect();
+        let e2e = merge_histograms(&histograms);
+        Ok((reports, e2e))
+    }
+
+    fn stop(self) {
+        for (progress, handle) in self.running {
+            progress.stop.store(true, Ordering::SeqCst);
+            let _ = handle.join();
+        }
+    }
+
+    /// Stops them and returns the first consumer error, or `what`.
+    fn failed(self, what: &str) -> RunError {
+        let mut first = None;
+        for (progress, handle) in self.running {
+            progress.stop.store(true, Ordering::SeqCst);
+            if let Ok(Err(e)) = handle.join() {
+                first.get_or_insert(RunError::Consumer(e));
+            }
+        }
+        first.unwrap_or_else(|| RunError::Other(what.into()))
+    }
+}
+
+/// The workload's consumer settings with Kafka's names; group settings are accepted and
+/// ignored (the consumers are assigned every partition, as OMB's are one subscription).
+fn apply_consumer_config(
+    config: &mut ConsumerConfig,
+    settings: &std::collections::BTreeMap<String, String>,
+) -> Result<(), String> {
+    fn num<T: std::str::FromStr>(name: &str, v: &str) -> Result<T, String> {
+        v.parse()
+            .map_err(|_| format!("consumer config {name} = {v:?} is not a number"))
+    }
+    for (name, value) in settings {
+        match name.as_str() {
+            "fetch.min.bytes" => config.fetch_min_bytes = num(name, value)?,
+            "fetch.max.wait.ms" => config.fetch_max_wait = Duration::from_millis(num(name, value)?),
+            "max.partition.fetch.bytes" => config.max_partition_fetch_bytes = num(name, value)?,
+            "fetch.max.bytes" => config.fetch_max_bytes = num(name, value)?,
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 #[allow(clippy::too_many_arguments)]
 fn run_phase(
     plan: &Plan,

@@ -260,11 +260,6 @@ impl Workload {
         if self.subscriptions_per_topic > 1 {
             return Err(self.invalid("subscriptionsPerTopic above 1 is not supported"));
         }
-        if self.consumer_per_subscription > 0 {
-            return Err(self.invalid(
-                "consumerPerSubscription > 0: consumers are not run by `weir bench run` yet",
-            ));
-        }
         if !(self.producer_rate >= 0.0 && self.producer_rate.is_finite()) {
             return Err(self.invalid("producerRate must be 0 or a positive number"));
         }
@@ -456,7 +451,6 @@ mod tests {
             ("producerConfig:\n  acks: 2\n", "acks"),
             ("testDurationMinutes: 1\n", "not both"),
             ("payload: csv\n", "csv"),
-            ("consumerPerSubscription: 1\n", "consumers"),
             ("keyDistributor: SOMETIMES\n", "SOMETIMES"),
         ];
         for (extra, needle) in cases {

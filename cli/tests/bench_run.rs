@@ -177,6 +177,47 @@ fn a_shipped_workload_runs_against_weir_and_its_result_matches_the_schema() {
     broker.stop();
 }
 
+/// A workload with consumers: each topic is read while it is produced, every acknowledged record
+/// is consumed once, and each carries one end-to-end latency sample.
+#[test]
+fn a_workload_with_consumers_measures_end_to_end_latency_of_every_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = serve(dir.path());
+    let json = dir.path().join("result.json");
+    let workload = repo().join("bench/workloads/smoke-e2e.yaml");
+    let stdout = weir(&[
+        "bench",
+        "run",
+        workload.to_str().unwrap(),
+        "--bootstrap",
+        &broker.addr,
+        "--warmup-seconds",
+        "0",
+        "--test-seconds",
+        "1",
+        "--check-ceiling",
+        "false",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(stdout.contains("e2e"), "{stdout}");
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    check_document(&doc);
+    let r: bench::report::BenchResult = serde_json::from_value(doc).unwrap();
+    assert_eq!(r.config.consumers_per_subscription, 2);
+    assert_eq!(r.publish.failed, 0);
+    assert!(r.publish.records >= 1_000, "{:?}", r.publish);
+    let e2e = r.e2e_latency_ms.as_ref().expect("end-to-end latency");
+    assert_eq!(
+        e2e.count, r.publish.records,
+        "one sample per acknowledged record: {e2e:?} {:?}",
+        r.warnings
+    );
+    assert!(e2e.p50 > 0.0 && e2e.max >= e2e.p99, "{e2e:?}");
+    assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+    broker.stop();
+}
+
 #[test]
 fn compare_runs_one_workload_against_weir_and_a_null_sink_side_by_side() {
     let dir = tempfile::tempdir().unwrap();

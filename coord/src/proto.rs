@@ -117,12 +117,14 @@ pub struct Stat {
 pub enum Op {
     Create {
         path: String,
+        #[serde(with = "serde_bytes")]
         data: Vec<u8>,
         mode: CreateMode,
     },
     /// `version == -1` matches any version.
     Set {
         path: String,
+        #[serde(with = "serde_bytes")]
         data: Vec<u8>,
         version: i32,
     },
@@ -137,6 +139,7 @@ pub enum Op {
     /// A create from the ZooKeeper frontend: any mode, an ACL, a TTL for the TTL modes.
     CreateZk {
         path: String,
+        #[serde(with = "serde_bytes")]
         data: Vec<u8>,
         mode: CreateMode,
         acl: Vec<Acl>,
@@ -216,6 +219,7 @@ pub enum Request {
     /// Opens a session that can be re-attached anywhere with `passwd` (ZooKeeper's handshake).
     ZkCreateSession {
         timeout_ms: u64,
+        #[serde(with = "serde_bytes")]
         passwd: Vec<u8>,
     },
     /// Sessions that were active on a follower's ZooKeeper frontend (the leader tracks liveness).
@@ -260,14 +264,24 @@ pub struct NodeStatus {
 /// A successful reply.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 pub enum Response {
-    Session { session: u64, timeout_ms: u64 },
+    Session {
+        session: u64,
+        timeout_ms: u64,
+    },
     Closed,
     Pong,
     Op(OpResult),
     Multi(Vec<OpResult>),
-    Data { data: Vec<u8>, stat: Stat },
+    Data {
+        #[serde(with = "serde_bytes")]
+        data: Vec<u8>,
+        stat: Stat,
+    },
     Exists(Option<Stat>),
-    Children { names: Vec<String>, stat: Stat },
+    Children {
+        names: Vec<String>,
+        stat: Stat,
+    },
     Synced,
     Status(NodeStatus),
     Done,
@@ -367,6 +381,7 @@ pub enum CommandBody {
     /// A session with a password (ZooKeeper clients re-attach with id + password).
     CreateZkSession {
         timeout_ms: u64,
+        #[serde(with = "serde_bytes")]
         passwd: Vec<u8>,
     },
 }
@@ -466,6 +481,33 @@ pub fn parent_of(path: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `serde_bytes` changes speed, not format: a data field encodes exactly as a plain
+    /// `Vec<u8>` did (u64 length, then the bytes), so existing WALs and snapshots still read.
+    #[test]
+    fn byte_fields_keep_bincodes_plain_vec_layout() {
+        #[derive(Serialize)]
+        struct Plain {
+            path: String,
+            data: Vec<u8>,
+            version: i32,
+        }
+        let data = vec![0u8, 1, 255, 7];
+        let op = Op::Set {
+            path: "/a".into(),
+            data: data.clone(),
+            version: 3,
+        };
+        let plain = Plain {
+            path: "/a".into(),
+            data,
+            version: 3,
+        };
+        let encoded = encode(&op).unwrap();
+        // The enum tag (u32) comes first, then the fields.
+        assert_eq!(&encoded[4..], &encode(&plain).unwrap()[..]);
+        assert_eq!(decode::<Op>(&encoded).unwrap(), op);
+    }
 
     #[test]
     fn frame_roundtrip_and_paths() {

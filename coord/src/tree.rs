@@ -19,6 +19,7 @@ use crate::proto::{
 /// One znode.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ZNode {
+    #[serde(with = "serde_bytes")]
     pub data: Vec<u8>,
     pub stat: Stat,
     pub children: BTreeSet<String>,
@@ -36,6 +37,7 @@ pub struct Session {
     pub timeout_ms: u64,
     pub ephemerals: BTreeSet<String>,
     /// ZooKeeper session password (empty for sessions of weir's own protocol).
+    #[serde(with = "serde_bytes")]
     pub passwd: Vec<u8>,
 }
 

@@ -274,20 +274,11 @@ fn create_op(
             "TTL mode and TTL must go together".into(),
         ));
     }
-    if (op == jute::op::CREATE_CONTAINER) != (mode == jute::CreateMode::Container) {
+    if (op == jute::op::CREATE_CONTAINER) != (mode == CreateMode::Container) {
         return Err(ZkError::BadArguments(
             "containers are created with createContainer".into(),
         ));
     }
-    let mode = match mode {
-        jute::CreateMode::Persistent => CreateMode::Persistent,
-        jute::CreateMode::Ephemeral => CreateMode::Ephemeral,
-        jute::CreateMode::PersistentSequential => CreateMode::PersistentSequential,
-        jute::CreateMode::EphemeralSequential => CreateMode::EphemeralSequential,
-        jute::CreateMode::Container => CreateMode::Container,
-        jute::CreateMode::PersistentWithTtl => CreateMode::PersistentWithTtl,
-        jute::CreateMode::PersistentSequentialWithTtl => CreateMode::PersistentSequentialWithTtl,
-    };
     let acl = resolve_acl(&r.acl, auth)?;
     Ok((
         Op::CreateZk {

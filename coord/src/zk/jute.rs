@@ -182,17 +182,8 @@ impl fmt::Display for Code {
     }
 }
 
-/// `CreateMode`, from the `flags` of a create request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum CreateMode {
-    Persistent,
-    Ephemeral,
-    PersistentSequential,
-    EphemeralSequential,
-    Container,
-    PersistentWithTtl,
-    PersistentSequentialWithTtl,
-}
+/// `CreateMode` is the replicated model's; the wire carries it as `flags`.
+pub use crate::proto::CreateMode;
 
 impl CreateMode {
     pub fn from_flags(flags: i32) -> Option<CreateMode> {
@@ -217,26 +208,6 @@ impl CreateMode {
             CreateMode::PersistentWithTtl => 5,
             CreateMode::PersistentSequentialWithTtl => 6,
         }
-    }
-    pub fn is_ephemeral(self) -> bool {
-        matches!(
-            self,
-            CreateMode::Ephemeral | CreateMode::EphemeralSequential
-        )
-    }
-    pub fn is_sequential(self) -> bool {
-        matches!(
-            self,
-            CreateMode::PersistentSequential
-                | CreateMode::EphemeralSequential
-                | CreateMode::PersistentSequentialWithTtl
-        )
-    }
-    pub fn is_ttl(self) -> bool {
-        matches!(
-            self,
-            CreateMode::PersistentWithTtl | CreateMode::PersistentSequentialWithTtl
-        )
     }
 }
 

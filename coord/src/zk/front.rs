@@ -614,6 +614,35 @@ impl ZkFront {
                 let Some(c) = self.conns.get_mut(&conn) else {
                     return;
                 };
+                if matches!(
+                    result,
+                    Err(ZkError::ConnectionLoss | ZkError::NotLeader { .. })
+                ) {
+                    // A ZooKeeper server never answers CONNECTIONLOSS: it drops the connection,
+                    // and the client reports connection loss for everything outstanding. The
+                    // replies before this one still go out; this and everything after it do not.
+                    if let Some(at) = c
+                        .queue
+                        .iter()
+                        .position(|s| matches!(s.state, SlotState::Waiting(t) if t == tag))
+                    {
+                        c.queue.truncate(at);
+                    }
+                    c.reads_queued = c
+                        .queue
+                        .iter()
+                        .filter(|s| matches!(s.state, SlotState::Read(_)))
+                        .count();
+                    c.unsent = c
+                        .queue
+                        .iter()
+                        .filter(|s| matches!(s.state, SlotState::Unsent(..)))
+                        .count();
+                    c.closing = true;
+                    c.close_when_drained = true;
+                    self.pump(node, conn);
+                    return;
+                }
                 let at_head = matches!(c.queue.front(), Some(Slot { state: SlotState::Waiting(t), .. }) if *t == tag);
                 if at_head {
                     c.queue.pop_front();

@@ -383,7 +383,7 @@ fn matrix(client: Client, reader: Client, cross: &str) {
 }
 
 /// The batches on disk carry the codec the client was asked for: a client that silently falls
-/// back to no compression (librdkafka before 2.10 did, against a broker whose Produce range
+/// back to no compression (older librdkafka did — 1.9.2, 2.0.2 — against a broker whose Produce range
 /// lacks v0) must fail here, not pass on read-back. Clients may send a batch uncompressed when
 /// compressing would not shrink it, so other batches may be uncompressed, never another codec.
 fn check_stored_codec(data: &Path, topic: &str, codec: &str, client: Client) {

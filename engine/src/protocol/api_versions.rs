@@ -16,8 +16,8 @@ use super::{encode_response, error_code, ProtocolError, ResponseFrame};
 /// (API, lowest version, highest version) that weir answers.
 pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     // Hand-parsed (protocol::produce). v0–2 are answered for record batches v2 only (older
-    // message formats get UNSUPPORTED_FOR_MESSAGE_FORMAT), because librdkafka before 2.10
-    // (Debian's kcat, older confluent-kafka) compresses with gzip, snappy or lz4 only if the
+    // message formats get UNSUPPORTED_FOR_MESSAGE_FORMAT), because older librdkafka
+    // (1.9.2's source; Debian's kcat with 2.0.2) compresses with gzip, snappy or lz4 only if the
     // broker's Produce range includes v0: against a 3–9 range it silently sent uncompressed.
     (ApiKey::Produce, 0, 9),
     // Hand-encoded response (protocol::fetch); v13+ address topics by id.

@@ -4,6 +4,11 @@
 //! Must not: interpret entries or the state machine; it stores what `PersistBatch`es say.
 //!
 //! Layout of `DIR`:
+//! - `FORMAT`: the format version of everything below (`weir-coord-format N`), written durably
+//!   when the directory is initialised. A directory of another version — or one from before the
+//!   file existed, which is version 1 — is refused at open with both versions named: the entries
+//!   and snapshots hold the state machine's commands and tree in bincode, which has no optional
+//!   fields, so reading another version would fail or, worse, misread.
 //! - `snap`: `[u32 crc32c][protobuf Snapshot]`, replaced atomically (write `snap.tmp`, fsync,
 //!   rename, fsync DIR).
 //! - `wal-NNNNNNNNNNNNNNNNNNNN`: WAL segments, replayed in order. Records
@@ -37,6 +42,10 @@ use raft::prelude::{Entry, HardState, Snapshot};
 
 use crate::store::{LogState, PersistBatch};
 
+/// Version 2: ZooKeeper ACLs, container/TTL flags and session passwords in the tree and commands.
+pub const FORMAT_VERSION: u32 = 2;
+const FORMAT_FILE: &str = "FORMAT";
+
 const KIND_ENTRY: u8 = 1;
 const KIND_HARD_STATE: u8 = 2;
 const RECORD_BYTES_MAX: usize = 64 * 1024 * 1024;
@@ -55,6 +64,12 @@ pub enum DiskError {
         path: PathBuf,
         offset: u64,
         reason: String,
+    },
+    #[error("coordinator data dir {dir} has format version {found}, this weir reads version {expected}; there is no migration: start the node on an empty directory (a replica re-joins from the others) or use the weir that wrote it")]
+    Format {
+        dir: PathBuf,
+        found: u32,
+        expected: u32,
     },
 }
 
@@ -120,10 +135,14 @@ impl Disk {
         let is_new = segments.is_empty() && !snap_path.exists();
         let mut state = LogState::default();
         if is_new {
+            write_format(dir)?;
             state = fresh();
             write_snapshot(dir, &state.snapshot)?;
-        } else if snap_path.exists() {
-            state = LogState::from_snapshot(read_snapshot(&snap_path)?);
+        } else {
+            check_format(dir)?;
+            if snap_path.exists() {
+                state = LogState::from_snapshot(read_snapshot(&snap_path)?);
+            }
         }
         for seg in segments.iter_mut() {
             seg.2 = replay_wal(&seg.1, &mut state)?;
@@ -386,6 +405,43 @@ fn sync_dir(dir: &Path) -> Result<(), DiskError> {
         .map_err(io("fsync dir", dir))
 }
 
+fn write_format(dir: &Path) -> Result<(), DiskError> {
+    let tmp = dir.join("FORMAT.tmp");
+    let mut f = File::create(&tmp).map_err(io("create", &tmp))?;
+    f.write_all(format!("weir-coord-format {FORMAT_VERSION}\n").as_bytes())
+        .and_then(|_| f.sync_all())
+        .map_err(io("write", &tmp))?;
+    let dst = dir.join(FORMAT_FILE);
+    std::fs::rename(&tmp, &dst).map_err(io("rename", &tmp))?;
+    sync_dir(dir)
+}
+
+/// Refuses a directory written in another format (no `FORMAT` file: version 1).
+fn check_format(dir: &Path) -> Result<(), DiskError> {
+    let path = dir.join(FORMAT_FILE);
+    let found = match std::fs::read_to_string(&path) {
+        Ok(text) => text
+            .trim()
+            .strip_prefix("weir-coord-format ")
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| DiskError::Corrupt {
+                path: path.clone(),
+                offset: 0,
+                reason: format!("not a format line: {:?}", text.trim()),
+            })?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => 1,
+        Err(e) => return Err(io("read", &path)(e)),
+    };
+    if found != FORMAT_VERSION {
+        return Err(DiskError::Format {
+            dir: dir.to_path_buf(),
+            found,
+            expected: FORMAT_VERSION,
+        });
+    }
+    Ok(())
+}
+
 fn write_snapshot(dir: &Path, s: &Snapshot) -> Result<(), DiskError> {
     let tmp = dir.join("snap.tmp");
     let body = s.write_to_bytes().map_err(|e| DiskError::Corrupt {
@@ -502,6 +558,47 @@ mod tests {
             data: data.to_vec().into(),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn a_data_dir_of_another_format_is_refused_naming_both_versions() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(Disk::open(dir.path(), LogState::default).unwrap());
+        let format = dir.path().join(FORMAT_FILE);
+        assert_eq!(
+            std::fs::read_to_string(&format).unwrap(),
+            format!("weir-coord-format {FORMAT_VERSION}\n")
+        );
+        drop(Disk::open(dir.path(), || panic!("not fresh")).unwrap());
+
+        let open_err = |dir: &Path| match Disk::open(dir, || panic!("not fresh")) {
+            Ok(_) => panic!("opened a directory of another format"),
+            Err(e) => e,
+        };
+        // A directory from before the FORMAT file: version 1.
+        std::fs::remove_file(&format).unwrap();
+        let e = open_err(dir.path());
+        assert!(
+            matches!(
+                e,
+                DiskError::Format {
+                    found: 1,
+                    expected: FORMAT_VERSION,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        assert!(e.to_string().contains("format version 1"), "{e}");
+        std::fs::write(&format, "weir-coord-format 99\n").unwrap();
+        assert!(matches!(
+            open_err(dir.path()),
+            DiskError::Format { found: 99, .. }
+        ));
+        std::fs::write(&format, "something else").unwrap();
+        assert!(matches!(open_err(dir.path()), DiskError::Corrupt { .. }));
+        std::fs::write(&format, format!("weir-coord-format {FORMAT_VERSION}\n")).unwrap();
+        assert!(Disk::open(dir.path(), || panic!("not fresh")).is_ok());
     }
 
     #[test]

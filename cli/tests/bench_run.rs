@@ -374,12 +374,12 @@ fn the_librdkafka_cross_check_reports_both_rates_on_the_same_broker() {
         x["ours_msg_per_s"].as_f64().unwrap() > 2.0 * doc["publish"]["msg_per_s"].as_f64().unwrap(),
         "{doc}"
     );
-    // Both wrote to the first topic: the run's records, then librdkafka's, then ours again.
+    // Both wrote to the first topic: the run's share of its records (about half: the rate is
+    // split over the two topics, so not exactly), then librdkafka's `records`, then ours again.
     let out = support::kcat_consume(&broker.addr, "xcheck-0", "%o\\n", Duration::from_secs(60));
-    let first_topic = doc["publish"]["records"].as_u64().unwrap() / 2;
     assert!(
-        out.lines().count() as u64 >= first_topic + 2 * records,
-        "{}",
+        out.lines().count() as u64 > 2 * records,
+        "{} records in xcheck-0, the cross-check runs wrote {records} each",
         out.lines().count()
     );
     broker.stop();

@@ -242,6 +242,23 @@ impl DataTree {
         h.finish()
     }
 
+    /// A new session whose id is the zxid that created it (weir's own sessions have no password).
+    fn open_session(&mut self, zxid: u64, timeout_ms: u64, passwd: Vec<u8>) -> Response {
+        let timeout_ms = timeout_ms.clamp(SESSION_TIMEOUT_MS_MIN, SESSION_TIMEOUT_MS_MAX);
+        self.sessions.insert(
+            zxid,
+            Session {
+                timeout_ms,
+                ephemerals: BTreeSet::new(),
+                passwd,
+            },
+        );
+        Response::Session {
+            session: zxid,
+            timeout_ms,
+        }
+    }
+
     /// Applies one committed command at log index `zxid`. Returns the reply and the watch events
     /// (empty when the command failed: a failed write changes nothing).
     pub fn apply(
@@ -253,36 +270,10 @@ impl DataTree {
         let mut events = Vec::new();
         let result = match body {
             CommandBody::CreateSession { timeout_ms } => {
-                let timeout_ms =
-                    (*timeout_ms).clamp(SESSION_TIMEOUT_MS_MIN, SESSION_TIMEOUT_MS_MAX);
-                self.sessions.insert(
-                    zxid,
-                    Session {
-                        timeout_ms,
-                        ephemerals: BTreeSet::new(),
-                        passwd: Vec::new(),
-                    },
-                );
-                Ok(Response::Session {
-                    session: zxid,
-                    timeout_ms,
-                })
+                Ok(self.open_session(zxid, *timeout_ms, Vec::new()))
             }
             CommandBody::CreateZkSession { timeout_ms, passwd } => {
-                let timeout_ms =
-                    (*timeout_ms).clamp(SESSION_TIMEOUT_MS_MIN, SESSION_TIMEOUT_MS_MAX);
-                self.sessions.insert(
-                    zxid,
-                    Session {
-                        timeout_ms,
-                        ephemerals: BTreeSet::new(),
-                        passwd: passwd.clone(),
-                    },
-                );
-                Ok(Response::Session {
-                    session: zxid,
-                    timeout_ms,
-                })
+                Ok(self.open_session(zxid, *timeout_ms, passwd.clone()))
             }
             CommandBody::CloseSession { session } => {
                 self.close_session(*session, zxid, time_ms, &mut events);

@@ -714,6 +714,21 @@ mod tests {
     use crate::client::batch::Compression;
     use crate::workload::KeyDistributor;
 
+    /// A null sink with `partitions` per topic, and topics "a" and "b" on it.
+    fn sink_target(partitions: u32) -> (NullSink, Target) {
+        let sink = NullSink::start(NullSinkConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            partitions,
+        })
+        .unwrap();
+        let target = Target {
+            name: "sink".into(),
+            bootstrap: sink.addr().to_string(),
+            topic_names: vec!["a".into(), "b".into()],
+        };
+        (sink, target)
+    }
+
     fn plan(records: Option<u64>, rate: f64, test: Duration) -> Plan {
         let mut producer = ProducerConfig::new("", "");
         producer.acks = 1;
@@ -739,16 +754,7 @@ mod tests {
 
     #[test]
     fn a_timed_run_against_a_null_sink_reports_every_acked_record_once() {
-        let sink = NullSink::start(NullSinkConfig {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            partitions: 3,
-        })
-        .unwrap();
-        let target = Target {
-            name: "sink".into(),
-            bootstrap: sink.addr().to_string(),
-            topic_names: vec!["a".into(), "b".into()],
-        };
+        let (sink, target) = sink_target(3);
         let opts = RunOptions {
             check_ceiling: true,
             kind: "run".into(),
@@ -782,16 +788,7 @@ mod tests {
 
     #[test]
     fn a_record_bound_closed_loop_run_sends_exactly_that_many() {
-        let sink = NullSink::start(NullSinkConfig {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            partitions: 1,
-        })
-        .unwrap();
-        let target = Target {
-            name: "sink".into(),
-            bootstrap: sink.addr().to_string(),
-            topic_names: vec!["a".into(), "b".into()],
-        };
+        let (sink, target) = sink_target(1);
         let opts = RunOptions {
             kind: "produce".into(),
             ..RunOptions::default()
@@ -806,16 +803,7 @@ mod tests {
 
     #[test]
     fn rate_zero_searches_a_sustainable_rate_and_measures_at_it() {
-        let sink = NullSink::start(NullSinkConfig {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            partitions: 3,
-        })
-        .unwrap();
-        let target = Target {
-            name: "sink".into(),
-            bootstrap: sink.addr().to_string(),
-            topic_names: vec!["a".into(), "b".into()],
-        };
+        let (sink, target) = sink_target(3);
         let opts = RunOptions {
             kind: "run".into(),
             ..RunOptions::default()

@@ -59,6 +59,22 @@ fn handshake(
     (s, resp)
 }
 
+/// A create of `path` open to anyone.
+fn create(path: &str, data: Vec<u8>) -> Request {
+    Request::Create(CreateRequest {
+        path: path.into(),
+        data,
+        acl: vec![jute::Acl {
+            perms: 31,
+            id: jute::Id {
+                scheme: "world".into(),
+                id: "anyone".into(),
+            },
+        }],
+        flags: 0,
+    })
+}
+
 fn call(s: &mut TcpStream, xid: i32, req: &Request) -> (ReplyHeader, Vec<u8>) {
     let mut b = Vec::new();
     req.write(xid, &mut b);
@@ -82,37 +98,13 @@ fn timeouts_are_negotiated_and_pipelined_replies_come_in_order() {
     // 200 requests in one write: create /p/i then getData /p/i, alternating.
     let mut b = Vec::new();
     let mut f = Vec::new();
-    Request::Create(CreateRequest {
-        path: "/p".into(),
-        data: vec![],
-        acl: vec![jute::Acl {
-            perms: 31,
-            id: jute::Id {
-                scheme: "world".into(),
-                id: "anyone".into(),
-            },
-        }],
-        flags: 0,
-    })
-    .write(1, &mut f);
+    create("/p", vec![]).write(1, &mut f);
     let mark = jute::begin_frame(&mut b);
     b.extend_from_slice(&f);
     jute::end_frame(&mut b, mark);
     for i in 0..100 {
         let mut one = Vec::new();
-        Request::Create(CreateRequest {
-            path: format!("/p/{i}"),
-            data: vec![i as u8],
-            acl: vec![jute::Acl {
-                perms: 31,
-                id: jute::Id {
-                    scheme: "world".into(),
-                    id: "anyone".into(),
-                },
-            }],
-            flags: 0,
-        })
-        .write(10 + 2 * i, &mut one);
+        create(&format!("/p/{i}"), vec![i as u8]).write(10 + 2 * i, &mut one);
         let mark = jute::begin_frame(&mut b);
         b.extend_from_slice(&one);
         jute::end_frame(&mut b, mark);
@@ -217,4 +209,51 @@ fn bad_input_gets_an_error_or_a_closed_connection_and_wrong_passwords_are_refuse
     };
     send(&mut s7, &ahead.to_bytes());
     assert!(recv(&mut s7).is_none());
+}
+
+/// A client that saw a few entries more than the node it reconnects to (it came from a follower
+/// that applied them first) is not refused: its handshake waits until the node has applied them.
+#[test]
+fn a_client_slightly_ahead_is_answered_once_the_node_catches_up() {
+    let (_dir, _node, zk) = node(100);
+    let (mut s, r) = handshake(&zk, 4_000, 0, vec![0; 16]);
+    let (h, _) = call(&mut s, 1, &create("/ahead", vec![]));
+    assert_eq!(h.err, 0);
+    let seen = h.zxid + 3;
+    let zk2 = zk.clone();
+    let (sid, pw) = (r.session_id, r.passwd.clone());
+    let waiting = std::thread::spawn(move || {
+        let mut s = TcpStream::connect(&zk2).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let req = ConnectRequest {
+            protocol_version: 0,
+            last_zxid_seen: seen,
+            timeout_ms: 4_000,
+            session_id: sid,
+            passwd: pw,
+            read_only: Some(false),
+        };
+        send(&mut s, &req.to_bytes());
+        recv(&mut s).map(|b| ConnectResponse::from_bytes(&b).unwrap())
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        !waiting.is_finished(),
+        "answered before the node reached the client's zxid"
+    );
+    let mut xid = 2;
+    loop {
+        let (h, _) = call(&mut s, xid, &create(&format!("/ahead/{xid}"), vec![]));
+        assert_eq!(h.err, 0);
+        if h.zxid >= seen {
+            break;
+        }
+        xid += 1;
+    }
+    let resp = waiting
+        .join()
+        .unwrap()
+        .expect("the handshake is answered, not dropped");
+    assert_eq!(resp.session_id, r.session_id);
+    assert!(resp.timeout_ms > 0);
 }

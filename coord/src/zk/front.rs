@@ -47,6 +47,9 @@ const TOUCH_EVERY_MS: u64 = 100;
 const HOLD_MS_MAX: u64 = 10_000;
 /// How long a handshake may wait (session creation, attach, catching up to the client's zxid).
 const CONNECT_WAIT_MS: u64 = 10_000;
+/// How far past the leader's applied index a reconnecting client's zxid may be and still be
+/// waited for (rather than refused): followers apply at most a round ahead of the leader.
+const CONNECT_ZXID_SLACK: u64 = 4096;
 /// Longest TTL ZooKeeper accepts (40 bits of milliseconds).
 const TTL_MS_MAX: i64 = 0xFF_FFFF_FFFF;
 
@@ -551,19 +554,25 @@ impl ZkFront {
         let Some(w) = self.waits.remove(&tag) else {
             return;
         };
+        let mut target = zxid;
         if let Wait::Connect {
             last_zxid_seen, tx, ..
         } = &w
         {
-            // `zxid` is the leader's applied index when it answered, which covers everything any
-            // client can have seen; a client that claims more saw another cluster (or lies):
-            // refused, as ZooKeeper refuses a client ahead of the server.
+            // `zxid` is the leader's applied index when it answered. A follower can apply a
+            // committed entry before the leader does (the commit index reaches it in the same
+            // round the leader applies), so a client coming from one may have seen a few entries
+            // more: it waits until this node has applied them. A client further ahead saw another
+            // cluster (or lies) and is refused at once, as ZooKeeper refuses a client ahead of
+            // the server; one within the slack that never gets there times out the handshake.
             if result.is_ok() && *last_zxid_seen > zxid {
-                let _ = tx.try_send(ConnectOutcome::Retry);
-                return;
+                if *last_zxid_seen - zxid > CONNECT_ZXID_SLACK {
+                    let _ = tx.try_send(ConnectOutcome::Retry);
+                    return;
+                }
+                target = *last_zxid_seen;
             }
         }
-        let target = zxid;
         if target > node.applied() {
             self.apply_wait
                 .entry(target)

@@ -85,12 +85,50 @@ pub struct Outputs {
     pub persist: Vec<PersistBatch>,
     pub messages: Vec<Message>,
     pub effects: Vec<Effect>,
+    /// A local snapshot to encode: the driver runs `SnapshotJob::encode` wherever it likes
+    /// (off the Raft core) and hands the bytes back with `Node::snapshot_encoded`.
+    pub snapshot: Option<SnapshotJob>,
 }
 
 impl Outputs {
     pub fn is_empty(&self) -> bool {
-        self.persist.is_empty() && self.messages.is_empty() && self.effects.is_empty()
+        self.persist.is_empty()
+            && self.messages.is_empty()
+            && self.effects.is_empty()
+            && self.snapshot.is_none()
     }
+}
+
+/// The tree as of one applied index, to be encoded for a local snapshot. Encoding a large tree
+/// takes long enough to miss heartbeats, so it is not done on the Raft core. The tree is a
+/// copy-on-write clone: taking it is O(1), and the node's later writes copy only the few tree
+/// nodes they touch while the job still holds them.
+pub struct SnapshotJob {
+    pub index: u64,
+    tree: DataTree,
+}
+
+impl std::fmt::Debug for SnapshotJob {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SnapshotJob")
+            .field("index", &self.index)
+            .field("znodes", &self.tree.node_count())
+            .finish()
+    }
+}
+
+impl SnapshotJob {
+    /// The encoded tree; takes time in proportion to the tree, callable from any thread.
+    pub fn encode(&self) -> Result<Vec<u8>, CodecError> {
+        encode(&self.tree)
+    }
+}
+
+/// A local snapshot being encoded by the driver.
+struct SnapshotTaking {
+    index: u64,
+    term: u64,
+    conf_state: ConfState,
 }
 
 /// Context carried in a ConfChange entry.
@@ -128,6 +166,9 @@ pub struct Node {
     ttl_scanned_ms: u64,
     effects: Vec<Effect>,
     persist: Vec<PersistBatch>,
+    /// At most one local snapshot is encoded at a time.
+    snapshot_taking: Option<SnapshotTaking>,
+    snapshot_job: Option<SnapshotJob>,
 }
 
 impl Node {
@@ -181,6 +222,8 @@ impl Node {
             ttl_scanned_ms: 0,
             effects: Vec::new(),
             persist: Vec::new(),
+            snapshot_taking: None,
+            snapshot_job: None,
         })
     }
 
@@ -568,6 +611,7 @@ impl Node {
             persist: std::mem::take(&mut self.persist),
             messages,
             effects: std::mem::take(&mut self.effects),
+            snapshot: self.snapshot_job.take(),
         })
     }
 
@@ -721,7 +765,12 @@ impl Node {
         }
     }
 
+    /// Starts a local snapshot when enough entries were applied since the last one (or raft
+    /// asked for one to send): hands the tree to the driver as a `SnapshotJob`.
     fn maybe_snapshot(&mut self) -> Result<(), NodeError> {
+        if self.snapshot_taking.is_some() {
+            return Ok(());
+        }
         let snap_idx = self.raw.store().snapshot_index();
         let requested = self.raw.store().snapshot_requested.get() && self.applied > snap_idx;
         if self.applied < snap_idx + self.cfg.snapshot_entries && !requested {
@@ -729,17 +778,48 @@ impl Node {
         }
         self.raw.store().snapshot_requested.set(false);
         let term = self.raw.store().term(self.applied)?;
+        self.snapshot_taking = Some(SnapshotTaking {
+            index: self.applied,
+            term,
+            conf_state: self.conf_state.clone(),
+        });
+        self.snapshot_job = Some(SnapshotJob {
+            index: self.applied,
+            tree: self.tree.clone(),
+        });
+        Ok(())
+    }
+
+    /// The driver encoded the snapshot job for `index`: the snapshot replaces the stored one
+    /// and the log behind it is compacted (both made durable by the next `ready`'s persist).
+    /// A result for a job this node no longer waits for (it restarted, or installed a newer
+    /// snapshot from the leader meanwhile) is dropped.
+    pub fn snapshot_encoded(
+        &mut self,
+        index: u64,
+        data: Result<Vec<u8>, CodecError>,
+    ) -> Result<(), NodeError> {
+        if self.snapshot_taking.as_ref().map(|t| t.index) != Some(index) {
+            return Ok(());
+        }
+        let Some(taking) = self.snapshot_taking.take() else {
+            return Ok(());
+        };
+        let data = data?;
+        if index <= self.raw.store().snapshot_index() {
+            return Ok(());
+        }
         let mut snap = Snapshot {
-            data: encode(&self.tree)?.into(),
+            data: data.into(),
             ..Default::default()
         };
         let meta = snap.mut_metadata();
-        meta.index = self.applied;
-        meta.term = term;
-        meta.set_conf_state(self.conf_state.clone());
+        meta.index = index;
+        meta.term = taking.term;
+        meta.set_conf_state(taking.conf_state);
         let batch = PersistBatch {
             compacted: Some(snap),
-            compact_to: self.applied.saturating_sub(self.cfg.compaction_lag_entries),
+            compact_to: index.saturating_sub(self.cfg.compaction_lag_entries),
             ..Default::default()
         };
         self.raw.mut_store().apply(&batch);

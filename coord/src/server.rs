@@ -22,12 +22,12 @@ use std::time::Duration;
 use futures_lite::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
 use glommio::net::{TcpListener, TcpStream};
-use glommio::{LocalExecutorBuilder, Placement};
+use glommio::{LocalExecutorBuilder, Placement, PoolPlacement};
 use protobuf::Message as _;
 use raft::prelude::{Message, MessageType};
 
 use crate::disk::{Disk, DiskError};
-use crate::node::{Effect, Node, NodeConfig, NodeError, Tag};
+use crate::node::{Effect, Node, NodeConfig, NodeError, SnapshotJob, Tag};
 use crate::proto::{
     decode, encode_frame, ClientFrame, EventKind, Hello, Request, Response, ServerFrame, ZkError,
     CLIENT_FRAME_BYTES_MAX, PEER_FRAME_BYTES_MAX,
@@ -102,15 +102,22 @@ const IO_MEMORY_BYTES: usize = 1024 * 1024;
 const PEER_BUFFER_BYTES_MAX: usize = 64 * 1024 * 1024;
 const PEER_CONNECT_TIMEOUT_MS: u64 = 500;
 
-/// Runs a node on the calling thread until it fails. Pins to `cfg.core` if given.
-pub fn run(cfg: ServerConfig) -> Result<(), ServerError> {
-    let placement = match cfg.core {
+/// The coordinator's executor, pinned to `core` if given. Its blocking pool (snapshot encoding)
+/// is one unpinned thread, so that a long encode does not share the Raft core's CPU.
+fn executor_builder(core: Option<usize>) -> LocalExecutorBuilder {
+    let placement = match core {
         Some(c) => Placement::Fixed(c),
         None => Placement::Unbound,
     };
-    let handle = LocalExecutorBuilder::new(placement)
+    LocalExecutorBuilder::new(placement)
         .io_memory(IO_MEMORY_BYTES)
         .name("weir-coord")
+        .blocking_thread_pool_placement(PoolPlacement::Unbound(1))
+}
+
+/// Runs a node on the calling thread until it fails. Pins to `cfg.core` if given.
+pub fn run(cfg: ServerConfig) -> Result<(), ServerError> {
+    let handle = executor_builder(cfg.core)
         .spawn(move || async move { serve(cfg, None).await })
         .map_err(|e| ServerError::Executor(e.to_string()))?;
     handle
@@ -168,15 +175,8 @@ pub fn start_embedded_with(cfg: ServerConfig) -> Result<Embedded, ServerError> {
     let thread = std::thread::Builder::new()
         .name("weir-coord".into())
         .spawn(move || {
-            let placement = match cfg.core {
-                Some(c) => Placement::Fixed(c),
-                None => Placement::Unbound,
-            };
             let tx2 = tx.clone();
-            let ex = LocalExecutorBuilder::new(placement)
-                .io_memory(IO_MEMORY_BYTES)
-                .name("weir-coord")
-                .make();
+            let ex = executor_builder(cfg.core).make();
             match ex {
                 Ok(ex) => {
                     if let Err(e) = ex.run(serve(cfg, Some((tx, stop2)))) {
@@ -433,10 +433,28 @@ async fn serve(mut cfg: ServerConfig, started: Option<Started>) -> Result<(), Se
         if core.borrow().stop.load(Ordering::Relaxed) {
             break;
         }
-        core.borrow_mut().drive()?;
+        let snapshot = core.borrow_mut().drive()?;
+        if let Some(job) = snapshot {
+            glommio::spawn_local(encode_snapshot(core.clone(), job)).detach();
+        }
         glommio::yield_if_needed().await;
     }
     Ok(())
+}
+
+/// Encodes a local snapshot on glommio's blocking thread pool (not pinned: the Raft core keeps
+/// its CPU to heartbeats and requests meanwhile), then hands it back to the node.
+async fn encode_snapshot(core: Rc<RefCell<Core>>, job: SnapshotJob) {
+    let index = job.index;
+    let data = glommio::executor()
+        .spawn_blocking(move || job.encode())
+        .await;
+    let mut c = core.borrow_mut();
+    if let Err(e) = c.node.snapshot_encoded(index, data) {
+        // The node tries again at its next Ready round.
+        tracing::error!(index, "encoding a local snapshot failed: {e}");
+    }
+    c.ring();
 }
 
 impl Core {
@@ -444,8 +462,8 @@ impl Core {
         let _ = self.bell.try_send(());
     }
 
-    /// persist → send → effects.
-    fn drive(&mut self) -> Result<(), ServerError> {
+    /// persist → send → effects; returns a snapshot to encode.
+    fn drive(&mut self) -> Result<Option<SnapshotJob>, ServerError> {
         let out = self.node.ready()?;
         if !out.persist.is_empty() {
             self.disk.persist(&out.persist)?;
@@ -457,7 +475,7 @@ impl Core {
             self.deliver(e);
         }
         self.zk.after_drive(&mut self.node);
-        Ok(())
+        Ok(out.snapshot)
     }
 
     fn send_peer(&mut self, m: Message) {

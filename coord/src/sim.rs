@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 use raft::prelude::Message;
 
 use crate::lincheck::{self, HistOp, RegOp, RegResult};
-use crate::node::{Effect, Node, NodeConfig, Tag};
+use crate::node::{Effect, Node, NodeConfig, SnapshotJob, Tag};
 use crate::proto::{CreateMode, Op, OpResult, Request, Response, ZkError};
 use crate::store::LogState;
 
@@ -104,6 +104,12 @@ enum Event {
     Reply {
         tag: Tag,
         result: Result<Response, ZkError>,
+    },
+    /// A local snapshot for the driver to encode, some time after the node asked (the server
+    /// encodes it on another thread meanwhile).
+    EncodeSnapshot {
+        node: u64,
+        job: SnapshotJob,
     },
 }
 
@@ -367,6 +373,15 @@ impl Sim {
                 }
             }
             Event::Reply { tag, result } => self.on_reply(tag, result)?,
+            Event::EncodeSnapshot { node, job } => {
+                // Encoded only now, after the node applied more: the job's tree must still be
+                // the tree as of its index (a restart from this snapshot checks the digest).
+                if let Some(n) = self.nodes[(node - 1) as usize].as_mut() {
+                    n.snapshot_encoded(job.index, job.encode())
+                        .map_err(|e| format!("node {node} snapshot: {e}"))?;
+                    self.drive(node)?;
+                }
+            }
         }
         Ok(())
     }
@@ -406,6 +421,10 @@ impl Sim {
             }
             let at = self.now + self.delay();
             self.push(at, Event::Raft(m));
+        }
+        if let Some(job) = out.snapshot {
+            let at = self.now + self.delay();
+            self.push(at, Event::EncodeSnapshot { node: id, job });
         }
         for e in out.effects {
             if let Effect::Reply { tag, result, .. } = e {

@@ -6,7 +6,9 @@
 //! Must not: read clocks, do I/O, or keep per-connection state (watch registrations live in the
 //! server, which matches them against the events returned here).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
+
+use imbl::{OrdMap, OrdSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -22,7 +24,7 @@ pub struct ZNode {
     #[serde(with = "serde_bytes")]
     pub data: Vec<u8>,
     pub stat: Stat,
-    pub children: BTreeSet<String>,
+    pub children: OrdSet<String>,
     /// ZooKeeper ACL; empty = open to everyone (nodes made through weir's own protocol).
     pub acl: Vec<Acl>,
     /// Deleted in the same apply as its last child's deletion.
@@ -35,7 +37,7 @@ pub struct ZNode {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Session {
     pub timeout_ms: u64,
-    pub ephemerals: BTreeSet<String>,
+    pub ephemerals: OrdSet<String>,
     /// ZooKeeper session password (empty for sessions of weir's own protocol).
     #[serde(with = "serde_bytes")]
     pub passwd: Vec<u8>,
@@ -48,12 +50,12 @@ pub const SESSION_TIMEOUT_MS_MAX: u64 = 60_000;
 /// The znode tree, the sessions, and the members' addresses.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 pub struct DataTree {
-    nodes: BTreeMap<String, ZNode>,
-    sessions: BTreeMap<u64, Session>,
+    nodes: OrdMap<String, ZNode>,
+    sessions: OrdMap<u64, Session>,
     /// Raft id → address, replicated so that a restarted or joining node learns its peers.
     pub members: BTreeMap<u64, String>,
     /// Paths of TTL nodes (the leader scans these for expiry).
-    ttl_nodes: BTreeSet<String>,
+    ttl_nodes: OrdSet<String>,
 }
 
 /// `world:anyone` with every permission is stored as the empty list (both mean open to all):
@@ -83,13 +85,13 @@ impl Default for DataTree {
 
 impl DataTree {
     pub fn new() -> Self {
-        let mut nodes = BTreeMap::new();
+        let mut nodes = OrdMap::new();
         nodes.insert(
             "/".to_string(),
             ZNode {
                 data: Vec::new(),
                 stat: Stat::default(),
-                children: BTreeSet::new(),
+                children: OrdSet::new(),
                 acl: Vec::new(),
                 container: false,
                 ttl_ms: 0,
@@ -97,9 +99,9 @@ impl DataTree {
         );
         DataTree {
             nodes,
-            sessions: BTreeMap::new(),
+            sessions: OrdMap::new(),
             members: BTreeMap::new(),
-            ttl_nodes: BTreeSet::new(),
+            ttl_nodes: OrdSet::new(),
         }
     }
 
@@ -149,7 +151,7 @@ impl DataTree {
             format!("{path}/")
         };
         self.nodes
-            .range::<str, _>((
+            .range::<_, str>((
                 std::ops::Bound::Included(prefix.as_str()),
                 std::ops::Bound::Unbounded,
             ))
@@ -249,7 +251,7 @@ impl DataTree {
             zxid,
             Session {
                 timeout_ms,
-                ephemerals: BTreeSet::new(),
+                ephemerals: OrdSet::new(),
                 passwd,
             },
         );
@@ -543,7 +545,7 @@ impl DataTree {
                     ZNode {
                         data: data.clone(),
                         stat,
-                        children: BTreeSet::new(),
+                        children: OrdSet::new(),
                         acl: normalize_acl(acl),
                         container: mode == CreateMode::Container,
                         ttl_ms,

@@ -103,7 +103,8 @@ impl Broker {
             async move {
                 let (topic, newer) = b.adopt(topic, zxid);
                 if newer {
-                    let config = topic_config::log_config(&b.cfg.topic_defaults, &topic.configs)
+                    let config = b
+                        .log_config_of(&topic)
                         .map_err(|e| format!("topic {}: {e}", topic.name))?;
                     let logs: Vec<_> = b
                         .logs
@@ -325,7 +326,9 @@ pub(super) fn dispatch_describe(
             match r.resource_type {
                 RESOURCE_TOPIC => match b.topic(&name).await {
                     Ok(Some(topic)) => {
-                        let configs = topic_config::describe(&b.cfg.topic_defaults, &topic.configs)
+                        let overrides =
+                            topic_config::effective_overrides(&topic.name, &topic.configs);
+                        let configs = topic_config::describe(&b.cfg.topic_defaults, &overrides)
                             .into_iter()
                             .filter(|(n, _, _)| wanted(n))
                             .map(|(n, v, source)| entry(n, v, source_code(source)))

@@ -220,18 +220,22 @@ impl Broker {
             .cloned()
     }
 
+    /// The log config of `topic`: the broker's defaults and the topic's overrides in force.
+    fn log_config_of(&self, topic: &TopicMeta) -> Result<crate::config::LogConfig, String> {
+        let overrides = topic_config::effective_overrides(&topic.name, &topic.configs);
+        topic_config::log_config(&self.cfg.topic_defaults, &overrides)
+    }
+
     /// Opens the logs of `topic` that this shard owns and has not opened yet.
     async fn open_owned_logs(self: &Rc<Self>, topic: &TopicMeta) -> Result<(), BrokerError> {
-        let mut config = topic_config::log_config(&self.cfg.topic_defaults, &topic.configs)
-            .map_err(|reason| BrokerError::Config {
-                topic: topic.name.clone(),
-                reason,
+        let overrides = topic_config::effective_overrides(&topic.name, &topic.configs);
+        let config =
+            topic_config::log_config(&self.cfg.topic_defaults, &overrides).map_err(|reason| {
+                BrokerError::Config {
+                    topic: topic.name.clone(),
+                    reason,
+                }
             })?;
-        if topic.name == groups::OFFSETS_TOPIC {
-            // Compacted whatever its record says (topics created before compaction existed).
-            config.cleanup_compact = true;
-            config.cleanup_delete = false;
-        }
         let _permit = self.opening.acquire_permit(1).await;
         for partition in 0..topic.partitions.len() as i32 {
             if self.owner(topic, partition) != Some(self.mesh.shard_id())

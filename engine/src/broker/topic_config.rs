@@ -19,6 +19,23 @@ pub fn is_internal(name: &str) -> bool {
     matches!(name, "__consumer_offsets" | "__transaction_state")
 }
 
+/// The overrides in force for topic `name`. `__consumer_offsets` is compacted whatever its
+/// record says: one created before weir compacted it recorded `cleanup.policy=delete`, and both
+/// the log and DescribeConfigs must tell the truth about it.
+pub fn effective_overrides<'a>(
+    name: &str,
+    configs: &'a BTreeMap<String, String>,
+) -> std::borrow::Cow<'a, BTreeMap<String, String>> {
+    if name != "__consumer_offsets"
+        || configs.get("cleanup.policy").map(|v| v.trim()) == Some("compact")
+    {
+        return std::borrow::Cow::Borrowed(configs);
+    }
+    let mut forced = configs.clone();
+    forced.insert("cleanup.policy".into(), "compact".into());
+    std::borrow::Cow::Owned(forced)
+}
+
 /// Kafka's topic name rule: 1–249 of `[a-zA-Z0-9._-]`, not "." or "..".
 pub fn validate_topic_name(name: &str) -> Result<(), String> {
     if name.is_empty() || name == "." || name == ".." {
@@ -431,6 +448,25 @@ pub fn alter_incremental(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A `__consumer_offsets` recorded with `cleanup.policy=delete` (created before weir
+    /// compacted it) is compacted and described as compacted; other topics keep their record.
+    #[test]
+    fn the_offsets_topic_is_compacted_whatever_its_record_says() {
+        let defaults = TopicDefaults::default();
+        let mut recorded = BTreeMap::new();
+        recorded.insert("cleanup.policy".to_string(), "delete".to_string());
+        recorded.insert("segment.bytes".to_string(), "1048576".to_string());
+        let forced = effective_overrides("__consumer_offsets", &recorded);
+        let log = log_config(&defaults, &forced).unwrap();
+        assert!(log.cleanup_compact && !log.cleanup_delete);
+        assert_eq!(log.segment_bytes, 1_048_576, "other overrides are kept");
+        let described = describe(&defaults, &forced);
+        let policy = described.iter().find(|(n, _, _)| *n == "cleanup.policy");
+        assert_eq!(policy.map(|(_, v, _)| v.as_str()), Some("compact"));
+        let other = log_config(&defaults, &effective_overrides("orders", &recorded)).unwrap();
+        assert!(other.cleanup_delete && !other.cleanup_compact);
+    }
 
     #[test]
     fn names_and_configs_follow_kafka_rules() {

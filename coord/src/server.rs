@@ -101,6 +101,8 @@ const IO_MEMORY_BYTES: usize = 1024 * 1024;
 /// retransmits what is lost).
 const PEER_BUFFER_BYTES_MAX: usize = 64 * 1024 * 1024;
 const PEER_CONNECT_TIMEOUT_MS: u64 = 500;
+/// How often a snapshot waiting for the previous one's file write looks again.
+const SNAPSHOT_WRITER_POLL: Duration = Duration::from_millis(20);
 
 /// The coordinator's executor, pinned to `core` if given. Its blocking pool (snapshot encoding)
 /// is one unpinned thread, so that a long encode does not share the Raft core's CPU.
@@ -443,9 +445,15 @@ async fn serve(mut cfg: ServerConfig, started: Option<Started>) -> Result<(), Se
 }
 
 /// Encodes a local snapshot on glommio's blocking thread pool (not pinned: the Raft core keeps
-/// its CPU to heartbeats and requests meanwhile), then hands it back to the node.
+/// its CPU to heartbeats and requests meanwhile), then hands it back to the node. Waits first
+/// for the previous snapshot's file to be written, which the next one would otherwise wait for
+/// on the Raft core: under load, snapshots come as often as the disk takes them (ZooKeeper
+/// likewise skips a snapshot while one is being written).
 async fn encode_snapshot(core: Rc<RefCell<Core>>, job: SnapshotJob) {
     let index = job.index;
+    while core.borrow().disk.snapshot_writer_busy() {
+        glommio::timer::sleep(SNAPSHOT_WRITER_POLL).await;
+    }
     let data = glommio::executor()
         .spawn_blocking(move || job.encode())
         .await;

@@ -1,6 +1,8 @@
 //! weir's ZooKeeper frontend driven by a real ZooKeeper client: kazoo (PyPI, pinned by
 //! scripts/test) against a 3-node `weir coord` ensemble on loopback. The Python scripts in
 //! `tests/clients/zk_*.py` assert ZooKeeper's semantics and exit non-zero on any violation.
+//! One test speaks jute byte by byte (`raw`) to see exactly what the server sends and when it
+//! closes a connection (writes of unknown outcome after a leader's kill -9).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -248,4 +250,178 @@ fn weir_serve_embedded_coordinator_serves_zookeeper_clients() {
         broker.log()
     );
     broker.stop();
+}
+
+/// The byte-level side of one ZooKeeper connection (jute frames over plain TCP), for the test
+/// that must see exactly what the server sends and when it closes.
+mod raw {
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+    use std::time::Duration;
+
+    use coord::zk::jute::{
+        Acl, ConnectRequest, ConnectResponse, CreateRequest, Id, Jute, PathWatchRequest,
+        ReplyHeader, Request,
+    };
+
+    pub fn send(s: &mut TcpStream, body: &[u8]) {
+        let mut f = (body.len() as i32).to_be_bytes().to_vec();
+        f.extend_from_slice(body);
+        s.write_all(&f).expect("send");
+    }
+
+    /// One frame's body, or None once the server closed the connection.
+    pub fn recv(s: &mut TcpStream) -> Option<Vec<u8>> {
+        let mut len = [0u8; 4];
+        s.read_exact(&mut len).ok()?;
+        let mut b = vec![0u8; usize::try_from(i32::from_be_bytes(len)).ok()?];
+        s.read_exact(&mut b).ok()?;
+        Some(b)
+    }
+
+    pub fn connect(addr: &str, session: i64, passwd: Vec<u8>) -> (TcpStream, ConnectResponse) {
+        try_connect(addr, session, passwd).expect("connect response")
+    }
+
+    /// A handshake, or None if the server closed the connection without answering (it does
+    /// while it knows no leader, or when the attach's outcome is unknown: clients try again).
+    pub fn try_connect(
+        addr: &str,
+        session: i64,
+        passwd: Vec<u8>,
+    ) -> Option<(TcpStream, ConnectResponse)> {
+        let mut s = TcpStream::connect(addr).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(15)))
+            .expect("timeout");
+        let req = ConnectRequest {
+            protocol_version: 0,
+            last_zxid_seen: 0,
+            timeout_ms: 8_000,
+            session_id: session,
+            passwd,
+            read_only: Some(false),
+        };
+        send(&mut s, &req.to_bytes());
+        let resp = recv(&mut s)?;
+        Some((
+            s,
+            ConnectResponse::from_bytes(&resp).expect("ConnectResponse"),
+        ))
+    }
+
+    pub fn request(xid: i32, req: &Request) -> Vec<u8> {
+        let mut b = Vec::new();
+        req.write(xid, &mut b);
+        b
+    }
+
+    pub fn create(path: &str, flags: i32) -> Request {
+        Request::Create(CreateRequest {
+            path: path.into(),
+            data: b"x".to_vec(),
+            acl: vec![Acl {
+                perms: 31,
+                id: Id {
+                    scheme: "world".into(),
+                    id: "anyone".into(),
+                },
+            }],
+            flags,
+        })
+    }
+
+    pub fn exists(path: &str) -> Request {
+        Request::Exists(PathWatchRequest {
+            path: path.into(),
+            watch: false,
+        })
+    }
+
+    pub fn header(body: &[u8]) -> ReplyHeader {
+        ReplyHeader::from_bytes(body).expect("reply header")
+    }
+}
+
+/// A ZooKeeper server never answers CONNECTIONLOSS: when writes in flight have an unknown
+/// outcome (here: forwarded by a follower to a leader killed with -9 while they were on their
+/// way, before the follower's election timer noticed), the frontend closes the connection. Replies sent before are whole and in order, none carries
+/// CONNECTIONLOSS (-4), and the session lives on: it re-attaches on the third node and still owns
+/// its ephemeral node.
+#[test]
+fn writes_with_an_unknown_outcome_close_the_connection_and_the_session_lives() {
+    use coord::zk::jute::Jute;
+    use coord::zk::jute::Stat;
+    let mut e = Ensemble::start();
+    let leader = e.leader();
+    let follower = (leader + 1) % 3;
+    let third = (leader + 2) % 3;
+    let (mut s, conn) = raw::connect(&e.zk[follower], 0, vec![0; 16]);
+    assert!(conn.timeout_ms > 0, "no session");
+    raw::send(&mut s, &raw::request(1, &raw::create("/eph", 1)));
+    let first = raw::recv(&mut s).expect("create reply");
+    assert_eq!(raw::header(&first).err, 0, "ephemeral create failed");
+
+    const WRITES: i32 = 400;
+    let mut pipelined = Vec::new();
+    for xid in 10..10 + WRITES {
+        pipelined.extend_from_slice(&{
+            let body = raw::request(xid, &raw::create(&format!("/w{xid}"), 0));
+            let mut f = (body.len() as i32).to_be_bytes().to_vec();
+            f.extend_from_slice(&body);
+            f
+        });
+    }
+    std::io::Write::write_all(&mut s, &pipelined).expect("pipelined writes");
+    let mut victim = e.procs[leader].take().expect("leader running");
+    victim.kill().expect("kill -9 the leader");
+    victim.wait().expect("reaped");
+    let mut xids = Vec::new();
+    while let Some(body) = raw::recv(&mut s) {
+        let h = raw::header(&body);
+        if h.xid == -1 || h.xid == -2 {
+            continue; // a watch event or a ping reply
+        }
+        assert_ne!(h.err, -4, "CONNECTIONLOSS put in a reply for xid {}", h.xid);
+        xids.push(h.xid);
+    }
+    // Closed by the server, not timed out.
+    let closed = std::io::Read::read(&mut s, &mut [0u8; 1]);
+    assert!(
+        matches!(&closed, Ok(0))
+            || closed
+                .as_ref()
+                .is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionReset),
+        "the connection was not closed: {closed:?}"
+    );
+    assert!(
+        xids.len() < WRITES as usize,
+        "every write was answered although the leader was frozen: {xids:?}\n{}",
+        e.logs()
+    );
+    assert!(
+        xids.windows(2).all(|w| w[0] < w[1]),
+        "replies out of order: {xids:?}"
+    );
+    eprintln!(
+        "{} of {WRITES} pipelined writes answered before the close",
+        xids.len()
+    );
+
+    // The session moves to the third node with its password (retried, as a client does, while
+    // the survivors elect a leader) and still owns /eph.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let (mut s3, again) = loop {
+        if let Some(c) = raw::try_connect(&e.zk[third], conn.session_id, conn.passwd.clone()) {
+            break c;
+        }
+        assert!(Instant::now() < deadline, "no re-attach: {}", e.logs());
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(again.session_id, conn.session_id, "session not re-attached");
+    assert!(again.timeout_ms > 0, "session expired");
+    raw::send(&mut s3, &raw::request(2, &raw::exists("/eph")));
+    let body = raw::recv(&mut s3).expect("exists reply");
+    assert_eq!(raw::header(&body).err, 0, "/eph is gone");
+    let stat = Stat::from_bytes(&body[16..]).expect("stat");
+    assert_eq!(stat.ephemeral_owner, conn.session_id);
 }

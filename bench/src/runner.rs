@@ -348,6 +348,7 @@ pub fn run(plan: &Plan, target: &Target, opts: &RunOptions) -> Result<Outcome, R
             key_distributor: match producer.keys {
                 None => "NO_KEY".into(),
                 Some(_) if plan.records.is_none() => plan.key_distributor.name().into(),
+                Some(n) if producer.random_keys => format!("RANDOM_KEYS({n})"),
                 Some(n) => format!("KEYS({n})"),
             },
             producers_per_topic: producer.connections,

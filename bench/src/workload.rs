@@ -30,7 +30,8 @@ use crate::client::batch::Compression;
 use crate::client::producer::ProducerConfig;
 use crate::payload::PayloadSpec;
 
-/// Keys cycled through by ROUND_ROBIN and RANDOM_NANO (OMB keeps a list of 10,000 keys too).
+/// Keys cycled through by ROUND_ROBIN and drawn from by RANDOM_NANO (OMB keeps a list of
+/// 10,000 keys too).
 pub const KEY_COUNT: u64 = 10_000;
 
 /// Errors of reading a workload.
@@ -123,8 +124,8 @@ pub enum KeyDistributor {
     NoKey,
     /// Keys cycled through a list of [`KEY_COUNT`] (murmur2 partitioning).
     RoundRobin,
-    /// OMB picks a random key of its list per record; here records take the same keys as
-    /// ROUND_ROBIN in order — the partition spread is murmur2's either way.
+    /// A key drawn at random from the same [`KEY_COUNT`] for each record (OMB picks a random
+    /// key of its list per record).
     RandomNano,
 }
 
@@ -302,6 +303,7 @@ impl Workload {
             .unwrap_or_else(|| self.producers_per_topic.min(cores()));
         producer.record_size = self.message_size;
         producer.keys = self.key_distributor.keys();
+        producer.random_keys = self.key_distributor == KeyDistributor::RandomNano;
         for (name, value) in &self.producer_config {
             apply_producer_config(&mut producer, name, &config_text(value))
                 .map_err(|reason| self.invalid(format!("producerConfig {name}: {reason}")))?;

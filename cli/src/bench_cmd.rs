@@ -137,6 +137,10 @@ pub struct ProduceArgs {
     /// Distinct keys (murmur2 partitioning); without it keys are null (sticky partitioning).
     #[arg(long)]
     pub keys: Option<u64>,
+    /// Draw each record's key at random from the --keys (OMB's RANDOM_NANO) instead of cycling
+    /// through them (ROUND_ROBIN).
+    #[arg(long, requires = "keys")]
+    pub random_keys: bool,
     /// acks: 0, 1 or all.
     #[arg(long, default_value = "all")]
     pub acks: String,
@@ -271,6 +275,7 @@ fn producer_config(args: &ProduceArgs) -> anyhow::Result<ProducerConfig> {
         rate: args.rate,
         record_size: usize::try_from(args.record_size).context("--record-size")?,
         keys: args.keys,
+        random_keys: args.random_keys,
         acks: parse_acks(&args.acks)?,
         linger: Duration::from_millis(args.linger_ms),
         batch_size: usize::try_from(args.batch_size).context("--batch-size")?,

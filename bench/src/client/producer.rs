@@ -153,8 +153,12 @@ pub struct ProducerConfig {
     pub rate: Option<f64>,
     /// Value bytes of each record.
     pub record_size: usize,
-    /// Keys: `None` null keys (sticky partitioning), `Some(n)`: `key-{i % n}` (murmur2).
+    /// Keys: `None` null keys (sticky partitioning), `Some(n)`: `key-{k}` for k < n (murmur2),
+    /// cycled record after record or, with `random_keys`, drawn at random.
     pub keys: Option<u64>,
+    /// Each record's key is drawn uniformly from the `keys` (OMB's RANDOM_NANO) instead of
+    /// cycling through them (ROUND_ROBIN).
+    pub random_keys: bool,
     /// acks: 0, 1 or -1 (all).
     pub acks: i16,
     /// linger.ms
@@ -231,6 +235,7 @@ impl ProducerConfig {
             rate: None,
             record_size: 1024,
             keys: None,
+            random_keys: false,
             acks: -1,
             linger: Duration::from_millis(5),
             batch_size: 16_384,
@@ -529,6 +534,35 @@ pub fn new_histogram() -> Histogram<u64> {
 }
 
 /// Runs the producer to completion and reports.
+/// Which key each record of one producer carries (as a number `k`; the key is `key-{k}`).
+struct KeyPicker {
+    count: Option<u64>,
+    /// Where this producer starts in the cycle, so that producers do not move in lockstep.
+    offset: u64,
+    random: Option<crate::payload::XorShift>,
+}
+
+impl KeyPicker {
+    fn new(count: Option<u64>, random: bool, producer: usize) -> KeyPicker {
+        KeyPicker {
+            count,
+            offset: producer as u64 * 7919,
+            // A fixed seed per producer: runs repeat, producers differ.
+            random: random.then(|| {
+                crate::payload::XorShift::new(0x9E37_79B9_7F4A_7C15 ^ (producer as u64 + 1))
+            }),
+        }
+    }
+
+    fn next(&mut self, record: u64) -> Option<u64> {
+        let n = self.count?;
+        Some(match &mut self.random {
+            Some(rng) => rng.next() % n,
+            None => (record + self.offset) % n,
+        })
+    }
+}
+
 pub fn run(config: ProducerConfig) -> Result<ProduceReport, ProducerError> {
     run_from(config, Instant::now())
 }
@@ -817,6 +851,7 @@ impl<'a> Client<'a> {
         let mut attempt_since: Option<u64> = None;
         let mut last_done_us = 0u64;
         let mut key_buf = String::new();
+        let mut keys = KeyPicker::new(config.keys, config.random_keys, self.index);
         let mut value_buf = Vec::with_capacity(config.record_size);
         let mut stopped = false;
         loop {
@@ -862,14 +897,10 @@ impl<'a> Client<'a> {
                     block_deadline = Some(since + max_block_us);
                     break;
                 }
-                let key = config.keys.map(|n| {
+                let key = keys.next(next_record).map(|k| {
                     key_buf.clear();
                     use std::fmt::Write as _;
-                    let _ = write!(
-                        key_buf,
-                        "key-{}",
-                        (next_record + self.index as u64 * 7919) % n
-                    );
+                    let _ = write!(key_buf, "key-{k}");
                     key_buf.as_bytes()
                 });
                 let mut value = &payloads[(next_record % payloads.len() as u64) as usize][..];
@@ -1491,6 +1522,50 @@ fn payloads(size: usize) -> Vec<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// ROUND_ROBIN cycles through the keys; RANDOM_NANO draws them: no cycle, every key used
+    /// about equally, and the partitions (murmur2 of `key-{k}`) visited in no fixed order.
+    #[test]
+    fn random_keys_are_drawn_not_cycled() {
+        const N: u64 = 1_000;
+        const RECORDS: u64 = 200_000;
+        let mut cycled = KeyPicker::new(Some(N), false, 0);
+        let seq: Vec<u64> = (0..RECORDS).map(|r| cycled.next(r).unwrap()).collect();
+        assert!(seq.windows(2).all(|w| w[1] == (w[0] + 1) % N));
+
+        let mut drawn = KeyPicker::new(Some(N), true, 0);
+        let seq: Vec<u64> = (0..RECORDS).map(|r| drawn.next(r).unwrap()).collect();
+        let successors = seq.windows(2).filter(|w| w[1] == (w[0] + 1) % N).count();
+        assert!(
+            successors < 1_000,
+            "{successors} of {RECORDS} keys follow their predecessor"
+        );
+        let mut per_key = vec![0u64; N as usize];
+        for k in &seq {
+            per_key[*k as usize] += 1;
+        }
+        // 200 expected per key; a uniform draw stays well inside 100..300 for all 1,000.
+        let (lo, hi) = (per_key.iter().min().unwrap(), per_key.iter().max().unwrap());
+        assert!(*lo > 100 && *hi < 300, "per-key counts {lo}..{hi}");
+        // Partition sequence of the first 64 records: cycling repeats it every N records,
+        // drawing does not.
+        let part = |k: u64| {
+            super::super::partitioner::partition_for_key(format!("key-{k}").as_bytes(), 16)
+        };
+        let first: Vec<u32> = seq[..64].iter().map(|k| part(*k)).collect();
+        let later: Vec<u32> = seq[N as usize..N as usize + 64]
+            .iter()
+            .map(|k| part(*k))
+            .collect();
+        assert_ne!(first, later);
+        // Producers draw different sequences; a null-key config draws nothing.
+        let mut other = KeyPicker::new(Some(N), true, 1);
+        assert_ne!(
+            (0..64).map(|r| other.next(r)).collect::<Vec<_>>(),
+            seq[..64].iter().map(|k| Some(*k)).collect::<Vec<_>>()
+        );
+        assert_eq!(KeyPicker::new(None, true, 0).next(0), None);
+    }
 
     #[test]
     fn records_split_evenly_and_completely() {

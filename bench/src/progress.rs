@@ -4,6 +4,11 @@
 //! ([`ProgressLine`], indicatif on stderr: rate in msg/s and MB/s and the p99 of the last
 //! interval, about once a second).
 //!
+//! It also keeps the histograms of the current HDR-log interval ([`Live::cut_interval`], which
+//! the runner calls once a second during the measured phase: `--hdr-log` then has one interval
+//! per second; a connection's records count in the interval in which it merged them, within
+//! 100 ms of their acknowledgement).
+//!
 //! Owns the shared counters and their rendering. Must not decide whether to draw (the caller
 //! knows whether stderr is a terminal and whether `--quiet` was given) and must not slow the
 //! producer: each connection records into its own [`LiveRecorder`] and merges into the shared
@@ -38,6 +43,8 @@ pub struct RunHistograms {
 pub struct Live {
     acked: AtomicU64,
     interval: Mutex<Histogram<u64>>,
+    /// Latency and delay since the last `cut_interval`.
+    log_interval: Mutex<RunHistograms>,
     stop: AtomicBool,
     finished: Mutex<Option<RunHistograms>>,
 }
@@ -47,8 +54,18 @@ impl Default for Live {
         Live {
             acked: AtomicU64::new(0),
             interval: Mutex::new(latency_histogram()),
+            log_interval: Mutex::new(RunHistograms::empty()),
             stop: AtomicBool::new(false),
             finished: Mutex::new(None),
+        }
+    }
+}
+
+impl RunHistograms {
+    pub fn empty() -> RunHistograms {
+        RunHistograms {
+            latency: latency_histogram(),
+            delay: latency_histogram(),
         }
     }
 }
@@ -71,10 +88,16 @@ impl Live {
     pub fn recorder(self: &Arc<Live>) -> LiveRecorder {
         LiveRecorder {
             live: self.clone(),
-            local: latency_histogram(),
+            local: RunHistograms::empty(),
             acked: 0,
             last_flush: Instant::now(),
         }
+    }
+
+    /// The histograms recorded since the previous cut (or the start), which start afresh.
+    pub fn cut_interval(&self) -> RunHistograms {
+        let mut h = self.log_interval.lock().unwrap_or_else(|e| e.into_inner());
+        std::mem::replace(&mut *h, RunHistograms::empty())
     }
 
     /// Asks the producers to stop offering records (they finish what is in flight).
@@ -123,7 +146,7 @@ impl Live {
 #[derive(Debug)]
 pub struct LiveRecorder {
     live: Arc<Live>,
-    local: Histogram<u64>,
+    local: RunHistograms,
     acked: u64,
     last_flush: Instant,
 }
@@ -131,8 +154,13 @@ pub struct LiveRecorder {
 impl LiveRecorder {
     /// One record acknowledged after `latency_us`.
     pub fn acked(&mut self, latency_us: u64) {
-        let _ = self.local.record(latency_us.max(1));
+        let _ = self.local.latency.record(latency_us.max(1));
         self.acked += 1;
+    }
+
+    /// One record sent `delay_us` behind its intended time.
+    pub fn delayed(&mut self, delay_us: u64) {
+        let _ = self.local.delay.record(delay_us);
     }
 
     /// Whether the run asked producers to stop; also merges if 100 ms passed (call once per
@@ -146,14 +174,24 @@ impl LiveRecorder {
 
     fn flush(&mut self) {
         self.last_flush = Instant::now();
-        if self.acked == 0 {
+        if self.acked == 0 && self.local.delay.is_empty() {
             return;
         }
         self.live.acked.fetch_add(self.acked, Ordering::Relaxed);
         self.acked = 0;
-        let mut h = self.live.interval.lock().unwrap_or_else(|e| e.into_inner());
-        let _ = h.add(&self.local);
-        self.local.reset();
+        {
+            let mut h = self.live.interval.lock().unwrap_or_else(|e| e.into_inner());
+            let _ = h.add(&self.local.latency);
+        }
+        let mut log = self
+            .live
+            .log_interval
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let _ = log.latency.add(&self.local.latency);
+        let _ = log.delay.add(&self.local.delay);
+        self.local.latency.reset();
+        self.local.delay.reset();
     }
 }
 
@@ -182,6 +220,10 @@ impl LiveClient for LiveRecorder {
 
     fn acked(&mut self, latency_us: u64) {
         LiveRecorder::acked(self, latency_us)
+    }
+
+    fn delayed(&mut self, delay_us: u64) {
+        LiveRecorder::delayed(self, delay_us)
     }
 }
 

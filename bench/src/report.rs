@@ -439,14 +439,19 @@ fn truncate(s: &str, n: usize) -> String {
     s.chars().take(n).collect()
 }
 
+/// One interval of an HDR log: seconds from the log's start, and a histogram per tag.
+pub struct LogInterval<'a> {
+    pub start_s: f64,
+    pub length_s: f64,
+    pub histograms: Vec<(&'a str, &'a Histogram<u64>)>,
+}
+
 /// Writes an HDR histogram interval log (the format HdrHistogram's `HistogramLogProcessor` and
-/// HdrHistogram plotters read): one interval per (tag, histogram) covering the measured phase,
-/// values in microseconds.
+/// HdrHistogram plotters read): one line per (interval, tag), values in microseconds.
 pub fn write_hdr_log(
     path: &Path,
     start_unix_ms: u64,
-    elapsed_s: f64,
-    histograms: &[(&str, &Histogram<u64>)],
+    intervals: &[LogInterval<'_>],
 ) -> Result<(), ReportError> {
     let io_err = |source| ReportError::Io {
         path: path.display().to_string(),
@@ -463,16 +468,19 @@ pub fn write_hdr_log(
             .add_comment("weir bench: latencies in microseconds (max column in ms)")
             .begin_log_with(&mut out, &mut serializer)
             .map_err(io_err)?;
-        for (tag, h) in histograms {
-            let tag = Tag::new(tag).ok_or_else(|| ReportError::Hdr(format!("bad tag {tag:?}")))?;
-            writer
-                .write_histogram(
-                    h,
-                    std::time::Duration::ZERO,
-                    std::time::Duration::from_secs_f64(elapsed_s.max(0.0)),
-                    Some(tag),
-                )
-                .map_err(|e| ReportError::Hdr(format!("{e:?}")))?;
+        for interval in intervals {
+            for (tag, h) in &interval.histograms {
+                let tag =
+                    Tag::new(tag).ok_or_else(|| ReportError::Hdr(format!("bad tag {tag:?}")))?;
+                writer
+                    .write_histogram(
+                        h,
+                        std::time::Duration::from_secs_f64(interval.start_s.max(0.0)),
+                        std::time::Duration::from_secs_f64(interval.length_s.max(0.0)),
+                        Some(tag),
+                    )
+                    .map_err(|e| ReportError::Hdr(format!("{e:?}")))?;
+            }
         }
     }
     let mut f = std::fs::File::create(path).map_err(io_err)?;
@@ -598,13 +606,22 @@ pub(crate) mod tests {
         for v in [100u64, 200, 300, 5_000] {
             h.record(v).unwrap();
         }
-        write_hdr_log(&path, 1_700_000_000_000, 2.0, &[("publish_latency", &h)]).unwrap();
+        let interval = LogInterval {
+            start_s: 0.0,
+            length_s: 2.0,
+            histograms: vec![("publish_latency", &h)],
+        };
+        write_hdr_log(&path, 1_700_000_000_000, &[interval]).unwrap();
         let bytes = std::fs::read(&path).unwrap();
         let mut found = 0;
         for entry in IntervalLogIterator::new(&bytes) {
             if let Ok(LogEntry::Interval(i)) = entry {
                 assert_eq!(i.tag().map(|t| t.as_str()), Some("publish_latency"));
-                let decoded = base64_decode(i.encoded_histogram());
+                let decoded = base64::Engine::decode(
+                    &base64::engine::general_purpose::STANDARD,
+                    i.encoded_histogram(),
+                )
+                .unwrap();
                 let back: Histogram<u64> = Deserializer::new()
                     .deserialize(&mut std::io::Cursor::new(decoded))
                     .unwrap();
@@ -614,21 +631,5 @@ pub(crate) mod tests {
             }
         }
         assert_eq!(found, 1);
-    }
-
-    fn base64_decode(s: &str) -> Vec<u8> {
-        const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-        let mut out = Vec::new();
-        let (mut buf, mut bits) = (0u32, 0);
-        for c in s.bytes().filter(|&c| c != b'=') {
-            let v = A.iter().position(|&a| a == c).unwrap() as u32;
-            buf = (buf << 6) | v;
-            bits += 6;
-            if bits >= 8 {
-                bits -= 8;
-                out.push((buf >> bits) as u8);
-            }
-        }
-        out
     }
 }

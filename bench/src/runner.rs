@@ -83,10 +83,56 @@ pub struct RunOptions {
     pub known_ceiling: Option<(f64, f64)>,
 }
 
-/// A run's result and its merged histograms (for the HDR log).
+/// A run's result, its merged histograms and the measured phase's one-second intervals (for
+/// the HDR log).
 pub struct Outcome {
     pub result: BenchResult,
     pub histograms: RunHistograms,
+    pub intervals: Intervals,
+}
+
+/// The measured phase cut into intervals of about a second.
+#[derive(Debug, Clone)]
+pub struct Intervals {
+    /// When the phase started (the log's base time).
+    pub started_unix_ms: u64,
+    /// (start, length) in seconds from `started_unix_ms`, and what was recorded meanwhile.
+    pub cuts: Vec<(f64, f64, RunHistograms)>,
+}
+
+/// How often the measured phase's histograms are cut into an HDR-log interval.
+const LOG_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Cuts a phase's live histograms into [`Intervals`].
+struct Cutter {
+    started: Instant,
+    last: Instant,
+    done: Intervals,
+}
+
+impl Cutter {
+    fn new() -> Cutter {
+        let now = Instant::now();
+        Cutter {
+            started: now,
+            last: now,
+            done: Intervals {
+                started_unix_ms: unix_ms(),
+                cuts: Vec::new(),
+            },
+        }
+    }
+
+    fn due(&self, now: Instant) -> bool {
+        now.duration_since(self.last) >= LOG_INTERVAL
+    }
+
+    fn cut(&mut self, live: &Live, now: Instant) {
+        let start = self.last.duration_since(self.started).as_secs_f64();
+        let length = now.duration_since(self.last).as_secs_f64();
+        self.done.cuts.push((start, length, live.cut_interval()));
+        self.last = now;
+    }
 }
 
 /// How a phase ends.
@@ -99,6 +145,7 @@ enum Bound {
 struct Phase {
     reports: Vec<ProduceReport>,
     histograms: RunHistograms,
+    intervals: Intervals,
 }
 
 /// Runs `plan` against `target`.
@@ -384,6 +431,7 @@ pub fn run(plan: &Plan, target: &Target, opts: &RunOptions) -> Result<Outcome, R
     Ok(Outcome {
         result,
         histograms: measured.histograms,
+        intervals: measured.intervals,
     })
 }
 
@@ -599,6 +647,7 @@ fn run_phase(
     label: &str,
 ) -> Result<Phase, RunError> {
     let live = Live::new();
+    let mut intervals = Cutter::new();
     let topics = target.topic_names.len().max(1);
     let line = ProgressLine::start(
         live.clone(),
@@ -628,13 +677,24 @@ fn run_phase(
                 .map_err(|e| RunError::Other(format!("starting a producer thread: {e}")))?,
         );
     }
-    if let Bound::Time(d) = bound {
-        let until = Instant::now() + d;
-        while Instant::now() < until && !threads.iter().all(|t| t.is_finished()) {
-            std::thread::sleep((until - Instant::now()).min(Duration::from_millis(20)));
+    let until = match bound {
+        Bound::Time(d) => Some(Instant::now() + d),
+        Bound::Records(_) => None,
+    };
+    loop {
+        let now = Instant::now();
+        if until.is_some_and(|u| now >= u) || threads.iter().all(|t| t.is_finished()) {
+            break;
         }
-        live.stop();
+        if intervals.due(now) {
+            intervals.cut(&live, now);
+        }
+        let wake = until.map_or(now + Duration::from_millis(20), |u| {
+            u.min(now + Duration::from_millis(20))
+        });
+        std::thread::sleep(wake.saturating_duration_since(now));
     }
+    live.stop();
     let mut reports = Vec::new();
     let mut first_error = None;
     for t in threads {
@@ -653,13 +713,13 @@ fn run_phase(
     if let Some(e) = first_error {
         return Err(e);
     }
-    let histograms = live.take_histograms().unwrap_or_else(|| RunHistograms {
-        latency: latency_histogram(),
-        delay: latency_histogram(),
-    });
+    // What the producers merged after the last cut (the records in flight at the end).
+    intervals.cut(&live, Instant::now());
+    let histograms = live.take_histograms().unwrap_or_else(RunHistograms::empty);
     Ok(Phase {
         reports,
         histograms,
+        intervals: intervals.done,
     })
 }
 

@@ -27,8 +27,9 @@ use crate::admin;
 /// Output and honesty flags shared by `produce`, `run` and `compare`.
 #[derive(Debug, Args)]
 pub struct OutputArgs {
-    /// Write an HDR histogram interval log (publish latency, and publish delay when a rate is
-    /// offered; tags `publish_latency`, `publish_delay`; values in µs).
+    /// Write an HDR histogram interval log, one interval per second of the measured phase
+    /// (publish latency, and publish delay when a rate is offered; tags `publish_latency`,
+    /// `publish_delay`; values in µs).
     #[arg(long)]
     pub hdr_log: Option<PathBuf>,
     /// No live progress line (it is also off when stderr is not a terminal).
@@ -179,17 +180,25 @@ fn finish(
         outcome.result.cross_check = Some(x);
     }
     if let Some(path) = &out.hdr_log {
-        let h = &outcome.histograms;
-        let mut tags = vec![("publish_latency", &h.latency)];
-        if outcome.result.publish_delay_ms.is_some() {
-            tags.push(("publish_delay", &h.delay));
-        }
-        report::write_hdr_log(
-            path,
-            outcome.result.started_unix_ms,
-            outcome.result.publish.elapsed_s,
-            &tags,
-        )?;
+        // One interval per second of the measured phase; the delay only in rated runs.
+        let with_delay = outcome.result.publish_delay_ms.is_some();
+        let intervals: Vec<report::LogInterval> = outcome
+            .intervals
+            .cuts
+            .iter()
+            .map(|(start_s, length_s, h)| {
+                let mut histograms = vec![("publish_latency", &h.latency)];
+                if with_delay {
+                    histograms.push(("publish_delay", &h.delay));
+                }
+                report::LogInterval {
+                    start_s: *start_s,
+                    length_s: *length_s,
+                    histograms,
+                }
+            })
+            .collect();
+        report::write_hdr_log(path, outcome.intervals.started_unix_ms, &intervals)?;
     }
     Ok(outcome.result)
 }

@@ -108,7 +108,7 @@ fn a_shipped_workload_runs_against_weir_and_its_result_matches_the_schema() {
         "--warmup-seconds",
         "0",
         "--test-seconds",
-        "1",
+        "2.5",
         "--json",
         json.to_str().unwrap(),
         "--hdr-log",
@@ -134,9 +134,9 @@ fn a_shipped_workload_runs_against_weir_and_its_result_matches_the_schema() {
     );
     assert_eq!(r.config.producer_rate, 2000.0);
     assert_eq!(r.publish.failed, 0);
-    // 2000/s for 1 s (the run stops offering at the deadline and drains what is in flight).
+    // 2000/s for 2.5 s (the run stops offering at the deadline and drains what is in flight).
     assert!(
-        (1_000..=2_200).contains(&r.publish.records),
+        (2_500..=5_500).contains(&r.publish.records),
         "{:?}",
         r.publish
     );
@@ -170,10 +170,46 @@ fn a_shipped_workload_runs_against_weir_and_its_result_matches_the_schema() {
     }
     assert_eq!(in_log, r.publish.records);
 
-    let log = std::fs::read_to_string(&hlog).unwrap();
-    assert!(log.starts_with('#'), "{log}");
-    assert!(log.contains("Tag=publish_latency,"), "{log}");
-    assert!(log.contains("Tag=publish_delay,"), "{log}");
+    // The HDR log: one interval a second, which add up to the run's histograms.
+    let log = std::fs::read(&hlog).unwrap();
+    assert!(log.starts_with(b"#"));
+    let mut per_tag: std::collections::BTreeMap<String, Vec<(f64, f64, u64)>> = Default::default();
+    for entry in hdrhistogram::serialization::interval_log::IntervalLogIterator::new(&log) {
+        if let Ok(hdrhistogram::serialization::interval_log::LogEntry::Interval(i)) = entry {
+            let bytes = base64::Engine::decode(
+                &base64::engine::general_purpose::STANDARD,
+                i.encoded_histogram(),
+            )
+            .unwrap();
+            let h: hdrhistogram::Histogram<u64> = hdrhistogram::serialization::Deserializer::new()
+                .deserialize(&mut std::io::Cursor::new(bytes))
+                .unwrap();
+            per_tag
+                .entry(i.tag().map(|t| t.as_str().to_string()).unwrap_or_default())
+                .or_default()
+                .push((
+                    i.start_timestamp().as_secs_f64(),
+                    i.duration().as_secs_f64(),
+                    h.len(),
+                ));
+        }
+    }
+    for tag in ["publish_latency", "publish_delay"] {
+        let intervals = &per_tag[tag];
+        assert!(intervals.len() >= 3, "{tag}: {intervals:?}");
+        assert!(
+            intervals.iter().all(|(_, length, _)| *length <= 1.5),
+            "{tag}: {intervals:?}"
+        );
+        assert!(
+            intervals
+                .windows(2)
+                .all(|w| w[1].0 >= w[0].0 + w[0].1 - 0.001),
+            "{tag}: intervals overlap: {intervals:?}"
+        );
+        let total: u64 = intervals.iter().map(|(_, _, n)| n).sum();
+        assert_eq!(total, r.publish.records, "{tag}: {intervals:?}");
+    }
     broker.stop();
 }
 

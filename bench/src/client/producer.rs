@@ -222,6 +222,9 @@ pub trait LiveClient {
     fn tick(&mut self) -> bool;
     /// A record was acknowledged `latency_us` after it was sent.
     fn acked(&mut self, latency_us: u64);
+    /// One record handed to the accumulator `delay_us` behind its intended send time (rated
+    /// runs only).
+    fn delayed(&mut self, _delay_us: u64) {}
 }
 
 impl ProducerConfig {
@@ -923,7 +926,11 @@ impl<'a> Client<'a> {
                             self.partitioner.on_new_batch(partition);
                         }
                         if let Some(t) = intended {
-                            let _ = self.result.delay.record(now.saturating_sub(t));
+                            let delay = now.saturating_sub(t);
+                            let _ = self.result.delay.record(delay);
+                            if let Some(l) = &mut self.live {
+                                l.delayed(delay);
+                            }
                         }
                         offered += BatchBuilder::record_size(key, Some(value), &[]);
                         next_record += 1;

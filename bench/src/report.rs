@@ -243,6 +243,10 @@ pub struct RateStep {
     pub achieved_msg_per_s: f64,
     pub publish_delay_p99_ms: f64,
     pub publish_latency_p99_ms: f64,
+    /// Records acknowledged but not yet read by the workload's consumers when the trial's
+    /// producers had finished (`None`: the workload has no consumers).
+    #[serde(default)]
+    pub consumer_backlog: Option<u64>,
     pub sustainable: bool,
 }
 
@@ -354,11 +358,12 @@ impl BenchResult {
         for step in &self.rate_search {
             let _ = writeln!(
                 s,
-                "search    offered {:>10} -> {:>10.0} msg/s, delay p99 {:>8.2} ms, latency p99 {:>8.2} ms: {}",
+                "search    offered {:>10} -> {:>10.0} msg/s, delay p99 {:>8.2} ms, latency p99 {:>8.2} ms{}: {}",
                 if step.offered == 0.0 { "max".to_string() } else { format!("{:.0}", step.offered) },
                 step.achieved_msg_per_s,
                 step.publish_delay_p99_ms,
                 step.publish_latency_p99_ms,
+                step.consumer_backlog.map_or(String::new(), |b| format!(", consumer backlog {b}")),
                 if step.sustainable { "sustainable" } else { "not sustainable" }
             );
         }

@@ -35,8 +35,10 @@ use crate::workload::Plan;
 
 /// A rate is sustainable when at least this share of it was achieved …
 pub const SUSTAINED_SHARE: f64 = 0.95;
-/// … and the publish delay's p99 stayed under this (ms).
+/// … and the publish delay's p99 stayed under this (ms) …
 pub const MAX_DELAY_P99_MS: f64 = 100.0;
+/// … and the consumers (if any) were at most this far behind (seconds of the offered rate).
+pub const MAX_BACKLOG_S: f64 = 1.0;
 /// Rates tried by the search, as shares of the closed-loop maximum, in order.
 pub const SEARCH_STEPS: [f64; 6] = [1.0, 0.9, 0.8, 0.7, 0.6, 0.5];
 /// Longest ceiling run (the null sink answers fast; more adds nothing).
@@ -190,13 +192,19 @@ pub fn run(plan: &Plan, target: &Target, opts: &RunOptions) -> Result<Outcome, R
             "search max",
         )?;
         let max = merge_publish(&probe.reports, value_size).msg_per_s;
-        rate_search.push(step(0.0, &probe, value_size));
+        rate_search.push(step(0.0, &probe, value_size, None));
         for share in SEARCH_STEPS {
             let offered = max * share;
             if offered < 1.0 {
                 break;
             }
             let label = format!("search {offered:.0}/s");
+            // The workload's consumers read during each trial: their backlog counts.
+            let consumers = if plan.consumers_per_subscription > 0 {
+                Some(Consumers::start(plan, target)?)
+            } else {
+                None
+            };
             let p = run_phase(
                 plan,
                 target,
@@ -206,8 +214,13 @@ pub fn run(plan: &Plan, target: &Target, opts: &RunOptions) -> Result<Outcome, R
                 Bound::Time(trial),
                 opts,
                 &label,
-            )?;
-            let s = step(offered, &p, value_size);
+            );
+            let backlog = consumers.map(|c| {
+                let behind = p.as_ref().map_or(0, |p| c.backlog(p));
+                c.stop();
+                behind
+            });
+            let s = step(offered, &p?, value_size, backlog);
             let ok = s.sustainable;
             rate_search.push(s);
             if ok {
@@ -258,8 +271,10 @@ pub fn run(plan: &Plan, target: &Target, opts: &RunOptions) -> Result<Outcome, R
         opts,
         "test",
     );
+    let mut backlog = None;
     let consumed = match (consumers, &measured) {
         (Some(c), Ok(m)) => {
+            backlog = Some(c.backlog(m));
             let acked = m.reports.iter().map(|r| r.records_acked).sum();
             Some(c.finish(acked)?)
         }
@@ -285,9 +300,10 @@ pub fn run(plan: &Plan, target: &Target, opts: &RunOptions) -> Result<Outcome, R
         Percentiles::of(&e2e)
     });
     if !rate_search.is_empty() {
-        if let Some(r) = rate.filter(|&r| !step(r, &measured, value_size).sustainable) {
+        if let Some(r) = rate.filter(|&r| !step(r, &measured, value_size, backlog).sustainable) {
+            let behind = backlog.map_or(String::new(), |b| format!(", consumer backlog {b}"));
             warnings.push(format!(
-                "the measured phase did not sustain the searched rate {r:.0}/s (achieved {:.0}/s, publish delay p99 {:.2} ms): the maximum is lower over the full test duration",
+                "the measured phase did not sustain the searched rate {r:.0}/s (achieved {:.0}/s, publish delay p99 {:.2} ms{behind}): the maximum is lower over the full test duration",
                 publish.msg_per_s,
                 Percentiles::of(&measured.histograms.delay).p99
             ));
@@ -439,20 +455,29 @@ fn rate_of(r: f64) -> Option<f64> {
     (r > 0.0).then_some(r)
 }
 
-fn step(offered: f64, p: &Phase, value_size: usize) -> RateStep {
-    let achieved = merge_publish(&p.reports, value_size).msg_per_s;
-    let delay = Percentiles::of(&p.histograms.delay).p99;
-    let failed: u64 = p.reports.iter().map(|r| r.records_failed).sum();
-    RateStep {
+fn step(offered: f64, p: &Phase, value_size: usize, consumer_backlog: Option<u64>) -> RateStep {
+    let mut s = RateStep {
         offered,
-        achieved_msg_per_s: achieved,
-        publish_delay_p99_ms: delay,
+        achieved_msg_per_s: merge_publish(&p.reports, value_size).msg_per_s,
+        publish_delay_p99_ms: Percentiles::of(&p.histograms.delay).p99,
         publish_latency_p99_ms: Percentiles::of(&p.histograms.latency).p99,
-        sustainable: offered > 0.0
-            && failed == 0
-            && achieved >= SUSTAINED_SHARE * offered
-            && delay <= MAX_DELAY_P99_MS,
-    }
+        consumer_backlog,
+        sustainable: false,
+    };
+    let failed: u64 = p.reports.iter().map(|r| r.records_failed).sum();
+    s.sustainable = sustainable(&s, failed);
+    s
+}
+
+/// The search's rule for one trial (OMB's): the offered rate was achieved without failures,
+/// records did not queue up in the producer, and the consumers kept up.
+fn sustainable(s: &RateStep, failed: u64) -> bool {
+    s.offered > 0.0
+        && failed == 0
+        && s.achieved_msg_per_s >= SUSTAINED_SHARE * s.offered
+        && s.publish_delay_p99_ms <= MAX_DELAY_P99_MS
+        && s.consumer_backlog
+            .is_none_or(|b| b as f64 <= MAX_BACKLOG_S * s.offered)
 }
 
 fn payload_name(p: &PayloadSpec) -> String {
@@ -556,6 +581,12 @@ impl Consumers {
             std::thread::sleep(Duration::from_millis(5));
         }
         Ok(consumers)
+    }
+
+    /// Records of `phase` acknowledged but not yet read (right after its producers finished).
+    fn backlog(&self, phase: &Phase) -> u64 {
+        let acked: u64 = phase.reports.iter().map(|r| r.records_acked).sum();
+        acked.saturating_sub(self.read())
     }
 
     fn read(&self) -> u64 {
@@ -774,6 +805,37 @@ mod tests {
     use super::*;
     use crate::client::batch::Compression;
     use crate::workload::KeyDistributor;
+
+    /// A trial whose consumers fell more than a second of the offered rate behind is not
+    /// sustainable, however well the broker acknowledged; without consumers the backlog does
+    /// not count.
+    #[test]
+    fn a_rate_the_consumers_cannot_keep_up_with_is_not_sustainable() {
+        let trial = |backlog: Option<u64>| RateStep {
+            offered: 10_000.0,
+            achieved_msg_per_s: 9_990.0,
+            publish_delay_p99_ms: 3.0,
+            publish_latency_p99_ms: 4.0,
+            consumer_backlog: backlog,
+            sustainable: false,
+        };
+        assert!(sustainable(&trial(None), 0));
+        assert!(sustainable(&trial(Some(0)), 0));
+        assert!(
+            sustainable(&trial(Some(10_000)), 0),
+            "one second behind is allowed"
+        );
+        assert!(!sustainable(&trial(Some(10_001)), 0));
+        assert!(!sustainable(&trial(Some(250_000)), 0));
+        // The other rules still hold.
+        assert!(!sustainable(&trial(Some(0)), 1), "a failed record");
+        let mut slow = trial(Some(0));
+        slow.achieved_msg_per_s = 9_000.0;
+        assert!(!sustainable(&slow, 0), "under 95 % achieved");
+        let mut late = trial(None);
+        late.publish_delay_p99_ms = 150.0;
+        assert!(!sustainable(&late, 0), "publish delay p99 over 100 ms");
+    }
 
     /// A null sink with `partitions` per topic, and topics "a" and "b" on it.
     fn sink_target(partitions: u32) -> (NullSink, Target) {

@@ -110,15 +110,9 @@ pub mod code {
 /// Errors of a producer run (a failed record is counted in the report, not an error).
 #[derive(Debug, thiserror::Error)]
 pub enum ProducerError {
-    #[error("{what}: {source}")]
-    Io {
-        what: String,
-        source: std::io::Error,
-    },
-    #[error("protocol: {0}")]
-    Protocol(String),
-    #[error("metadata: {0}")]
-    Metadata(String),
+    /// Connections, framing and Metadata (shared with the consumer).
+    #[error(transparent)]
+    Wire(#[from] WireError),
     #[error(transparent)]
     Batch(#[from] BatchError),
     #[error("bad producer configuration: {0}")]
@@ -129,13 +123,9 @@ pub enum ProducerError {
     InitProducerId(String),
 }
 
-impl From<WireError> for ProducerError {
-    fn from(e: WireError) -> ProducerError {
-        match e {
-            WireError::Io { what, source } => ProducerError::Io { what, source },
-            WireError::Protocol(s) => ProducerError::Protocol(s),
-            WireError::Metadata(s) => ProducerError::Metadata(s),
-        }
+impl ProducerError {
+    fn protocol(what: String) -> ProducerError {
+        ProducerError::Wire(WireError::Protocol(what))
     }
 }
 
@@ -503,7 +493,7 @@ impl ClientResult {
 
     /// Adds another client's counts and histograms to these.
     fn merge(&mut self, r: ClientResult) -> Result<(), ProducerError> {
-        let merging = |e| ProducerError::Protocol(format!("merging histograms: {e}"));
+        let merging = |e| ProducerError::protocol(format!("merging histograms: {e}"));
         self.latency.add(&r.latency).map_err(merging)?;
         self.delay.add(&r.delay).map_err(merging)?;
         self.acked += r.acked;
@@ -1200,17 +1190,17 @@ impl<'a> Client<'a> {
         let request = conn
             .in_flight
             .pop_front()
-            .ok_or_else(|| ProducerError::Protocol("a response nobody asked for".into()))?;
+            .ok_or_else(|| ProducerError::protocol("a response nobody asked for".into()))?;
         if request.correlation_id != correlation_id {
-            return Err(ProducerError::Protocol(format!(
+            return Err(ProducerError::protocol(format!(
                 "response {correlation_id} where {} was next",
                 request.correlation_id
             )));
         }
         let response = ProduceResponse::decode(&mut body, PRODUCE_VERSION)
-            .map_err(|e| ProducerError::Protocol(format!("Produce response: {e:#}")))?;
+            .map_err(|e| ProducerError::protocol(format!("Produce response: {e:#}")))?;
         if body.has_remaining() {
-            return Err(ProducerError::Protocol(
+            return Err(ProducerError::protocol(
                 "trailing bytes in a Produce response".into(),
             ));
         }
@@ -1272,9 +1262,11 @@ impl<'a> Client<'a> {
         let addr = wire::resolve(&self.config.bootstrap)?;
         let mut s = glommio::net::TcpStream::connect_timeout(addr, self.config.request_timeout())
             .await
-            .map_err(|e| ProducerError::Io {
-                what: format!("connecting {addr}"),
-                source: e.into(),
+            .map_err(|e| {
+                ProducerError::Wire(WireError::Io {
+                    what: format!("connecting {addr}"),
+                    source: e.into(),
+                })
             })?;
         let request = InitProducerIdRequest::default()
             .with_transactional_id(None)

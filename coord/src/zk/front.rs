@@ -867,72 +867,61 @@ impl ZkFront {
         }
         self.touched.insert(c.session);
         let (xid, op) = (hdr.xid, hdr.op);
-        let single = |auth: Vec<String>, o: Op| Request::ZkWrite {
-            auth,
-            ops: vec![o],
-            multi: false,
+        // One write op: no per-op codes (those are a multi's), no path to remember.
+        let single = |auth: Vec<String>, o: Op| {
+            (
+                Request::ZkWrite {
+                    auth,
+                    ops: vec![o],
+                    multi: false,
+                },
+                Vec::new(),
+                String::new(),
+            )
         };
         let action: Result<(Request, Vec<i32>, String), ZkError> = match req {
             jute::Request::Create(r)
             | jute::Request::Create2(r)
             | jute::Request::CreateContainer(r) => {
                 let auth = c.auth.to_vec();
-                create_op(op, r, 0, &auth)
-                    .map(|(o, _)| (single(auth, o), Vec::new(), String::new()))
+                create_op(op, r, 0, &auth).map(|(o, _)| single(auth, o))
             }
             jute::Request::CreateTtl(r) => {
                 let auth = c.auth.to_vec();
-                write_op(MultiOp::CreateTtl(r), &auth)
-                    .map(|(o, _)| (single(auth, o), Vec::new(), String::new()))
+                write_op(MultiOp::CreateTtl(r), &auth).map(|(o, _)| single(auth, o))
             }
-            jute::Request::Delete(r) => Ok((
-                single(
-                    c.auth.to_vec(),
-                    Op::Delete {
-                        path: r.path,
-                        version: r.version,
-                    },
-                ),
-                Vec::new(),
-                String::new(),
+            jute::Request::Delete(r) => Ok(single(
+                c.auth.to_vec(),
+                Op::Delete {
+                    path: r.path,
+                    version: r.version,
+                },
             )),
-            jute::Request::SetData(r) => Ok((
-                single(
-                    c.auth.to_vec(),
-                    Op::Set {
-                        path: r.path,
-                        data: r.data,
-                        version: r.version,
-                    },
-                ),
-                Vec::new(),
-                String::new(),
+            jute::Request::SetData(r) => Ok(single(
+                c.auth.to_vec(),
+                Op::Set {
+                    path: r.path,
+                    data: r.data,
+                    version: r.version,
+                },
             )),
-            jute::Request::Check(r) => Ok((
-                single(
-                    c.auth.to_vec(),
-                    Op::Check {
-                        path: r.path,
-                        version: r.version,
-                    },
-                ),
-                Vec::new(),
-                String::new(),
+            jute::Request::Check(r) => Ok(single(
+                c.auth.to_vec(),
+                Op::Check {
+                    path: r.path,
+                    version: r.version,
+                },
             )),
             jute::Request::SetAcl(r) => {
                 let auth = c.auth.to_vec();
                 resolve_acl(&r.acl, &auth).map(|acl| {
-                    (
-                        single(
-                            auth,
-                            Op::SetAcl {
-                                path: r.path,
-                                acl,
-                                version: r.version,
-                            },
-                        ),
-                        Vec::new(),
-                        String::new(),
+                    single(
+                        auth,
+                        Op::SetAcl {
+                            path: r.path,
+                            acl,
+                            version: r.version,
+                        },
                     )
                 })
             }

@@ -126,6 +126,9 @@ pub struct Publish {
     pub blocked: u64,
     /// Batches resent after a retriable error.
     pub retries: u64,
+    /// Idempotent producer epoch bumps after a numbered batch failed (KIP-360).
+    #[serde(default)]
+    pub epoch_bumps: u64,
     /// First Kafka error code a broker answered, if any.
     pub first_error: Option<i16>,
     pub elapsed_s: f64,
@@ -539,6 +542,7 @@ pub(crate) mod tests {
                 expired: 0,
                 blocked: 0,
                 retries: 0,
+                epoch_bumps: 0,
                 first_error: None,
                 elapsed_s: 1.0,
                 msg_per_s: 10_000.0,

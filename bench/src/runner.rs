@@ -775,6 +775,7 @@ pub fn merge_publish(reports: &[ProduceReport], value_size: usize) -> Publish {
         expired: reports.iter().map(|r| r.records_expired).sum(),
         blocked: reports.iter().map(|r| r.records_blocked).sum(),
         retries: reports.iter().map(|r| r.retries).sum(),
+        epoch_bumps: reports.iter().map(|r| r.epoch_bumps).sum(),
         first_error: reports.iter().find_map(|r| r.first_error),
         elapsed_s: elapsed,
         msg_per_s: per_s(records as f64),

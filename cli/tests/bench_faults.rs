@@ -7,7 +7,9 @@
 //!   (buffer.memory full past max.block.ms) blocked, while records before and after succeed;
 //! - through the fault proxy (`support::fault_proxy`), which loses Produce acknowledgements and
 //!   cuts connections, an idempotent run stores every record exactly once (read back with
-//!   `weir bench consume`) and a plain run stores duplicates.
+//!   `weir bench consume`) and a plain run stores duplicates;
+//! - Produce requests lost by the proxy make an idempotent run's numbered batches expire: the
+//!   producer bumps its epoch and goes on, the later records are stored, each exactly once.
 
 mod support;
 
@@ -72,18 +74,36 @@ fn signal(broker: &ServeProcess, sig: i32) {
 /// later. Returns the exit success and the JSON report.
 fn run_with_stall(
     broker: &ServeProcess,
-    mut cmd: Command,
+    cmd: Command,
     json: &std::path::Path,
     stall: Option<(Duration, Duration)>,
 ) -> (bool, serde_json::Value) {
+    let stop = |on: bool| signal(broker, if on { libc::SIGSTOP } else { libc::SIGCONT });
+    run_with_fault(
+        cmd,
+        json,
+        stall.map(|(after, length)| (after, length, &stop as &dyn Fn(bool))),
+    )
+}
+
+/// A fault switched on `after` into a run and off `for` later: (after, for, switch).
+type Fault<'a> = (Duration, Duration, &'a dyn Fn(bool));
+
+/// Runs `cmd`; with a fault, `switch(true)` `after` into the run and `switch(false)` `for`
+/// later. Returns the exit success and the JSON report.
+fn run_with_fault(
+    mut cmd: Command,
+    json: &std::path::Path,
+    fault: Option<Fault<'_>>,
+) -> (bool, serde_json::Value) {
     let mut child = cmd.spawn().unwrap();
-    if let Some((after, length)) = stall {
+    if let Some((after, length, switch)) = fault {
         std::thread::sleep(after);
-        signal(broker, libc::SIGSTOP);
-        let stopped = Instant::now();
+        switch(true);
+        let started = Instant::now();
         std::thread::sleep(length);
-        signal(broker, libc::SIGCONT);
-        eprintln!("broker stopped for {:?}", stopped.elapsed());
+        switch(false);
+        eprintln!("fault on for {:?}", started.elapsed());
     }
     let status = wait_for(&mut child, Duration::from_secs(120), "weir bench produce");
     let mut err = String::new();
@@ -314,5 +334,111 @@ fn through_a_lossy_proxy_an_idempotent_run_stores_each_record_once_and_a_plain_o
     let (stored, dropped_more) = run("plain", false);
     assert!(dropped_more > dropped);
     assert!(stored > 5000, "plain: lost acknowledgements must duplicate");
+    broker.stop();
+}
+
+/// Produce requests lost on their way (the proxy swallows them for 1.2 s) make an idempotent
+/// run's batches expire with their sequences unused: the producer bumps its epoch (KIP-360) and
+/// the records after the loss are stored, instead of every later batch of those partitions
+/// failing OUT_OF_ORDER_SEQUENCE_NUMBER. Each acknowledged record is stored exactly once.
+#[test]
+fn an_idempotent_run_bumps_its_epoch_after_lost_batches_expire_and_goes_on() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let kafka_addr = format!("127.0.0.1:{}", free_port());
+    let proxy = Proxy::start(kafka_addr.clone(), usize::MAX);
+    let data = dir.path().join("data-bump");
+    let broker = ServeProcess::start(
+        &dir.path().join("serve-bump.stderr"),
+        &[
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--shards",
+            "1",
+            "--kafka-addr",
+            &kafka_addr,
+            "--advertised-addr",
+            &proxy.addr,
+            "--num-partitions",
+            "2",
+        ],
+    );
+    let json = dir.path().join("bump.json");
+    let args = [
+        "produce",
+        "--bootstrap",
+        &proxy.addr,
+        "--topic",
+        "bump",
+        "--idempotence",
+        "--acks",
+        "all",
+        "--rate",
+        "2000",
+        "--records",
+        "8000",
+        "--record-size",
+        "200",
+        "--keys",
+        "30",
+        "--linger-ms",
+        "1",
+        "--request-timeout-ms",
+        "300",
+        "--delivery-timeout-ms",
+        "700",
+        "--retry-backoff-ms",
+        "50",
+    ];
+    let lose = |on: bool| proxy.lose_produce.store(on, Ordering::SeqCst);
+    let (ok, report) = run_with_fault(
+        weir_bench(&args, &json),
+        &json,
+        Some((
+            Duration::from_millis(1000),
+            Duration::from_millis(1200),
+            &lose,
+        )),
+    );
+    assert!(!ok, "expired records make the run fail: {report}");
+    assert!(proxy.lost.load(Ordering::SeqCst) > 0, "nothing was lost");
+    let n = |k: &str| report["publish"][k].as_u64().unwrap();
+    assert!(n("expired") > 0, "{report}");
+    assert_eq!(
+        n("failed"),
+        n("expired"),
+        "only the lost batches fail, none out of sequence: {report}"
+    );
+    assert!(n("epoch_bumps") >= 1, "{report}");
+    assert_eq!(n("records") + n("failed"), 8000, "{report}");
+    // 2 s before the loss and ~1.4 s after it at 2000/s are acknowledged.
+    assert!(n("records") >= 4_000, "{report}");
+
+    let cjson = dir.path().join("bump-c.json");
+    let (ok, consumed) = run_with_stall(
+        &broker,
+        weir_bench(
+            &[
+                "consume",
+                "--bootstrap",
+                &proxy.addr,
+                "--topic",
+                "bump",
+                "--idle-s",
+                "2",
+                "--duration-s",
+                "60",
+            ],
+            &cjson,
+        ),
+        &cjson,
+        None,
+    );
+    assert!(ok, "{consumed}");
+    assert_eq!(
+        consumed["records"].as_u64(),
+        Some(n("records")),
+        "each acknowledged record stored once, nothing else"
+    );
     broker.stop();
 }

@@ -537,6 +537,19 @@ pub fn encode_batch(records: &[Record]) -> Vec<u8> {
     out
 }
 
+/// Rewrites a built batch's producer id, epoch and base sequence, and its CRC (a producer that
+/// bumped its epoch resends batches it had numbered under the old one). `batch` must hold at
+/// least a header.
+pub fn set_producer(batch: &mut [u8], producer_id: i64, producer_epoch: i16, base_sequence: i32) {
+    if batch.len() < HEADER_LEN {
+        return;
+    }
+    batch[PRODUCER_ID_AT..PRODUCER_ID_AT + 8].copy_from_slice(&producer_id.to_be_bytes());
+    batch[PRODUCER_EPOCH_AT..PRODUCER_EPOCH_AT + 2].copy_from_slice(&producer_epoch.to_be_bytes());
+    batch[BASE_SEQUENCE_AT..BASE_SEQUENCE_AT + 4].copy_from_slice(&base_sequence.to_be_bytes());
+    reseal(batch);
+}
+
 /// Recomputes the CRC of a batch whose covered bytes were edited (tests forge batches with it).
 pub fn reseal(batch: &mut [u8]) {
     let crc = batch_crc(batch);

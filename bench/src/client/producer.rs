@@ -23,12 +23,15 @@
 //! (counted as blocked). With enable.idempotence the client takes a producer id
 //! (InitProducerId), numbers each partition's batches (base sequence in the batch header), resends
 //! a failed batch with its original sequence before any later batch of its partition, and counts
-//! DUPLICATE_SEQUENCE_NUMBER as acknowledged, so retries never duplicate a record.
+//! DUPLICATE_SEQUENCE_NUMBER as acknowledged, so retries never duplicate a record. A numbered
+//! batch that fails for good (expired, out of retries) leaves a gap in its partition's sequence:
+//! once nothing is in flight the client bumps its epoch locally (KIP-360, as Kafka's client does
+//! for an idempotent producer), restarts every partition's sequence at 0 and renumbers the
+//! batches waiting for a retry.
 //!
 //! Owns the client side of Produce, Metadata and InitProducerId. Must not read argv (the cli does)
 //! and must not depend on the broker's internals: only the wire protocol, so it measures any
-//! Kafka-compatible broker. Not done: transactions, epoch bumps after an expired idempotent batch
-//! (later batches of that partition then fail OUT_OF_ORDER_SEQUENCE_NUMBER, counted).
+//! Kafka-compatible broker. Not done: transactions.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -390,6 +393,9 @@ pub struct ProduceReport {
     /// Batches resent after a retriable error.
     #[serde(default)]
     pub retries: u64,
+    /// Epoch bumps (idempotence) after a batch that had a sequence failed.
+    #[serde(default)]
+    pub epoch_bumps: u64,
     pub batches: u64,
     pub requests: u64,
     pub elapsed_s: f64,
@@ -427,8 +433,8 @@ impl ProduceReport {
         });
         let errors = if self.records_failed > 0 || self.retries > 0 {
             format!(
-                "errors    {} failed ({} past delivery.timeout.ms, {} past max.block.ms), {} batch retries, first error {:?}\n",
-                self.records_failed, self.records_expired, self.records_blocked, self.retries, self.first_error
+                "errors    {} failed ({} past delivery.timeout.ms, {} past max.block.ms), {} batch retries, {} epoch bumps, first error {:?}\n",
+                self.records_failed, self.records_expired, self.records_blocked, self.retries, self.epoch_bumps, self.first_error
             )
         } else {
             String::new()
@@ -466,6 +472,7 @@ struct ClientResult {
     expired: u64,
     blocked: u64,
     retries: u64,
+    epoch_bumps: u64,
     batches: u64,
     requests: u64,
     uncompressed: u64,
@@ -483,6 +490,7 @@ impl ClientResult {
             expired: 0,
             blocked: 0,
             retries: 0,
+            epoch_bumps: 0,
             batches: 0,
             requests: 0,
             uncompressed: 0,
@@ -501,6 +509,7 @@ impl ClientResult {
         self.expired += r.expired;
         self.blocked += r.blocked;
         self.retries += r.retries;
+        self.epoch_bumps += r.epoch_bumps;
         self.batches += r.batches;
         self.requests += r.requests;
         self.uncompressed += r.uncompressed;
@@ -652,6 +661,7 @@ pub(crate) fn run_from(
         records_expired: total.expired,
         records_blocked: total.blocked,
         retries: total.retries,
+        epoch_bumps: total.epoch_bumps,
         batches: total.batches,
         requests: total.requests,
         elapsed_s: elapsed,
@@ -764,6 +774,8 @@ struct Client<'a> {
     correlation_id: i32,
     next_batch_id: u64,
     producer: Option<(i64, i16)>,
+    /// A batch numbered under the current epoch failed: its partition's sequence has a gap.
+    epoch_bump_wanted: bool,
     metadata_wanted: bool,
     metadata_pending: bool,
     metadata_not_before_us: u64,
@@ -807,6 +819,7 @@ impl<'a> Client<'a> {
             correlation_id: 0,
             next_batch_id: 0,
             producer: None,
+            epoch_bump_wanted: false,
             metadata_wanted: false,
             metadata_pending: false,
             metadata_not_before_us: 0,
@@ -1058,6 +1071,7 @@ impl<'a> Client<'a> {
         }
         let expired = now >= b.created_us + Self::us(self.config.delivery_timeout);
         if b.attempts >= self.config.retries || expired {
+            self.sequence_lost(&b);
             self.result.fail(
                 b.records(),
                 if expired {
@@ -1223,6 +1237,7 @@ impl<'a> Client<'a> {
             } else {
                 let part = &mut self.parts[b.partition as usize];
                 part.in_flight = part.in_flight.saturating_sub(1);
+                self.sequence_lost(&b);
                 self.result.fail(b.records(), error);
                 self.acc.release(b.reserved);
             }
@@ -1351,9 +1366,56 @@ impl<'a> Client<'a> {
         Ok(())
     }
 
+    /// A batch is given up: if it had a sequence, the broker will refuse every later batch of
+    /// its partition (OUT_OF_ORDER_SEQUENCE_NUMBER) until the producer bumps its epoch.
+    fn sequence_lost(&mut self, b: &Batch) {
+        if self.producer.is_some() && b.bytes.is_some() {
+            self.epoch_bump_wanted = true;
+        }
+    }
+
+    /// KIP-360's epoch bump of an idempotent producer, done locally as Kafka's client does: once
+    /// nothing is in flight, the epoch goes up by one (a new producer id when it is exhausted),
+    /// every partition's sequence restarts at 0, and the batches numbered under the old epoch
+    /// and waiting for a retry are renumbered in order. The broker takes a higher epoch starting
+    /// at sequence 0 as a fresh start.
+    async fn bump_epoch(&mut self) -> Result<(), ProducerError> {
+        self.epoch_bump_wanted = false;
+        let Some((id, epoch)) = self.producer else {
+            return Ok(());
+        };
+        let (id, epoch) = if epoch < i16::MAX {
+            (id, epoch + 1)
+        } else {
+            self.init_producer_id().await?
+        };
+        self.producer = Some((id, epoch));
+        for part in &mut self.parts {
+            part.next_sequence = 0;
+            part.retrying = false;
+            for b in part.queue.iter_mut() {
+                let Some(bytes) = &b.bytes else {
+                    continue;
+                };
+                let mut renumbered = bytes.to_vec();
+                engine::batch::set_producer(&mut renumbered, id, epoch, part.next_sequence);
+                part.next_sequence = part.next_sequence.wrapping_add(b.records() as i32) & i32::MAX;
+                b.bytes = Some(Bytes::from(renumbered));
+            }
+        }
+        self.result.epoch_bumps += 1;
+        Ok(())
+    }
+
     /// Sends Produce requests while a leader's connection has room: one batch per partition per
     /// request. Returns whether anything was sent.
     async fn send(&mut self, now: u64) -> Result<bool, ProducerError> {
+        if self.epoch_bump_wanted {
+            if self.parts.iter().any(|p| p.in_flight > 0) {
+                return Ok(false);
+            }
+            self.bump_epoch().await?;
+        }
         let partitions = self.parts.len();
         // Leader node → partitions with a batch that may go now, in drain order.
         let mut by_node: Vec<(i32, SocketAddr, Vec<u32>)> = Vec::new();
@@ -1611,6 +1673,7 @@ mod tests {
             records_expired: 0,
             records_blocked: 0,
             retries: 0,
+            epoch_bumps: 0,
             batches: 2,
             requests: 2,
             elapsed_s: 0.5,

@@ -135,6 +135,9 @@ def watches(a, b, p):
 def persistent_watches(host, hosts, b, p):
     raw = zk_raw.Raw(host)
     b.create(p + "/pw", b"")
+    # b is on another node: without the sync raw's node may apply the create after the watch is
+    # added, and the watch rightly fires CREATED first.
+    assert raw.sync(p) == 0
     assert raw.add_watch(p + "/pw", 0) == 0  # PERSISTENT
     assert raw.add_watch(p + "/rw", 1) == 0  # PERSISTENT_RECURSIVE (node does not exist yet)
     b.set(p + "/pw", b"a")

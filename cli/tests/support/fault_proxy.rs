@@ -4,7 +4,8 @@
 //! `drop_every` Produce responses and cuts the connection there: the broker appended the batch,
 //! the client never hears of it and must retry on a new connection. The test can also drop the
 //! next Produce response on demand and then cut every new connection (`drop_next`, `blocked`),
-//! for a broker about to be killed.
+//! for a broker about to be killed. And while `lose_produce` is set, Produce requests vanish on
+//! their way to the broker: the batch is never appended and the client hears nothing.
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -24,6 +25,9 @@ pub struct Proxy {
     pub drop_next: Arc<AtomicBool>,
     /// While set, new connections are cut at once (the broker is about to be killed).
     pub blocked: Arc<AtomicBool>,
+    /// While set, Produce requests are not forwarded (counted in `lost`).
+    pub lose_produce: Arc<AtomicBool>,
+    pub lost: Arc<AtomicUsize>,
     pub produce_responses: Arc<AtomicUsize>,
     pub dropped: Arc<AtomicUsize>,
 }
@@ -38,6 +42,9 @@ impl Proxy {
         let blocked = Arc::new(AtomicBool::new(false));
         let produce_responses = Arc::new(AtomicUsize::new(0));
         let dropped = Arc::new(AtomicUsize::new(0));
+        let lose_produce = Arc::new(AtomicBool::new(false));
+        let lost = Arc::new(AtomicUsize::new(0));
+        let (lose, lost2) = (lose_produce.clone(), lost.clone());
         eprintln!("fault proxy {addr} -> {upstream}");
         let (f, r, d) = (faults.clone(), produce_responses.clone(), dropped.clone());
         let (n, b) = (drop_next.clone(), blocked.clone());
@@ -61,6 +68,8 @@ impl Proxy {
                     faults: f.clone(),
                     drop_next: n.clone(),
                     blocked: b.clone(),
+                    lose_produce: lose.clone(),
+                    lost: lost2.clone(),
                     produce_responses: r.clone(),
                     dropped: d.clone(),
                 };
@@ -73,6 +82,8 @@ impl Proxy {
             faults,
             drop_next,
             blocked,
+            lose_produce,
+            lost,
             produce_responses,
             dropped,
         }
@@ -92,6 +103,8 @@ struct Connection {
     faults: Arc<AtomicBool>,
     drop_next: Arc<AtomicBool>,
     blocked: Arc<AtomicBool>,
+    lose_produce: Arc<AtomicBool>,
+    lost: Arc<AtomicUsize>,
     produce_responses: Arc<AtomicUsize>,
     dropped: Arc<AtomicUsize>,
 }
@@ -118,11 +131,16 @@ impl Connection {
             self.broker.try_clone().expect("clone"),
         );
         let requests = self.requests.clone();
+        let (lose, lost) = (self.lose_produce.clone(), self.lost.clone());
         std::thread::spawn(move || {
             while let Some(frame) = read_frame(&mut from_client) {
                 // Request header: api key (2), api version (2), correlation id (4).
                 if frame.len() >= 12 {
                     let api_key = i16::from_be_bytes([frame[4], frame[5]]);
+                    if api_key == PRODUCE_API_KEY && lose.load(Ordering::SeqCst) {
+                        lost.fetch_add(1, Ordering::SeqCst);
+                        continue;
+                    }
                     let correlation =
                         i32::from_be_bytes([frame[8], frame[9], frame[10], frame[11]]);
                     if let Ok(mut r) = requests.lock() {

@@ -9,6 +9,8 @@
 //! Concurrency: one executor, one thread. All tasks share `Core` through `Rc<RefCell<_>>` and
 //! never hold the borrow across an `.await`. Tasks that feed the node ring the driver's bell;
 //! the driver then runs one Ready round for everything that arrived (natural group commit).
+//! Two kinds of work leave the thread: encoding a local snapshot (glommio's blocking pool, one
+//! unpinned thread, on an O(1) copy of the tree) and writing its file (`disk`'s writer thread).
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap, HashSet};

@@ -9,7 +9,7 @@
 //!   cuts connections, an idempotent run stores every record exactly once (read back with
 //!   `weir bench consume`) and a plain run stores duplicates;
 //! - Produce requests lost by the proxy make an idempotent run's numbered batches expire: the
-//!   producer bumps its epoch and goes on, the later records are stored, each exactly once.
+//!   producer bumps its epoch and goes on, and the later records are stored.
 
 mod support;
 
@@ -340,7 +340,10 @@ fn through_a_lossy_proxy_an_idempotent_run_stores_each_record_once_and_a_plain_o
 /// Produce requests lost on their way (the proxy swallows them for 1.2 s) make an idempotent
 /// run's batches expire with their sequences unused: the producer bumps its epoch (KIP-360) and
 /// the records after the loss are stored, instead of every later batch of those partitions
-/// failing OUT_OF_ORDER_SEQUENCE_NUMBER. Each acknowledged record is stored exactly once.
+/// failing OUT_OF_ORDER_SEQUENCE_NUMBER. Every acknowledged record is stored; a batch whose
+/// outcome was unknown (its answer came after request.timeout.ms) may be stored although it
+/// expired, or twice if it was renumbered under the new epoch — as with Kafka's client, the
+/// idempotence guarantee is per epoch.
 #[test]
 fn an_idempotent_run_bumps_its_epoch_after_lost_batches_expire_and_goes_on() {
     let _serial = serial();
@@ -435,10 +438,12 @@ fn an_idempotent_run_bumps_its_epoch_after_lost_batches_expire_and_goes_on() {
         None,
     );
     assert!(ok, "{consumed}");
-    assert_eq!(
-        consumed["records"].as_u64(),
-        Some(n("records")),
-        "each acknowledged record stored once, nothing else"
+    let stored = consumed["records"].as_u64().unwrap();
+    eprintln!(
+        "{stored} stored, {} acknowledged, {} expired",
+        n("records"),
+        n("expired")
     );
+    assert!(stored >= n("records"), "an acknowledged record is missing");
     broker.stop();
 }

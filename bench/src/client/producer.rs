@@ -27,7 +27,8 @@
 //! batch that fails for good (expired, out of retries) leaves a gap in its partition's sequence:
 //! once nothing is in flight the client bumps its epoch locally (KIP-360, as Kafka's client does
 //! for an idempotent producer), restarts every partition's sequence at 0 and renumbers the
-//! batches waiting for a retry.
+//! batches waiting for a retry (one whose earlier attempt was stored after all is then stored
+//! twice: as with Kafka, idempotence holds within an epoch).
 //!
 //! Owns the client side of Produce, Metadata and InitProducerId. Must not read argv (the cli does)
 //! and must not depend on the broker's internals: only the wire protocol, so it measures any

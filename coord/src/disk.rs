@@ -188,13 +188,13 @@ impl Disk {
             .unwrap_or_else(|| self.dir.join("wal"))
     }
 
-    /// Makes `batches` durable (see the module docs for the order of writes and syncs).
     /// Whether the previous local snapshot is still being written: a new one would wait for it
     /// on the Raft core, so the driver holds the next one back until this is false.
     pub fn snapshot_writer_busy(&self) -> bool {
         self.bg.as_ref().is_some_and(|h| !h.is_finished())
     }
 
+    /// Makes `batches` durable (see the module docs for the order of writes and syncs).
     pub fn persist(&mut self, batches: &[PersistBatch]) -> Result<(), DiskError> {
         self.reap(false)?;
         for b in batches {

@@ -19,7 +19,7 @@ use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_lite::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
@@ -103,6 +103,8 @@ const IO_MEMORY_BYTES: usize = 1024 * 1024;
 /// retransmits what is lost).
 const PEER_BUFFER_BYTES_MAX: usize = 64 * 1024 * 1024;
 const PEER_CONNECT_TIMEOUT_MS: u64 = 500;
+/// A Ready round (apply, persist, deliver) this long is logged as a warning.
+const SLOW_ROUND: Duration = Duration::from_millis(50);
 /// How often a snapshot waiting for the previous one's file write looks again.
 const SNAPSHOT_WRITER_POLL: Duration = Duration::from_millis(20);
 
@@ -474,10 +476,14 @@ impl Core {
 
     /// persist → send → effects; returns a snapshot to encode.
     fn drive(&mut self) -> Result<Option<SnapshotJob>, ServerError> {
+        let started = Instant::now();
         let out = self.node.ready()?;
+        let readied = started.elapsed();
         if !out.persist.is_empty() {
             self.disk.persist(&out.persist)?;
         }
+        let persisted = started.elapsed();
+        let compacted = out.persist.iter().any(|b| b.compacted.is_some());
         for m in out.messages {
             self.send_peer(m);
         }
@@ -485,6 +491,18 @@ impl Core {
             self.deliver(e);
         }
         self.zk.after_drive(&mut self.node);
+        let took = started.elapsed();
+        if took >= SLOW_ROUND {
+            // Every request of the round waited this long: worth an operator's attention.
+            tracing::warn!(
+                ready_ms = readied.as_millis() as u64,
+                persist_ms = (persisted - readied).as_millis() as u64,
+                deliver_ms = (took - persisted).as_millis() as u64,
+                compacted,
+                "slow Ready round: {} ms",
+                took.as_millis()
+            );
+        }
         Ok(out.snapshot)
     }
 

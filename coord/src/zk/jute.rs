@@ -464,7 +464,8 @@ impl Jute for String {
 }
 
 /// Field codecs used by the `record!` macro: `buffer` and `vector` need their own markers since
-/// `Vec<u8>` is a buffer, not a vector of bytes.
+/// `Vec<u8>` is a buffer, not a vector of bytes; `trailing` is an `Option<bool>` that is the last
+/// field and may be missing altogether (the handshake's read-only flag, absent before 3.4).
 macro_rules! field_write {
     (buffer, $out:expr, $v:expr) => {
         put_buffer($out, &$v)
@@ -474,6 +475,11 @@ macro_rules! field_write {
     };
     (plain, $out:expr, $v:expr) => {
         Jute::write(&$v, $out)
+    };
+    (trailing, $out:expr, $v:expr) => {
+        if let Some(v) = $v {
+            put_bool($out, v)
+        }
     };
 }
 macro_rules! field_read {
@@ -486,6 +492,13 @@ macro_rules! field_read {
     (plain, $r:expr, $t:ty) => {
         <$t as Jute>::read($r)?
     };
+    (trailing, $r:expr, $t:ty) => {
+        if $r.is_empty() {
+            None
+        } else {
+            Some($r.read_bool()?)
+        }
+    };
 }
 macro_rules! field_min {
     (buffer, $t:ty) => {
@@ -496,6 +509,9 @@ macro_rules! field_min {
     };
     (plain, $t:ty) => {
         <$t as Jute>::MIN_BYTES
+    };
+    (trailing, $t:ty) => {
+        0
     };
 }
 
@@ -628,82 +644,29 @@ record!(GetChildren2Response { children: vector Vec<String>, stat: plain Stat })
 record!(GetAclResponse { acl: vector Vec<Acl>, stat: plain Stat });
 record!(ClientInfo { auth_scheme: plain String, user: plain String });
 
-/// The first frame a client sends.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct ConnectRequest {
-    pub protocol_version: i32,
-    pub last_zxid_seen: i64,
-    pub timeout_ms: i32,
-    pub session_id: i64,
-    pub passwd: Vec<u8>,
-    /// `None` when the client did not send the byte (pre-3.4 clients).
-    pub read_only: Option<bool>,
-}
-
-impl Jute for ConnectRequest {
-    const MIN_BYTES: usize = 28;
-    fn write(&self, out: &mut Vec<u8>) {
-        put_i32(out, self.protocol_version);
-        put_i64(out, self.last_zxid_seen);
-        put_i32(out, self.timeout_ms);
-        put_i64(out, self.session_id);
-        put_buffer(out, &self.passwd);
-        if let Some(ro) = self.read_only {
-            put_bool(out, ro);
-        }
+record!(
+    /// The first frame a client sends (`read_only` is `None` when a pre-3.4 client did not send
+    /// the byte).
+    ConnectRequest {
+        protocol_version: plain i32,
+        last_zxid_seen: plain i64,
+        timeout_ms: plain i32,
+        session_id: plain i64,
+        passwd: buffer Vec<u8>,
+        read_only: trailing Option<bool>,
     }
-    fn read(r: &mut Reader<'_>) -> Result<Self, JuteError> {
-        Ok(ConnectRequest {
-            protocol_version: r.read_i32()?,
-            last_zxid_seen: r.read_i64()?,
-            timeout_ms: r.read_i32()?,
-            session_id: r.read_i64()?,
-            passwd: r.read_buffer()?,
-            read_only: if r.is_empty() {
-                None
-            } else {
-                Some(r.read_bool()?)
-            },
-        })
+);
+record!(
+    /// The server's answer to [`ConnectRequest`]; `timeout_ms == 0` tells the client its session
+    /// is expired (or its password wrong).
+    ConnectResponse {
+        protocol_version: plain i32,
+        timeout_ms: plain i32,
+        session_id: plain i64,
+        passwd: buffer Vec<u8>,
+        read_only: trailing Option<bool>,
     }
-}
-
-/// The server's answer to [`ConnectRequest`]; `timeout_ms == 0` tells the client its session
-/// is expired (or its password wrong).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct ConnectResponse {
-    pub protocol_version: i32,
-    pub timeout_ms: i32,
-    pub session_id: i64,
-    pub passwd: Vec<u8>,
-    pub read_only: Option<bool>,
-}
-
-impl Jute for ConnectResponse {
-    const MIN_BYTES: usize = 20;
-    fn write(&self, out: &mut Vec<u8>) {
-        put_i32(out, self.protocol_version);
-        put_i32(out, self.timeout_ms);
-        put_i64(out, self.session_id);
-        put_buffer(out, &self.passwd);
-        if let Some(ro) = self.read_only {
-            put_bool(out, ro);
-        }
-    }
-    fn read(r: &mut Reader<'_>) -> Result<Self, JuteError> {
-        Ok(ConnectResponse {
-            protocol_version: r.read_i32()?,
-            timeout_ms: r.read_i32()?,
-            session_id: r.read_i64()?,
-            passwd: r.read_buffer()?,
-            read_only: if r.is_empty() {
-                None
-            } else {
-                Some(r.read_bool()?)
-            },
-        })
-    }
-}
+);
 
 // ---------------------------------------------------------------------------------------------
 // Requests and responses keyed by opcode

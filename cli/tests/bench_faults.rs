@@ -119,6 +119,59 @@ fn run_with_fault(
     (status.success(), read_json(json))
 }
 
+/// A broker that advertises a fault proxy's address (so every connection goes through it),
+/// dropping one Produce response in `drop_every` while the proxy's faults are on.
+fn behind_proxy(
+    dir: &std::path::Path,
+    tag: &str,
+    drop_every: usize,
+    shards: u32,
+    partitions: u32,
+) -> (Proxy, ServeProcess) {
+    let kafka_addr = format!("127.0.0.1:{}", free_port());
+    let proxy = Proxy::start(kafka_addr.clone(), drop_every);
+    let data = dir.join(format!("data-{tag}"));
+    let (shards, partitions) = (shards.to_string(), partitions.to_string());
+    let broker = ServeProcess::start(
+        &dir.join(format!("serve-{tag}.stderr")),
+        &[
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--shards",
+            &shards,
+            "--kafka-addr",
+            &kafka_addr,
+            "--advertised-addr",
+            &proxy.addr,
+            "--num-partitions",
+            &partitions,
+        ],
+    );
+    (proxy, broker)
+}
+
+/// Records stored in `topic`, read back with `weir bench consume` (until 2 s without any).
+fn stored_records(bootstrap: &str, topic: &str, dir: &std::path::Path) -> u64 {
+    let json = dir.join(format!("{topic}-consumed.json"));
+    let cmd = weir_bench(
+        &[
+            "consume",
+            "--bootstrap",
+            bootstrap,
+            "--topic",
+            topic,
+            "--idle-s",
+            "2",
+            "--duration-s",
+            "60",
+        ],
+        &json,
+    );
+    let (ok, consumed) = run_with_fault(cmd, &json, None);
+    assert!(ok, "{consumed}");
+    consumed["records"].as_u64().unwrap()
+}
+
 const RATE_ARGS: &[&str] = &[
     "--rate",
     "2000",
@@ -246,24 +299,7 @@ fn a_broker_stopped_past_delivery_timeout_fails_records_counted_as_expired_and_b
 fn through_a_lossy_proxy_an_idempotent_run_stores_each_record_once_and_a_plain_one_duplicates() {
     let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
-    let kafka_addr = format!("127.0.0.1:{}", free_port());
-    let proxy = Proxy::start(kafka_addr.clone(), 8);
-    let data = dir.path().join("data-lossy");
-    let broker = ServeProcess::start(
-        &dir.path().join("serve-lossy.stderr"),
-        &[
-            "--data-dir",
-            data.to_str().unwrap(),
-            "--shards",
-            "2",
-            "--kafka-addr",
-            &kafka_addr,
-            "--advertised-addr",
-            &proxy.addr,
-            "--num-partitions",
-            "3",
-        ],
-    );
+    let (proxy, broker) = behind_proxy(dir.path(), "lossy", 8, 2, 3);
     let run = |topic: &str, idempotent: bool| -> (u64, u64) {
         proxy.set_faults(true);
         let json = dir.path().join(format!("{topic}.json"));
@@ -299,29 +335,8 @@ fn through_a_lossy_proxy_an_idempotent_run_stores_each_record_once_and_a_plain_o
             "{report}"
         );
         proxy.set_faults(false);
-        let cjson = dir.path().join(format!("{topic}-c.json"));
-        let (ok, consumed) = run_with_stall(
-            &broker,
-            weir_bench(
-                &[
-                    "consume",
-                    "--bootstrap",
-                    &proxy.addr,
-                    "--topic",
-                    topic,
-                    "--idle-s",
-                    "2",
-                    "--duration-s",
-                    "60",
-                ],
-                &cjson,
-            ),
-            &cjson,
-            None,
-        );
-        assert!(ok, "{consumed}");
         (
-            consumed["records"].as_u64().unwrap(),
+            stored_records(&proxy.addr, topic, dir.path()),
             proxy.dropped.load(Ordering::SeqCst) as u64,
         )
     };
@@ -348,24 +363,7 @@ fn through_a_lossy_proxy_an_idempotent_run_stores_each_record_once_and_a_plain_o
 fn an_idempotent_run_bumps_its_epoch_after_lost_batches_expire_and_goes_on() {
     let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
-    let kafka_addr = format!("127.0.0.1:{}", free_port());
-    let proxy = Proxy::start(kafka_addr.clone(), usize::MAX);
-    let data = dir.path().join("data-bump");
-    let broker = ServeProcess::start(
-        &dir.path().join("serve-bump.stderr"),
-        &[
-            "--data-dir",
-            data.to_str().unwrap(),
-            "--shards",
-            "1",
-            "--kafka-addr",
-            &kafka_addr,
-            "--advertised-addr",
-            &proxy.addr,
-            "--num-partitions",
-            "2",
-        ],
-    );
+    let (proxy, broker) = behind_proxy(dir.path(), "bump", usize::MAX, 1, 2);
     let json = dir.path().join("bump.json");
     let args = [
         "produce",
@@ -417,28 +415,7 @@ fn an_idempotent_run_bumps_its_epoch_after_lost_batches_expire_and_goes_on() {
     // 2 s before the loss and ~1.4 s after it at 2000/s are acknowledged.
     assert!(n("records") >= 4_000, "{report}");
 
-    let cjson = dir.path().join("bump-c.json");
-    let (ok, consumed) = run_with_stall(
-        &broker,
-        weir_bench(
-            &[
-                "consume",
-                "--bootstrap",
-                &proxy.addr,
-                "--topic",
-                "bump",
-                "--idle-s",
-                "2",
-                "--duration-s",
-                "60",
-            ],
-            &cjson,
-        ),
-        &cjson,
-        None,
-    );
-    assert!(ok, "{consumed}");
-    let stored = consumed["records"].as_u64().unwrap();
+    let stored = stored_records(&proxy.addr, "bump", dir.path());
     eprintln!(
         "{stored} stored, {} acknowledged, {} expired",
         n("records"),

@@ -172,6 +172,17 @@ fn stored_records(bootstrap: &str, topic: &str, dir: &std::path::Path) -> u64 {
     consumed["records"].as_u64().unwrap()
 }
 
+/// Records fail fast: a request unanswered for 300 ms is retried after 50 ms, and a batch
+/// unacknowledged 700 ms after it was created fails as expired.
+const SHORT_TIMEOUTS: &[&str] = &[
+    "--request-timeout-ms",
+    "300",
+    "--delivery-timeout-ms",
+    "700",
+    "--retry-backoff-ms",
+    "50",
+];
+
 const RATE_ARGS: &[&str] = &[
     "--rate",
     "2000",
@@ -265,18 +276,8 @@ fn a_broker_stopped_past_delivery_timeout_fails_records_counted_as_expired_and_b
     let json = dir.path().join("stopped.json");
     let mut args = vec!["produce", "--bootstrap", &broker.addr, "--topic", "stopped"];
     args.extend_from_slice(RATE_ARGS);
-    args.extend_from_slice(&[
-        "--records",
-        "6000",
-        "--max-block-ms",
-        "100",
-        "--request-timeout-ms",
-        "300",
-        "--delivery-timeout-ms",
-        "700",
-        "--retry-backoff-ms",
-        "50",
-    ]);
+    args.extend_from_slice(&["--records", "6000", "--max-block-ms", "100"]);
+    args.extend_from_slice(SHORT_TIMEOUTS);
     let (ok, report) = run_with_stall(
         &broker,
         weir_bench(&args, &json),
@@ -384,13 +385,11 @@ fn an_idempotent_run_bumps_its_epoch_after_lost_batches_expire_and_goes_on() {
         "30",
         "--linger-ms",
         "1",
-        "--request-timeout-ms",
-        "300",
-        "--delivery-timeout-ms",
-        "700",
-        "--retry-backoff-ms",
-        "50",
-    ];
+    ]
+    .iter()
+    .chain(SHORT_TIMEOUTS)
+    .copied()
+    .collect::<Vec<_>>();
     let lose = |on: bool| proxy.lose_produce.store(on, Ordering::SeqCst);
     let (ok, report) = run_with_fault(
         weir_bench(&args, &json),

@@ -425,3 +425,62 @@ fn writes_with_an_unknown_outcome_close_the_connection_and_the_session_lives() {
     let stat = Stat::from_bytes(&body[16..]).expect("stat");
     assert_eq!(stat.ephemeral_owner, conn.session_id);
 }
+
+/// ZooKeeper's four-letter words on every node, as monitoring scripts send them (four bytes on a
+/// fresh connection, the answer, then the server closes): exactly one node says it leads, `mntr`
+/// is `zk_key<TAB>value` lines, a word outside the five served gets ZooKeeper's whitelist
+/// answer, and kazoo's own `command()` reads the same answers.
+#[test]
+fn four_letter_words_answer_like_zookeeper() {
+    use std::io::{Read, Write};
+    let e = Ensemble::start();
+    let word = |addr: &str, w: &[u8; 4]| -> String {
+        let mut s = std::net::TcpStream::connect(addr).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        s.write_all(w).expect("send");
+        let mut out = String::new();
+        s.read_to_string(&mut out)
+            .expect("answer until the server closes");
+        out
+    };
+    let mut modes = Vec::new();
+    for addr in &e.zk {
+        assert_eq!(word(addr, b"ruok"), "imok");
+        assert_eq!(word(addr, b"isro"), "rw");
+        let srvr = word(addr, b"srvr");
+        assert!(srvr.starts_with("Zookeeper version: weir-"), "{srvr}");
+        let mode = srvr
+            .lines()
+            .find_map(|l| l.strip_prefix("Mode: "))
+            .unwrap_or_else(|| panic!("no mode: {srvr}"))
+            .to_string();
+        assert!(srvr.lines().any(|l| l.starts_with("Zxid: 0x")), "{srvr}");
+        let mntr = word(addr, b"mntr");
+        assert!(
+            mntr.lines()
+                .all(|l| l.starts_with("zk_") && l.split('\t').count() == 2),
+            "{mntr}"
+        );
+        assert!(
+            mntr.contains(&format!("zk_server_state\t{mode}\n")),
+            "{mntr}"
+        );
+        assert_eq!(
+            word(addr, b"dump"),
+            "dump is not executed because it is not in the whitelist.\n"
+        );
+        modes.push(mode);
+    }
+    modes.sort();
+    assert_eq!(modes, ["follower", "follower", "leader"]);
+    let out = kazoo(
+        &e,
+        "zk_basic.py",
+        &["four", &e.zk[0]],
+        Duration::from_secs(30),
+    );
+    assert!(out.contains("== ruok\nimok"), "{out}");
+    assert!(out.contains("Mode: "), "{out}");
+    assert!(out.contains("zk_znode_count\t"), "{out}");
+}

@@ -105,6 +105,11 @@ impl DataTree {
         }
     }
 
+    /// Ephemeral znodes, over all sessions.
+    pub fn ephemeral_count(&self) -> usize {
+        self.sessions.values().map(|s| s.ephemerals.len()).sum()
+    }
+
     pub fn node_count(&self) -> usize {
         self.nodes.len()
     }

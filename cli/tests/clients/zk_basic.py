@@ -360,6 +360,13 @@ def main():
         zk.ensure_path("/ready")
         zk.stop()
         return
+    if sys.argv[1] == "four":
+        # kazoo's own four-letter-word call (a separate socket to the connected server).
+        zk = client(sys.argv[2])
+        for word in (b"ruok", b"srvr", b"mntr"):
+            print(f"== {word.decode()}\n{zk.command(word)}", flush=True)
+        zk.stop()
+        return
     if sys.argv[1] == "ls":
         zk = client(sys.argv[2])
         for c in sorted(zk.get_children(sys.argv[3])):

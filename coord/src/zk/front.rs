@@ -21,10 +21,11 @@ use std::net::SocketAddr;
 use std::rc::{Rc, Weak};
 use std::time::Duration;
 
-use futures_lite::io::{AsyncReadExt, BufReader};
+use futures_lite::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
 use glommio::net::TcpStream;
 
+use super::four_letter;
 use super::jute::{
     self, begin_frame, end_frame, put_buffer, put_i32, put_str, put_vec, ClientInfo, Code,
     ConnectRequest, ConnectResponse, Jute, JuteError, MultiOp, MultiResult, ReplyHeader,
@@ -79,6 +80,8 @@ struct Slot {
 struct ZkConn {
     outbox: Rc<Outbox>,
     session: u64,
+    /// The client's address (for the `stat` four-letter word).
+    peer: Option<SocketAddr>,
     /// `scheme:id` of every identity this connection proved (always `ip:<addr>`).
     auth: Rc<Vec<String>>,
     queue: VecDeque<Slot>,
@@ -152,6 +155,8 @@ pub(crate) struct ZkFront {
     held: Vec<(Tag, u64, Request, u64)>,
     fwd: Option<Forwarder>,
     next_gen: u64,
+    /// Requests received on this node's connections (for `srvr` / `mntr`).
+    received: u64,
     pub(crate) core: Weak<RefCell<Core>>,
 }
 
@@ -446,6 +451,7 @@ impl ZkFront {
             held: Vec::new(),
             fwd: None,
             next_gen: 1,
+            received: 0,
             core: Weak::new(),
         }
     }
@@ -745,6 +751,47 @@ impl ZkFront {
     }
 
     /// Registers a new connection whose handshake succeeded.
+    /// What the four-letter words report about this node now.
+    fn stats(&self, node: &Node) -> four_letter::ServerStats {
+        let mode = if node.leader() == 0 {
+            four_letter::Mode::NotServing
+        } else if node.tree().members.len() <= 1 {
+            four_letter::Mode::Standalone
+        } else if node.is_leader() {
+            four_letter::Mode::Leader
+        } else {
+            four_letter::Mode::Follower
+        };
+        let outstanding: usize = self.conns.values().map(|c| c.queue.len()).sum();
+        let watches = [
+            &self.data_watches,
+            &self.child_watches,
+            &self.persistent,
+            &self.recursive,
+        ]
+        .iter()
+        .flat_map(|table| table.values())
+        .map(HashSet::len)
+        .sum();
+        four_letter::ServerStats {
+            version: format!("weir-{}", env!("CARGO_PKG_VERSION")),
+            mode: Some(mode),
+            zxid: node.applied(),
+            znodes: node.tree().node_count(),
+            ephemerals: node.tree().ephemeral_count(),
+            connections: self.conns.len(),
+            received: self.received,
+            sent: self.received.saturating_sub(outstanding as u64),
+            outstanding,
+            watches,
+            clients: self
+                .conns
+                .values()
+                .filter_map(|c| c.peer.map(|p| p.to_string()))
+                .collect(),
+        }
+    }
+
     fn add_conn(&mut self, session: u64, outbox: Rc<Outbox>, peer: Option<SocketAddr>) -> u64 {
         // A session lives on one connection: an older one on this node is closed (moved).
         let old: Vec<u64> = self
@@ -767,6 +814,7 @@ impl ZkFront {
             ZkConn {
                 outbox,
                 session,
+                peer,
                 auth: Rc::new(auth),
                 queue: VecDeque::new(),
                 reads_queued: 0,
@@ -865,6 +913,7 @@ impl ZkFront {
         if c.closing || c.session == 0 {
             return true;
         }
+        self.received += 1;
         self.touched.insert(c.session);
         let (xid, op) = (hdr.xid, hdr.op);
         // One write op: no per-op codes (those are a multi's), no path to remember.
@@ -1597,8 +1646,25 @@ pub(crate) async fn handle_zk_conn(core: Rc<RefCell<Core>>, stream: TcpStream) {
     let peer = stream.peer_addr().ok();
     let (r, w) = futures_lite::io::split(stream);
     let mut r = BufReader::with_capacity(64 * 1024, r);
-    let mut buf = Vec::new();
-    if !matches!(read_jute_frame(&mut r, &mut buf).await, Ok(true)) {
+    let mut first = [0u8; 4];
+    if r.read_exact(&mut first).await.is_err() {
+        return;
+    }
+    if let Some(word) = four_letter::Word::parse(first) {
+        let text = {
+            let c = core.borrow();
+            four_letter::answer(word, &c.zk.stats(&c.node))
+        };
+        let mut w = w;
+        let _ = w.write_all(text.as_bytes()).await;
+        let _ = w.close().await;
+        return;
+    }
+    let Ok(len) = jute::frame_len(first) else {
+        return;
+    };
+    let mut buf = vec![0u8; len];
+    if r.read_exact(&mut buf).await.is_err() {
         return;
     }
     let Ok(creq) = ConnectRequest::from_bytes(&buf) else {

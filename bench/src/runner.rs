@@ -98,8 +98,20 @@ pub struct Outcome {
 pub struct Intervals {
     /// When the phase started (the log's base time).
     pub started_unix_ms: u64,
-    /// (start, length) in seconds from `started_unix_ms`, and what was recorded meanwhile.
-    pub cuts: Vec<(f64, f64, RunHistograms)>,
+    pub cuts: Vec<Cut>,
+}
+
+/// One interval of the measured phase.
+#[derive(Debug, Clone)]
+pub struct Cut {
+    /// Start and length in seconds, from `Intervals::started_unix_ms`.
+    pub start_s: f64,
+    pub length_s: f64,
+    /// Publish latency and delay acknowledged meanwhile.
+    pub histograms: RunHistograms,
+    /// End-to-end latency of the records consumed meanwhile (`None` without consumers); the
+    /// last interval also holds what the consumers read while the run drained.
+    pub e2e: Option<Histogram<u64>>,
 }
 
 /// How often the measured phase's histograms are cut into an HDR-log interval.
@@ -129,10 +141,13 @@ impl Cutter {
         now.duration_since(self.last) >= LOG_INTERVAL
     }
 
-    fn cut(&mut self, live: &Live, now: Instant) {
-        let start = self.last.duration_since(self.started).as_secs_f64();
-        let length = now.duration_since(self.last).as_secs_f64();
-        self.done.cuts.push((start, length, live.cut_interval()));
+    fn cut(&mut self, live: &Live, consumers: Option<&Consumers>, now: Instant) {
+        self.done.cuts.push(Cut {
+            start_s: self.last.duration_since(self.started).as_secs_f64(),
+            length_s: now.duration_since(self.last).as_secs_f64(),
+            histograms: live.cut_interval(),
+            e2e: consumers.map(Consumers::cut_e2e),
+        });
         self.last = now;
     }
 }
@@ -174,6 +189,7 @@ pub fn run(plan: &Plan, target: &Target, opts: &RunOptions) -> Result<Outcome, R
             Bound::Time(plan.warmup),
             opts,
             "warmup",
+            None,
         )?;
     }
 
@@ -190,6 +206,7 @@ pub fn run(plan: &Plan, target: &Target, opts: &RunOptions) -> Result<Outcome, R
             Bound::Time(trial),
             opts,
             "search max",
+            None,
         )?;
         let max = merge_publish(&probe.reports, value_size).msg_per_s;
         rate_search.push(step(0.0, &probe, value_size, None));
@@ -214,6 +231,7 @@ pub fn run(plan: &Plan, target: &Target, opts: &RunOptions) -> Result<Outcome, R
                 Bound::Time(trial),
                 opts,
                 &label,
+                None,
             );
             let backlog = consumers.map(|c| {
                 let behind = p.as_ref().map_or(0, |p| c.backlog(p));
@@ -261,7 +279,7 @@ pub fn run(plan: &Plan, target: &Target, opts: &RunOptions) -> Result<Outcome, R
     } else {
         plan
     };
-    let measured = run_phase(
+    let mut measured = run_phase(
         measured_plan,
         target,
         &values,
@@ -270,13 +288,22 @@ pub fn run(plan: &Plan, target: &Target, opts: &RunOptions) -> Result<Outcome, R
         bound,
         opts,
         "test",
+        consumers.as_ref(),
     );
     let mut backlog = None;
-    let consumed = match (consumers, &measured) {
+    let consumed = match (consumers, &mut measured) {
         (Some(c), Ok(m)) => {
             backlog = Some(c.backlog(m));
             let acked = m.reports.iter().map(|r| r.records_acked).sum();
-            Some(c.finish(acked)?)
+            let (reports, e2e, drained) = c.finish(acked)?;
+            // What was read while the run drained counts in the last interval.
+            if let Some(Cut {
+                e2e: Some(last), ..
+            }) = m.intervals.cuts.last_mut()
+            {
+                let _ = last.add(&drained);
+            }
+            Some((reports, e2e))
         }
         (Some(c), Err(_)) => {
             c.stop();
@@ -341,6 +368,7 @@ pub fn run(plan: &Plan, target: &Target, opts: &RunOptions) -> Result<Outcome, R
             bound,
             opts,
             "ceiling",
+            None,
         );
         sink.stop();
         let p = merge_publish(&phase?.reports, value_size);
@@ -532,6 +560,10 @@ struct Consumers {
 
 type ConsumerThread = std::thread::JoinHandle<Result<ConsumeReport, ConsumerError>>;
 
+/// What the consumers of a measured phase report: each one's report, the whole run's
+/// end-to-end latency, and the part of it recorded after the last interval cut.
+type Consumed = (Vec<ConsumeReport>, Histogram<u64>, Histogram<u64>);
+
 /// The consumers stop this long after the last record they read, once the producers are done.
 const CONSUMER_IDLE: Duration = Duration::from_secs(2);
 
@@ -596,9 +628,20 @@ impl Consumers {
             .sum()
     }
 
+    /// The end-to-end latencies the consumers recorded since the previous cut, merged.
+    fn cut_e2e(&self) -> Histogram<u64> {
+        let cuts: Vec<Histogram<u64>> = self
+            .running
+            .iter()
+            .filter_map(|(p, _)| p.cut_e2e())
+            .collect();
+        merge_histograms(&cuts.iter().collect::<Vec<_>>())
+    }
+
     /// Waits until the consumers have read `acked` records (or read nothing new for
-    /// [`CONSUMER_IDLE`]), stops them, and merges their end-to-end latencies.
-    fn finish(self, acked: u64) -> Result<(Vec<ConsumeReport>, Histogram<u64>), RunError> {
+    /// [`CONSUMER_IDLE`]), stops them, and merges their end-to-end latencies: the whole run's,
+    /// and those recorded since the last [`Consumers::cut_e2e`].
+    fn finish(self, acked: u64) -> Result<Consumed, RunError> {
         let (mut seen, mut since) = (self.read(), Instant::now());
         while seen < acked && since.elapsed() < CONSUMER_IDLE {
             std::thread::sleep(Duration::from_millis(10));
@@ -607,6 +650,7 @@ impl Consumers {
                 (seen, since) = (now, Instant::now());
             }
         }
+        let progresses: Vec<Arc<Progress>> = self.running.iter().map(|(p, _)| p.clone()).collect();
         let mut reports = Vec::new();
         for (progress, handle) in self.running {
             progress.stop.store(true, Ordering::SeqCst);
@@ -621,7 +665,9 @@ impl Consumers {
             .filter_map(|r| r.histograms.as_ref().map(|h| &h.e2e))
             .collect();
         let e2e = merge_histograms(&histograms);
-        Ok((reports, e2e))
+        let rest: Vec<Histogram<u64>> = progresses.iter().filter_map(|p| p.cut_e2e()).collect();
+        let drained = merge_histograms(&rest.iter().collect::<Vec<_>>());
+        Ok((reports, e2e, drained))
     }
 
     fn stop(self) {
@@ -676,6 +722,7 @@ fn run_phase(
     bound: Bound,
     opts: &RunOptions,
     label: &str,
+    consumers: Option<&Consumers>,
 ) -> Result<Phase, RunError> {
     let live = Live::new();
     let mut intervals = Cutter::new();
@@ -718,7 +765,7 @@ fn run_phase(
             break;
         }
         if intervals.due(now) {
-            intervals.cut(&live, now);
+            intervals.cut(&live, consumers, now);
         }
         let wake = until.map_or(now + Duration::from_millis(20), |u| {
             u.min(now + Duration::from_millis(20))
@@ -745,7 +792,7 @@ fn run_phase(
         return Err(e);
     }
     // What the producers merged after the last cut (the records in flight at the end).
-    intervals.cut(&live, Instant::now());
+    intervals.cut(&live, consumers, Instant::now());
     let histograms = live.take_histograms().unwrap_or_else(RunHistograms::empty);
     Ok(Phase {
         reports,

@@ -72,7 +72,9 @@ pub struct RunArgs {
     #[arg(long)]
     pub warmup_seconds: Option<f64>,
     /// Override the workload's producerRate (records/s over all producers; 0 = search the
-    /// maximum sustainable rate).
+    /// maximum sustainable rate: ≥ 95 % achieved, publish delay p99 ≤ 100 ms and, with
+    /// consumers, their backlog under a second of the rate and not growing by more than 5 % of
+    /// it a second; docs/bench-results.md).
     #[arg(long)]
     pub producer_rate: Option<f64>,
     /// Write the result document (docs/bench-results.md) to this file.

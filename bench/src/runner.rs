@@ -626,7 +626,10 @@ impl Consumers {
                 consumers.stop();
                 return Err(RunError::Other(e));
             }
-            let progress = Arc::new(Progress::default());
+            let progress = Arc::new(Progress {
+                e2e_intervals: true,
+                ..Progress::default()
+            });
             let shared = progress.clone();
             match std::thread::Builder::new()
                 .name("bench-run-consumers".into())

@@ -279,8 +279,11 @@ pub(crate) struct Progress {
     pub positioned: AtomicUsize,
     /// Set to ask every client to stop (the e2e runner, when its producers failed).
     pub stop: std::sync::atomic::AtomicBool,
-    /// With `e2e`: the end-to-end latencies recorded since the last [`Progress::cut_e2e`] (the
-    /// runner cuts them once a second into the HDR log's intervals); created on first use.
+    /// Keep `e2e_interval` (the runner sets it; other users pay nothing for it).
+    pub e2e_intervals: bool,
+    /// With `e2e` and `e2e_intervals`: the end-to-end latencies recorded since the last
+    /// [`Progress::cut_e2e`] (the runner cuts them once a second into the HDR log's
+    /// intervals); created on first use.
     pub e2e_interval: std::sync::Mutex<Option<Histogram<u64>>>,
 }
 
@@ -639,7 +642,7 @@ fn absorb(
                         b.copy_from_slice(stamp);
                         let sent = u64::from_be_bytes(b);
                         let us = now_epoch_us.saturating_sub(sent).max(1);
-                        if c.e2e.record(us).is_ok() {
+                        if c.e2e.record(us).is_ok() && progress.e2e_intervals {
                             e2e.push(us);
                         }
                     }

@@ -214,6 +214,7 @@ fn hdr_log(path: &Path) -> std::collections::BTreeMap<String, Vec<(f64, f64, u64
 }
 
 /// At least `min` intervals of about a second, in order without overlap, adding up to `total`.
+/// (The log writes start and length rounded to the millisecond: they may disagree by 1.5 ms.)
 fn check_intervals(tag: &str, intervals: &[(f64, f64, u64)], min: usize, total: u64) {
     assert!(intervals.len() >= min, "{tag}: {intervals:?}");
     assert!(
@@ -223,7 +224,7 @@ fn check_intervals(tag: &str, intervals: &[(f64, f64, u64)], min: usize, total: 
     assert!(
         intervals
             .windows(2)
-            .all(|w| w[1].0 >= w[0].0 + w[0].1 - 0.001),
+            .all(|w| w[1].0 >= w[0].0 + w[0].1 - 0.002),
         "{tag}: intervals overlap: {intervals:?}"
     );
     let sum: u64 = intervals.iter().map(|(_, _, n)| n).sum();

@@ -100,6 +100,11 @@ impl Live {
         std::mem::replace(&mut *h, RunHistograms::empty())
     }
 
+    /// Records acknowledged so far (as merged by the connections, every 100 ms).
+    pub fn acked(&self) -> u64 {
+        self.acked.load(Ordering::Relaxed)
+    }
+
     /// Asks the producers to stop offering records (they finish what is in flight).
     pub fn stop(&self) {
         self.stop.store(true, Ordering::Relaxed);

@@ -250,6 +250,10 @@ pub struct RateStep {
     /// producers had finished (`None`: the workload has no consumers).
     #[serde(default)]
     pub consumer_backlog: Option<u64>,
+    /// Records/s by which that backlog grew over the trial (least-squares slope of the backlog
+    /// sampled once a second and at the end; `None`: no consumers, or under a second sampled).
+    #[serde(default)]
+    pub consumer_backlog_growth_per_s: Option<f64>,
     pub sustainable: bool,
 }
 
@@ -361,12 +365,13 @@ impl BenchResult {
         for step in &self.rate_search {
             let _ = writeln!(
                 s,
-                "search    offered {:>10} -> {:>10.0} msg/s, delay p99 {:>8.2} ms, latency p99 {:>8.2} ms{}: {}",
+                "search    offered {:>10} -> {:>10.0} msg/s, delay p99 {:>8.2} ms, latency p99 {:>8.2} ms{}{}: {}",
                 if step.offered == 0.0 { "max".to_string() } else { format!("{:.0}", step.offered) },
                 step.achieved_msg_per_s,
                 step.publish_delay_p99_ms,
                 step.publish_latency_p99_ms,
                 step.consumer_backlog.map_or(String::new(), |b| format!(", consumer backlog {b}")),
+                step.consumer_backlog_growth_per_s.map_or(String::new(), |g| format!(" (growing {g:.0}/s)")),
                 if step.sustainable { "sustainable" } else { "not sustainable" }
             );
         }

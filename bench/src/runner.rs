@@ -37,8 +37,11 @@ use crate::workload::Plan;
 pub const SUSTAINED_SHARE: f64 = 0.95;
 /// … and the publish delay's p99 stayed under this (ms) …
 pub const MAX_DELAY_P99_MS: f64 = 100.0;
-/// … and the consumers (if any) were at most this far behind (seconds of the offered rate).
+/// … and the consumers (if any) were at most this far behind (seconds of the offered rate) …
 pub const MAX_BACKLOG_S: f64 = 1.0;
+/// … and their backlog grew by at most this share of the offered rate per second (they read
+/// at least 95 % of what was produced; OMB lowers the rate whenever the backlog exceeds 1,000).
+pub const MAX_BACKLOG_GROWTH_SHARE: f64 = 0.05;
 /// Rates tried by the search, as shares of the closed-loop maximum, in order.
 pub const SEARCH_STEPS: [f64; 6] = [1.0, 0.9, 0.8, 0.7, 0.6, 0.5];
 /// Longest ceiling run (the null sink answers fast; more adds nothing).
@@ -98,8 +101,20 @@ pub struct Outcome {
 pub struct Intervals {
     /// When the phase started (the log's base time).
     pub started_unix_ms: u64,
-    /// (start, length) in seconds from `started_unix_ms`, and what was recorded meanwhile.
-    pub cuts: Vec<(f64, f64, RunHistograms)>,
+    pub cuts: Vec<Cut>,
+}
+
+/// One interval of the measured phase.
+#[derive(Debug, Clone)]
+pub struct Cut {
+    /// Start and length in seconds, from `Intervals::started_unix_ms`.
+    pub start_s: f64,
+    pub length_s: f64,
+    /// Publish latency and delay acknowledged meanwhile.
+    pub histograms: RunHistograms,
+    /// End-to-end latency of the records consumed meanwhile (`None` without consumers); the
+    /// last interval also holds what the consumers read while the run drained.
+    pub e2e: Option<Histogram<u64>>,
 }
 
 /// How often the measured phase's histograms are cut into an HDR-log interval.
@@ -129,10 +144,13 @@ impl Cutter {
         now.duration_since(self.last) >= LOG_INTERVAL
     }
 
-    fn cut(&mut self, live: &Live, now: Instant) {
-        let start = self.last.duration_since(self.started).as_secs_f64();
-        let length = now.duration_since(self.last).as_secs_f64();
-        self.done.cuts.push((start, length, live.cut_interval()));
+    fn cut(&mut self, live: &Live, consumers: Option<&Consumers>, now: Instant) {
+        self.done.cuts.push(Cut {
+            start_s: self.last.duration_since(self.started).as_secs_f64(),
+            length_s: now.duration_since(self.last).as_secs_f64(),
+            histograms: live.cut_interval(),
+            e2e: consumers.map(Consumers::cut_e2e),
+        });
         self.last = now;
     }
 }
@@ -148,6 +166,9 @@ struct Phase {
     reports: Vec<ProduceReport>,
     histograms: RunHistograms,
     intervals: Intervals,
+    /// With consumers: (seconds into the phase, records acknowledged but not yet read), once a
+    /// second and when the producers have finished.
+    backlog: Vec<(f64, u64)>,
 }
 
 /// Runs `plan` against `target`.
@@ -174,6 +195,7 @@ pub fn run(plan: &Plan, target: &Target, opts: &RunOptions) -> Result<Outcome, R
             Bound::Time(plan.warmup),
             opts,
             "warmup",
+            None,
         )?;
     }
 
@@ -190,9 +212,10 @@ pub fn run(plan: &Plan, target: &Target, opts: &RunOptions) -> Result<Outcome, R
             Bound::Time(trial),
             opts,
             "search max",
+            None,
         )?;
         let max = merge_publish(&probe.reports, value_size).msg_per_s;
-        rate_search.push(step(0.0, &probe, value_size, None));
+        rate_search.push(step(0.0, &probe, value_size, None, None));
         for share in SEARCH_STEPS {
             let offered = max * share;
             if offered < 1.0 {
@@ -214,13 +237,16 @@ pub fn run(plan: &Plan, target: &Target, opts: &RunOptions) -> Result<Outcome, R
                 Bound::Time(trial),
                 opts,
                 &label,
+                consumers.as_ref(),
             );
             let backlog = consumers.map(|c| {
                 let behind = p.as_ref().map_or(0, |p| c.backlog(p));
                 c.stop();
                 behind
             });
-            let s = step(offered, &p?, value_size, backlog);
+            let p = p?;
+            let growth = backlog.and(backlog_growth(&p.backlog));
+            let s = step(offered, &p, value_size, backlog, growth);
             let ok = s.sustainable;
             rate_search.push(s);
             if ok {
@@ -261,7 +287,7 @@ pub fn run(plan: &Plan, target: &Target, opts: &RunOptions) -> Result<Outcome, R
     } else {
         plan
     };
-    let measured = run_phase(
+    let mut measured = run_phase(
         measured_plan,
         target,
         &values,
@@ -270,13 +296,22 @@ pub fn run(plan: &Plan, target: &Target, opts: &RunOptions) -> Result<Outcome, R
         bound,
         opts,
         "test",
+        consumers.as_ref(),
     );
     let mut backlog = None;
-    let consumed = match (consumers, &measured) {
+    let consumed = match (consumers, &mut measured) {
         (Some(c), Ok(m)) => {
             backlog = Some(c.backlog(m));
             let acked = m.reports.iter().map(|r| r.records_acked).sum();
-            Some(c.finish(acked)?)
+            let (reports, e2e, drained) = c.finish(acked)?;
+            // What was read while the run drained counts in the last interval.
+            if let Some(Cut {
+                e2e: Some(last), ..
+            }) = m.intervals.cuts.last_mut()
+            {
+                let _ = last.add(&drained);
+            }
+            Some((reports, e2e))
         }
         (Some(c), Err(_)) => {
             c.stop();
@@ -300,7 +335,10 @@ pub fn run(plan: &Plan, target: &Target, opts: &RunOptions) -> Result<Outcome, R
         Percentiles::of(&e2e)
     });
     if !rate_search.is_empty() {
-        if let Some(r) = rate.filter(|&r| !step(r, &measured, value_size, backlog).sustainable) {
+        let growth = backlog.and(backlog_growth(&measured.backlog));
+        if let Some(r) =
+            rate.filter(|&r| !step(r, &measured, value_size, backlog, growth).sustainable)
+        {
             let behind = backlog.map_or(String::new(), |b| format!(", consumer backlog {b}"));
             warnings.push(format!(
                 "the measured phase did not sustain the searched rate {r:.0}/s (achieved {:.0}/s, publish delay p99 {:.2} ms{behind}): the maximum is lower over the full test duration",
@@ -341,6 +379,7 @@ pub fn run(plan: &Plan, target: &Target, opts: &RunOptions) -> Result<Outcome, R
             bound,
             opts,
             "ceiling",
+            None,
         );
         sink.stop();
         let p = merge_publish(&phase?.reports, value_size);
@@ -455,13 +494,20 @@ fn rate_of(r: f64) -> Option<f64> {
     (r > 0.0).then_some(r)
 }
 
-fn step(offered: f64, p: &Phase, value_size: usize, consumer_backlog: Option<u64>) -> RateStep {
+fn step(
+    offered: f64,
+    p: &Phase,
+    value_size: usize,
+    consumer_backlog: Option<u64>,
+    consumer_backlog_growth_per_s: Option<f64>,
+) -> RateStep {
     let mut s = RateStep {
         offered,
         achieved_msg_per_s: merge_publish(&p.reports, value_size).msg_per_s,
         publish_delay_p99_ms: Percentiles::of(&p.histograms.delay).p99,
         publish_latency_p99_ms: Percentiles::of(&p.histograms.latency).p99,
         consumer_backlog,
+        consumer_backlog_growth_per_s,
         sustainable: false,
     };
     let failed: u64 = p.reports.iter().map(|r| r.records_failed).sum();
@@ -470,7 +516,8 @@ fn step(offered: f64, p: &Phase, value_size: usize, consumer_backlog: Option<u64
 }
 
 /// The search's rule for one trial (OMB's): the offered rate was achieved without failures,
-/// records did not queue up in the producer, and the consumers kept up.
+/// records did not queue up in the producer, and the consumers kept up — they were not far
+/// behind at the end, and not falling further behind during the trial.
 fn sustainable(s: &RateStep, failed: u64) -> bool {
     s.offered > 0.0
         && failed == 0
@@ -478,6 +525,27 @@ fn sustainable(s: &RateStep, failed: u64) -> bool {
         && s.publish_delay_p99_ms <= MAX_DELAY_P99_MS
         && s.consumer_backlog
             .is_none_or(|b| b as f64 <= MAX_BACKLOG_S * s.offered)
+        && s.consumer_backlog_growth_per_s
+            .is_none_or(|g| g <= MAX_BACKLOG_GROWTH_SHARE * s.offered)
+}
+
+/// How fast the consumers fell behind: the least-squares slope (records/s) of the backlog
+/// samples (seconds, records); `None` with fewer than two samples or under a second between
+/// the first and the last (a backlog that merely jitters has a slope near 0).
+fn backlog_growth(samples: &[(f64, u64)]) -> Option<f64> {
+    let (first, last) = (samples.first()?.0, samples.last()?.0);
+    if samples.len() < 2 || last - first < 1.0 {
+        return None;
+    }
+    let n = samples.len() as f64;
+    let mean_t = samples.iter().map(|s| s.0).sum::<f64>() / n;
+    let mean_b = samples.iter().map(|s| s.1 as f64).sum::<f64>() / n;
+    let (mut cov, mut var) = (0.0, 0.0);
+    for &(t, b) in samples {
+        cov += (t - mean_t) * (b as f64 - mean_b);
+        var += (t - mean_t) * (t - mean_t);
+    }
+    (var > 0.0).then(|| cov / var)
 }
 
 fn payload_name(p: &PayloadSpec) -> String {
@@ -532,6 +600,10 @@ struct Consumers {
 
 type ConsumerThread = std::thread::JoinHandle<Result<ConsumeReport, ConsumerError>>;
 
+/// What the consumers of a measured phase report: each one's report, the whole run's
+/// end-to-end latency, and the part of it recorded after the last interval cut.
+type Consumed = (Vec<ConsumeReport>, Histogram<u64>, Histogram<u64>);
+
 /// The consumers stop this long after the last record they read, once the producers are done.
 const CONSUMER_IDLE: Duration = Duration::from_secs(2);
 
@@ -554,7 +626,10 @@ impl Consumers {
                 consumers.stop();
                 return Err(RunError::Other(e));
             }
-            let progress = Arc::new(Progress::default());
+            let progress = Arc::new(Progress {
+                e2e_intervals: true,
+                ..Progress::default()
+            });
             let shared = progress.clone();
             match std::thread::Builder::new()
                 .name("bench-run-consumers".into())
@@ -596,9 +671,20 @@ impl Consumers {
             .sum()
     }
 
+    /// The end-to-end latencies the consumers recorded since the previous cut, merged.
+    fn cut_e2e(&self) -> Histogram<u64> {
+        let cuts: Vec<Histogram<u64>> = self
+            .running
+            .iter()
+            .filter_map(|(p, _)| p.cut_e2e())
+            .collect();
+        merge_histograms(&cuts.iter().collect::<Vec<_>>())
+    }
+
     /// Waits until the consumers have read `acked` records (or read nothing new for
-    /// [`CONSUMER_IDLE`]), stops them, and merges their end-to-end latencies.
-    fn finish(self, acked: u64) -> Result<(Vec<ConsumeReport>, Histogram<u64>), RunError> {
+    /// [`CONSUMER_IDLE`]), stops them, and merges their end-to-end latencies: the whole run's,
+    /// and those recorded since the last [`Consumers::cut_e2e`].
+    fn finish(self, acked: u64) -> Result<Consumed, RunError> {
         let (mut seen, mut since) = (self.read(), Instant::now());
         while seen < acked && since.elapsed() < CONSUMER_IDLE {
             std::thread::sleep(Duration::from_millis(10));
@@ -607,6 +693,7 @@ impl Consumers {
                 (seen, since) = (now, Instant::now());
             }
         }
+        let progresses: Vec<Arc<Progress>> = self.running.iter().map(|(p, _)| p.clone()).collect();
         let mut reports = Vec::new();
         for (progress, handle) in self.running {
             progress.stop.store(true, Ordering::SeqCst);
@@ -621,7 +708,9 @@ impl Consumers {
             .filter_map(|r| r.histograms.as_ref().map(|h| &h.e2e))
             .collect();
         let e2e = merge_histograms(&histograms);
-        Ok((reports, e2e))
+        let rest: Vec<Histogram<u64>> = progresses.iter().filter_map(|p| p.cut_e2e()).collect();
+        let drained = merge_histograms(&rest.iter().collect::<Vec<_>>());
+        Ok((reports, e2e, drained))
     }
 
     fn stop(self) {
@@ -676,9 +765,11 @@ fn run_phase(
     bound: Bound,
     opts: &RunOptions,
     label: &str,
+    consumers: Option<&Consumers>,
 ) -> Result<Phase, RunError> {
     let live = Live::new();
     let mut intervals = Cutter::new();
+    let mut backlog = Vec::new();
     let topics = target.topic_names.len().max(1);
     let line = ProgressLine::start(
         live.clone(),
@@ -718,7 +809,11 @@ fn run_phase(
             break;
         }
         if intervals.due(now) {
-            intervals.cut(&live, now);
+            intervals.cut(&live, consumers, now);
+            if let Some(c) = consumers {
+                let t = now.duration_since(intervals.started).as_secs_f64();
+                backlog.push((t, live.acked().saturating_sub(c.read())));
+            }
         }
         let wake = until.map_or(now + Duration::from_millis(20), |u| {
             u.min(now + Duration::from_millis(20))
@@ -745,12 +840,19 @@ fn run_phase(
         return Err(e);
     }
     // What the producers merged after the last cut (the records in flight at the end).
-    intervals.cut(&live, Instant::now());
+    let now = Instant::now();
+    intervals.cut(&live, consumers, now);
+    if let Some(c) = consumers {
+        let acked: u64 = reports.iter().map(|r| r.records_acked).sum();
+        let t = now.duration_since(intervals.started).as_secs_f64();
+        backlog.push((t, acked.saturating_sub(c.read())));
+    }
     let histograms = live.take_histograms().unwrap_or_else(RunHistograms::empty);
     Ok(Phase {
         reports,
         histograms,
         intervals: intervals.done,
+        backlog,
     })
 }
 
@@ -818,6 +920,7 @@ mod tests {
             publish_delay_p99_ms: 3.0,
             publish_latency_p99_ms: 4.0,
             consumer_backlog: backlog,
+            consumer_backlog_growth_per_s: None,
             sustainable: false,
         };
         assert!(sustainable(&trial(None), 0));
@@ -836,6 +939,58 @@ mod tests {
         let mut late = trial(None);
         late.publish_delay_p99_ms = 150.0;
         assert!(!sustainable(&late, 0), "publish delay p99 over 100 ms");
+    }
+
+    /// Consumers that read 10 % less than is produced fall behind by 1,000 records a second:
+    /// within a short trial the backlog stays under a second of the rate, but it grows, and a
+    /// growing backlog is not sustainable; a backlog that jitters around a level is.
+    #[test]
+    fn a_growing_consumer_backlog_is_not_sustainable() {
+        let offered = 10_000.0;
+        // Sampled once a second over a 4 s trial and at its end.
+        let falling_behind: Vec<(f64, u64)> = [1.0, 2.0, 3.0, 4.0, 4.05]
+            .iter()
+            .map(|&t| (t, 300 + (t * 1_000.0) as u64))
+            .collect();
+        let steady = [
+            (1.0, 900),
+            (2.0, 250),
+            (3.0, 1_400),
+            (4.0, 600),
+            (4.05, 800),
+        ];
+        let grow = backlog_growth(&falling_behind).unwrap();
+        assert!((grow - 1_000.0).abs() < 1.0, "{grow}");
+        let jitter = backlog_growth(&steady).unwrap();
+        assert!(jitter.abs() < 100.0, "{jitter}");
+        // Too little to judge a trend.
+        assert_eq!(backlog_growth(&[]), None);
+        assert_eq!(backlog_growth(&[(1.0, 5)]), None);
+        assert_eq!(backlog_growth(&[(1.0, 5), (1.5, 900)]), None);
+
+        let trial = |samples: &[(f64, u64)]| RateStep {
+            offered,
+            achieved_msg_per_s: 9_990.0,
+            publish_delay_p99_ms: 3.0,
+            publish_latency_p99_ms: 4.0,
+            consumer_backlog: samples.last().map(|s| s.1),
+            consumer_backlog_growth_per_s: backlog_growth(samples),
+            sustainable: false,
+        };
+        let behind = trial(&falling_behind);
+        assert!(
+            behind.consumer_backlog.unwrap() as f64 <= MAX_BACKLOG_S * offered,
+            "under a second behind at the end: only the growth tells"
+        );
+        assert!(!sustainable(&behind, 0), "{behind:?}");
+        assert!(sustainable(&trial(&steady), 0));
+        assert!(sustainable(&trial(&[(1.0, 5)]), 0), "no trend: not judged");
+        // 5 % of the rate is allowed (what a 95 % achieved rate allows the producer).
+        let at_limit: Vec<(f64, u64)> = [1.0, 2.0, 3.0]
+            .iter()
+            .map(|&t| (t, (t * 499.0) as u64))
+            .collect();
+        assert!(sustainable(&trial(&at_limit), 0));
     }
 
     /// A null sink with `partitions` per topic, and topics "a" and "b" on it.

@@ -124,8 +124,9 @@ pub enum KeyDistributor {
     NoKey,
     /// Keys cycled through a list of [`KEY_COUNT`] (murmur2 partitioning).
     RoundRobin,
-    /// A key drawn at random from the same [`KEY_COUNT`] for each record (OMB picks a random
-    /// key of its list per record).
+    /// A key drawn uniformly at random from the same [`KEY_COUNT`] for each record (OMB picks
+    /// a key of its list by `System.nanoTime()`); each producer's generator is seeded from the
+    /// clock, so runs differ.
     RandomNano,
 }
 

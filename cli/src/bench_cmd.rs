@@ -137,8 +137,9 @@ pub struct ProduceArgs {
     /// Distinct keys (murmur2 partitioning); without it keys are null (sticky partitioning).
     #[arg(long)]
     pub keys: Option<u64>,
-    /// Draw each record's key at random from the --keys (OMB's RANDOM_NANO) instead of cycling
-    /// through them (ROUND_ROBIN).
+    /// Draw each record's key uniformly at random from the --keys (OMB's RANDOM_NANO; each
+    /// producer's generator is seeded from the clock, so runs differ) instead of cycling through
+    /// them (ROUND_ROBIN).
     #[arg(long, requires = "keys")]
     pub random_keys: bool,
     /// acks: 0, 1 or all.

@@ -171,11 +171,27 @@ fn a_shipped_workload_runs_against_weir_and_its_result_matches_the_schema() {
     assert_eq!(in_log, r.publish.records);
 
     // The HDR log: one interval a second, which add up to the run's histograms.
-    let log = std::fs::read(&hlog).unwrap();
+    let per_tag = hdr_log(&hlog);
+    assert_eq!(
+        per_tag.keys().collect::<Vec<_>>(),
+        ["publish_delay", "publish_latency"],
+        "no consumers, no e2e_latency"
+    );
+    for tag in ["publish_latency", "publish_delay"] {
+        check_intervals(tag, &per_tag[tag], 3, r.publish.records);
+    }
+    broker.stop();
+}
+
+/// The intervals of an HDR log read back with the hdrhistogram crate's reader, by tag:
+/// (start s, length s, count).
+fn hdr_log(path: &Path) -> std::collections::BTreeMap<String, Vec<(f64, f64, u64)>> {
+    use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
+    let log = std::fs::read(path).unwrap();
     assert!(log.starts_with(b"#"));
     let mut per_tag: std::collections::BTreeMap<String, Vec<(f64, f64, u64)>> = Default::default();
-    for entry in hdrhistogram::serialization::interval_log::IntervalLogIterator::new(&log) {
-        if let Ok(hdrhistogram::serialization::interval_log::LogEntry::Interval(i)) = entry {
+    for entry in IntervalLogIterator::new(&log) {
+        if let LogEntry::Interval(i) = entry.expect("a well-formed log line") {
             let bytes = base64::Engine::decode(
                 &base64::engine::general_purpose::STANDARD,
                 i.encoded_histogram(),
@@ -194,32 +210,36 @@ fn a_shipped_workload_runs_against_weir_and_its_result_matches_the_schema() {
                 ));
         }
     }
-    for tag in ["publish_latency", "publish_delay"] {
-        let intervals = &per_tag[tag];
-        assert!(intervals.len() >= 3, "{tag}: {intervals:?}");
-        assert!(
-            intervals.iter().all(|(_, length, _)| *length <= 1.5),
-            "{tag}: {intervals:?}"
-        );
-        assert!(
-            intervals
-                .windows(2)
-                .all(|w| w[1].0 >= w[0].0 + w[0].1 - 0.001),
-            "{tag}: intervals overlap: {intervals:?}"
-        );
-        let total: u64 = intervals.iter().map(|(_, _, n)| n).sum();
-        assert_eq!(total, r.publish.records, "{tag}: {intervals:?}");
-    }
-    broker.stop();
+    per_tag
+}
+
+/// At least `min` intervals of about a second, in order without overlap, adding up to `total`.
+/// (The log writes start and length rounded to the millisecond: they may disagree by 1.5 ms.)
+fn check_intervals(tag: &str, intervals: &[(f64, f64, u64)], min: usize, total: u64) {
+    assert!(intervals.len() >= min, "{tag}: {intervals:?}");
+    assert!(
+        intervals.iter().all(|(_, length, _)| *length <= 1.5),
+        "{tag}: {intervals:?}"
+    );
+    assert!(
+        intervals
+            .windows(2)
+            .all(|w| w[1].0 >= w[0].0 + w[0].1 - 0.002),
+        "{tag}: intervals overlap: {intervals:?}"
+    );
+    let sum: u64 = intervals.iter().map(|(_, _, n)| n).sum();
+    assert_eq!(sum, total, "{tag}: {intervals:?}");
 }
 
 /// A workload with consumers: each topic is read while it is produced, every acknowledged record
-/// is consumed once, and each carries one end-to-end latency sample.
+/// is consumed once, and each carries one end-to-end latency sample, which the HDR log has too,
+/// one interval per second.
 #[test]
 fn a_workload_with_consumers_measures_end_to_end_latency_of_every_record() {
     let dir = tempfile::tempdir().unwrap();
     let broker = serve(dir.path());
     let json = dir.path().join("result.json");
+    let hlog = dir.path().join("result.hlog");
     let workload = repo().join("bench/workloads/smoke-e2e.yaml");
     let stdout = weir(&[
         "bench",
@@ -230,11 +250,13 @@ fn a_workload_with_consumers_measures_end_to_end_latency_of_every_record() {
         "--warmup-seconds",
         "0",
         "--test-seconds",
-        "1",
+        "2.5",
         "--check-ceiling",
         "false",
         "--json",
         json.to_str().unwrap(),
+        "--hdr-log",
+        hlog.to_str().unwrap(),
     ]);
     assert!(stdout.contains("e2e"), "{stdout}");
     let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
@@ -251,6 +273,17 @@ fn a_workload_with_consumers_measures_end_to_end_latency_of_every_record() {
     );
     assert!(e2e.p50 > 0.0 && e2e.max >= e2e.p99, "{e2e:?}");
     assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+    let per_tag = hdr_log(&hlog);
+    let e2e_intervals = per_tag
+        .get("e2e_latency")
+        .unwrap_or_else(|| panic!("no e2e_latency intervals: {per_tag:?}"));
+    check_intervals("e2e_latency", e2e_intervals, 2, e2e.count);
+    check_intervals(
+        "publish_latency",
+        &per_tag["publish_latency"],
+        2,
+        r.publish.records,
+    );
     broker.stop();
 }
 

@@ -279,6 +279,34 @@ pub(crate) struct Progress {
     pub positioned: AtomicUsize,
     /// Set to ask every client to stop (the e2e runner, when its producers failed).
     pub stop: std::sync::atomic::AtomicBool,
+    /// Keep `e2e_interval` (the runner sets it; other users pay nothing for it).
+    pub e2e_intervals: bool,
+    /// With `e2e` and `e2e_intervals`: the end-to-end latencies recorded since the last
+    /// [`Progress::cut_e2e`] (the runner cuts them once a second into the HDR log's
+    /// intervals); created on first use.
+    pub e2e_interval: std::sync::Mutex<Option<Histogram<u64>>>,
+}
+
+impl Progress {
+    /// The end-to-end latencies recorded since the previous cut (or the start), which start
+    /// afresh; `None` when none were recorded.
+    pub fn cut_e2e(&self) -> Option<Histogram<u64>> {
+        self.e2e_interval
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+    }
+
+    fn record_e2e(&self, samples: &[u64]) {
+        if samples.is_empty() {
+            return;
+        }
+        let mut slot = self.e2e_interval.lock().unwrap_or_else(|e| e.into_inner());
+        let h = slot.get_or_insert_with(new_histogram);
+        for &us in samples {
+            let _ = h.record(us);
+        }
+    }
 }
 
 /// Runs the consumer to completion and reports.
@@ -564,6 +592,8 @@ fn absorb(
     c.fetches += 1;
     let mut errors = false;
     let mut out_of_range = Vec::new();
+    // This response's end-to-end samples, handed to `progress` under one lock at the end.
+    let mut e2e = Vec::new();
     for part in response.responses.iter().flat_map(|t| &t.partitions) {
         let Some(slot) = offsets
             .iter_mut()
@@ -611,7 +641,10 @@ fn absorb(
                         let mut b = [0u8; 8];
                         b.copy_from_slice(stamp);
                         let sent = u64::from_be_bytes(b);
-                        let _ = c.e2e.record(now_epoch_us.saturating_sub(sent).max(1));
+                        let us = now_epoch_us.saturating_sub(sent).max(1);
+                        if c.e2e.record(us).is_ok() && progress.e2e_intervals {
+                            e2e.push(us);
+                        }
                     }
                 }
             }
@@ -625,6 +658,7 @@ fn absorb(
             progress.records.fetch_add(read, Ordering::SeqCst);
         }
     }
+    progress.record_e2e(&e2e);
     Ok((errors, out_of_range))
 }
 

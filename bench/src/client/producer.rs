@@ -536,7 +536,6 @@ pub fn new_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("constant histogram bounds are valid")
 }
 
-/// Runs the producer to completion and reports.
 /// Which key each record of one producer carries (as a number `k`; the key is `key-{k}`).
 struct KeyPicker {
     count: Option<u64>,
@@ -546,14 +545,13 @@ struct KeyPicker {
 }
 
 impl KeyPicker {
-    fn new(count: Option<u64>, random: bool, producer: usize) -> KeyPicker {
+    /// Cycles through `count` keys, or with a `seed` draws them uniformly (xorshift64 seeded
+    /// through splitmix64, so neighbouring seeds draw unrelated sequences).
+    fn new(count: Option<u64>, seed: Option<u64>, producer: usize) -> KeyPicker {
         KeyPicker {
             count,
             offset: producer as u64 * 7919,
-            // A fixed seed per producer: runs repeat, producers differ.
-            random: random.then(|| {
-                crate::payload::XorShift::new(0x9E37_79B9_7F4A_7C15 ^ (producer as u64 + 1))
-            }),
+            random: seed.map(|s| crate::payload::XorShift::new(splitmix64(s))),
         }
     }
 
@@ -566,6 +564,25 @@ impl KeyPicker {
     }
 }
 
+/// The seed of one producer's key draws: the clock's nanoseconds (OMB's RANDOM_NANO draws by
+/// `System.nanoTime()`), the process and the producer's index, so runs, processes and the
+/// producers of a run (and of each topic) draw different sequences.
+fn key_seed(producer: usize) -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    nanos ^ (u64::from(std::process::id()) << 32) ^ splitmix64(producer as u64 + 1)
+}
+
+/// splitmix64's output function: spreads a seed's bits over the whole word.
+fn splitmix64(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Runs the producer to completion and reports.
 pub fn run(config: ProducerConfig) -> Result<ProduceReport, ProducerError> {
     run_from(config, Instant::now())
 }
@@ -858,7 +875,11 @@ impl<'a> Client<'a> {
         let mut attempt_since: Option<u64> = None;
         let mut last_done_us = 0u64;
         let mut key_buf = String::new();
-        let mut keys = KeyPicker::new(config.keys, config.random_keys, self.index);
+        let mut keys = KeyPicker::new(
+            config.keys,
+            config.random_keys.then(|| key_seed(self.index)),
+            self.index,
+        );
         let mut value_buf = Vec::with_capacity(config.record_size);
         let mut stopped = false;
         loop {
@@ -1591,11 +1612,12 @@ mod tests {
     fn random_keys_are_drawn_not_cycled() {
         const N: u64 = 1_000;
         const RECORDS: u64 = 200_000;
-        let mut cycled = KeyPicker::new(Some(N), false, 0);
+        let mut cycled = KeyPicker::new(Some(N), None, 0);
         let seq: Vec<u64> = (0..RECORDS).map(|r| cycled.next(r).unwrap()).collect();
         assert!(seq.windows(2).all(|w| w[1] == (w[0] + 1) % N));
 
-        let mut drawn = KeyPicker::new(Some(N), true, 0);
+        // A fixed seed: the statistics below are of one known sequence, not flaky.
+        let mut drawn = KeyPicker::new(Some(N), Some(1), 0);
         let seq: Vec<u64> = (0..RECORDS).map(|r| drawn.next(r).unwrap()).collect();
         let successors = seq.windows(2).filter(|w| w[1] == (w[0] + 1) % N).count();
         assert!(
@@ -1620,13 +1642,27 @@ mod tests {
             .map(|k| part(*k))
             .collect();
         assert_ne!(first, later);
-        // Producers draw different sequences; a null-key config draws nothing.
-        let mut other = KeyPicker::new(Some(N), true, 1);
+        // … and spread records over the partitions about evenly (as far as 1,000 keys'
+        // murmur2 hashes fall evenly on 16 partitions).
+        let mut per_partition = [0u64; 16];
+        for k in &seq {
+            per_partition[part(*k) as usize] += 1;
+        }
+        let even = RECORDS / 16;
+        assert!(
+            per_partition
+                .iter()
+                .all(|&n| n > even * 6 / 10 && n < even * 14 / 10),
+            "records per partition {per_partition:?}"
+        );
+        // Producers (and runs) draw different sequences; a null-key config draws nothing.
+        assert_ne!(key_seed(0), key_seed(1));
+        let mut other = KeyPicker::new(Some(N), Some(2), 0);
         assert_ne!(
             (0..64).map(|r| other.next(r)).collect::<Vec<_>>(),
             seq[..64].iter().map(|k| Some(*k)).collect::<Vec<_>>()
         );
-        assert_eq!(KeyPicker::new(None, true, 0).next(0), None);
+        assert_eq!(KeyPicker::new(None, Some(1), 0).next(0), None);
     }
 
     #[test]

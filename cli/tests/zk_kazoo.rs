@@ -144,6 +144,16 @@ impl Drop for Ensemble {
     }
 }
 
+/// The tests of this file run one at a time: each starts a 3-node ensemble and Python clients,
+/// and six of them at once on two cores starve kazoo's sessions (a hang seen in CI).
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn script(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/clients")
@@ -164,6 +174,7 @@ fn kazoo(e: &Ensemble, name: &str, args: &[&str], limit: Duration) -> String {
 /// cleanup after expiry — once through each node (leader and followers alike).
 #[test]
 fn kazoo_data_model_watches_acls_and_multi_on_every_node() {
+    let _serial = serial();
     let e = Ensemble::start();
     for (i, host) in e.zk.iter().enumerate() {
         let out = kazoo(
@@ -180,6 +191,7 @@ fn kazoo_data_model_watches_acls_and_multi_on_every_node() {
 /// over the three nodes.
 #[test]
 fn kazoo_recipes_across_processes() {
+    let _serial = serial();
     let e = Ensemble::start();
     let out = kazoo(
         &e,
@@ -196,6 +208,7 @@ fn kazoo_recipes_across_processes() {
 /// another: the session, its ephemeral node and its watches survive on another node.
 #[test]
 fn kazoo_session_survives_kill9_of_its_node() {
+    let _serial = serial();
     for kill_leader in [false, true] {
         let e = Ensemble::start();
         let leader = e.leader();
@@ -221,6 +234,7 @@ fn kazoo_session_survives_kill9_of_its_node() {
 /// who see the broker's own metadata (`/weir/...`) in the tree.
 #[test]
 fn weir_serve_embedded_coordinator_serves_zookeeper_clients() {
+    let _serial = serial();
     let dir = tempfile::tempdir().expect("temp dir");
     let zk = format!("127.0.0.1:{}", free_port());
     let data = dir.path().join("data");
@@ -349,6 +363,7 @@ mod raw {
 /// its ephemeral node.
 #[test]
 fn writes_with_an_unknown_outcome_close_the_connection_and_the_session_lives() {
+    let _serial = serial();
     use coord::zk::jute::Jute;
     use coord::zk::jute::Stat;
     let mut e = Ensemble::start();
@@ -432,6 +447,7 @@ fn writes_with_an_unknown_outcome_close_the_connection_and_the_session_lives() {
 /// answer, and kazoo's own `command()` reads the same answers.
 #[test]
 fn four_letter_words_answer_like_zookeeper() {
+    let _serial = serial();
     use std::io::{Read, Write};
     let e = Ensemble::start();
     let word = |addr: &str, w: &[u8; 4]| -> String {

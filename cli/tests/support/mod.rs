@@ -175,9 +175,12 @@ pub fn run(cmd: &mut Command, input: &[u8], limit: Duration) -> String {
 }
 
 /// Runs a client command with `input` on stdin; returns stdout, or what went wrong on a non-zero
-/// exit. A command that cannot be started (not installed) fails the test.
+/// exit or past `limit` (then with what it printed so far: a Python client is first sent SIGABRT
+/// so that `PYTHONFAULTHANDLER` dumps where it hung). A command that cannot be started (not
+/// installed) fails the test.
 pub fn try_run(cmd: &mut Command, input: &[u8], limit: Duration) -> Result<String, String> {
     let mut child = cmd
+        .env("PYTHONFAULTHANDLER", "1")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -202,16 +205,33 @@ pub fn try_run(cmd: &mut Command, input: &[u8], limit: Duration) -> Result<Strin
         let _ = stderr.read_to_string(&mut s);
         s
     });
-    let status = wait_for(&mut child, limit, &format!("{cmd:?}"));
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            break Some(status);
+        }
+        if Instant::now() > deadline {
+            // SAFETY: kill(2) on our own child's pid.
+            unsafe { libc::kill(child.id() as i32, libc::SIGABRT) };
+            std::thread::sleep(Duration::from_millis(500));
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
     let _ = writer.join();
     let out = out_reader.join().unwrap_or_default();
     let err = err_reader.join().unwrap_or_default();
-    if !status.success() {
-        return Err(format!(
+    match status {
+        None => Err(format!(
+            "{cmd:?} timed out after {limit:?}\nstdout:\n{out}\nstderr:\n{err}"
+        )),
+        Some(status) if !status.success() => Err(format!(
             "{cmd:?} failed with {status}\nstdout:\n{out}\nstderr:\n{err}"
-        ));
+        )),
+        Some(_) => Ok(out),
     }
-    Ok(out)
 }
 
 /// kcat reading `topic` from the beginning to the end offsets it sees at start (`-e`), a line per

@@ -3,15 +3,18 @@
 //! bad input (unknown opcode, hostile frame length, truncated body, garbage handshake), and a
 //! re-attach with a wrong password.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::TcpStream;
 use std::time::Duration;
 
 use coord::server::{start_embedded_with, ServerConfig};
 use coord::zk::jute::{
-    self, op, Code, ConnectRequest, ConnectResponse, CreateRequest, Jute, PathWatchRequest,
-    ReplyHeader, Request, Response,
+    self, op, Code, ConnectRequest, ConnectResponse, Jute, PathWatchRequest, ReplyHeader, Request,
+    Response,
 };
+
+mod common;
+use common::zk::{call, create, handshake, recv, send};
 
 fn node(tick_ms: u64) -> (tempfile::TempDir, coord::server::Embedded, String) {
     let dir = tempfile::tempdir().unwrap();
@@ -21,67 +24,6 @@ fn node(tick_ms: u64) -> (tempfile::TempDir, coord::server::Embedded, String) {
     let n = start_embedded_with(cfg).unwrap();
     let zk = n.zk_addr.expect("zk address").to_string();
     (dir, n, zk)
-}
-
-fn send(s: &mut TcpStream, body: &[u8]) {
-    let mut f = (body.len() as i32).to_be_bytes().to_vec();
-    f.extend_from_slice(body);
-    s.write_all(&f).unwrap();
-}
-
-/// One frame's body, or None if the server closed the connection.
-fn recv(s: &mut TcpStream) -> Option<Vec<u8>> {
-    let mut len = [0u8; 4];
-    s.read_exact(&mut len).ok()?;
-    let mut b = vec![0u8; i32::from_be_bytes(len) as usize];
-    s.read_exact(&mut b).ok()?;
-    Some(b)
-}
-
-fn handshake(
-    zk: &str,
-    timeout_ms: i32,
-    session: i64,
-    passwd: Vec<u8>,
-) -> (TcpStream, ConnectResponse) {
-    let mut s = TcpStream::connect(zk).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let req = ConnectRequest {
-        protocol_version: 0,
-        last_zxid_seen: 0,
-        timeout_ms,
-        session_id: session,
-        passwd,
-        read_only: Some(false),
-    };
-    send(&mut s, &req.to_bytes());
-    let resp = ConnectResponse::from_bytes(&recv(&mut s).expect("connect response")).unwrap();
-    (s, resp)
-}
-
-/// A create of `path` open to anyone.
-fn create(path: &str, data: Vec<u8>) -> Request {
-    Request::Create(CreateRequest {
-        path: path.into(),
-        data,
-        acl: vec![jute::Acl {
-            perms: 31,
-            id: jute::Id {
-                scheme: "world".into(),
-                id: "anyone".into(),
-            },
-        }],
-        flags: 0,
-    })
-}
-
-fn call(s: &mut TcpStream, xid: i32, req: &Request) -> (ReplyHeader, Vec<u8>) {
-    let mut b = Vec::new();
-    req.write(xid, &mut b);
-    send(s, &b);
-    let body = recv(s).expect("reply");
-    let h = ReplyHeader::from_bytes(&body).unwrap();
-    (h, body[16..].to_vec())
 }
 
 #[test]

@@ -27,8 +27,8 @@ use glommio::net::TcpStream;
 
 use super::four_letter;
 use super::jute::{
-    self, begin_frame, end_frame, put_buffer, put_i32, put_str, put_vec, ClientInfo, Code,
-    ConnectRequest, ConnectResponse, Jute, JuteError, MultiOp, MultiResult, ReplyHeader,
+    self, begin_frame, end_frame, put_buffer, put_i32, put_str, put_vec, write_reply_with,
+    ClientInfo, Code, ConnectRequest, ConnectResponse, Jute, JuteError, MultiOp, MultiResult,
 };
 use crate::node::{Node, Tag};
 use crate::proto::{
@@ -92,6 +92,29 @@ struct ZkConn {
     close_when_drained: bool,
     /// A closeSession is in flight: the session's end must not close us before its reply.
     closing: bool,
+}
+
+impl ZkConn {
+    /// Where the request submitted under `tag` waits in the queue.
+    fn slot_of(&self, tag: Tag) -> Option<usize> {
+        self.queue
+            .iter()
+            .position(|s| matches!(s.state, SlotState::Waiting(t) if t == tag))
+    }
+
+    /// Drops the slot at `at` and everything after it (they will get no reply).
+    fn truncate(&mut self, at: usize) {
+        self.queue.truncate(at);
+        let (mut reads, mut unsent) = (0, 0);
+        for s in &self.queue {
+            match s.state {
+                SlotState::Read(_) => reads += 1,
+                SlotState::Unsent(..) => unsent += 1,
+                _ => {}
+            }
+        }
+        (self.reads_queued, self.unsent) = (reads, unsent);
+    }
 }
 
 /// What a submitted request's reply completes.
@@ -370,58 +393,64 @@ fn encode_write_reply(
     path: &str,
     result: &Result<Response, ZkError>,
 ) {
-    let mark = begin_frame(out);
     let err = match result {
         Ok(_) => 0,
         // A failed multi answers OK with one error result per op.
         Err(ZkError::MultiFailed { .. }) if op == jute::op::MULTI => 0,
         Err(e) => code_of(e).as_i32(),
     };
-    ReplyHeader {
-        xid,
-        zxid: zxid as i64,
-        err,
-    }
-    .write(out);
-    if err == 0 {
-        match result {
-            Ok(Response::Op(r)) => match (op, r) {
-                (jute::op::CREATE, OpResult::Created { path, .. }) => put_str(out, path),
-                (_, OpResult::Created { path, stat }) => {
-                    put_str(out, path);
-                    jstat(stat).write(out);
-                }
-                (_, OpResult::Set { stat } | OpResult::AclSet { stat }) => jstat(stat).write(out),
-                (_, OpResult::Deleted | OpResult::Checked) => {}
-            },
-            Ok(Response::Multi(results)) => {
-                let rs: Vec<MultiResult> = results
-                    .iter()
-                    .zip(multi_ops)
-                    .map(|(r, op)| op_result(*op, r))
-                    .collect();
-                jute::Response::Multi(rs).write(out);
-            }
-            Err(ZkError::MultiFailed { index, error }) => {
-                let failed = *index as usize;
-                let code = code_of(error).as_i32();
-                let rs: Vec<MultiResult> = (0..multi_ops.len())
-                    .map(|i| {
-                        MultiResult::Error(match i.cmp(&failed) {
-                            std::cmp::Ordering::Less => 0,
-                            std::cmp::Ordering::Equal => code,
-                            std::cmp::Ordering::Greater => Code::RuntimeInconsistency.as_i32(),
-                        })
-                    })
-                    .collect();
-                jute::Response::Multi(rs).write(out);
-            }
-            Ok(Response::Synced) => put_str(out, path),
-            // closeSession and anything bodyless.
-            _ => {}
+    write_reply_with(out, xid, zxid as i64, |out| {
+        if err == 0 {
+            write_reply_body(out, op, multi_ops, path, result);
         }
+        err
+    });
+}
+
+/// The body of a successful write's reply (or of a failed multi's, which answers OK).
+fn write_reply_body(
+    out: &mut Vec<u8>,
+    op: i32,
+    multi_ops: &[i32],
+    path: &str,
+    result: &Result<Response, ZkError>,
+) {
+    match result {
+        Ok(Response::Op(r)) => match (op, r) {
+            (jute::op::CREATE, OpResult::Created { path, .. }) => put_str(out, path),
+            (_, OpResult::Created { path, stat }) => {
+                put_str(out, path);
+                jstat(stat).write(out);
+            }
+            (_, OpResult::Set { stat } | OpResult::AclSet { stat }) => jstat(stat).write(out),
+            (_, OpResult::Deleted | OpResult::Checked) => {}
+        },
+        Ok(Response::Multi(results)) => {
+            let rs: Vec<MultiResult> = results
+                .iter()
+                .zip(multi_ops)
+                .map(|(r, op)| op_result(*op, r))
+                .collect();
+            jute::Response::Multi(rs).write(out);
+        }
+        Err(ZkError::MultiFailed { index, error }) => {
+            let failed = *index as usize;
+            let code = code_of(error).as_i32();
+            let rs: Vec<MultiResult> = (0..multi_ops.len())
+                .map(|i| {
+                    MultiResult::Error(match i.cmp(&failed) {
+                        std::cmp::Ordering::Less => 0,
+                        std::cmp::Ordering::Equal => code,
+                        std::cmp::Ordering::Greater => Code::RuntimeInconsistency.as_i32(),
+                    })
+                })
+                .collect();
+            jute::Response::Multi(rs).write(out);
+        }
+        Ok(Response::Synced) => put_str(out, path),
+        // closeSession and anything bodyless.
+        _ => {}
     }
-    end_frame(out, mark);
 }
 
 fn ancestors_or_self(path: &str) -> impl Iterator<Item = &str> {
@@ -636,48 +665,28 @@ impl ZkFront {
                     // A ZooKeeper server never answers CONNECTIONLOSS: it drops the connection,
                     // and the client reports connection loss for everything outstanding. The
                     // replies before this one still go out; this and everything after it do not.
-                    if let Some(at) = c
-                        .queue
-                        .iter()
-                        .position(|s| matches!(s.state, SlotState::Waiting(t) if t == tag))
-                    {
-                        c.queue.truncate(at);
+                    if let Some(at) = c.slot_of(tag) {
+                        c.truncate(at);
                     }
-                    c.reads_queued = c
-                        .queue
-                        .iter()
-                        .filter(|s| matches!(s.state, SlotState::Read(_)))
-                        .count();
-                    c.unsent = c
-                        .queue
-                        .iter()
-                        .filter(|s| matches!(s.state, SlotState::Unsent(..)))
-                        .count();
                     c.closing = true;
                     c.close_when_drained = true;
                     self.pump(node, conn);
                     return;
                 }
-                let at_head = matches!(c.queue.front(), Some(Slot { state: SlotState::Waiting(t), .. }) if *t == tag);
-                if at_head {
-                    c.queue.pop_front();
-                    encode_write_reply(
-                        &mut c.outbox.buf.borrow_mut(),
-                        xid,
-                        zxid,
-                        op,
-                        &multi_ops,
-                        &path,
-                        &result,
-                    );
-                } else if let Some(slot) = c
-                    .queue
-                    .iter_mut()
-                    .find(|s| matches!(s.state, SlotState::Waiting(t) if t == tag))
-                {
-                    let mut bytes = Vec::new();
-                    encode_write_reply(&mut bytes, xid, zxid, op, &multi_ops, &path, &result);
-                    slot.state = SlotState::Ready(bytes);
+                let encode = |out: &mut Vec<u8>| {
+                    encode_write_reply(out, xid, zxid, op, &multi_ops, &path, &result)
+                };
+                match c.slot_of(tag) {
+                    Some(0) => {
+                        c.queue.pop_front();
+                        encode(&mut c.outbox.buf.borrow_mut());
+                    }
+                    Some(at) => {
+                        let mut bytes = Vec::new();
+                        encode(&mut bytes);
+                        c.queue[at].state = SlotState::Ready(bytes);
+                    }
+                    None => {}
                 }
                 if op == jute::op::CLOSE_SESSION {
                     // Closed once every earlier reply (and this one) has been written.
@@ -1109,14 +1118,8 @@ impl ZkFront {
     /// A bodyless reply (`Code::Ok` or an error), in order.
     fn reply_err(&mut self, node: &Node, conn: u64, xid: i32, err: Code) {
         let mut out = Vec::with_capacity(20);
-        let mark = begin_frame(&mut out);
-        ReplyHeader {
-            xid,
-            zxid: node.applied() as i64,
-            err: err.as_i32(),
-        }
-        .write(&mut out);
-        end_frame(&mut out, mark);
+        let zxid = node.applied() as i64;
+        jute::write_reply(&mut out, xid, zxid, err.as_i32(), &jute::Response::Empty);
         self.reply_bytes(conn, out);
     }
 
@@ -1187,8 +1190,6 @@ impl ZkFront {
         };
         let outbox = c.outbox.clone();
         let mut out = outbox.buf.borrow_mut();
-        let mark = begin_frame(&mut out);
-        let hdr_at = out.len();
         let xid = if matches!(req, jute::Request::Ping) {
             jute::xid::PING
         } else if matches!(
@@ -1199,19 +1200,13 @@ impl ZkFront {
         } else {
             xid
         };
-        ReplyHeader { xid, zxid, err: 0 }.write(&mut out);
         let mut fire = Vec::new();
-        let res = self.read_body(node.tree(), conn, req, &mut out, &mut fire);
-        if let Err(e) = &res {
-            out.truncate(hdr_at);
-            ReplyHeader {
-                xid,
-                zxid,
-                err: code_of(e).as_i32(),
+        write_reply_with(&mut out, xid, zxid, |out| {
+            match self.read_body(node.tree(), conn, req, out, &mut fire) {
+                Ok(()) => 0,
+                Err(e) => code_of(&e).as_i32(),
             }
-            .write(&mut out);
-        }
-        end_frame(&mut out, mark);
+        });
         for (kind, path) in fire {
             jute::write_event(&mut out, zxid, kind, &path);
         }

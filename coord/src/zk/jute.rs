@@ -1072,29 +1072,46 @@ impl Response {
     }
 }
 
-/// Appends one whole reply frame (length, `ReplyHeader`, body) to `out`.
-pub fn write_reply(out: &mut Vec<u8>, xid: i32, zxid: i64, err: i32, body: &Response) {
+/// Bytes of a `ReplyHeader` (xid, zxid, err).
+const REPLY_HEADER_BYTES: usize = 16;
+
+/// Appends one reply frame (length, `ReplyHeader`, body) to `out`: `body` writes the body and
+/// returns the error code; an error reply keeps no body (ZooKeeper sends only the header).
+pub fn write_reply_with(
+    out: &mut Vec<u8>,
+    xid: i32,
+    zxid: i64,
+    body: impl FnOnce(&mut Vec<u8>) -> i32,
+) {
     let mark = begin_frame(out);
-    ReplyHeader { xid, zxid, err }.write(out);
-    if err == 0 {
-        body.write(out);
+    ReplyHeader { xid, zxid, err: 0 }.write(out);
+    let err = body(out);
+    if err != 0 {
+        let hdr_end = mark + 4 + REPLY_HEADER_BYTES;
+        out.truncate(hdr_end);
+        out[hdr_end - 4..].copy_from_slice(&err.to_be_bytes());
     }
     end_frame(out, mark);
 }
 
+/// Appends one whole reply frame (length, `ReplyHeader`, body) to `out`.
+pub fn write_reply(out: &mut Vec<u8>, xid: i32, zxid: i64, err: i32, body: &Response) {
+    write_reply_with(out, xid, zxid, |out| {
+        if err == 0 {
+            body.write(out);
+        }
+        err
+    });
+}
+
 /// Appends one watch notification frame (`xid -1`) to `out`.
 pub fn write_event(out: &mut Vec<u8>, zxid: i64, kind: i32, path: &str) {
-    let mark = begin_frame(out);
-    ReplyHeader {
-        xid: xid::NOTIFICATION,
-        zxid,
-        err: 0,
-    }
-    .write(out);
-    put_i32(out, kind);
-    put_i32(out, state::SYNC_CONNECTED);
-    put_str(out, path);
-    end_frame(out, mark);
+    write_reply_with(out, xid::NOTIFICATION, zxid, |out| {
+        put_i32(out, kind);
+        put_i32(out, state::SYNC_CONNECTED);
+        put_str(out, path);
+        0
+    });
 }
 
 #[cfg(test)]
@@ -1515,6 +1532,15 @@ mod tests {
             &Response::Stat(stat()),
         );
         assert_eq!(out, cat(&[be32(16), be32(6), be64(0x21), be32(-101)]));
+        // A body that fails after writing part of itself leaves only the header, with its code;
+        // frames already in `out` are kept.
+        write_reply_with(&mut out, 7, 0x22, |out| {
+            put_str(out, "/partial");
+            Code::NoAuth.as_i32()
+        });
+        let expect = cat(&[be32(16), be32(6), be64(0x21), be32(-101)]);
+        let expect = cat(&[expect, be32(16), be32(7), be64(0x22), be32(-102)]);
+        assert_eq!(out, expect);
 
         out.clear();
         write_event(&mut out, 9, event_type::NODE_DATA_CHANGED, "/w");

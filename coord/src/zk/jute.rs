@@ -426,41 +426,27 @@ pub trait Jute: Sized {
     }
 }
 
-impl Jute for i32 {
-    const MIN_BYTES: usize = 4;
-    fn write(&self, out: &mut Vec<u8>) {
-        put_i32(out, *self)
-    }
-    fn read(r: &mut Reader<'_>) -> Result<Self, JuteError> {
-        r.read_i32()
-    }
+/// Jute's primitives: each is written by a `put_*` function and read by a `Reader` method.
+macro_rules! primitive {
+    ($($t:ty: $min:expr, |$out:ident, $v:ident| $put:expr, $read:ident;)*) => {$(
+        impl Jute for $t {
+            const MIN_BYTES: usize = $min;
+            fn write(&self, $out: &mut Vec<u8>) {
+                let $v = self;
+                $put
+            }
+            fn read(r: &mut Reader<'_>) -> Result<Self, JuteError> {
+                r.$read()
+            }
+        }
+    )*};
 }
-impl Jute for i64 {
-    const MIN_BYTES: usize = 8;
-    fn write(&self, out: &mut Vec<u8>) {
-        put_i64(out, *self)
-    }
-    fn read(r: &mut Reader<'_>) -> Result<Self, JuteError> {
-        r.read_i64()
-    }
-}
-impl Jute for bool {
-    const MIN_BYTES: usize = 1;
-    fn write(&self, out: &mut Vec<u8>) {
-        put_bool(out, *self)
-    }
-    fn read(r: &mut Reader<'_>) -> Result<Self, JuteError> {
-        r.read_bool()
-    }
-}
-impl Jute for String {
-    const MIN_BYTES: usize = 4;
-    fn write(&self, out: &mut Vec<u8>) {
-        put_str(out, self)
-    }
-    fn read(r: &mut Reader<'_>) -> Result<Self, JuteError> {
-        r.read_string()
-    }
+
+primitive! {
+    i32: 4, |out, v| put_i32(out, *v), read_i32;
+    i64: 8, |out, v| put_i64(out, *v), read_i64;
+    bool: 1, |out, v| put_bool(out, *v), read_bool;
+    String: 4, |out, v| put_str(out, v), read_string;
 }
 
 /// Field codecs used by the `record!` macro: `buffer` and `vector` need their own markers since

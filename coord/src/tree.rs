@@ -734,6 +734,107 @@ mod tests {
         }
     }
 
+    /// The tree's persistent maps and sets (imbl) encode exactly as the `BTreeMap`/`BTreeSet`
+    /// they replaced (a length, then the entries in key order), so snapshots written before the
+    /// change still read, and the FORMAT version did not change.
+    #[test]
+    fn snapshot_bytes_are_those_of_the_btree_tree() {
+        use std::collections::BTreeSet;
+        #[derive(Serialize)]
+        struct ZNodeThen {
+            #[serde(with = "serde_bytes")]
+            data: Vec<u8>,
+            stat: Stat,
+            children: BTreeSet<String>,
+            acl: Vec<Acl>,
+            container: bool,
+            ttl_ms: u64,
+        }
+        #[derive(Serialize)]
+        struct SessionThen {
+            timeout_ms: u64,
+            ephemerals: BTreeSet<String>,
+            #[serde(with = "serde_bytes")]
+            passwd: Vec<u8>,
+        }
+        #[derive(Serialize)]
+        struct TreeThen {
+            nodes: BTreeMap<String, ZNodeThen>,
+            sessions: BTreeMap<u64, SessionThen>,
+            members: BTreeMap<u64, String>,
+            ttl_nodes: BTreeSet<String>,
+        }
+        let mut t = DataTree::new();
+        t.members.insert(1, "127.0.0.1:2281".into());
+        let (r, _) = t.apply(
+            1,
+            0,
+            &CommandBody::CreateZkSession {
+                timeout_ms: 4_000,
+                passwd: vec![7; 16],
+            },
+        );
+        let Ok(Response::Session { session, .. }) = r else {
+            panic!("{r:?}")
+        };
+        for (i, path) in ["/b", "/a", "/b/z", "/b/c"].iter().enumerate() {
+            let r = t.apply(
+                2 + i as u64,
+                0,
+                &ops(0, vec![create(path, CreateMode::Persistent)], false),
+            );
+            assert!(r.0.is_ok());
+        }
+        let r = t.apply(
+            9,
+            0,
+            &ops(
+                session,
+                vec![create("/a/mine", CreateMode::Ephemeral)],
+                false,
+            ),
+        );
+        assert!(r.0.is_ok());
+        let then = TreeThen {
+            nodes: t
+                .nodes
+                .iter()
+                .map(|(k, n)| {
+                    let n = ZNodeThen {
+                        data: n.data.clone(),
+                        stat: n.stat,
+                        children: n.children.iter().cloned().collect(),
+                        acl: n.acl.clone(),
+                        container: n.container,
+                        ttl_ms: n.ttl_ms,
+                    };
+                    (k.clone(), n)
+                })
+                .collect(),
+            sessions: t
+                .sessions
+                .iter()
+                .map(|(k, s)| {
+                    let s = SessionThen {
+                        timeout_ms: s.timeout_ms,
+                        ephemerals: s.ephemerals.iter().cloned().collect(),
+                        passwd: s.passwd.clone(),
+                    };
+                    (*k, s)
+                })
+                .collect(),
+            members: t.members.clone(),
+            ttl_nodes: t.ttl_nodes.iter().cloned().collect(),
+        };
+        assert_eq!(then.nodes.len(), 6, "root, /a, /b, /b/z, /b/c, /a/mine");
+        assert_eq!(
+            crate::proto::encode(&t).unwrap(),
+            crate::proto::encode(&then).unwrap()
+        );
+        let back: DataTree = crate::proto::decode(&crate::proto::encode(&then).unwrap()).unwrap();
+        assert_eq!(back, t);
+    }
+
     #[test]
     fn create_get_set_cas_delete() {
         let mut t = DataTree::new();

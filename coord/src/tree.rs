@@ -188,7 +188,8 @@ impl DataTree {
         }
     }
 
-    fn stat_of(&self, n: &ZNode) -> Stat {
+    /// The stat of `n` as clients see it (with its data length and child count).
+    pub fn stat_of(&self, n: &ZNode) -> Stat {
         let mut s = n.stat;
         s.data_length = n.data.len() as u32;
         s.num_children = n.children.len() as u32;

@@ -1225,6 +1225,7 @@ impl ZkFront {
             None => return Err(ZkError::ConnectionLoss),
         };
         let remove = matches!(req, jute::Request::RemoveWatches(_));
+        let with_stat = matches!(req, jute::Request::GetChildren2(_));
         let can = |path: &str, perm: i32| tree.check_acl(path, perm, Some(auth.as_slice()));
         let mut watch: Option<(WatchTable, String)> = None;
         match req {
@@ -1253,26 +1254,16 @@ impl ZkFront {
                     watch = Some((WatchTable::Data, r.path));
                 }
             }
-            jute::Request::GetChildren(r) => {
+            jute::Request::GetChildren(r) | jute::Request::GetChildren2(r) => {
                 let n = tree.node(&r.path).ok_or(ZkError::NoNode)?;
                 can(&r.path, PERM_READ)?;
                 put_i32(out, n.children.len() as i32);
                 for ch in &n.children {
                     put_str(out, ch);
                 }
-                if r.watch {
-                    watch = Some((WatchTable::Child, r.path));
+                if with_stat {
+                    jstat(&tree.stat_of(n)).write(out);
                 }
-            }
-            jute::Request::GetChildren2(r) => {
-                let n = tree.node(&r.path).ok_or(ZkError::NoNode)?;
-                can(&r.path, PERM_READ)?;
-                put_i32(out, n.children.len() as i32);
-                for ch in &n.children {
-                    put_str(out, ch);
-                }
-                let (_, st) = tree.get(&r.path)?;
-                jstat(&st).write(out);
                 if r.watch {
                     watch = Some((WatchTable::Child, r.path));
                 }
@@ -1281,8 +1272,7 @@ impl ZkFront {
                 let n = tree.node(&r.path).ok_or(ZkError::NoNode)?;
                 can(&r.path, PERM_READ).or_else(|_| can(&r.path, PERM_ADMIN))?;
                 put_vec(out, &jacl(&n.acl));
-                let (_, st) = tree.get(&r.path)?;
-                jstat(&st).write(out);
+                jstat(&tree.stat_of(n)).write(out);
             }
             jute::Request::GetAllChildrenNumber(r) => {
                 tree.node(&r.path).ok_or(ZkError::NoNode)?;

@@ -25,6 +25,25 @@ fn weir(args: &[&str]) -> String {
     )
 }
 
+/// `weir bench run bench/workloads/WORKLOAD --bootstrap ADDR` without warm-up, measuring for
+/// `test_seconds`, with `extra` flags; returns stdout.
+fn bench_run(workload: &str, bootstrap: &str, test_seconds: &str, extra: &[&str]) -> String {
+    let path = repo().join("bench/workloads").join(workload);
+    let mut args = vec![
+        "bench",
+        "run",
+        path.to_str().unwrap(),
+        "--bootstrap",
+        bootstrap,
+        "--warmup-seconds",
+        "0",
+        "--test-seconds",
+        test_seconds,
+    ];
+    args.extend_from_slice(extra);
+    weir(&args)
+}
+
 /// Checks `doc` against the JSON Schema and through serde; panics with every violation.
 fn check_document(doc: &serde_json::Value) {
     let schema: serde_json::Value = serde_json::from_slice(
@@ -96,24 +115,19 @@ fn a_shipped_workload_runs_against_weir_and_its_result_matches_the_schema() {
     let broker = serve(dir.path());
     let json = dir.path().join("result.json");
     let hlog = dir.path().join("result.hlog");
-    let workload = repo().join("bench/workloads/smoke.yaml");
-    let stdout = weir(&[
-        "bench",
-        "run",
-        workload.to_str().unwrap(),
-        "--bootstrap",
+    let stdout = bench_run(
+        "smoke.yaml",
         &broker.addr,
-        "--topic-prefix",
-        "smoke",
-        "--warmup-seconds",
-        "0",
-        "--test-seconds",
         "2.5",
-        "--json",
-        json.to_str().unwrap(),
-        "--hdr-log",
-        hlog.to_str().unwrap(),
-    ]);
+        &[
+            "--topic-prefix",
+            "smoke",
+            "--json",
+            json.to_str().unwrap(),
+            "--hdr-log",
+            hlog.to_str().unwrap(),
+        ],
+    );
     for needle in [
         "== run 'smoke'",
         "p99.9",
@@ -240,24 +254,19 @@ fn a_workload_with_consumers_measures_end_to_end_latency_of_every_record() {
     let broker = serve(dir.path());
     let json = dir.path().join("result.json");
     let hlog = dir.path().join("result.hlog");
-    let workload = repo().join("bench/workloads/smoke-e2e.yaml");
-    let stdout = weir(&[
-        "bench",
-        "run",
-        workload.to_str().unwrap(),
-        "--bootstrap",
+    let stdout = bench_run(
+        "smoke-e2e.yaml",
         &broker.addr,
-        "--warmup-seconds",
-        "0",
-        "--test-seconds",
         "2.5",
-        "--check-ceiling",
-        "false",
-        "--json",
-        json.to_str().unwrap(),
-        "--hdr-log",
-        hlog.to_str().unwrap(),
-    ]);
+        &[
+            "--check-ceiling",
+            "false",
+            "--json",
+            json.to_str().unwrap(),
+            "--hdr-log",
+            hlog.to_str().unwrap(),
+        ],
+    );
     assert!(stdout.contains("e2e"), "{stdout}");
     let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     check_document(&doc);
@@ -401,25 +410,20 @@ fn the_librdkafka_cross_check_reports_both_rates_on_the_same_broker() {
     let dir = tempfile::tempdir().unwrap();
     let broker = serve(dir.path());
     let json = dir.path().join("x.json");
-    let workload = repo().join("bench/workloads/smoke.yaml");
-    let stdout = weir(&[
-        "bench",
-        "run",
-        workload.to_str().unwrap(),
-        "--bootstrap",
+    let stdout = bench_run(
+        "smoke.yaml",
         &broker.addr,
-        "--topic-prefix",
-        "xcheck",
-        "--warmup-seconds",
-        "0",
-        "--test-seconds",
         "1",
-        "--check-ceiling",
-        "false",
-        "--cross-check-librdkafka",
-        "--json",
-        json.to_str().unwrap(),
-    ]);
+        &[
+            "--topic-prefix",
+            "xcheck",
+            "--check-ceiling",
+            "false",
+            "--cross-check-librdkafka",
+            "--json",
+            json.to_str().unwrap(),
+        ],
+    );
     assert!(stdout.contains("crosscheck librdkafka"), "{stdout}");
     let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     check_document(&doc);

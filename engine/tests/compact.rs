@@ -32,6 +32,11 @@ fn compact_config() -> LogConfig {
     }
 }
 
+/// Opens the log at `path` (test set-up: any error fails the test).
+async fn open_log(path: &Path, config: LogConfig, clock: Clock) -> PartitionLog {
+    PartitionLog::open(path, config, clock).await.unwrap()
+}
+
 fn keyed(key: &str, value: Option<&str>, timestamp: i64) -> Bytes {
     Bytes::from(encode_batch(&[Record {
         timestamp,
@@ -105,9 +110,7 @@ async fn fill_keys(
 #[test]
 fn compaction_keeps_the_latest_value_of_each_key_at_its_offset() {
     in_temp_dir(|path| async move {
-        let log = PartitionLog::open(&path, compact_config(), Clock::System)
-            .await
-            .unwrap();
+        let log = open_log(&path, compact_config(), Clock::System).await;
         let latest = fill(&log, 20, 30, 1_000).await;
         // A last write to roll once more, so every key's latest value is in a sealed segment.
         let tail_key = log
@@ -156,9 +159,7 @@ fn compaction_keeps_the_latest_value_of_each_key_at_its_offset() {
         // Nothing more to do, and the compacted log reopens (clean and index-checked) the same.
         assert_eq!(log.compact().await.unwrap(), None);
         log.close().await.unwrap();
-        let log = PartitionLog::open(&path, compact_config(), Clock::System)
-            .await
-            .unwrap();
+        let log = open_log(&path, compact_config(), Clock::System).await;
         assert_eq!(log.log_end_offset(), end);
         check(records(&log).await);
         // Appends go on after the compacted part with the next offsets.
@@ -172,9 +173,7 @@ fn compaction_keeps_the_latest_value_of_each_key_at_its_offset() {
                 std::fs::remove_file(p).unwrap();
             }
         }
-        let log = PartitionLog::open(&path, compact_config(), Clock::System)
-            .await
-            .unwrap();
+        let log = open_log(&path, compact_config(), Clock::System).await;
         assert_eq!(log.log_end_offset(), end + 1);
         log.close().await.unwrap();
     });
@@ -188,9 +187,7 @@ fn tombstones_go_after_delete_retention_ms_and_the_active_segment_is_never_clean
             delete_retention_ms: 60_000,
             ..compact_config()
         };
-        let log = PartitionLog::open(&path, config, Clock::Manual(now.clone()))
-            .await
-            .unwrap();
+        let log = open_log(&path, config, Clock::Manual(now.clone())).await;
         fill(&log, 5, 20, now.get()).await;
         let tombstone = log.append(keyed("key-002", None, now.get()), 0).unwrap();
         // Roll past it.
@@ -239,9 +236,7 @@ fn min_compaction_lag_and_the_dirty_ratio_hold_compaction_back() {
             min_cleanable_dirty_ratio_ppm: 500_000,
             ..compact_config()
         };
-        let log = PartitionLog::open(&path, config.clone(), Clock::Manual(now.clone()))
-            .await
-            .unwrap();
+        let log = open_log(&path, config.clone(), Clock::Manual(now.clone())).await;
         fill(&log, 200, 2, now.get()).await;
         assert_eq!(log.compact().await.unwrap(), None, "younger than the lag");
         now.set(now.get() + 10_000);
@@ -275,9 +270,7 @@ fn max_compaction_lag_cleans_old_dirty_data_whatever_the_ratio_and_rolls() {
             segment_ms: 10_000_000,
             ..compact_config()
         };
-        let log = PartitionLog::open(&path, config, Clock::Manual(now.clone()))
-            .await
-            .unwrap();
+        let log = open_log(&path, config, Clock::Manual(now.clone())).await;
         fill(&log, 20, 20, now.get()).await;
         log.compact()
             .await
@@ -325,7 +318,7 @@ fn an_unreadable_compressed_batch_is_kept_whole_and_then_tombstones_stay() {
         // Written while the topic was not compacted (appends to a compacted log refuse it): a
         // zstd batch whose records expand past the cleaner's bound, and one whose compressed
         // bytes are damaged. Both pass the CRC.
-        let log = PartitionLog::open(
+        let log = open_log(
             &path,
             LogConfig {
                 cleanup_compact: false,
@@ -333,8 +326,7 @@ fn an_unreadable_compressed_batch_is_kept_whole_and_then_tombstones_stay() {
             },
             Clock::Manual(now.clone()),
         )
-        .await
-        .unwrap();
+        .await;
         let record = Record {
             timestamp: now.get(),
             key: Some(b"key-000".to_vec()),
@@ -382,9 +374,7 @@ fn an_unreadable_compressed_batch_is_kept_whole_and_then_tombstones_stay() {
 #[test]
 fn a_producers_last_batch_is_kept_whole() {
     in_temp_dir(|path| async move {
-        let log = PartitionLog::open(&path, compact_config(), Clock::System)
-            .await
-            .unwrap();
+        let log = open_log(&path, compact_config(), Clock::System).await;
         // An idempotent producer's batches: key "p" twice per batch.
         let producer_batch = |seq: i32| {
             let mut b = encode_batch(&[
@@ -495,9 +485,7 @@ fn compressed_batches_are_filtered_and_recompressed_with_their_codec() {
                 delete_retention_ms: 60_000,
                 ..compact_config()
             };
-            let log = PartitionLog::open(&path, config, Clock::Manual(now.clone()))
-                .await
-                .unwrap();
+            let log = open_log(&path, config, Clock::Manual(now.clone())).await;
             let ts = now.get() - 1_000;
             // Round r: one batch over keys k-0..k-4 (rounds < 30) or k-0..k-2 (later); record i
             // is stamped ts + 4 - i, so the kept tail of a batch is not its newest record. The
@@ -649,9 +637,7 @@ fn the_cleaner_checkpoint_survives_a_restart() {
             min_cleanable_dirty_ratio_ppm: 500_000,
             ..compact_config()
         };
-        let log = PartitionLog::open(&path, config.clone(), Clock::System)
-            .await
-            .unwrap();
+        let log = open_log(&path, config.clone(), Clock::System).await;
         // An idempotent producer's last batch, whose record a plain write after the restart
         // supersedes: then only the "last batch of a producer" rule keeps it.
         let mut b = encode_batch(&[Record {
@@ -683,9 +669,7 @@ fn the_cleaner_checkpoint_survives_a_restart() {
         log.close().await.unwrap();
 
         // Reopened: the cleaned part is not dirty again, so no pass.
-        let log = PartitionLog::open(&path, config.clone(), Clock::System)
-            .await
-            .unwrap();
+        let log = open_log(&path, config.clone(), Clock::System).await;
         assert_eq!(
             log.compact().await.unwrap(),
             None,
@@ -712,9 +696,7 @@ fn the_cleaner_checkpoint_survives_a_restart() {
 
         // Without the checkpoint the whole log counts as dirty once (what the file saves).
         std::fs::remove_file(path.join(engine::compact::CHECKPOINT_FILE)).unwrap();
-        let log = PartitionLog::open(&path, config, Clock::System)
-            .await
-            .unwrap();
+        let log = open_log(&path, config, Clock::System).await;
         assert!(log.compact().await.unwrap().is_some());
         log.close().await.unwrap();
     });
@@ -723,9 +705,7 @@ fn the_cleaner_checkpoint_survives_a_restart() {
 #[test]
 fn a_compacted_log_refuses_records_without_a_key() {
     in_temp_dir(|path| async move {
-        let log = PartitionLog::open(&path, compact_config(), Clock::System)
-            .await
-            .unwrap();
+        let log = open_log(&path, compact_config(), Clock::System).await;
         let keyless = Bytes::from(encode_batch(&[
             Record {
                 timestamp: 1,
@@ -794,9 +774,7 @@ fn a_compacted_log_refuses_records_without_a_key() {
             cleanup_delete: true,
             ..compact_config()
         };
-        let log = PartitionLog::open(&path, plain, Clock::System)
-            .await
-            .unwrap();
+        let log = open_log(&path, plain, Clock::System).await;
         assert_eq!(log.append(keyless, 0).unwrap().records, 2);
         log.close().await.unwrap();
     });
@@ -830,15 +808,11 @@ fn a_swap_interrupted_at_any_step_recovers_to_the_old_or_the_new_log() {
     let (expect_before, expect_after, end) = common::run({
         let (before, after) = (before.clone(), after.clone());
         move || async move {
-            let log = PartitionLog::open(&after, compact_config(), Clock::System)
-                .await
-                .unwrap();
+            let log = open_log(&after, compact_config(), Clock::System).await;
             fill(&log, 8, 25, 1).await;
             log.close().await.unwrap();
             copy_dir(&after, &before);
-            let log = PartitionLog::open(&after, compact_config(), Clock::System)
-                .await
-                .unwrap();
+            let log = open_log(&after, compact_config(), Clock::System).await;
             let old = records(&log).await;
             let outcome = log.compact().await.unwrap().unwrap();
             assert_eq!(outcome.segments_after, 1, "one merged group");
@@ -969,9 +943,7 @@ fn a_swap_interrupted_at_any_step_recovers_to_the_old_or_the_new_log() {
         let got = common::run({
             let dir = dir.clone();
             move || async move {
-                let log = PartitionLog::open(&dir, compact_config(), Clock::System)
-                    .await
-                    .unwrap();
+                let log = open_log(&dir, compact_config(), Clock::System).await;
                 let got = (records(&log).await, log.log_end_offset());
                 log.close().await.unwrap();
                 got

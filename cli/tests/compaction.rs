@@ -3,7 +3,8 @@
 //! its retention-check interval, and kcat reads back only the latest value of each key, at the
 //! offset it was written, across the gaps; also after a restart. And `__consumer_offsets`: it is
 //! compacted too, committed offsets survive compaction and restarts (SIGTERM and kill -9), and
-//! clients see it as internal (Metadata is_internal, produce and delete refused).
+//! clients see it as internal (Metadata is_internal, produce and delete refused, and described as
+//! compacted even once its record lost cleanup.policy).
 //!
 //! The same with compressed batches (lz4, zstd, gzip, snappy from confluent-kafka): compacted
 //! and re-compressed with their codec.
@@ -316,5 +317,8 @@ fn consumer_offsets_is_internal_to_clients() {
         out.contains("delete TopicAuthorizationFailedError"),
         "{out}"
     );
+    // Its record no longer names cleanup.policy (AlterConfigs replaced the overrides), yet it
+    // is compacted and described as such.
+    assert!(out.contains("cleanup.policy compact"), "{out}");
     broker.stop();
 }

@@ -64,6 +64,18 @@ def internal(bootstrap):
         print("delete NO_ERROR")
     except Exception as e:  # kafka-python raises the broker's error as an exception
         print("delete %s" % type(e).__name__)
+    # Its record loses cleanup.policy (an incremental DELETE; the record of an offsets topic
+    # created before weir compacted it lacks it too): still compacted, and DescribeConfigs
+    # says so.
+    from kafka.admin import ConfigResource, ConfigResourceType
+    resource = ConfigResource(ConfigResourceType.TOPIC, "__consumer_offsets",
+                              configs={"cleanup.policy": ("DELETE", None)})
+    print("alter %s" % admin.alter_configs([resource], incremental=True))
+    described = admin.describe_configs(
+        [ConfigResource(ConfigResourceType.TOPIC, "__consumer_offsets")], config_filter="all")
+    for by_name in described.values():
+        for configs in by_name.values():
+            print("cleanup.policy %s" % configs["cleanup.policy"]["value"])
     admin.close()
 
 

@@ -1,12 +1,10 @@
-//! Micro-benchmarks of the broker's two in-process hot paths below the network:
-//! - `log_append/64KiB_written`: `engine::PartitionLog::append` of 64 KiB batches (1 KiB JSON
+//! Micro-benchmarks of the partition log's append path (the mesh round trip is in
+//! `engine/benches/mesh.rs`):
+//! - `log_append/64KiB_written`: `storage::PartitionLog::append` of 64 KiB batches (1 KiB JSON
 //!   records) on a real O_DIRECT log, pipelined, acknowledged at the written watermark (acks=1);
 //!   the time of a sample includes waiting until its last batch is written.
 //! - `log_append/64KiB_durable_each`: one batch at a time, each waited until durable (an
 //!   fdatasync per batch: acks=all with no other producer to group-commit with).
-//! - `mesh/round_trip`: a job sent from shard 0 to shard 1 through `engine::shard::Mesh::call`
-//!   (glommio shared channel there, oneshot back) and its answer awaited: the cost a request pays
-//!   when its partition lives on another shard.
 //!
 //! The log lives under `$WEIR_BENCH_DIR` (default: cargo's target tmp dir, which must be on a
 //! real disk: O_DIRECT fails on tmpfs); old segments are deleted by retention as the bench runs,
@@ -15,19 +13,16 @@
 //! Needs `ulimit -l` ≥ a few MiB (glommio's registered buffers).
 
 use std::path::PathBuf;
-use std::rc::Rc;
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use bench::client::batch::{BatchBuilder, Compression, ProducerFields};
 use bench::payload::{PayloadPool, PayloadSpec};
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use engine::shard::{self, Completion, Mesh, Service, ShardsConfig};
-use engine::{Clock, LogConfig, PartitionLog, Watermark};
 use futures::channel::mpsc as fmpsc;
-use futures::future::LocalBoxFuture;
-use futures::{FutureExt, StreamExt};
+use futures::StreamExt;
+use storage::{Clock, LogConfig, PartitionLog, Watermark};
 
 /// A command to an executor: run this many iterations, send back the time they took.
 type Command = (u64, mpsc::Sender<Duration>);
@@ -149,87 +144,12 @@ fn log_append(c: &mut Criterion) {
     let _ = std::fs::remove_dir_all(&base);
 }
 
-/// A shard service that answers no requests: the bench only uses its mesh.
-struct MeshOnly {
-    mesh: Mesh<MeshOnly>,
-}
-
-impl Service for MeshOnly {
-    fn dispatch(
-        self: Rc<Self>,
-        _frame: Bytes,
-        _client_host: &Rc<str>,
-    ) -> LocalBoxFuture<'static, Result<Completion, engine::protocol::ProtocolError>> {
-        async { Err(engine::protocol::ProtocolError::Malformed("bench shard")) }.boxed_local()
-    }
-
-    fn shutdown(self: Rc<Self>) -> LocalBoxFuture<'static, ()> {
-        async {}.boxed_local()
-    }
-}
-
-fn mesh_round_trip(c: &mut Criterion) {
-    let (tx, rx) = fmpsc::unbounded::<Command>();
-    let rx = Arc::new(Mutex::new(Some(rx)));
-    let cores = (0..2).map(|i| i % online_cores()).collect();
-    let shards = shard::start(
-        ShardsConfig {
-            cores,
-            io_memory_bytes: 1 << 20,
-            kafka_addr: "127.0.0.1:0".parse().expect("address"),
-            request_bytes_max: 1 << 20,
-            channel_jobs_max: 128,
-        },
-        move |mesh: Mesh<MeshOnly>| {
-            let rx = rx.clone();
-            async move {
-                let me = Rc::new(MeshOnly { mesh });
-                if me.mesh.shard_id() == 0 {
-                    let mut commands = rx
-                        .lock()
-                        .map_err(|_| "poisoned".to_string())?
-                        .take()
-                        .ok_or("no command channel")?;
-                    let driver = me.clone();
-                    glommio::spawn_local(async move {
-                        while let Some((iters, reply)) = commands.next().await {
-                            let start = Instant::now();
-                            for i in 0..iters {
-                                let back = driver
-                                    .mesh
-                                    .call(&driver, 1, move |_| async move { i + 1 }.boxed_local())
-                                    .await;
-                                assert_eq!(back.ok(), Some(i + 1));
-                            }
-                            let _ = reply.send(start.elapsed());
-                        }
-                    })
-                    .detach();
-                }
-                Ok(me)
-            }
-            .boxed_local()
-        },
-    )
-    .expect("starting two shards");
-    let mut group = c.benchmark_group("mesh");
-    group.bench_function("round_trip", |b| b.iter_custom(|iters| run_on(&tx, iters)));
-    group.finish();
-    drop(tx);
-    let errors = shards.stop();
-    assert!(errors.is_empty(), "{errors:?}");
-}
-
-fn online_cores() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
-}
-
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2))
         .sample_size(10);
-    targets = log_append, mesh_round_trip
+    targets = log_append
 }
 criterion_main!(benches);

@@ -1,5 +1,5 @@
 //! log_bench — the partition-log benchmark: append and cold-read bandwidth of
-//! [`engine::PartitionLog`] measured beside the raw O_DIRECT bandwidth of the same disk, in the
+//! [`storage::PartitionLog`] measured beside the raw O_DIRECT bandwidth of the same disk, in the
 //! same run, on one glommio executor.
 //!
 //! What one run does, in order, all under `<dir>/weir-bench-log-<pid>/`:
@@ -26,10 +26,10 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use engine::batch::{encode_batch, Record, HEADER_LEN};
-use engine::{Clock, LogConfig, LogError, PartitionLog, Watermark};
 use glommio::io::OpenOptions;
 use serde::{Deserialize, Serialize};
+use storage::{Clock, LogConfig, LogError, PartitionLog, Watermark};
+use wire::batch::{encode_batch, Record, HEADER_LEN};
 
 const KIB: usize = 1 << 10;
 const MIB: usize = 1 << 20;
@@ -787,7 +787,7 @@ mod tests {
                 pool.batch_bytes
             );
             assert!(pool.batches.iter().all(|b| b.len() == pool.batch_bytes));
-            let spans = engine::batch::validate_record_set(
+            let spans = wire::batch::validate_record_set(
                 &pool.get(0),
                 LogConfig::default().max_message_bytes,
             )

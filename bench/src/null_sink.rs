@@ -9,7 +9,7 @@
 //! one per connection: it must stay cheaper than any broker, not be one.
 //!
 //! Owns only this answering loop and its counters. Must not store records, validate them beyond
-//! walking batch headers (the broker's rules are `engine::batch`'s), or answer an API it did not
+//! walking batch headers (the broker's rules are `wire::batch`'s), or answer an API it did not
 //! advertise: anything else closes the connection.
 
 use std::collections::HashMap;
@@ -20,13 +20,6 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use bytes::Bytes;
-use engine::batch::BatchHeader;
-use engine::protocol::error_code::{
-    CORRUPT_MESSAGE, UNKNOWN_TOPIC_OR_PARTITION, UNSUPPORTED_VERSION,
-};
-use engine::protocol::frame::{read_frame, REQUEST_BYTES_MAX_DEFAULT};
-use engine::protocol::header::{parse_request, RequestHeader};
-use engine::protocol::{decode_body, encode_response};
 use futures::io::AllowStdIo;
 use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::init_producer_id_response::InitProducerIdResponse;
@@ -39,6 +32,11 @@ use kafka_protocol::messages::{
     ProducerId, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
+use wire::batch::BatchHeader;
+use wire::error_code::{CORRUPT_MESSAGE, UNKNOWN_TOPIC_OR_PARTITION, UNSUPPORTED_VERSION};
+use wire::protocol::frame::{read_frame, REQUEST_BYTES_MAX_DEFAULT};
+use wire::protocol::header::{parse_request, RequestHeader};
+use wire::protocol::{decode_body, encode_response, ResponseFrame};
 
 /// (API, lowest, highest version) the sink answers.
 const APIS: &[(ApiKey, i16, i16)] = &[
@@ -221,7 +219,7 @@ fn answer(shared: &Shared, h: &RequestHeader, body: Bytes) -> Result<Option<Vec<
         .iter()
         .find(|(k, _, _)| *k == h.api_key)
         .filter(|(_, min, max)| (*min..=*max).contains(&h.api_version));
-    let encoded = match h.api_key {
+    let encoded: Result<ResponseFrame, _> = match h.api_key {
         ApiKey::ApiVersions => {
             let keys = APIS
                 .iter()
@@ -232,7 +230,7 @@ fn answer(shared: &Shared, h: &RequestHeader, body: Bytes) -> Result<Option<Vec<
                         .with_max_version(*max)
                 })
                 .collect();
-            // Defaults leave every tagged field out (see engine::protocol::api_versions).
+            // Defaults leave every tagged field out (see wire::protocol::api_versions).
             let response = ApiVersionsResponse::default().with_api_keys(keys);
             if supported.is_some() {
                 encode_response(h, &response)
@@ -264,7 +262,7 @@ fn answer(shared: &Shared, h: &RequestHeader, body: Bytes) -> Result<Option<Vec<
         }
         ApiKey::Produce => {
             let request =
-                engine::protocol::produce::parse(body, h.api_version).map_err(|e| e.to_string())?;
+                wire::protocol::produce::parse(body, h.api_version).map_err(|e| e.to_string())?;
             let response = produce(shared, h.api_version, request);
             match response {
                 None => return Ok(None),
@@ -338,7 +336,7 @@ fn count_records(mut records: &[u8]) -> Option<(u64, u64)> {
 fn produce(
     shared: &Shared,
     version: i16,
-    request: engine::protocol::produce::ProduceRequest,
+    request: wire::protocol::produce::ProduceRequest,
 ) -> Option<ProduceResponse> {
     let c = &shared.counters;
     let mut responses = Vec::with_capacity(request.topics.len());

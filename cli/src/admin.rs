@@ -411,7 +411,7 @@ pub fn topic_partitions(bootstrap: &str, topic: &str) -> anyhow::Result<Option<u
         .map(|t| t.partitions.len() as u32))
 }
 
-const TOPIC_ALREADY_EXISTS: i16 = 36;
+use wire::error_code::TOPIC_ALREADY_EXISTS;
 
 #[cfg(test)]
 mod tests {

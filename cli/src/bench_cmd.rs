@@ -18,7 +18,7 @@ use bench::client::producer::ProducerConfig;
 use bench::log_bench::{self, LogBenchConfig};
 use bench::null_sink::{NullSink, NullSinkConfig};
 use clap::{Args, Subcommand};
-use engine::LogConfig;
+use storage::LogConfig;
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {

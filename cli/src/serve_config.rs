@@ -18,8 +18,8 @@ use std::path::PathBuf;
 
 use anyhow::{anyhow, bail, Context};
 use engine::broker::topic_config::{self, TopicDefaults};
-use engine::LogConfig;
 use serde::de::DeserializeOwned;
+use storage::LogConfig;
 
 /// Everything `weir serve` is configured with.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,7 +78,7 @@ impl Default for Settings {
             coord_zk_addr: None,
             num_partitions: 1,
             auto_create_topics: true,
-            socket_request_max_bytes: engine::protocol::frame::REQUEST_BYTES_MAX_DEFAULT,
+            socket_request_max_bytes: wire::protocol::frame::REQUEST_BYTES_MAX_DEFAULT,
             retention_check_interval_ms: 300_000,
             producer_id_expiration_ms: 86_400_000,
             offsets_retention_minutes: 10_080,

@@ -461,9 +461,7 @@ fn fetch_committed(s: &mut std::net::TcpStream) -> i64 {
     offset
 }
 
-const ILLEGAL_GENERATION: i16 = 22;
-const UNKNOWN_MEMBER_ID: i16 = 25;
-const REBALANCE_IN_PROGRESS: i16 = 27;
+use wire::error_code::{ILLEGAL_GENERATION, REBALANCE_IN_PROGRESS, UNKNOWN_MEMBER_ID};
 
 #[test]
 fn stale_generation_and_unknown_member_commits_are_rejected() {

@@ -5,15 +5,15 @@
 //! sockets. A record set refused by validation (a bad CRC) is answered with an error code and
 //! keeps its connection. The broker then stops cleanly.
 //!
-//! Which frames are refused is decided by `engine::inspect::inspect_request`, the pure path the
-//! broker runs (see engine/src/protocol/request.rs), so this test and the fuzz target agree.
+//! Which frames are refused is decided by `wire::inspect::inspect_request`, the pure path the
+//! broker runs (see wire/src/protocol/request.rs), so this test and the fuzz target agree.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
-use engine::inspect::inspect_request;
+use wire::inspect::inspect_request;
 
 mod support;
 use support::{header, roundtrip, ServeProcess};
@@ -174,7 +174,7 @@ fn a_malformed_request_closes_only_its_own_connection() {
 
     // A well-formed request whose record set fails validation (CRC) is answered, and its
     // connection stays open.
-    let mut batch = engine::batch::encode_batch(&[engine::batch::Record {
+    let mut batch = wire::batch::encode_batch(&[wire::batch::Record {
         timestamp: 1,
         value: Some(b"v".to_vec()),
         ..Default::default()

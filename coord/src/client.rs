@@ -18,10 +18,14 @@ use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
 use glommio::net::TcpStream;
 
 use crate::proto::{
-    decode, encode_frame, ClientFrame, CreateMode, EventKind, Hello, NodeStatus, Op, OpResult,
-    Request, Response, ServerFrame, Stat, WatchEvent, ZkError, CLIENT_FRAME_BYTES_MAX,
+    decode, encode_frame, ClientFrame, Hello, NodeStatus, Op, OpResult, Request, Response,
+    ServerFrame, CLIENT_FRAME_BYTES_MAX,
 };
 use crate::server::read_frame;
+
+/// The parts of the wire vocabulary a client's caller names (create modes, errors, stats, watch
+/// events), so callers need only this module.
+pub use crate::proto::{CreateMode, EventKind, Stat, WatchEvent, ZkError};
 
 /// Client settings.
 #[derive(Debug, Clone)]

@@ -4,16 +4,16 @@
 //! the batch header it writes (producer id/epoch/sequence, attributes with the codec, CRC32C);
 //! the inverse — a record decoder — for the consumer and the tests.
 //!
-//! Must not validate batches or parse their headers itself: that is `engine::batch` (the broker's
+//! Must not validate batches or parse their headers itself: that is `::wire::batch` (the broker's
 //! rules), which the tests use to check every batch built here; nor implement the codecs: the
-//! framing Kafka's clients write for each is `engine::codec`, shared with the log cleaner. Does
+//! framing Kafka's clients write for each is `::wire::codec`, shared with the log cleaner. Does
 //! no I/O.
 
-use engine::batch::{read_varint, reseal, write_varint, HEADER_LEN, LOG_OVERHEAD};
-use engine::codec::{self, compress_into, CodecError};
+use ::wire::batch::{read_varint, reseal, write_varint, HEADER_LEN, LOG_OVERHEAD};
+use ::wire::codec::{self, compress_into, CodecError};
 
 /// Kafka's compression.type values a producer may use (the engine's codec type).
-pub use engine::codec::Codec as Compression;
+pub use ::wire::codec::Codec as Compression;
 
 /// Records of one batch may decompress to at most this many bytes (a consumer fetches whole
 /// batches of at most max.message.bytes compressed; this bounds what a hostile one expands to).
@@ -252,9 +252,9 @@ pub fn decompress(codec: Compression, data: &[u8]) -> Result<Vec<u8>, BatchError
 }
 
 /// Decodes every record of one whole batch (decompressing it first), checked against its
-/// header's record count. The batch is assumed validated (`engine::batch::validate_record_set`).
+/// header's record count. The batch is assumed validated (`::wire::batch::validate_record_set`).
 pub fn decode_batch(batch: &[u8]) -> Result<Vec<DecodedRecord>, BatchError> {
-    let header = engine::batch::BatchHeader::parse(batch)
+    let header = ::wire::batch::BatchHeader::parse(batch)
         .ok_or_else(|| BatchError::Malformed("shorter than a batch header".into()))?;
     let end = header
         .total_len()
@@ -322,7 +322,7 @@ fn take_bytes(rest: &mut &[u8]) -> Result<Option<Vec<u8>>, BatchError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use engine::batch::{validate_record_set, BatchHeader};
+    use ::wire::batch::{validate_record_set, BatchHeader};
 
     /// 1 KiB-ish JSON-like values: compressible like real payloads.
     fn json_value(i: usize) -> Vec<u8> {

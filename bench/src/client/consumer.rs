@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use engine::batch::BatchHeader;
+use ::wire::batch::BatchHeader;
 use hdrhistogram::Histogram;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
@@ -39,7 +39,7 @@ use super::wire::{self, TopicMeta, WireError};
 
 const FETCH_VERSION: i16 = 4;
 const LIST_OFFSETS_VERSION: i16 = 1;
-const OFFSET_OUT_OF_RANGE: i16 = 1;
+use ::wire::error_code::OFFSET_OUT_OF_RANGE;
 
 /// Errors of a consumer run.
 #[derive(Debug, thiserror::Error)]

@@ -5,8 +5,8 @@
 //! fetch.min.bytes / fetch.max.wait.ms / max.partition.fetch.bytes) and the end-to-end runner.
 //!
 //! Must not depend on the broker's internals: it speaks the wire protocol only, so it measures any
-//! Kafka-compatible broker. It reuses `engine::batch` for the batch layout checks and varints,
-//! and `engine::protocol::frame` to read response frames.
+//! Kafka-compatible broker. It reuses `::wire::batch` for the batch layout checks and varints,
+//! and `::wire::protocol::frame` to read response frames.
 
 pub mod accumulator;
 pub mod batch;

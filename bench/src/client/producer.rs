@@ -40,8 +40,8 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use ::wire::protocol::frame::{read_frame, REQUEST_BYTES_MAX_DEFAULT};
 use bytes::{Buf, Bytes};
-use engine::protocol::frame::{read_frame, REQUEST_BYTES_MAX_DEFAULT};
 use futures::channel::mpsc;
 use futures::{AsyncWriteExt, StreamExt};
 use hdrhistogram::Histogram;
@@ -63,18 +63,7 @@ const INIT_PRODUCER_ID_VERSION: i16 = 1;
 
 /// Kafka error codes the producer acts on.
 pub mod code {
-    pub const CORRUPT_MESSAGE: i16 = 2;
-    pub const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
-    pub const LEADER_NOT_AVAILABLE: i16 = 5;
-    pub const NOT_LEADER_OR_FOLLOWER: i16 = 6;
-    pub const REQUEST_TIMED_OUT: i16 = 7;
-    pub const NETWORK_EXCEPTION: i16 = 13;
-    pub const NOT_ENOUGH_REPLICAS: i16 = 19;
-    pub const NOT_ENOUGH_REPLICAS_AFTER_APPEND: i16 = 20;
-    pub const OUT_OF_ORDER_SEQUENCE_NUMBER: i16 = 45;
-    pub const DUPLICATE_SEQUENCE_NUMBER: i16 = 46;
-    pub const KAFKA_STORAGE_ERROR: i16 = 56;
-    pub const UNKNOWN_LEADER_EPOCH: i16 = 74;
+    pub use ::wire::error_code::*;
     /// Not a Kafka code: a batch that stayed unacknowledged past delivery.timeout.ms (the Java
     /// client's TimeoutException).
     pub const DELIVERY_TIMEOUT: i16 = -1001;
@@ -1420,7 +1409,7 @@ impl<'a> Client<'a> {
                     continue;
                 };
                 let mut renumbered = bytes.to_vec();
-                engine::batch::set_producer(&mut renumbered, id, epoch, part.next_sequence);
+                ::wire::batch::set_producer(&mut renumbered, id, epoch, part.next_sequence);
                 part.next_sequence = part.next_sequence.wrapping_add(b.records() as i32) & i32::MAX;
                 b.bytes = Some(Bytes::from(renumbered));
             }

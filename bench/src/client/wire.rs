@@ -10,8 +10,8 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use ::wire::protocol::frame::{read_frame, REQUEST_BYTES_MAX_DEFAULT};
 use bytes::{Bytes, BytesMut};
-use engine::protocol::frame::{read_frame, REQUEST_BYTES_MAX_DEFAULT};
 use futures::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::{

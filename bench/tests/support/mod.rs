@@ -17,10 +17,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use bytes::Bytes;
-use engine::batch::BatchHeader;
-use engine::protocol::frame::{read_frame, REQUEST_BYTES_MAX_DEFAULT};
-use engine::protocol::header::parse_request;
-use engine::protocol::{decode_body, encode_response};
 use futures::io::AllowStdIo;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::init_producer_id_response::InitProducerIdResponse;
@@ -36,6 +32,10 @@ use kafka_protocol::messages::{
     MetadataRequest, MetadataResponse, ProduceResponse, ProducerId, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
+use wire::batch::BatchHeader;
+use wire::protocol::frame::{read_frame, REQUEST_BYTES_MAX_DEFAULT};
+use wire::protocol::header::parse_request;
+use wire::protocol::{decode_body, encode_response};
 
 /// One batch as the mock received it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -156,7 +156,7 @@ fn serve(node: usize, stream: TcpStream, state: &State) {
                 let Ok(r) = decoded else {
                     return;
                 };
-                encode_response(&h, &metadata(state, r))
+                encode_response::<_, bytes::Bytes>(&h, &metadata(state, r))
             }
             ApiKey::InitProducerId => {
                 let id = state.next_producer_id.fetch_add(1, Ordering::SeqCst);
@@ -180,7 +180,7 @@ fn serve(node: usize, stream: TcpStream, state: &State) {
                 encode_response(&h, &fetch(node, state, r))
             }
             ApiKey::Produce => {
-                let Ok(r) = engine::protocol::produce::parse(request.body, h.api_version) else {
+                let Ok(r) = wire::protocol::produce::parse(request.body, h.api_version) else {
                     return;
                 };
                 let (acks, response) = produce(node, state, r);
@@ -253,7 +253,7 @@ fn metadata(state: &State, request: MetadataRequest) -> MetadataResponse {
 fn produce(
     node: usize,
     state: &State,
-    request: engine::protocol::produce::ProduceRequest,
+    request: wire::protocol::produce::ProduceRequest,
 ) -> (i16, ProduceResponse) {
     let mut seen = ProduceSeen {
         node,

@@ -16,10 +16,10 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 
 use super::{store, Broker};
-use crate::protocol::error_code as ec;
-use crate::protocol::header::RequestHeader;
-use crate::protocol::{encode_response, ProtocolError};
 use crate::shard::Completion;
+use wire::error_code as ec;
+use wire::protocol::header::RequestHeader;
+use wire::protocol::{encode_response, ProtocolError};
 
 impl Broker {
     /// Forgets a deleted topic on every shard: drops it from the cache, closes the logs each

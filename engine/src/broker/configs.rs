@@ -26,10 +26,10 @@ use kafka_protocol::protocol::StrBytes;
 use super::store::{self, TopicMeta};
 use super::topic_config::{self, AlterError, AlterOp, Source};
 use super::Broker;
-use crate::protocol::error_code as ec;
-use crate::protocol::header::RequestHeader;
-use crate::protocol::{encode_response, ProtocolError};
 use crate::shard::Completion;
+use wire::error_code as ec;
+use wire::protocol::header::RequestHeader;
+use wire::protocol::{encode_response, ProtocolError};
 
 /// Kafka's ConfigResource types.
 const RESOURCE_TOPIC: i8 = 2;

@@ -9,6 +9,7 @@
 //! watermark).
 //! Must not: hold log buffers across shards, or wait past the deadline.
 
+use crate::broker::log_error::KafkaCode;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -18,12 +19,15 @@ use futures::FutureExt;
 use kafka_protocol::messages::FetchRequest;
 
 use super::{Broker, TopicPartition};
-use crate::error::LogError;
-use crate::log::Watermark;
-use crate::protocol::error_code as ec;
-use crate::protocol::fetch::{encode, FetchResponsePartition, FetchResponseTopic};
-use crate::protocol::header::RequestHeader;
-use crate::protocol::{Part, ProtocolError};
+use storage::error::LogError;
+use storage::log::Watermark;
+use wire::error_code as ec;
+use wire::protocol::fetch::{encode, FetchResponsePartition, FetchResponseTopic};
+use wire::protocol::header::RequestHeader;
+use wire::protocol::ProtocolError;
+
+/// A piece of a Fetch response: encoded bytes or the log's own buffers.
+type Part = wire::protocol::Part<storage::LogBytes>;
 use crate::shard::Completion;
 
 /// Longest long poll we honour.
@@ -67,7 +71,7 @@ async fn read_local(
     key: &TopicPartition,
     offset: i64,
     max_bytes: usize,
-) -> (Marks, Vec<crate::LogBytes>) {
+) -> (Marks, Vec<storage::LogBytes>) {
     let Some(log) = b.logs.borrow().get(key).cloned() else {
         return (Marks::error(ec::NOT_LEADER_OR_FOLLOWER), Vec::new());
     };
@@ -77,10 +81,7 @@ async fn read_local(
         log_start_offset: log.log_start_offset() as i64,
     };
     if offset < 0 {
-        return (
-            marks(crate::error::kafka_code::OFFSET_OUT_OF_RANGE),
-            Vec::new(),
-        );
+        return (marks(wire::error_code::OFFSET_OUT_OF_RANGE), Vec::new());
     }
     match log.read(offset as u64, max_bytes).await {
         Ok(read) => (
@@ -121,7 +122,7 @@ async fn read_all(b: &Rc<Broker>, wants: &[Want]) -> Vec<Got> {
                         let bytes = chunks.iter().map(|c| c.len()).sum();
                         Got {
                             marks,
-                            records: chunks.into_iter().map(Part::Log).collect(),
+                            records: chunks.into_iter().map(Part::External).collect(),
                             bytes,
                         }
                     }
@@ -257,7 +258,7 @@ pub(super) fn dispatch(
             wait_for_data(&b, &wants, &got, deadline).await;
             got = read_all(&b, &wants).await;
         }
-        let mut topics: Vec<FetchResponseTopic> = names
+        let mut topics: Vec<FetchResponseTopic<storage::LogBytes>> = names
             .into_iter()
             .map(|name| FetchResponseTopic {
                 name,

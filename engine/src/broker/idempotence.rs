@@ -31,14 +31,13 @@ use futures::FutureExt;
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 
 use super::{store, Broker};
-use crate::batch::BatchHeader;
-use crate::error::LogError;
-use crate::log::PartitionLog;
-use crate::protocol::error_code as ec;
-use crate::protocol::header::RequestHeader;
-use crate::protocol::{encode_response, ProtocolError};
-use crate::segment;
 use crate::shard::Completion;
+use storage::error::LogError;
+use storage::log::PartitionLog;
+use wire::batch::BatchHeader;
+use wire::error_code as ec;
+use wire::protocol::header::RequestHeader;
+use wire::protocol::{encode_response, ProtocolError};
 
 /// Batches remembered per producer (Kafka's max.in.flight limit for idempotence).
 const RECENT_BATCHES_MAX: usize = 5;
@@ -457,7 +456,7 @@ fn list_snapshots(dir: &Path) -> Result<Vec<u64>, LogError> {
 /// Writes a snapshot durably (temporary file, fdatasync, rename, directory fsync), then removes
 /// older snapshots.
 pub(super) async fn write_snapshot(dir: &Path, offset: u64, bytes: &[u8]) -> Result<(), LogError> {
-    segment::write_file_durably(dir, &snapshot_name(offset), bytes).await?;
+    storage::durable::write_file_durably(dir, &snapshot_name(offset), bytes).await?;
     for older in list_snapshots(dir)?.into_iter().filter(|&o| o < offset) {
         let path = dir.join(snapshot_name(older));
         if let Err(e) = std::fs::remove_file(&path) {
@@ -691,7 +690,7 @@ mod tests {
 
     /// An idempotent batch of `records` records, as a producer sends it.
     fn idempotent_batch(pid: i64, epoch: i16, seq: i32, records: usize) -> bytes::Bytes {
-        use crate::batch::{encode_batch, reseal, Record};
+        use wire::batch::{encode_batch, reseal, Record};
         let records: Vec<Record> = (0..records)
             .map(|i| Record {
                 timestamp: now_ms() + i as i64,
@@ -715,11 +714,11 @@ mod tests {
         glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
             .io_memory(1 << 20)
             .spawn(move || async move {
-                let config = crate::LogConfig {
+                let config = storage::LogConfig {
                     segment_bytes: 16 << 10,
-                    ..crate::LogConfig::default()
+                    ..storage::LogConfig::default()
                 };
-                let clock = crate::Clock::System;
+                let clock = storage::Clock::System;
                 let log = PartitionLog::open(&path, config.clone(), clock.clone())
                     .await
                     .expect("open");
@@ -733,12 +732,12 @@ mod tests {
                         seqs[2] = 0;
                     }
                     let b = idempotent_batch(p as i64, epoch, seqs[p], 2);
-                    let h = crate::batch::idempotent_header(&b)
+                    let h = wire::batch::idempotent_header(&b)
                         .expect("valid")
                         .expect("idempotent");
                     assert_eq!(live.check(&h), Check::Append, "batch {i}");
                     let info = log.append(b, 0).expect("append");
-                    log.wait(info.last_offset, crate::Watermark::Durable)
+                    log.wait(info.last_offset, storage::Watermark::Durable)
                         .await
                         .expect("durable");
                     live.record(&h, info.first_offset, info.last_offset);
@@ -767,7 +766,7 @@ mod tests {
                 assert_eq!(rebuilt.producers, live.producers);
                 // A retry after the restart is a duplicate with its original offsets.
                 let retry = idempotent_batch(0, 0, seqs[0] - 2, 2);
-                let h = crate::batch::idempotent_header(&retry)
+                let h = wire::batch::idempotent_header(&retry)
                     .expect("valid")
                     .expect("idempotent");
                 assert!(matches!(rebuilt.check(&h), Check::Duplicate { .. }));

@@ -3,6 +3,7 @@
 //!
 //! Owns that mapping. Must not read another shard's log except through a `Mesh` job.
 
+use crate::broker::log_error::KafkaCode;
 use std::rc::Rc;
 
 use futures::FutureExt;
@@ -12,10 +13,10 @@ use kafka_protocol::messages::list_offsets_response::{
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
 use super::Broker;
-use crate::protocol::error_code as ec;
-use crate::protocol::header::RequestHeader;
-use crate::protocol::{encode_response, ProtocolError};
 use crate::shard::Completion;
+use wire::error_code as ec;
+use wire::protocol::header::RequestHeader;
+use wire::protocol::{encode_response, ProtocolError};
 
 const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;

@@ -18,10 +18,10 @@ use super::store::TopicMeta;
 use super::topic_config::validate_topic_name;
 use super::topics::CreateError;
 use super::Broker;
-use crate::protocol::error_code as ec;
-use crate::protocol::header::RequestHeader;
-use crate::protocol::{encode_response, ProtocolError};
 use crate::shard::Completion;
+use wire::error_code as ec;
+use wire::protocol::header::RequestHeader;
+use wire::protocol::{encode_response, ProtocolError};
 
 fn topic_name(name: &str) -> TopicName {
     TopicName(StrBytes::from_string(name.to_string()))
@@ -158,9 +158,9 @@ pub(super) fn dispatch(
 mod tests {
     use super::*;
     use crate::broker::store::PartitionMeta;
-    use crate::protocol::header::RequestHeader;
     use kafka_protocol::messages::ApiKey;
     use kafka_protocol::protocol::Decodable;
+    use wire::protocol::header::RequestHeader;
 
     #[test]
     fn every_supported_version_encodes_and_decodes() {
@@ -176,7 +176,7 @@ mod tests {
             ],
             configs: Default::default(),
         };
-        let (min, max) = crate::protocol::api_versions::supported(ApiKey::Metadata).unwrap();
+        let (min, max) = wire::protocol::api_versions::supported(ApiKey::Metadata).unwrap();
         for v in min..=max {
             let h = RequestHeader {
                 api_key: ApiKey::Metadata,
@@ -188,9 +188,10 @@ mod tests {
                 describe(&topic, v),
                 failed("x", ec::UNKNOWN_TOPIC_OR_PARTITION),
             ];
-            let frame = encode_response(&h, &build(v, 1, "h", 9092, "cid", topics))
-                .unwrap_or_else(|e| panic!("v{v}: {e}"))
-                .to_vec();
+            let frame =
+                encode_response::<_, bytes::Bytes>(&h, &build(v, 1, "h", 9092, "cid", topics))
+                    .unwrap_or_else(|e| panic!("v{v}: {e}"))
+                    .to_vec();
             let at = if ApiKey::Metadata.response_header_version(v) >= 1 {
                 9
             } else {

@@ -17,6 +17,7 @@ mod fetch;
 mod groups;
 mod idempotence;
 mod list_offsets;
+mod log_error;
 mod metadata;
 mod produce;
 pub mod store;
@@ -35,13 +36,13 @@ use coord::client::{Client, ClientConfig};
 use futures::future::LocalBoxFuture;
 use futures::FutureExt;
 
-use crate::config::Clock;
-use crate::log::PartitionLog;
-use crate::protocol::request::{decode_request, DecodedRequest, RequestBody};
-use crate::protocol::{api_versions, ProtocolError};
 use crate::shard::{Completion, Mesh, Service};
+use storage::config::Clock;
+use storage::log::PartitionLog;
 use store::TopicMeta;
 use topic_config::TopicDefaults;
+use wire::protocol::request::{decode_request, DecodedRequest, RequestBody};
+use wire::protocol::{api_versions, ProtocolError};
 
 /// Broker settings (typed; only the CLI reads flags and files).
 #[derive(Debug, Clone)]
@@ -127,7 +128,7 @@ pub enum BrokerError {
     Log {
         topic: String,
         partition: i32,
-        source: crate::LogError,
+        source: storage::LogError,
     },
     #[error("topic {topic}: {reason}")]
     Config { topic: String, reason: String },
@@ -221,7 +222,7 @@ impl Broker {
     }
 
     /// The log config of `topic`: the broker's defaults and the topic's overrides in force.
-    fn log_config_of(&self, topic: &TopicMeta) -> Result<crate::config::LogConfig, String> {
+    fn log_config_of(&self, topic: &TopicMeta) -> Result<storage::config::LogConfig, String> {
         let overrides = topic_config::effective_overrides(&topic.name, &topic.configs);
         topic_config::log_config(&self.cfg.topic_defaults, &overrides)
     }

@@ -13,6 +13,7 @@
 //! Must not: copy record bytes (the log copies them once, into its DMA buffer), or acknowledge
 //! anything before its watermark passed it.
 
+use crate::broker::log_error::KafkaCode;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -25,13 +26,13 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::idempotence::{self, Check};
 use super::Broker;
-use crate::batch;
-use crate::log::Watermark;
-use crate::protocol::error_code as ec;
-use crate::protocol::header::RequestHeader;
-use crate::protocol::produce::{self, ProduceRequest};
-use crate::protocol::{encode_response, ProtocolError};
 use crate::shard::Completion;
+use storage::log::Watermark;
+use wire::batch;
+use wire::error_code as ec;
+use wire::protocol::header::RequestHeader;
+use wire::protocol::produce::{self, ProduceRequest};
+use wire::protocol::{encode_response, ProtocolError};
 
 /// One partition's record set for its owner.
 struct AppendWork {

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use coord::client::{Client, ClientError};
-use coord::proto::{CreateMode, ZkError};
+use coord::client::{CreateMode, ZkError};
 use serde::{Deserialize, Serialize};
 
 const ROOT: &str = "/weir";

@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::config::LogConfig;
+use storage::config::LogConfig;
 
 /// Kafka's limit on topic name length.
 const TOPIC_NAME_BYTES_MAX: usize = 249;

@@ -19,10 +19,10 @@ use kafka_protocol::protocol::StrBytes;
 use super::store::{self, PartitionMeta, TopicMeta};
 use super::topic_config::{log_config, validate_topic_name};
 use super::Broker;
-use crate::protocol::error_code as ec;
-use crate::protocol::header::RequestHeader;
-use crate::protocol::{encode_response, ProtocolError};
 use crate::shard::Completion;
+use wire::error_code as ec;
+use wire::protocol::header::RequestHeader;
+use wire::protocol::{encode_response, ProtocolError};
 
 /// Most partitions one topic may have (a limit on everything).
 const PARTITIONS_MAX: i32 = 10_000;

@@ -16,8 +16,10 @@ use glommio::channels::local_channel;
 use glommio::net::TcpStream;
 
 use super::Service;
-use crate::protocol::frame::read_frame;
-use crate::protocol::{ProtocolError, ResponseFrame};
+use wire::protocol::frame::read_frame;
+use wire::protocol::ProtocolError;
+
+use super::ResponseFrame;
 
 /// Requests dispatched but not yet answered, per connection.
 const IN_FLIGHT_MAX: usize = 64;

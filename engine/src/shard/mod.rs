@@ -28,7 +28,7 @@ use glommio::channels::shared_channel::{self, ConnectedSender, SharedReceiver, S
 use glommio::net::TcpListener;
 use glommio::{LocalExecutorBuilder, Placement};
 
-use crate::protocol::{ProtocolError, ResponseFrame};
+use wire::protocol::ProtocolError;
 
 /// Work sent to another shard: called there with that shard's service; its synchronous part runs
 /// in submission order, the returned future (if any) is spawned.
@@ -36,6 +36,9 @@ pub type Job<S> = Box<dyn FnOnce(&Rc<S>) -> Option<LocalBoxFuture<'static, ()>> 
 
 /// The completion stage of one request: resolves to its response (`None`: the request has no
 /// response, e.g. Produce with acks=0); an error closes the connection.
+/// A response as the shards write it: encoded bytes and the log's own buffers, sent without a copy.
+pub type ResponseFrame = wire::protocol::ResponseFrame<storage::LogBytes>;
+
 pub type Completion = LocalBoxFuture<'static, Result<Option<ResponseFrame>, ProtocolError>>;
 
 /// What a shard runs: per-shard state that answers requests and owns its partitions.

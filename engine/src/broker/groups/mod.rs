@@ -48,6 +48,7 @@
 pub mod offsets;
 pub mod state;
 
+use crate::broker::log_error::KafkaCode;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
@@ -84,11 +85,11 @@ use self::offsets::{Committed, OffsetRecord};
 use self::state::{Group, JoinParams, JoinResult, SyncResult};
 use super::store::TopicMeta;
 use super::Broker;
-use crate::log::Watermark;
-use crate::protocol::error_code as ec;
-use crate::protocol::header::RequestHeader;
-use crate::protocol::{encode_response, ProtocolError};
 use crate::shard::Completion;
+use storage::log::Watermark;
+use wire::error_code as ec;
+use wire::protocol::header::RequestHeader;
+use wire::protocol::{encode_response, ProtocolError};
 
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
 pub const OFFSETS_PARTITIONS: i32 = 8;
@@ -181,7 +182,7 @@ pub(super) fn start_timer(b: &Rc<Broker>) -> glommio::Task<()> {
         loop {
             glommio::timer::sleep(TICK).await;
             let Some(b) = weak.upgrade() else { return };
-            let now_ms = crate::config::Clock::System.now_ms();
+            let now_ms = storage::config::Clock::System.now_ms();
             b.groups.tick(Instant::now(), now_ms);
             write_group_metadata(&b, now_ms);
         }
@@ -245,7 +246,7 @@ fn append_group_metadata(
     group: &str,
     meta: &offsets::GroupMeta,
     now_ms: i64,
-) -> Option<(crate::PartitionLog, u64)> {
+) -> Option<(storage::PartitionLog, u64)> {
     let log = b.log(OFFSETS_TOPIC, partition_for(group))?;
     let batch = offsets::group_batch(group, Some(meta), now_ms);
     match log.append(bytes::Bytes::from(batch), 0) {
@@ -264,7 +265,7 @@ async fn write_emptied_group(b: &Broker, group: &str) {
     let meta = b.groups.with_existing(group, |g| {
         (g.meta_dirty && g.members.is_empty()).then(|| {
             g.meta_dirty = false;
-            group_meta(g, crate::config::Clock::System.now_ms())
+            group_meta(g, storage::config::Clock::System.now_ms())
         })
     });
     let Some(Some(meta)) = meta else { return };
@@ -285,7 +286,7 @@ pub(super) fn start_expiry(b: &Rc<Broker>) -> glommio::Task<()> {
         loop {
             glommio::timer::sleep(period).await;
             let Some(b) = weak.upgrade() else { return };
-            expire_offsets(&b, crate::config::Clock::System.now_ms()).await;
+            expire_offsets(&b, storage::config::Clock::System.now_ms()).await;
         }
     })
 }
@@ -590,7 +591,7 @@ pub(super) fn dispatch_sync(
                         Some(rx) => rx
                             .await
                             .unwrap_or_else(|_| SyncResult::error(ec::UNKNOWN_SERVER_ERROR)),
-                        None => SyncResult::error(state::UNKNOWN_MEMBER_ID),
+                        None => SyncResult::error(ec::UNKNOWN_MEMBER_ID),
                     }
                 }
                 .boxed_local()
@@ -629,7 +630,7 @@ pub(super) fn dispatch_heartbeat(
                                 Instant::now(),
                             )
                         })
-                        .unwrap_or(state::UNKNOWN_MEMBER_ID)
+                        .unwrap_or(ec::UNKNOWN_MEMBER_ID)
                 }
                 .boxed_local()
             })
@@ -674,8 +675,8 @@ pub(super) fn dispatch_leave(
                                     let id = match &instance {
                                         Some(i) => match grp.member_of_instance(i) {
                                             Some(id) if member.is_empty() || id == member => id,
-                                            Some(_) => return state::FENCED_INSTANCE_ID,
-                                            None => return state::UNKNOWN_MEMBER_ID,
+                                            Some(_) => return ec::FENCED_INSTANCE_ID,
+                                            None => return ec::UNKNOWN_MEMBER_ID,
                                         },
                                         None => member.clone(),
                                     };
@@ -683,10 +684,10 @@ pub(super) fn dispatch_leave(
                                         tracing::info!(group = %g, member = %id, "member left");
                                         ec::NONE
                                     } else {
-                                        state::UNKNOWN_MEMBER_ID
+                                        ec::UNKNOWN_MEMBER_ID
                                     }
                                 })
-                                .unwrap_or(state::UNKNOWN_MEMBER_ID)
+                                .unwrap_or(ec::UNKNOWN_MEMBER_ID)
                         })
                         .collect::<Vec<i16>>();
                     write_emptied_group(&c, &g).await;
@@ -734,13 +735,13 @@ async fn commit(
             if g.members.is_empty() {
                 ec::NONE
             } else {
-                state::UNKNOWN_MEMBER_ID
+                ec::UNKNOWN_MEMBER_ID
             }
         } else if g.state == state::State::CompletingRebalance
             && g.members.contains_key(&member)
             && g.generation == generation
         {
-            state::REBALANCE_IN_PROGRESS
+            ec::REBALANCE_IN_PROGRESS
         } else {
             g.check_member(&member, instance.as_deref(), generation)
         }
@@ -753,7 +754,7 @@ async fn commit(
         .iter()
         .map(|(_, _, c)| {
             if c.metadata.len() > METADATA_MAX {
-                state::OFFSET_METADATA_TOO_LARGE
+                ec::OFFSET_METADATA_TOO_LARGE
             } else {
                 ec::NONE
             }
@@ -768,7 +769,7 @@ async fn commit(
     if accepted.is_empty() {
         return codes;
     }
-    let now = crate::config::Clock::System.now_ms();
+    let now = storage::config::Clock::System.now_ms();
     let batch = offsets::commit_batch(&group, &accepted, now);
     let keys: Vec<(String, i32)> = accepted.iter().map(|(t, p, _)| (t.clone(), *p)).collect();
     let appended = |at| c.groups.with(&group, |g| g.commit_appended(&keys, at));
@@ -831,7 +832,7 @@ async fn delete_offsets(
     if deleted.is_empty() && !group_tombstone {
         return Ok(());
     }
-    let now = crate::config::Clock::System.now_ms();
+    let now = storage::config::Clock::System.now_ms();
     let keys: Vec<(String, i32)> = deleted.iter().map(|(k, _)| k.clone()).collect();
     let batch = offsets::tombstone_batch(group, &keys, group_tombstone, now);
     // Commits of these keys appended before the tombstones must not land in memory after it.
@@ -859,7 +860,7 @@ async fn delete_offsets(
 async fn delete_group(c: Rc<Broker>, group: String) -> i16 {
     let keys = c.groups.with_existing(&group, |g| {
         if g.state != state::State::Empty || !g.members.is_empty() {
-            Err(state::NON_EMPTY_GROUP)
+            Err(ec::NON_EMPTY_GROUP)
         } else {
             // The tombstone below supersedes any metadata record not written yet.
             g.meta_dirty = false;
@@ -870,7 +871,7 @@ async fn delete_group(c: Rc<Broker>, group: String) -> i16 {
         }
     });
     let keys = match keys {
-        None => return state::GROUP_ID_NOT_FOUND,
+        None => return ec::GROUP_ID_NOT_FOUND,
         Some(Err(code)) => return code,
         Some(Ok(keys)) => keys,
     };
@@ -896,7 +897,7 @@ pub(super) fn dispatch_delete_groups(
         for g in body.groups_names {
             let name = g.to_string();
             let code = if name.is_empty() {
-                state::INVALID_GROUP_ID
+                ec::INVALID_GROUP_ID
             } else {
                 let n = name.clone();
                 b.on_group(&name, move |c| delete_group(c, n).boxed_local())
@@ -950,7 +951,7 @@ async fn offset_delete(
             return Ok((std::collections::HashSet::new(), g.offsets.clone()));
         }
         if g.protocol_type.as_deref() != Some("consumer") {
-            return Err(state::NON_EMPTY_GROUP);
+            return Err(ec::NON_EMPTY_GROUP);
         }
         // Unknown subscriptions: every requested topic counts as subscribed.
         let subscribed = subscribed_topics(g)
@@ -958,7 +959,7 @@ async fn offset_delete(
         Ok((subscribed, g.offsets.clone()))
     });
     let (subscribed, committed) = match checked {
-        None => return Err(state::GROUP_ID_NOT_FOUND),
+        None => return Err(ec::GROUP_ID_NOT_FOUND),
         Some(r) => r?,
     };
     let mut keys = Vec::new();
@@ -969,7 +970,7 @@ async fn offset_delete(
             .into_iter()
             .map(|p| {
                 if is_subscribed {
-                    (p, state::GROUP_SUBSCRIBED_TO_TOPIC)
+                    (p, ec::GROUP_SUBSCRIBED_TO_TOPIC)
                 } else {
                     if let Some(c) = committed.get(&(t.clone(), p)) {
                         keys.push(((t.clone(), p), c.clone()));
@@ -1022,7 +1023,7 @@ pub(super) fn dispatch_offset_delete(
         }
         let g = group.clone();
         let result = if group.is_empty() {
-            Err(state::INVALID_GROUP_ID)
+            Err(ec::INVALID_GROUP_ID)
         } else {
             b.on_group(&group, move |c| {
                 offset_delete(c, g, requested).boxed_local()
@@ -1089,7 +1090,7 @@ pub(super) fn dispatch_offset_commit(
 ) -> Result<Completion, ProtocolError> {
     Ok(async move {
         let group = body.group_id.to_string();
-        let now = crate::config::Clock::System.now_ms();
+        let now = storage::config::Clock::System.now_ms();
         let requested: Vec<(String, i32, Committed)> = body
             .topics
             .iter()

@@ -12,8 +12,8 @@
 //! Owns that encoding and the replay of one partition's log. Must not: touch group membership
 //! (`state`) or another shard's logs.
 
-use crate::batch::{self, Record};
-use crate::log::PartitionLog;
+use storage::log::PartitionLog;
+use wire::batch::{self, Record};
 
 /// One committed offset.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -351,7 +351,7 @@ pub fn batch_records(batch_bytes: &[u8]) -> Option<Vec<OffsetRecord>> {
 }
 
 /// Every record of `log` from its start to its end, in order.
-pub async fn replay(log: &PartitionLog) -> Result<Vec<OffsetRecord>, crate::LogError> {
+pub async fn replay(log: &PartitionLog) -> Result<Vec<OffsetRecord>, storage::LogError> {
     let mut out = Vec::new();
     let mut offset = log.log_start_offset();
     let end = log.log_end_offset();

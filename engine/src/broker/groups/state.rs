@@ -17,20 +17,7 @@ use bytes::Bytes;
 use futures::channel::oneshot;
 
 use super::offsets::{Committed, GroupMeta};
-use crate::protocol::error_code as ec;
-
-pub const ILLEGAL_GENERATION: i16 = 22;
-pub const INCONSISTENT_GROUP_PROTOCOL: i16 = 23;
-pub const UNKNOWN_MEMBER_ID: i16 = 25;
-pub const INVALID_SESSION_TIMEOUT: i16 = 26;
-pub const REBALANCE_IN_PROGRESS: i16 = 27;
-pub const MEMBER_ID_REQUIRED: i16 = 79;
-pub const FENCED_INSTANCE_ID: i16 = 82;
-pub const OFFSET_METADATA_TOO_LARGE: i16 = 12;
-pub const INVALID_GROUP_ID: i16 = 24;
-pub const NON_EMPTY_GROUP: i16 = 68;
-pub const GROUP_ID_NOT_FOUND: i16 = 69;
-pub const GROUP_SUBSCRIBED_TO_TOPIC: i16 = 86;
+use wire::error_code as ec;
 
 /// How long a group that was empty waits for more members before its first generation
 /// (Kafka's group.initial.rebalance.delay.ms, shorter).
@@ -142,7 +129,7 @@ pub struct JoinParams {
     pub rebalance_timeout_ms: i32,
     pub protocol_type: String,
     pub protocols: Vec<(String, Bytes)>,
-    /// JoinGroup v4+: an unknown member first gets an id (MEMBER_ID_REQUIRED).
+    /// JoinGroup v4+: an unknown member first gets an id (ec::MEMBER_ID_REQUIRED).
     pub require_known_member_id: bool,
 }
 
@@ -161,7 +148,7 @@ pub struct Group {
     pub members: BTreeMap<String, Member>,
     /// group.instance.id → member id.
     pub static_members: HashMap<String, String>,
-    /// Member ids handed out with MEMBER_ID_REQUIRED, not joined yet.
+    /// Member ids handed out with ec::MEMBER_ID_REQUIRED, not joined yet.
     pending: HashSet<String>,
     /// When the current join phase ends regardless of who rejoined.
     rebalance_deadline: Option<Instant>,
@@ -212,14 +199,17 @@ impl Group {
         now: Instant,
     ) -> oneshot::Receiver<JoinResult> {
         if !(SESSION_TIMEOUT_MIN_MS..=SESSION_TIMEOUT_MAX_MS).contains(&p.session_timeout_ms) {
-            return answered(JoinResult::error(INVALID_SESSION_TIMEOUT, &p.member_id));
+            return answered(JoinResult::error(ec::INVALID_SESSION_TIMEOUT, &p.member_id));
         }
         if p.protocols.is_empty()
             || (!self.members.is_empty()
                 && (self.protocol_type.as_deref() != Some(p.protocol_type.as_str())
                     || !p.protocols.iter().any(|(name, _)| self.all_support(name))))
         {
-            return answered(JoinResult::error(INCONSISTENT_GROUP_PROTOCOL, &p.member_id));
+            return answered(JoinResult::error(
+                ec::INCONSISTENT_GROUP_PROTOCOL,
+                &p.member_id,
+            ));
         }
         let mut member_id = p.member_id.clone();
         // A static member taking over its membership in a Stable group: the leader before the
@@ -238,7 +228,7 @@ impl Group {
                     stable_takeover = Some(self.leader.clone().unwrap_or_default());
                 }
                 if let Some(mut m) = self.members.remove(&old) {
-                    m.fail_waiters(FENCED_INSTANCE_ID, &old);
+                    m.fail_waiters(ec::FENCED_INSTANCE_ID, &old);
                     self.members.insert(new_id.clone(), m);
                 }
                 if self.leader.as_deref() == Some(old.as_str()) {
@@ -249,16 +239,16 @@ impl Group {
                 member_id = new_member_id();
                 if p.require_known_member_id && p.instance_id.is_none() {
                     self.pending.insert(member_id.clone());
-                    return answered(JoinResult::error(MEMBER_ID_REQUIRED, &member_id));
+                    return answered(JoinResult::error(ec::MEMBER_ID_REQUIRED, &member_id));
                 }
             }
         } else if !self.members.contains_key(&member_id) && !self.pending.remove(&member_id) {
-            return answered(JoinResult::error(UNKNOWN_MEMBER_ID, &member_id));
+            return answered(JoinResult::error(ec::UNKNOWN_MEMBER_ID, &member_id));
         }
         if let Some(instance) = &p.instance_id {
             if let Some(owner) = self.static_members.get(instance) {
                 if *owner != member_id && self.members.contains_key(owner) {
-                    return answered(JoinResult::error(FENCED_INSTANCE_ID, &member_id));
+                    return answered(JoinResult::error(ec::FENCED_INSTANCE_ID, &member_id));
                 }
             }
             self.static_members
@@ -313,7 +303,7 @@ impl Group {
         m.protocols = p.protocols;
         m.last_heartbeat = now;
         if let Some(old) = m.join_waiter.replace(tx) {
-            let _ = old.send(JoinResult::error(UNKNOWN_MEMBER_ID, &member_id));
+            let _ = old.send(JoinResult::error(ec::UNKNOWN_MEMBER_ID, &member_id));
         }
         if self.protocol_type.is_none() || self.members.len() == 1 {
             self.protocol_type = Some(p.protocol_type);
@@ -343,7 +333,7 @@ impl Group {
         }
         for m in self.members.values_mut() {
             if let Some(w) = m.sync_waiter.take() {
-                let _ = w.send(SyncResult::error(REBALANCE_IN_PROGRESS));
+                let _ = w.send(SyncResult::error(ec::REBALANCE_IN_PROGRESS));
             }
         }
         let timeout = self
@@ -437,7 +427,7 @@ impl Group {
     /// generation, and those gone are evicted after session.timeout.ms like any member.
     pub fn restore(&mut self, meta: GroupMeta, now: Instant) {
         for (id, mut m) in std::mem::take(&mut self.members) {
-            m.fail_waiters(UNKNOWN_MEMBER_ID, &id);
+            m.fail_waiters(ec::UNKNOWN_MEMBER_ID, &id);
         }
         self.static_members.clear();
         self.pending.clear();
@@ -488,14 +478,14 @@ impl Group {
     pub fn check_member(&self, member_id: &str, instance_id: Option<&str>, generation: i32) -> i16 {
         if let Some(i) = instance_id {
             if self.static_members.get(i).is_some_and(|m| m != member_id) {
-                return FENCED_INSTANCE_ID;
+                return ec::FENCED_INSTANCE_ID;
             }
         }
         if !self.members.contains_key(member_id) {
-            return UNKNOWN_MEMBER_ID;
+            return ec::UNKNOWN_MEMBER_ID;
         }
         if generation != self.generation {
-            return ILLEGAL_GENERATION;
+            return ec::ILLEGAL_GENERATION;
         }
         ec::NONE
     }
@@ -521,7 +511,7 @@ impl Group {
         };
         match self.state {
             State::Empty | State::PreparingRebalance => {
-                let _ = tx.send(SyncResult::error(REBALANCE_IN_PROGRESS));
+                let _ = tx.send(SyncResult::error(ec::REBALANCE_IN_PROGRESS));
             }
             State::Stable => {
                 let a = self
@@ -565,14 +555,14 @@ impl Group {
         now: Instant,
     ) -> i16 {
         let code = self.check_member(member_id, instance_id, generation);
-        if code == UNKNOWN_MEMBER_ID || code == FENCED_INSTANCE_ID {
+        if code == ec::UNKNOWN_MEMBER_ID || code == ec::FENCED_INSTANCE_ID {
             return code;
         }
         if let Some(m) = self.members.get_mut(member_id) {
             m.last_heartbeat = now;
         }
         if self.state == State::PreparingRebalance {
-            return REBALANCE_IN_PROGRESS;
+            return ec::REBALANCE_IN_PROGRESS;
         }
         code
     }
@@ -594,7 +584,7 @@ impl Group {
         let Some(mut m) = self.forget_member(member_id) else {
             return false;
         };
-        m.fail_waiters(UNKNOWN_MEMBER_ID, member_id);
+        m.fail_waiters(ec::UNKNOWN_MEMBER_ID, member_id);
         match self.state {
             State::Empty => {}
             State::PreparingRebalance => self.try_complete_join(now),
@@ -793,7 +783,7 @@ mod tests {
         assert_eq!(g.members["a"].client_host, "/10.0.0.1");
         // Heartbeats and SyncGroup of the restored generation work with the old member ids.
         assert_eq!(g.heartbeat("a", None, 7, start), ec::NONE);
-        assert_eq!(g.heartbeat("a", None, 6, start), ILLEGAL_GENERATION);
+        assert_eq!(g.heartbeat("a", None, 6, start), ec::ILLEGAL_GENERATION);
         let mut rx = g.sync("b", Some("inst-b"), 7, Vec::new());
         let synced = rx.try_recv().unwrap().unwrap();
         assert_eq!(

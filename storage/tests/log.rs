@@ -8,8 +8,7 @@ use std::rc::Rc;
 
 use bytes::Bytes;
 use common::{batch, in_temp_dir, stamped};
-use engine::error::kafka_code;
-use engine::{Clock, LogConfig, LogError, PartitionLog, Watermark};
+use storage::{Clock, LogConfig, LogError, PartitionLog, Watermark};
 
 /// Segments of 1 MiB, so preallocation stays small.
 fn mib_config() -> LogConfig {
@@ -61,7 +60,7 @@ fn appended_batches_read_back_byte_identical_with_assigned_offsets() {
             "reading at the LEO is empty"
         );
         let err = log.read(9, 1024).await.unwrap_err();
-        assert_eq!(err.kafka_code(), kafka_code::OFFSET_OUT_OF_RANGE);
+        assert!(matches!(err, LogError::OffsetOutOfRange { .. }), "{err}");
         log.close().await.unwrap();
     });
 }
@@ -82,9 +81,9 @@ fn a_bad_batch_is_refused_and_nothing_of_its_record_set_is_appended() {
         let mut set = good.to_vec();
         set.extend(&corrupt);
         let err = log.append(Bytes::from(set), 0).unwrap_err();
-        assert_eq!(err.kafka_code(), kafka_code::CORRUPT_MESSAGE, "{err}");
+        assert!(matches!(err, LogError::CorruptMessage { .. }), "{err}");
         let err = log.append(batch(3, 10, 1000, 0), 0).unwrap_err();
-        assert_eq!(err.kafka_code(), kafka_code::MESSAGE_TOO_LARGE, "{err}");
+        assert!(matches!(err, LogError::MessageTooLarge { .. }), "{err}");
         assert_eq!(log.next_offset(), 0, "no offsets were assigned");
         log.append_and_wait(good.clone(), 0, Watermark::Written)
             .await
@@ -182,7 +181,7 @@ fn recent_data_is_served_from_the_tail_cache_without_disk_reads() {
         assert!(
             read.chunks
                 .iter()
-                .all(|c| matches!(c, engine::LogBytes::Memory { .. })),
+                .all(|c| matches!(c, storage::LogBytes::Memory { .. })),
             "{:?}",
             read.chunks
         );
@@ -208,7 +207,7 @@ async fn fill(log: &PartitionLog, tag: u64, mib: usize) -> u64 {
 fn tail_caches_of_one_shard_share_a_budget_and_release_it_on_close() {
     in_temp_dir(|path| async move {
         const MIB: usize = 1 << 20;
-        engine::tail::set_shard_tail_bytes(12 * MIB);
+        storage::tail::set_shard_tail_bytes(12 * MIB);
         let config = LogConfig {
             segment_bytes: 64 << 20,
             preallocate: false,
@@ -221,22 +220,22 @@ fn tail_caches_of_one_shard_share_a_budget_and_release_it_on_close() {
         let b = PartitionLog::open(path.join("b"), config, Clock::System)
             .await
             .unwrap();
-        let in_memory = |read: &engine::LogRead| {
+        let in_memory = |read: &storage::LogRead| {
             // A read of nothing would be "all in memory" (and "none"): it must return bytes.
             assert!(!read.chunks.is_empty(), "an empty read of a filled log");
             read.chunks
                 .iter()
-                .all(|c| matches!(c, engine::LogBytes::Memory { .. }))
+                .all(|c| matches!(c, storage::LogBytes::Memory { .. }))
         };
         // Alone, a partition keeps up to its own limit: 8 MiB back is still in memory.
         fill(&a, 1, 8).await;
-        assert!(engine::tail::shard_tail_bytes() >= 7 * MIB);
+        assert!(storage::tail::shard_tail_bytes() >= 7 * MIB);
         assert!(in_memory(&a.read(0, 1 << 20).await.unwrap()));
         // A second busy partition pushes the shard over its budget: each writer then gives back
         // its own oldest bytes, down to the floor, so the shard stays near the budget.
         fill(&b, 2, 12).await;
         fill(&a, 3, 4).await;
-        let held = engine::tail::shard_tail_bytes();
+        let held = storage::tail::shard_tail_bytes();
         assert!(held <= 14 * MIB, "shard tail caches hold {held} bytes");
         let old = a.read(0, 1 << 20).await.unwrap();
         assert!(
@@ -250,11 +249,11 @@ fn tail_caches_of_one_shard_share_a_budget_and_release_it_on_close() {
         b.close().await.unwrap();
         drop((a, b));
         assert_eq!(
-            engine::tail::shard_tail_bytes(),
+            storage::tail::shard_tail_bytes(),
             0,
             "closed logs release their caches"
         );
-        engine::tail::set_shard_tail_bytes(engine::tail::SHARD_TAIL_BYTES_DEFAULT);
+        storage::tail::set_shard_tail_bytes(storage::tail::SHARD_TAIL_BYTES_DEFAULT);
     });
 }
 
@@ -632,7 +631,7 @@ fn a_sequential_cold_reader_is_served_by_read_ahead_across_window_boundaries() {
             assert!(read
                 .chunks
                 .iter()
-                .all(|c| matches!(c, engine::LogBytes::Disk(_))));
+                .all(|c| matches!(c, storage::LogBytes::Disk(_))));
             slices += read.chunks.len();
             got.extend(read.to_vec());
             offset = read.next_offset().unwrap();
@@ -723,7 +722,7 @@ fn set_config_changes_rolls_limits_retention_and_flushing_of_an_open_log() {
         assert_eq!(log.log_start_offset(), 24);
         // max.message.bytes applies to the next append.
         let err = log.append(batch(9, 4, 1000, 1_000), 0).unwrap_err();
-        assert_eq!(err.kafka_code(), kafka_code::MESSAGE_TOO_LARGE, "{err}");
+        assert!(matches!(err, LogError::MessageTooLarge { .. }), "{err}");
         // flush.ms set on a log with unsynced data and no waiter: the flusher re-plans.
         log.set_config(mib_config());
         let last = log

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::{batch, run, stamped};
-use engine::{Clock, LogConfig, PartitionLog, Watermark};
+use storage::{Clock, LogConfig, PartitionLog, Watermark};
 
 const ROUNDS: usize = 24;
 const IN_FLIGHT: usize = 8;

@@ -1,4 +1,4 @@
-//! The pre-decode guard (`engine::protocol::guard::check`) against real requests of every
+//! The pre-decode guard (`wire::protocol::guard::check`) against real requests of every
 //! supported API and version encoded by the `kafka-protocol` crate, and against lying array
 //! lengths: valid requests pass, and whatever the guard accepts the crate decodes without
 //! over-allocating or panicking.
@@ -7,8 +7,6 @@ mod requests;
 use requests::group_body;
 
 use bytes::{Bytes, BytesMut};
-use engine::protocol::api_versions::SUPPORTED;
-use engine::protocol::guard::check;
 use kafka_protocol::messages::create_partitions_request::{
     CreatePartitionsAssignment, CreatePartitionsTopic,
 };
@@ -21,6 +19,8 @@ use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListO
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::{Encodable, StrBytes};
+use wire::protocol::api_versions::SUPPORTED;
+use wire::protocol::guard::check;
 
 fn name(s: &str) -> TopicName {
     TopicName(StrBytes::from_string(s.into()))

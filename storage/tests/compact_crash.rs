@@ -21,9 +21,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::run;
-use engine::batch::{encode_batch, records_in, reseal, scan_batch, Record, Scanned, HEADER_LEN};
-use engine::codec::{self, Codec};
-use engine::{Clock, LogConfig, PartitionLog, Watermark};
+use storage::{Clock, LogConfig, PartitionLog, Watermark};
+use wire::batch::{encode_batch, records_in, reseal, scan_batch, Record, Scanned, HEADER_LEN};
+use wire::codec::{self, Codec};
 
 const ROUNDS: usize = 16;
 const KEYS: u64 = 40;

@@ -7,8 +7,8 @@ use std::cell::Cell;
 use std::rc::Rc;
 
 use common::{batch, in_temp_dir, stamped};
-use engine::{Clock, LogConfig, LogError, PartitionLog, Watermark};
 use proptest::prelude::*;
+use storage::{Clock, LogConfig, LogError, PartitionLog, Watermark};
 
 #[derive(Debug, Clone)]
 enum Op {

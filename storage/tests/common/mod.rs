@@ -1,10 +1,10 @@
-//! Helpers shared by the engine's integration tests: an executor and batch factories.
+//! Helpers shared by the storage crate's integration tests: an executor and batch factories.
 #![allow(dead_code)]
 
 use std::future::Future;
 
 use bytes::Bytes;
-use engine::batch::{encode_batch, Record};
+use wire::batch::{encode_batch, Record};
 
 /// Runs `fut` on a fresh glommio executor with a small io memory (the default memlock limit is
 /// 8 MiB), returning its output.
@@ -56,6 +56,6 @@ pub fn value_bytes(tag: u64, i: usize, len: usize) -> Vec<u8> {
 /// The batch as the log stores it: base offset and leader epoch stamped.
 pub fn stamped(batch: &[u8], base_offset: u64, leader_epoch: i32) -> Vec<u8> {
     let mut out = batch.to_vec();
-    engine::batch::stamp(&mut out, base_offset, leader_epoch);
+    wire::batch::stamp(&mut out, base_offset, leader_epoch);
     out
 }

@@ -6,7 +6,40 @@
 //! offset and partition leader epoch), which lie outside the CRC. (Compaction rewrites batches:
 //! it decompresses through `codec` and puts the kept records back with [`rebuilt`].)
 
-use crate::error::{LogError, Result};
+use crate::error_code;
+
+/// A record set that breaks Kafka's batch rules; none of it may be appended.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BatchError {
+    /// The bytes are not a well-formed v2 record batch (bad magic, length or CRC).
+    #[error("corrupt record batch at byte {position} of the record set: {reason}")]
+    CorruptMessage { position: usize, reason: String },
+    /// A message set in the pre-0.11 formats (magic 0 or 1): weir stores record batches v2 only.
+    #[error("message format v{magic} at byte {position} of the record set is not supported: weir stores record batches v2 (Kafka clients 0.11 and later)")]
+    UnsupportedMessageFormat { position: usize, magic: i8 },
+    /// A batch larger than the partition's `max.message.bytes`.
+    #[error("record batch of {size} bytes exceeds max.message.bytes = {max}")]
+    MessageTooLarge { size: usize, max: usize },
+    /// A well-formed batch whose contents break a rule (record count, offset deltas, empty batch).
+    #[error("invalid record batch at byte {position} of the record set: {reason}")]
+    InvalidRecord { position: usize, reason: String },
+}
+
+impl BatchError {
+    /// The Kafka error code a producer should see (Kafka's rules, see `validate_record_set`).
+    pub fn kafka_code(&self) -> i16 {
+        match self {
+            BatchError::CorruptMessage { .. } => error_code::CORRUPT_MESSAGE,
+            BatchError::UnsupportedMessageFormat { .. } => {
+                error_code::UNSUPPORTED_FOR_MESSAGE_FORMAT
+            }
+            BatchError::MessageTooLarge { .. } => error_code::MESSAGE_TOO_LARGE,
+            BatchError::InvalidRecord { .. } => error_code::INVALID_RECORD,
+        }
+    }
+}
+
+type Result<T, E = BatchError> = std::result::Result<T, E>;
 
 /// Bytes before `batchLength`'s payload: baseOffset (8) + batchLength (4).
 pub const LOG_OVERHEAD: usize = 12;
@@ -104,7 +137,7 @@ pub fn idempotent_header(records: &[u8]) -> Result<Option<BatchHeader>> {
         return Ok(None);
     };
     if header.total_len() != Some(records.len()) {
-        return Err(LogError::InvalidRecord {
+        return Err(BatchError::InvalidRecord {
             position: 0,
             reason: "an idempotent producer's record set must be exactly one batch".into(),
         });
@@ -138,18 +171,18 @@ pub fn validate_record_set(records: &[u8], max_message_bytes: usize) -> Result<V
     let mut spans = Vec::new();
     let mut position = 0;
     if records.is_empty() {
-        return Err(LogError::InvalidRecord {
+        return Err(BatchError::InvalidRecord {
             position: 0,
             reason: "empty record set".into(),
         });
     }
     while position < records.len() {
         let rest = &records[position..];
-        let corrupt = |reason: String| LogError::CorruptMessage { position, reason };
+        let corrupt = |reason: String| BatchError::CorruptMessage { position, reason };
         // Legacy message sets put their magic byte where batches v2 do; a small one is shorter
         // than a v2 header, so look at it first.
         if let Some(&magic @ (0 | 1)) = rest.get(MAGIC_AT) {
-            return Err(LogError::UnsupportedMessageFormat {
+            return Err(BatchError::UnsupportedMessageFormat {
                 position,
                 magic: magic as i8,
             });
@@ -170,7 +203,7 @@ pub fn validate_record_set(records: &[u8], max_message_bytes: usize) -> Result<V
             ))
         })?;
         if len > max_message_bytes {
-            return Err(LogError::MessageTooLarge {
+            return Err(BatchError::MessageTooLarge {
                 size: len,
                 max: max_message_bytes,
             });
@@ -190,7 +223,7 @@ pub fn validate_record_set(records: &[u8], max_message_bytes: usize) -> Result<V
             )));
         }
         validate_contents(&header, batch)
-            .map_err(|reason| LogError::InvalidRecord { position, reason })?;
+            .map_err(|reason| BatchError::InvalidRecord { position, reason })?;
         spans.push(BatchSpan {
             header,
             position,
@@ -607,7 +640,7 @@ mod tests {
             set.extend(legacy_message(magic, value));
             let err = validate_record_set(&set, 1 << 20).unwrap_err();
             assert!(
-                matches!(err, LogError::UnsupportedMessageFormat { position: p, magic: m } if p == position && m == magic as i8),
+                matches!(err, BatchError::UnsupportedMessageFormat { position: p, magic: m } if p == position && m == magic as i8),
                 "{err:?}"
             );
             assert_eq!(err.kafka_code(), 43, "UNSUPPORTED_FOR_MESSAGE_FORMAT");
@@ -634,42 +667,27 @@ mod tests {
 
         let mut flipped = good.clone();
         *flipped.last_mut().unwrap() ^= 1;
-        assert_eq!(
-            code(&flipped, 1 << 20),
-            crate::error::kafka_code::CORRUPT_MESSAGE
-        );
+        assert_eq!(code(&flipped, 1 << 20), error_code::CORRUPT_MESSAGE);
 
         let mut magic = good.clone();
         magic[MAGIC_AT] = 3;
-        assert_eq!(
-            code(&magic, 1 << 20),
-            crate::error::kafka_code::CORRUPT_MESSAGE
-        );
+        assert_eq!(code(&magic, 1 << 20), error_code::CORRUPT_MESSAGE);
 
         assert_eq!(
             code(&good[..good.len() - 1], 1 << 20),
-            crate::error::kafka_code::CORRUPT_MESSAGE
+            error_code::CORRUPT_MESSAGE
         );
-        assert_eq!(
-            code(&good, good.len() - 1),
-            crate::error::kafka_code::MESSAGE_TOO_LARGE
-        );
+        assert_eq!(code(&good, good.len() - 1), error_code::MESSAGE_TOO_LARGE);
 
         let mut count = good.clone();
         count[RECORDS_COUNT_AT + 3] = 3;
         reseal(&mut count);
-        assert_eq!(
-            code(&count, 1 << 20),
-            crate::error::kafka_code::INVALID_RECORD
-        );
+        assert_eq!(code(&count, 1 << 20), error_code::INVALID_RECORD);
 
         let mut delta = good.clone();
         delta[LAST_OFFSET_DELTA_AT + 3] = 5;
         reseal(&mut delta);
-        assert_eq!(
-            code(&delta, 1 << 20),
-            crate::error::kafka_code::INVALID_RECORD
-        );
+        assert_eq!(code(&delta, 1 << 20), error_code::INVALID_RECORD);
     }
 
     #[test]
@@ -681,7 +699,7 @@ mod tests {
         batch[offset_delta_at] = 2; // zigzag 1
         reseal(&mut batch);
         let err = validate_record_set(&batch, 1 << 20).unwrap_err();
-        assert!(matches!(err, LogError::InvalidRecord { .. }), "{err}");
+        assert!(matches!(err, BatchError::InvalidRecord { .. }), "{err}");
     }
 
     #[test]

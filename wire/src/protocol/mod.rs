@@ -21,34 +21,7 @@ pub mod wire;
 
 use bytes::Bytes;
 
-use crate::tail::LogBytes;
-
-/// Kafka error codes the request layer answers with (from Kafka's `Errors` enum).
-pub mod error_code {
-    pub const NONE: i16 = 0;
-    pub const UNKNOWN_SERVER_ERROR: i16 = -1;
-    pub const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
-    pub const LEADER_NOT_AVAILABLE: i16 = 5;
-    pub const NOT_LEADER_OR_FOLLOWER: i16 = 6;
-    pub const REQUEST_TIMED_OUT: i16 = 7;
-    pub const CORRUPT_MESSAGE: i16 = 2;
-    pub const FETCH_SESSION_ID_NOT_FOUND: i16 = 70;
-    pub const INVALID_TOPIC_EXCEPTION: i16 = 17;
-    pub const INVALID_REQUIRED_ACKS: i16 = 21;
-    pub const TOPIC_AUTHORIZATION_FAILED: i16 = 29;
-    pub const UNSUPPORTED_VERSION: i16 = 35;
-    pub const TOPIC_ALREADY_EXISTS: i16 = 36;
-    pub const INVALID_PARTITIONS: i16 = 37;
-    pub const INVALID_REPLICATION_FACTOR: i16 = 38;
-    pub const INVALID_REQUEST: i16 = 42;
-    pub const INVALID_CONFIG: i16 = 40;
-    pub const UNKNOWN_TOPIC_ID: i16 = 100;
-    pub const COORDINATOR_NOT_AVAILABLE: i16 = 15;
-    pub const NOT_COORDINATOR: i16 = 16;
-    pub const OUT_OF_ORDER_SEQUENCE_NUMBER: i16 = 45;
-    pub const INVALID_PRODUCER_EPOCH: i16 = 47;
-    pub const INVALID_RECORD: i16 = 87;
-}
+use std::ops::Deref;
 
 /// A request or frame the protocol layer refuses; the connection that sent it is closed.
 #[derive(Debug, thiserror::Error)]
@@ -78,19 +51,20 @@ pub enum ProtocolError {
 }
 
 /// One piece of a response frame, written to the socket in order.
-pub enum Part {
+///
+/// `X` is the type of record bytes the caller holds without copying (the broker's log buffers);
+/// this layer only needs to see them as bytes, so it does not know what keeps them alive.
+pub enum Part<X = Bytes> {
     /// Bytes the request layer encoded (headers, control-plane bodies, copies from other shards).
     Bytes(Bytes),
-    /// Record bytes as the log holds them (tail cache or DMA read buffer): written without copying.
-    Log(LogBytes),
+    /// Record bytes as their owner holds them (the log's tail cache or a DMA read buffer):
+    /// written without copying.
+    External(X),
 }
 
-impl Part {
+impl<X: Deref<Target = [u8]>> Part<X> {
     pub fn len(&self) -> usize {
-        match self {
-            Part::Bytes(b) => b.len(),
-            Part::Log(l) => l.len(),
-        }
+        self.as_slice().len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -100,20 +74,25 @@ impl Part {
     pub fn as_slice(&self) -> &[u8] {
         match self {
             Part::Bytes(b) => b,
-            Part::Log(l) => l,
+            Part::External(x) => x,
         }
     }
 }
 
 /// A whole response: size prefix + header + body, as parts written in order.
-#[derive(Default)]
-pub struct ResponseFrame {
-    pub parts: Vec<Part>,
+pub struct ResponseFrame<X = Bytes> {
+    pub parts: Vec<Part<X>>,
 }
 
-impl ResponseFrame {
+impl<X> Default for ResponseFrame<X> {
+    fn default() -> Self {
+        ResponseFrame { parts: Vec::new() }
+    }
+}
+
+impl<X: Deref<Target = [u8]>> ResponseFrame<X> {
     /// A frame whose body (after the 4-byte size) is `parts`.
-    pub fn from_parts(mut parts: Vec<Part>) -> ResponseFrame {
+    pub fn from_parts(mut parts: Vec<Part<X>>) -> ResponseFrame<X> {
         let size: usize = parts.iter().map(Part::len).sum();
         let mut all = Vec::with_capacity(parts.len() + 1);
         all.push(Part::Bytes(Bytes::copy_from_slice(
@@ -158,10 +137,10 @@ pub fn decode_body<T: kafka_protocol::protocol::Decodable>(
 }
 
 /// Encodes a control-plane response (header + body) into a frame.
-pub fn encode_response<T: kafka_protocol::protocol::Encodable>(
+pub fn encode_response<T: kafka_protocol::protocol::Encodable, X: Deref<Target = [u8]>>(
     header: &header::RequestHeader,
     body: &T,
-) -> Result<ResponseFrame, ProtocolError> {
+) -> Result<ResponseFrame<X>, ProtocolError> {
     let mut out = bytes::BytesMut::with_capacity(64);
     header::put_response_header(
         &mut out,

@@ -101,10 +101,10 @@ pub fn parse(body: Bytes, version: i16) -> Result<ProduceRequest, ProtocolError>
 
 /// The Produce response of v0–2: [topic name, [partition, error code, base offset,
 /// log append time (v2)]], throttle time (v1+). Later versions go through `kafka-protocol`.
-pub fn encode_legacy_response(
+pub fn encode_legacy_response<X: std::ops::Deref<Target = [u8]>>(
     header: &RequestHeader,
     response: &ProduceResponse,
-) -> Result<ResponseFrame, ProtocolError> {
+) -> Result<ResponseFrame<X>, ProtocolError> {
     let version = header.api_version;
     if !(0..FIRST_WITH_TRANSACTIONAL_ID).contains(&version) {
         return Err(ProtocolError::Encode {
@@ -219,7 +219,7 @@ mod tests {
                 correlation_id: 5,
                 client_id: None,
             };
-            let frame = encode_legacy_response(&header, &response).unwrap();
+            let frame: ResponseFrame = encode_legacy_response(&header, &response).unwrap();
             let bytes: Vec<u8> = frame
                 .parts
                 .iter()
@@ -253,6 +253,6 @@ mod tests {
             correlation_id: 5,
             client_id: None,
         };
-        assert!(encode_legacy_response(&v3, &response).is_err());
+        assert!(encode_legacy_response::<Bytes>(&v3, &response).is_err());
     }
 }

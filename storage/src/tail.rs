@@ -15,7 +15,7 @@ use std::rc::Rc;
 
 use glommio::io::{DmaBuffer, ReadResult};
 
-use crate::batch::BatchHeader;
+use wire::batch::BatchHeader;
 
 /// Bytes of a read: either a slice of a cached write buffer or of a DMA read buffer.
 pub enum LogBytes {

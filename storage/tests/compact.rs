@@ -11,11 +11,11 @@ use std::rc::Rc;
 
 use bytes::Bytes;
 use common::in_temp_dir;
-use engine::batch::{
+use storage::{Clock, LogConfig, PartitionLog, Watermark};
+use wire::batch::{
     encode_batch, record_views, records_in, scan_batch, BatchHeader, Record, Scanned, HEADER_LEN,
 };
-use engine::codec::{self, Codec};
-use engine::{Clock, LogConfig, PartitionLog, Watermark};
+use wire::codec::{self, Codec};
 
 /// Small segments without preallocation; compact only, every pass due.
 fn compact_config() -> LogConfig {
@@ -334,18 +334,18 @@ fn an_unreadable_compressed_batch_is_kept_whole_and_then_tombstones_stay() {
             headers: Vec::new(),
         };
         let mut bomb = compressed(Codec::Zstd, std::slice::from_ref(&record), None).to_vec();
-        let zeros = vec![0u8; engine::compact::DECOMPRESSED_BATCH_MAX + 1];
+        let zeros = vec![0u8; storage::compact::DECOMPRESSED_BATCH_MAX + 1];
         bomb.truncate(HEADER_LEN);
         codec::compress_into(Codec::Zstd, None, &zeros, &mut bomb).unwrap();
         let len = (bomb.len() - 12) as i32;
         bomb[8..12].copy_from_slice(&len.to_be_bytes());
-        engine::batch::reseal(&mut bomb);
+        wire::batch::reseal(&mut bomb);
         assert!(bomb.len() < 64 << 10, "{} bytes", bomb.len());
         let bomb_at = log.append(Bytes::from(bomb), 0).unwrap().first_offset;
         let mut damaged = compressed(Codec::Lz4, std::slice::from_ref(&record), None).to_vec();
         let end = damaged.len();
         damaged[HEADER_LEN + 7..end].fill(0x11);
-        engine::batch::reseal(&mut damaged);
+        wire::batch::reseal(&mut damaged);
         let damaged_at = log.append(Bytes::from(damaged), 0).unwrap().first_offset;
         log.set_config(compact);
         fill(&log, 5, 10, now.get()).await;
@@ -394,7 +394,7 @@ fn a_producers_last_batch_is_kept_whole() {
             b[43..51].copy_from_slice(&77i64.to_be_bytes()); // producer id
             b[51..53].copy_from_slice(&0i16.to_be_bytes()); // epoch
             b[53..57].copy_from_slice(&seq.to_be_bytes()); // base sequence
-            engine::batch::reseal(&mut b);
+            wire::batch::reseal(&mut b);
             Bytes::from(b)
         };
         log.append(producer_batch(0), 0).unwrap();
@@ -427,7 +427,7 @@ fn compressed(codec: Codec, records: &[Record], producer: Option<(i64, i32)>) ->
         b[51..53].copy_from_slice(&0i16.to_be_bytes());
         b[53..57].copy_from_slice(&seq.to_be_bytes());
     }
-    engine::batch::reseal(&mut b);
+    wire::batch::reseal(&mut b);
     Bytes::from(b)
 }
 
@@ -649,7 +649,7 @@ fn the_cleaner_checkpoint_survives_a_restart() {
         b[43..51].copy_from_slice(&91i64.to_be_bytes());
         b[51..53].copy_from_slice(&0i16.to_be_bytes());
         b[53..57].copy_from_slice(&5i32.to_be_bytes());
-        engine::batch::reseal(&mut b);
+        wire::batch::reseal(&mut b);
         let producer_last = log.append(Bytes::from(b), 0).unwrap().first_offset;
         fill(&log, 20, 30, 1_000).await;
         let first = log
@@ -658,7 +658,7 @@ fn the_cleaner_checkpoint_survives_a_restart() {
             .unwrap()
             .expect("all dirty: a pass runs");
         assert!(first.records_removed > 500, "{first:?}");
-        assert!(path.join(engine::compact::CHECKPOINT_FILE).exists());
+        assert!(path.join(storage::compact::CHECKPOINT_FILE).exists());
         let has_producer_batch = |log: PartitionLog| async move {
             let read = log.read(producer_last, 1 << 16).await.unwrap();
             read.batches
@@ -695,7 +695,7 @@ fn the_cleaner_checkpoint_survives_a_restart() {
         log.close().await.unwrap();
 
         // Without the checkpoint the whole log counts as dirty once (what the file saves).
-        std::fs::remove_file(path.join(engine::compact::CHECKPOINT_FILE)).unwrap();
+        std::fs::remove_file(path.join(storage::compact::CHECKPOINT_FILE)).unwrap();
         let log = open_log(&path, config, Clock::System).await;
         assert!(log.compact().await.unwrap().is_some());
         log.close().await.unwrap();
@@ -721,9 +721,8 @@ fn a_compacted_log_refuses_records_without_a_key() {
             },
         ]));
         let err = log.append(keyless.clone(), 0).unwrap_err();
-        assert_eq!(
-            err.kafka_code(),
-            engine::error::kafka_code::INVALID_RECORD,
+        assert!(
+            matches!(err, storage::LogError::InvalidRecord { .. }),
             "{err}"
         );
         assert_eq!(log.next_offset(), 0, "nothing of it appended");
@@ -746,9 +745,8 @@ fn a_compacted_log_refuses_records_without_a_key() {
             let err = log
                 .append(compressed(codec, &records, None), 0)
                 .unwrap_err();
-            assert_eq!(
-                err.kafka_code(),
-                engine::error::kafka_code::INVALID_RECORD,
+            assert!(
+                matches!(err, storage::LogError::InvalidRecord { .. }),
                 "{codec}: {err}"
             );
             assert!(log
@@ -759,11 +757,10 @@ fn a_compacted_log_refuses_records_without_a_key() {
         let mut bad = compressed(Codec::Lz4, &records[..1], None).to_vec();
         let end = bad.len();
         bad[HEADER_LEN..end].fill(0x11);
-        engine::batch::reseal(&mut bad);
+        wire::batch::reseal(&mut bad);
         let err = log.append(Bytes::from(bad), 0).unwrap_err();
-        assert_eq!(
-            err.kafka_code(),
-            engine::error::kafka_code::CORRUPT_MESSAGE,
+        assert!(
+            matches!(err, storage::LogError::CorruptMessage { .. }),
             "{err}"
         );
         assert_eq!(log.next_offset(), 4, "only the keyed batches");

@@ -43,12 +43,13 @@ use futures::future::{join_all, select};
 use glommio::io::DmaBuffer;
 use glommio::Task;
 
-use crate::batch::{self, BatchHeader, BatchSpan};
 use crate::config::{Clock, LogConfig};
+use crate::durable;
 use crate::error::{LogError, Result};
 use crate::readahead::ReadAhead;
 use crate::segment::{self, read_batches, Segment};
 use crate::tail::{LogBytes, TailCache};
+use wire::batch::{self, BatchHeader, BatchSpan};
 
 const CLEAN_SHUTDOWN_MARKER: &str = ".clean_shutdown";
 /// Bytes of header the broker stamps: base offset (8), batch length (4), leader epoch (4).
@@ -216,7 +217,7 @@ impl PartitionLog {
             .map_err(|e| LogError::io("resolving log directory", dir.as_ref(), e))?;
         std::fs::create_dir_all(&dir)
             .map_err(|e| LogError::io("creating log directory", &dir, e))?;
-        segment::probe_device(&dir).await?;
+        durable::probe_device(&dir).await?;
         // A compaction swap interrupted by a crash is finished (or its leftovers removed) before
         // the segments are listed.
         crate::compact::recover(&dir).await?;
@@ -240,7 +241,7 @@ impl PartitionLog {
         if clean {
             std::fs::remove_file(&marker)
                 .map_err(|e| LogError::io("removing marker", &marker, e))?;
-            segment::sync_dir(&dir).await?;
+            durable::sync_dir(&dir).await?;
         }
         let preallocate = config.preallocate_bytes();
         let interval = config.index_interval_bytes;
@@ -821,11 +822,9 @@ fn refuse_keyless(records: &[u8], spans: &[BatchSpan]) -> Result<()> {
     for span in spans {
         let batch = &records[span.position..span.position + span.len];
         let header = &span.header;
-        let plain = match crate::codec::Codec::from_id(header.compression()) {
-            Ok(crate::codec::Codec::None) => {
-                std::borrow::Cow::Borrowed(&batch[batch::HEADER_LEN..])
-            }
-            Ok(codec) => crate::codec::decompress(
+        let plain = match wire::codec::Codec::from_id(header.compression()) {
+            Ok(wire::codec::Codec::None) => std::borrow::Cow::Borrowed(&batch[batch::HEADER_LEN..]),
+            Ok(codec) => wire::codec::decompress(
                 codec,
                 &batch[batch::HEADER_LEN..],
                 crate::compact::DECOMPRESSED_BATCH_MAX,
@@ -1346,7 +1345,7 @@ async fn roll(shared: &Shared) -> Result<()> {
 
 async fn close_active(shared: &Shared) -> Result<()> {
     seal_active(shared).await?;
-    segment::write_file_durably(&shared.dir, CLEAN_SHUTDOWN_MARKER, b"clean\n").await
+    durable::write_file_durably(&shared.dir, CLEAN_SHUTDOWN_MARKER, b"clean\n").await
 }
 
 /// Seals the active segment (see `Segment::seal`) and moves the durable watermark to its end.

@@ -1,11 +1,13 @@
 //! The Fetch response, encoded by hand so record bytes go to the socket as the log holds them:
 //! the encoder emits control bytes as `Part::Bytes` and each partition's records as the parts it
-//! is given (the log's `LogBytes` on the owning shard, or one copy made by another shard).
+//! is given (the log's own buffers on the owning shard, or one copy made by another shard).
 //!
 //! Layout v4–v11 (classic) and v12 (flexible): throttle_time_ms, error_code (v7+), session_id
 //! (v7+), [topic, [partition_index, error_code, high_watermark, last_stable_offset,
 //! log_start_offset (v5+), aborted_transactions, preferred_read_replica (v11+), records]].
 //! Owns that layout. Must not read the log or decide what to return.
+
+use std::ops::Deref;
 
 use bytes::{BufMut, BytesMut};
 
@@ -15,28 +17,28 @@ use super::{Part, ResponseFrame};
 
 const FIRST_FLEXIBLE: i16 = 12;
 
-pub struct FetchResponseTopic {
+pub struct FetchResponseTopic<X = bytes::Bytes> {
     pub name: String,
-    pub partitions: Vec<FetchResponsePartition>,
+    pub partitions: Vec<FetchResponsePartition<X>>,
 }
 
-pub struct FetchResponsePartition {
+pub struct FetchResponsePartition<X = bytes::Bytes> {
     pub index: i32,
     pub error_code: i16,
     pub high_watermark: i64,
     pub last_stable_offset: i64,
     pub log_start_offset: i64,
     /// Whole record batches, in order.
-    pub records: Vec<Part>,
+    pub records: Vec<Part<X>>,
 }
 
 /// Encodes a Fetch response (`header.api_version` in 4..=12).
-pub fn encode(
+pub fn encode<X: Deref<Target = [u8]>>(
     header: &RequestHeader,
     error_code: i16,
     session_id: i32,
-    topics: Vec<FetchResponseTopic>,
-) -> ResponseFrame {
+    topics: Vec<FetchResponseTopic<X>>,
+) -> ResponseFrame<X> {
     let version = header.api_version;
     let flexible = version >= FIRST_FLEXIBLE;
     let mut parts = Vec::new();
@@ -110,7 +112,7 @@ mod tests {
                         last_stable_offset: 10,
                         log_start_offset: 0,
                         records: vec![
-                            Part::Bytes(Bytes::from_static(b"abc")),
+                            Part::<Bytes>::Bytes(Bytes::from_static(b"abc")),
                             Part::Bytes(Bytes::from_static(b"defg")),
                         ],
                     },

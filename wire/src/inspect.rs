@@ -1,5 +1,5 @@
 //! The whole pure path of one request frame, for the fuzz target (`fuzz/`) and the corpus test
-//! (`engine/tests/decoder_corpus.rs`): [`protocol::request::decode_request`] (what the dispatch
+//! (`wire/tests/decoder_corpus.rs`): [`protocol::request::decode_request`] (what the dispatch
 //! stage does), then for a Produce request the checks each owning shard runs on a partition's
 //! record set before it touches the partition's state (`batch::idempotent_header`, then
 //! `batch::validate_record_set`, which `PartitionLog::append` runs first).
@@ -9,8 +9,8 @@
 
 use bytes::Bytes;
 
+use crate::batch::BatchError;
 use crate::batch::{self, BatchSpan};
-use crate::error::LogError;
 use crate::protocol::request::{decode_request, DecodedRequest, RequestBody};
 use crate::protocol::ProtocolError;
 
@@ -20,7 +20,7 @@ pub struct Inspection {
     pub request: DecodedRequest,
     /// For a Produce request, each non-null record set in request order: its batches, or the
     /// error its partition would be answered with (the connection stays open).
-    pub record_sets: Vec<Result<Vec<BatchSpan>, LogError>>,
+    pub record_sets: Vec<Result<Vec<BatchSpan>, BatchError>>,
 }
 
 /// Runs the pure path on `frame` (the bytes after the size prefix). Record sets are validated

@@ -5,7 +5,7 @@
 //!
 //! Owns the order of those steps and the map from API to body decoder. The broker's dispatch
 //! stage calls [`decode_request`] and nothing else on a frame; the fuzz target (`fuzz/`) and the
-//! corpus test (`engine/tests/decoder_corpus.rs`) call the same function, so what they exercise is
+//! corpus test (`wire/tests/decoder_corpus.rs`) call the same function, so what they exercise is
 //! exactly what a connection's bytes go through. Must not: touch state, allocate from a length the
 //! frame cannot back, or panic on any input (every failure is a [`ProtocolError`], and the broker
 //! closes the connection that sent it).

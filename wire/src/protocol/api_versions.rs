@@ -11,7 +11,8 @@ use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::{ApiKey, ApiVersionsResponse};
 
 use super::header::RequestHeader;
-use super::{encode_response, error_code, ProtocolError, ResponseFrame};
+use super::{encode_response, ProtocolError, ResponseFrame};
+use crate::error_code;
 
 /// (API, lowest version, highest version) that weir answers.
 pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
@@ -98,7 +99,9 @@ pub fn api_name(key: ApiKey) -> &'static str {
 
 /// Answers an ApiVersions request of any version (the body is not needed: v3's client software
 /// name and version are informational).
-pub fn respond(header: &RequestHeader) -> Result<ResponseFrame, ProtocolError> {
+pub fn respond<X: std::ops::Deref<Target = [u8]>>(
+    header: &RequestHeader,
+) -> Result<ResponseFrame<X>, ProtocolError> {
     let api_keys = SUPPORTED
         .iter()
         .map(|(key, min, max)| {
@@ -142,7 +145,7 @@ mod tests {
 
     #[test]
     fn v3_response_has_no_tagged_fields_and_decodes() {
-        let frame = respond(&header(3)).unwrap().to_vec();
+        let frame = respond::<Bytes>(&header(3)).unwrap().to_vec();
         // size, correlation id (response header v0 even for flexible ApiVersions), body.
         assert_eq!(&frame[4..8], &42i32.to_be_bytes());
         assert_eq!(
@@ -159,7 +162,7 @@ mod tests {
 
     #[test]
     fn unsupported_version_falls_back_to_v0_with_the_table() {
-        let frame = respond(&header(99)).unwrap().to_vec();
+        let frame = respond::<Bytes>(&header(99)).unwrap().to_vec();
         let mut body = Bytes::copy_from_slice(&frame[8..]);
         let r = ApiVersionsResponse::decode(&mut body, 0).unwrap();
         assert_eq!(r.error_code, error_code::UNSUPPORTED_VERSION);

@@ -1,6 +1,6 @@
 //! The request decoder's fuzz corpus, replayed on stable: every committed file in
 //! `fuzz/corpus/request_decoder/` (seeds and the inputs of fixed crashes) and a few thousand
-//! deterministic mutations of the seeds go through `engine::inspect::inspect_request`, the same
+//! deterministic mutations of the seeds go through `wire::inspect::inspect_request`, the same
 //! pure path the broker runs on a request frame and the fuzz target drives. A panic fails the test.
 //!
 //! The seeds are real requests of every supported API and version, encoded by the
@@ -8,7 +8,7 @@
 //! or version:
 //!
 //! ```text
-//! cargo test -p weir-engine --test decoder_corpus -- --ignored write_seeds
+//! cargo test -p weir-wire --test decoder_corpus -- --ignored write_seeds
 //! ```
 
 mod requests;
@@ -18,9 +18,6 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use engine::batch::{self, Record};
-use engine::inspect::inspect_request;
-use engine::protocol::api_versions::SUPPORTED;
 use kafka_protocol::messages::create_partitions_request::{
     CreatePartitionsAssignment, CreatePartitionsTopic,
 };
@@ -34,6 +31,9 @@ use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::{Encodable, StrBytes};
+use wire::batch::{self, Record};
+use wire::inspect::inspect_request;
+use wire::protocol::api_versions::SUPPORTED;
 
 fn corpus_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/request_decoder")
@@ -47,7 +47,7 @@ fn name(x: &str) -> TopicName {
     TopicName(s(x))
 }
 
-/// Byte offsets in a v2 batch header (Kafka's layout; `engine::batch` keeps its own private).
+/// Byte offsets in a v2 batch header (Kafka's layout; `wire::batch` keeps its own private).
 const PRODUCER_ID_AT: usize = 43;
 const BASE_SEQUENCE_AT: usize = 53;
 

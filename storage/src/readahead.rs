@@ -14,9 +14,9 @@ use std::rc::Rc;
 use glommio::io::{DmaFile, ReadResult};
 use glommio::Task;
 
-use crate::batch::{BatchHeader, HEADER_LEN};
 use crate::error::{LogError, Result};
 use crate::tail::LogBytes;
+use wire::batch::{BatchHeader, HEADER_LEN};
 
 /// Bytes per read-ahead window.
 const WINDOW_BYTES: u64 = 1 << 20;

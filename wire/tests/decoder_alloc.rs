@@ -11,7 +11,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
 use bytes::Bytes;
-use engine::inspect::inspect_request;
+use wire::inspect::inspect_request;
 
 struct Tracking;
 

@@ -1,19 +1,13 @@
-//! Typed errors of the storage engine and their Kafka error codes.
+//! Typed errors of the partition log.
 //!
-//! Owns the mapping from a storage failure to the code a Kafka client understands. Must not log or
-//! decide policy: callers choose whether an error closes a connection or fails a partition.
+//! Owns what can go wrong in the log, with enough context (operation, file, position) to name the
+//! problem. Must not log, decide policy or choose Kafka error codes: the broker maps a `LogError` to
+//! the code a client sees, and callers choose whether an error closes a connection or fails a
+//! partition.
 
 use std::path::PathBuf;
 
-/// Kafka protocol error codes the log can produce (from Kafka's `Errors` enum).
-pub mod kafka_code {
-    pub const OFFSET_OUT_OF_RANGE: i16 = 1;
-    pub const CORRUPT_MESSAGE: i16 = 2;
-    pub const MESSAGE_TOO_LARGE: i16 = 10;
-    pub const UNSUPPORTED_FOR_MESSAGE_FORMAT: i16 = 43;
-    pub const KAFKA_STORAGE_ERROR: i16 = 56;
-    pub const INVALID_RECORD: i16 = 87;
-}
+use wire::batch::BatchError;
 
 /// Everything that can go wrong in a partition log.
 #[derive(Debug, thiserror::Error)]
@@ -62,28 +56,13 @@ pub enum LogError {
     #[error("compacting the batch at offset {offset}: {source}")]
     Codec {
         offset: u64,
-        source: crate::codec::CodecError,
+        source: wire::codec::CodecError,
     },
 }
 
 impl LogError {
-    /// The Kafka error code a client should see for this error.
-    pub fn kafka_code(&self) -> i16 {
-        match self {
-            LogError::CorruptMessage { .. } => kafka_code::CORRUPT_MESSAGE,
-            LogError::MessageTooLarge { .. } => kafka_code::MESSAGE_TOO_LARGE,
-            LogError::UnsupportedMessageFormat { .. } => kafka_code::UNSUPPORTED_FOR_MESSAGE_FORMAT,
-            LogError::InvalidRecord { .. } => kafka_code::INVALID_RECORD,
-            LogError::OffsetOutOfRange { .. } => kafka_code::OFFSET_OUT_OF_RANGE,
-            LogError::CorruptSegment { .. }
-            | LogError::Io { .. }
-            | LogError::Offline(_)
-            | LogError::Closed
-            | LogError::Codec { .. } => kafka_code::KAFKA_STORAGE_ERROR,
-        }
-    }
-
-    pub(crate) fn io(
+    /// An I/O error with its operation and file.
+    pub fn io(
         op: &'static str,
         path: impl Into<PathBuf>,
         source: impl Into<std::io::Error>,
@@ -97,3 +76,20 @@ impl LogError {
 }
 
 pub type Result<T, E = LogError> = std::result::Result<T, E>;
+
+impl From<BatchError> for LogError {
+    fn from(error: BatchError) -> Self {
+        match error {
+            BatchError::CorruptMessage { position, reason } => {
+                LogError::CorruptMessage { position, reason }
+            }
+            BatchError::UnsupportedMessageFormat { position, magic } => {
+                LogError::UnsupportedMessageFormat { position, magic }
+            }
+            BatchError::MessageTooLarge { size, max } => LogError::MessageTooLarge { size, max },
+            BatchError::InvalidRecord { position, reason } => {
+                LogError::InvalidRecord { position, reason }
+            }
+        }
+    }
+}

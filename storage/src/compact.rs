@@ -66,12 +66,13 @@ use std::path::{Path, PathBuf};
 
 use glommio::io::{DmaFile, OpenOptions, ReadResult};
 
-use crate::batch::{self, BatchHeader, Scanned, HEADER_LEN};
-use crate::codec::{self, Codec};
+use crate::durable;
 use crate::error::{LogError, Result};
 use crate::index::SegmentIndex;
 use crate::log::{PartitionLog, SealedSegment};
 use crate::segment::{self, file_name, Segment};
+use wire::batch::{self, BatchHeader, Scanned, HEADER_LEN};
+use wire::codec::{self, Codec};
 
 /// Bytes read from a segment at a time.
 const READ_CHUNK_BYTES: usize = 1 << 20;
@@ -167,7 +168,7 @@ async fn save_checkpoint(dir: &Path, state: &CleanerState) -> Result<()> {
             std::io::Error::other(e),
         )
     })?;
-    segment::write_file_durably(dir, CHECKPOINT_FILE, &bytes).await
+    durable::write_file_durably(dir, CHECKPOINT_FILE, &bytes).await
 }
 
 /// What one compaction pass did.
@@ -443,9 +444,9 @@ impl PartitionLog {
         let bytes_after = writer.len();
         writer.finish().await?;
         let index_name = cleaned_name(base, "index");
-        segment::write_file_durably(&dir, &index_name, &index.encode_offsets()).await?;
+        durable::write_file_durably(&dir, &index_name, &index.encode_offsets()).await?;
         let times_name = cleaned_name(base, "timeindex");
-        segment::write_file_durably(&dir, &times_name, &index.encode_times()).await?;
+        durable::write_file_durably(&dir, &times_name, &index.encode_times()).await?;
         // Only compaction removes sealed segments while it runs (retention waits for it), but
         // the log may be closing.
         if self.is_closing() || !group.iter().all(|s| self.has_segment(s.base_offset)) {
@@ -453,7 +454,7 @@ impl PartitionLog {
             return Err(LogError::Closed);
         }
         // The commit point.
-        segment::write_file_durably(
+        durable::write_file_durably(
             &dir,
             &file_name(base, SWAP_EXTENSION),
             end.to_string().as_bytes(),
@@ -790,9 +791,9 @@ async fn finish_swap(dir: &Path, base: u64, end: u64) -> Result<()> {
             std::fs::rename(&from, &to).map_err(|e| LogError::io("renaming", &to, e))?;
         }
     }
-    segment::sync_dir(dir).await?;
+    durable::sync_dir(dir).await?;
     remove_if_present(&dir.join(file_name(base, SWAP_EXTENSION)))?;
-    segment::sync_dir(dir).await
+    durable::sync_dir(dir).await
 }
 
 /// Finishes swaps a crash interrupted after their commit point and removes `.cleaned` files of
@@ -836,7 +837,7 @@ pub(crate) async fn recover(dir: &Path) -> Result<()> {
     }
     if removed {
         tracing::info!(dir = %dir.display(), "removed the files of an unfinished compaction");
-        segment::sync_dir(dir).await?;
+        durable::sync_dir(dir).await?;
     }
     Ok(())
 }

@@ -8,6 +8,7 @@ mod bench_run;
 mod bench_zk_cmd;
 mod coord_cmd;
 mod group_cmd;
+mod hw_cmd;
 mod serve_cmd;
 mod serve_config;
 
@@ -27,6 +28,8 @@ enum Command {
     Coord(coord_cmd::CoordArgs),
     /// Consumer groups (`weir group list|describe GROUP --bootstrap HOST:PORT`).
     Group(group_cmd::GroupArgs),
+    /// The host: probe, tune, iotune, catalogue (`weir hw probe [--json]`).
+    Hw(hw_cmd::HwArgs),
     /// The Kafka broker (`weir serve --data-dir DIR [--kafka-addr 0.0.0.0:9092] [--config FILE]`).
     Serve(serve_cmd::ServeArgs),
 }
@@ -40,6 +43,7 @@ fn main() -> anyhow::Result<()> {
         Command::Bench(args) => bench_cmd::run(args),
         Command::Coord(args) => coord_cmd::run(args),
         Command::Group(args) => group_cmd::run(args),
+        Command::Hw(args) => hw_cmd::run(args),
         Command::Serve(args) => serve_cmd::run(args),
     }
 }

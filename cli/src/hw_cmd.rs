@@ -5,9 +5,11 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context;
-use clap::{Args, Subcommand};
+use anyhow::{bail, Context};
+use clap::{ArgGroup, Args, Subcommand};
 use hardware::root::HostRoot;
+use hardware::tune::run::{Outcome, TunerOutcome};
+use hardware::tune::TuneContext;
 
 #[derive(Debug, Args)]
 pub struct HwArgs {
@@ -47,6 +49,111 @@ enum HwCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Check, apply or revert the host tuners (nothing changes without --apply or --revert).
+    Tune(TuneArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("mode").required(true).args(["check", "apply", "revert"])))]
+struct TuneArgs {
+    #[command(flatten)]
+    root: RootArg,
+    /// Say what each tuner would change.
+    #[arg(long)]
+    check: bool,
+    /// Apply the tuners, recording what was there in the state file.
+    #[arg(long)]
+    apply: bool,
+    /// Put back everything the state file records, newest first.
+    #[arg(long)]
+    revert: bool,
+    /// Only these tuners (comma separated; `weir hw tune --check` lists them).
+    #[arg(long, value_delimiter = ',')]
+    only: Option<Vec<String>>,
+    /// With --apply or --revert: print what would change, change nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// The broker's data directory (its disk, the ballast file, fstrim).
+    #[arg(long, default_value = "/var/lib/weir")]
+    data_dir: PathBuf,
+    /// The undo records (default /var/lib/weir/hw-tune-state.json under the root).
+    #[arg(long, value_name = "FILE")]
+    state: Option<PathBuf>,
+    /// CPUs that take NIC and disk interrupts, comma separated (default: every online CPU).
+    #[arg(long, value_delimiter = ',')]
+    irq_cpus: Option<Vec<usize>>,
+    /// Size of the ballast file.
+    #[arg(long, default_value_t = hardware::recommended::BALLAST_BYTES)]
+    ballast_bytes: u64,
+    /// Where kernel.core_pattern sends cores.
+    #[arg(long, default_value = hardware::recommended::COREDUMP_DIR)]
+    coredump_dir: String,
+}
+
+fn print_outcomes(outcomes: &[TunerOutcome], verb: &str) -> bool {
+    let mut failed = false;
+    for o in outcomes {
+        match &o.outcome {
+            Outcome::NotApplicable(why) => println!("{:<22} n/a: {why}", o.tuner),
+            Outcome::Tuned => println!("{:<22} ok", o.tuner),
+            Outcome::Changes(lines) => {
+                println!("{:<22} {verb}:", o.tuner);
+                for l in lines {
+                    println!("    {l}");
+                }
+            }
+            Outcome::Failed { done, error } => {
+                failed = true;
+                println!("{:<22} FAILED: {error}", o.tuner);
+                for l in done {
+                    println!("    changed {l}");
+                }
+            }
+        }
+    }
+    failed
+}
+
+fn tune(a: TuneArgs) -> anyhow::Result<()> {
+    let root = a.root.host();
+    let state = a
+        .state
+        .clone()
+        .unwrap_or_else(|| root.path(hardware::tune::state::STATE_PATH));
+    let tuners = hardware::tune::select(a.only.as_deref())?;
+    let mut ctx = TuneContext::new(&a.data_dir);
+    ctx.irq_cpus = a.irq_cpus.clone();
+    ctx.ballast_bytes = a.ballast_bytes;
+    ctx.coredump_dir = a.coredump_dir.clone();
+    if a.check {
+        print_outcomes(
+            &hardware::tune::run::check(&root, &ctx, &tuners),
+            "would change",
+        );
+        return Ok(());
+    }
+    if a.revert {
+        let lines = hardware::tune::run::revert(&root, a.only.as_deref(), &state, a.dry_run)?;
+        if lines.is_empty() {
+            println!("nothing to revert ({} records nothing)", state.display());
+        }
+        for l in &lines {
+            println!("{l}");
+        }
+        if lines.iter().any(|l| l.contains("FAILED")) {
+            bail!(
+                "some changes could not be reverted; they stay in {}",
+                state.display()
+            );
+        }
+        return Ok(());
+    }
+    let outcomes = hardware::tune::run::apply(&root, &ctx, &tuners, &state, a.dry_run)?;
+    let verb = if a.dry_run { "would change" } else { "changed" };
+    if print_outcomes(&outcomes, verb) {
+        bail!("some tuners failed; `weir hw tune --revert` undoes what was applied");
+    }
+    Ok(())
 }
 
 pub fn run(args: HwArgs) -> anyhow::Result<()> {
@@ -66,5 +173,6 @@ pub fn run(args: HwArgs) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        HwCmd::Tune(a) => tune(a),
     }
 }

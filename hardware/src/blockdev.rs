@@ -18,6 +18,18 @@ pub struct Mount {
     pub source: String,
     /// Per-mount options (`rw,noatime`).
     pub options: String,
+    /// The filesystem's own options (`rw,discard`).
+    pub super_options: String,
+}
+
+impl Mount {
+    /// Whether `option` is among the per-mount or the filesystem options.
+    pub fn has_option(&self, option: &str) -> bool {
+        self.options
+            .split(',')
+            .chain(self.super_options.split(','))
+            .any(|o| o == option)
+    }
 }
 
 /// A whole disk in sysfs.
@@ -64,6 +76,7 @@ fn parse_line(line: &str) -> Option<Mount> {
         options: head.get(5)?.to_string(),
         fs_type: tail.next()?.to_string(),
         source: unescape(tail.next()?),
+        super_options: tail.next().unwrap_or_default().to_string(),
     })
 }
 
@@ -155,6 +168,7 @@ mod tests {
         assert_eq!(m.fs_type, "xfs");
         assert_eq!(m.source, "/dev/nvme1n1");
         assert_eq!(m.options, "rw,noatime");
+        assert!(m.has_option("attr2") && m.has_option("noatime") && !m.has_option("discard"));
         assert!(parse_line("garbage").is_none());
     }
 

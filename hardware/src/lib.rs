@@ -15,7 +15,7 @@ pub mod probe;
 pub mod recommended;
 // pub mod render;
 pub mod root;
-// pub mod tune;
+pub mod tune;
 
 use std::path::{Path, PathBuf};
 

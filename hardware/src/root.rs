@@ -96,13 +96,18 @@ impl HostRoot {
     /// Writes `value` to the file, the one way a tuner changes the host.
     pub fn write(&self, rel: &str, value: &str) -> Result<(), HwError> {
         let path = self.path(rel);
-        let text = if self.fake {
-            match read_bounded(&path) {
-                Ok(old) => select_in(&old, value).unwrap_or_else(|| value.to_string()),
-                Err(_) => value.to_string(),
+        let text = match read_bounded(&path) {
+            // Like the kernel, a selector file takes only one of the words it offers.
+            Ok(old) if self.fake && selected(&old).is_some() => {
+                select_in(&old, value).ok_or_else(|| {
+                    HwError::io(
+                        "writing",
+                        &path,
+                        std::io::Error::from_raw_os_error(libc::EINVAL),
+                    )
+                })?
             }
-        } else {
-            value.to_string()
+            _ => value.to_string(),
         };
         fs::write(&path, text).map_err(|e| HwError::io("writing", &path, e))
     }

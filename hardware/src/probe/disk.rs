@@ -24,7 +24,7 @@ pub(super) fn probe(root: &HostRoot, dir: &Path, items: &mut Vec<Item>) {
             "disk.mount",
             Some(format!("{} on {}", mount.source, mount.mount_point)),
         )
-        .note(format!("options {}", mount.options)),
+        .note(format!("options {} {}", mount.options, mount.super_options)),
     );
     let fs_ok = matches!(mount.fs_type.as_str(), "xfs" | "ext4");
     items.push(

@@ -51,6 +51,71 @@ enum HwCmd {
     },
     /// Check, apply or revert the host tuners (nothing changes without --apply or --revert).
     Tune(TuneArgs),
+    /// Calibrate the disk under --dir (O_DIRECT through io_uring) and write io-properties.
+    Iotune(IotuneArgs),
+}
+
+#[derive(Debug, Args)]
+struct IotuneArgs {
+    /// Directory on the disk to measure (a scratch file is written there and removed).
+    #[arg(long)]
+    dir: PathBuf,
+    /// Where to write the io-properties file (default DIR/io-properties.toml).
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Size of the scratch file.
+    #[arg(long, default_value_t = 1 << 30)]
+    file_bytes: u64,
+    /// Queue depths of the 4 KiB random passes, comma separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,4,16,64")]
+    depths: Vec<usize>,
+    /// Duration of each random pass and of the fdatasync pass.
+    #[arg(long, default_value_t = 3000)]
+    pass_ms: u64,
+    /// Print the io-properties as JSON too.
+    #[arg(long)]
+    json: bool,
+}
+
+fn iotune(a: IotuneArgs) -> anyhow::Result<()> {
+    use hardware::iotune::{run, IotuneConfig};
+    let mut config = IotuneConfig::new(&a.dir);
+    config.file_bytes = a.file_bytes;
+    config.random_depths = a.depths.clone();
+    config.pass_duration = std::time::Duration::from_millis(a.pass_ms);
+    let props = run(&config).with_context(|| format!("calibrating {}", a.dir.display()))?;
+    let out = a.out.unwrap_or_else(|| a.dir.join("io-properties.toml"));
+    props.write(&out)?;
+    let mib = |b: u64| b as f64 / f64::from(1 << 20);
+    println!(
+        "seq write {:.0} MiB/s, seq read {:.0} MiB/s ({} KiB blocks, depth {})",
+        mib(props.seq_write.bytes_per_s),
+        mib(props.seq_read.bytes_per_s),
+        props.seq_write.block_bytes >> 10,
+        props.seq_write.queue_depth
+    );
+    for (kind, rows) in [("read", &props.random_read), ("write", &props.random_write)] {
+        for r in rows.iter() {
+            println!(
+                "random 4 KiB {kind:<5} depth {:>3}: {:>8} IOPS  p50 {:>8.1} us  p99 {:>8.1} us  p99.9 {:>8.1} us",
+                r.queue_depth, r.iops, r.latency_us.p50_us, r.latency_us.p99_us, r.latency_us.p999_us
+            );
+        }
+    }
+    let s = &props.fdatasync;
+    println!(
+        "fdatasync after a 4 KiB append: p50 {:.1} us  p99 {:.1} us  ({} samples)",
+        s.p50_us, s.p99_us, s.samples
+    );
+    println!(
+        "suggested: writes_in_flight {}, write_group_bytes {}",
+        props.suggested.writes_in_flight, props.suggested.write_group_bytes
+    );
+    println!("wrote {}", out.display());
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&props)?);
+    }
+    Ok(())
 }
 
 #[derive(Debug, Args)]
@@ -174,5 +239,6 @@ pub fn run(args: HwArgs) -> anyhow::Result<()> {
             Ok(())
         }
         HwCmd::Tune(a) => tune(a),
+        HwCmd::Iotune(a) => iotune(a),
     }
 }

@@ -8,8 +8,8 @@
 
 pub mod blockdev;
 // pub mod catalogue;
-// pub mod iotune;
 pub mod fake_host;
+pub mod iotune;
 pub mod irq;
 pub mod probe;
 pub mod recommended;

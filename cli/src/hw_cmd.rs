@@ -53,6 +53,35 @@ enum HwCmd {
     Tune(TuneArgs),
     /// Calibrate the disk under --dir (O_DIRECT through io_uring) and write io-properties.
     Iotune(IotuneArgs),
+    /// The EC2 instance catalogue (hardware/data/ec2.toml): figures with their sources.
+    Catalogue {
+        /// Print JSON (every figure with its source) instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Only this family (`i4i`) or type (`i4i.xlarge`).
+        #[arg(long)]
+        only: Option<String>,
+    },
+}
+
+fn catalogue(json: bool, only: Option<String>) -> anyhow::Result<()> {
+    let mut c = hardware::catalogue::Catalogue::shipped()?;
+    if let Some(only) = &only {
+        c.instance.retain(|i| &i.family == only || &i.name == only);
+        if c.instance.is_empty() {
+            bail!("no instance type or family {only:?} in the catalogue");
+        }
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&c)?);
+    } else {
+        print!("{}", c.table());
+        println!("region {}; sources:", c.region);
+        for s in &c.source {
+            println!("  {} ({}): {}", s.id, s.date, s.url);
+        }
+    }
+    Ok(())
 }
 
 #[derive(Debug, Args)]
@@ -240,5 +269,6 @@ pub fn run(args: HwArgs) -> anyhow::Result<()> {
         }
         HwCmd::Tune(a) => tune(a),
         HwCmd::Iotune(a) => iotune(a),
+        HwCmd::Catalogue { json, only } => catalogue(json, only),
     }
 }

@@ -7,7 +7,7 @@
 //! broker's data (iotune only writes its own scratch file).
 
 pub mod blockdev;
-// pub mod catalogue;
+pub mod catalogue;
 pub mod fake_host;
 pub mod iotune;
 pub mod irq;

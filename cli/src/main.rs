@@ -7,6 +7,7 @@ mod bench_cmd;
 mod bench_run;
 mod bench_zk_cmd;
 mod coord_cmd;
+mod deploy_cmd;
 mod group_cmd;
 mod hw_cmd;
 mod serve_cmd;
@@ -26,6 +27,8 @@ enum Command {
     /// The quorum coordinator: run a node (`weir coord --id N --data-dir DIR ...`; ZooKeeper
     /// clients connect to its --zk-addr, 127.0.0.1:2181 by default) or talk to one.
     Coord(coord_cmd::CoordArgs),
+    /// Fixed-IP deployment (`weir deploy render --hosts hosts.toml --out DIR`).
+    Deploy(deploy_cmd::DeployArgs),
     /// Consumer groups (`weir group list|describe GROUP --bootstrap HOST:PORT`).
     Group(group_cmd::GroupArgs),
     /// The host: probe, tune, iotune, catalogue (`weir hw probe [--json]`).
@@ -42,6 +45,7 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Bench(args) => bench_cmd::run(args),
         Command::Coord(args) => coord_cmd::run(args),
+        Command::Deploy(args) => deploy_cmd::run(args),
         Command::Group(args) => group_cmd::run(args),
         Command::Hw(args) => hw_cmd::run(args),
         Command::Serve(args) => serve_cmd::run(args),

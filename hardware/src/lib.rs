@@ -13,7 +13,7 @@ pub mod iotune;
 pub mod irq;
 pub mod probe;
 pub mod recommended;
-// pub mod render;
+pub mod render;
 pub mod root;
 pub mod tune;
 

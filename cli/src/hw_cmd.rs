@@ -125,9 +125,11 @@ fn iotune(a: IotuneArgs) -> anyhow::Result<()> {
     );
     for (kind, rows) in [("read", &props.random_read), ("write", &props.random_write)] {
         for r in rows.iter() {
+            let l = &r.latency_us;
             println!(
-                "random 4 KiB {kind:<5} depth {:>3}: {:>8} IOPS  p50 {:>8.1} us  p99 {:>8.1} us  p99.9 {:>8.1} us",
-                r.queue_depth, r.iops, r.latency_us.p50_us, r.latency_us.p99_us, r.latency_us.p999_us
+                "random 4 KiB {kind:<5} depth {:>3}: {:>8} IOPS  \
+                 p50 {:>8.1} us  p99 {:>8.1} us  p99.9 {:>8.1} us",
+                r.queue_depth, r.iops, l.p50_us, l.p99_us, l.p999_us
             );
         }
     }

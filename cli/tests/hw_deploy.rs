@@ -104,11 +104,17 @@ fn three_hosts_render_configs_and_units_that_parse_back() {
             "CPUAffinity=1 2 3",
             "LimitMEMLOCK=infinity",
             "LimitNOFILE=1048576",
-            "ExecStartPre=-+/usr/local/bin/weir hw tune --apply --data-dir /var/lib/weir/broker --irq-cpus 0",
+            concat!(
+                "ExecStartPre=-+/usr/local/bin/weir hw tune --apply",
+                " --data-dir /var/lib/weir/broker --irq-cpus 0"
+            ),
             "ExecStart=/usr/local/bin/weir serve --config /etc/weir/weir-broker.toml",
             "After=network-online.target weir-coord.service",
         ] {
-            assert!(unit.lines().any(|l| l == line), "{line:?} missing from\n{unit}");
+            assert!(
+                unit.lines().any(|l| l == line),
+                "{line:?} missing from\n{unit}"
+            );
         }
         let coord = std::fs::read_to_string(node.join("weir-coord.service")).unwrap();
         assert!(coord.contains("CPUAffinity=0\n") && coord.contains("coord $WEIR_COORD_ARGS"));
@@ -121,6 +127,10 @@ fn three_hosts_render_configs_and_units_that_parse_back() {
     );
 }
 
+/// The second host's tail up to the third host's id: replaced to leave two coordinators.
+const THIRD_COORDINATOR: &str =
+    "coordinator = true\ncores = [1, 2, 3]\ncoord_core = 0\nirq_cores = [0]\n\n[[host]]\nnode_id = 3";
+
 #[test]
 fn wildcard_loopback_duplicate_and_unnamed_hosts_are_refused() {
     let base = three_hosts("/usr/local/bin/weir");
@@ -132,7 +142,11 @@ fn wildcard_loopback_duplicate_and_unnamed_hosts_are_refused() {
         ("10.0.2.10", "10.0.1.10", "10.0.1.10"),
         ("node_id = 2", "node_id = 1", "node_id 1"),
         ("10.0.3.10", "kafka-3.internal", "listen_ip"),
-        ("coordinator = true\ncores = [1, 2, 3]\ncoord_core = 0\nirq_cores = [0]\n\n[[host]]\nnode_id = 3", "coordinator = false\n[[host]]\nnode_id = 3", "odd number"),
+        (
+            THIRD_COORDINATOR,
+            "coordinator = false\n[[host]]\nnode_id = 3",
+            "odd number",
+        ),
     ] {
         let bad = base.replacen(from, to, 1);
         assert_ne!(bad, base, "{from} not found");

@@ -194,10 +194,12 @@ impl HostsFile {
                     check_name(&what, &h.address)?;
                     match h.listen_ip {
                         Some(ip) => refuse_ip(&format!("host {} listen_ip", h.node_id), ip)?,
-                        None => return bad(format!(
+                        None => {
+                            return bad(format!(
                             "host {}: address {:?} is a name; give listen_ip, the fixed IP to bind",
                             h.node_id, h.address
-                        )),
+                        ))
+                        }
                     }
                 }
             }
@@ -217,7 +219,8 @@ impl HostsFile {
         let coordinators = self.host.iter().filter(|h| h.coordinator).count();
         if coordinators == 0 || coordinators % 2 == 0 {
             return bad(format!(
-                "{coordinators} hosts have coordinator = true: a Raft quorum needs an odd number (1, 3 or 5)"
+                "{coordinators} hosts have coordinator = true: \
+                 a Raft quorum needs an odd number (1, 3 or 5)"
             ));
         }
         let c = &self.cluster;

@@ -2,6 +2,9 @@
 //! (the same path the broker's segments take): sequential write and read bandwidth, 4 KiB random
 //! reads and writes at a queue depth, fdatasync latency after appends.
 //!
+//! Public so that `weir bench log`'s raw O_DIRECT reference loops (bench/src/log_bench.rs) can
+//! be these same loops.
+//!
 //! Owns: the I/O loops and their timing. Must not: pick the parameters (mod.rs) or touch any
 //! file but the one it is given.
 
@@ -35,7 +38,7 @@ impl XorShift {
 }
 
 /// Opens an existing file for O_DIRECT reads and writes.
-pub(super) async fn open(path: &Path) -> Result<DmaFile, HwError> {
+pub async fn open(path: &Path) -> Result<DmaFile, HwError> {
     OpenOptions::new()
         .read(true)
         .write(true)
@@ -45,7 +48,7 @@ pub(super) async fn open(path: &Path) -> Result<DmaFile, HwError> {
 }
 
 /// Writes `file_bytes` in `block_bytes` runs, `depth` in flight, then fdatasync: the rate.
-pub(super) async fn seq_write(
+pub async fn seq_write(
     file: &DmaFile,
     path: &Path,
     file_bytes: u64,
@@ -101,7 +104,7 @@ pub(super) async fn seq_write(
 }
 
 /// Reads the first `file_bytes` in `block_bytes` runs, `depth` in flight: the rate.
-pub(super) async fn seq_read(
+pub async fn seq_read(
     file: &DmaFile,
     path: &Path,
     file_bytes: u64,
@@ -146,7 +149,7 @@ pub(super) async fn seq_read(
 /// 4 KiB (`block_bytes`) random reads or writes within the first `file_bytes`, `depth` in
 /// flight, for `duration` or `ops_max` operations: IOPS and per-operation latency.
 #[allow(clippy::too_many_arguments)]
-pub(super) async fn random(
+pub async fn random(
     file: &DmaFile,
     path: &Path,
     write: bool,
@@ -200,7 +203,7 @@ pub(super) async fn random(
 
 /// Appends `block_bytes` past the end of `file` and fdatasyncs, `samples` times (or for
 /// `duration`): the latency of each fdatasync, as a log's commit sees it.
-pub(super) async fn fdatasync_latency(
+pub async fn fdatasync_latency(
     file: &DmaFile,
     path: &Path,
     block_bytes: usize,

@@ -5,7 +5,7 @@
 //! Owns: the parameters and the order of the passes. Must not: touch anything in DIR but its
 //! scratch file (removed at the end).
 
-mod measure;
+pub mod measure;
 pub mod properties;
 
 use std::path::{Path, PathBuf};

@@ -140,6 +140,12 @@ pub fn apply(
                     }
                     done.push(action.describe());
                 }
+                Err(e) if is_managed_irq(action.path(), &e) => {
+                    done.push(format!(
+                        "{}: left alone (kernel-managed IRQ, affinity fixed by the driver)",
+                        action.path()
+                    ));
+                }
                 Err(e) => {
                     failure = Some(e.to_string());
                     break;
@@ -161,8 +167,29 @@ pub fn apply(
     Ok(outcomes)
 }
 
+/// Whether a failed write is the kernel refusing to move a managed interrupt (NVMe and other
+/// multi-queue drivers spread their IRQs themselves; writing their affinity fails with EIO).
+fn is_managed_irq(path: &str, error: &HwError) -> bool {
+    let affinity = path.starts_with("/proc/irq/") && path.ends_with("/smp_affinity_list");
+    let eio =
+        matches!(error, HwError::Io { source, .. } if source.raw_os_error() == Some(libc::EIO));
+    affinity && eio
+}
+
+/// A recorded path is absolute and has no `..`: a damaged state file cannot send a revert
+/// outside the host root.
+fn is_safe(path: &str) -> bool {
+    path.starts_with('/') && !path.split('/').any(|c| c == "..")
+}
+
 /// Undoes one record; `Ok(line)` describing it.
 fn undo(root: &HostRoot, record: &Record) -> Result<String, HwError> {
+    if !is_safe(&record.path) {
+        return Err(HwError::Invalid(format!(
+            "refusing to revert {:?}: not an absolute path without '..'",
+            record.path
+        )));
+    }
     let path = root.path(&record.path);
     match &record.undo {
         Undo::Write { original, restore } => {
@@ -259,4 +286,54 @@ fn systemd_reload() {
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .status();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn io(code: i32) -> HwError {
+        HwError::io(
+            "writing",
+            Path::new("/x"),
+            std::io::Error::from_raw_os_error(code),
+        )
+    }
+
+    #[test]
+    fn only_eio_on_irq_affinity_counts_as_a_managed_irq() {
+        let irq = "/proc/irq/40/smp_affinity_list";
+        assert!(is_managed_irq(irq, &io(libc::EIO)));
+        assert!(!is_managed_irq(irq, &io(libc::EINVAL)));
+        assert!(!is_managed_irq("/proc/sys/vm/swappiness", &io(libc::EIO)));
+    }
+
+    #[test]
+    fn revert_refuses_paths_that_leave_the_root() {
+        assert!(is_safe("/proc/sys/vm/swappiness"));
+        assert!(!is_safe("proc/sys/vm/swappiness"));
+        assert!(!is_safe("/var/lib/../../etc/passwd"));
+        let dir = tempfile::tempdir().unwrap();
+        let root = HostRoot::fake(dir.path());
+        let state = dir.path().join("state.json");
+        let bad = TuneState {
+            records: vec![Record {
+                tuner: "swappiness".into(),
+                path: "/../outside".into(),
+                undo: Undo::Remove,
+            }],
+            ..TuneState::default()
+        };
+        bad.save(&state).unwrap();
+        let lines = revert(&root, None, &state, false).unwrap();
+        assert!(
+            lines[0].contains("FAILED") && lines[0].contains("outside"),
+            "{lines:?}"
+        );
+        assert_eq!(
+            TuneState::load(&state).unwrap().records.len(),
+            1,
+            "kept for another try"
+        );
+    }
 }

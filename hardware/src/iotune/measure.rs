@@ -13,7 +13,7 @@ use std::path::Path;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use glommio::io::{DmaFile, OpenOptions};
+use glommio::io::{DmaBuffer, DmaFile, OpenOptions};
 
 use super::properties::{Bandwidth, Latency, RandomFigures};
 use crate::HwError;
@@ -47,18 +47,11 @@ pub async fn open(path: &Path) -> Result<DmaFile, HwError> {
         .map_err(io_err("opening", path))
 }
 
-/// Writes `file_bytes` in `block_bytes` runs, `depth` in flight, then fdatasync: the rate.
-pub async fn seq_write(
-    file: &DmaFile,
-    path: &Path,
-    file_bytes: u64,
-    block_bytes: usize,
-    depth: usize,
-) -> Result<Bandwidth, HwError> {
-    let blocks = file_bytes / block_bytes as u64;
-    let next = Cell::new(0u64);
+/// `depth` DMA buffers of `block_bytes` filled with pseudo-random bytes (incompressible, for
+/// devices that compress).
+pub fn random_buffers(file: &DmaFile, block_bytes: usize, depth: usize) -> Vec<Rc<DmaBuffer>> {
     let mut rng = XorShift(0x2545_f491_4f6c_dd1d);
-    let buffers: Vec<Rc<glommio::io::DmaBuffer>> = (0..depth)
+    (0..depth)
         .map(|_| {
             let mut buffer = file.alloc_dma_buffer(block_bytes);
             for chunk in buffer.as_bytes_mut().chunks_mut(8) {
@@ -67,8 +60,23 @@ pub async fn seq_write(
             }
             Rc::new(buffer)
         })
-        .collect();
-    let start = Instant::now();
+        .collect()
+}
+
+/// The raw sequential write: the first `bytes` of `file` in runs of the buffers' size, one
+/// buffer per write in flight, then fdatasync. Returns the bytes written (whole blocks). No
+/// timing: callers start their clock after `random_buffers` and stop it on return.
+pub async fn write_blocks(
+    file: &DmaFile,
+    path: &Path,
+    buffers: Vec<Rc<DmaBuffer>>,
+    bytes: u64,
+) -> Result<u64, HwError> {
+    let Some(block_bytes) = buffers.first().map(|b| b.len()) else {
+        return Err(HwError::Invalid("no buffers to write".into()));
+    };
+    let blocks = bytes / block_bytes as u64;
+    let next = Cell::new(0u64);
     let workers = buffers.into_iter().map(|buffer| {
         let next = &next;
         async move {
@@ -95,25 +103,20 @@ pub async fn seq_write(
         outcome?;
     }
     file.fdatasync().await.map_err(io_err("syncing", path))?;
-    Ok(Bandwidth::new(
-        block_bytes,
-        depth,
-        blocks * block_bytes as u64,
-        start.elapsed(),
-    ))
+    Ok(blocks * block_bytes as u64)
 }
 
-/// Reads the first `file_bytes` in `block_bytes` runs, `depth` in flight: the rate.
-pub async fn seq_read(
+/// The raw sequential read: the first `bytes` of `file` in `block_bytes` runs, `depth` in
+/// flight. Returns the bytes read; fewer than asked is an error. No timing.
+pub async fn read_blocks(
     file: &DmaFile,
     path: &Path,
-    file_bytes: u64,
+    bytes: u64,
     block_bytes: usize,
     depth: usize,
-) -> Result<Bandwidth, HwError> {
-    let blocks = file_bytes / block_bytes as u64;
+) -> Result<u64, HwError> {
+    let blocks = bytes / block_bytes as u64;
     let next = Cell::new(0u64);
-    let start = Instant::now();
     let workers = (0..depth).map(|_| {
         let next = &next;
         async move {
@@ -143,7 +146,34 @@ pub async fn seq_read(
             path.display()
         )));
     }
-    Ok(Bandwidth::new(block_bytes, depth, total, start.elapsed()))
+    Ok(total)
+}
+
+/// Sequential write bandwidth of `file_bytes` (see `write_blocks`).
+pub async fn seq_write(
+    file: &DmaFile,
+    path: &Path,
+    file_bytes: u64,
+    block_bytes: usize,
+    depth: usize,
+) -> Result<Bandwidth, HwError> {
+    let buffers = random_buffers(file, block_bytes, depth);
+    let start = Instant::now();
+    let bytes = write_blocks(file, path, buffers, file_bytes).await?;
+    Ok(Bandwidth::new(block_bytes, depth, bytes, start.elapsed()))
+}
+
+/// Sequential read bandwidth of `file_bytes` (see `read_blocks`).
+pub async fn seq_read(
+    file: &DmaFile,
+    path: &Path,
+    file_bytes: u64,
+    block_bytes: usize,
+    depth: usize,
+) -> Result<Bandwidth, HwError> {
+    let start = Instant::now();
+    let bytes = read_blocks(file, path, file_bytes, block_bytes, depth).await?;
+    Ok(Bandwidth::new(block_bytes, depth, bytes, start.elapsed()))
 }
 
 /// 4 KiB (`block_bytes`) random reads or writes within the first `file_bytes`, `depth` in

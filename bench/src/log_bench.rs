@@ -22,11 +22,11 @@
 use std::cell::Cell;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use glommio::io::OpenOptions;
+use hardware::iotune::measure;
 use serde::{Deserialize, Serialize};
 use storage::{Clock, LogConfig, LogError, PartitionLog, Watermark};
 use wire::batch::{encode_batch, Record, HEADER_LEN};
@@ -562,6 +562,20 @@ impl BatchPool {
     }
 }
 
+/// A hardware-crate error in the bench's terms.
+fn from_hw(e: hardware::HwError) -> BenchError {
+    match e {
+        hardware::HwError::Io {
+            action,
+            path,
+            source,
+        } => BenchError::io(action, &path, source),
+        hardware::HwError::Invalid(message) => BenchError::Check(message),
+    }
+}
+
+/// The raw O_DIRECT write: `hardware`'s loop (the one `weir hw iotune` measures with), timed
+/// here with the executor's CPU time.
 async fn raw_dma_write(path: &Path, config: &LogBenchConfig) -> Result<Throughput> {
     let file = OpenOptions::new()
         .create(true)
@@ -571,95 +585,40 @@ async fn raw_dma_write(path: &Path, config: &LogBenchConfig) -> Result<Throughpu
         .dma_open(path)
         .await
         .map_err(|e| BenchError::io("creating", path, e))?;
-    let block = config.raw_block_bytes as u64;
-    let blocks = config.bytes / block;
-    let next = Cell::new(0u64);
-    let mut rng = XorShift(0x2545_f491_4f6c_dd1d);
-    let buffers: Vec<Rc<glommio::io::DmaBuffer>> = (0..config.raw_depth)
-        .map(|_| {
-            let mut buffer = file.alloc_dma_buffer(config.raw_block_bytes);
-            rng.fill(buffer.as_bytes_mut());
-            Rc::new(buffer)
-        })
-        .collect();
+    let buffers = measure::random_buffers(&file, config.raw_block_bytes, config.raw_depth);
     let start = Stopwatch::start();
-    let workers = buffers.into_iter().map(|buffer| {
-        let (file, next) = (&file, &next);
-        async move {
-            loop {
-                let index = next.get();
-                if index >= blocks {
-                    return Ok::<u64, BenchError>(0);
-                }
-                next.set(index + 1);
-                let written = file
-                    .write_rc_at(buffer.clone(), index * block)
-                    .await
-                    .map_err(|e| BenchError::io("writing", path, e))?;
-                if written as u64 != block {
-                    return Err(BenchError::Check(format!(
-                        "short raw write: {written} of {block}"
-                    )));
-                }
-            }
-        }
-    });
-    for outcome in futures::future::join_all(workers).await {
-        outcome?;
-    }
-    file.fdatasync()
+    let bytes = measure::write_blocks(&file, path, buffers, config.bytes)
         .await
-        .map_err(|e| BenchError::io("syncing", path, e))?;
+        .map_err(from_hw)?;
     let elapsed = start.elapsed();
     file.close()
         .await
         .map_err(|e| BenchError::io("closing", path, e))?;
-    Ok(Throughput::new(blocks * block, elapsed))
+    Ok(Throughput::new(bytes, elapsed))
 }
 
+/// The raw O_DIRECT read, `hardware`'s loop as for the write.
 async fn raw_dma_read(path: &Path, config: &LogBenchConfig) -> Result<Throughput> {
     let file = OpenOptions::new()
         .read(true)
         .dma_open(path)
         .await
         .map_err(|e| BenchError::io("opening", path, e))?;
-    let block = config.raw_block_bytes as u64;
-    let blocks = config.bytes / block;
-    let next = Cell::new(0u64);
     let start = Stopwatch::start();
-    let workers = (0..config.raw_depth).map(|_| {
-        let (file, next) = (&file, &next);
-        async move {
-            let mut total = 0u64;
-            loop {
-                let index = next.get();
-                if index >= blocks {
-                    return Ok::<u64, BenchError>(total);
-                }
-                next.set(index + 1);
-                let read = file
-                    .read_at_aligned(index * block, block as usize)
-                    .await
-                    .map_err(|e| BenchError::io("reading", path, e))?;
-                total += read.len() as u64;
-            }
-        }
-    });
-    let mut total = 0;
-    for outcome in futures::future::join_all(workers).await {
-        total += outcome?;
-    }
+    let bytes = measure::read_blocks(
+        &file,
+        path,
+        config.bytes,
+        config.raw_block_bytes,
+        config.raw_depth,
+    )
+    .await
+    .map_err(from_hw)?;
     let elapsed = start.elapsed();
     file.close()
         .await
         .map_err(|e| BenchError::io("closing", path, e))?;
-    if total != blocks * block {
-        return Err(BenchError::Check(format!(
-            "raw read returned {total} bytes, expected {}",
-            blocks * block
-        )));
-    }
-    Ok(Throughput::new(total, elapsed))
+    Ok(Throughput::new(bytes, elapsed))
 }
 
 /// Appends `bytes` as fast as the log takes them, keeping at most `written_lag_bytes` ahead of the

@@ -7,7 +7,9 @@ mod bench_cmd;
 mod bench_run;
 mod bench_zk_cmd;
 mod coord_cmd;
+mod deploy_cmd;
 mod group_cmd;
+mod hw_cmd;
 mod serve_cmd;
 mod serve_config;
 
@@ -25,8 +27,12 @@ enum Command {
     /// The quorum coordinator: run a node (`weir coord --id N --data-dir DIR ...`; ZooKeeper
     /// clients connect to its --zk-addr, 127.0.0.1:2181 by default) or talk to one.
     Coord(coord_cmd::CoordArgs),
+    /// Fixed-IP deployment (`weir deploy render --hosts hosts.toml --out DIR`).
+    Deploy(deploy_cmd::DeployArgs),
     /// Consumer groups (`weir group list|describe GROUP --bootstrap HOST:PORT`).
     Group(group_cmd::GroupArgs),
+    /// The host: probe, tune, iotune, catalogue (`weir hw probe [--json]`).
+    Hw(hw_cmd::HwArgs),
     /// The Kafka broker (`weir serve --data-dir DIR [--kafka-addr 0.0.0.0:9092] [--config FILE]`).
     Serve(serve_cmd::ServeArgs),
 }
@@ -39,7 +45,9 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Bench(args) => bench_cmd::run(args),
         Command::Coord(args) => coord_cmd::run(args),
+        Command::Deploy(args) => deploy_cmd::run(args),
         Command::Group(args) => group_cmd::run(args),
+        Command::Hw(args) => hw_cmd::run(args),
         Command::Serve(args) => serve_cmd::run(args),
     }
 }

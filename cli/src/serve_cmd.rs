@@ -89,7 +89,8 @@ pub struct ServeArgs {
     io_memory_bytes: Option<usize>,
 }
 
-/// The defaults, the config file over them, the flags over that.
+/// The defaults, the config file over them, the flags over that — every value, from the file or
+/// a flag, through the one validation of `Settings::set`.
 fn settings(a: &ServeArgs) -> anyhow::Result<Settings> {
     let mut s = match &a.config {
         Some(path) => {
@@ -99,82 +100,108 @@ fn settings(a: &ServeArgs) -> anyhow::Result<Settings> {
         }
         None => Settings::default(),
     };
-    if let Some(v) = &a.data_dir {
-        s.data_dir = Some(v.clone());
+    for (flag, key, value) in flag_entries(a) {
+        s.set(key, &value)
+            .and_then(|()| s.check())
+            .with_context(|| format!("--{flag}"))?;
     }
-    if let Some(v) = a.kafka_addr {
-        s.kafka_addr = v;
-    }
-    if let Some(v) = &a.advertised_addr {
-        s.advertised_addr = Some(v.clone());
-    }
-    if let Some(v) = a.node_id {
-        s.node_id = v;
-    }
-    if let Some(v) = a.shards {
-        s.shards = Some(v);
-    }
-    if let Some(v) = &a.cores {
-        s.cores = Some(v.clone());
-    }
-    if let Some(v) = a.coord_core {
-        s.coord_core = Some(v);
-    }
-    if let Some(v) = &a.coord_zk_addr {
-        s.coord_zk_addr = Some(v.clone());
-    }
-    if let Some(v) = &a.coord {
-        s.coord_servers = Some(v.clone());
-    }
-    if let Some(v) = a.num_partitions {
-        if v < 1 {
-            bail!("--num-partitions must be at least 1");
-        }
-        s.num_partitions = v;
-    }
-    if let Some(v) = a.auto_create_topics_enable {
-        s.auto_create_topics = v;
-    }
-    if let Some(v) = a.log_segment_bytes {
-        s.topic_defaults
-            .insert("segment.bytes".into(), v.to_string());
-    }
-    if let Some(v) = a.log_retention_ms {
-        s.topic_defaults
-            .insert("retention.ms".into(), v.to_string());
-    }
-    if let Some(v) = a.log_retention_check_interval_ms {
-        if v == 0 {
-            bail!("--log-retention-check-interval-ms must be at least 1");
-        }
-        s.retention_check_interval_ms = v;
-    }
-    if let Some(v) = a.offsets_retention_minutes {
-        if v == 0 {
-            bail!("--offsets-retention-minutes must be at least 1");
-        }
-        s.offsets_retention_minutes = v;
-    }
-    if let Some(v) = a.offsets_retention_check_interval_ms {
-        if v == 0 {
-            bail!("--offsets-retention-check-interval-ms must be at least 1");
-        }
-        s.offsets_retention_check_interval_ms = v;
-    }
-    if let Some(v) = a.offsets_topic_segment_bytes {
-        if v < 14 {
-            bail!("--offsets-topic-segment-bytes must be at least 14");
-        }
-        s.offsets_topic_segment_bytes = v;
-    }
-    if let Some(v) = a.socket_request_max_bytes {
-        s.socket_request_max_bytes = v;
-    }
-    if let Some(v) = a.io_memory_bytes {
-        s.io_memory_bytes = v;
-    }
-    s.check()?;
     Ok(s)
+}
+
+/// The flags given, each as (flag, config key, value) — the key and value the file would hold.
+fn flag_entries(a: &ServeArgs) -> Vec<(&'static str, &'static str, toml::Value)> {
+    use toml::Value;
+    let text = |v: &dyn std::fmt::Display| Value::String(v.to_string());
+    let int = |v: i128| Value::Integer(v.clamp(i64::MIN as i128, i64::MAX as i128) as i64);
+    let list = |v: &[String]| Value::Array(v.iter().map(|s| Value::String(s.clone())).collect());
+    let mut out = Vec::new();
+    let mut push = |flag, key, value: Option<Value>| {
+        if let Some(v) = value {
+            out.push((flag, key, v));
+        }
+    };
+    push(
+        "data-dir",
+        "data.dir",
+        a.data_dir.as_ref().map(|v| text(&v.display())),
+    );
+    push("kafka-addr", "kafka.addr", a.kafka_addr.map(|v| text(&v)));
+    push(
+        "advertised-addr",
+        "advertised.addr",
+        a.advertised_addr.as_ref().map(|v| text(v)),
+    );
+    push("node-id", "node.id", a.node_id.map(|v| int(v.into())));
+    push("shards", "shards", a.shards.map(|v| int(v as i128)));
+    push(
+        "cores",
+        "cores",
+        a.cores
+            .as_ref()
+            .map(|v| Value::Array(v.iter().map(|c| int(*c as i128)).collect())),
+    );
+    push(
+        "coord-core",
+        "coord.core",
+        a.coord_core.map(|v| int(v as i128)),
+    );
+    push(
+        "coord-zk-addr",
+        "coord.zk.addr",
+        a.coord_zk_addr.as_ref().map(|v| text(v)),
+    );
+    push("coord", "coord.servers", a.coord.as_ref().map(|v| list(v)));
+    push(
+        "num-partitions",
+        "num.partitions",
+        a.num_partitions.map(|v| int(v.into())),
+    );
+    push(
+        "auto-create-topics-enable",
+        "auto.create.topics.enable",
+        a.auto_create_topics_enable.map(Value::Boolean),
+    );
+    push(
+        "log-segment-bytes",
+        "log.segment.bytes",
+        a.log_segment_bytes.map(|v| int(v.into())),
+    );
+    push(
+        "log-retention-ms",
+        "log.retention.ms",
+        a.log_retention_ms.map(|v| int(v.into())),
+    );
+    push(
+        "log-retention-check-interval-ms",
+        "log.retention.check.interval.ms",
+        a.log_retention_check_interval_ms.map(|v| int(v.into())),
+    );
+    push(
+        "offsets-retention-minutes",
+        "offsets.retention.minutes",
+        a.offsets_retention_minutes.map(|v| int(v.into())),
+    );
+    push(
+        "offsets-retention-check-interval-ms",
+        "offsets.retention.check.interval.ms",
+        a.offsets_retention_check_interval_ms.map(|v| int(v.into())),
+    );
+    push(
+        "offsets-topic-segment-bytes",
+        "offsets.topic.segment.bytes",
+        a.offsets_topic_segment_bytes.map(|v| int(v.into())),
+    );
+    push(
+        "socket-request-max-bytes",
+        "socket.request.max.bytes",
+        a.socket_request_max_bytes.map(|v| int(v as i128)),
+    );
+    push(
+        "io-memory-bytes",
+        "io.memory.bytes",
+        a.io_memory_bytes.map(|v| int(v as i128)),
+    );
+    out
 }
 
 fn online_cores() -> usize {
@@ -358,4 +385,103 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     eprintln!("weir: stopped cleanly");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    fn from_flags(flags: &[&str]) -> anyhow::Result<Settings> {
+        let cli = Cli::try_parse_from(std::iter::once("weir").chain(flags.iter().copied()))?;
+        settings(&cli.serve)
+    }
+
+    /// Every flag and its file key refuse and accept the same values (they disagreed on 0 for
+    /// socket.request.max.bytes and io.memory.bytes when each had its own checks).
+    #[test]
+    fn a_flag_and_its_file_key_accept_and_refuse_the_same_values() {
+        for (flag, key, value) in [
+            (
+                "--socket-request-max-bytes",
+                "socket.request.max.bytes",
+                "0",
+            ),
+            ("--io-memory-bytes", "io.memory.bytes", "0"),
+            ("--num-partitions", "num.partitions", "0"),
+            ("--shards", "shards", "0"),
+            (
+                "--log-retention-check-interval-ms",
+                "log.retention.check.interval.ms",
+                "0",
+            ),
+            (
+                "--offsets-retention-minutes",
+                "offsets.retention.minutes",
+                "0",
+            ),
+            (
+                "--offsets-topic-segment-bytes",
+                "offsets.topic.segment.bytes",
+                "13",
+            ),
+            ("--log-segment-bytes", "log.segment.bytes", "0"),
+            ("--advertised-addr", "advertised.addr", "\"nohost\""),
+            (
+                "--socket-request-max-bytes",
+                "socket.request.max.bytes",
+                "1048576",
+            ),
+            ("--num-partitions", "num.partitions", "4"),
+            ("--log-retention-ms", "log.retention.ms", "-1"),
+            ("--advertised-addr", "advertised.addr", "\"broker-1:9092\""),
+        ] {
+            let file = Settings::from_toml(&format!("{key} = {value}"));
+            let flag_value = value.trim_matches('"');
+            let flags = from_flags(&[flag, flag_value]);
+            match (&file, &flags) {
+                (Ok(f), Ok(g)) => assert_eq!(f, g, "{key} = {value}"),
+                (Err(f), Err(g)) => {
+                    assert!(format!("{f:#}").contains(key), "{f:#}");
+                    assert!(format!("{g:#}").contains(key), "{g:#}");
+                    assert!(
+                        format!("{g:#}").contains(flag.trim_start_matches('-')),
+                        "{g:#}"
+                    );
+                }
+                _ => panic!(
+                    "{key} = {value}: the file says {:?}, the flag {:?}",
+                    file.as_ref().map(|_| "ok").map_err(|e| format!("{e:#}")),
+                    flags.as_ref().map(|_| "ok").map_err(|e| format!("{e:#}"))
+                ),
+            }
+        }
+    }
+
+    #[test]
+    fn a_flag_overrides_the_file_and_defaults_are_the_brokers() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("weir.toml");
+        std::fs::write(&path, "num.partitions = 3\nlog.retention.ms = 1000\n").unwrap();
+        let s = from_flags(&["--config", path.to_str().unwrap(), "--num-partitions", "5"]).unwrap();
+        assert_eq!(s.num_partitions, 5);
+        assert_eq!(s.topic_defaults["retention.ms"], "1000");
+        let broker = BrokerConfig::new(PathBuf::new(), Vec::new());
+        let d = from_flags(&[]).unwrap();
+        assert_eq!(d.num_partitions, broker.num_partitions);
+        assert_eq!(
+            d.producer_id_expiration_ms,
+            broker.producer_id_expiration_ms
+        );
+        assert_eq!(
+            d.offsets_topic_segment_bytes,
+            broker.offsets_topic_segment_bytes
+        );
+    }
 }

@@ -1,5 +1,6 @@
-//! The settings of `weir serve`: built-in defaults, then the TOML config file (`--config FILE`),
-//! then the flags (a flag overrides the file).
+//! The settings of `weir serve`: built-in defaults (the broker's from `BrokerConfig::new`), then
+//! the TOML config file (`--config FILE`), then the flags (a flag overrides the file). A flag is
+//! set through the same `Settings::set` as its file key, so both accept and refuse the same values.
 //!
 //! The file's keys are Kafka's broker config names where Kafka has one (`num.partitions`,
 //! `log.retention.ms`, `message.max.bytes`, ...) and weir's own dotted names otherwise (`data.dir`,
@@ -18,6 +19,7 @@ use std::path::PathBuf;
 
 use anyhow::{anyhow, bail, Context};
 use engine::broker::topic_config::{self, TopicDefaults};
+use engine::broker::BrokerConfig;
 use serde::de::DeserializeOwned;
 use storage::LogConfig;
 
@@ -65,25 +67,28 @@ pub struct Settings {
 }
 
 impl Default for Settings {
+    /// The broker's own defaults (`BrokerConfig::new`, the one place they are written) plus the
+    /// process-level ones only the CLI has (addresses, cores, io memory).
     fn default() -> Self {
+        let broker = BrokerConfig::new(PathBuf::new(), Vec::new());
         Settings {
             data_dir: None,
             kafka_addr: SocketAddr::from(([0, 0, 0, 0], 9092)),
             advertised_addr: None,
-            node_id: 1,
+            node_id: broker.node_id,
             shards: None,
             cores: None,
             coord_servers: None,
             coord_core: None,
             coord_zk_addr: None,
-            num_partitions: 1,
-            auto_create_topics: true,
+            num_partitions: broker.num_partitions,
+            auto_create_topics: broker.auto_create_topics,
             socket_request_max_bytes: wire::protocol::frame::REQUEST_BYTES_MAX_DEFAULT,
-            retention_check_interval_ms: 300_000,
-            producer_id_expiration_ms: 86_400_000,
-            offsets_retention_minutes: 10_080,
-            offsets_retention_check_interval_ms: 600_000,
-            offsets_topic_segment_bytes: 16 << 20,
+            retention_check_interval_ms: broker.retention_check_interval_ms,
+            producer_id_expiration_ms: broker.producer_id_expiration_ms,
+            offsets_retention_minutes: broker.offsets_retention_minutes,
+            offsets_retention_check_interval_ms: broker.offsets_retention_check_interval_ms,
+            offsets_topic_segment_bytes: broker.offsets_topic_segment_bytes,
             io_memory_bytes: 1 << 20,
             topic_defaults: BTreeMap::new(),
         }
@@ -154,8 +159,8 @@ impl Settings {
         Ok(s)
     }
 
-    /// Sets one key from the file.
-    fn set(&mut self, key: &str, v: &toml::Value) -> anyhow::Result<()> {
+    /// Sets one key, from the file or from a flag (the one validation of every value).
+    pub fn set(&mut self, key: &str, v: &toml::Value) -> anyhow::Result<()> {
         const POSITIVE: &str = "a positive integer";
         let positive = |x: u64| -> anyhow::Result<u64> {
             if x == 0 {

@@ -10,6 +10,7 @@ mod coord_cmd;
 mod group_cmd;
 mod serve_cmd;
 mod serve_config;
+mod tune_cmd;
 
 #[derive(Debug, Parser)]
 #[command(name = "weir", version, about = "weir, a Kafka-compatible broker")]
@@ -29,6 +30,8 @@ enum Command {
     Group(group_cmd::GroupArgs),
     /// The Kafka broker (`weir serve --data-dir DIR [--kafka-addr 0.0.0.0:9092] [--config FILE]`).
     Serve(serve_cmd::ServeArgs),
+    /// Producer tuning sweeps and their reports (`weir tune sweep|report`; docs/TUNING.md).
+    Tune(tune_cmd::TuneArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -41,5 +44,6 @@ fn main() -> anyhow::Result<()> {
         Command::Coord(args) => coord_cmd::run(args),
         Command::Group(args) => group_cmd::run(args),
         Command::Serve(args) => serve_cmd::run(args),
+        Command::Tune(args) => tune_cmd::run(args),
     }
 }

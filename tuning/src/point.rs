@@ -112,6 +112,15 @@ impl Point {
         )
     }
 
+    /// Every setting but the mode: what two modes of one configuration share.
+    pub fn settings_id(&self) -> String {
+        let id = self.id();
+        match id.rsplit_once(' ') {
+            Some((settings, _mode)) => settings.to_string(),
+            None => id,
+        }
+    }
+
     /// "zstd:3" or "lz4".
     pub fn codec_label(&self) -> String {
         match self.compression_level {

@@ -105,7 +105,12 @@ fn run_sweep(a: SweepArgs) -> anyhow::Result<()> {
         _ => bail!("give either --bootstrap HOST:PORT or --local"),
     };
     // SAFETY: installs a handler that only stores an atomic and calls signal(2).
-    unsafe { libc::signal(libc::SIGINT, on_sigint as extern "C" fn(libc::c_int) as libc::sighandler_t) };
+    unsafe {
+        libc::signal(
+            libc::SIGINT,
+            on_sigint as extern "C" fn(libc::c_int) as libc::sighandler_t,
+        )
+    };
     let observer = Progress::new(a.quiet);
     let outcome = sweep::sweep(
         &plan,
@@ -133,7 +138,10 @@ fn run_sweep(a: SweepArgs) -> anyhow::Result<()> {
 }
 
 fn run_report(a: ReportArgs) -> anyhow::Result<()> {
-    for (name, v) in [("--slo-p99-ms", a.slo_p99_ms), ("--target-mbps", a.target_mbps)] {
+    for (name, v) in [
+        ("--slo-p99-ms", a.slo_p99_ms),
+        ("--target-mbps", a.target_mbps),
+    ] {
         if v.is_some_and(|v| !(v > 0.0 && v.is_finite())) {
             bail!("{name} must be a positive number");
         }

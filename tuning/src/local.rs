@@ -49,7 +49,10 @@ impl LocalBroker {
             "data.dir".into(),
             toml::Value::String(data_dir.display().to_string()),
         );
-        table.insert("kafka.addr".into(), toml::Value::String("127.0.0.1:0".into()));
+        table.insert(
+            "kafka.addr".into(),
+            toml::Value::String("127.0.0.1:0".into()),
+        );
         let config = dir.path().join("weir.toml");
         let text = toml::to_string(&table)
             .map_err(|e| fail(format!("writing the broker settings: {e}")))?;

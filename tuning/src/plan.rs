@@ -246,7 +246,10 @@ impl SweepPlan {
         let mut names = std::collections::BTreeSet::new();
         for b in &self.broker {
             if b.name.is_empty() || !names.insert(b.name.as_str()) {
-                return Err(format!("broker variant {:?}: names must be set and differ", b.name));
+                return Err(format!(
+                    "broker variant {:?}: names must be set and differ",
+                    b.name
+                ));
             }
             for key in ["data.dir", "kafka.addr"] {
                 if b.settings.contains_key(key) {
@@ -386,7 +389,10 @@ acks = ["1", "all"]
         let mut plan = SweepPlan::parse(TINY).unwrap();
         // 16 max-throughput points: 2 + 0 + 7×1 + 2×1 + 1 = 12 s; 32 fixed-load: 2 + 2 + 1 = 5 s.
         let estimate = plan.estimate_seconds(false).unwrap();
-        assert!((estimate - (16.0 * 12.0 + 32.0 * 5.0)).abs() < 1e-9, "{estimate}");
+        assert!(
+            (estimate - (16.0 * 12.0 + 32.0 * 5.0)).abs() < 1e-9,
+            "{estimate}"
+        );
         assert!(plan.check_budget(false).is_ok());
         plan.budget_minutes = 5.0;
         let e = plan.check_budget(false).unwrap_err().to_string();
@@ -395,9 +401,7 @@ acks = ["1", "all"]
 
     #[test]
     fn bad_values_are_named() {
-        let bad = |from: &str, to: &str| {
-            SweepPlan::parse(&TINY.replace(from, to)).unwrap_err()
-        };
+        let bad = |from: &str, to: &str| SweepPlan::parse(&TINY.replace(from, to)).unwrap_err();
         assert!(bad("\"zstd:3\"", "\"zstd:x\"").contains("zstd:x"));
         assert!(bad("\"none\"", "\"brotli\"").contains("brotli"));
         assert!(bad("acks = [\"1\", \"all\"]", "acks = [\"2\"]").contains("acks"));

@@ -57,7 +57,9 @@ impl Codec {
             None => (text.trim(), None),
         };
         if !["none", "gzip", "snappy", "lz4", "zstd"].contains(&name) {
-            return Err(format!("{text:?}: use none, gzip, snappy, lz4 or zstd (zstd:LEVEL)"));
+            return Err(format!(
+                "{text:?}: use none, gzip, snappy, lz4 or zstd (zstd:LEVEL)"
+            ));
         }
         if name == "none" && level.is_some() {
             return Err(format!("{text:?}: none has no level"));
@@ -69,9 +71,9 @@ impl Codec {
     }
 }
 
-/// One point: every setting it runs with.
+/// One point: every setting it runs with. (No `deny_unknown_fields`: serde does not support it
+/// with the flattened mode.)
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Point {
     pub linger_ms: u64,
     pub batch_size: usize,
@@ -267,7 +269,10 @@ pub fn expand(plan: &SweepPlan) -> Result<Vec<Point>, String> {
     ];
     let total = dims.iter().fold(1usize, |n, &k| n.saturating_mul(k));
     if total > crate::plan::MAX_POINTS {
-        return Err(format!("{total} points: more than {}", crate::plan::MAX_POINTS));
+        return Err(format!(
+            "{total} points: more than {}",
+            crate::plan::MAX_POINTS
+        ));
     }
     let mut points = Vec::with_capacity(total);
     for n in 0..total {

@@ -253,7 +253,9 @@ fn rank(
             let found = others
                 .iter()
                 .find(|v| matches(&v.candidate.point) && same_rest(&v.candidate.point));
-            let measured = points.iter().any(|r| matches(&r.point) && same_rest(&r.point));
+            let measured = points
+                .iter()
+                .any(|r| matches(&r.point) && same_rest(&r.point));
             DefaultsVersus {
                 defaults: d.clone(),
                 versus: found.cloned(),
@@ -279,7 +281,10 @@ fn rank(
 pub fn markdown(r: &Recommendation) -> String {
     let mut s = format!("### {}\n\n", r.goal);
     let Some(w) = &r.winner else {
-        s += &format!("None: {}.\n\n", r.none_because.as_deref().unwrap_or("no data"));
+        s += &format!(
+            "None: {}.\n\n",
+            r.none_because.as_deref().unwrap_or("no data")
+        );
         return s;
     };
     let fig = |x: &Stat| format!("{:.2} {} ({:.2}–{:.2})", x.median, r.unit, x.min, x.max);
@@ -296,7 +301,13 @@ pub fn markdown(r: &Recommendation) -> String {
         s += "Within noise (spreads overlap): ";
         s += &ties
             .iter()
-            .map(|v| format!("{} ({})", v.candidate.point.settings_label(), fig(&v.candidate.figure)))
+            .map(|v| {
+                format!(
+                    "{} ({})",
+                    v.candidate.point.settings_label(),
+                    fig(&v.candidate.figure)
+                )
+            })
             .collect::<Vec<_>>()
             .join("; ");
         s += ".\n\n";
@@ -328,7 +339,11 @@ pub fn markdown(r: &Recommendation) -> String {
                     "- {label}: {} — the recommendation is {:.1} % better{}.\n",
                     fig(&v.candidate.figure),
                     v.winner_better_percent,
-                    if v.within_noise { " (within noise)" } else { "" }
+                    if v.within_noise {
+                        " (within noise)"
+                    } else {
+                        ""
+                    }
                 )
             }
             (None, Some(note)) => s += &format!("- {label}: {note}.\n"),

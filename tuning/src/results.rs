@@ -173,10 +173,8 @@ impl Summary {
             sustained: reps.iter().all(|x| {
                 let offered = x.result.config.producer_rate;
                 offered <= 0.0
-                    || (x.result.publish.msg_per_s
-                        >= bench::runner::SUSTAINED_SHARE * offered
-                        && x
-                            .result
+                    || (x.result.publish.msg_per_s >= bench::runner::SUSTAINED_SHARE * offered
+                        && x.result
                             .publish_delay_ms
                             .as_ref()
                             .is_none_or(|d| d.p99 <= bench::runner::MAX_DELAY_P99_MS)
@@ -225,8 +223,8 @@ impl Results {
             if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            let parsed: Line = serde_json::from_slice(line)
-                .map_err(|e| format!("line {}: {e}", n + 1))?;
+            let parsed: Line =
+                serde_json::from_slice(line).map_err(|e| format!("line {}: {e}", n + 1))?;
             match parsed {
                 Line::Sweep(h) => {
                     if h.format != FORMAT || h.version != VERSION {
@@ -324,5 +322,110 @@ impl Writer {
         std::io::Seek::seek(&mut self.file, std::io::SeekFrom::End(0)).map_err(io)?;
         self.file.write_all(&text).map_err(io)?;
         self.file.sync_data().map_err(io)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::point::Mode;
+
+    fn header() -> Header {
+        let plan = SweepPlan::parse(
+            "name = \"t\"\nbudget_minutes = 1\n[timing]\nwarmup_s = 0\nmeasure_s = 1\nrepetitions = 1\n\
+             [modes]\nfixed_load_mbps = [1]\n[axes]\nlinger_ms = [0, 5]\nbatch_size = [16384]\n\
+             compression = [\"none\"]\nacks = [\"1\"]\n",
+        )
+        .unwrap();
+        Header {
+            format: FORMAT.into(),
+            version: VERSION,
+            started_unix_ms: 1,
+            weir_version: "0".into(),
+            plan,
+            machine: Machine::this(),
+            target: TargetInfo {
+                kind: "bootstrap".into(),
+                bootstrap: "127.0.0.1:9092".into(),
+                broker_settings: BTreeMap::new(),
+            },
+        }
+    }
+
+    fn point(h: &Header, i: usize) -> PointRecord {
+        let p = h.plan.points().unwrap()[i].clone();
+        assert!(matches!(p.mode, Mode::FixedLoad { .. }));
+        PointRecord {
+            id: p.id(),
+            point: p,
+            offered_msg_per_s: Some(976.5625),
+            repetitions: Vec::new(),
+            summary: None,
+            error: Some("refused".into()),
+        }
+    }
+
+    #[test]
+    fn lines_round_trip_and_a_torn_tail_is_ignored_then_cut_before_appending() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.jsonl");
+        let h = header();
+        let mut w = Writer::open(&path, false).unwrap();
+        w.append(&Line::Sweep(h.clone())).unwrap();
+        w.append(&Line::Point(point(&h, 0))).unwrap();
+        drop(w);
+        let whole = std::fs::read(&path).unwrap();
+        // Killed halfway through writing the second point.
+        let second = serde_json::to_vec(&Line::Point(point(&h, 1))).unwrap();
+        let mut torn = whole.clone();
+        torn.extend_from_slice(&second[..second.len() / 2]);
+        std::fs::write(&path, &torn).unwrap();
+        let r = Results::read(&path).unwrap();
+        assert!(r.torn_tail);
+        assert_eq!(r.headers, vec![h.clone()]);
+        assert_eq!(r.points, vec![point(&h, 0)]);
+        // Without --resume an existing file is refused; with it, the torn line goes.
+        let e = Writer::open(&path, false).err().unwrap().to_string();
+        assert!(e.contains("--resume"), "{e}");
+        let mut w = Writer::open(&path, true).unwrap();
+        w.append(&Line::Point(point(&h, 1))).unwrap();
+        let r = Results::read(&path).unwrap();
+        assert!(!r.torn_tail);
+        assert_eq!(r.points, vec![point(&h, 0), point(&h, 1)]);
+        assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 3);
+    }
+
+    #[test]
+    fn a_bad_line_in_the_middle_is_an_error_naming_it() {
+        let h = header();
+        let mut text = serde_json::to_string(&Line::Sweep(h)).unwrap();
+        text += "\n{\"type\":\"point\"}\n";
+        let e = Results::parse(text.as_bytes()).unwrap_err();
+        assert!(e.starts_with("line 2:"), "{e}");
+    }
+
+    #[test]
+    fn median_and_spread() {
+        let s = Stat::of(&[3.0, 1.0, 2.0, f64::NAN]).unwrap();
+        assert_eq!((s.median, s.min, s.max), (2.0, 1.0, 3.0));
+        assert_eq!(Stat::of(&[4.0, 1.0]).unwrap().median, 2.5);
+        assert!(Stat::of(&[]).is_none());
+        let a = Stat {
+            median: 2.0,
+            min: 1.0,
+            max: 3.0,
+        };
+        let b = Stat {
+            median: 3.5,
+            min: 3.0,
+            max: 4.0,
+        };
+        let c = Stat {
+            median: 5.0,
+            min: 3.1,
+            max: 6.0,
+        };
+        assert!(a.overlaps(&b) && b.overlaps(&a));
+        assert!(!a.overlaps(&c));
     }
 }

@@ -72,8 +72,7 @@ pub fn sweep(
     let local = matches!(cluster, Cluster::Local { .. });
     if !local && plan.broker.iter().any(|b| !b.settings.is_empty()) {
         return Err(TuneError::Plan(
-            "the plan sets broker settings: they need --local (the sweep starts the broker)"
-                .into(),
+            "the plan sets broker settings: they need --local (the sweep starts the broker)".into(),
         ));
     }
     let estimate_s = plan.check_budget(local)?;
@@ -202,7 +201,9 @@ fn run_point(
         summary: None,
         error: None,
     };
-    let bench_plan = point.bench_plan(plan, &plan.name).map_err(TuneError::Plan)?;
+    let bench_plan = point
+        .bench_plan(plan, &plan.name)
+        .map_err(TuneError::Plan)?;
     if let Err(e) = topics.create(bootstrap, &names, point.partitions) {
         record.error = Some(format!("creating the topics: {e}"));
         return Ok(Some(record));

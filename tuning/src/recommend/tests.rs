@@ -8,7 +8,13 @@ fn stat(min: f64, median: f64, max: f64) -> Stat {
 }
 
 /// A finished point with the given throughput and publish p99 (min, median, max).
-fn rec(linger_ms: u64, batch_size: usize, mode: Mode, mbps: [f64; 3], p99: [f64; 3]) -> PointRecord {
+fn rec(
+    linger_ms: u64,
+    batch_size: usize,
+    mode: Mode,
+    mbps: [f64; 3],
+    p99: [f64; 3],
+) -> PointRecord {
     let point = Point {
         linger_ms,
         batch_size,
@@ -62,7 +68,13 @@ fn the_highest_throughput_under_the_slo_wins_and_is_set_against_the_java_default
     let points = vec![
         rec(5, 16_384, MAX, [38.0, 40.0, 41.0], [7.0, 8.0, 9.0]),
         rec(20, 262_144, MAX, [88.0, 90.0, 92.0], [14.0, 15.0, 16.0]),
-        rec(50, 1_048_576, MAX, [118.0, 120.0, 125.0], [35.0, 40.0, 45.0]),
+        rec(
+            50,
+            1_048_576,
+            MAX,
+            [118.0, 120.0, 125.0],
+            [35.0, 40.0, 45.0],
+        ),
     ];
     let r = &recommend(&points, &slo(20.0))[0];
     let w = r.winner.as_ref().unwrap();
@@ -77,7 +89,10 @@ fn the_highest_throughput_under_the_slo_wins_and_is_set_against_the_java_default
     assert_eq!(r.ties().count(), 0);
     // linger.ms 5, batch.size 16 KiB, acks all, no compression: the Java client's defaults.
     let java = &r.defaults[0];
-    assert_eq!(java.versus.as_ref().unwrap().candidate.point.batch_size, 16_384);
+    assert_eq!(
+        java.versus.as_ref().unwrap().candidate.point.batch_size,
+        16_384
+    );
     let rdkafka = &r.defaults[1];
     assert!(rdkafka.versus.is_none());
     assert_eq!(rdkafka.note.as_deref(), Some("not measured by this sweep"));
@@ -96,7 +111,11 @@ fn two_candidates_whose_spreads_overlap_are_within_noise() {
     let r = &recommend(&points, &slo(50.0))[0];
     assert_eq!(r.winner.as_ref().unwrap().point.linger_ms, 20);
     let ties: Vec<u64> = r.ties().map(|v| v.candidate.point.linger_ms).collect();
-    assert_eq!(ties, vec![10], "88 (80–92) overlaps 90 (85–95); 60 (58–62) does not");
+    assert_eq!(
+        ties,
+        vec![10],
+        "88 (80–92) overlaps 90 (85–95); 60 (58–62) does not"
+    );
     assert!(markdown(r).contains("Within noise"), "{}", markdown(r));
 }
 

@@ -62,6 +62,9 @@ struct SweepArgs {
     /// No progress bar or per-point lines.
     #[arg(long)]
     quiet: bool,
+    /// Check the plan and print its points and time estimate; run nothing.
+    #[arg(long)]
+    dry_run: bool,
 }
 
 #[derive(Debug, Args)]
@@ -104,6 +107,18 @@ fn run_sweep(a: SweepArgs) -> anyhow::Result<()> {
         },
         _ => bail!("give either --bootstrap HOST:PORT or --local"),
     };
+    if a.dry_run {
+        let estimate_s = plan.check_budget(a.local)?;
+        let points = plan.points().map_err(tuning::TuneError::Plan)?;
+        println!(
+            "plan {:?}: {} points, at most {:.1} min (budget {} min)",
+            plan.name,
+            points.len(),
+            estimate_s / 60.0,
+            plan.budget_minutes
+        );
+        return Ok(());
+    }
     // SAFETY: installs a handler that only stores an atomic and calls signal(2).
     unsafe {
         libc::signal(

@@ -68,7 +68,10 @@ impl LocalBroker {
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(log_file);
+            .stderr(log_file)
+            // Its own process group: a Ctrl-C at the terminal stops the sweep (which then stops
+            // the broker), not the broker under a running repetition.
+            .process_group(0);
         // SAFETY: prctl(2) only, between fork and exec: the broker dies with the sweep even when
         // the sweep is killed with SIGKILL.
         unsafe {

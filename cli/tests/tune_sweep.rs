@@ -146,7 +146,7 @@ fn a_tiny_sweep_gives_every_point_once_and_a_complete_report_that_chromium_rende
     for title in [
         "Latency–throughput frontier per codec",
         "Publish p99 at ",
-        "Cost of acks=all: publish p99 at the chosen load",
+        "Cost of acks=all: publish p99 at ",
         "Publish latency by percentile at ",
         "Compression ratio per codec",
         "Broker CPU per GB of values, per codec",

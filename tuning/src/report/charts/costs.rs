@@ -23,11 +23,16 @@ pub(super) fn acks_cost(view: &View) -> Res<Vec<Chart>> {
     let load = chosen_load(view);
     let mut out = Vec::new();
     let kinds: [Comparison; 2] = [
-        ("max sustainable MB/s", "MB/s", Box::new(is_max), |s| {
-            s.mb_per_s.median
-        }),
         (
-            "publish p99 at the chosen load",
+            "max sustainable MB/s".into(),
+            "MB/s",
+            Box::new(is_max),
+            |s| s.mb_per_s.median,
+        ),
+        (
+            load.map_or("publish p99".into(), |l| {
+                format!("publish p99 at {l} MB/s offered")
+            }),
             "ms",
             Box::new(
                 move |m: &Mode| matches!((m, load), (Mode::FixedLoad { offered_mbps }, Some(l)) if *offered_mbps == l),

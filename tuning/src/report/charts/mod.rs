@@ -25,7 +25,7 @@ pub(super) type Kind = fn(&View) -> Res<Vec<Chart>>;
 /// Which points of a mode a chart takes.
 pub(super) type ModeFilter = Box<dyn Fn(&Mode) -> bool>;
 /// One comparison: what, its unit, which points, which figure.
-pub(super) type Comparison = (&'static str, &'static str, ModeFilter, fn(&Summary) -> f64);
+pub(super) type Comparison = (String, &'static str, ModeFilter, fn(&Summary) -> f64);
 
 pub(super) const SIZE: (u32, u32) = (760, 420);
 pub(super) const FONT: &str = "sans-serif";

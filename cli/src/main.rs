@@ -12,6 +12,7 @@ mod group_cmd;
 mod hw_cmd;
 mod serve_cmd;
 mod serve_config;
+mod tune_cmd;
 
 #[derive(Debug, Parser)]
 #[command(name = "weir", version, about = "weir, a Kafka-compatible broker")]
@@ -35,6 +36,8 @@ enum Command {
     Hw(hw_cmd::HwArgs),
     /// The Kafka broker (`weir serve --data-dir DIR [--kafka-addr 0.0.0.0:9092] [--config FILE]`).
     Serve(serve_cmd::ServeArgs),
+    /// Producer tuning sweeps and their reports (`weir tune sweep|report`; docs/TUNING.md).
+    Tune(tune_cmd::TuneArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -49,5 +52,6 @@ fn main() -> anyhow::Result<()> {
         Command::Group(args) => group_cmd::run(args),
         Command::Hw(args) => hw_cmd::run(args),
         Command::Serve(args) => serve_cmd::run(args),
+        Command::Tune(args) => tune_cmd::run(args),
     }
 }

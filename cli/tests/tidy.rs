@@ -27,7 +27,6 @@ const LONG_FILES: &[(&str, usize)] = &[
     ("bench/src/client/producer.rs", 1749),
     ("bench/src/log_bench.rs", 814),
     ("bench/src/report.rs", 649),
-    ("bench/src/runner.rs", 1154),
     ("bench/src/zk_load.rs", 1036),
     ("cli/tests/consumer_groups.rs", 1295),
     ("cli/tests/coord_cluster.rs", 610),

@@ -1,0 +1,357 @@
+//! recommend — choosing settings from a sweep's points: the highest throughput whose publish
+//! p99 meets an SLO (`--slo-p99-ms`), and the lowest publish p99 that sustains a target rate
+//! (`--target-mbps`), each with its evidence (the candidates it beat, by how much, with their
+//! repetition spread), "within noise" when the spreads (min..max over repetitions) of the
+//! winner and a runner-up overlap, and a comparison with the Java client's and librdkafka's
+//! defaults.
+//!
+//! Owns the rules (docs/TUNING.md). Must not read files or render charts.
+
+use crate::point::{Mode, Point};
+use crate::results::{PointRecord, Stat};
+
+/// What the user asks for.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Criteria {
+    pub slo_p99_ms: Option<f64>,
+    pub target_mbps: Option<f64>,
+}
+
+/// A client's default producer settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClientDefaults {
+    pub client: &'static str,
+    pub linger_ms: u64,
+    pub batch_size: usize,
+    pub acks: &'static str,
+    pub compression: &'static str,
+}
+
+/// Java client (Kafka 4.0: linger.ms 5) and librdkafka defaults.
+pub const DEFAULTS: [ClientDefaults; 2] = [
+    ClientDefaults {
+        client: "Java client (Kafka 4.0)",
+        linger_ms: 5,
+        batch_size: 16_384,
+        acks: "all",
+        compression: "none",
+    },
+    ClientDefaults {
+        client: "librdkafka",
+        linger_ms: 5,
+        batch_size: 1_000_000,
+        acks: "all",
+        compression: "none",
+    },
+];
+
+/// One configuration's best showing under a goal.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Candidate {
+    /// Every setting but the mode ([`Point::settings_id`]).
+    pub settings: String,
+    /// The point that gave the figure.
+    pub point_id: String,
+    pub point: Point,
+    /// The figure ranked (MB/s or ms).
+    pub figure: Stat,
+    pub mb_per_s: Stat,
+    pub p99_ms: Stat,
+}
+
+/// A candidate set against the winner.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Versus {
+    pub candidate: Candidate,
+    /// How much better the winner's median is, in percent of this candidate's.
+    pub winner_better_percent: f64,
+    pub within_noise: bool,
+}
+
+/// A client's defaults against the winner.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DefaultsVersus {
+    pub defaults: ClientDefaults,
+    /// The defaults' own showing, when the sweep measured that combination (with the winner's
+    /// other settings: message size, partitions, ...); `None` when it did not, or it missed the
+    /// goal.
+    pub versus: Option<Versus>,
+    /// Why there is no figure.
+    pub note: Option<String>,
+}
+
+/// A recommendation and its evidence.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recommendation {
+    /// "highest throughput with publish p99 ≤ 20 ms", ...
+    pub goal: String,
+    /// "MB/s" or "ms p99".
+    pub unit: &'static str,
+    pub winner: Option<Candidate>,
+    /// Why there is no winner.
+    pub none_because: Option<String>,
+    /// Every other qualifying configuration, best first.
+    pub others: Vec<Versus>,
+    pub defaults: Vec<DefaultsVersus>,
+}
+
+impl Recommendation {
+    /// The runners-up within noise of the winner.
+    pub fn ties(&self) -> impl Iterator<Item = &Versus> {
+        self.others.iter().filter(|v| v.within_noise)
+    }
+}
+
+/// The recommendations the criteria ask for.
+pub fn recommend(points: &[PointRecord], criteria: &Criteria) -> Vec<Recommendation> {
+    let mut out = Vec::new();
+    if let Some(slo) = criteria.slo_p99_ms {
+        out.push(rank(
+            points,
+            format!("highest throughput with publish p99 ≤ {slo} ms"),
+            "MB/s",
+            true,
+            &|r| slo_figure(r, slo),
+        ));
+    }
+    if let Some(target) = criteria.target_mbps {
+        out.push(rank(
+            points,
+            format!("lowest publish p99 sustaining {target} MB/s"),
+            "ms p99",
+            false,
+            &|r| target_figure(r, target),
+        ));
+    }
+    out
+}
+
+/// Usable figures of a point: finished, without failures, sustained.
+fn usable(r: &PointRecord) -> Option<&crate::results::Summary> {
+    r.summary
+        .as_ref()
+        .filter(|s| r.error.is_none() && s.failed == 0 && s.sustained)
+}
+
+/// Throughput, when the point's p99 meets the SLO.
+fn slo_figure(r: &PointRecord, slo: f64) -> Option<Stat> {
+    usable(r)
+        .filter(|s| s.publish_p99_ms.median <= slo)
+        .map(|s| s.mb_per_s)
+}
+
+/// p99, when the point sustained at least the target: fixed loads at or above it (the lowest
+/// such load wins for one configuration, through the ranking), or a maximum-throughput point
+/// reaching it (latency at saturation: pessimistic, used when no load qualifies).
+fn target_figure(r: &PointRecord, target: f64) -> Option<Stat> {
+    let s = usable(r)?;
+    let reaches = match r.point.mode {
+        Mode::FixedLoad { offered_mbps } => offered_mbps >= target,
+        Mode::MaxThroughput => s.mb_per_s.median >= target,
+    };
+    reaches.then_some(s.publish_p99_ms)
+}
+
+/// Ranks configurations by `figure` (one candidate per configuration: its best point).
+fn rank(
+    points: &[PointRecord],
+    goal: String,
+    unit: &'static str,
+    higher_is_better: bool,
+    figure: &dyn Fn(&PointRecord) -> Option<Stat>,
+) -> Recommendation {
+    let better = |a: &Stat, b: &Stat| {
+        if higher_is_better {
+            a.median > b.median
+        } else {
+            a.median < b.median
+        }
+    };
+    let mut best: Vec<Candidate> = Vec::new();
+    for r in points {
+        let (Some(f), Some(s)) = (figure(r), usable(r)) else {
+            continue;
+        };
+        let c = Candidate {
+            settings: r.point.settings_id(),
+            point_id: r.id.clone(),
+            point: r.point.clone(),
+            figure: f,
+            mb_per_s: s.mb_per_s,
+            p99_ms: s.publish_p99_ms,
+        };
+        match best.iter_mut().find(|b| b.settings == c.settings) {
+            Some(b) if better(&c.figure, &b.figure) => *b = c,
+            Some(_) => {}
+            None => best.push(c),
+        }
+    }
+    best.sort_by(|a, b| {
+        let o = a.figure.median.total_cmp(&b.figure.median);
+        if higher_is_better {
+            o.reverse()
+        } else {
+            o
+        }
+    });
+    let mut iter = best.into_iter();
+    let Some(winner) = iter.next() else {
+        return Recommendation {
+            goal,
+            unit,
+            winner: None,
+            none_because: Some(
+                "no configuration met it (sustained, no failed records, and the goal)".into(),
+            ),
+            others: Vec::new(),
+            defaults: Vec::new(),
+        };
+    };
+    let versus = |c: Candidate| {
+        let (w, o) = (winner.figure.median, c.figure.median);
+        let winner_better_percent = if o == 0.0 {
+            0.0
+        } else if higher_is_better {
+            (w - o) / o * 100.0
+        } else {
+            (o - w) / o * 100.0
+        };
+        Versus {
+            within_noise: winner.figure.overlaps(&c.figure),
+            winner_better_percent,
+            candidate: c,
+        }
+    };
+    let others: Vec<Versus> = iter.map(versus).collect();
+    let defaults = DEFAULTS
+        .iter()
+        .map(|d| {
+            let matches = |p: &Point| {
+                p.linger_ms == d.linger_ms
+                    && p.batch_size == d.batch_size
+                    && p.acks == d.acks
+                    && p.compression == d.compression
+                    && p.compression_level.is_none()
+            };
+            let same_rest = |p: &Point| {
+                let w = &winner.point;
+                p.message_size == w.message_size
+                    && p.partitions == w.partitions
+                    && p.producers == w.producers
+                    && p.key_distribution == w.key_distribution
+                    && p.max_in_flight == w.max_in_flight
+                    && p.idempotence == w.idempotence
+                    && p.broker == w.broker
+            };
+            if matches(&winner.point) {
+                return DefaultsVersus {
+                    defaults: d.clone(),
+                    versus: None,
+                    note: Some("the recommendation is these defaults".into()),
+                };
+            }
+            let found = others
+                .iter()
+                .find(|v| matches(&v.candidate.point) && same_rest(&v.candidate.point));
+            let measured = points
+                .iter()
+                .any(|r| matches(&r.point) && same_rest(&r.point));
+            DefaultsVersus {
+                defaults: d.clone(),
+                versus: found.cloned(),
+                note: match (found, measured) {
+                    (Some(_), _) => None,
+                    (None, true) => Some("measured, but it does not meet the goal".into()),
+                    (None, false) => Some("not measured by this sweep".into()),
+                },
+            }
+        })
+        .collect();
+    Recommendation {
+        goal,
+        unit,
+        winner: Some(winner),
+        none_because: None,
+        others,
+        defaults,
+    }
+}
+
+/// The recommendation as Markdown.
+pub fn markdown(r: &Recommendation) -> String {
+    let mut s = format!("### {}\n\n", r.goal);
+    let Some(w) = &r.winner else {
+        s += &format!(
+            "None: {}.\n\n",
+            r.none_because.as_deref().unwrap_or("no data")
+        );
+        return s;
+    };
+    let fig = |x: &Stat| format!("{:.2} {} ({:.2}–{:.2})", x.median, r.unit, x.min, x.max);
+    s += &format!(
+        "**{}** — {} over the repetitions (median, min–max); throughput {:.2} MB/s, publish p99 {:.2} ms (point `{}`).\n\n",
+        w.point.settings_label(),
+        fig(&w.figure),
+        w.mb_per_s.median,
+        w.p99_ms.median,
+        w.point_id
+    );
+    let ties: Vec<&Versus> = r.ties().collect();
+    if !ties.is_empty() {
+        s += "Within noise (spreads overlap): ";
+        s += &ties
+            .iter()
+            .map(|v| {
+                format!(
+                    "{} ({})",
+                    v.candidate.point.settings_label(),
+                    fig(&v.candidate.figure)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        s += ".\n\n";
+    }
+    if !r.others.is_empty() {
+        s += "| beat | figure | winner better by | within noise |\n|---|---|---|---|\n";
+        for v in r.others.iter().take(5) {
+            s += &format!(
+                "| {} | {} | {:.1} % | {} |\n",
+                v.candidate.point.settings_label(),
+                fig(&v.candidate.figure),
+                v.winner_better_percent,
+                if v.within_noise { "yes" } else { "no" }
+            );
+        }
+        if r.others.len() > 5 {
+            s += &format!("| … and {} more | | | |\n", r.others.len() - 5);
+        }
+        s += "\n";
+    }
+    for d in &r.defaults {
+        let label = format!(
+            "{} defaults (linger.ms {}, batch.size {}, acks {})",
+            d.defaults.client, d.defaults.linger_ms, d.defaults.batch_size, d.defaults.acks
+        );
+        match (&d.versus, &d.note) {
+            (Some(v), _) => {
+                s += &format!(
+                    "- {label}: {} — the recommendation is {:.1} % better{}.\n",
+                    fig(&v.candidate.figure),
+                    v.winner_better_percent,
+                    if v.within_noise {
+                        " (within noise)"
+                    } else {
+                        ""
+                    }
+                )
+            }
+            (None, Some(note)) => s += &format!("- {label}: {note}.\n"),
+            (None, None) => {}
+        }
+    }
+    s + "\n"
+}
+
+#[cfg(test)]
+mod tests;

@@ -26,9 +26,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::client::batch::Compression;
-use crate::client::producer::ProducerConfig;
 use crate::payload::PayloadSpec;
+use kclient::batch::Compression;
+use kclient::producer::ProducerConfig;
 
 /// Keys cycled through by ROUND_ROBIN and drawn from by RANDOM_NANO (OMB keeps a list of
 /// 10,000 keys too).

@@ -1,6 +1,7 @@
 //! bench — load generation and measurement.
 
 pub mod broker_cpu;
+pub mod coord_load;
 pub mod log_bench;
 pub mod null_sink;
 pub mod payload;

@@ -41,13 +41,13 @@ pub enum ZkOp {
 }
 
 impl std::str::FromStr for ZkOp {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = ZkLoadError;
+    fn from_str(s: &str) -> Result<Self, ZkLoadError> {
         match s {
             "create-seq" | "create" => Ok(ZkOp::CreateSeq),
             "set" => Ok(ZkOp::Set),
             "get" => Ok(ZkOp::Get),
-            _ => Err(format!("unknown op {s:?}: expected create-seq, set or get")),
+            _ => Err(ZkLoadError::UnknownOp(s.to_string())),
         }
     }
 }
@@ -162,6 +162,8 @@ impl ZkLoadConfig {
 pub enum ZkLoadError {
     #[error("bad configuration: {0}")]
     Config(String),
+    #[error("unknown op {0:?}: expected create-seq, set or get")]
+    UnknownOp(String),
     #[error("{what}: {source}")]
     Io {
         what: String,

@@ -66,13 +66,18 @@ pub enum StartAt {
     Latest,
 }
 
+/// A start position that is neither `earliest` nor `latest`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?}: use earliest or latest")]
+pub struct UnknownStartAt(pub String);
+
 impl std::str::FromStr for StartAt {
-    type Err = String;
-    fn from_str(s: &str) -> Result<StartAt, String> {
+    type Err = UnknownStartAt;
+    fn from_str(s: &str) -> Result<StartAt, UnknownStartAt> {
         match s {
             "earliest" => Ok(StartAt::Earliest),
             "latest" => Ok(StartAt::Latest),
-            other => Err(format!("{other:?}: use earliest or latest")),
+            other => Err(UnknownStartAt(other.to_string())),
         }
     }
 }

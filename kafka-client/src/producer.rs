@@ -761,7 +761,7 @@ enum Event {
         node: i32,
         generation: u64,
     },
-    Metadata(Result<TopicMeta, String>),
+    Metadata(Result<TopicMeta, WireError>),
 }
 
 /// One producer client.
@@ -1268,18 +1268,21 @@ impl<'a> Client<'a> {
         let timeout = self.config.request_timeout();
         glommio::spawn_local(async move {
             let ask = async {
-                let addr = conn::resolve(&bootstrap).map_err(|e| e.to_string())?;
+                let addr = conn::resolve(&bootstrap)?;
                 let mut s = glommio::net::TcpStream::connect_timeout(addr, timeout)
                     .await
-                    .map_err(|e| format!("connecting {addr}: {e}"))?;
-                metadata::topic_metadata(&mut s, &topic, 1, &client_id)
-                    .await
-                    .map_err(|e| e.to_string())
+                    .map_err(|e| WireError::Io {
+                        what: format!("connecting {addr}"),
+                        source: e.into(),
+                    })?;
+                metadata::topic_metadata(&mut s, &topic, 1, &client_id).await
             };
             let sleep = glommio::timer::sleep(timeout);
             let result = match futures::future::select(Box::pin(ask), Box::pin(sleep)).await {
                 futures::future::Either::Left((r, _)) => r,
-                futures::future::Either::Right(_) => Err("Metadata timed out".to_string()),
+                futures::future::Either::Right(_) => {
+                    Err(WireError::Metadata("Metadata timed out".to_string()))
+                }
             };
             let _ = tx.unbounded_send(Event::Metadata(result));
         })
@@ -1318,13 +1321,17 @@ impl<'a> Client<'a> {
     }
 
     /// A connection to `node` at `addr`, its reader and writer tasks started.
-    async fn connect(&mut self, node: i32, addr: SocketAddr) -> Result<(), String> {
+    async fn connect(&mut self, node: i32, addr: SocketAddr) -> Result<(), WireError> {
         let stream = glommio::net::TcpStream::connect_timeout(addr, self.config.request_timeout())
             .await
-            .map_err(|e| format!("connecting {addr}: {e}"))?;
-        stream
-            .set_nodelay(true)
-            .map_err(|e| format!("TCP_NODELAY: {e}"))?;
+            .map_err(|e| WireError::Io {
+                what: format!("connecting {addr}"),
+                source: e.into(),
+            })?;
+        stream.set_nodelay(true).map_err(|e| WireError::Io {
+            what: "TCP_NODELAY".into(),
+            source: e.into(),
+        })?;
         self.generation += 1;
         let generation = self.generation;
         let (mut reader, mut writer) = futures::AsyncReadExt::split(stream);

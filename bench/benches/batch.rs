@@ -12,9 +12,9 @@
 
 use std::time::Duration;
 
-use bench::client::batch::{decode_batch, decompress, BatchBuilder, Compression, ProducerFields};
 use bench::payload::{PayloadPool, PayloadSpec};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use kclient::batch::{decode_batch, decompress, BatchBuilder, Compression, ProducerFields};
 use wire::batch::{batch_crc, validate_record_set, HEADER_LEN};
 
 const BATCH: usize = 64 << 10;

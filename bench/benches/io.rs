@@ -16,12 +16,12 @@ use std::path::PathBuf;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use bench::client::batch::{BatchBuilder, Compression, ProducerFields};
 use bench::payload::{PayloadPool, PayloadSpec};
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use futures::channel::mpsc as fmpsc;
 use futures::StreamExt;
+use kclient::batch::{BatchBuilder, Compression, ProducerFields};
 use storage::{Clock, LogConfig, PartitionLog, Watermark};
 
 /// A command to an executor: run this many iterations, send back the time they took.

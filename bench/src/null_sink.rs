@@ -36,7 +36,7 @@ use wire::batch::BatchHeader;
 use wire::error_code::{CORRUPT_MESSAGE, UNKNOWN_TOPIC_OR_PARTITION, UNSUPPORTED_VERSION};
 use wire::protocol::frame::{read_frame, REQUEST_BYTES_MAX_DEFAULT};
 use wire::protocol::header::{parse_request, RequestHeader};
-use wire::protocol::{decode_body, encode_response, ResponseFrame};
+use wire::protocol::{decode_body, encode_response, ProtocolError, ResponseFrame};
 
 /// (API, lowest, highest version) the sink answers.
 const APIS: &[(ApiKey, i16, i16)] = &[
@@ -195,26 +195,38 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
     }
 }
 
-fn serve(stream: TcpStream, shared: &Shared) -> Result<(), String> {
+/// Why the sink ended one connection.
+#[derive(Debug, thiserror::Error)]
+enum ConnectionError {
+    #[error(transparent)]
+    Protocol(#[from] ProtocolError),
+    #[error("{api:?} v{version} is not answered")]
+    NotAnswered { api: ApiKey, version: i16 },
+    #[error("writing a response: {0}")]
+    Write(#[from] std::io::Error),
+}
+
+fn serve(stream: TcpStream, shared: &Shared) -> Result<(), ConnectionError> {
     let mut stream = AllowStdIo::new(stream);
     loop {
         let next = futures::executor::block_on(read_frame(&mut stream, REQUEST_BYTES_MAX_DEFAULT));
-        let Some(frame) = next.map_err(|e| e.to_string())? else {
+        let Some(frame) = next? else {
             return Ok(()); // closed
         };
-        let request = parse_request(frame).map_err(|e| e.to_string())?;
+        let request = parse_request(frame)?;
         shared.counters.requests.fetch_add(1, Ordering::Relaxed);
         let Some(response) = answer(shared, &request.header, request.body)? else {
             continue; // acks=0
         };
-        stream
-            .get_mut()
-            .write_all(&response)
-            .map_err(|e| e.to_string())?;
+        stream.get_mut().write_all(&response)?;
     }
 }
 
-fn answer(shared: &Shared, h: &RequestHeader, body: Bytes) -> Result<Option<Vec<u8>>, String> {
+fn answer(
+    shared: &Shared,
+    h: &RequestHeader,
+    body: Bytes,
+) -> Result<Option<Vec<u8>>, ConnectionError> {
     let supported = APIS
         .iter()
         .find(|(k, _, _)| *k == h.api_key)
@@ -243,14 +255,13 @@ fn answer(shared: &Shared, h: &RequestHeader, body: Bytes) -> Result<Option<Vec<
             }
         }
         _ if supported.is_none() => {
-            return Err(format!(
-                "{:?} v{} is not answered",
-                h.api_key, h.api_version
-            ))
+            return Err(ConnectionError::NotAnswered {
+                api: h.api_key,
+                version: h.api_version,
+            })
         }
         ApiKey::Metadata => {
-            let request: MetadataRequest =
-                decode_body("Metadata", h.api_version, body).map_err(|e| e.to_string())?;
+            let request: MetadataRequest = decode_body("Metadata", h.api_version, body)?;
             encode_response(h, &metadata(shared, h.api_version, request))
         }
         ApiKey::InitProducerId => {
@@ -261,17 +272,21 @@ fn answer(shared: &Shared, h: &RequestHeader, body: Bytes) -> Result<Option<Vec<
             encode_response(h, &response)
         }
         ApiKey::Produce => {
-            let request =
-                wire::protocol::produce::parse(body, h.api_version).map_err(|e| e.to_string())?;
+            let request = wire::protocol::produce::parse(body, h.api_version)?;
             let response = produce(shared, h.api_version, request);
             match response {
                 None => return Ok(None),
                 Some(r) => encode_response(h, &r),
             }
         }
-        other => return Err(format!("{other:?} is not answered")),
+        other => {
+            return Err(ConnectionError::NotAnswered {
+                api: other,
+                version: h.api_version,
+            })
+        }
     };
-    encoded.map(|f| Some(f.to_vec())).map_err(|e| e.to_string())
+    Ok(Some(encoded?.to_vec()))
 }
 
 fn metadata(shared: &Shared, version: i16, request: MetadataRequest) -> MetadataResponse {

@@ -8,6 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
+use kclient::rng::XorShift;
 use serde::{Deserialize, Serialize};
 
 /// Values in a pool: enough that codecs cannot exploit repeats inside a 64 KiB batch of 1 KiB
@@ -187,29 +188,6 @@ fn json_log(rng: &mut XorShift, size: usize) -> Vec<u8> {
     v.extend_from_slice(tail.as_bytes());
     v.truncate(size);
     v
-}
-
-/// A deterministic xorshift64 stream (values must be repeatable, not secret).
-pub(crate) struct XorShift(u64);
-
-impl XorShift {
-    pub(crate) fn new(seed: u64) -> XorShift {
-        XorShift(seed | 1)
-    }
-
-    pub(crate) fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn fill(&mut self, out: &mut [u8]) {
-        for chunk in out.chunks_mut(8) {
-            let v = self.next().to_le_bytes();
-            chunk.copy_from_slice(&v[..chunk.len()]);
-        }
-    }
 }
 
 #[cfg(test)]

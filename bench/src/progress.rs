@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 
-use crate::client::producer::{LiveClient, LiveHook, ProduceHistograms};
+use kclient::producer::{LiveClient, LiveHook, ProduceHistograms};
 
 /// An HDR histogram of microseconds, 1 µs .. 1 h at 3 significant digits (what every latency of a
 /// run is recorded in, so they merge).

@@ -16,7 +16,7 @@ use hdrhistogram::serialization::V2DeflateSerializer;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
-use crate::client::batch::Compression;
+use kclient::batch::Compression;
 
 /// `format` of every result document.
 pub const FORMAT: &str = "weir-bench-result";

@@ -26,9 +26,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::client::batch::Compression;
-use crate::client::producer::ProducerConfig;
 use crate::payload::PayloadSpec;
+use kclient::batch::Compression;
+use kclient::producer::ProducerConfig;
 
 /// Keys cycled through by ROUND_ROBIN and drawn from by RANDOM_NANO (OMB keeps a list of
 /// 10,000 keys too).
@@ -349,16 +349,30 @@ fn config_text(v: &serde_json::Value) -> String {
     }
 }
 
+/// Why one producerConfig entry was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProducerConfigError {
+    #[error("{0:?} is not a valid number")]
+    NotANumber(String),
+    #[error("{0:?}: use 0, 1 or all")]
+    Acks(String),
+    /// The codec name was refused (`wire::codec` says why).
+    #[error("{0}")]
+    Compression(String),
+    #[error("unknown or unsupported (supported: {})", PRODUCER_CONFIGS.join(", "))]
+    Unknown,
+}
+
 /// Sets one producer config by its Kafka name.
 pub fn apply_producer_config(
     p: &mut ProducerConfig,
     name: &str,
     value: &str,
-) -> Result<(), String> {
-    fn num<T: std::str::FromStr>(v: &str) -> Result<T, String> {
+) -> Result<(), ProducerConfigError> {
+    fn num<T: std::str::FromStr>(v: &str) -> Result<T, ProducerConfigError> {
         v.trim()
             .parse()
-            .map_err(|_| format!("{v:?} is not a valid number"))
+            .map_err(|_| ProducerConfigError::NotANumber(v.to_string()))
     }
     match name {
         "acks" => {
@@ -366,12 +380,16 @@ pub fn apply_producer_config(
                 "all" | "-1" => -1,
                 "0" => 0,
                 "1" => 1,
-                other => return Err(format!("{other:?}: use 0, 1 or all")),
+                other => return Err(ProducerConfigError::Acks(other.to_string())),
             }
         }
         "linger.ms" => p.linger = Duration::from_millis(num(value)?),
         "batch.size" => p.batch_size = num(value)?,
-        "compression.type" => p.compression = value.parse::<Compression>()?,
+        "compression.type" => {
+            p.compression = value
+                .parse::<Compression>()
+                .map_err(ProducerConfigError::Compression)?
+        }
         "compression.level"
         | "compression.gzip.level"
         | "compression.lz4.level"
@@ -380,12 +398,7 @@ pub fn apply_producer_config(
         "buffer.memory" => p.buffer_memory = num(value)?,
         "request.timeout.ms" => p.request_timeout_ms = num(value)?,
         "client.id" => p.client_id = value.to_string(),
-        _ => {
-            return Err(format!(
-                "unknown or unsupported (supported: {})",
-                PRODUCER_CONFIGS.join(", ")
-            ))
-        }
+        _ => return Err(ProducerConfigError::Unknown),
     }
     Ok(())
 }

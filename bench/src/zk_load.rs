@@ -25,6 +25,9 @@ use glommio::net::TcpStream;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
+use crate::progress::latency_histogram;
+use crate::report::Percentiles;
+
 /// The operation every request of a run performs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -38,13 +41,13 @@ pub enum ZkOp {
 }
 
 impl std::str::FromStr for ZkOp {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = ZkLoadError;
+    fn from_str(s: &str) -> Result<Self, ZkLoadError> {
         match s {
             "create-seq" | "create" => Ok(ZkOp::CreateSeq),
             "set" => Ok(ZkOp::Set),
             "get" => Ok(ZkOp::Get),
-            _ => Err(format!("unknown op {s:?}: expected create-seq, set or get")),
+            _ => Err(ZkLoadError::UnknownOp(s.to_string())),
         }
     }
 }
@@ -159,6 +162,8 @@ impl ZkLoadConfig {
 pub enum ZkLoadError {
     #[error("bad configuration: {0}")]
     Config(String),
+    #[error("unknown op {0:?}: expected create-seq, set or get")]
+    UnknownOp(String),
     #[error("{what}: {source}")]
     Io {
         what: String,
@@ -223,11 +228,6 @@ pub struct ZkLoadReport {
     /// Longest time after the kill without any successful request.
     pub gap_after_kill_ms: Option<f64>,
     pub ops_after_kill: Option<u64>,
-}
-
-fn new_histogram() -> Histogram<u64> {
-    // 1 µs .. 1 h at 3 significant digits: constant, valid bounds (not input).
-    Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("constant histogram bounds are valid")
 }
 
 /// What one connection measured.
@@ -853,7 +853,7 @@ pub fn run(cfg: ZkLoadConfig) -> Result<ZkLoadReport, ZkLoadError> {
                                 cfg: &cfg,
                                 clock: &clock,
                                 res: ConnResult {
-                                    latency_us: new_histogram(),
+                                    latency_us: latency_histogram(),
                                     ops: 0,
                                     ops_total: 0,
                                     errors: 0,
@@ -905,7 +905,7 @@ pub fn run(cfg: ZkLoadConfig) -> Result<ZkLoadReport, ZkLoadError> {
     if let Some(e) = kill_err {
         return Err(e);
     }
-    let mut latency = new_histogram();
+    let mut latency = latency_histogram();
     let mut per_ms = vec![0u32; if clock.track_ms { window_ms } else { 0 }];
     let (mut ops, mut ops_total, mut errors, mut reconnects) = (0, 0, 0, 0);
     let mut first_error = None;
@@ -923,7 +923,7 @@ pub fn run(cfg: ZkLoadConfig) -> Result<ZkLoadReport, ZkLoadError> {
         }
     }
     let seconds = cfg.duration.as_secs_f64();
-    let ms = |q: f64| latency.value_at_quantile(q) as f64 / 1000.0;
+    let latency = Percentiles::of(&latency);
     let (gap, after) = match &killed {
         Some(k) => {
             let from = (k.at_s * 1000.0) as usize;
@@ -943,10 +943,10 @@ pub fn run(cfg: ZkLoadConfig) -> Result<ZkLoadReport, ZkLoadError> {
         errors,
         reconnects,
         ops_per_s: ops as f64 / seconds,
-        p50_ms: ms(0.5),
-        p99_ms: ms(0.99),
-        p999_ms: ms(0.999),
-        max_ms: latency.max() as f64 / 1000.0,
+        p50_ms: latency.p50,
+        p99_ms: latency.p99,
+        p999_ms: latency.p99_9,
+        max_ms: latency.max,
         first_error,
         killed_leader: killed,
         gap_after_kill_ms: gap,

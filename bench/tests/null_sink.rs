@@ -1,13 +1,13 @@
 //! The null sink against a real client: Debian's kcat (librdkafka) produces keyed records with
 //! the murmur2 partitioner and lz4; the sink must acknowledge every record, and each partition's
-//! count must be what `bench::client::partitioner` computes for those keys (a cross-check of our
+//! count must be what `kclient::partitioner` computes for those keys (a cross-check of our
 //! murmur2 against librdkafka's `murmur2_random`).
 
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use bench::client::partitioner::partition_for_key;
 use bench::null_sink::{NullSink, NullSinkConfig};
+use kclient::partitioner::partition_for_key;
 
 #[test]
 fn kcat_produces_to_the_null_sink_and_every_record_is_acknowledged_where_murmur2_puts_it() {
@@ -73,7 +73,7 @@ fn kcat_produces_to_the_null_sink_and_every_record_is_acknowledged_where_murmur2
 /// 521 framed bytes after a 61-byte header in 16 KiB batches: at most 31 per batch).
 #[test]
 fn the_producer_fills_batches_up_to_batch_size_against_the_sink() {
-    use bench::client::producer::{self, ProducerConfig};
+    use kclient::producer::{self, ProducerConfig};
     let sink = NullSink::start(NullSinkConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
         partitions: 1,
@@ -113,7 +113,7 @@ fn the_producer_fills_batches_up_to_batch_size_against_the_sink() {
 /// checked in producer_mock.rs).
 #[test]
 fn linger_holds_batches_at_a_low_rate_and_zero_linger_does_not() {
-    use bench::client::producer::{self, ProducerConfig};
+    use kclient::producer::{self, ProducerConfig};
     use std::time::Duration;
     let sink = NullSink::start(NullSinkConfig {
         listen: "127.0.0.1:0".parse().unwrap(),

@@ -3,21 +3,21 @@
 //! Owns the flags of the bench subcommands (`run` and `compare`, and the output flags every
 //! measuring produce shares, are in `cli::bench_run`) and how the other commands' results are
 //! printed and saved. Must not measure anything itself: the measurement lives in
-//! `bench::log_bench`, `bench::runner` (over `bench::client::producer`),
-//! `bench::client::consumer`, `bench::client::e2e` and `bench::null_sink`.
+//! `bench::log_bench`, `bench::runner` (over `kclient::producer`),
+//! `kclient::consumer`, `kclient::e2e` and `bench::null_sink`.
 
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use std::time::Duration;
 
-use bench::client::batch::Compression;
-use bench::client::consumer::{self, ConsumerConfig, StartAt};
-use bench::client::e2e::{self, E2eConfig};
-use bench::client::producer::ProducerConfig;
 use bench::log_bench::{self, LogBenchConfig};
 use bench::null_sink::{NullSink, NullSinkConfig};
 use clap::{Args, Subcommand};
+use kclient::batch::Compression;
+use kclient::consumer::{self, ConsumerConfig, StartAt};
+use kclient::e2e::{self, E2eConfig};
+use kclient::producer::ProducerConfig;
 use storage::LogConfig;
 
 #[derive(Debug, Args)]

@@ -5,7 +5,7 @@
 //! (`--broker-pid`, else found by its listening port), and the librdkafka cross-check
 //! (`--cross-check-librdkafka`: confluent-kafka in python3 on the same broker and configuration).
 //!
-//! Owns flags, topic creation (through `cli::admin`), printing and files. Must not measure:
+//! Owns flags, topic creation (through `kclient::blocking`), printing and files. Must not measure:
 //! phases, the search and the ceiling are `bench::runner`'s.
 
 use std::io::IsTerminal;
@@ -14,15 +14,15 @@ use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use bench::client::producer::ProducerConfig;
 use bench::payload::{PayloadPool, PayloadSpec};
 use bench::report::{self, BenchResult, CrossCheck};
 use bench::runner::{self, Outcome, RunOptions, Target};
 use bench::workload::{KeyDistributor, Plan, Workload};
 use clap::Args;
 use kafka_protocol::messages::ApiKey;
+use kclient::producer::ProducerConfig;
 
-use crate::admin;
+use kclient::blocking as admin;
 
 /// Output and honesty flags shared by `produce`, `run` and `compare`.
 #[derive(Debug, Args)]

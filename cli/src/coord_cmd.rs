@@ -1,17 +1,18 @@
 //! `weir coord`: run a coordinator node, talk to one (get/set/create/ls/rm/stat/watch), and
 //! benchmark an ensemble.
 //!
-//! Owns: argv parsing for the coordinator and printing. Must not: implement coordinator logic;
-//! everything goes through `coord::server` and `coord::client`.
+//! Owns: argv parsing for the coordinator and printing. Must not: implement coordinator logic
+//! (everything goes through `coord::server` and `coord::client`) or measure: the benchmark is
+//! `bench::coord_load`.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context};
+use bench::coord_load::{self, CoordLoadConfig, CoordOp};
 use clap::{Args, Subcommand};
-use coord::client::{request_once, Client, ClientConfig, ClientError};
+use coord::client::{request_once, Client, ClientConfig};
 use coord::proto::{CreateMode, NodeStatus, Request, Response, Stat, ZkError};
 
 #[derive(Debug, Args)]
@@ -173,7 +174,7 @@ struct BenchArgs {
     t: Target,
     /// set | create | get | ping (null sink: no Raft, no disk)
     #[arg(long, default_value = "set")]
-    op: String,
+    op: CoordOp,
     #[arg(long, default_value_t = 1)]
     clients: usize,
     #[arg(long, default_value_t = 1024)]
@@ -242,14 +243,9 @@ fn serve(a: ServeArgs) -> anyhow::Result<()> {
 }
 
 fn block_on<T: 'static>(
-    core: Option<usize>,
     f: impl std::future::Future<Output = anyhow::Result<T>> + 'static,
 ) -> anyhow::Result<T> {
-    let placement = match core {
-        Some(c) => glommio::Placement::Fixed(c),
-        None => glommio::Placement::Unbound,
-    };
-    let ex = glommio::LocalExecutorBuilder::new(placement)
+    let ex = glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
         .io_memory(1024 * 1024)
         .make()
         .map_err(|e| anyhow!("glommio executor: {e}"))?;
@@ -287,10 +283,9 @@ fn status_json(s: &NodeStatus) -> serde_json::Value {
 
 fn client_cmd(cmd: CoordCmd) -> anyhow::Result<()> {
     if let CoordCmd::Bench(b) = cmd {
-        let core = b.core;
-        return block_on(core, bench(b));
+        return bench(b);
     }
-    block_on(None, async move {
+    block_on(async move {
         match cmd {
             CoordCmd::Get { t, path } => {
                 let (data, _) = connect(&t, 0).await?.get(&path).await?;
@@ -391,125 +386,26 @@ fn client_cmd(cmd: CoordCmd) -> anyhow::Result<()> {
     })
 }
 
-#[derive(Default)]
-struct Samples {
-    lat_us: Vec<u32>,
-    /// (completion time since start in µs) of each successful op, for the failover gap.
-    done_at_us: Vec<u64>,
-    errors: u64,
-}
-
-fn pct(sorted: &[u32], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
+/// `weir coord bench`: the flags into a `bench::coord_load` run, its report printed as one JSON
+/// line (and the killed leader on stderr).
+fn bench(b: BenchArgs) -> anyhow::Result<()> {
+    let mut cfg = CoordLoadConfig::new(servers(&b.t), b.op);
+    cfg.clients = b.clients;
+    cfg.size_bytes = b.size;
+    cfg.duration = Duration::try_from_secs_f64(b.duration_s)
+        .with_context(|| format!("--duration-s {}: not a duration", b.duration_s))?;
+    cfg.kill_leader_at = match b.kill_leader_at_s {
+        Some(v) => Some(
+            Duration::try_from_secs_f64(v)
+                .with_context(|| format!("--kill-leader-at-s {v}: not a duration"))?,
+        ),
+        None => None,
+    };
+    cfg.core = b.core;
+    let report = coord_load::run(cfg).with_context(|| format!("benchmarking {}", b.t.server))?;
+    if let Some(k) = &report.killed_leader {
+        eprintln!("killed leader {} (pid {})", k.id, k.pid);
     }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)] as f64 / 1000.0
-}
-
-async fn find_leader(servers: &[String]) -> Option<NodeStatus> {
-    bench::zk_load::weir_leader(servers).await.map(|(_, st)| st)
-}
-
-async fn bench(b: BenchArgs) -> anyhow::Result<()> {
-    let servers = servers(&b.t);
-    let payload = Rc::new(vec![b'x'; b.size]);
-    let setup = connect(&b.t, 0).await?;
-    let root = "/bench";
-    match setup.create(root, b"", CreateMode::Persistent).await {
-        Ok(_) | Err(ClientError::Zk(ZkError::NodeExists)) => {}
-        Err(e) => return Err(e.into()),
-    }
-    let samples = Rc::new(std::cell::RefCell::new(Samples::default()));
-    let start = Instant::now();
-    let end = start + Duration::from_secs_f64(b.duration_s);
-    let mut tasks = Vec::new();
-    for i in 0..b.clients {
-        let path = format!("{root}/c{i}");
-        match setup.create(&path, &payload, CreateMode::Persistent).await {
-            Ok(_) | Err(ClientError::Zk(ZkError::NodeExists)) => {}
-            Err(e) => return Err(e.into()),
-        }
-        let mut cfg = ClientConfig::new(servers.clone());
-        cfg.session_timeout_ms = 0;
-        cfg.request_timeout_ms = 5_000;
-        let c = Client::connect(cfg).await?;
-        let (payload, samples, op) = (payload.clone(), samples.clone(), b.op.clone());
-        tasks.push(glommio::spawn_local(async move {
-            let mut n = 0u64;
-            while Instant::now() < end {
-                let t0 = Instant::now();
-                let r = match op.as_str() {
-                    "create" => c
-                        .create(
-                            &format!("{path}-"),
-                            &payload,
-                            CreateMode::PersistentSequential,
-                        )
-                        .await
-                        .map(|_| ()),
-                    "get" => c.get(&path).await.map(|_| ()),
-                    // Null sink: answered by the leader without Raft or disk; shows how much
-                    // load the benchmark client itself can generate.
-                    "ping" => c.call(Request::Ping).await.map(|_| ()),
-                    _ => c.set(&path, &payload, -1).await.map(|_| ()),
-                };
-                let mut s = samples.borrow_mut();
-                match r {
-                    Ok(()) => {
-                        s.lat_us.push(t0.elapsed().as_micros() as u32);
-                        s.done_at_us.push(start.elapsed().as_micros() as u64);
-                    }
-                    Err(_) => s.errors += 1,
-                }
-                n += 1;
-            }
-            n
-        }));
-    }
-    let mut killed_at_us = None;
-    if let Some(at) = b.kill_leader_at_s {
-        glommio::timer::sleep(Duration::from_secs_f64(at)).await;
-        let leader = find_leader(&servers)
-            .await
-            .ok_or_else(|| anyhow!("no leader to kill"))?;
-        // SAFETY: plain kill(2) on a pid the leader reported; no memory is involved.
-        let rc = unsafe { libc::kill(leader.pid as i32, libc::SIGKILL) };
-        if rc != 0 {
-            bail!("kill -9 {} failed", leader.pid);
-        }
-        killed_at_us = Some(start.elapsed().as_micros() as u64);
-        eprintln!("killed leader {} (pid {})", leader.id, leader.pid);
-    }
-    for t in tasks {
-        t.await;
-    }
-    let elapsed = start.elapsed().as_secs_f64();
-    let mut s = samples.borrow_mut();
-    s.lat_us.sort_unstable();
-    let ops = s.lat_us.len();
-    let mut out = serde_json::json!({
-        "op": b.op, "clients": b.clients, "size": b.size,
-        "ops": ops, "errors": s.errors, "seconds": elapsed,
-        "ops_per_s": ops as f64 / elapsed,
-        "p50_ms": pct(&s.lat_us, 0.5), "p99_ms": pct(&s.lat_us, 0.99),
-        "p999_ms": pct(&s.lat_us, 0.999), "max_ms": pct(&s.lat_us, 1.0),
-    });
-    if let Some(k) = killed_at_us {
-        // Failover time: the longest stretch without a successful write after the kill (acks
-        // already in flight when the leader died land in the first microseconds and don't count
-        // as "resumed").
-        let mut done: Vec<u64> = s.done_at_us.iter().copied().filter(|t| *t >= k).collect();
-        done.sort_unstable();
-        let mut gap = 0;
-        let mut prev = k;
-        for t in &done {
-            gap = gap.max(t - prev);
-            prev = *t;
-        }
-        out["write_gap_after_kill_ms"] = serde_json::json!(gap as f64 / 1000.0);
-        out["writes_after_kill"] = serde_json::json!(done.len());
-    }
-    println!("{out}");
+    println!("{}", serde_json::to_string(&report)?);
     Ok(())
 }

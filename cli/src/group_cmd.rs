@@ -3,12 +3,13 @@
 //! committed offsets, log end offsets and lag.
 //!
 //! Owns: argv parsing and printing for these commands. Must not: speak the protocol itself;
-//! everything goes through `admin`.
+//! everything goes through `kclient::admin` (run by `kclient::blocking`).
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
 
-use crate::admin;
+use kclient::admin::Described;
+use kclient::blocking as admin;
 
 #[derive(Debug, Args)]
 pub struct GroupArgs {
@@ -72,7 +73,7 @@ fn or_dash(x: &str) -> &str {
 }
 
 /// The text `weir group describe` prints.
-fn render(d: &admin::Described) -> String {
+fn render(d: &Described) -> String {
     let mut out = format!(
         "GROUP {}\nSTATE {}\nPROTOCOL {}/{}\n\n",
         d.group,
@@ -173,7 +174,7 @@ fn table(header: &[&str], rows: &[Vec<String>]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::admin::{Described, Member, PartitionLag};
+    use kclient::admin::{Described, Member, PartitionLag};
 
     #[test]
     fn describe_output_shows_lag_and_undecodable_assignments() {

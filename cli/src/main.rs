@@ -2,7 +2,6 @@
 
 use clap::{Parser, Subcommand};
 
-mod admin;
 mod bench_cmd;
 mod bench_run;
 mod bench_zk_cmd;

@@ -14,15 +14,15 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use kafka_protocol::messages::{ApiKey, DeleteTopicsRequest, TopicName};
-use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::messages::ApiKey;
 use tuning::plan::SweepPlan;
 use tuning::point::Point;
 use tuning::recommend::Criteria;
 use tuning::results::{PointRecord, Results};
 use tuning::sweep::{self, Cluster, Observer, Topics};
 
-use crate::admin;
+use kclient::admin::AdminError;
+use kclient::blocking as admin;
 
 #[derive(Debug, Args)]
 pub struct TuneArgs {
@@ -191,36 +191,23 @@ struct AdminTopics;
 
 impl Topics for AdminTopics {
     fn create(&self, bootstrap: &str, names: &[String], partitions: u32) -> Result<(), String> {
-        let run = || -> anyhow::Result<()> {
+        let run = || -> Result<(), AdminError> {
             if admin::supports(bootstrap, ApiKey::CreateTopics)? {
                 admin::create_topics(bootstrap, names, partitions)?;
             }
             Ok(())
         };
-        run().map_err(|e| format!("{e:#}"))
+        run().map_err(|e| e.to_string())
     }
 
     fn delete(&self, bootstrap: &str, names: &[String]) -> Result<(), String> {
-        let run = || -> anyhow::Result<()> {
-            if !admin::supports(bootstrap, ApiKey::DeleteTopics)? {
-                return Ok(());
-            }
-            let mut c = admin::Conn::connect(bootstrap)?;
-            let req = DeleteTopicsRequest::default()
-                .with_timeout_ms(15_000)
-                .with_topic_names(
-                    names
-                        .iter()
-                        .map(|n| TopicName(StrBytes::from_string(n.clone())))
-                        .collect(),
-                );
-            let resp = c.call(&req, 1)?;
-            if let Some(bad) = resp.responses.iter().find(|r| r.error_code != 0) {
-                bail!("DeleteTopics: {}", admin::error_name(bad.error_code));
+        let run = || -> Result<(), AdminError> {
+            if admin::supports(bootstrap, ApiKey::DeleteTopics)? {
+                admin::delete_topics(bootstrap, names)?;
             }
             Ok(())
         };
-        run().map_err(|e| format!("{e:#}"))
+        run().map_err(|e| e.to_string())
     }
 }
 

@@ -1,7 +1,9 @@
 //! `weir bench zk` (the ZooKeeper-protocol load client) against a `weir coord` node's ZooKeeper
 //! frontend: short bounded runs whose counted successes must equal what the server then holds,
 //! read back through weir's native protocol (sequential children per connection znode; setData
-//! versions), and gets that return the bytes that were set.
+//! versions), and gets that return the bytes that were set. Also `weir coord bench` (the native
+//! protocol benchmark, `bench::coord_load`): its successes against what the server holds, its
+//! HDR percentiles, and the leader kill.
 
 use std::process::Command;
 use std::time::Duration;
@@ -268,4 +270,97 @@ fn leader_kill_is_found_killed_and_writes_resume() {
     // Writes stopped for a while and then resumed on the two survivors.
     assert!(r["gap_after_kill_ms"].as_f64().unwrap() > 0.0, "{r}");
     assert!(r["ops_after_kill"].as_u64().unwrap() > 0, "{r}");
+}
+
+/// `weir coord bench ARGS` against `servers` (native protocol); its one JSON line.
+fn coord_bench(servers: &str, args: &[&str]) -> serde_json::Value {
+    let out = run(
+        Command::new(env!("CARGO_BIN_EXE_weir"))
+            .args(["coord", "bench", "--server", servers])
+            .args(args),
+        b"",
+        Duration::from_secs(60),
+    );
+    serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("report {out:?}: {e}"))
+}
+
+/// HDR percentiles, in order, of a run that did something.
+fn assert_percentiles(r: &serde_json::Value) {
+    let p: Vec<f64> = ["p50_ms", "p99_ms", "p999_ms", "max_ms"]
+        .iter()
+        .map(|k| r[k].as_f64().unwrap_or_else(|| panic!("{k} in {r}")))
+        .collect();
+    assert!(p[0] > 0.0 && p.windows(2).all(|w| w[0] <= w[1]), "{r}");
+}
+
+#[test]
+fn coord_bench_counts_what_the_server_holds() {
+    let node = CoordNode::start();
+    let common = ["--clients", "2", "--size", "32", "--duration-s", "1"];
+
+    // Sets: each success bumps its client's znode version by one (they start at 0).
+    let r = coord_bench(&node.native, &[&["--op", "set"][..], &common].concat());
+    let ctx = format!("report {r}\ncoord log:\n{}", node.log());
+    assert_eq!(r["errors"], 0, "{ctx}");
+    assert!(r.get("write_gap_after_kill_ms").is_none(), "{ctx}");
+    assert_percentiles(&r);
+    let sets = r["ops"].as_u64().expect("ops");
+    assert!(sets > 0, "{ctx}");
+    let versions: u64 = (0..2)
+        .map(|i| {
+            let s = stat(&node, &format!("/bench/c{i}"));
+            assert_eq!(s["data_length"], 32, "{s}");
+            s["version"].as_u64().unwrap()
+        })
+        .sum();
+    assert_eq!(versions, sets, "{ctx}");
+
+    // Sequential creates land next to the clients' znodes.
+    let r = coord_bench(&node.native, &[&["--op", "create"][..], &common].concat());
+    let ctx = format!("report {r}\ncoord log:\n{}", node.log());
+    assert_eq!(r["errors"], 0, "{ctx}");
+    assert_percentiles(&r);
+    let creates = r["ops"].as_u64().expect("ops");
+    assert_eq!(stat(&node, "/bench")["num_children"], 2 + creates, "{ctx}");
+
+    // An unknown op is refused, not run as a set.
+    let out = node.native("bench", &["--op", "sett", "--duration-s", "1"]);
+    assert!(out.is_err(), "{out:?}");
+}
+
+#[test]
+fn coord_bench_kills_the_leader_and_writes_resume() {
+    let mut e = ensemble();
+    let r = coord_bench(
+        &e.native.join(","),
+        &[
+            "--op",
+            "set",
+            "--clients",
+            "2",
+            "--size",
+            "64",
+            "--duration-s",
+            "4",
+            "--kill-leader-at-s",
+            "1",
+        ],
+    );
+    let pid = r["killed_leader"]["pid"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no leader killed: {r}")) as u32;
+    let killed = e
+        .children
+        .iter_mut()
+        .position(|c| c.id() == pid)
+        .unwrap_or_else(|| panic!("killed pid {pid} is not one of the nodes: {r}"));
+    let status = e.children[killed].wait().expect("wait");
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(9),
+        "{r}"
+    );
+    assert!(r["write_gap_after_kill_ms"].as_f64().unwrap() > 0.0, "{r}");
+    assert!(r["writes_after_kill"].as_u64().unwrap() > 0, "{r}");
+    assert_percentiles(&r);
 }

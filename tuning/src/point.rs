@@ -6,9 +6,9 @@
 
 use std::time::Duration;
 
-use bench::client::producer::ProducerConfig;
 use bench::payload::PayloadSpec;
 use bench::workload::{apply_producer_config, KeyDistributor, Plan};
+use kclient::producer::ProducerConfig;
 use serde::{Deserialize, Serialize};
 
 use crate::plan::SweepPlan;

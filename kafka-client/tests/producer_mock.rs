@@ -12,9 +12,9 @@ use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use bench::client::accumulator::{Accumulator, AccumulatorConfig, Append};
-use bench::client::batch::BatchBuilder;
-use bench::client::producer::{self, code, ProducerConfig};
+use kclient::accumulator::{Accumulator, AccumulatorConfig, Append};
+use kclient::batch::BatchBuilder;
+use kclient::producer::{self, code, ProducerConfig};
 use support::MockBroker;
 
 const VALUE: [u8; 100] = [7; 100];
@@ -302,11 +302,11 @@ fn a_live_hook_sees_every_acknowledgement_and_can_stop_the_run() {
 
 #[test]
 fn the_consumer_reads_each_partition_from_its_leader_on_two_brokers() {
-    use bench::client::consumer::{self, ConsumerConfig};
+    use kclient::consumer::{self, ConsumerConfig};
     let mock = MockBroker::start(2, 4);
     let mut c = config(&mock, 3_000);
     c.keys = Some(100);
-    c.compression = bench::client::batch::Compression::Zstd;
+    c.compression = kclient::batch::Compression::Zstd;
     assert_eq!(producer::run(c).unwrap().records_acked, 3_000);
     let report = consumer::run(ConsumerConfig {
         records: Some(3_000),

@@ -10,7 +10,7 @@
 
 use std::collections::VecDeque;
 
-use super::batch::BatchBuilder;
+use crate::batch::BatchBuilder;
 
 /// The accumulator's settings, in Kafka's terms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -8,7 +8,7 @@
 //! Batches of every codec are decoded (`batch::decode_batch`); records before the fetch offset (a
 //! batch the broker returned whole) are skipped; a partial batch at the end of a response is
 //! fetched again. It counts records, value bytes and batch bytes, and, with `e2e`, reads each
-//! value's first 8 bytes as the producer's send time ([`wire::epoch_us`]) and records end-to-end
+//! value's first 8 bytes as the producer's send time ([`clock::epoch_us`]) and records end-to-end
 //! latency (consume time − send time) in an HDR histogram.
 //!
 //! Owns the client side of Fetch and ListOffsets. Must not read argv, join groups or commit
@@ -33,9 +33,11 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 use serde::{Deserialize, Serialize};
 
-use super::batch::{decode_batch, BatchError};
-use super::producer::{new_histogram, Latency};
-use super::wire::{self, TopicMeta, WireError};
+use crate::batch::{decode_batch, BatchError};
+use crate::clock;
+use crate::conn::{self, WireError};
+use crate::metadata::{self, TopicMeta};
+use crate::producer::{new_histogram, Latency};
 
 const FETCH_VERSION: i16 = 4;
 const LIST_OFFSETS_VERSION: i16 = 1;
@@ -64,13 +66,18 @@ pub enum StartAt {
     Latest,
 }
 
+/// A start position that is neither `earliest` nor `latest`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?}: use earliest or latest")]
+pub struct UnknownStartAt(pub String);
+
 impl std::str::FromStr for StartAt {
-    type Err = String;
-    fn from_str(s: &str) -> Result<StartAt, String> {
+    type Err = UnknownStartAt;
+    fn from_str(s: &str) -> Result<StartAt, UnknownStartAt> {
         match s {
             "earliest" => Ok(StartAt::Earliest),
             "latest" => Ok(StartAt::Latest),
-            other => Err(format!("{other:?}: use earliest or latest")),
+            other => Err(UnknownStartAt(other.to_string())),
         }
     }
 }
@@ -274,7 +281,7 @@ impl Counts {
 /// What the whole run shares across executors: records read in all (for the stop), and how many
 /// clients have found their start offsets (the e2e runner starts producing after that).
 #[derive(Default)]
-pub(crate) struct Progress {
+pub struct Progress {
     pub records: AtomicU64,
     pub positioned: AtomicUsize,
     /// Set to ask every client to stop (the e2e runner, when its producers failed).
@@ -314,12 +321,14 @@ pub fn run(config: ConsumerConfig) -> Result<ConsumeReport, ConsumerError> {
     run_with(config, Arc::new(Progress::default()))
 }
 
-pub(crate) fn run_with(
+/// As [`run`], sharing `progress` with the caller (a runner that watches the records read, stops
+/// the consumers, or cuts end-to-end latency intervals).
+pub fn run_with(
     config: ConsumerConfig,
     progress: Arc<Progress>,
 ) -> Result<ConsumeReport, ConsumerError> {
     config.check()?;
-    let meta = wire::initial_metadata(
+    let meta = metadata::initial_metadata(
         &config.bootstrap,
         &config.topic,
         &config.client_id,
@@ -478,7 +487,7 @@ async fn list_offset(
                     StartAt::Earliest => -2,
                     StartAt::Latest => -1,
                 })])]);
-    let response: ListOffsetsResponse = wire::exchange(
+    let response: ListOffsetsResponse = conn::exchange(
         s,
         ApiKey::ListOffsets,
         LIST_OFFSETS_VERSION,
@@ -552,7 +561,7 @@ async fn fetch_loop(
             .with_min_bytes(config.fetch_min_bytes)
             .with_max_bytes(config.fetch_max_bytes)
             .with_topics(topics);
-        let response: FetchResponse = wire::exchange(
+        let response: FetchResponse = conn::exchange(
             &mut s,
             ApiKey::Fetch,
             FETCH_VERSION,
@@ -587,7 +596,7 @@ fn absorb(
     progress: &Progress,
     start: Instant,
 ) -> Result<(bool, Vec<u32>), ConsumerError> {
-    let now_epoch_us = wire::epoch_us();
+    let now_epoch_us = clock::epoch_us();
     let now_us = start.elapsed().as_micros() as u64;
     c.fetches += 1;
     let mut errors = false;
@@ -625,7 +634,7 @@ fn absorb(
                 continue; // wholly before the fetch offset
             }
             let codec =
-                super::batch::Compression::from_id(h.compression()).map_err(BatchError::from)?;
+                crate::batch::Compression::from_id(h.compression()).map_err(BatchError::from)?;
             *c.codecs.entry(codec.name().to_string()).or_insert(0) += 1;
             c.batches += 1;
             c.batch_bytes += len as u64;

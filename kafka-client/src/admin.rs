@@ -1,142 +1,83 @@
-//! A small blocking Kafka-protocol client for the `weir` admin subcommands (`weir group ...`):
-//! one request at a time over a `std::net::TcpStream`, encoded and decoded by `kafka-protocol`.
+//! admin — the client's admin queries, each one request (or a few) on connections the caller
+//! opened, on whatever I/O driver it chose ([`crate::conn::Conn`] over a glommio socket, or a
+//! [`crate::conn::BlockingConn`] through [`crate::blocking`]): the group queries
+//! (FindCoordinator, ListGroups, DescribeGroups with the consumer protocol's assignments,
+//! OffsetFetch, ListOffsets latest, put together as `weir group describe` shows a group), and
+//! what a benchmark run needs before it starts: ApiVersions (does the target answer
+//! CreateTopics?), CreateTopics and a topic's partition count.
 //!
-//! Owns: framing, correlation ids, the group queries (coordinator lookup, ListGroups,
-//! DescribeGroups, OffsetFetch, ListOffsets latest, consumer-protocol assignment decoding), and
-//! what `weir bench run` needs: ApiVersions (does the target answer CreateTopics?) and
-//! CreateTopics.
-//! Must not: print (callers decide the output), or trust the network: every size, correlation
-//! id and error code from the broker is checked and turned into an error, never a panic.
+//! Owns these requests' versions and the reading of their answers. Must not open connections
+//! (the driver does), print (callers decide the output), or trust the network: every error code
+//! and answer from the broker is checked and turned into an [`AdminError`], never a panic.
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::time::Duration;
 
-use anyhow::{anyhow, bail, Context};
-use bytes::{Bytes, BytesMut};
-use kafka_protocol::error::ParseResponseErrorCode;
+use bytes::Bytes;
+use futures::{AsyncRead, AsyncWrite};
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, ConsumerProtocolAssignment, CreateTopicsRequest,
-    DescribeGroupsRequest, FindCoordinatorRequest, GroupId, ListGroupsRequest, ListOffsetsRequest,
-    MetadataRequest, OffsetFetchRequest, RequestHeader, ResponseHeader, TopicName,
+    DeleteTopicsRequest, DescribeGroupsRequest, FindCoordinatorRequest, GroupId, ListGroupsRequest,
+    ListOffsetsRequest, MetadataRequest, OffsetFetchRequest, TopicName,
 };
-use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
+use kafka_protocol::protocol::{Decodable, StrBytes};
+use wire::error_code::TOPIC_ALREADY_EXISTS;
 
-/// How long one request may take.
-const TIMEOUT: Duration = Duration::from_secs(15);
-/// Largest response accepted.
-const MAX_FRAME: usize = 64 << 20;
-const CLIENT_ID: &str = "weir-cli";
+use crate::conn::{Conn, WireError};
 
-/// Names a Kafka error code for a message.
+/// Errors of the admin queries.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error(transparent)]
+    Wire(#[from] WireError),
+    /// The broker answered `request` with an error code (and perhaps a message).
+    #[error(
+        "{request}: {}{}",
+        error_name(*code),
+        message.as_deref().map_or(String::new(), |m| format!(": {m}"))
+    )]
+    Refused {
+        request: String,
+        code: i16,
+        message: Option<String>,
+    },
+    /// The group's coordinator could not be reached.
+    #[error("the coordinator of {group} ({addr}): {source}")]
+    Coordinator {
+        group: String,
+        addr: String,
+        source: WireError,
+    },
+    #[error("group {0} does not exist")]
+    NoSuchGroup(String),
+    /// An answer that is well-formed on the wire but not what the request asks for.
+    #[error("{0}")]
+    BadAnswer(String),
+    #[error("{what} {value} does not fit the protocol's field")]
+    OutOfRange { what: &'static str, value: u64 },
+}
+
+fn refused(request: String, code: i16) -> AdminError {
+    AdminError::Refused {
+        request,
+        code,
+        message: None,
+    }
+}
+
+/// Names a Kafka error code for a message: Kafka's name and the number.
 pub fn error_name(code: i16) -> String {
-    match code.err() {
-        Some(e) => format!("{e:?} ({code})"),
-        None => "NONE".to_string(),
+    if code == 0 {
+        return "NONE".to_string();
     }
-}
-
-/// One connection to one broker.
-pub struct Conn {
-    stream: TcpStream,
-    correlation: i32,
-}
-
-impl Conn {
-    pub fn connect(addr: &str) -> anyhow::Result<Conn> {
-        let stream = TcpStream::connect(addr).with_context(|| format!("connecting to {addr}"))?;
-        stream.set_read_timeout(Some(TIMEOUT))?;
-        stream.set_write_timeout(Some(TIMEOUT))?;
-        Ok(Conn {
-            stream,
-            correlation: 0,
-        })
-    }
-
-    /// Sends `req` at `version` and decodes its response.
-    pub fn call<R: Request>(&mut self, req: &R, version: i16) -> anyhow::Result<R::Response> {
-        self.correlation = self.correlation.wrapping_add(1);
-        let header = RequestHeader::default()
-            .with_request_api_key(R::KEY)
-            .with_request_api_version(version)
-            .with_correlation_id(self.correlation)
-            .with_client_id(Some(StrBytes::from_static_str(CLIENT_ID)));
-        let mut buf = BytesMut::new();
-        header
-            .encode(&mut buf, R::header_version(version))
-            .map_err(|e| anyhow!("encoding a request header: {e}"))?;
-        req.encode(&mut buf, version)
-            .map_err(|e| anyhow!("encoding api {} v{version}: {e}", R::KEY))?;
-        let size = u32::try_from(buf.len()).context("request too large")?;
-        self.stream.write_all(&size.to_be_bytes())?;
-        self.stream.write_all(&buf)?;
-
-        let mut size = [0u8; 4];
-        self.stream
-            .read_exact(&mut size)
-            .context("reading a response (the broker closed the connection?)")?;
-        let size = u32::from_be_bytes(size) as usize;
-        if size > MAX_FRAME {
-            bail!("response of {size} bytes is too large");
-        }
-        let mut frame = vec![0u8; size];
-        self.stream.read_exact(&mut frame)?;
-        let mut frame = Bytes::from(frame);
-        let rh = ResponseHeader::decode(&mut frame, R::Response::header_version(version))
-            .map_err(|e| anyhow!("decoding a response header: {e}"))?;
-        if rh.correlation_id != self.correlation {
-            bail!(
-                "response correlation id {} does not match request {}",
-                rh.correlation_id,
-                self.correlation
-            );
-        }
-        R::Response::decode(&mut frame, version)
-            .map_err(|e| anyhow!("decoding api {} v{version} response: {e}", R::KEY))
-    }
+    format!("{} ({code})", wire::error_code::name(code))
 }
 
 /// A listed group: (id, state, protocol type).
 pub type Listed = (String, String, String);
-
-/// Every group the broker coordinates.
-pub fn list_groups(bootstrap: &str) -> anyhow::Result<Vec<Listed>> {
-    let mut c = Conn::connect(bootstrap)?;
-    let resp = c.call(&ListGroupsRequest::default(), 4)?;
-    if resp.error_code != 0 {
-        bail!("ListGroups: {}", error_name(resp.error_code));
-    }
-    let mut groups: Vec<Listed> = resp
-        .groups
-        .into_iter()
-        .map(|g| {
-            (
-                g.group_id.to_string(),
-                g.group_state.to_string(),
-                g.protocol_type.to_string(),
-            )
-        })
-        .collect();
-    groups.sort();
-    Ok(groups)
-}
-
-/// The coordinator of `group` ("host:port"), asked of `bootstrap`.
-pub fn find_coordinator(bootstrap: &str, group: &str) -> anyhow::Result<String> {
-    let mut c = Conn::connect(bootstrap)?;
-    let req = FindCoordinatorRequest::default()
-        .with_key(StrBytes::from_string(group.to_string()))
-        .with_key_type(0);
-    let resp = c.call(&req, 3)?;
-    if resp.error_code != 0 {
-        bail!("FindCoordinator: {}", error_name(resp.error_code));
-    }
-    Ok(format!("{}:{}", resp.host, resp.port))
-}
 
 /// One member of a described group.
 #[derive(Debug, Clone)]
@@ -182,21 +123,26 @@ pub struct Described {
 }
 
 /// Decodes Kafka's ConsumerProtocolAssignment (a version, then the struct at that version).
-pub fn decode_assignment(bytes: &Bytes) -> anyhow::Result<Vec<(String, i32)>> {
+pub fn decode_assignment(bytes: &Bytes) -> Result<Vec<(String, i32)>, AdminError> {
     if bytes.is_empty() {
         return Ok(Vec::new());
     }
     let mut b = bytes.clone();
     if b.len() < 2 {
-        bail!("assignment of {} bytes", b.len());
+        return Err(AdminError::BadAnswer(format!(
+            "assignment of {} bytes",
+            b.len()
+        )));
     }
     let version = bytes::Buf::get_i16(&mut b);
     if version < 0 {
-        bail!("assignment version {version}");
+        return Err(AdminError::BadAnswer(format!(
+            "assignment version {version}"
+        )));
     }
     // Newer versions only add fields at the end (Kafka decodes them with its highest version).
     let a = ConsumerProtocolAssignment::decode(&mut b, version.min(3))
-        .map_err(|e| anyhow!("decoding an assignment: {e}"))?;
+        .map_err(|e| AdminError::BadAnswer(format!("decoding an assignment: {e}")))?;
     Ok(a.assigned_partitions
         .into_iter()
         .flat_map(|tp| {
@@ -206,28 +152,70 @@ pub fn decode_assignment(bytes: &Bytes) -> anyhow::Result<Vec<(String, i32)>> {
         .collect())
 }
 
-/// Describes `group`: its members and assignments (DescribeGroups), committed offsets
-/// (OffsetFetch) and log end offsets (ListOffsets latest) of every partition it commits to or
-/// is assigned. weir is one broker, so the log end offsets are asked of `bootstrap`.
-pub fn describe_group(bootstrap: &str, group: &str) -> anyhow::Result<Described> {
-    let coordinator = find_coordinator(bootstrap, group)?;
-    let mut c = Conn::connect(&coordinator)
-        .with_context(|| format!("the coordinator of {group} ({coordinator})"))?;
+/// Every group the broker coordinates (ListGroups v4), sorted.
+pub async fn list_groups<S: AsyncRead + AsyncWrite + Unpin>(
+    conn: &mut Conn<S>,
+) -> Result<Vec<Listed>, AdminError> {
+    let resp = conn.call(&ListGroupsRequest::default(), 4).await?;
+    if resp.error_code != 0 {
+        return Err(refused("ListGroups".into(), resp.error_code));
+    }
+    let mut groups: Vec<Listed> = resp
+        .groups
+        .into_iter()
+        .map(|g| {
+            (
+                g.group_id.to_string(),
+                g.group_state.to_string(),
+                g.protocol_type.to_string(),
+            )
+        })
+        .collect();
+    groups.sort();
+    Ok(groups)
+}
+
+/// The coordinator of `group` ("host:port"), FindCoordinator v3.
+pub async fn find_coordinator<S: AsyncRead + AsyncWrite + Unpin>(
+    conn: &mut Conn<S>,
+    group: &str,
+) -> Result<String, AdminError> {
+    let req = FindCoordinatorRequest::default()
+        .with_key(StrBytes::from_string(group.to_string()))
+        .with_key_type(0);
+    let resp = conn.call(&req, 3).await?;
+    if resp.error_code != 0 {
+        return Err(refused("FindCoordinator".into(), resp.error_code));
+    }
+    Ok(format!("{}:{}", resp.host, resp.port))
+}
+
+/// Describes `group`: its members and assignments (DescribeGroups v5) and committed offsets
+/// (OffsetFetch v7) asked of its `coordinator` (see [`find_coordinator`]), and the log end
+/// offsets (ListOffsets latest) of every partition it commits to or is assigned, asked of
+/// `bootstrap` (weir is one broker).
+pub async fn describe_group<S: AsyncRead + AsyncWrite + Unpin>(
+    bootstrap: &mut Conn<S>,
+    coordinator: &mut Conn<S>,
+    group: &str,
+) -> Result<Described, AdminError> {
     let gid = GroupId(StrBytes::from_string(group.to_string()));
-    let resp = c.call(
-        &DescribeGroupsRequest::default().with_groups(vec![gid.clone()]),
-        5,
-    )?;
+    let resp = coordinator
+        .call(
+            &DescribeGroupsRequest::default().with_groups(vec![gid.clone()]),
+            5,
+        )
+        .await?;
     let d = resp
         .groups
         .into_iter()
         .next()
-        .ok_or_else(|| anyhow!("DescribeGroups answered no group"))?;
+        .ok_or_else(|| AdminError::BadAnswer("DescribeGroups answered no group".into()))?;
     if d.error_code != 0 {
-        bail!("DescribeGroups {group}: {}", error_name(d.error_code));
+        return Err(refused(format!("DescribeGroups {group}"), d.error_code));
     }
     if d.group_state.as_str() == "Dead" {
-        bail!("group {group} does not exist");
+        return Err(AdminError::NoSuchGroup(group.to_string()));
     }
     let consumer = d.protocol_type.as_str() == "consumer";
     let mut members = Vec::with_capacity(d.members.len());
@@ -235,7 +223,7 @@ pub fn describe_group(bootstrap: &str, group: &str) -> anyhow::Result<Described>
         let (assigned, assignment_error) = if consumer {
             match decode_assignment(&m.member_assignment) {
                 Ok(a) => (a, None),
-                Err(e) => (Vec::new(), Some(format!("{e:#}"))),
+                Err(e) => (Vec::new(), Some(e.to_string())),
             }
         } else {
             (Vec::new(), None)
@@ -250,25 +238,25 @@ pub fn describe_group(bootstrap: &str, group: &str) -> anyhow::Result<Described>
         });
     }
 
-    let fetched = c.call(
-        &OffsetFetchRequest::default()
-            .with_group_id(gid)
-            .with_topics(None),
-        7,
-    )?;
+    let fetched = coordinator
+        .call(
+            &OffsetFetchRequest::default()
+                .with_group_id(gid)
+                .with_topics(None),
+            7,
+        )
+        .await?;
     if fetched.error_code != 0 {
-        bail!("OffsetFetch {group}: {}", error_name(fetched.error_code));
+        return Err(refused(format!("OffsetFetch {group}"), fetched.error_code));
     }
     let mut parts: BTreeMap<(String, i32), PartitionLag> = BTreeMap::new();
     for t in fetched.topics {
         for p in t.partitions {
             if p.error_code != 0 {
-                bail!(
-                    "OffsetFetch {}-{}: {}",
-                    t.name.as_str(),
-                    p.partition_index,
-                    error_name(p.error_code)
-                );
+                return Err(refused(
+                    format!("OffsetFetch {}-{}", t.name.as_str(), p.partition_index),
+                    p.error_code,
+                ));
             }
             let key = (t.name.to_string(), p.partition_index);
             parts.insert(
@@ -298,7 +286,7 @@ pub fn describe_group(bootstrap: &str, group: &str) -> anyhow::Result<Described>
         }
     }
 
-    let ends = log_end_offsets(bootstrap, parts.keys())?;
+    let ends = log_end_offsets(bootstrap, parts.keys()).await?;
     for (k, p) in parts.iter_mut() {
         p.log_end = ends.get(k).copied();
     }
@@ -314,10 +302,10 @@ pub fn describe_group(bootstrap: &str, group: &str) -> anyhow::Result<Described>
 
 /// The latest offset of each partition (ListOffsets v1, timestamp -1); partitions that answer
 /// an error are left out.
-fn log_end_offsets<'a>(
-    bootstrap: &str,
+pub async fn log_end_offsets<'a, S: AsyncRead + AsyncWrite + Unpin>(
+    conn: &mut Conn<S>,
     partitions: impl Iterator<Item = &'a (String, i32)>,
-) -> anyhow::Result<BTreeMap<(String, i32), i64>> {
+) -> Result<BTreeMap<(String, i32), i64>, AdminError> {
     let mut by_topic: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
     for (t, p) in partitions {
         by_topic.entry(t.as_str()).or_default().push(*p);
@@ -341,8 +329,9 @@ fn log_end_offsets<'a>(
                 )
         })
         .collect();
-    let mut c = Conn::connect(bootstrap)?;
-    let resp = c.call(&ListOffsetsRequest::default().with_topics(topics), 1)?;
+    let resp = conn
+        .call(&ListOffsetsRequest::default().with_topics(topics), 1)
+        .await?;
     let mut out = BTreeMap::new();
     for t in resp.topics {
         for p in t.partitions {
@@ -356,22 +345,36 @@ fn log_end_offsets<'a>(
 
 /// Whether the broker advertises `api` (ApiVersions v0), so callers can skip what a minimal
 /// Kafka server (e.g. `weir bench null-sink`) does not answer.
-pub fn supports(bootstrap: &str, api: ApiKey) -> anyhow::Result<bool> {
-    let mut c = Conn::connect(bootstrap)?;
-    let resp = c.call(&ApiVersionsRequest::default(), 0)?;
+pub async fn supports<S: AsyncRead + AsyncWrite + Unpin>(
+    conn: &mut Conn<S>,
+    api: ApiKey,
+) -> Result<bool, AdminError> {
+    let resp = conn.call(&ApiVersionsRequest::default(), 0).await?;
     if resp.error_code != 0 {
-        bail!("ApiVersions: {}", error_name(resp.error_code));
+        return Err(refused("ApiVersions".into(), resp.error_code));
     }
     Ok(resp.api_keys.iter().any(|k| k.api_key == api as i16))
 }
 
-/// Creates `names`, each with `partitions` partitions (replication factor 1 unless the broker
-/// picks: -1), CreateTopics v4. A topic that already exists is fine; any other error is not.
-pub fn create_topics(bootstrap: &str, names: &[String], partitions: u32) -> anyhow::Result<()> {
-    let mut c = Conn::connect(bootstrap)?;
-    let partitions = i32::try_from(partitions).context("too many partitions")?;
+/// Creates `names`, each with `partitions` partitions (replication factor: the broker's
+/// default, -1), CreateTopics v4 with `timeout` for the broker. A topic that already exists is
+/// fine; any other error is not.
+pub async fn create_topics<S: AsyncRead + AsyncWrite + Unpin>(
+    conn: &mut Conn<S>,
+    names: &[String],
+    partitions: u32,
+    timeout: Duration,
+) -> Result<(), AdminError> {
+    let partitions = i32::try_from(partitions).map_err(|_| AdminError::OutOfRange {
+        what: "partitions",
+        value: partitions.into(),
+    })?;
+    let timeout_ms = i32::try_from(timeout.as_millis()).map_err(|_| AdminError::OutOfRange {
+        what: "timeout ms",
+        value: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
+    })?;
     let req = CreateTopicsRequest::default()
-        .with_timeout_ms(TIMEOUT.as_millis() as i32)
+        .with_timeout_ms(timeout_ms)
         .with_topics(
             names
                 .iter()
@@ -383,27 +386,59 @@ pub fn create_topics(bootstrap: &str, names: &[String], partitions: u32) -> anyh
                 })
                 .collect(),
         );
-    let resp = c.call(&req, 4)?;
+    let resp = conn.call(&req, 4).await?;
     for t in resp.topics {
         if t.error_code != 0 && t.error_code != TOPIC_ALREADY_EXISTS {
-            bail!(
-                "CreateTopics {}: {}{}",
-                t.name.0.as_str(),
-                error_name(t.error_code),
-                t.error_message
-                    .map_or(String::new(), |m| format!(": {}", m.as_str()))
-            );
+            return Err(AdminError::Refused {
+                request: format!("CreateTopics {}", t.name.0.as_str()),
+                code: t.error_code,
+                message: t.error_message.map(|m| m.to_string()),
+            });
         }
     }
     Ok(())
 }
 
+/// Deletes `names` (DeleteTopics v1, `timeout` for the broker); any error code is refused.
+pub async fn delete_topics<S: AsyncRead + AsyncWrite + Unpin>(
+    conn: &mut Conn<S>,
+    names: &[String],
+    timeout: Duration,
+) -> Result<(), AdminError> {
+    let timeout_ms = i32::try_from(timeout.as_millis()).map_err(|_| AdminError::OutOfRange {
+        what: "timeout ms",
+        value: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
+    })?;
+    let req = DeleteTopicsRequest::default()
+        .with_timeout_ms(timeout_ms)
+        .with_topic_names(
+            names
+                .iter()
+                .map(|n| TopicName(StrBytes::from_string(n.clone())))
+                .collect(),
+        );
+    let resp = conn.call(&req, 1).await?;
+    if let Some(bad) = resp.responses.iter().find(|r| r.error_code != 0) {
+        return Err(AdminError::Refused {
+            request: format!(
+                "DeleteTopics {}",
+                bad.name.as_ref().map_or("?", |n| n.0.as_str())
+            ),
+            code: bad.error_code,
+            message: bad.error_message.as_ref().map(|m| m.to_string()),
+        });
+    }
+    Ok(())
+}
+
 /// Partitions of `topic` (Metadata v1, no auto-creation); `None` if the broker does not know it.
-pub fn topic_partitions(bootstrap: &str, topic: &str) -> anyhow::Result<Option<u32>> {
-    let mut c = Conn::connect(bootstrap)?;
+pub async fn topic_partitions<S: AsyncRead + AsyncWrite + Unpin>(
+    conn: &mut Conn<S>,
+    topic: &str,
+) -> Result<Option<u32>, AdminError> {
     let req = MetadataRequest::default().with_topics(Some(vec![MetadataRequestTopic::default()
         .with_name(Some(TopicName(StrBytes::from_string(topic.to_string()))))]));
-    let resp = c.call(&req, 1)?;
+    let resp = conn.call(&req, 1).await?;
     Ok(resp
         .topics
         .iter()
@@ -411,12 +446,12 @@ pub fn topic_partitions(bootstrap: &str, topic: &str) -> anyhow::Result<Option<u
         .map(|t| t.partitions.len() as u32))
 }
 
-use wire::error_code::TOPIC_ALREADY_EXISTS;
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::BytesMut;
     use kafka_protocol::messages::consumer_protocol_assignment::TopicPartition;
+    use kafka_protocol::protocol::Encodable;
 
     #[test]
     fn decodes_a_consumer_assignment_of_any_version() {

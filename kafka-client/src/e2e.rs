@@ -1,6 +1,6 @@
 //! e2e — `weir bench e2e`: producers and consumers of one topic together in one process. The
 //! consumers find the latest offsets first, then the producers send, stamping each value's first
-//! 8 bytes with the send time on the process-wide clock ([`super::wire::epoch_us`]); the
+//! 8 bytes with the send time on the process-wide clock ([`crate::clock::epoch_us`]); the
 //! consumers record consume time − that stamp as end-to-end latency. Reports publish rate and
 //! latency, publish delay (with a rate), consume rate and end-to-end latency, each from merged HDR
 //! histograms.
@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::consumer::{self, ConsumeReport, ConsumerConfig, ConsumerError, Progress, StartAt};
-use super::producer::{self, Latency, ProduceReport, ProducerConfig, ProducerError};
+use crate::consumer::{self, ConsumeReport, ConsumerConfig, ConsumerError, Progress, StartAt};
+use crate::producer::{self, Latency, ProduceReport, ProducerConfig, ProducerError};
 
 /// Errors of an e2e run.
 #[derive(Debug, thiserror::Error)]

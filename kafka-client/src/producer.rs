@@ -53,10 +53,12 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::{Decodable, StrBytes};
 use serde::{Deserialize, Serialize};
 
-use super::accumulator::{Accumulator, AccumulatorConfig, Append, OpenBatch};
-use super::batch::{BatchBuilder, BatchError, Compression, ProducerFields};
-use super::partitioner::Partitioner;
-use super::wire::{self, TopicMeta, WireError};
+use crate::accumulator::{Accumulator, AccumulatorConfig, Append, OpenBatch};
+use crate::batch::{BatchBuilder, BatchError, Compression, ProducerFields};
+use crate::clock;
+use crate::conn::{self, WireError};
+use crate::metadata::{self, TopicMeta};
+use crate::partitioner::Partitioner;
 
 const PRODUCE_VERSION: i16 = 7;
 const INIT_PRODUCER_ID_VERSION: i16 = 1;
@@ -168,7 +170,7 @@ pub struct ProducerConfig {
     pub retry_backoff: Duration,
     /// enable.idempotence (requires acks=all and max.in.flight ≤ 5, as in Kafka).
     pub idempotence: bool,
-    /// Write the send time (µs since the Unix epoch, [`wire::epoch_us`], big-endian) into the
+    /// Write the send time (µs since the Unix epoch, [`clock::epoch_us`], big-endian) into the
     /// first 8 bytes of each value, for end-to-end latency (`weir bench e2e`).
     pub stamp_send_time: bool,
     /// Clients (producers) in all, spread over `executors`.
@@ -530,7 +532,7 @@ struct KeyPicker {
     count: Option<u64>,
     /// Where this producer starts in the cycle, so that producers do not move in lockstep.
     offset: u64,
-    random: Option<crate::payload::XorShift>,
+    random: Option<crate::rng::XorShift>,
 }
 
 impl KeyPicker {
@@ -540,7 +542,7 @@ impl KeyPicker {
         KeyPicker {
             count,
             offset: producer as u64 * 7919,
-            random: seed.map(|s| crate::payload::XorShift::new(splitmix64(s))),
+            random: seed.map(|s| crate::rng::XorShift::new(splitmix64(s))),
         }
     }
 
@@ -583,7 +585,7 @@ pub(crate) fn run_from(
     start: Instant,
 ) -> Result<ProduceReport, ProducerError> {
     config.check()?;
-    let meta = wire::initial_metadata(
+    let meta = metadata::initial_metadata(
         &config.bootstrap,
         &config.topic,
         &config.client_id,
@@ -759,7 +761,7 @@ enum Event {
         node: i32,
         generation: u64,
     },
-    Metadata(Result<TopicMeta, String>),
+    Metadata(Result<TopicMeta, WireError>),
 }
 
 /// One producer client.
@@ -924,7 +926,7 @@ impl<'a> Client<'a> {
                 if config.stamp_send_time {
                     value_buf.clear();
                     value_buf.extend_from_slice(value);
-                    value_buf[..8].copy_from_slice(&wire::epoch_us().to_be_bytes());
+                    value_buf[..8].copy_from_slice(&clock::epoch_us().to_be_bytes());
                     value = &value_buf;
                 }
                 let partition = self.partitioner.partition(key);
@@ -1208,7 +1210,7 @@ impl<'a> Client<'a> {
 
     fn on_response(&mut self, node: i32, frame: Bytes, now: u64) -> Result<(), ProducerError> {
         let (correlation_id, mut body) =
-            wire::response_body(ApiKey::Produce, PRODUCE_VERSION, frame)?;
+            conn::response_body(ApiKey::Produce, PRODUCE_VERSION, frame)?;
         let Some(conn) = self.conns.get_mut(&node) else {
             return Ok(());
         };
@@ -1266,18 +1268,21 @@ impl<'a> Client<'a> {
         let timeout = self.config.request_timeout();
         glommio::spawn_local(async move {
             let ask = async {
-                let addr = wire::resolve(&bootstrap).map_err(|e| e.to_string())?;
+                let addr = conn::resolve(&bootstrap)?;
                 let mut s = glommio::net::TcpStream::connect_timeout(addr, timeout)
                     .await
-                    .map_err(|e| format!("connecting {addr}: {e}"))?;
-                wire::topic_metadata(&mut s, &topic, 1, &client_id)
-                    .await
-                    .map_err(|e| e.to_string())
+                    .map_err(|e| WireError::Io {
+                        what: format!("connecting {addr}"),
+                        source: e.into(),
+                    })?;
+                metadata::topic_metadata(&mut s, &topic, 1, &client_id).await
             };
             let sleep = glommio::timer::sleep(timeout);
             let result = match futures::future::select(Box::pin(ask), Box::pin(sleep)).await {
                 futures::future::Either::Left((r, _)) => r,
-                futures::future::Either::Right(_) => Err("Metadata timed out".to_string()),
+                futures::future::Either::Right(_) => {
+                    Err(WireError::Metadata("Metadata timed out".to_string()))
+                }
             };
             let _ = tx.unbounded_send(Event::Metadata(result));
         })
@@ -1285,7 +1290,7 @@ impl<'a> Client<'a> {
     }
 
     async fn init_producer_id(&self) -> Result<(i64, i16), ProducerError> {
-        let addr = wire::resolve(&self.config.bootstrap)?;
+        let addr = conn::resolve(&self.config.bootstrap)?;
         let mut s = glommio::net::TcpStream::connect_timeout(addr, self.config.request_timeout())
             .await
             .map_err(|e| {
@@ -1297,7 +1302,7 @@ impl<'a> Client<'a> {
         let request = InitProducerIdRequest::default()
             .with_transactional_id(None)
             .with_transaction_timeout_ms(-1);
-        let response: InitProducerIdResponse = wire::exchange(
+        let response: InitProducerIdResponse = conn::exchange(
             &mut s,
             ApiKey::InitProducerId,
             INIT_PRODUCER_ID_VERSION,
@@ -1316,13 +1321,17 @@ impl<'a> Client<'a> {
     }
 
     /// A connection to `node` at `addr`, its reader and writer tasks started.
-    async fn connect(&mut self, node: i32, addr: SocketAddr) -> Result<(), String> {
+    async fn connect(&mut self, node: i32, addr: SocketAddr) -> Result<(), WireError> {
         let stream = glommio::net::TcpStream::connect_timeout(addr, self.config.request_timeout())
             .await
-            .map_err(|e| format!("connecting {addr}: {e}"))?;
-        stream
-            .set_nodelay(true)
-            .map_err(|e| format!("TCP_NODELAY: {e}"))?;
+            .map_err(|e| WireError::Io {
+                what: format!("connecting {addr}"),
+                source: e.into(),
+            })?;
+        stream.set_nodelay(true).map_err(|e| WireError::Io {
+            what: "TCP_NODELAY".into(),
+            source: e.into(),
+        })?;
         self.generation += 1;
         let generation = self.generation;
         let (mut reader, mut writer) = futures::AsyncReadExt::split(stream);
@@ -1523,7 +1532,7 @@ impl<'a> Client<'a> {
                     .with_name(TopicName(StrBytes::from_string(self.config.topic.clone())))
                     .with_partition_data(partition_data)]);
             self.correlation_id = self.correlation_id.wrapping_add(1);
-            let frame = wire::request_frame(
+            let frame = conn::request_frame(
                 ApiKey::Produce,
                 PRODUCE_VERSION,
                 self.correlation_id,
@@ -1554,7 +1563,7 @@ impl<'a> Client<'a> {
 
 /// Wall-clock milliseconds at `start` (record timestamps are CreateTime, epoch ms).
 fn epoch_ms_at(start: Instant) -> i64 {
-    (wire::epoch_us() / 1000) as i64 - start.elapsed().as_millis() as i64
+    (clock::epoch_us() / 1000) as i64 - start.elapsed().as_millis() as i64
 }
 
 /// `n` split into `parts` near-equal parts.
@@ -1622,9 +1631,8 @@ mod tests {
         assert!(*lo > 100 && *hi < 300, "per-key counts {lo}..{hi}");
         // Partition sequence of the first 64 records: cycling repeats it every N records,
         // drawing does not.
-        let part = |k: u64| {
-            super::super::partitioner::partition_for_key(format!("key-{k}").as_bytes(), 16)
-        };
+        let part =
+            |k: u64| crate::partitioner::partition_for_key(format!("key-{k}").as_bytes(), 16);
         let first: Vec<u32> = seq[..64].iter().map(|k| part(*k)).collect();
         let later: Vec<u32> = seq[N as usize..N as usize + 64]
             .iter()

@@ -61,7 +61,10 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("kclient", &["wire"]),
     // The ZooKeeper load client speaks the coordinator's jute codec (`coord::zk::jute`).
     // `weir bench log` measures the raw disk with hardware's O_DIRECT loops beside the log.
-    ("bench", &["wire", "storage", "coord", "hardware", "kclient"]),
+    (
+        "bench",
+        &["wire", "storage", "coord", "hardware", "kclient"],
+    ),
     ("tuning", &["wire", "bench", "kclient"]),
     ("hardware", &[]),
 ];

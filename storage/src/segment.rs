@@ -347,11 +347,35 @@ impl Segment {
     }
 
     /// Records a batch just written at `position`.
+    ///
+    /// Batches are recorded back to back, offsets growing, and both the position and the offset
+    /// relative to the segment's base fit the index's u32 fields (the log rolls before either
+    /// would not): asserted, because a wrapped index entry would send reads to the wrong bytes.
     pub fn on_written(&mut self, header: &BatchHeader, position: u64, len: usize, interval: u64) {
-        self.max_timestamp = self.max_timestamp.max(header.max_timestamp);
+        assert_eq!(
+            position, self.size,
+            "a batch is recorded where the segment ends"
+        );
         let base = header.base_offset as u64;
+        assert!(
+            base >= self.next_offset,
+            "batch at offset {base} recorded below the segment's next offset {}",
+            self.next_offset
+        );
+        assert!(
+            position + len as u64 <= u64::from(u32::MAX),
+            "bytes {position}+{len} do not fit segment {}'s u32 index positions",
+            self.base_offset
+        );
+        let Ok(relative) = u32::try_from(base - self.base_offset) else {
+            panic!(
+                "offset {base} does not fit segment {}'s u32 relative offsets",
+                self.base_offset
+            );
+        };
+        self.max_timestamp = self.max_timestamp.max(header.max_timestamp);
         self.index.on_append(
-            (base - self.base_offset) as u32,
+            relative,
             position as u32,
             len as u32,
             self.max_timestamp,

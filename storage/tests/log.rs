@@ -795,3 +795,52 @@ fn batch_headers_are_visited_in_order_from_any_offset_across_segments() {
         log.close().await.unwrap();
     });
 }
+
+#[test]
+fn appends_past_the_pending_bound_are_refused_whole_until_the_queue_drains() {
+    in_temp_dir(|path| async move {
+        let config = LogConfig {
+            pending_bytes_max: 64 << 10,
+            ..small_config()
+        };
+        let log = PartitionLog::open(&path, config, Clock::System)
+            .await
+            .unwrap();
+        // Appends are synchronous: nothing reaches the flusher until this task awaits.
+        let first = batch(1, 3, 10_000, 1_000);
+        let len = first.len() as u64;
+        let a = log.append(first, 0).unwrap();
+        let b = log.append(batch(2, 3, 10_000, 1_000), 0).unwrap();
+        assert_eq!(log.pending_bytes(), 2 * len);
+        let refused = log.append(batch(3, 3, 10_000, 1_000), 0).unwrap_err();
+        match refused {
+            LogError::PendingFull {
+                pending_bytes,
+                record_set_bytes,
+                pending_bytes_max,
+            } => {
+                assert_eq!(pending_bytes, 2 * len);
+                assert_eq!(record_set_bytes, len);
+                assert_eq!(pending_bytes_max, 64 << 10);
+            }
+            other => panic!("expected PendingFull, got {other:?}"),
+        }
+        assert_eq!(log.next_offset(), b.last_offset + 1, "nothing was queued");
+        assert_eq!(log.pending_bytes(), 2 * len);
+
+        log.wait(b.last_offset, Watermark::Written).await.unwrap();
+        assert_eq!(log.pending_bytes(), 0);
+        // An empty queue takes a record set larger than the bound (never refused forever).
+        let big = log.append(batch(4, 10, 10_000, 1_000), 0).unwrap();
+        assert_eq!(big.first_offset, b.last_offset + 1);
+        assert!(log.pending_bytes() > 64 << 10);
+        log.wait(big.last_offset, Watermark::Durable).await.unwrap();
+        let mut bases = Vec::new();
+        log.for_each_batch_header(0, 1 << 20, |h| bases.push(h.base_offset as u64))
+            .await
+            .unwrap();
+        let expected = vec![a.first_offset, b.first_offset, big.first_offset];
+        assert_eq!(bases, expected, "the refused record set is not in the log");
+        log.close().await.unwrap();
+    });
+}

@@ -8,7 +8,6 @@
 //! has not published: a waiter wakes only once the watermark it waits on is past its offset.
 
 use std::cell::RefCell;
-use std::collections::VecDeque;
 use std::future::Future;
 use std::rc::Rc;
 use std::time::Duration;
@@ -22,6 +21,7 @@ use crate::error::{LogError, Result};
 use crate::segment::{self, Segment};
 use wire::batch;
 
+use super::in_flight::{InFlight, Outcome, SyncInFlight, WrittenGroup};
 use super::notify::{wake_all, wake_reached};
 use super::{recovery, Pending, Shared, State};
 
@@ -39,7 +39,7 @@ enum Step {
 
 /// Bytes of groups written at once, in units of `write_bytes_max`: enough to keep the disk busy
 /// while the next group is copied.
-const IN_FLIGHT_WRITES_MAX: usize = 16;
+const IN_FLIGHT_WRITES_MAX: u64 = 16;
 /// Largest group, in units of `write_bytes_max`.
 const GROUP_WRITES_MAX: usize = 4;
 /// Spare full-size write buffers kept for reuse (first-touch page faults cost more than the copy).
@@ -53,7 +53,9 @@ fn next_step(shared: &Shared, in_flight: &InFlight) -> Step {
             if in_flight.is_idle() {
                 return Step::Roll;
             }
-        } else if in_flight.bytes < config.write_bytes_max.saturating_mul(IN_FLIGHT_WRITES_MAX) {
+        } else if in_flight.bytes()
+            < (config.write_bytes_max as u64).saturating_mul(IN_FLIGHT_WRITES_MAX)
+        {
             let mut group = Vec::new();
             let mut bytes = 0usize;
             let budget = config.write_bytes_max.saturating_mul(GROUP_WRITES_MAX);
@@ -70,7 +72,7 @@ fn next_step(shared: &Shared, in_flight: &InFlight) -> Step {
         }
     }
     let mut deadline = None;
-    if state.durable < state.log_end && in_flight.sync.is_none() {
+    if state.durable < state.log_end && !in_flight.is_syncing() {
         let now = shared.clock.now_ms();
         let waited_on = state
             .durable_waiters
@@ -83,7 +85,7 @@ fn next_step(shared: &Shared, in_flight: &InFlight) -> Step {
             .flush_ms
             .zip(state.oldest_unsynced_ms)
             .map(|(ms, t)| t + ms as i64);
-        let closing = state.closing && state.pending.is_empty() && in_flight.groups.is_empty();
+        let closing = state.closing && state.pending.is_empty() && !in_flight.has_groups();
         if waited_on || by_count || closing || due.is_some_and(|d| now >= d) {
             return Step::Sync;
         }
@@ -99,40 +101,6 @@ fn next_step(shared: &Shared, in_flight: &InFlight) -> Step {
     Step::Idle(deadline)
 }
 
-/// Groups whose writes are in the kernel, oldest first. They are published in this order.
-#[derive(Default)]
-struct InFlight {
-    groups: VecDeque<WrittenGroup>,
-    bytes: usize,
-    sync: Option<SyncInFlight>,
-}
-
-/// An fdatasync in the kernel, and the log end offset it will make durable.
-struct SyncInFlight {
-    target: u64,
-    outcome: Rc<RefCell<Option<Result<()>>>>,
-}
-
-impl InFlight {
-    fn is_idle(&self) -> bool {
-        self.groups.is_empty() && self.sync.is_none()
-    }
-}
-
-/// A group of batches copied into DMA buffers and handed to the kernel.
-struct WrittenGroup {
-    batches: Vec<Pending>,
-    segment_base: u64,
-    /// File position of the group's first batch.
-    start: u64,
-    buffers: Vec<(u64, Rc<DmaBuffer>)>,
-    /// Set by the group's write task when every write has completed.
-    outcome: Rc<RefCell<Option<Result<()>>>>,
-    /// Completes when the write of the group's last page is done; the next group, which rewrites
-    /// that page with more data behind it, waits for it before writing its own first buffer.
-    last_page_written: Option<oneshot::Receiver<()>>,
-}
-
 /// The one task that writes and syncs this partition. Groups are copied and submitted while
 /// earlier groups are still being written (never two writes to one page at once), and published
 /// strictly in order; a sync covers every write published before it.
@@ -146,10 +114,14 @@ pub(super) async fn run(shared: Rc<Shared>) {
         }
         let step = next_step(&shared, &in_flight);
         let outcome = match step {
-            Step::Roll => roll(&shared).await,
+            Step::Roll => {
+                in_flight.assert_idle();
+                roll(&shared).await
+            }
             Step::Write(group) => submit_group(&shared, group, &mut in_flight),
             Step::Sync => start_sync(&shared, &mut in_flight),
             Step::Close => {
+                in_flight.assert_idle();
                 let result = close_active(&shared).await;
                 if let Err(e) = result {
                     fail(&shared, e.to_string());
@@ -203,8 +175,15 @@ fn submit_group(shared: &Shared, group: Vec<Pending>, in_flight: &mut InFlight) 
     let alignment = segment::write_alignment(&file);
     let start = state.prepared_end;
     let carry = std::mem::take(&mut state.carry);
+    // The carry is the written part of the page `start` falls in: less than a page, from its start.
+    assert!(
+        (carry.len() as u64) < alignment && (start - carry.len() as u64).is_multiple_of(alignment),
+        "carry of {} bytes before position {start} (pages of {alignment})",
+        carry.len()
+    );
     let region_start = start - carry.len() as u64;
     let data_bytes: u64 = group.iter().map(|p| p.bytes.len() as u64).sum();
+    assert!(data_bytes > 0, "an empty group");
     let end = start + data_bytes;
     let region_end = end.div_ceil(alignment) * alignment;
 
@@ -219,10 +198,10 @@ fn submit_group(shared: &Shared, group: Vec<Pending>, in_flight: &mut InFlight) 
         } else {
             None
         };
-        buffers.push((
-            at,
-            pooled.unwrap_or_else(|| file.alloc_dma_buffer(len as usize)),
-        ));
+        let buffer = pooled.unwrap_or_else(|| file.alloc_dma_buffer(len as usize));
+        // Buffers of one group never overlap: each covers exactly [at, at + len).
+        assert_eq!(buffer.len() as u64, len, "a write buffer of the wrong size");
+        buffers.push((at, buffer));
         at += len;
     }
     let mut put =
@@ -254,13 +233,11 @@ fn submit_group(shared: &Shared, group: Vec<Pending>, in_flight: &mut InFlight) 
         .collect();
     // The previous group's last page is this group's first page unless that group ended on a page
     // boundary; then there is nothing to wait for.
-    let previous = in_flight
-        .groups
-        .back_mut()
-        .and_then(|g| g.last_page_written.take());
+    let previous = in_flight.take_last_page_written();
     let gate = if carry.is_empty() { None } else { previous };
     let (last_done, last_page_written) = oneshot::channel();
     let writes: Vec<(u64, Rc<DmaBuffer>)> = buffers.clone();
+    let regions = in_flight.regions();
     let outcome = spawn_reported(shared, async move {
         let count = writes.len();
         let mut gate = gate;
@@ -268,6 +245,7 @@ fn submit_group(shared: &Shared, group: Vec<Pending>, in_flight: &mut InFlight) 
         let mut futures = Vec::with_capacity(count);
         for (i, (at, buffer)) in writes.into_iter().enumerate() {
             let file = file.clone();
+            let regions = regions.clone();
             let gate = if i == 0 { gate.take() } else { None };
             let last_done = if i + 1 == count {
                 last_done.take()
@@ -279,7 +257,9 @@ fn submit_group(shared: &Shared, group: Vec<Pending>, in_flight: &mut InFlight) 
                     let _ = gate.await;
                 }
                 let expected = buffer.len();
+                regions.borrow_mut().begin(at, at + expected as u64);
                 let result = file.write_rc_at(buffer, at).await;
+                regions.borrow_mut().end(at);
                 if let Some(done) = last_done {
                     let _ = done.send(());
                 }
@@ -302,9 +282,9 @@ fn submit_group(shared: &Shared, group: Vec<Pending>, in_flight: &mut InFlight) 
         }
         result
     });
-    in_flight.bytes += data_bytes as usize;
-    in_flight.groups.push_back(WrittenGroup {
+    in_flight.push_group(WrittenGroup {
         batches: group,
+        data_bytes,
         segment_base,
         start,
         buffers,
@@ -316,10 +296,7 @@ fn submit_group(shared: &Shared, group: Vec<Pending>, in_flight: &mut InFlight) 
 
 /// Runs `work` in a task of its own; its result lands in the returned cell, and the flusher is
 /// woken to look at it.
-fn spawn_reported(
-    shared: &Shared,
-    work: impl Future<Output = Result<()>> + 'static,
-) -> Rc<RefCell<Option<Result<()>>>> {
+fn spawn_reported(shared: &Shared, work: impl Future<Output = Result<()>> + 'static) -> Outcome {
     let outcome = Rc::new(RefCell::new(None));
     let cell = outcome.clone();
     let wake = shared.wake_handle();
@@ -335,25 +312,10 @@ fn spawn_reported(
 /// Publishes, in order, every group at the front whose writes have all completed: index, log end
 /// offset, tail cache, waiters. A failed write fails the log.
 fn publish_completed(shared: &Shared, in_flight: &mut InFlight) -> Result<()> {
-    if let Some(sync) = &in_flight.sync {
-        let outcome = sync.outcome.borrow_mut().take();
-        if let Some(outcome) = outcome {
-            outcome?;
-            let target = sync.target;
-            in_flight.sync = None;
-            mark_durable(&mut shared.state.borrow_mut(), target);
-        }
+    if let Some(target) = in_flight.take_completed_sync()? {
+        mark_durable(&mut shared.state.borrow_mut(), target);
     }
-    while let Some(front) = in_flight.groups.front() {
-        let Some(outcome) = front.outcome.borrow_mut().take() else {
-            break;
-        };
-        outcome?;
-        let Some(group) = in_flight.groups.pop_front() else {
-            break;
-        };
-        let data_bytes: usize = group.batches.iter().map(|p| p.bytes.len()).sum();
-        in_flight.bytes -= data_bytes;
+    while let Some(group) = in_flight.pop_completed()? {
         publish(shared, group)?;
     }
     Ok(())
@@ -369,8 +331,21 @@ fn publish(shared: &Shared, group: WrittenGroup) -> Result<()> {
         .values_mut()
         .next_back()
         .ok_or(LogError::Closed)?;
+    // Groups are published in order, each where the one before it ended: file positions and
+    // offsets both contiguous, in the segment they were written to.
+    assert_eq!(
+        (group.segment_base, group.start),
+        (active.base_offset, active.size),
+        "a group is published where the active segment ends"
+    );
     let mut position = group.start;
+    let mut next_offset = state.log_end;
     for pending in &group.batches {
+        assert_eq!(
+            pending.base_offset, next_offset,
+            "published offsets are contiguous"
+        );
+        next_offset = pending.next_offset();
         let mut header = pending.header;
         header.base_offset = pending.base_offset as i64;
         header.partition_leader_epoch = pending.leader_epoch;
@@ -395,7 +370,15 @@ fn publish(shared: &Shared, group: WrittenGroup) -> Result<()> {
             }
         }
     }
-    state.log_end = active.next_offset;
+    assert_eq!(
+        active.next_offset, next_offset,
+        "the segment ends after the group"
+    );
+    state.log_end = next_offset;
+    assert!(
+        state.durable <= state.log_end,
+        "durable offset above the log end"
+    );
     state.oldest_unsynced_ms.get_or_insert(now);
     wake_reached(&mut state.written_waiters, state.log_end);
     Ok(())
@@ -443,11 +426,17 @@ fn start_sync(shared: &Shared, in_flight: &mut InFlight) -> Result<()> {
             .await
             .map_err(|e| LogError::io("syncing segment", &path, e))
     });
-    in_flight.sync = Some(SyncInFlight { target, outcome });
+    in_flight.start_sync(SyncInFlight { target, outcome });
     Ok(())
 }
 
 fn mark_durable(state: &mut State, target: u64) {
+    // A sync covers what was published when it was issued; the log end never moves back.
+    assert!(
+        target <= state.log_end,
+        "a sync made offset {target} durable, past the log end {}",
+        state.log_end
+    );
     if target > state.durable {
         state.durable = target;
     }
@@ -466,7 +455,13 @@ async fn roll(shared: &Shared) -> Result<()> {
             return Ok(());
         };
         front.starts_segment = false;
-        front.base_offset
+        let new_base = front.base_offset;
+        // Nothing is in flight at a roll, so everything before the new segment is published.
+        assert_eq!(
+            new_base, state.log_end,
+            "a new segment starts at the log end"
+        );
+        new_base
     };
     seal_active(shared).await?;
     let preallocate = shared.config().preallocate_bytes();

@@ -32,12 +32,14 @@
 //! `replace_segments`; reads therefore accept gaps between batches (never offsets going back).
 
 mod flusher;
+mod in_flight;
 mod notify;
+mod pending;
 mod read;
 mod recovery;
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
@@ -52,7 +54,8 @@ use crate::readahead::ReadAhead;
 use crate::segment::Segment;
 use crate::tail::TailCache;
 use notify::{Notify, Waiter};
-use wire::batch::{self, BatchHeader, BatchSpan};
+use pending::{Pending, PendingQueue};
+use wire::batch::{self, BatchSpan};
 
 pub use read::LogRead;
 
@@ -82,13 +85,9 @@ pub struct RetentionOutcome {
     pub log_start_offset: u64,
 }
 
-struct Pending {
-    bytes: Bytes,
-    header: BatchHeader,
-    base_offset: u64,
-    leader_epoch: i32,
-    starts_segment: bool,
-}
+/// The largest segment file: index entries hold positions as u32. A segment.bytes above it rolls
+/// here (Kafka's segment.bytes is an int, so never reaches it).
+const SEGMENT_POSITION_MAX: u64 = u32::MAX as u64;
 
 /// Where the next append goes: state of assignment, ahead of what is written.
 struct Cursor {
@@ -101,7 +100,7 @@ struct Cursor {
 struct State {
     segments: BTreeMap<u64, Segment>,
     cursor: Cursor,
-    pending: VecDeque<Pending>,
+    pending: PendingQueue,
     log_end: u64,
     durable: u64,
     carry: Vec<u8>,
@@ -179,7 +178,8 @@ impl PartitionLog {
 
     /// Validates a producer's record set and queues it for writing. Offsets are assigned now; the
     /// data becomes readable when the written watermark passes it (see [`Self::wait`]). Nothing is
-    /// queued if any batch is invalid.
+    /// queued if any batch is invalid, or if the queue of data not yet written would pass
+    /// `pending_bytes_max` ([`LogError::PendingFull`], retriable: the disk is behind).
     pub fn append(&self, records: Bytes, leader_epoch: i32) -> Result<AppendInfo> {
         let config = self.shared.config();
         let spans = batch::validate_record_set(&records, config.max_message_bytes)?;
@@ -194,6 +194,9 @@ impl PartitionLog {
         if state.closing {
             return Err(LogError::Closed);
         }
+        state
+            .pending
+            .admit(records.len(), config.pending_bytes_max)?;
         let first_offset = state.cursor.next_offset;
         let mut info = AppendInfo {
             first_offset,
@@ -222,7 +225,8 @@ impl PartitionLog {
                 .segment_first_append_ms
                 .is_some_and(|first| now - first >= segment_ms as i64);
             let starts_segment = cursor.segment_bytes > 0
-                && (cursor.segment_bytes + len as u64 > config.segment_bytes
+                && (cursor.segment_bytes + len as u64
+                    > config.segment_bytes.min(SEGMENT_POSITION_MAX)
                     || too_old
                     || relative_end > u64::from(u32::MAX));
             if starts_segment {
@@ -312,6 +316,11 @@ impl PartitionLog {
     /// Everything below this offset is covered by an fdatasync.
     pub fn durable_offset(&self) -> u64 {
         self.shared.state.borrow().durable
+    }
+
+    /// Bytes appended but not yet handed to the disk (bounded by `pending_bytes_max`).
+    pub fn pending_bytes(&self) -> u64 {
+        self.shared.state.borrow().pending.bytes()
     }
 
     /// The offset the next append will get.
@@ -476,12 +485,14 @@ impl PartitionLog {
     /// at the next append), preallocate when the next segment is created, max.message.bytes at
     /// the next append, index.interval.bytes at the next index point, retention at the next
     /// `apply_retention`, flush.messages / flush.ms at once (the flusher is woken to re-plan).
-    /// `write_bytes_max` and `tail_cache_bytes` are not topic configs: they stay as opened.
+    /// `write_bytes_max`, `tail_cache_bytes` and `pending_bytes_max` are not topic configs: they
+    /// stay as opened.
     pub fn set_config(&self, config: LogConfig) {
         let current = self.shared.config();
         let config = LogConfig {
             write_bytes_max: current.write_bytes_max,
             tail_cache_bytes: current.tail_cache_bytes,
+            pending_bytes_max: current.pending_bytes_max,
             ..config
         };
         *self.shared.config.borrow_mut() = Rc::new(config);

@@ -7,7 +7,7 @@
 //! data or move watermarks of a running log: it builds the starting `State` and the flusher takes
 //! it from there.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::config::{Clock, LogConfig};
@@ -16,7 +16,7 @@ use crate::error::{LogError, Result};
 use crate::segment::Segment;
 use crate::tail::TailCache;
 
-use super::{Cursor, State};
+use super::{Cursor, PendingQueue, State};
 
 /// Present only between a clean close and the next open.
 const CLEAN_SHUTDOWN_MARKER: &str = ".clean_shutdown";
@@ -95,7 +95,7 @@ pub(super) async fn recover(
     let state = State {
         segments,
         cursor,
-        pending: VecDeque::new(),
+        pending: PendingQueue::default(),
         log_end,
         durable: log_end,
         carry,

@@ -68,6 +68,7 @@ use glommio::io::{DmaFile, OpenOptions, ReadResult};
 
 use crate::durable;
 use crate::error::{LogError, Result};
+use crate::failpoint;
 use crate::index::SegmentIndex;
 use crate::log::{PartitionLog, SealedSegment};
 use crate::segment::{self, file_name, Segment};
@@ -453,15 +454,27 @@ impl PartitionLog {
             remove_cleaned(&dir, base)?;
             return Err(LogError::Closed);
         }
-        // The commit point.
-        durable::write_file_durably(
-            &dir,
-            &file_name(base, SWAP_EXTENSION),
-            end.to_string().as_bytes(),
-        )
-        .await?;
-        finish_swap(&dir, base, end).await?;
-        let segment = Segment::open_sealed(&dir, base, end, config.index_interval_bytes).await?;
+        // The commit point: the marker's rename. From its write on, a failure leaves the files in
+        // a state only recovery may judge (marker there or not, segments half renamed), while
+        // memory still holds the old segments: the log goes offline and the next open finishes
+        // the swap (marker present) or removes the `.cleaned` files (marker absent).
+        let committed = async {
+            durable::write_file_durably(
+                &dir,
+                &file_name(base, SWAP_EXTENSION),
+                end.to_string().as_bytes(),
+            )
+            .await?;
+            finish_swap(&dir, base, end).await?;
+            Segment::open_sealed(&dir, base, end, config.index_interval_bytes).await
+        };
+        let segment = match committed.await {
+            Ok(segment) => segment,
+            Err(error) => {
+                self.go_offline(&error);
+                return Err(error);
+            }
+        };
         let bases: Vec<u64> = group.iter().map(|s| s.base_offset).collect();
         self.replace_segments(&bases, end, segment);
         Ok((taken, bytes_before, bytes_after, removed, due))
@@ -704,6 +717,8 @@ impl CleanedWriter {
         let data = n.min(self.staged.len());
         buf.as_bytes_mut()[..data].copy_from_slice(&self.staged[..data]);
         buf.as_bytes_mut()[data..].fill(0);
+        failpoint::check(failpoint::COMPACT_WRITE, &self.path)
+            .map_err(|e| LogError::io("writing cleaned segment", &self.path, e))?;
         let wrote = self
             .file
             .write_at(buf, self.written)
@@ -736,6 +751,8 @@ impl CleanedWriter {
             .truncate(len)
             .await
             .map_err(io("truncating cleaned segment"))?;
+        failpoint::check(failpoint::COMPACT_SYNC, &self.path)
+            .map_err(|e| LogError::io("syncing cleaned segment", &self.path, e))?;
         self.file
             .fdatasync()
             .await
@@ -788,7 +805,9 @@ async fn finish_swap(dir: &Path, base: u64, end: u64) -> Result<()> {
         let from = dir.join(cleaned_name(base, ext));
         if from.exists() {
             let to = dir.join(file_name(base, ext));
-            std::fs::rename(&from, &to).map_err(|e| LogError::io("renaming", &to, e))?;
+            failpoint::check(failpoint::COMPACT_SWAP_RENAME, &to)
+                .and_then(|()| std::fs::rename(&from, &to))
+                .map_err(|e| LogError::io("renaming", &to, e))?;
         }
     }
     durable::sync_dir(dir).await?;

@@ -11,6 +11,7 @@ use glommio::io::{DmaFile, OpenOptions, ReadResult};
 
 use crate::durable::{sync_dir, write_file_durably};
 use crate::error::{LogError, Result};
+use crate::failpoint;
 use crate::index::SegmentIndex;
 use wire::batch::{scan_batch, BatchHeader, Scanned, HEADER_LEN};
 
@@ -87,6 +88,8 @@ impl Segment {
                 .await
                 .map_err(io_err("preallocating", &path))?;
         }
+        failpoint::check(failpoint::SEGMENT_CREATE_SYNC, &path)
+            .map_err(|e| LogError::io("syncing new segment", &path, e))?;
         file.fdatasync()
             .await
             .map_err(io_err("syncing new segment", &path))?;
@@ -222,6 +225,8 @@ impl Segment {
                 .await
                 .map_err(io_err("preallocating", &segment.path))?;
         }
+        failpoint::check(failpoint::SEGMENT_OPEN_SYNC, &segment.path)
+            .map_err(|e| LogError::io("syncing", &segment.path, e))?;
         segment
             .file
             .fdatasync()
@@ -393,6 +398,8 @@ impl Segment {
             self.index
                 .seal(self.max_timestamp, (last - self.base_offset) as u32);
         }
+        failpoint::check(failpoint::SEGMENT_SEAL_SYNC, &self.path)
+            .map_err(|e| LogError::io("syncing", &self.path, e))?;
         self.file
             .fdatasync()
             .await
@@ -401,6 +408,8 @@ impl Segment {
             .truncate(self.size)
             .await
             .map_err(io_err("truncating", &self.path))?;
+        failpoint::check(failpoint::SEGMENT_SEAL_TRUNCATE_SYNC, &self.path)
+            .map_err(|e| LogError::io("syncing", &self.path, e))?;
         self.file
             .fdatasync()
             .await

@@ -18,6 +18,7 @@ use glommio::io::DmaBuffer;
 
 use crate::config::LogConfig;
 use crate::error::{LogError, Result};
+use crate::failpoint;
 use crate::segment::{self, Segment};
 use wire::batch;
 
@@ -107,6 +108,10 @@ fn next_step(shared: &Shared, in_flight: &InFlight) -> Step {
 pub(super) async fn run(shared: Rc<Shared>) {
     let mut in_flight = InFlight::default();
     loop {
+        // Taken offline from outside (a compaction swap failed after its commit point).
+        if shared.state.borrow().failed.is_some() {
+            return;
+        }
         if let Err(error) = publish_completed(&shared, &mut in_flight) {
             tracing::error!(dir = %shared.dir.display(), %error, "partition log is going offline");
             fail(&shared, error.to_string());
@@ -152,12 +157,17 @@ pub(super) async fn run(shared: Rc<Shared>) {
     }
 }
 
-fn fail(shared: &Shared, reason: String) {
+/// Takes the log offline: nothing queued will be written, every waiter fails, appends are
+/// refused, and the flusher stops at its next step (nothing more is published, so nothing more
+/// is acknowledged). Only a reopen, whose recovery decides what is on disk, brings it back.
+pub(super) fn fail(shared: &Shared, reason: String) {
     let mut state = shared.state.borrow_mut();
     state.failed.get_or_insert(reason.clone());
     state.pending.clear();
     wake_all(&mut state.written_waiters, Err(reason.clone()));
     wake_all(&mut state.durable_waiters, Err(reason));
+    drop(state);
+    shared.wake.notify();
 }
 
 /// Copies a group of batches (behind the carried partial page) into page-aligned DMA buffers and
@@ -245,6 +255,7 @@ fn submit_group(shared: &Shared, group: Vec<Pending>, in_flight: &mut InFlight) 
         let mut futures = Vec::with_capacity(count);
         for (i, (at, buffer)) in writes.into_iter().enumerate() {
             let file = file.clone();
+            let path = path.clone();
             let regions = regions.clone();
             let gate = if i == 0 { gate.take() } else { None };
             let last_done = if i + 1 == count {
@@ -258,7 +269,10 @@ fn submit_group(shared: &Shared, group: Vec<Pending>, in_flight: &mut InFlight) 
                 }
                 let expected = buffer.len();
                 regions.borrow_mut().begin(at, at + expected as u64);
-                let result = file.write_rc_at(buffer, at).await;
+                let result = match failpoint::check(failpoint::LOG_WRITE, &path) {
+                    Ok(()) => file.write_rc_at(buffer, at).await.map_err(Into::into),
+                    Err(injected) => Err(injected),
+                };
                 regions.borrow_mut().end(at);
                 if let Some(done) = last_done {
                     let _ = done.send(());
@@ -274,7 +288,7 @@ fn submit_group(shared: &Shared, group: Vec<Pending>, in_flight: &mut InFlight) 
                     std::io::ErrorKind::WriteZero,
                     format!("short write: {n} of {expected} bytes"),
                 )),
-                Err(e) => Err(e.into()),
+                Err(e) => Err(e),
             };
             if let Err(e) = checked {
                 result = Err(LogError::io("writing segment", &path, e));
@@ -422,6 +436,8 @@ fn start_sync(shared: &Shared, in_flight: &mut InFlight) -> Result<()> {
         (active.file.clone(), active.path.clone(), state.log_end)
     };
     let outcome = spawn_reported(shared, async move {
+        failpoint::check(failpoint::LOG_SYNC, &path)
+            .map_err(|e| LogError::io("syncing segment", &path, e))?;
         file.fdatasync()
             .await
             .map_err(|e| LogError::io("syncing segment", &path, e))

@@ -443,6 +443,14 @@ impl PartitionLog {
             .collect()
     }
 
+    /// Takes the log offline (see `flusher::fail`): for a failure after which the files on disk
+    /// and the segments in memory may disagree, such as a compaction swap that failed after its
+    /// commit point. The next open finishes or undoes what was interrupted.
+    pub(crate) fn go_offline(&self, error: &LogError) {
+        tracing::error!(dir = %self.shared.dir.display(), %error, "partition log is going offline");
+        flusher::fail(&self.shared, error.to_string());
+    }
+
     /// Whether the log is closing or closed (compaction then stops before it swaps anything).
     pub(crate) fn is_closing(&self) -> bool {
         let state = self.shared.state.borrow();

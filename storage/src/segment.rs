@@ -12,7 +12,7 @@ use glommio::io::{DmaFile, OpenOptions, ReadResult};
 use crate::durable::{sync_dir, write_file_durably};
 use crate::error::{LogError, Result};
 use crate::failpoint;
-use crate::index::SegmentIndex;
+use crate::index::{IndexError, SegmentIndex};
 use wire::batch::{scan_batch, BatchHeader, Scanned, HEADER_LEN};
 
 /// Bytes read per call while scanning a segment.
@@ -342,11 +342,11 @@ impl Segment {
         })
     }
 
-    fn load_index(&self, segment_len: u64, relative_end: u64) -> Result<SegmentIndex, String> {
+    fn load_index(&self, segment_len: u64, relative_end: u64) -> Result<SegmentIndex, IndexError> {
         let offsets = read_small_file(&self.dir.join(file_name(self.base_offset, "index")))?;
         let times = read_small_file(&self.dir.join(file_name(self.base_offset, "timeindex")))?;
         if segment_len > 0 && offsets.is_empty() {
-            return Err("empty offset index for a non-empty segment".into());
+            return Err(IndexError::Empty);
         }
         SegmentIndex::decode(&offsets, &times, segment_len, relative_end)
     }
@@ -515,6 +515,9 @@ pub(crate) async fn read_batches(
     }
 }
 
-fn read_small_file(path: &Path) -> Result<Vec<u8>, String> {
-    std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))
+fn read_small_file(path: &Path) -> Result<Vec<u8>, IndexError> {
+    std::fs::read(path).map_err(|source| IndexError::Unreadable {
+        path: path.to_path_buf(),
+        source,
+    })
 }

@@ -844,3 +844,25 @@ fn appends_past_the_pending_bound_are_refused_whole_until_the_queue_drains() {
         log.close().await.unwrap();
     });
 }
+
+#[test]
+fn a_waiter_beyond_the_log_end_is_told_the_log_closed() {
+    in_temp_dir(|path| async move {
+        let log = PartitionLog::open(&path, mib_config(), Clock::System)
+            .await
+            .unwrap();
+        let info = log
+            .append_and_wait(batch(1, 2, 10, 1_000), 0, Watermark::Written)
+            .await
+            .unwrap();
+        let (waited, closed) = futures::join!(
+            log.wait(info.last_offset + 5, Watermark::Durable),
+            log.close()
+        );
+        closed.unwrap();
+        assert!(
+            matches!(waited, Err(LogError::Closed)),
+            "a waiter the close overtook: {waited:?}"
+        );
+    });
+}

@@ -23,7 +23,7 @@ use crate::segment::{self, Segment};
 use wire::batch;
 
 use super::in_flight::{InFlight, Outcome, SyncInFlight, WrittenGroup};
-use super::notify::{wake_all, wake_reached};
+use super::notify::{wake_all, wake_reached, WaitFailure};
 use super::{recovery, Pending, Shared, State};
 
 /// Bytes of header the broker stamps: base offset (8), batch length (4), leader epoch (4).
@@ -133,8 +133,8 @@ pub(super) async fn run(shared: Rc<Shared>) {
                 }
                 let mut state = shared.state.borrow_mut();
                 state.closed = true;
-                wake_all(&mut state.written_waiters, Err("log closed".into()));
-                wake_all(&mut state.durable_waiters, Err("log closed".into()));
+                wake_all(&mut state.written_waiters, WaitFailure::Closed);
+                wake_all(&mut state.durable_waiters, WaitFailure::Closed);
                 return;
             }
             Step::Idle(timeout) => {
@@ -164,8 +164,11 @@ pub(super) fn fail(shared: &Shared, reason: String) {
     let mut state = shared.state.borrow_mut();
     state.failed.get_or_insert(reason.clone());
     state.pending.clear();
-    wake_all(&mut state.written_waiters, Err(reason.clone()));
-    wake_all(&mut state.durable_waiters, Err(reason));
+    wake_all(
+        &mut state.written_waiters,
+        WaitFailure::Offline(reason.clone()),
+    );
+    wake_all(&mut state.durable_waiters, WaitFailure::Offline(reason));
     drop(state);
     shared.wake.notify();
 }

@@ -286,7 +286,7 @@ impl PartitionLog {
         }
         match receiver.await {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(reason)) => Err(LogError::Offline(reason)),
+            Ok(Err(failure)) => Err(failure.into()),
             Err(_) => Err(LogError::Closed),
         }
     }

@@ -12,16 +12,36 @@ use std::task::{Context, Poll, Waker};
 
 use futures::channel::oneshot;
 
+use crate::error::LogError;
+
 /// A caller waiting for a watermark to pass `offset`.
 pub(super) struct Waiter {
     pub(super) offset: u64,
-    pub(super) done: oneshot::Sender<Result<(), String>>,
+    pub(super) done: oneshot::Sender<Result<(), WaitFailure>>,
 }
 
-/// Fails (or, on close, ends) every waiter with `result`.
-pub(super) fn wake_all(waiters: &mut Vec<Waiter>, result: Result<(), String>) {
+/// Why a waiter was woken without its watermark reaching its offset.
+#[derive(Debug, Clone)]
+pub(super) enum WaitFailure {
+    /// The log went offline; the reason of the first failure.
+    Offline(String),
+    /// The log closed first.
+    Closed,
+}
+
+impl From<WaitFailure> for LogError {
+    fn from(failure: WaitFailure) -> Self {
+        match failure {
+            WaitFailure::Offline(reason) => LogError::Offline(reason),
+            WaitFailure::Closed => LogError::Closed,
+        }
+    }
+}
+
+/// Fails every waiter with `failure` (the log went offline or closed).
+pub(super) fn wake_all(waiters: &mut Vec<Waiter>, failure: WaitFailure) {
     for waiter in waiters.drain(..) {
-        let _ = waiter.done.send(result.clone());
+        let _ = waiter.done.send(Err(failure.clone()));
     }
 }
 

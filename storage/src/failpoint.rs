@@ -171,6 +171,9 @@ mod registry {
         REGISTRY.with(|r| {
             let mut registry = r.borrow_mut();
             *registry.hits.entry(point).or_default() += 1;
+            if !registry.armed.iter().any(|a| a.point == point) {
+                return Ok(());
+            }
             let shown = path.to_string_lossy();
             let matching = registry.armed.iter_mut().find(|a| {
                 a.point == point

@@ -31,7 +31,7 @@ pub struct LogConfig {
     pub write_bytes_max: usize,
     /// `cleanup.policy` contains `delete`: retention.ms / retention.bytes delete old segments.
     pub cleanup_delete: bool,
-    /// `cleanup.policy` contains `compact`: sealed segments are compacted (`engine::compact`).
+    /// `cleanup.policy` contains `compact`: sealed segments are compacted (`crate::compact`).
     pub cleanup_compact: bool,
     /// `delete.retention.ms`: how long compaction keeps a tombstone (null value) after its
     /// timestamp, so consumers reading from behind see the deletion.

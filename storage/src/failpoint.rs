@@ -36,7 +36,7 @@ pub const COMPACT_WRITE: &str = "compact.write";
 /// The fdatasync of the `.cleaned` segment file.
 pub const COMPACT_SYNC: &str = "compact.sync";
 /// Each rename of a `.cleaned` file over the first segment's, after the swap's commit point
-/// (`compact::finish_swap`, also run by recovery); the path given is the destination.
+/// (`compact::swap::finish_swap`, also run by recovery); the path given is the destination.
 pub const COMPACT_SWAP_RENAME: &str = "compact.swap.rename";
 
 /// Every point, with where it is; docs and a test that each one is reached use this table.
@@ -74,12 +74,15 @@ pub const POINTS: &[(&str, &str)] = &[
     (DIR_SYNC, "durable.rs: every directory fsync"),
     (
         COMPACT_WRITE,
-        "compact.rs: each write of a .cleaned segment",
+        "compact/files.rs: each write of a .cleaned segment",
     ),
-    (COMPACT_SYNC, "compact.rs: fdatasync of a .cleaned segment"),
+    (
+        COMPACT_SYNC,
+        "compact/files.rs: fdatasync of a .cleaned segment",
+    ),
     (
         COMPACT_SWAP_RENAME,
-        "compact.rs: rename of a .cleaned file in the swap",
+        "compact/swap.rs: rename of a .cleaned file in the swap",
     ),
 ];
 

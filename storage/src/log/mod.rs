@@ -128,7 +128,7 @@ pub(crate) struct Shared {
     /// borrow.
     config: RefCell<Rc<LogConfig>>,
     pub(crate) clock: Clock,
-    /// Compaction's progress (`engine::compact`); only that module reads or writes it.
+    /// Compaction's progress (`crate::compact`); only that module reads or writes it.
     pub(crate) cleaner: RefCell<crate::compact::CleanerState>,
 }
 
@@ -159,7 +159,7 @@ impl PartitionLog {
         clock: Clock,
     ) -> Result<PartitionLog> {
         let (dir, state) = recovery::recover(dir.as_ref(), &config, &clock).await?;
-        // The cleaner resumes where its last pass ended (compact.rs, cleaner-offset-checkpoint).
+        // The cleaner resumes where its last pass ended (compact/checkpoint.rs).
         let cleaner = crate::compact::load_checkpoint(&dir, state.log_end);
         let shared = Rc::new(Shared {
             state: RefCell::new(state),

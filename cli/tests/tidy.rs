@@ -43,10 +43,7 @@ const LONG_FILES: &[(&str, usize)] = &[
     ("engine/src/broker/groups/state.rs", 833),
     ("engine/src/broker/idempotence.rs", 796),
     ("engine/src/broker/topic_config.rs", 638),
-    ("storage/src/compact.rs", 843),
-    ("storage/src/log.rs", 1403),
     ("storage/tests/compact.rs", 958),
-    ("storage/tests/log.rs", 797),
     ("wire/src/batch.rs", 734),
 ];
 
@@ -193,8 +190,13 @@ fn dependencies(manifest: &toml::Table) -> Vec<(String, bool)> {
     for section in ["dependencies", "dev-dependencies"] {
         if let Some(table) = manifest.get(section).and_then(|t| t.as_table()) {
             for (key, spec) in table {
-                let path = spec.as_table().is_some_and(|t| t.contains_key("path"));
-                out.push((key.clone(), path));
+                let path = spec.as_table().and_then(|t| t.get("path"));
+                // A crate's dev-dependency on itself only turns on a feature for its own tests
+                // (storage's failpoints): not an edge between crates.
+                if path.and_then(|p| p.as_str()) == Some(".") {
+                    continue;
+                }
+                out.push((key.clone(), path.is_some()));
             }
         }
     }

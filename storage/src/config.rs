@@ -31,7 +31,7 @@ pub struct LogConfig {
     pub write_bytes_max: usize,
     /// `cleanup.policy` contains `delete`: retention.ms / retention.bytes delete old segments.
     pub cleanup_delete: bool,
-    /// `cleanup.policy` contains `compact`: sealed segments are compacted (`engine::compact`).
+    /// `cleanup.policy` contains `compact`: sealed segments are compacted (`crate::compact`).
     pub cleanup_compact: bool,
     /// `delete.retention.ms`: how long compaction keeps a tombstone (null value) after its
     /// timestamp, so consumers reading from behind see the deletion.
@@ -48,6 +48,13 @@ pub struct LogConfig {
     /// Recently written bytes kept in memory (per partition) so tail reads need no disk I/O; all
     /// partitions of a shard together are also bounded (`tail::set_shard_tail_bytes`).
     pub tail_cache_bytes: usize,
+    /// Bytes of appended record sets not yet handed to the disk (the log's pending queue) beyond
+    /// which appends are refused with `LogError::PendingFull`, a retriable error: the disk is
+    /// behind, and queueing more only grows memory. Not a topic config (stays as the log was
+    /// opened with). Default 256 MiB: a quarter of a second of a 1 GB/s disk, far above what the
+    /// flusher keeps in flight (16 × `write_bytes_max`), so only a producer outrunning the disk
+    /// meets it.
+    pub pending_bytes_max: u64,
 }
 
 impl LogConfig {
@@ -75,6 +82,7 @@ impl Default for LogConfig {
             preallocate: true,
             write_bytes_max: 1 << 20,
             tail_cache_bytes: 128 << 20,
+            pending_bytes_max: 256 << 20,
             cleanup_delete: true,
             cleanup_compact: false,
             delete_retention_ms: 86_400_000,

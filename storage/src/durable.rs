@@ -10,6 +10,7 @@ use std::path::Path;
 use glommio::io::{DmaFile, OpenOptions};
 
 use crate::error::{LogError, Result};
+use crate::failpoint;
 
 fn io_err<'a>(
     op: &'static str,
@@ -36,6 +37,8 @@ pub async fn write_file_durably(dir: &Path, name: &str, bytes: &[u8]) -> Result<
         let mut buf = file.alloc_dma_buffer(padded);
         buf.as_bytes_mut()[..bytes.len()].copy_from_slice(bytes);
         buf.as_bytes_mut()[bytes.len()..].fill(0);
+        failpoint::check(failpoint::DURABLE_WRITE, &tmp)
+            .map_err(|e| LogError::io("writing", &tmp, e))?;
         file.write_at(buf, 0)
             .await
             .map_err(io_err("writing", &tmp))?;
@@ -43,9 +46,13 @@ pub async fn write_file_durably(dir: &Path, name: &str, bytes: &[u8]) -> Result<
             .await
             .map_err(io_err("truncating", &tmp))?;
     }
+    failpoint::check(failpoint::DURABLE_SYNC, &tmp)
+        .map_err(|e| LogError::io("syncing", &tmp, e))?;
     file.fdatasync().await.map_err(io_err("syncing", &tmp))?;
     file.close().await.map_err(io_err("closing", &tmp))?;
-    std::fs::rename(&tmp, &path).map_err(|e| LogError::io("renaming", &path, e))?;
+    failpoint::check(failpoint::DURABLE_RENAME, &path)
+        .and_then(|()| std::fs::rename(&tmp, &path))
+        .map_err(|e| LogError::io("renaming", &path, e))?;
     sync_dir(dir).await
 }
 
@@ -80,7 +87,10 @@ pub(crate) async fn probe_device(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// fsyncs the directory `dir`, so the names created, renamed or removed in it are durable.
 pub async fn sync_dir(dir: &Path) -> Result<()> {
+    failpoint::check(failpoint::DIR_SYNC, dir)
+        .map_err(|e| LogError::io("syncing directory", dir, e))?;
     let handle = glommio::io::Directory::open(dir)
         .await
         .map_err(io_err("opening directory", dir))?;

@@ -49,6 +49,14 @@ pub enum LogError {
     /// reached the disk after a failed write is unknown.
     #[error("log is offline after an earlier failure: {0}")]
     Offline(String),
+    /// The log's queue of data not yet written is full: the disk is behind the producers.
+    /// Retriable; nothing of the record set was queued.
+    #[error("partition write queue full: {pending_bytes} bytes not yet written, {record_set_bytes} more would pass the bound of {pending_bytes_max} (pending_bytes_max); retry when the disk catches up")]
+    PendingFull {
+        pending_bytes: u64,
+        record_set_bytes: u64,
+        pending_bytes_max: u64,
+    },
     /// The log has been closed.
     #[error("log is closed")]
     Closed,

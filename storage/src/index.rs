@@ -21,6 +21,28 @@ pub struct TimeEntry {
     pub relative_offset: u32,
 }
 
+/// Why a segment's index files were not used; the segment's index is then rebuilt by a verifying
+/// scan (a warning names the reason).
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    #[error("index file size is not a whole number of entries")]
+    PartialEntry,
+    #[error("offset index entry {0:?} is out of order or range")]
+    OffsetEntry(IndexEntry),
+    #[error("offset index does not start at the segment start")]
+    NotAtSegmentStart,
+    #[error("time index entry {0:?} is out of order or range")]
+    TimeEntry(TimeEntry),
+    #[error("empty offset index for a non-empty segment")]
+    Empty,
+    /// The file could not be read (missing after a crash before it was written, say).
+    #[error("{path}: {source}")]
+    Unreadable {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+}
+
 /// Both sparse indexes of a segment.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SegmentIndex {
@@ -138,11 +160,11 @@ impl SegmentIndex {
         times: &[u8],
         segment_len: u64,
         relative_end: u64,
-    ) -> Result<SegmentIndex, String> {
+    ) -> Result<SegmentIndex, IndexError> {
         if !offsets.len().is_multiple_of(OFFSET_ENTRY_BYTES)
             || !times.len().is_multiple_of(TIME_ENTRY_BYTES)
         {
-            return Err("index file size is not a whole number of entries".into());
+            return Err(IndexError::PartialEntry);
         }
         let be32 = |b: &[u8]| u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
         let mut index = SegmentIndex::default();
@@ -158,14 +180,12 @@ impl SegmentIndex {
                 || u64::from(entry.position) >= segment_len
                 || u64::from(entry.relative_offset) >= relative_end
             {
-                return Err(format!(
-                    "offset index entry {entry:?} is out of order or range"
-                ));
+                return Err(IndexError::OffsetEntry(entry));
             }
             index.offsets.push(entry);
         }
         if index.offsets.first().is_some_and(|e| e.position != 0) {
-            return Err("offset index does not start at the segment start".into());
+            return Err(IndexError::NotAtSegmentStart);
         }
         for chunk in times.chunks_exact(TIME_ENTRY_BYTES) {
             let mut ts = [0u8; 8];
@@ -178,9 +198,7 @@ impl SegmentIndex {
                 entry.timestamp > last.timestamp && entry.relative_offset >= last.relative_offset
             });
             if !increasing || u64::from(entry.relative_offset) >= relative_end {
-                return Err(format!(
-                    "time index entry {entry:?} is out of order or range"
-                ));
+                return Err(IndexError::TimeEntry(entry));
             }
             index.times.push(entry);
         }
@@ -236,16 +254,34 @@ mod tests {
         assert_eq!(decoded.offset_entries(), index.offset_entries());
         assert_eq!(decoded.max_timestamp(), Some(190));
 
-        assert!(SegmentIndex::decode(&offsets[..7], &times, 10_000, 50).is_err());
+        assert!(matches!(
+            SegmentIndex::decode(&offsets[..7], &times, 10_000, 50),
+            Err(IndexError::PartialEntry)
+        ));
         assert!(
-            SegmentIndex::decode(&offsets, &times, 5_000, 50).is_err(),
+            matches!(
+                SegmentIndex::decode(&offsets, &times, 5_000, 50),
+                Err(IndexError::OffsetEntry(_))
+            ),
             "position past the end"
         );
         let mut swapped = offsets.clone();
         swapped[8..16].copy_from_slice(&offsets[16..24]);
         assert!(
-            SegmentIndex::decode(&swapped, &times, 10_000, 50).is_err(),
+            matches!(
+                SegmentIndex::decode(&swapped, &times, 10_000, 50),
+                Err(IndexError::OffsetEntry(_))
+            ),
             "out of order"
+        );
+        let mut late_time = times.clone();
+        late_time[8..12].copy_from_slice(&99u32.to_be_bytes());
+        assert!(
+            matches!(
+                SegmentIndex::decode(&offsets, &late_time, 10_000, 50),
+                Err(IndexError::TimeEntry(_))
+            ),
+            "time entry past the segment's offsets"
         );
     }
 }

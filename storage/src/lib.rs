@@ -12,6 +12,7 @@ pub mod compact;
 pub mod config;
 pub mod durable;
 pub mod error;
+pub mod failpoint;
 pub mod index;
 pub mod log;
 mod readahead;

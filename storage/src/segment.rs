@@ -11,7 +11,8 @@ use glommio::io::{DmaFile, OpenOptions, ReadResult};
 
 use crate::durable::{sync_dir, write_file_durably};
 use crate::error::{LogError, Result};
-use crate::index::SegmentIndex;
+use crate::failpoint;
+use crate::index::{IndexError, SegmentIndex};
 use wire::batch::{scan_batch, BatchHeader, Scanned, HEADER_LEN};
 
 /// Bytes read per call while scanning a segment.
@@ -87,6 +88,8 @@ impl Segment {
                 .await
                 .map_err(io_err("preallocating", &path))?;
         }
+        failpoint::check(failpoint::SEGMENT_CREATE_SYNC, &path)
+            .map_err(|e| LogError::io("syncing new segment", &path, e))?;
         file.fdatasync()
             .await
             .map_err(io_err("syncing new segment", &path))?;
@@ -222,6 +225,8 @@ impl Segment {
                 .await
                 .map_err(io_err("preallocating", &segment.path))?;
         }
+        failpoint::check(failpoint::SEGMENT_OPEN_SYNC, &segment.path)
+            .map_err(|e| LogError::io("syncing", &segment.path, e))?;
         segment
             .file
             .fdatasync()
@@ -337,21 +342,45 @@ impl Segment {
         })
     }
 
-    fn load_index(&self, segment_len: u64, relative_end: u64) -> Result<SegmentIndex, String> {
+    fn load_index(&self, segment_len: u64, relative_end: u64) -> Result<SegmentIndex, IndexError> {
         let offsets = read_small_file(&self.dir.join(file_name(self.base_offset, "index")))?;
         let times = read_small_file(&self.dir.join(file_name(self.base_offset, "timeindex")))?;
         if segment_len > 0 && offsets.is_empty() {
-            return Err("empty offset index for a non-empty segment".into());
+            return Err(IndexError::Empty);
         }
         SegmentIndex::decode(&offsets, &times, segment_len, relative_end)
     }
 
     /// Records a batch just written at `position`.
+    ///
+    /// Batches are recorded back to back, offsets growing, and both the position and the offset
+    /// relative to the segment's base fit the index's u32 fields (the log rolls before either
+    /// would not): asserted, because a wrapped index entry would send reads to the wrong bytes.
     pub fn on_written(&mut self, header: &BatchHeader, position: u64, len: usize, interval: u64) {
-        self.max_timestamp = self.max_timestamp.max(header.max_timestamp);
+        assert_eq!(
+            position, self.size,
+            "a batch is recorded where the segment ends"
+        );
         let base = header.base_offset as u64;
+        assert!(
+            base >= self.next_offset,
+            "batch at offset {base} recorded below the segment's next offset {}",
+            self.next_offset
+        );
+        assert!(
+            position + len as u64 <= u64::from(u32::MAX),
+            "bytes {position}+{len} do not fit segment {}'s u32 index positions",
+            self.base_offset
+        );
+        let Ok(relative) = u32::try_from(base - self.base_offset) else {
+            panic!(
+                "offset {base} does not fit segment {}'s u32 relative offsets",
+                self.base_offset
+            );
+        };
+        self.max_timestamp = self.max_timestamp.max(header.max_timestamp);
         self.index.on_append(
-            (base - self.base_offset) as u32,
+            relative,
             position as u32,
             len as u32,
             self.max_timestamp,
@@ -369,6 +398,8 @@ impl Segment {
             self.index
                 .seal(self.max_timestamp, (last - self.base_offset) as u32);
         }
+        failpoint::check(failpoint::SEGMENT_SEAL_SYNC, &self.path)
+            .map_err(|e| LogError::io("syncing", &self.path, e))?;
         self.file
             .fdatasync()
             .await
@@ -377,6 +408,8 @@ impl Segment {
             .truncate(self.size)
             .await
             .map_err(io_err("truncating", &self.path))?;
+        failpoint::check(failpoint::SEGMENT_SEAL_TRUNCATE_SYNC, &self.path)
+            .map_err(|e| LogError::io("syncing", &self.path, e))?;
         self.file
             .fdatasync()
             .await
@@ -482,6 +515,9 @@ pub(crate) async fn read_batches(
     }
 }
 
-fn read_small_file(path: &Path) -> Result<Vec<u8>, String> {
-    std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))
+fn read_small_file(path: &Path) -> Result<Vec<u8>, IndexError> {
+    std::fs::read(path).map_err(|source| IndexError::Unreadable {
+        path: path.to_path_buf(),
+        source,
+    })
 }

@@ -89,7 +89,16 @@ fn shard_over_budget() -> bool {
 }
 
 fn shard_account(added: usize, removed: usize) {
-    SHARD_BYTES.with(|b| b.set((b.get() + added).saturating_sub(removed)));
+    SHARD_BYTES.with(|b| b.set(subtract_counted(b.get() + added, removed, "shard tail")));
+}
+
+/// `counted - removed` for a byte count that must cover what is removed (only bytes once added
+/// are removed); a wrap in release would silently disable eviction.
+fn subtract_counted(counted: usize, removed: usize, what: &str) -> usize {
+    let Some(rest) = counted.checked_sub(removed) else {
+        panic!("{what} byte count underflows: {counted} counted, {removed} removed");
+    };
+    rest
 }
 
 pub(crate) struct TailCache {
@@ -110,7 +119,18 @@ impl TailCache {
     }
 
     /// Adds a completed write and the batches it finished, then evicts the oldest chunks.
+    ///
+    /// Chunks arrive in file order (a chunk may start on the last page of the one before it, which
+    /// it rewrote with more data): reads take each byte from the newest chunk holding it.
     pub fn insert(&mut self, segment_base: u64, file_start: u64, buffer: Rc<DmaBuffer>) {
+        if let Some(last) = self.chunks.back() {
+            assert!(
+                (segment_base, file_start) >= (last.segment_base, last.file_start),
+                "tail chunk ({segment_base}, {file_start}) inserted after ({}, {})",
+                last.segment_base,
+                last.file_start
+            );
+        }
         self.bytes += buffer.len();
         shard_account(buffer.len(), 0);
         self.chunks.push_back(Chunk {
@@ -127,6 +147,14 @@ impl TailCache {
         len: usize,
         header: BatchHeader,
     ) {
+        if let Some(last) = self.batches.back() {
+            assert!(
+                (segment_base, position) > (last.segment_base, last.position),
+                "tail batch ({segment_base}, {position}) inserted after ({}, {})",
+                last.segment_base,
+                last.position
+            );
+        }
         self.batches.push_back(CachedBatch {
             segment_base,
             position,
@@ -145,7 +173,7 @@ impl TailCache {
             && (self.bytes > self.limit_bytes || (self.bytes > floor && shard_over_budget()))
         {
             if let Some(old) = self.chunks.pop_front() {
-                self.bytes -= old.buffer.len();
+                self.bytes = subtract_counted(self.bytes, old.buffer.len(), "tail cache");
                 shard_account(0, old.buffer.len());
                 evicted.push(old.buffer);
             }
@@ -162,7 +190,7 @@ impl TailCache {
             .is_some_and(|c| c.segment_base < segment_base)
         {
             if let Some(old) = self.chunks.pop_front() {
-                self.bytes -= old.buffer.len();
+                self.bytes = subtract_counted(self.bytes, old.buffer.len(), "tail cache");
                 shard_account(0, old.buffer.len());
             }
         }
@@ -175,7 +203,7 @@ impl TailCache {
         let mut kept = VecDeque::with_capacity(self.chunks.len());
         for chunk in self.chunks.drain(..) {
             if inside(chunk.segment_base) {
-                self.bytes -= chunk.buffer.len();
+                self.bytes = subtract_counted(self.bytes, chunk.buffer.len(), "tail cache");
                 shard_account(0, chunk.buffer.len());
             } else {
                 kept.push_back(chunk);

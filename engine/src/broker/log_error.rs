@@ -19,6 +19,8 @@ impl KafkaCode for LogError {
             LogError::UnsupportedMessageFormat { .. } => error_code::UNSUPPORTED_FOR_MESSAGE_FORMAT,
             LogError::InvalidRecord { .. } => error_code::INVALID_RECORD,
             LogError::OffsetOutOfRange { .. } => error_code::OFFSET_OUT_OF_RANGE,
+            // Backpressure (the disk is behind): retriable, as a Kafka producer sees a slow broker.
+            LogError::PendingFull { .. } => error_code::REQUEST_TIMED_OUT,
             LogError::CorruptSegment { .. }
             | LogError::Io { .. }
             | LogError::Offline(_)
@@ -42,6 +44,12 @@ mod tests {
             log_end: 3,
         };
         assert_eq!(range.kafka_code(), error_code::OFFSET_OUT_OF_RANGE);
+        let full = LogError::PendingFull {
+            pending_bytes: 1,
+            record_set_bytes: 1,
+            pending_bytes_max: 1,
+        };
+        assert_eq!(full.kafka_code(), error_code::REQUEST_TIMED_OUT);
         let batch = wire::batch::BatchError::InvalidRecord {
             position: 0,
             reason: "x".into(),

@@ -4,6 +4,7 @@
 use std::future::Future;
 
 use bytes::Bytes;
+use storage::{LogConfig, PartitionLog};
 use wire::batch::{encode_batch, Record};
 
 /// Runs `fut` on a fresh glommio executor with a small io memory (the default memlock limit is
@@ -58,4 +59,34 @@ pub fn stamped(batch: &[u8], base_offset: u64, leader_epoch: i32) -> Vec<u8> {
     let mut out = batch.to_vec();
     wire::batch::stamp(&mut out, base_offset, leader_epoch);
     out
+}
+
+/// Segments of 1 MiB, so preallocation stays small.
+pub fn mib_config() -> LogConfig {
+    LogConfig {
+        segment_bytes: 1 << 20,
+        ..LogConfig::default()
+    }
+}
+
+pub fn small_config() -> LogConfig {
+    LogConfig {
+        segment_bytes: 64 << 10,
+        index_interval_bytes: 1024,
+        tail_cache_bytes: 0,
+        write_bytes_max: 16 << 10,
+        ..mib_config()
+    }
+}
+
+/// Whether the log's durable watermark reaches `offset` within `limit` (polled every 5 ms).
+pub async fn durable_within(log: &PartitionLog, offset: u64, limit: std::time::Duration) -> bool {
+    let deadline = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < deadline {
+        if log.durable_offset() >= offset {
+            return true;
+        }
+        glommio::timer::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    false
 }

@@ -60,19 +60,26 @@
 //! files without a marker are removed. A kill -9 at any point leaves either the old segments or
 //! the new one, never both and never neither.
 
-use std::borrow::Cow;
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+mod checkpoint;
+mod files;
+mod rules;
+mod swap;
 
-use glommio::io::{DmaFile, OpenOptions, ReadResult};
+pub(crate) use checkpoint::load_checkpoint;
+use checkpoint::save_checkpoint;
+use files::{BatchReader, CleanedWriter};
+use rules::{plain_records, Kept, Rules};
+pub(crate) use swap::recover;
+use swap::{cleaned_name, finish_swap, remove_cleaned};
+
+use std::collections::HashMap;
 
 use crate::durable;
 use crate::error::{LogError, Result};
 use crate::index::SegmentIndex;
 use crate::log::{PartitionLog, SealedSegment};
-use crate::segment::{self, file_name, Segment};
-use wire::batch::{self, BatchHeader, Scanned, HEADER_LEN};
-use wire::codec::{self, Codec};
+use crate::segment::{file_name, Segment};
+use wire::batch::{self, BatchHeader};
 
 /// Bytes read from a segment at a time.
 const READ_CHUNK_BYTES: usize = 1 << 20;
@@ -104,71 +111,6 @@ pub(crate) struct CleanerState {
     pub opaque: bool,
     /// Producer id → base offset of its last batch seen in the cleaned range.
     pub producer_last: HashMap<i64, u64>,
-}
-
-/// What [`CHECKPOINT_FILE`] holds (JSON). Besides Kafka's first dirty offset it keeps what
-/// Kafka finds elsewhere (the producer state snapshot) or recomputes: producers' last batches,
-/// when the oldest kept tombstone comes due, and the `opaque` flag.
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
-struct Checkpoint {
-    version: u32,
-    first_dirty: u64,
-    tombstone_due: Option<i64>,
-    opaque: bool,
-    producer_last: Vec<(i64, u64)>,
-}
-
-/// The cleaner state saved in `dir`, or a fresh one (the whole log dirty once) if there is none,
-/// it cannot be read, or it is past the log end (a log recreated under the same name).
-pub(crate) fn load_checkpoint(dir: &Path, log_end: u64) -> CleanerState {
-    let path = dir.join(CHECKPOINT_FILE);
-    let bytes = match std::fs::read(&path) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return CleanerState::default(),
-        Err(e) => {
-            tracing::warn!(path = %path.display(), "reading the cleaner checkpoint: {e}; the whole log counts as dirty");
-            return CleanerState::default();
-        }
-    };
-    match serde_json::from_slice::<Checkpoint>(&bytes) {
-        Ok(c) if c.version == 1 && c.first_dirty <= log_end => CleanerState {
-            running: false,
-            first_dirty: c.first_dirty,
-            tombstone_due: c.tombstone_due,
-            opaque: c.opaque,
-            producer_last: c.producer_last.into_iter().collect(),
-        },
-        Ok(c) => {
-            tracing::warn!(path = %path.display(), first_dirty = c.first_dirty, log_end, version = c.version, "ignoring a cleaner checkpoint that does not fit the log; the whole log counts as dirty");
-            CleanerState::default()
-        }
-        Err(e) => {
-            tracing::warn!(path = %path.display(), "damaged cleaner checkpoint: {e}; the whole log counts as dirty");
-            CleanerState::default()
-        }
-    }
-}
-
-/// Saves the cleaner state durably (temporary file, fdatasync, rename, directory fsync).
-async fn save_checkpoint(dir: &Path, state: &CleanerState) -> Result<()> {
-    let mut producer_last: Vec<(i64, u64)> =
-        state.producer_last.iter().map(|(&p, &o)| (p, o)).collect();
-    producer_last.sort_unstable();
-    let checkpoint = Checkpoint {
-        version: 1,
-        first_dirty: state.first_dirty,
-        tombstone_due: state.tombstone_due,
-        opaque: state.opaque,
-        producer_last,
-    };
-    let bytes = serde_json::to_vec(&checkpoint).map_err(|e| {
-        LogError::io(
-            "encoding the cleaner checkpoint",
-            dir.join(CHECKPOINT_FILE),
-            std::io::Error::other(e),
-        )
-    })?;
-    durable::write_file_durably(dir, CHECKPOINT_FILE, &bytes).await
 }
 
 /// What one compaction pass did.
@@ -453,391 +395,29 @@ impl PartitionLog {
             remove_cleaned(&dir, base)?;
             return Err(LogError::Closed);
         }
-        // The commit point.
-        durable::write_file_durably(
-            &dir,
-            &file_name(base, SWAP_EXTENSION),
-            end.to_string().as_bytes(),
-        )
-        .await?;
-        finish_swap(&dir, base, end).await?;
-        let segment = Segment::open_sealed(&dir, base, end, config.index_interval_bytes).await?;
+        // The commit point: the marker's rename. From its write on, a failure leaves the files in
+        // a state only recovery may judge (marker there or not, segments half renamed), while
+        // memory still holds the old segments: the log goes offline and the next open finishes
+        // the swap (marker present) or removes the `.cleaned` files (marker absent).
+        let committed = async {
+            durable::write_file_durably(
+                &dir,
+                &file_name(base, SWAP_EXTENSION),
+                end.to_string().as_bytes(),
+            )
+            .await?;
+            finish_swap(&dir, base, end).await?;
+            Segment::open_sealed(&dir, base, end, config.index_interval_bytes).await
+        };
+        let segment = match committed.await {
+            Ok(segment) => segment,
+            Err(error) => {
+                self.go_offline(&error);
+                return Err(error);
+            }
+        };
         let bases: Vec<u64> = group.iter().map(|s| s.base_offset).collect();
         self.replace_segments(&bases, end, segment);
         Ok((taken, bytes_before, bytes_after, removed, due))
     }
-}
-
-/// What a pass keeps.
-struct Rules<'a> {
-    map: &'a HashMap<Vec<u8>, u64>,
-    producer_last: &'a HashMap<i64, u64>,
-    keep_tombstones: bool,
-    /// Tombstones with a timestamp below this are removed.
-    horizon: i64,
-    delete_retention_ms: i64,
-}
-
-enum Kept {
-    All,
-    Nothing,
-    Some(Vec<u8>),
-}
-
-impl Rules<'_> {
-    /// Which records of one batch stay: (what to write, records removed, when the oldest kept
-    /// tombstone becomes removable).
-    fn filter(&self, bytes: &[u8], header: &BatchHeader) -> Result<(Kept, u64, Option<i64>)> {
-        let whole = header.is_control()
-            || (header.producer_id >= 0
-                && self.producer_last.get(&header.producer_id)
-                    == Some(&(header.base_offset as u64)));
-        if whole {
-            return Ok((Kept::All, 0, None));
-        }
-        let plain = plain_records(bytes, header);
-        let Some(records) = plain
-            .as_deref()
-            .and_then(|p| batch::records_in(p, header.records_count))
-        else {
-            // Unreadable: kept whole, and the map pass flagged the log `opaque`.
-            return Ok((Kept::All, 0, None));
-        };
-        let timestamp_of = |r: &batch::RecordView<'_>| {
-            if header.is_log_append_time() {
-                header.max_timestamp
-            } else {
-                header.base_timestamp + r.timestamp_delta
-            }
-        };
-        let mut due: Option<i64> = None;
-        let total = records.len();
-        let kept: Vec<_> = records
-            .into_iter()
-            .filter(|r| {
-                let Some(key) = r.key else { return false };
-                let offset = header.base_offset as u64 + r.offset_delta as u64;
-                if self.map.get(key).is_some_and(|&latest| offset < latest) {
-                    return false;
-                }
-                if r.value.is_none() {
-                    let timestamp = timestamp_of(r);
-                    if !self.keep_tombstones && timestamp < self.horizon {
-                        return false;
-                    }
-                    if !self.keep_tombstones {
-                        let at = timestamp.saturating_add(self.delete_retention_ms);
-                        due = Some(due.map_or(at, |d| d.min(at)));
-                    }
-                }
-                true
-            })
-            .collect();
-        let removed = (total - kept.len()) as u64;
-        let out = if kept.len() == total {
-            Kept::All
-        } else if kept.is_empty() {
-            Kept::Nothing
-        } else {
-            // Kafka's rebuilt batch: the same codec (at its default level), and a max timestamp
-            // over the kept records (the log append time stays for LOG_APPEND_TIME batches).
-            let plain: Vec<u8> = kept.iter().flat_map(|r| r.raw.iter().copied()).collect();
-            let codec_error = |source| LogError::Codec {
-                offset: header.base_offset as u64,
-                source,
-            };
-            let codec = Codec::from_id(header.compression()).map_err(codec_error)?;
-            let records = codec::compress(codec, None, &plain).map_err(codec_error)?;
-            let max_timestamp = kept.iter().map(timestamp_of).max().unwrap_or(-1);
-            Kept::Some(batch::rebuilt(
-                bytes,
-                &records,
-                kept.len() as i32,
-                max_timestamp,
-            ))
-        };
-        Ok((out, removed, due))
-    }
-}
-
-/// The records part of one whole batch as plain bytes: borrowed if uncompressed, decompressed
-/// (at most [`DECOMPRESSED_BATCH_MAX`]) otherwise; `None`, with a warning, if it cannot be read.
-fn plain_records<'a>(bytes: &'a [u8], header: &BatchHeader) -> Option<Cow<'a, [u8]>> {
-    let body = bytes.get(HEADER_LEN..)?;
-    if header.compression() == 0 {
-        return Some(Cow::Borrowed(body));
-    }
-    let decoded = Codec::from_id(header.compression())
-        .and_then(|codec| codec::decompress(codec, body, DECOMPRESSED_BATCH_MAX));
-    match decoded {
-        Ok(plain) => Some(Cow::Owned(plain)),
-        Err(e) => {
-            tracing::warn!(
-                offset = header.base_offset,
-                error = %e,
-                "compaction keeps a batch whole: its records cannot be read"
-            );
-            None
-        }
-    }
-}
-
-/// Reads the verified batches of a sealed segment a chunk at a time.
-struct BatchReader<'a> {
-    seg: &'a SealedSegment,
-    position: u64,
-    expected: u64,
-}
-
-type Chunk = (ReadResult, Vec<(usize, usize, BatchHeader)>);
-
-impl<'a> BatchReader<'a> {
-    fn new(seg: &'a SealedSegment) -> Self {
-        BatchReader {
-            seg,
-            position: 0,
-            expected: seg.base_offset,
-        }
-    }
-
-    /// The next chunk and the whole batches in it (position in the chunk, length, header);
-    /// `None` at the end of the segment. Damage is an error, never skipped.
-    async fn next_chunk(&mut self) -> Result<Option<Chunk>> {
-        let mut want = READ_CHUNK_BYTES;
-        loop {
-            if self.position >= self.seg.size {
-                return Ok(None);
-            }
-            let len = want.min((self.seg.size - self.position) as usize);
-            let buf = self
-                .seg
-                .file
-                .read_at(self.position, len)
-                .await
-                .map_err(|e| LogError::io("reading for compaction", &self.seg.path, e))?;
-            let mut at = 0usize;
-            let mut batches = Vec::new();
-            while at < buf.len() {
-                match batch::scan_batch(&buf[at..], Some(self.expected)) {
-                    Scanned::Batch(header, batch_len) => {
-                        batches.push((at, batch_len, header));
-                        self.expected = header.last_offset() as u64 + 1;
-                        at += batch_len;
-                    }
-                    Scanned::Incomplete => break,
-                    Scanned::Invalid(reason) => return Err(self.corrupt(at, reason)),
-                }
-            }
-            if !batches.is_empty() {
-                self.position += at as u64;
-                return Ok(Some((buf, batches)));
-            }
-            let needed = BatchHeader::parse(&buf[at..])
-                .and_then(|h| h.total_len())
-                .unwrap_or(HEADER_LEN);
-            if needed <= buf.len() || self.position + needed as u64 > self.seg.size {
-                return Err(self.corrupt(0, "the segment ends inside a batch".into()));
-            }
-            want = needed;
-        }
-    }
-
-    fn corrupt(&self, at: usize, reason: String) -> LogError {
-        LogError::CorruptSegment {
-            path: self.seg.path.clone(),
-            position: self.position + at as u64,
-            reason,
-        }
-    }
-}
-
-/// Writes a `.cleaned` segment file sequentially through aligned O_DIRECT writes.
-struct CleanedWriter {
-    file: DmaFile,
-    path: PathBuf,
-    staged: Vec<u8>,
-    written: u64,
-}
-
-impl CleanedWriter {
-    async fn create(path: &Path) -> Result<CleanedWriter> {
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(true)
-            .read(true)
-            .write(true)
-            .dma_open(path)
-            .await
-            .map_err(|e| LogError::io("creating cleaned segment", path, e))?;
-        Ok(CleanedWriter {
-            file,
-            path: path.to_path_buf(),
-            staged: Vec::new(),
-            written: 0,
-        })
-    }
-
-    fn len(&self) -> u64 {
-        self.written + self.staged.len() as u64
-    }
-
-    fn put(&mut self, bytes: &[u8]) {
-        self.staged.extend_from_slice(bytes);
-    }
-
-    /// Writes the staged bytes: whole aligned blocks once a chunk is staged, or everything
-    /// (zero-padded to the block) when `all`.
-    async fn drain(&mut self, all: bool) -> Result<()> {
-        let align = segment::write_alignment(&self.file) as usize;
-        if !all && self.staged.len() < WRITE_CHUNK_BYTES {
-            return Ok(());
-        }
-        let n = if all {
-            self.staged.len().div_ceil(align) * align
-        } else {
-            self.staged.len() / align * align
-        };
-        if n == 0 {
-            return Ok(());
-        }
-        let mut buf = self.file.alloc_dma_buffer(n);
-        let data = n.min(self.staged.len());
-        buf.as_bytes_mut()[..data].copy_from_slice(&self.staged[..data]);
-        buf.as_bytes_mut()[data..].fill(0);
-        let wrote = self
-            .file
-            .write_at(buf, self.written)
-            .await
-            .map_err(|e| LogError::io("writing cleaned segment", &self.path, e))?;
-        if wrote != n {
-            return Err(LogError::io(
-                "writing cleaned segment",
-                &self.path,
-                std::io::Error::new(
-                    std::io::ErrorKind::WriteZero,
-                    format!("short write: {wrote} of {n} bytes"),
-                ),
-            ));
-        }
-        self.written += data as u64;
-        self.staged.drain(..data);
-        Ok(())
-    }
-
-    /// Writes the rest, cuts the padding and makes the file durable.
-    async fn finish(mut self) -> Result<()> {
-        let len = self.len();
-        self.drain(true).await?;
-        let io = |op| {
-            let path = self.path.clone();
-            move |e| LogError::io(op, path, e)
-        };
-        self.file
-            .truncate(len)
-            .await
-            .map_err(io("truncating cleaned segment"))?;
-        self.file
-            .fdatasync()
-            .await
-            .map_err(io("syncing cleaned segment"))?;
-        self.file
-            .close()
-            .await
-            .map_err(io("closing cleaned segment"))
-    }
-}
-
-fn cleaned_name(base: u64, extension: &str) -> String {
-    format!("{}{CLEANED_SUFFIX}", file_name(base, extension))
-}
-
-fn remove_if_present(path: &Path) -> Result<()> {
-    match std::fs::remove_file(path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(LogError::io("removing", path, e)),
-    }
-}
-
-fn remove_cleaned(dir: &Path, base: u64) -> Result<()> {
-    for ext in ["log", "index", "timeindex"] {
-        remove_if_present(&dir.join(cleaned_name(base, ext)))?;
-    }
-    Ok(())
-}
-
-/// Step 3 of a swap (see the module header); idempotent, so recovery can run it again.
-async fn finish_swap(dir: &Path, base: u64, end: u64) -> Result<()> {
-    let entries = std::fs::read_dir(dir).map_err(|e| LogError::io("listing", dir, e))?;
-    for entry in entries {
-        let entry = entry.map_err(|e| LogError::io("listing", dir, e))?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(old) = name
-            .strip_suffix(".log")
-            .and_then(|b| b.parse::<u64>().ok())
-        else {
-            continue;
-        };
-        if old > base && old < end {
-            for ext in ["index", "timeindex", "log"] {
-                remove_if_present(&dir.join(file_name(old, ext)))?;
-            }
-        }
-    }
-    for ext in ["index", "timeindex", "log"] {
-        let from = dir.join(cleaned_name(base, ext));
-        if from.exists() {
-            let to = dir.join(file_name(base, ext));
-            std::fs::rename(&from, &to).map_err(|e| LogError::io("renaming", &to, e))?;
-        }
-    }
-    durable::sync_dir(dir).await?;
-    remove_if_present(&dir.join(file_name(base, SWAP_EXTENSION)))?;
-    durable::sync_dir(dir).await
-}
-
-/// Finishes swaps a crash interrupted after their commit point and removes `.cleaned` files of
-/// passes that had not reached it. Runs before a log lists its segments.
-pub(crate) async fn recover(dir: &Path) -> Result<()> {
-    let mut swaps = Vec::new();
-    let mut cleaned = Vec::new();
-    let entries = std::fs::read_dir(dir).map_err(|e| LogError::io("listing", dir, e))?;
-    for entry in entries {
-        let entry = entry.map_err(|e| LogError::io("listing", dir, e))?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if let Some(base) = name
-            .strip_suffix(&format!(".{SWAP_EXTENSION}"))
-            .and_then(|b| b.parse::<u64>().ok())
-        {
-            swaps.push((base, entry.path()));
-        } else if name.ends_with(CLEANED_SUFFIX) {
-            cleaned.push(entry.path());
-        }
-    }
-    swaps.sort_unstable();
-    for (base, path) in swaps {
-        let text = std::fs::read_to_string(&path).map_err(|e| LogError::io("reading", &path, e))?;
-        let end = text
-            .trim()
-            .parse::<u64>()
-            .map_err(|_| LogError::CorruptSegment {
-                path: path.clone(),
-                position: 0,
-                reason: format!("swap marker holds {text:?}, not an offset"),
-            })?;
-        tracing::warn!(dir = %dir.display(), base, end, "finishing an interrupted compaction swap");
-        finish_swap(dir, base, end).await?;
-    }
-    let mut removed = false;
-    for path in cleaned {
-        if path.exists() {
-            remove_if_present(&path)?;
-            removed = true;
-        }
-    }
-    if removed {
-        tracing::info!(dir = %dir.display(), "removed the files of an unfinished compaction");
-        durable::sync_dir(dir).await?;
-    }
-    Ok(())
 }

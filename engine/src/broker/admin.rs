@@ -4,7 +4,9 @@
 //! from the coordinator (a restart would otherwise reopen a half-deleted topic), or touch another
 //! shard's logs except through `Mesh` jobs.
 
+use super::dispatch::{ready, Call, Dispatched};
 use std::rc::Rc;
+use wire::protocol::apis::Handle;
 
 use futures::FutureExt;
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
@@ -134,4 +136,18 @@ pub(super) fn dispatch_describe_cluster(
         encode_response(&h, &response).map(Some)
     }
     .boxed_local())
+}
+
+impl Handle<DeleteTopicsRequest> for Call {
+    type Output = Dispatched;
+    fn handle(self, body: DeleteTopicsRequest) -> Dispatched {
+        ready(dispatch_delete(self.broker, self.header, body))
+    }
+}
+
+impl Handle<DescribeClusterRequest> for Call {
+    type Output = Dispatched;
+    fn handle(self, body: DescribeClusterRequest) -> Dispatched {
+        ready(dispatch_describe_cluster(self.broker, self.header, body))
+    }
 }

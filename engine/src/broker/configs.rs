@@ -9,8 +9,10 @@
 //! Must not: parse config values (`topic_config` does), or touch another shard's logs except
 //! through `Mesh` jobs.
 
+use super::dispatch::{ready, Call, Dispatched};
 use std::collections::BTreeMap;
 use std::rc::Rc;
+use wire::protocol::apis::Handle;
 
 use futures::FutureExt;
 use kafka_protocol::messages::describe_configs_response::{
@@ -366,4 +368,25 @@ pub(super) fn dispatch_describe(
         .map(Some)
     }
     .boxed_local())
+}
+
+impl Handle<DescribeConfigsRequest> for Call {
+    type Output = Dispatched;
+    fn handle(self, body: DescribeConfigsRequest) -> Dispatched {
+        ready(dispatch_describe(self.broker, self.header, body))
+    }
+}
+
+impl Handle<AlterConfigsRequest> for Call {
+    type Output = Dispatched;
+    fn handle(self, body: AlterConfigsRequest) -> Dispatched {
+        ready(dispatch_alter(self.broker, self.header, body))
+    }
+}
+
+impl Handle<IncrementalAlterConfigsRequest> for Call {
+    type Output = Dispatched;
+    fn handle(self, body: IncrementalAlterConfigsRequest) -> Dispatched {
+        ready(dispatch_incremental_alter(self.broker, self.header, body))
+    }
 }

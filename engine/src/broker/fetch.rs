@@ -9,9 +9,11 @@
 //! watermark).
 //! Must not: hold log buffers across shards, or wait past the deadline.
 
+use super::dispatch::{ready, Call, Dispatched};
 use crate::broker::log_error::KafkaCode;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
+use wire::protocol::apis::Handle;
 
 use bytes::Bytes;
 use futures::future::LocalBoxFuture;
@@ -287,4 +289,11 @@ pub(super) fn dispatch(
         Ok(Some(encode(&h, ec::NONE, 0, topics)))
     }
     .boxed_local())
+}
+
+impl Handle<FetchRequest> for Call {
+    type Output = Dispatched;
+    fn handle(self, body: FetchRequest) -> Dispatched {
+        ready(dispatch(self.broker, self.header, body))
+    }
 }

@@ -23,9 +23,11 @@
 //! owning shard. Transactions are not supported (InitProducerId with a transactional id answers
 //! COORDINATOR_NOT_AVAILABLE).
 
+use super::dispatch::{ready, Call, Dispatched};
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use wire::protocol::apis::Handle;
 
 use futures::FutureExt;
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
@@ -513,6 +515,13 @@ pub(super) fn dispatch_init(
         encode_response(&h, &response).map(Some)
     }
     .boxed_local())
+}
+
+impl Handle<InitProducerIdRequest> for Call {
+    type Output = Dispatched;
+    fn handle(self, body: InitProducerIdRequest) -> Dispatched {
+        ready(dispatch_init(self.broker, self.header, body))
+    }
 }
 
 #[cfg(test)]

@@ -3,8 +3,10 @@
 //!
 //! Owns that mapping. Must not read another shard's log except through a `Mesh` job.
 
+use super::dispatch::{ready, Call, Dispatched};
 use crate::broker::log_error::KafkaCode;
 use std::rc::Rc;
+use wire::protocol::apis::Handle;
 
 use futures::FutureExt;
 use kafka_protocol::messages::list_offsets_response::{
@@ -85,4 +87,11 @@ pub(super) fn dispatch(
         encode_response(&h, &ListOffsetsResponse::default().with_topics(topics)).map(Some)
     }
     .boxed_local())
+}
+
+impl Handle<ListOffsetsRequest> for Call {
+    type Output = Dispatched;
+    fn handle(self, body: ListOffsetsRequest) -> Dispatched {
+        ready(dispatch(self.broker, self.header, body))
+    }
 }

@@ -12,7 +12,9 @@
 //! coordinator, metadata watches instead of read-through caching, fetch sessions, quotas.
 
 mod admin;
+mod api_versions;
 mod configs;
+mod dispatch;
 mod fetch;
 mod groups;
 mod idempotence;
@@ -41,8 +43,8 @@ use storage::config::Clock;
 use storage::log::PartitionLog;
 use store::TopicMeta;
 use topic_config::TopicDefaults;
-use wire::protocol::request::{decode_request, DecodedRequest, RequestBody};
-use wire::protocol::{api_versions, ProtocolError};
+use wire::protocol::request::decode_request;
+use wire::protocol::ProtocolError;
 
 /// Broker settings (typed; only the CLI reads flags and files).
 #[derive(Debug, Clone)]
@@ -440,58 +442,6 @@ impl Broker {
             }
         }
     }
-
-    /// Applies a decoded request (`protocol::request::decode_request` did everything to its
-    /// bytes that does not need state).
-    fn dispatch_request(
-        self: Rc<Self>,
-        req: DecodedRequest,
-        client_host: Rc<str>,
-    ) -> LocalBoxFuture<'static, Result<Completion, ProtocolError>> {
-        async move {
-            let h = req.header;
-            match req.body {
-                RequestBody::ApiVersions => {
-                    let frame = api_versions::respond(&h)?;
-                    Ok(async move { Ok(Some(frame)) }.boxed_local())
-                }
-                RequestBody::Produce(body) => produce::dispatch(self, h, body).await,
-                RequestBody::Fetch(body) => fetch::dispatch(self, h, body),
-                RequestBody::ListOffsets(body) => list_offsets::dispatch(self, h, body),
-                RequestBody::Metadata(body) => metadata::dispatch(self, h, body),
-                RequestBody::CreateTopics(body) => topics::dispatch_create(self, h, body),
-                RequestBody::InitProducerId(body) => idempotence::dispatch_init(self, h, body),
-                RequestBody::DeleteTopics(body) => admin::dispatch_delete(self, h, body),
-                RequestBody::CreatePartitions(body) => {
-                    topics::dispatch_create_partitions(self, h, body)
-                }
-                RequestBody::DescribeConfigs(body) => configs::dispatch_describe(self, h, body),
-                RequestBody::AlterConfigs(body) => configs::dispatch_alter(self, h, body),
-                RequestBody::IncrementalAlterConfigs(body) => {
-                    configs::dispatch_incremental_alter(self, h, body)
-                }
-                RequestBody::DescribeCluster(body) => {
-                    admin::dispatch_describe_cluster(self, h, body)
-                }
-                RequestBody::FindCoordinator(body) => {
-                    groups::dispatch_find_coordinator(self, h, body)
-                }
-                RequestBody::JoinGroup(body) => groups::dispatch_join(self, h, body, client_host),
-                RequestBody::SyncGroup(body) => groups::dispatch_sync(self, h, body),
-                RequestBody::Heartbeat(body) => groups::dispatch_heartbeat(self, h, body),
-                RequestBody::LeaveGroup(body) => groups::dispatch_leave(self, h, body),
-                RequestBody::OffsetCommit(body) => groups::dispatch_offset_commit(self, h, body),
-                RequestBody::OffsetFetch(body) => groups::dispatch_offset_fetch(self, h, body),
-                RequestBody::ListGroups(body) => groups::dispatch_list_groups(self, h, body),
-                RequestBody::DescribeGroups(body) => {
-                    groups::dispatch_describe_groups(self, h, body)
-                }
-                RequestBody::DeleteGroups(body) => groups::dispatch_delete_groups(self, h, body),
-                RequestBody::OffsetDelete(body) => groups::dispatch_offset_delete(self, h, body),
-            }
-        }
-        .boxed_local()
-    }
 }
 
 impl Service for Broker {
@@ -500,9 +450,15 @@ impl Service for Broker {
         frame: Bytes,
         client_host: &Rc<str>,
     ) -> LocalBoxFuture<'static, Result<Completion, ProtocolError>> {
+        // Everything done to the bytes without state (header, version, guard, body decode),
+        // then the handler the API table names for the body's type (`dispatch`).
         match decode_request(frame) {
-            Ok(req) => self.dispatch_request(req, client_host.clone()),
-            Err(e) => async move { Err(e) }.boxed_local(),
+            Ok(req) => req.body.dispatch(dispatch::Call {
+                broker: self,
+                client_host: client_host.clone(),
+                header: req.header,
+            }),
+            Err(e) => dispatch::ready(Err(e)),
         }
     }
 

@@ -13,9 +13,11 @@
 //! Must not: copy record bytes (the log copies them once, into its DMA buffer), or acknowledge
 //! anything before its watermark passed it.
 
+use super::dispatch::{Call, Dispatched};
 use crate::broker::log_error::KafkaCode;
 use std::rc::Rc;
 use std::time::Duration;
+use wire::protocol::apis::Handle;
 
 use bytes::Bytes;
 use futures::future::{Either, LocalBoxFuture};
@@ -282,4 +284,11 @@ pub(super) async fn dispatch(
         encode_response(&h, &response).map(Some)
     }
     .boxed_local())
+}
+
+impl Handle<ProduceRequest> for Call {
+    type Output = Dispatched;
+    fn handle(self, body: ProduceRequest) -> Dispatched {
+        dispatch(self.broker, self.header, body).boxed_local()
+    }
 }

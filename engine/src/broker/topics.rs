@@ -5,8 +5,10 @@
 //! coordinator), and making a created topic usable on every shard before answering.
 //! Must not: answer before the topic's logs are open on their owners.
 
+use super::dispatch::{ready, Call, Dispatched};
 use std::collections::{BTreeMap, HashSet};
 use std::rc::Rc;
+use wire::protocol::apis::Handle;
 
 use futures::FutureExt;
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
@@ -272,4 +274,18 @@ pub(super) fn dispatch_create_partitions(
         .map(Some)
     }
     .boxed_local())
+}
+
+impl Handle<CreateTopicsRequest> for Call {
+    type Output = Dispatched;
+    fn handle(self, body: CreateTopicsRequest) -> Dispatched {
+        ready(dispatch_create(self.broker, self.header, body))
+    }
+}
+
+impl Handle<CreatePartitionsRequest> for Call {
+    type Output = Dispatched;
+    fn handle(self, body: CreatePartitionsRequest) -> Dispatched {
+        ready(dispatch_create_partitions(self.broker, self.header, body))
+    }
 }

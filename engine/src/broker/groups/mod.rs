@@ -48,11 +48,13 @@
 pub mod offsets;
 pub mod state;
 
+use crate::broker::dispatch::{ready, Call, Dispatched};
 use crate::broker::log_error::KafkaCode;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
+use wire::protocol::apis::Handle;
 
 use futures::FutureExt;
 use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
@@ -1405,6 +1407,88 @@ pub(super) fn dispatch_describe_groups(
         encode_response(&h, &DescribeGroupsResponse::default().with_groups(groups)).map(Some)
     }
     .boxed_local())
+}
+
+impl Handle<FindCoordinatorRequest> for Call {
+    type Output = Dispatched;
+    fn handle(self, body: FindCoordinatorRequest) -> Dispatched {
+        ready(dispatch_find_coordinator(self.broker, self.header, body))
+    }
+}
+
+impl Handle<JoinGroupRequest> for Call {
+    type Output = Dispatched;
+    fn handle(self, body: JoinGroupRequest) -> Dispatched {
+        ready(dispatch_join(
+            self.broker,
+            self.header,
+            body,
+            self.client_host,
+        ))
+    }
+}
+
+impl Handle<SyncGroupRequest> for Call {
+    type Output = Dispatched;
+    fn handle(self, body: SyncGroupRequest) -> Dispatched {
+        ready(dispatch_sync(self.broker, self.header, body))
+    }
+}
+
+impl Handle<HeartbeatRequest> for Call {
+    type Output = Dispatched;
+    fn handle(self, body: HeartbeatRequest) -> Dispatched {
+        ready(dispatch_heartbeat(self.broker, self.header, body))
+    }
+}
+
+impl Handle<LeaveGroupRequest> for Call {
+    type Output = Dispatched;
+    fn handle(self, body: LeaveGroupRequest) -> Dispatched {
+        ready(dispatch_leave(self.broker, self.header, body))
+    }
+}
+
+impl Handle<OffsetCommitRequest> for Call {
+    type Output = Dispatched;
+    fn handle(self, body: OffsetCommitRequest) -> Dispatched {
+        ready(dispatch_offset_commit(self.broker, self.header, body))
+    }
+}
+
+impl Handle<OffsetFetchRequest> for Call {
+    type Output = Dispatched;
+    fn handle(self, body: OffsetFetchRequest) -> Dispatched {
+        ready(dispatch_offset_fetch(self.broker, self.header, body))
+    }
+}
+
+impl Handle<ListGroupsRequest> for Call {
+    type Output = Dispatched;
+    fn handle(self, body: ListGroupsRequest) -> Dispatched {
+        ready(dispatch_list_groups(self.broker, self.header, body))
+    }
+}
+
+impl Handle<DescribeGroupsRequest> for Call {
+    type Output = Dispatched;
+    fn handle(self, body: DescribeGroupsRequest) -> Dispatched {
+        ready(dispatch_describe_groups(self.broker, self.header, body))
+    }
+}
+
+impl Handle<DeleteGroupsRequest> for Call {
+    type Output = Dispatched;
+    fn handle(self, body: DeleteGroupsRequest) -> Dispatched {
+        ready(dispatch_delete_groups(self.broker, self.header, body))
+    }
+}
+
+impl Handle<OffsetDeleteRequest> for Call {
+    type Output = Dispatched;
+    fn handle(self, body: OffsetDeleteRequest) -> Dispatched {
+        ready(dispatch_offset_delete(self.broker, self.header, body))
+    }
 }
 
 #[cfg(test)]

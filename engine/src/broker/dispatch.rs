@@ -12,16 +12,15 @@ use futures::future::LocalBoxFuture;
 use futures::FutureExt;
 
 use super::Broker;
-use crate::shard::Completion;
+use crate::shard::{Completion, ConnContext};
 use wire::protocol::header::RequestHeader;
 use wire::protocol::ProtocolError;
 
-/// One request being dispatched: the shard's broker, the connection's client host and the
-/// request's header. Handlers consume it.
+/// One request being dispatched: the shard's broker, the connection it came on (peer, listener,
+/// principal) and the request's header. Handlers consume it.
 pub(super) struct Call {
     pub broker: Rc<Broker>,
-    /// The connection's peer address as Kafka reports client hosts (`/127.0.0.1`).
-    pub client_host: Rc<str>,
+    pub conn: Rc<ConnContext>,
     pub header: RequestHeader,
 }
 

@@ -38,7 +38,7 @@ use coord::client::{Client, ClientConfig};
 use futures::future::LocalBoxFuture;
 use futures::FutureExt;
 
-use crate::shard::{Completion, Mesh, Service};
+use crate::shard::{Completion, ConnContext, Mesh, Service};
 use storage::config::Clock;
 use storage::log::PartitionLog;
 use store::TopicMeta;
@@ -448,14 +448,14 @@ impl Service for Broker {
     fn dispatch(
         self: Rc<Self>,
         frame: Bytes,
-        client_host: &Rc<str>,
+        conn: &Rc<ConnContext>,
     ) -> LocalBoxFuture<'static, Result<Completion, ProtocolError>> {
         // Everything done to the bytes without state (header, version, guard, body decode),
         // then the handler the API table names for the body's type (`dispatch`).
         match decode_request(frame) {
             Ok(req) => req.body.dispatch(dispatch::Call {
                 broker: self,
-                client_host: client_host.clone(),
+                conn: conn.clone(),
                 header: req.header,
             }),
             Err(e) => dispatch::ready(Err(e)),

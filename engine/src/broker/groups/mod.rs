@@ -87,7 +87,7 @@ use self::offsets::{Committed, OffsetRecord};
 use self::state::{Group, JoinParams, JoinResult, SyncResult};
 use super::store::TopicMeta;
 use super::Broker;
-use crate::shard::Completion;
+use crate::shard::{Completion, ConnContext};
 use storage::log::Watermark;
 use wire::error_code as ec;
 use wire::protocol::header::RequestHeader;
@@ -493,8 +493,10 @@ pub(super) fn dispatch_join(
     b: Rc<Broker>,
     h: RequestHeader,
     body: JoinGroupRequest,
-    client_host: Rc<str>,
+    conn: &ConnContext,
 ) -> Result<Completion, ProtocolError> {
+    // Kept per member and shown by DescribeGroups.
+    let client_host = conn.client_host.clone();
     Ok(async move {
         let group = body.group_id.to_string();
         let client_id = h.client_id.clone().unwrap_or_default();
@@ -1419,12 +1421,7 @@ impl Handle<FindCoordinatorRequest> for Call {
 impl Handle<JoinGroupRequest> for Call {
     type Output = Dispatched;
     fn handle(self, body: JoinGroupRequest) -> Dispatched {
-        ready(dispatch_join(
-            self.broker,
-            self.header,
-            body,
-            self.client_host,
-        ))
+        ready(dispatch_join(self.broker, self.header, body, &self.conn))
     }
 }
 

@@ -15,6 +15,7 @@ mod admin;
 mod api_versions;
 mod configs;
 mod dispatch;
+mod fan_out;
 mod fetch;
 mod groups;
 mod idempotence;

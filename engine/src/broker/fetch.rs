@@ -240,7 +240,7 @@ async fn wait_for_data(b: &Rc<Broker>, wants: &[Want], got: &[Got], deadline: In
     let _ = futures::future::select(futures::future::select_all(waits), timer).await;
 }
 
-pub(super) fn dispatch(
+fn dispatch(
     b: Rc<Broker>,
     h: RequestHeader,
     body: FetchRequest,

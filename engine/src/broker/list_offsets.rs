@@ -79,7 +79,7 @@ impl ShardJob<Broker> for Lookup {
     }
 }
 
-pub(super) fn dispatch(
+fn dispatch(
     b: Rc<Broker>,
     h: RequestHeader,
     body: ListOffsetsRequest,

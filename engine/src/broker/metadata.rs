@@ -82,7 +82,7 @@ fn build(
         .with_topics(topics)
 }
 
-pub(super) fn dispatch(
+fn dispatch(
     b: Rc<Broker>,
     h: RequestHeader,
     body: MetadataRequest,

@@ -137,6 +137,23 @@ pub enum BrokerError {
     Config { topic: String, reason: String },
 }
 
+/// Why a change applied on every shard ([`Broker::on_every_shard`]) failed; the first shard's
+/// failure is the answer.
+#[derive(Debug, thiserror::Error)]
+pub enum EveryShardError {
+    /// A shard could not be reached (stopped, or gone while the job ran).
+    #[error(transparent)]
+    Shard(#[from] crate::shard::ShardError),
+    /// A shard could not apply the change (opening a log, a topic's config).
+    #[error(transparent)]
+    Broker(#[from] BrokerError),
+    #[error("removing {}: {source}", dir.display())]
+    RemoveDir {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+}
+
 /// The function `shard::start` calls on each shard to make its broker.
 pub fn builder(
     cfg: BrokerConfig,
@@ -324,14 +341,18 @@ impl Broker {
 
     /// Makes a new or grown topic known on every shard and opens its logs on their owners.
     /// `zxid` is that of the record's write (0 if unknown: a creation).
-    async fn install_topic(self: &Rc<Self>, topic: TopicMeta, zxid: u64) -> Result<(), String> {
+    async fn install_topic(
+        self: &Rc<Self>,
+        topic: TopicMeta,
+        zxid: u64,
+    ) -> Result<(), EveryShardError> {
         tracing::debug!(topic = %topic.name, from = self.mesh.shard_id(), "installing topic");
         self.on_every_shard(move |b| {
             let topic = topic.clone();
             async move {
                 let (topic, _) = b.adopt(topic, zxid);
                 tracing::debug!(topic = %topic.name, shard = b.mesh.shard_id(), "opening topic's logs");
-                b.open_owned_logs(&topic).await.map_err(|e| e.to_string())
+                Ok(b.open_owned_logs(&topic).await?)
             }
         })
         .await
@@ -360,10 +381,10 @@ impl Broker {
 
     /// Runs `job` on every shard (this one included) and waits until all have finished; the first
     /// error wins.
-    async fn on_every_shard<J, F>(self: &Rc<Self>, job: J) -> Result<(), String>
+    async fn on_every_shard<J, F>(self: &Rc<Self>, job: J) -> Result<(), EveryShardError>
     where
         J: Fn(Rc<Broker>) -> F + Clone + Send + 'static,
-        F: std::future::Future<Output = Result<(), String>> + 'static,
+        F: std::future::Future<Output = Result<(), EveryShardError>> + 'static,
     {
         let mut pending = Vec::new();
         for shard in 0..self.shard_count() {
@@ -373,12 +394,11 @@ impl Broker {
                 .submit(self, shard, move |b: &Rc<Broker>| {
                     job(b.clone()).boxed_local()
                 })
-                .await
-                .map_err(|e| e.to_string())?;
+                .await?;
             pending.push(fut);
         }
         for r in futures::future::join_all(pending).await {
-            r.map_err(|e| e.to_string())??;
+            r??;
         }
         Ok(())
     }
@@ -492,5 +512,31 @@ impl Service for Broker {
             futures::future::join_all(closes).await;
         }
         .boxed_local()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// These messages reach clients (CreateTopics', CreatePartitions' and AlterConfigs' error
+    /// messages): the typed errors keep the wording the strings had.
+    #[test]
+    fn every_shard_errors_read_as_before() {
+        let config = EveryShardError::from(BrokerError::Config {
+            topic: "t".into(),
+            reason: "segment.bytes: not a number".into(),
+        });
+        assert_eq!(config.to_string(), "topic t: segment.bytes: not a number");
+        let stopped = EveryShardError::from(crate::shard::ShardError::Stopped(3));
+        assert_eq!(stopped.to_string(), "shard 3 has stopped");
+        let removing = EveryShardError::RemoveDir {
+            dir: PathBuf::from("/data/t-0"),
+            source: std::io::Error::from(std::io::ErrorKind::PermissionDenied),
+        };
+        assert_eq!(
+            removing.to_string(),
+            "removing /data/t-0: permission denied"
+        );
     }
 }

@@ -202,7 +202,7 @@ fn append_on_owner(
     .boxed_local()
 }
 
-pub(super) async fn dispatch(
+async fn dispatch(
     b: Rc<Broker>,
     h: RequestHeader,
     p: ProduceRequest,

@@ -12,12 +12,12 @@ mod describe_cluster;
 
 use std::rc::Rc;
 
-use super::Broker;
+use super::{Broker, EveryShardError};
 
 impl Broker {
     /// Forgets a deleted topic on every shard: drops it from the cache, closes the logs each
     /// owner holds and removes their directories.
-    async fn uninstall_topic(self: &Rc<Self>, name: &str) -> Result<(), String> {
+    async fn uninstall_topic(self: &Rc<Self>, name: &str) -> Result<(), EveryShardError> {
         let name = name.to_string();
         self.on_every_shard(move |b| {
             let name = name.clone();
@@ -36,7 +36,10 @@ impl Broker {
                     }
                     // A control-plane path: a blocking removal is acceptable here.
                     if let Err(e) = std::fs::remove_dir_all(log.dir()) {
-                        return Err(format!("removing {}: {e}", log.dir().display()));
+                        return Err(EveryShardError::RemoveDir {
+                            dir: log.dir().to_path_buf(),
+                            source: e,
+                        });
                     }
                 }
                 Ok(())

@@ -24,7 +24,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::store::{self, TopicMeta};
 use super::topic_config::{AlterError, Source};
-use super::Broker;
+use super::{Broker, BrokerError, EveryShardError};
 use wire::error_code as ec;
 
 /// Kafka's ConfigResource types.
@@ -91,13 +91,17 @@ impl Broker {
         tracing::info!(topic = name, configs = ?topic.configs, "topic configs altered");
         self.reconfigure_topic(topic, zxid)
             .await
-            .map_err(|m| Refusal(ec::UNKNOWN_SERVER_ERROR, m))
+            .map_err(|e| Refusal(ec::UNKNOWN_SERVER_ERROR, e.to_string()))
     }
 
     /// Installs a topic record with changed configs on every shard and reconfigures the logs
     /// each shard has open (and opens any it owns that are not open yet); a shard that already
     /// installed a later record (larger zxid) keeps it.
-    async fn reconfigure_topic(self: &Rc<Self>, topic: TopicMeta, zxid: u64) -> Result<(), String> {
+    async fn reconfigure_topic(
+        self: &Rc<Self>,
+        topic: TopicMeta,
+        zxid: u64,
+    ) -> Result<(), EveryShardError> {
         self.on_every_shard(move |b| {
             let topic = topic.clone();
             async move {
@@ -105,7 +109,10 @@ impl Broker {
                 if newer {
                     let config = b
                         .log_config_of(&topic)
-                        .map_err(|e| format!("topic {}: {e}", topic.name))?;
+                        .map_err(|reason| BrokerError::Config {
+                            topic: topic.name.clone(),
+                            reason,
+                        })?;
                     let logs: Vec<_> = b
                         .logs
                         .borrow()
@@ -117,7 +124,7 @@ impl Broker {
                         log.set_config(config.clone());
                     }
                 }
-                b.open_owned_logs(&topic).await.map_err(|e| e.to_string())
+                Ok(b.open_owned_logs(&topic).await?)
             }
         })
         .await

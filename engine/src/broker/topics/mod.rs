@@ -93,7 +93,7 @@ impl Broker {
         tracing::info!(topic = name, partitions = count, "partitions added");
         self.install_topic(topic, zxid)
             .await
-            .map_err(|m| CreateError(ec::UNKNOWN_SERVER_ERROR, m))
+            .map_err(|e| CreateError(ec::UNKNOWN_SERVER_ERROR, e.to_string()))
     }
 
     /// Validates and creates a topic; returns it once every shard knows it and its logs are open.
@@ -151,7 +151,7 @@ impl Broker {
         tracing::info!(topic = name, partitions, "topic created");
         self.install_topic(topic.clone(), 0)
             .await
-            .map_err(|m| CreateError(ec::UNKNOWN_SERVER_ERROR, m))?;
+            .map_err(|e| CreateError(ec::UNKNOWN_SERVER_ERROR, e.to_string()))?;
         Ok(topic)
     }
 }

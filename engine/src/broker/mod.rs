@@ -133,8 +133,11 @@ pub enum BrokerError {
         partition: i32,
         source: storage::LogError,
     },
-    #[error("topic {topic}: {reason}")]
-    Config { topic: String, reason: String },
+    #[error("topic {topic}: {source}")]
+    Config {
+        topic: String,
+        source: topic_config::ConfigError,
+    },
 }
 
 /// Why a change applied on every shard ([`Broker::on_every_shard`]) failed; the first shard's
@@ -242,7 +245,10 @@ impl Broker {
     }
 
     /// The log config of `topic`: the broker's defaults and the topic's overrides in force.
-    fn log_config_of(&self, topic: &TopicMeta) -> Result<storage::config::LogConfig, String> {
+    fn log_config_of(
+        &self,
+        topic: &TopicMeta,
+    ) -> Result<storage::config::LogConfig, topic_config::ConfigError> {
         let overrides = topic_config::effective_overrides(&topic.name, &topic.configs);
         topic_config::log_config(&self.cfg.topic_defaults, &overrides)
     }
@@ -251,10 +257,10 @@ impl Broker {
     async fn open_owned_logs(self: &Rc<Self>, topic: &TopicMeta) -> Result<(), BrokerError> {
         let overrides = topic_config::effective_overrides(&topic.name, &topic.configs);
         let config =
-            topic_config::log_config(&self.cfg.topic_defaults, &overrides).map_err(|reason| {
+            topic_config::log_config(&self.cfg.topic_defaults, &overrides).map_err(|source| {
                 BrokerError::Config {
                     topic: topic.name.clone(),
-                    reason,
+                    source,
                 }
             })?;
         let _permit = self.opening.acquire_permit(1).await;
@@ -525,9 +531,12 @@ mod tests {
     fn every_shard_errors_read_as_before() {
         let config = EveryShardError::from(BrokerError::Config {
             topic: "t".into(),
-            reason: "segment.bytes: not a number".into(),
+            source: topic_config::ConfigError::SegmentBytesBelowMinimum(9),
         });
-        assert_eq!(config.to_string(), "topic t: segment.bytes: not a number");
+        assert_eq!(
+            config.to_string(),
+            "topic t: segment.bytes=9 is below Kafka's minimum of 14"
+        );
         let stopped = EveryShardError::from(crate::shard::ShardError::Stopped(3));
         assert_eq!(stopped.to_string(), "shard 3 has stopped");
         let removing = EveryShardError::RemoveDir {

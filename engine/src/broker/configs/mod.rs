@@ -109,9 +109,9 @@ impl Broker {
                 if newer {
                     let config = b
                         .log_config_of(&topic)
-                        .map_err(|reason| BrokerError::Config {
+                        .map_err(|source| BrokerError::Config {
                             topic: topic.name.clone(),
-                            reason,
+                            source,
                         })?;
                     let logs: Vec<_> = b
                         .logs

@@ -105,7 +105,8 @@ impl Broker {
         configs: BTreeMap<String, String>,
         validate_only: bool,
     ) -> Result<TopicMeta, CreateError> {
-        validate_topic_name(name).map_err(|m| CreateError(ec::INVALID_TOPIC_EXCEPTION, m))?;
+        validate_topic_name(name)
+            .map_err(|e| CreateError(ec::INVALID_TOPIC_EXCEPTION, e.to_string()))?;
         let partitions = if partitions == -1 {
             self.cfg.num_partitions
         } else {
@@ -124,7 +125,7 @@ impl Broker {
             ));
         }
         log_config(&self.cfg.topic_defaults, &configs)
-            .map_err(|m| CreateError(ec::INVALID_CONFIG, m))?;
+            .map_err(|e| CreateError(ec::INVALID_CONFIG, e.to_string()))?;
         let topic = TopicMeta {
             name: name.to_string(),
             topic_id: uuid::Uuid::new_v4().hyphenated().to_string(),

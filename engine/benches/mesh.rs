@@ -34,7 +34,7 @@ impl Service for MeshOnly {
     fn dispatch(
         self: Rc<Self>,
         _frame: Bytes,
-        _client_host: &Rc<str>,
+        _conn: &Rc<engine::shard::ConnContext>,
     ) -> LocalBoxFuture<'static, Result<Completion, wire::protocol::ProtocolError>> {
         async { Err(wire::protocol::ProtocolError::Malformed("bench shard")) }.boxed_local()
     }

@@ -4,20 +4,23 @@
 //! (session id 0: every fetch is a full fetch), which KIP-227 allows.
 //!
 //! Record bytes of partitions on this shard go into the response as the log's own buffers (no
-//! copy); a partition on another shard is read there and copied once into `Bytes` (a `LogBytes`
-//! is shard-local). Long-poll waits run on the owners (`PartitionLog::wait` on the written
+//! copy); partitions on another shard are read there (one job per shard, by `fan_out`) and
+//! copied once into `Bytes` (a `LogBytes` is shard-local). Long-poll waits run on the owners (`PartitionLog::wait` on the written
 //! watermark).
 //! Must not: hold log buffers across shards, or wait past the deadline.
 
+use super::dispatch::{ready, Call, Dispatched};
 use crate::broker::log_error::KafkaCode;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
+use wire::protocol::apis::Handle;
 
 use bytes::Bytes;
 use futures::future::LocalBoxFuture;
 use futures::FutureExt;
 use kafka_protocol::messages::FetchRequest;
 
+use super::fan_out::{FanOut, FanOutError, ShardJob};
 use super::{Broker, TopicPartition};
 use storage::error::LogError;
 use storage::log::Watermark;
@@ -100,80 +103,99 @@ async fn read_local(
     }
 }
 
-async fn read_all(b: &Rc<Broker>, wants: &[Want]) -> Vec<Got> {
-    let me = b.mesh.shard_id();
-    let mut futs: Vec<LocalBoxFuture<'static, Got>> = Vec::with_capacity(wants.len());
-    for w in wants {
-        let (key, offset, max_bytes) = (w.key.clone(), w.offset, w.max_bytes);
-        match w.owner {
-            None => {
-                let got = Got {
-                    marks: Marks::error(ec::UNKNOWN_TOPIC_OR_PARTITION),
-                    records: Vec::new(),
-                    bytes: 0,
-                };
-                futs.push(async move { got }.boxed_local());
-            }
-            Some(owner) if owner == me => {
-                let b = b.clone();
-                futs.push(
-                    async move {
-                        let (marks, chunks) = read_local(&b, &key, offset, max_bytes).await;
-                        let bytes = chunks.iter().map(|c| c.len()).sum();
-                        Got {
-                            marks,
-                            records: chunks.into_iter().map(Part::External).collect(),
-                            bytes,
-                        }
-                    }
-                    .boxed_local(),
-                );
-            }
-            Some(owner) => {
-                let sent = b
-                    .mesh
-                    .submit(b, owner, move |o: &Rc<Broker>| {
-                        let o = o.clone();
-                        async move {
-                            let (marks, chunks) = read_local(&o, &key, offset, max_bytes).await;
-                            // The one copy of a cross-shard fetch: LogBytes cannot leave its shard.
-                            let mut copy = Vec::with_capacity(chunks.iter().map(|c| c.len()).sum());
-                            for c in &chunks {
-                                copy.extend_from_slice(c);
-                            }
-                            (marks, Bytes::from(copy))
-                        }
-                        .boxed_local()
-                    })
-                    .await;
-                futs.push(
-                    async move {
-                        let result = match sent {
-                            Ok(fut) => fut.await,
-                            Err(e) => Err(e),
-                        };
-                        match result {
-                            Ok((marks, bytes)) => Got {
-                                marks,
-                                bytes: bytes.len(),
-                                records: vec![Part::Bytes(bytes)],
-                            },
-                            Err(e) => {
-                                tracing::warn!("fetch: {e}");
-                                Got {
-                                    marks: Marks::error(ec::NOT_LEADER_OR_FOLLOWER),
-                                    records: Vec::new(),
-                                    bytes: 0,
-                                }
-                            }
-                        }
-                    }
-                    .boxed_local(),
-                );
-            }
+impl Got {
+    fn error(code: i16) -> Got {
+        Got {
+            marks: Marks::error(code),
+            records: Vec::new(),
+            bytes: 0,
         }
     }
-    futures::future::join_all(futs).await
+}
+
+/// Fetch's reads on the owning shards, each partition's read concurrent.
+#[derive(Clone, Copy)]
+struct Read;
+
+impl ShardJob<Broker> for Read {
+    /// (partition, fetch offset, bytes at most)
+    type Item = (TopicPartition, i64, usize);
+    type Reply = (Marks, Bytes);
+    type Out = Got;
+
+    fn on_owner(
+        self,
+        owner: &Rc<Broker>,
+        items: Vec<Self::Item>,
+    ) -> LocalBoxFuture<'static, Vec<(Marks, Bytes)>> {
+        let owner = owner.clone();
+        async move {
+            let reads = items
+                .iter()
+                .map(|(key, offset, max_bytes)| read_local(&owner, key, *offset, *max_bytes));
+            futures::future::join_all(reads)
+                .await
+                .into_iter()
+                .map(|(marks, chunks)| {
+                    // The one copy of a cross-shard fetch: LogBytes cannot leave its shard.
+                    let mut copy = Vec::with_capacity(chunks.iter().map(|c| c.len()).sum());
+                    for c in &chunks {
+                        copy.extend_from_slice(c);
+                    }
+                    (marks, Bytes::from(copy))
+                })
+                .collect()
+        }
+        .boxed_local()
+    }
+
+    fn received((marks, bytes): (Marks, Bytes)) -> Got {
+        Got {
+            marks,
+            bytes: bytes.len(),
+            records: vec![Part::Bytes(bytes)],
+        }
+    }
+
+    /// This shard's partitions: the log's own buffers go into the response, uncopied.
+    fn on_this_shard(
+        self,
+        this: &Rc<Broker>,
+        items: Vec<Self::Item>,
+    ) -> LocalBoxFuture<'static, Vec<Got>> {
+        let this = this.clone();
+        async move {
+            let reads = items
+                .iter()
+                .map(|(key, offset, max_bytes)| read_local(&this, key, *offset, *max_bytes));
+            futures::future::join_all(reads)
+                .await
+                .into_iter()
+                .map(|(marks, chunks)| Got {
+                    marks,
+                    bytes: chunks.iter().map(|c| c.len()).sum(),
+                    records: chunks.into_iter().map(Part::External).collect(),
+                })
+                .collect()
+        }
+        .boxed_local()
+    }
+
+    fn failed(_error: &FanOutError) -> Got {
+        Got::error(ec::NOT_LEADER_OR_FOLLOWER)
+    }
+}
+
+/// Reads every wanted partition, one job per owning shard; answers in `wants`' order.
+async fn read_all(b: &Rc<Broker>, wants: &[Want]) -> Vec<Got> {
+    let mut fan = FanOut::<Broker, Read>::new(b.shard_count());
+    for w in wants {
+        match w.owner {
+            None => fan.answered(Got::error(ec::UNKNOWN_TOPIC_OR_PARTITION)),
+            Some(owner) => fan.send(owner, (w.key.clone(), w.offset, w.max_bytes)),
+        }
+    }
+    fan.submit(&b.mesh, b, Read).await.collect().await
 }
 
 /// Waits until any partition grows past what was seen, or the deadline.
@@ -218,7 +240,7 @@ async fn wait_for_data(b: &Rc<Broker>, wants: &[Want], got: &[Got], deadline: In
     let _ = futures::future::select(futures::future::select_all(waits), timer).await;
 }
 
-pub(super) fn dispatch(
+fn dispatch(
     b: Rc<Broker>,
     h: RequestHeader,
     body: FetchRequest,
@@ -287,4 +309,11 @@ pub(super) fn dispatch(
         Ok(Some(encode(&h, ec::NONE, 0, topics)))
     }
     .boxed_local())
+}
+
+impl Handle<FetchRequest> for Call {
+    type Output = Dispatched;
+    fn handle(self, body: FetchRequest) -> Dispatched {
+        ready(dispatch(self.broker, self.header, body))
+    }
 }

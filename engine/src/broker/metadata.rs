@@ -4,8 +4,10 @@
 //! Owns the Metadata answer. Must not report a topic whose logs are not open yet (topics become
 //! visible only through `create_topic`, which opens them first, or from the coordinator).
 
+use super::dispatch::{ready, Call, Dispatched};
 use std::collections::BTreeMap;
 use std::rc::Rc;
+use wire::protocol::apis::Handle;
 
 use futures::FutureExt;
 use kafka_protocol::messages::metadata_response::{
@@ -80,7 +82,7 @@ fn build(
         .with_topics(topics)
 }
 
-pub(super) fn dispatch(
+fn dispatch(
     b: Rc<Broker>,
     h: RequestHeader,
     body: MetadataRequest,
@@ -152,6 +154,13 @@ pub(super) fn dispatch(
         encode_response(&h, &response).map(Some)
     }
     .boxed_local())
+}
+
+impl Handle<MetadataRequest> for Call {
+    type Output = Dispatched;
+    fn handle(self, body: MetadataRequest) -> Dispatched {
+        ready(dispatch(self.broker, self.header, body))
+    }
 }
 
 #[cfg(test)]

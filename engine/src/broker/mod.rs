@@ -12,7 +12,10 @@
 //! coordinator, metadata watches instead of read-through caching, fetch sessions, quotas.
 
 mod admin;
+mod api_versions;
 mod configs;
+mod dispatch;
+mod fan_out;
 mod fetch;
 mod groups;
 mod idempotence;
@@ -36,13 +39,13 @@ use coord::client::{Client, ClientConfig};
 use futures::future::LocalBoxFuture;
 use futures::FutureExt;
 
-use crate::shard::{Completion, Mesh, Service};
+use crate::shard::{Completion, ConnContext, Mesh, Service};
 use storage::config::Clock;
 use storage::log::PartitionLog;
 use store::TopicMeta;
 use topic_config::TopicDefaults;
-use wire::protocol::request::{decode_request, DecodedRequest, RequestBody};
-use wire::protocol::{api_versions, ProtocolError};
+use wire::protocol::request::decode_request;
+use wire::protocol::ProtocolError;
 
 /// Broker settings (typed; only the CLI reads flags and files).
 #[derive(Debug, Clone)]
@@ -130,8 +133,28 @@ pub enum BrokerError {
         partition: i32,
         source: storage::LogError,
     },
-    #[error("topic {topic}: {reason}")]
-    Config { topic: String, reason: String },
+    #[error("topic {topic}: {source}")]
+    Config {
+        topic: String,
+        source: topic_config::ConfigError,
+    },
+}
+
+/// Why a change applied on every shard ([`Broker::on_every_shard`]) failed; the first shard's
+/// failure is the answer.
+#[derive(Debug, thiserror::Error)]
+pub enum EveryShardError {
+    /// A shard could not be reached (stopped, or gone while the job ran).
+    #[error(transparent)]
+    Shard(#[from] crate::shard::ShardError),
+    /// A shard could not apply the change (opening a log, a topic's config).
+    #[error(transparent)]
+    Broker(#[from] BrokerError),
+    #[error("removing {}: {source}", dir.display())]
+    RemoveDir {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// The function `shard::start` calls on each shard to make its broker.
@@ -222,7 +245,10 @@ impl Broker {
     }
 
     /// The log config of `topic`: the broker's defaults and the topic's overrides in force.
-    fn log_config_of(&self, topic: &TopicMeta) -> Result<storage::config::LogConfig, String> {
+    fn log_config_of(
+        &self,
+        topic: &TopicMeta,
+    ) -> Result<storage::config::LogConfig, topic_config::ConfigError> {
         let overrides = topic_config::effective_overrides(&topic.name, &topic.configs);
         topic_config::log_config(&self.cfg.topic_defaults, &overrides)
     }
@@ -231,10 +257,10 @@ impl Broker {
     async fn open_owned_logs(self: &Rc<Self>, topic: &TopicMeta) -> Result<(), BrokerError> {
         let overrides = topic_config::effective_overrides(&topic.name, &topic.configs);
         let config =
-            topic_config::log_config(&self.cfg.topic_defaults, &overrides).map_err(|reason| {
+            topic_config::log_config(&self.cfg.topic_defaults, &overrides).map_err(|source| {
                 BrokerError::Config {
                     topic: topic.name.clone(),
-                    reason,
+                    source,
                 }
             })?;
         let _permit = self.opening.acquire_permit(1).await;
@@ -321,14 +347,18 @@ impl Broker {
 
     /// Makes a new or grown topic known on every shard and opens its logs on their owners.
     /// `zxid` is that of the record's write (0 if unknown: a creation).
-    async fn install_topic(self: &Rc<Self>, topic: TopicMeta, zxid: u64) -> Result<(), String> {
+    async fn install_topic(
+        self: &Rc<Self>,
+        topic: TopicMeta,
+        zxid: u64,
+    ) -> Result<(), EveryShardError> {
         tracing::debug!(topic = %topic.name, from = self.mesh.shard_id(), "installing topic");
         self.on_every_shard(move |b| {
             let topic = topic.clone();
             async move {
                 let (topic, _) = b.adopt(topic, zxid);
                 tracing::debug!(topic = %topic.name, shard = b.mesh.shard_id(), "opening topic's logs");
-                b.open_owned_logs(&topic).await.map_err(|e| e.to_string())
+                Ok(b.open_owned_logs(&topic).await?)
             }
         })
         .await
@@ -357,10 +387,10 @@ impl Broker {
 
     /// Runs `job` on every shard (this one included) and waits until all have finished; the first
     /// error wins.
-    async fn on_every_shard<J, F>(self: &Rc<Self>, job: J) -> Result<(), String>
+    async fn on_every_shard<J, F>(self: &Rc<Self>, job: J) -> Result<(), EveryShardError>
     where
         J: Fn(Rc<Broker>) -> F + Clone + Send + 'static,
-        F: std::future::Future<Output = Result<(), String>> + 'static,
+        F: std::future::Future<Output = Result<(), EveryShardError>> + 'static,
     {
         let mut pending = Vec::new();
         for shard in 0..self.shard_count() {
@@ -370,12 +400,11 @@ impl Broker {
                 .submit(self, shard, move |b: &Rc<Broker>| {
                     job(b.clone()).boxed_local()
                 })
-                .await
-                .map_err(|e| e.to_string())?;
+                .await?;
             pending.push(fut);
         }
         for r in futures::future::join_all(pending).await {
-            r.map_err(|e| e.to_string())??;
+            r??;
         }
         Ok(())
     }
@@ -440,69 +469,23 @@ impl Broker {
             }
         }
     }
-
-    /// Applies a decoded request (`protocol::request::decode_request` did everything to its
-    /// bytes that does not need state).
-    fn dispatch_request(
-        self: Rc<Self>,
-        req: DecodedRequest,
-        client_host: Rc<str>,
-    ) -> LocalBoxFuture<'static, Result<Completion, ProtocolError>> {
-        async move {
-            let h = req.header;
-            match req.body {
-                RequestBody::ApiVersions => {
-                    let frame = api_versions::respond(&h)?;
-                    Ok(async move { Ok(Some(frame)) }.boxed_local())
-                }
-                RequestBody::Produce(body) => produce::dispatch(self, h, body).await,
-                RequestBody::Fetch(body) => fetch::dispatch(self, h, body),
-                RequestBody::ListOffsets(body) => list_offsets::dispatch(self, h, body),
-                RequestBody::Metadata(body) => metadata::dispatch(self, h, body),
-                RequestBody::CreateTopics(body) => topics::dispatch_create(self, h, body),
-                RequestBody::InitProducerId(body) => idempotence::dispatch_init(self, h, body),
-                RequestBody::DeleteTopics(body) => admin::dispatch_delete(self, h, body),
-                RequestBody::CreatePartitions(body) => {
-                    topics::dispatch_create_partitions(self, h, body)
-                }
-                RequestBody::DescribeConfigs(body) => configs::dispatch_describe(self, h, body),
-                RequestBody::AlterConfigs(body) => configs::dispatch_alter(self, h, body),
-                RequestBody::IncrementalAlterConfigs(body) => {
-                    configs::dispatch_incremental_alter(self, h, body)
-                }
-                RequestBody::DescribeCluster(body) => {
-                    admin::dispatch_describe_cluster(self, h, body)
-                }
-                RequestBody::FindCoordinator(body) => {
-                    groups::dispatch_find_coordinator(self, h, body)
-                }
-                RequestBody::JoinGroup(body) => groups::dispatch_join(self, h, body, client_host),
-                RequestBody::SyncGroup(body) => groups::dispatch_sync(self, h, body),
-                RequestBody::Heartbeat(body) => groups::dispatch_heartbeat(self, h, body),
-                RequestBody::LeaveGroup(body) => groups::dispatch_leave(self, h, body),
-                RequestBody::OffsetCommit(body) => groups::dispatch_offset_commit(self, h, body),
-                RequestBody::OffsetFetch(body) => groups::dispatch_offset_fetch(self, h, body),
-                RequestBody::ListGroups(body) => groups::dispatch_list_groups(self, h, body),
-                RequestBody::DescribeGroups(body) => {
-                    groups::dispatch_describe_groups(self, h, body)
-                }
-                RequestBody::DeleteGroups(body) => groups::dispatch_delete_groups(self, h, body),
-                RequestBody::OffsetDelete(body) => groups::dispatch_offset_delete(self, h, body),
-            }
-        }
-        .boxed_local()
-    }
 }
 
 impl Service for Broker {
     fn dispatch(
         self: Rc<Self>,
         frame: Bytes,
-        client_host: &Rc<str>,
+        conn: &Rc<ConnContext>,
     ) -> LocalBoxFuture<'static, Result<Completion, ProtocolError>> {
+        // Everything done to the bytes without state (header, version, guard, body decode),
+        // then the handler the API table names for the body's type (`dispatch`).
         match decode_request(frame) {
-            Ok(req) => self.dispatch_request(req, client_host.clone()),
-            Err(e) => async move { Err(e) }.boxed_local(),
+            Ok(req) => req.body.dispatch(dispatch::Call {
+                broker: self,
+                conn: conn.clone(),
+                header: req.header,
+            }),
+            Err(e) => dispatch::ready(Err(e)),
         }
     }
 
@@ -535,5 +518,34 @@ impl Service for Broker {
             futures::future::join_all(closes).await;
         }
         .boxed_local()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// These messages reach clients (CreateTopics', CreatePartitions' and AlterConfigs' error
+    /// messages): the typed errors keep the wording the strings had.
+    #[test]
+    fn every_shard_errors_read_as_before() {
+        let config = EveryShardError::from(BrokerError::Config {
+            topic: "t".into(),
+            source: topic_config::ConfigError::SegmentBytesBelowMinimum(9),
+        });
+        assert_eq!(
+            config.to_string(),
+            "topic t: segment.bytes=9 is below Kafka's minimum of 14"
+        );
+        let stopped = EveryShardError::from(crate::shard::ShardError::Stopped(3));
+        assert_eq!(stopped.to_string(), "shard 3 has stopped");
+        let removing = EveryShardError::RemoveDir {
+            dir: PathBuf::from("/data/t-0"),
+            source: std::io::Error::from(std::io::ErrorKind::PermissionDenied),
+        };
+        assert_eq!(
+            removing.to_string(),
+            "removing /data/t-0: permission denied"
+        );
     }
 }

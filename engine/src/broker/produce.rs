@@ -13,9 +13,11 @@
 //! Must not: copy record bytes (the log copies them once, into its DMA buffer), or acknowledge
 //! anything before its watermark passed it.
 
+use super::dispatch::{Call, Dispatched};
 use crate::broker::log_error::KafkaCode;
 use std::rc::Rc;
 use std::time::Duration;
+use wire::protocol::apis::Handle;
 
 use bytes::Bytes;
 use futures::future::{Either, LocalBoxFuture};
@@ -24,6 +26,7 @@ use kafka_protocol::messages::produce_response::{PartitionProduceResponse, Topic
 use kafka_protocol::messages::{ProduceResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
+use super::fan_out::{FanOut, FanOutError, ShardJob};
 use super::idempotence::{self, Check};
 use super::Broker;
 use crate::shard::Completion;
@@ -36,10 +39,39 @@ use wire::protocol::{encode_response, ProtocolError};
 
 /// One partition's record set for its owner.
 struct AppendWork {
-    slot: usize,
     topic: String,
     partition: i32,
     records: Bytes,
+}
+
+/// Produce's work on the owning shards: append now, answer when the watermark `acks` asks for
+/// passes (or the timeout).
+#[derive(Clone, Copy)]
+struct Append {
+    acks: i16,
+    timeout: Duration,
+}
+
+impl ShardJob<Broker> for Append {
+    type Item = AppendWork;
+    type Reply = Outcome;
+    type Out = Outcome;
+
+    fn on_owner(
+        self,
+        owner: &Rc<Broker>,
+        items: Vec<AppendWork>,
+    ) -> LocalBoxFuture<'static, Vec<Outcome>> {
+        append_on_owner(owner, items, self.acks, self.timeout)
+    }
+
+    fn received(reply: Outcome) -> Outcome {
+        reply
+    }
+
+    fn failed(_error: &FanOutError) -> Outcome {
+        Outcome::error(ec::NOT_LEADER_OR_FOLLOWER)
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -60,19 +92,22 @@ impl Outcome {
 }
 
 /// On the owning shard: appends now (synchronously, in job order), then waits for the watermark.
+/// One outcome per item, in the items' order.
 fn append_on_owner(
     b: &Rc<Broker>,
     work: Vec<AppendWork>,
     acks: i16,
     timeout: Duration,
-) -> LocalBoxFuture<'static, Vec<(usize, Outcome)>> {
-    let mut done = Vec::with_capacity(work.len());
+) -> LocalBoxFuture<'static, Vec<Outcome>> {
+    let count = work.len();
+    // (item index, outcome): those known now, then those that waited.
+    let mut done = Vec::with_capacity(count);
     let mut waits = Vec::new();
-    for w in work {
+    for (slot, w) in work.into_iter().enumerate() {
         // One key for every lookup of this partition (the log and its producer table).
         let key = (w.topic, w.partition);
         let Some(log) = b.logs.borrow().get(&key).cloned() else {
-            done.push((w.slot, Outcome::error(ec::NOT_LEADER_OR_FOLLOWER)));
+            done.push((slot, Outcome::error(ec::NOT_LEADER_OR_FOLLOWER)));
             continue;
         };
         // Idempotent producers: one batch per partition per request (as Kafka requires); a retry
@@ -80,7 +115,7 @@ fn append_on_owner(
         let idempotent = match batch::idempotent_header(&w.records) {
             Ok(h) => h,
             Err(e) => {
-                done.push((w.slot, Outcome::error(e.kafka_code())));
+                done.push((slot, Outcome::error(e.kafka_code())));
                 continue;
             }
         };
@@ -103,7 +138,7 @@ fn append_on_owner(
                     last_offset,
                 } => Ok((first_offset, last_offset)),
                 Check::Refuse(code) => {
-                    done.push((w.slot, Outcome::error(code)));
+                    done.push((slot, Outcome::error(code)));
                     continue;
                 }
             },
@@ -131,7 +166,7 @@ fn append_on_owner(
                 };
                 let watermark = match acks {
                     0 => {
-                        done.push((w.slot, outcome));
+                        done.push((slot, outcome));
                         continue;
                     }
                     1 => Watermark::Written,
@@ -141,39 +176,42 @@ fn append_on_owner(
                     let wait = log.wait(last_offset, watermark).boxed_local();
                     let timer = glommio::timer::sleep(timeout).boxed_local();
                     match futures::future::select(wait, timer).await {
-                        Either::Left((Ok(()), _)) => (w.slot, outcome),
+                        Either::Left((Ok(()), _)) => (slot, outcome),
                         Either::Left((Err(e), _)) => {
                             tracing::warn!(topic = %key.0, partition = key.1, "produce: {e}");
-                            (w.slot, Outcome::error(e.kafka_code()))
+                            (slot, Outcome::error(e.kafka_code()))
                         }
-                        Either::Right(_) => (w.slot, Outcome::error(ec::REQUEST_TIMED_OUT)),
+                        Either::Right(_) => (slot, Outcome::error(ec::REQUEST_TIMED_OUT)),
                     }
                 });
             }
             Err(e) => {
                 tracing::debug!(topic = %key.0, partition = key.1, "produce refused: {e}");
-                done.push((w.slot, Outcome::error(e.kafka_code())));
+                done.push((slot, Outcome::error(e.kafka_code())));
             }
         }
     }
     async move {
         done.extend(futures::future::join_all(waits).await);
-        done
+        let mut outcomes = vec![Outcome::error(ec::UNKNOWN_SERVER_ERROR); count];
+        for (slot, outcome) in done {
+            outcomes[slot] = outcome;
+        }
+        outcomes
     }
     .boxed_local()
 }
 
-pub(super) async fn dispatch(
+async fn dispatch(
     b: Rc<Broker>,
     h: RequestHeader,
     p: ProduceRequest,
 ) -> Result<Completion, ProtocolError> {
     let acks = p.acks;
     let timeout = Duration::from_millis(p.timeout_ms.max(1) as u64);
-    // Slot per (topic, partition) in request order.
+    // The response's layout; the fan-out holds one slot per (topic, partition) in that order.
     let mut layout: Vec<(String, Vec<i32>)> = Vec::with_capacity(p.topics.len());
-    let mut outcomes: Vec<Option<Outcome>> = Vec::new();
-    let mut per_shard: Vec<Vec<AppendWork>> = (0..b.shard_count()).map(|_| Vec::new()).collect();
+    let mut fan = FanOut::<Broker, Append>::new(b.shard_count());
     for topic in p.topics {
         let meta = match b.topic(&topic.name).await {
             Ok(m) => m,
@@ -184,7 +222,6 @@ pub(super) async fn dispatch(
         };
         let mut indexes = Vec::with_capacity(topic.partitions.len());
         for part in topic.partitions {
-            let slot = outcomes.len();
             indexes.push(part.index);
             let owner = meta.as_ref().and_then(|m| b.owner(m, part.index));
             let refused = match (owner, part.records) {
@@ -194,58 +231,25 @@ pub(super) async fn dispatch(
                 (None, _) => ec::UNKNOWN_TOPIC_OR_PARTITION,
                 (Some(_), None) => ec::CORRUPT_MESSAGE,
                 (Some(shard), Some(records)) => {
-                    outcomes.push(None);
-                    per_shard[shard].push(AppendWork {
-                        slot,
-                        topic: topic.name.clone(),
-                        partition: part.index,
-                        records,
-                    });
+                    fan.send(
+                        shard,
+                        AppendWork {
+                            topic: topic.name.clone(),
+                            partition: part.index,
+                            records,
+                        },
+                    );
                     continue;
                 }
             };
-            outcomes.push(Some(Outcome::error(refused)));
+            fan.answered(Outcome::error(refused));
         }
         layout.push((topic.name, indexes));
     }
-    let mut pending = Vec::new();
-    for (shard, work) in per_shard.into_iter().enumerate() {
-        if work.is_empty() {
-            continue;
-        }
-        let slots: Vec<usize> = work.iter().map(|w| w.slot).collect();
-        match b
-            .mesh
-            .submit(&b, shard, move |owner: &Rc<Broker>| {
-                append_on_owner(owner, work, acks, timeout)
-            })
-            .await
-        {
-            Ok(fut) => pending.push((slots, fut)),
-            Err(e) => {
-                tracing::warn!("produce: {e}");
-                for s in slots {
-                    outcomes[s] = Some(Outcome::error(ec::NOT_LEADER_OR_FOLLOWER));
-                }
-            }
-        }
-    }
+    // The owners append now, in this connection's request order.
+    let pending = fan.submit(&b.mesh, &b, Append { acks, timeout }).await;
     Ok(async move {
-        for (slots, fut) in pending {
-            match fut.await {
-                Ok(results) => {
-                    for (slot, outcome) in results {
-                        outcomes[slot] = Some(outcome);
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!("produce: {e}");
-                    for s in slots {
-                        outcomes[s] = Some(Outcome::error(ec::NOT_LEADER_OR_FOLLOWER));
-                    }
-                }
-            }
-        }
+        let outcomes = pending.collect().await;
         if acks == 0 {
             return Ok(None);
         }
@@ -256,7 +260,7 @@ pub(super) async fn dispatch(
                 let partitions = indexes
                     .into_iter()
                     .map(|index| {
-                        let o = outcomes[slot].unwrap_or(Outcome::error(ec::UNKNOWN_SERVER_ERROR));
+                        let o = outcomes[slot];
                         slot += 1;
                         PartitionProduceResponse::default()
                             .with_index(index)
@@ -282,4 +286,11 @@ pub(super) async fn dispatch(
         encode_response(&h, &response).map(Some)
     }
     .boxed_local())
+}
+
+impl Handle<ProduceRequest> for Call {
+    type Output = Dispatched;
+    fn handle(self, body: ProduceRequest) -> Dispatched {
+        dispatch(self.broker, self.header, body).boxed_local()
+    }
 }

@@ -10,6 +10,52 @@ use std::collections::BTreeMap;
 
 use storage::config::LogConfig;
 
+/// A topic name Kafka's rule refuses (the message is the CreateTopics error message).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TopicNameError {
+    #[error("topic name {0:?} is illegal")]
+    Illegal(String),
+    #[error("topic name is longer than {TOPIC_NAME_BYTES_MAX} characters")]
+    TooLong,
+    #[error("topic name {name:?} contains {found:?}: only ASCII alphanumerics, '.', '_' and '-' are legal")]
+    IllegalCharacter { name: String, found: char },
+}
+
+/// A topic config weir refuses: a name it does not know, or a value it cannot parse or honour.
+/// The message names the config and its value (it reaches clients as CreateTopics' and
+/// AlterConfigs' error messages, and `weir serve`'s config errors).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("unknown topic config {0:?}")]
+    Unknown(String),
+    /// The value does not parse or is out of range; `why` completes "name=value ...".
+    #[error("{name}={value:?} {why}")]
+    Invalid {
+        name: String,
+        value: String,
+        why: &'static str,
+    },
+    #[error("segment.bytes={0} is below Kafka's minimum of 14")]
+    SegmentBytesBelowMinimum(u64),
+    #[error("cleanup.policy={value:?}: {policy:?} is not \"delete\" or \"compact\"")]
+    CleanupPolicy { value: String, policy: String },
+    /// A valid Kafka value weir cannot honour yet.
+    #[error("{name}={value:?}: {supported}")]
+    Unsupported {
+        name: String,
+        value: String,
+        supported: &'static str,
+    },
+}
+
+fn invalid(name: &str, value: &str, why: &'static str) -> ConfigError {
+    ConfigError::Invalid {
+        name: name.to_string(),
+        value: value.to_string(),
+        why,
+    }
+}
+
 /// Kafka's limit on topic name length.
 const TOPIC_NAME_BYTES_MAX: usize = 249;
 
@@ -37,34 +83,33 @@ pub fn effective_overrides<'a>(
 }
 
 /// Kafka's topic name rule: 1–249 of `[a-zA-Z0-9._-]`, not "." or "..".
-pub fn validate_topic_name(name: &str) -> Result<(), String> {
+pub fn validate_topic_name(name: &str) -> Result<(), TopicNameError> {
     if name.is_empty() || name == "." || name == ".." {
-        return Err(format!("topic name {name:?} is illegal"));
+        return Err(TopicNameError::Illegal(name.to_string()));
     }
     if name.len() > TOPIC_NAME_BYTES_MAX {
-        return Err(format!(
-            "topic name is longer than {TOPIC_NAME_BYTES_MAX} characters"
-        ));
+        return Err(TopicNameError::TooLong);
     }
-    if let Some(c) = name
+    if let Some(found) = name
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
     {
-        return Err(format!(
-            "topic name {name:?} contains {c:?}: only ASCII alphanumerics, '.', '_' and '-' are legal"
-        ));
+        return Err(TopicNameError::IllegalCharacter {
+            name: name.to_string(),
+            found,
+        });
     }
     Ok(())
 }
 
-fn parse_u64(name: &str, v: &str) -> Result<u64, String> {
+fn parse_u64(name: &str, v: &str) -> Result<u64, ConfigError> {
     v.trim()
         .parse::<u64>()
-        .map_err(|_| format!("{name}={v:?} is not a non-negative integer"))
+        .map_err(|_| invalid(name, v, "is not a non-negative integer"))
 }
 
 /// `-1` (Kafka's "no limit") → `None`.
-fn parse_limit(name: &str, v: &str) -> Result<Option<u64>, String> {
+fn parse_limit(name: &str, v: &str) -> Result<Option<u64>, ConfigError> {
     match v.trim() {
         "-1" => Ok(None),
         other => parse_u64(name, other).map(Some),
@@ -72,14 +117,14 @@ fn parse_limit(name: &str, v: &str) -> Result<Option<u64>, String> {
 }
 
 /// Applies one config to `log`; errors name the config and say why.
-fn apply(log: &mut LogConfig, name: &str, value: &str) -> Result<(), String> {
+fn apply(log: &mut LogConfig, name: &str, value: &str) -> Result<(), ConfigError> {
     match name {
         "retention.ms" => log.retention_ms = parse_limit(name, value)?,
         "retention.bytes" => log.retention_bytes = parse_limit(name, value)?,
         "segment.bytes" => {
             let v = parse_u64(name, value)?;
             if v < 14 {
-                return Err(format!("segment.bytes={v} is below Kafka's minimum of 14"));
+                return Err(ConfigError::SegmentBytesBelowMinimum(v));
             }
             log.segment_bytes = v;
         }
@@ -102,13 +147,13 @@ fn apply(log: &mut LogConfig, name: &str, value: &str) -> Result<(), String> {
             log.preallocate = match value.trim() {
                 "true" => true,
                 "false" => false,
-                _ => return Err(format!("preallocate={value:?} is not true or false")),
+                _ => return Err(invalid(name, value, "is not true or false")),
             }
         }
         // Accepted and recorded; enforced by later work (replication).
         "min.insync.replicas" => {
             if parse_u64(name, value)? < 1 {
-                return Err(format!("min.insync.replicas={value:?} must be at least 1"));
+                return Err(invalid(name, value, "must be at least 1"));
             }
         }
         "cleanup.policy" => {
@@ -118,9 +163,10 @@ fn apply(log: &mut LogConfig, name: &str, value: &str) -> Result<(), String> {
                     "delete" => delete = true,
                     "compact" => compact = true,
                     other => {
-                        return Err(format!(
-                            "cleanup.policy={value:?}: {other:?} is not \"delete\" or \"compact\""
-                        ))
+                        return Err(ConfigError::CleanupPolicy {
+                            value: value.to_string(),
+                            policy: other.to_string(),
+                        })
                     }
                 }
             }
@@ -132,7 +178,7 @@ fn apply(log: &mut LogConfig, name: &str, value: &str) -> Result<(), String> {
         "max.compaction.lag.ms" => {
             let lag = parse_u64(name, value)?;
             if lag < 1 || lag > i64::MAX as u64 {
-                return Err(format!("{name}={value:?} must be at least 1"));
+                return Err(invalid(name, value, "must be at least 1"));
             }
             log.max_compaction_lag_ms = lag;
         }
@@ -142,24 +188,24 @@ fn apply(log: &mut LogConfig, name: &str, value: &str) -> Result<(), String> {
                 .parse::<f64>()
                 .ok()
                 .filter(|r| (0.0..=1.0).contains(r))
-                .ok_or_else(|| format!("{name}={value:?} is not a number between 0 and 1"))?;
+                .ok_or_else(|| invalid(name, value, "is not a number between 0 and 1"))?;
             log.min_cleanable_dirty_ratio_ppm = (ratio * 1_000_000.0).round() as u32;
         }
         "compression.type" => {
             if value.trim() != "producer" {
-                return Err(format!(
-                    "compression.type={value:?}: only \"producer\" (batches kept as produced) is supported so far"
-                ));
+                return Err(ConfigError::Unsupported {
+                    name: name.to_string(),
+                    value: value.to_string(),
+                    supported: "only \"producer\" (batches kept as produced) is supported so far",
+                });
             }
         }
         "unclean.leader.election.enable" => {
             if !matches!(value.trim(), "true" | "false") {
-                return Err(format!(
-                    "unclean.leader.election.enable={value:?} is not true or false"
-                ));
+                return Err(invalid(name, value, "is not true or false"));
             }
         }
-        other => return Err(format!("unknown topic config {other:?}")),
+        other => return Err(ConfigError::Unknown(other.to_string())),
     }
     Ok(())
 }
@@ -229,7 +275,7 @@ pub struct TopicDefaults {
 
 impl TopicDefaults {
     /// Checks every broker-level setting (a name weir knows, a value it can honour).
-    pub fn new(base: LogConfig, broker: BTreeMap<String, String>) -> Result<Self, String> {
+    pub fn new(base: LogConfig, broker: BTreeMap<String, String>) -> Result<Self, ConfigError> {
         let mut log = base.clone();
         for (name, value) in &broker {
             apply(&mut log, name, value)?;
@@ -242,7 +288,7 @@ impl TopicDefaults {
 pub fn log_config(
     defaults: &TopicDefaults,
     configs: &BTreeMap<String, String>,
-) -> Result<LogConfig, String> {
+) -> Result<LogConfig, ConfigError> {
     let mut log = defaults.base.clone();
     for (name, value) in defaults.broker.iter().chain(configs) {
         apply(&mut log, name, value)?;
@@ -378,7 +424,7 @@ pub fn replace(
             out.insert(name.clone(), value.clone());
         }
     }
-    log_config(defaults, &out).map_err(AlterError::Config)?;
+    log_config(defaults, &out).map_err(|e| AlterError::Config(e.to_string()))?;
     Ok(out)
 }
 
@@ -441,7 +487,7 @@ pub fn alter_incremental(
             }
         }
     }
-    log_config(defaults, &out).map_err(AlterError::Config)?;
+    log_config(defaults, &out).map_err(|e| AlterError::Config(e.to_string()))?;
     Ok(out)
 }
 
@@ -627,12 +673,97 @@ mod tests {
             ("max.compaction.lag.ms", "0"),
         ] {
             let err = TopicDefaults::new(LogConfig::default(), map(&[(name, value)]));
-            assert!(err.is_err_and(|m| m.contains(name)), "{name}={value}");
+            assert!(
+                err.is_err_and(|e| e.to_string().contains(name)),
+                "{name}={value}"
+            );
         }
         assert_eq!(
             topic_name_of_broker_config("log.roll.ms"),
             Some("segment.ms")
         );
         assert_eq!(topic_name_of_broker_config("log.segment.ms"), None);
+    }
+
+    /// The refusals' wording is what clients and `weir serve` show: the typed errors keep it.
+    #[test]
+    fn refusals_name_the_config_and_value_as_before() {
+        let cases = [
+            (
+                "retention.ms",
+                "soon",
+                r#"retention.ms="soon" is not a non-negative integer"#,
+            ),
+            (
+                "segment.bytes",
+                "9",
+                "segment.bytes=9 is below Kafka's minimum of 14",
+            ),
+            (
+                "preallocate",
+                "yes",
+                r#"preallocate="yes" is not true or false"#,
+            ),
+            (
+                "min.insync.replicas",
+                "0",
+                r#"min.insync.replicas="0" must be at least 1"#,
+            ),
+            (
+                "cleanup.policy",
+                "delete,keep",
+                r#"cleanup.policy="delete,keep": "keep" is not "delete" or "compact""#,
+            ),
+            (
+                "max.compaction.lag.ms",
+                "0",
+                r#"max.compaction.lag.ms="0" must be at least 1"#,
+            ),
+            (
+                "min.cleanable.dirty.ratio",
+                "2",
+                r#"min.cleanable.dirty.ratio="2" is not a number between 0 and 1"#,
+            ),
+            (
+                "compression.type",
+                "zstd",
+                r#"compression.type="zstd": only "producer" (batches kept as produced) is supported so far"#,
+            ),
+            (
+                "unclean.leader.election.enable",
+                "maybe",
+                r#"unclean.leader.election.enable="maybe" is not true or false"#,
+            ),
+            (
+                "retention.msx",
+                "1",
+                r#"unknown topic config "retention.msx""#,
+            ),
+        ];
+        for (name, value, expected) in cases {
+            let err = log_config(&TopicDefaults::default(), &map(&[(name, value)])).unwrap_err();
+            assert_eq!(err.to_string(), expected);
+        }
+        let names = [
+            ("", r#"topic name "" is illegal"#.to_string()),
+            ("..", r#"topic name ".." is illegal"#.to_string()),
+            (
+                "a/b",
+                r#"topic name "a/b" contains '/': only ASCII alphanumerics, '.', '_' and '-' are legal"#
+                    .to_string(),
+            ),
+        ];
+        for (name, expected) in names {
+            assert_eq!(validate_topic_name(name).unwrap_err().to_string(), expected);
+        }
+        let long = "x".repeat(TOPIC_NAME_BYTES_MAX + 1);
+        assert_eq!(
+            validate_topic_name(&long).unwrap_err(),
+            TopicNameError::TooLong
+        );
+        assert_eq!(
+            TopicNameError::TooLong.to_string(),
+            "topic name is longer than 249 characters"
+        );
     }
 }

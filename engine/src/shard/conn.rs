@@ -2,11 +2,14 @@
 //! responses in request order even when requests are pipelined and complete out of order.
 //!
 //! Owns: the connection's two loops (the reader dispatches; the writer awaits each completion in
-//! turn and writes it), the bound on requests in flight per connection, and closing the
-//! connection on a bad frame or request (logged with the peer and the reason).
+//! turn and writes it), the bound on requests in flight per connection, closing the connection on
+//! a bad frame or request (logged with the peer and the reason), and the connection's
+//! [`ConnContext`] (who is at the other end, on which listener), made once at accept and handed
+//! to every request's dispatch.
 //! Must not: interpret requests, or let one connection's failure reach the shard.
 
 use std::cell::RefCell;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
@@ -20,6 +23,57 @@ use wire::protocol::frame::read_frame;
 use wire::protocol::ProtocolError;
 
 use super::ResponseFrame;
+
+/// The one listener weir has: Kafka's default listener name for plaintext connections.
+pub const PLAINTEXT_LISTENER: &str = "PLAINTEXT";
+
+/// Who sent a request and where: what every handler may know of its connection. Made once per
+/// connection; handlers get it by `Rc`, so adding a field (the TLS session, quotas' client id)
+/// touches this struct and its readers only.
+#[derive(Debug, Clone)]
+pub struct ConnContext {
+    /// The client's address.
+    pub peer: SocketAddr,
+    /// The listener the connection came in on.
+    pub listener: Listener,
+    /// The peer as Kafka reports client hosts (`/127.0.0.1`: "/" and the IP), e.g. in
+    /// DescribeGroups.
+    pub client_host: Rc<str>,
+    /// Who the connection authenticated as; `None` until weir has security (every connection is
+    /// then anonymous), when an authorisation column of the API table checks it before dispatch.
+    pub principal: Option<Principal>,
+}
+
+/// A listener: its name (Kafka's `listeners` names, e.g. `PLAINTEXT`) and local address.
+#[derive(Debug, Clone)]
+pub struct Listener {
+    pub name: &'static str,
+    pub local: SocketAddr,
+}
+
+/// An authenticated identity, as Kafka's `KafkaPrincipal` (`User:alice`). Nothing makes one yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// The principal type (`User`).
+    pub kind: String,
+    pub name: String,
+}
+
+impl ConnContext {
+    /// The context of a plaintext connection from `peer` to `local` (no principal).
+    pub fn plaintext(peer: SocketAddr, local: SocketAddr) -> ConnContext {
+        ConnContext {
+            peer,
+            listener: Listener {
+                name: PLAINTEXT_LISTENER,
+                local,
+            },
+            // Kafka's client host: "/" and the peer's IP address.
+            client_host: format!("/{}", peer.ip()).into(),
+            principal: None,
+        }
+    }
+}
 
 /// Requests dispatched but not yet answered, per connection.
 const IN_FLIGHT_MAX: usize = 64;
@@ -84,16 +138,18 @@ async fn write_frame(out: &mut Half, frame: ResponseFrame) -> std::io::Result<()
 
 /// Serves one connection until the peer closes it or sends something we refuse.
 pub async fn serve<S: Service>(stream: TcpStream, service: Rc<S>, request_bytes_max: usize) {
-    let peer = stream
+    let addrs = stream
         .peer_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_else(|_| "?".into());
-    // Kafka's client host: "/" and the peer's IP address.
-    let client_host: Rc<str> = stream
-        .peer_addr()
-        .map(|a| format!("/{}", a.ip()))
-        .unwrap_or_default()
-        .into();
+        .and_then(|p| Ok((p, stream.local_addr()?)));
+    let cx = match addrs {
+        Ok((peer, local)) => Rc::new(ConnContext::plaintext(peer, local)),
+        Err(e) => {
+            // Only a connection already reset has no peer: there is nobody to answer.
+            tracing::debug!("accepted connection without addresses, closing: {e}");
+            return;
+        }
+    };
+    let peer = cx.peer;
     if let Err(e) = stream.set_nodelay(true) {
         tracing::debug!(%peer, "set_nodelay: {e}");
     }
@@ -103,7 +159,7 @@ pub async fn serve<S: Service>(stream: TcpStream, service: Rc<S>, request_bytes_
     let (tx, rx) = local_channel::new_bounded::<
         glommio::Task<Result<Option<ResponseFrame>, ProtocolError>>,
     >(IN_FLIGHT_MAX);
-    let writer_peer = peer.clone();
+    let writer_peer = peer;
     let writer_task = glommio::spawn_local(async move {
         while let Some(done) = rx.recv().await {
             match done.await {
@@ -130,7 +186,7 @@ pub async fn serve<S: Service>(stream: TcpStream, service: Rc<S>, request_bytes_
                 return;
             }
         };
-        let completion = match service.clone().dispatch(frame, &client_host).await {
+        let completion = match service.clone().dispatch(frame, &cx).await {
             Ok(c) => c,
             Err(e) => {
                 tracing::warn!(%peer, "closing connection: {e}");
@@ -144,4 +200,23 @@ pub async fn serve<S: Service>(stream: TcpStream, service: Rc<S>, request_bytes_
     // The peer closed its side: answer what was already asked, then close.
     drop(tx);
     writer_task.await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_plaintext_context_reports_the_client_host_as_kafka_does() {
+        let cx = ConnContext::plaintext(
+            "10.1.2.3:50000".parse().unwrap(),
+            "127.0.0.1:9092".parse().unwrap(),
+        );
+        assert_eq!(&*cx.client_host, "/10.1.2.3");
+        assert_eq!(cx.listener.name, "PLAINTEXT");
+        assert_eq!(cx.listener.local.port(), 9092);
+        assert!(cx.principal.is_none());
+        let v6 = ConnContext::plaintext("[::1]:1".parse().unwrap(), "[::1]:9092".parse().unwrap());
+        assert_eq!(&*v6.client_host, "/::1");
+    }
 }

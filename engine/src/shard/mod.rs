@@ -15,6 +15,8 @@
 
 pub mod conn;
 
+pub use conn::ConnContext;
+
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::mpsc;
@@ -46,12 +48,12 @@ pub trait Service: Sized + 'static {
     /// The dispatch stage of one request frame: parse it, start its work (locally or on other
     /// shards, in order) and return its completion. An error closes the connection.
     ///
-    /// `client_host` is the connection's peer address as Kafka reports client hosts
-    /// (`/127.0.0.1`), for DescribeGroups.
+    /// `conn` is the connection's context (peer, listener, principal), the same for every
+    /// request of the connection.
     fn dispatch(
         self: Rc<Self>,
         frame: Bytes,
-        client_host: &Rc<str>,
+        conn: &Rc<ConnContext>,
     ) -> LocalBoxFuture<'static, Result<Completion, ProtocolError>>;
     /// Stops the shard's work: called once, after the listener stopped (e.g. closes every log).
     fn shutdown(self: Rc<Self>) -> LocalBoxFuture<'static, ()>;

@@ -1,6 +1,6 @@
 //! The versions weir speaks, and the ApiVersions response.
 //!
-//! Owns the supported-version table (what every handler must accept) and the two ApiVersions
+//! Owns (through the API table, `apis`) what every handler must accept, and the two ApiVersions
 //! rules clients depend on: a request for an ApiVersions version we do not speak is answered in
 //! v0 with UNSUPPORTED_VERSION and the full table (the client then retries with a version from
 //! it), and an ApiVersions v3+ response carries **no tagged fields** — librdkafka 2.0.2 (Debian's
@@ -14,44 +14,13 @@ use super::header::RequestHeader;
 use super::{encode_response, ProtocolError, ResponseFrame};
 use crate::error_code;
 
-/// (API, lowest version, highest version) that weir answers.
-pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
-    // Hand-parsed (protocol::produce). v0–2 are answered for record batches v2 only (older
-    // message formats get UNSUPPORTED_FOR_MESSAGE_FORMAT), because older librdkafka
-    // (1.9.2's source; Debian's kcat with 2.0.2) compresses with gzip, snappy or lz4 only if the
-    // broker's Produce range includes v0: against a 3–9 range it silently sent uncompressed.
-    (ApiKey::Produce, 0, 9),
-    // Hand-encoded response (protocol::fetch); v13+ address topics by id.
-    (ApiKey::Fetch, 4, 12),
-    (ApiKey::ListOffsets, 1, 6),
-    (ApiKey::Metadata, 0, 12),
-    (ApiKey::ApiVersions, 0, 3),
-    (ApiKey::CreateTopics, 2, 7),
-    (ApiKey::InitProducerId, 0, 4),
-    // v6 addresses topics by id.
-    (ApiKey::DeleteTopics, 1, 5),
-    (ApiKey::DescribeConfigs, 1, 4),
-    (ApiKey::DescribeCluster, 0, 1),
-    (ApiKey::CreatePartitions, 0, 3),
-    (ApiKey::AlterConfigs, 0, 2),
-    (ApiKey::IncrementalAlterConfigs, 0, 1),
-    // The classic group protocol (broker::groups). v5+ of FindCoordinator and v9 of
-    // OffsetCommit/OffsetFetch belong to transactions' and KIP-848's protocols. JoinGroup v8 adds
-    // the member's reason (KIP-800, logged), v9 the response's skip_assignment (KIP-814, always
-    // false: a static leader rejoining a Stable group is answered without the member list).
-    (ApiKey::FindCoordinator, 0, 4),
-    (ApiKey::JoinGroup, 0, 9),
-    (ApiKey::SyncGroup, 0, 5),
-    (ApiKey::Heartbeat, 0, 4),
-    (ApiKey::LeaveGroup, 0, 4),
-    (ApiKey::OffsetCommit, 2, 8),
-    (ApiKey::OffsetFetch, 1, 8),
-    // v5 of ListGroups filters by group type (KIP-848); v6 of DescribeGroups adds error messages.
-    (ApiKey::ListGroups, 0, 4),
-    (ApiKey::DescribeGroups, 0, 5),
-    (ApiKey::DeleteGroups, 0, 2),
-    (ApiKey::OffsetDelete, 0, 0),
-];
+/// (API, lowest version, highest version) that weir answers: the API table's (`apis`).
+pub use super::apis::SUPPORTED;
+
+/// ApiVersions' body, left unread: an unsupported version is answered in v0, and v3's client
+/// software name and version are informational.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ApiVersionsBody;
 
 /// The supported range of `key`, if any.
 pub fn supported(key: ApiKey) -> Option<(i16, i16)> {
@@ -66,35 +35,9 @@ pub fn is_supported(key: ApiKey, version: i16) -> bool {
     supported(key).is_some_and(|(min, max)| (min..=max).contains(&version))
 }
 
-/// A short name for logs and errors.
+/// A short name for logs and errors ("other" for an API weir does not answer).
 pub fn api_name(key: ApiKey) -> &'static str {
-    match key {
-        ApiKey::Produce => "Produce",
-        ApiKey::Fetch => "Fetch",
-        ApiKey::ListOffsets => "ListOffsets",
-        ApiKey::Metadata => "Metadata",
-        ApiKey::ApiVersions => "ApiVersions",
-        ApiKey::CreateTopics => "CreateTopics",
-        ApiKey::DeleteTopics => "DeleteTopics",
-        ApiKey::InitProducerId => "InitProducerId",
-        ApiKey::DescribeConfigs => "DescribeConfigs",
-        ApiKey::DescribeCluster => "DescribeCluster",
-        ApiKey::CreatePartitions => "CreatePartitions",
-        ApiKey::AlterConfigs => "AlterConfigs",
-        ApiKey::IncrementalAlterConfigs => "IncrementalAlterConfigs",
-        ApiKey::FindCoordinator => "FindCoordinator",
-        ApiKey::JoinGroup => "JoinGroup",
-        ApiKey::SyncGroup => "SyncGroup",
-        ApiKey::Heartbeat => "Heartbeat",
-        ApiKey::LeaveGroup => "LeaveGroup",
-        ApiKey::OffsetCommit => "OffsetCommit",
-        ApiKey::OffsetFetch => "OffsetFetch",
-        ApiKey::ListGroups => "ListGroups",
-        ApiKey::DescribeGroups => "DescribeGroups",
-        ApiKey::DeleteGroups => "DeleteGroups",
-        ApiKey::OffsetDelete => "OffsetDelete",
-        _ => "other",
-    }
+    super::apis::name_of(key).unwrap_or("other")
 }
 
 /// Answers an ApiVersions request of any version (the body is not needed: v3's client software

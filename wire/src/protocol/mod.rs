@@ -1,4 +1,5 @@
-//! The Kafka wire protocol: frames, request headers, the version table, the hand-written hot paths
+//! The Kafka wire protocol: frames, request headers, the table of APIs (`apis`: versions, body
+//! types, decoders, guards, dispatch), the hand-written hot paths
 //! (the Produce request parser and the Fetch response encoder), the decode entry point
 //! (`request::decode_request`, the one function the broker runs on a request frame's bytes) and
 //! the response frame type.
@@ -11,6 +12,7 @@
 //! coordinator, or panic on any input (everything from the network is fallible).
 
 pub mod api_versions;
+pub mod apis;
 pub mod fetch;
 pub mod frame;
 pub mod guard;

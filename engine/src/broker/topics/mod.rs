@@ -4,25 +4,20 @@
 //! assignment (deterministic: topic hash + partition, modulo shards; recorded in the
 //! coordinator), and making a created topic usable on every shard before answering.
 //! Must not: answer before the topic's logs are open on their owners.
+//!
+//! Layout: one file per API (`create_topics`, `create_partitions`); this file holds topic creation
+//! and growth, shared with Metadata's auto-create and the group coordinator's offsets topic.
 
-use std::collections::{BTreeMap, HashSet};
+mod create_partitions;
+mod create_topics;
+
+use std::collections::BTreeMap;
 use std::rc::Rc;
-
-use futures::FutureExt;
-use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
-use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
-use kafka_protocol::messages::{
-    CreatePartitionsRequest, CreatePartitionsResponse, CreateTopicsRequest, CreateTopicsResponse,
-};
-use kafka_protocol::protocol::StrBytes;
 
 use super::store::{self, PartitionMeta, TopicMeta};
 use super::topic_config::{log_config, validate_topic_name};
 use super::Broker;
-use crate::shard::Completion;
 use wire::error_code as ec;
-use wire::protocol::header::RequestHeader;
-use wire::protocol::{encode_response, ProtocolError};
 
 /// Most partitions one topic may have (a limit on everything).
 const PARTITIONS_MAX: i32 = 10_000;
@@ -98,7 +93,7 @@ impl Broker {
         tracing::info!(topic = name, partitions = count, "partitions added");
         self.install_topic(topic, zxid)
             .await
-            .map_err(|m| CreateError(ec::UNKNOWN_SERVER_ERROR, m))
+            .map_err(|e| CreateError(ec::UNKNOWN_SERVER_ERROR, e.to_string()))
     }
 
     /// Validates and creates a topic; returns it once every shard knows it and its logs are open.
@@ -110,7 +105,8 @@ impl Broker {
         configs: BTreeMap<String, String>,
         validate_only: bool,
     ) -> Result<TopicMeta, CreateError> {
-        validate_topic_name(name).map_err(|m| CreateError(ec::INVALID_TOPIC_EXCEPTION, m))?;
+        validate_topic_name(name)
+            .map_err(|e| CreateError(ec::INVALID_TOPIC_EXCEPTION, e.to_string()))?;
         let partitions = if partitions == -1 {
             self.cfg.num_partitions
         } else {
@@ -129,7 +125,7 @@ impl Broker {
             ));
         }
         log_config(&self.cfg.topic_defaults, &configs)
-            .map_err(|m| CreateError(ec::INVALID_CONFIG, m))?;
+            .map_err(|e| CreateError(ec::INVALID_CONFIG, e.to_string()))?;
         let topic = TopicMeta {
             name: name.to_string(),
             topic_id: uuid::Uuid::new_v4().hyphenated().to_string(),
@@ -156,7 +152,7 @@ impl Broker {
         tracing::info!(topic = name, partitions, "topic created");
         self.install_topic(topic.clone(), 0)
             .await
-            .map_err(|m| CreateError(ec::UNKNOWN_SERVER_ERROR, m))?;
+            .map_err(|e| CreateError(ec::UNKNOWN_SERVER_ERROR, e.to_string()))?;
         Ok(topic)
     }
 }
@@ -170,106 +166,4 @@ fn exists(name: &str) -> CreateError {
 
 fn coord_error(e: store::StoreError) -> CreateError {
     CreateError(ec::REQUEST_TIMED_OUT, e.to_string())
-}
-
-pub(super) fn dispatch_create(
-    b: Rc<Broker>,
-    h: RequestHeader,
-    body: CreateTopicsRequest,
-) -> Result<Completion, ProtocolError> {
-    Ok(async move {
-        let mut seen = HashSet::new();
-        let mut results = Vec::with_capacity(body.topics.len());
-        for t in body.topics {
-            let name = t.name.0.to_string();
-            let mut result = CreatableTopicResult::default().with_name(t.name.clone());
-            let outcome = if !seen.insert(name.clone()) {
-                Err(CreateError(
-                    ec::INVALID_REQUEST,
-                    format!("topic {name:?} is listed twice"),
-                ))
-            } else if !t.assignments.is_empty() {
-                Err(CreateError(
-                    ec::INVALID_REQUEST,
-                    "manual replica assignment is not supported yet".into(),
-                ))
-            } else {
-                let configs = t
-                    .configs
-                    .iter()
-                    .filter_map(|c| {
-                        c.value
-                            .as_ref()
-                            .map(|v| (c.name.to_string(), v.to_string()))
-                    })
-                    .collect();
-                b.create_topic(
-                    &name,
-                    t.num_partitions,
-                    t.replication_factor,
-                    configs,
-                    body.validate_only,
-                )
-                .await
-            };
-            match outcome {
-                Ok(topic) => {
-                    if h.api_version >= 7 {
-                        result = result.with_topic_id(topic.uuid());
-                    }
-                    if h.api_version >= 5 {
-                        result = result
-                            .with_num_partitions(topic.partitions.len() as i32)
-                            .with_replication_factor(1)
-                            .with_configs(Some(Vec::new()));
-                    }
-                }
-                Err(CreateError(code, message)) => {
-                    tracing::info!(topic = %name, code, "CreateTopics refused: {message}");
-                    result = result
-                        .with_error_code(code)
-                        .with_error_message(Some(StrBytes::from_string(message)));
-                }
-            }
-            results.push(result);
-        }
-        let response = CreateTopicsResponse::default().with_topics(results);
-        encode_response(&h, &response).map(Some)
-    }
-    .boxed_local())
-}
-
-pub(super) fn dispatch_create_partitions(
-    b: Rc<Broker>,
-    h: RequestHeader,
-    body: CreatePartitionsRequest,
-) -> Result<Completion, ProtocolError> {
-    Ok(async move {
-        let mut results = Vec::with_capacity(body.topics.len());
-        for t in body.topics {
-            let name = t.name.0.to_string();
-            let outcome = if t.assignments.is_some() {
-                Err(CreateError(
-                    ec::INVALID_REQUEST,
-                    "manual replica assignment is not supported yet".into(),
-                ))
-            } else {
-                b.grow_topic(&name, t.count, body.validate_only).await
-            };
-            let mut result = CreatePartitionsTopicResult::default().with_name(t.name);
-            if let Err(CreateError(code, message)) = outcome {
-                tracing::info!(topic = %name, code, "CreatePartitions refused: {message}");
-                result = result
-                    .with_error_code(code)
-                    .with_error_message(Some(StrBytes::from_string(message)));
-            }
-            results.push(result);
-        }
-        encode_response(
-            &h,
-            &CreatePartitionsResponse::default().with_results(results),
-        )
-        .map(Some)
-    }
-    .boxed_local())
 }

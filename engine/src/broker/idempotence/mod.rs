@@ -22,30 +22,34 @@
 //! Must not: append or wait (the Produce handler does both), or run anywhere but the partition's
 //! owning shard. Transactions are not supported (InitProducerId with a transactional id answers
 //! COORDINATOR_NOT_AVAILABLE).
+//!
+//! Layout: the InitProducerId handler is in `init_producer_id`; this file holds the producer
+//! table, its snapshots and the producer-id blocks.
+
+mod init_producer_id;
 
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use futures::FutureExt;
-use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
-
 use super::{store, Broker};
-use crate::shard::Completion;
 use storage::error::LogError;
 use storage::log::PartitionLog;
 use wire::batch::BatchHeader;
 use wire::error_code as ec;
-use wire::protocol::header::RequestHeader;
-use wire::protocol::{encode_response, ProtocolError};
 
 /// Batches remembered per producer (Kafka's max.in.flight limit for idempotence).
 const RECENT_BATCHES_MAX: usize = 5;
+
 /// Kafka's producer.id.expiration.ms default (one day).
 pub const PRODUCER_ID_EXPIRATION_MS: u64 = 86_400_000;
+
 const SNAPSHOT_SUFFIX: &str = ".snapshot";
+
 const SNAPSHOT_MAGIC: &[u8; 4] = b"WPSS";
+
 const SNAPSHOT_VERSION: u16 = 1;
+
 /// Bytes read per step when replaying the log's tail.
 const REPLAY_CHUNK_BYTES: usize = 1 << 20;
 
@@ -484,35 +488,6 @@ impl Broker {
         ids.start += 1;
         Ok(id)
     }
-}
-
-pub(super) fn dispatch_init(
-    b: Rc<Broker>,
-    h: RequestHeader,
-    body: InitProducerIdRequest,
-) -> Result<Completion, ProtocolError> {
-    Ok(async move {
-        let response = if body.transactional_id.is_some() {
-            // Transactions need a transaction coordinator (a later issue).
-            InitProducerIdResponse::default().with_error_code(ec::COORDINATOR_NOT_AVAILABLE)
-        } else {
-            // Kafka's rule without a transactional id: always a new producer id at epoch 0, also
-            // when the producer asks to bump the epoch of the id it has (KIP-360's epoch bump
-            // after UNKNOWN_PRODUCER_ID or a sequence error): its sequences restart at 0 on every
-            // partition, and the old id's state expires.
-            match b.next_producer_id().await {
-                Ok(id) => InitProducerIdResponse::default()
-                    .with_producer_id(ProducerId(id))
-                    .with_producer_epoch(0),
-                Err(e) => {
-                    tracing::warn!("InitProducerId: {e}");
-                    InitProducerIdResponse::default().with_error_code(ec::COORDINATOR_NOT_AVAILABLE)
-                }
-            }
-        };
-        encode_response(&h, &response).map(Some)
-    }
-    .boxed_local())
 }
 
 #[cfg(test)]

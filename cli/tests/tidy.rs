@@ -37,12 +37,10 @@ const LONG_FILES: &[(&str, usize)] = &[
     ("coord/src/tree.rs", 1205),
     ("coord/src/zk/front.rs", 1718),
     ("coord/src/zk/jute.rs", 1694),
-    ("engine/src/broker/groups/mod.rs", 1451),
     ("kafka-client/src/consumer.rs", 730),
     ("kafka-client/src/producer.rs", 1757),
     ("engine/src/broker/groups/state.rs", 833),
-    ("engine/src/broker/idempotence.rs", 796),
-    ("engine/src/broker/topic_config.rs", 638),
+    ("engine/src/broker/idempotence/mod.rs", 771),
     ("storage/tests/compact.rs", 958),
     ("wire/src/batch.rs", 734),
 ];

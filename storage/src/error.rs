@@ -12,18 +12,10 @@ use wire::batch::BatchError;
 /// Everything that can go wrong in a partition log.
 #[derive(Debug, thiserror::Error)]
 pub enum LogError {
-    /// The bytes are not a well-formed v2 record batch (bad magic, length or CRC).
-    #[error("corrupt record batch at byte {position} of the record set: {reason}")]
-    CorruptMessage { position: usize, reason: String },
-    /// A message set in the pre-0.11 formats (magic 0 or 1): weir stores record batches v2 only.
-    #[error("message format v{magic} at byte {position} of the record set is not supported: weir stores record batches v2 (Kafka clients 0.11 and later)")]
-    UnsupportedMessageFormat { position: usize, magic: i8 },
-    /// A batch larger than the partition's `max.message.bytes`.
-    #[error("record batch of {size} bytes exceeds max.message.bytes = {max}")]
-    MessageTooLarge { size: usize, max: usize },
-    /// A well-formed batch whose contents break a rule (record count, offset deltas, empty batch).
-    #[error("invalid record batch at byte {position} of the record set: {reason}")]
-    InvalidRecord { position: usize, reason: String },
+    /// A record set that breaks Kafka's batch rules (corrupt, legacy format, too large, invalid
+    /// contents): none of it was appended.
+    #[error(transparent)]
+    Batch(#[from] BatchError),
     /// A read below the log start offset or past the log end offset.
     #[error("offset {offset} is out of range [{log_start}, {log_end}]")]
     OffsetOutOfRange {
@@ -84,20 +76,3 @@ impl LogError {
 }
 
 pub type Result<T, E = LogError> = std::result::Result<T, E>;
-
-impl From<BatchError> for LogError {
-    fn from(error: BatchError) -> Self {
-        match error {
-            BatchError::CorruptMessage { position, reason } => {
-                LogError::CorruptMessage { position, reason }
-            }
-            BatchError::UnsupportedMessageFormat { position, magic } => {
-                LogError::UnsupportedMessageFormat { position, magic }
-            }
-            BatchError::MessageTooLarge { size, max } => LogError::MessageTooLarge { size, max },
-            BatchError::InvalidRecord { position, reason } => {
-                LogError::InvalidRecord { position, reason }
-            }
-        }
-    }
-}

@@ -722,7 +722,10 @@ fn a_compacted_log_refuses_records_without_a_key() {
         ]));
         let err = log.append(keyless.clone(), 0).unwrap_err();
         assert!(
-            matches!(err, storage::LogError::InvalidRecord { .. }),
+            matches!(
+                err,
+                storage::LogError::Batch(wire::batch::BatchError::InvalidRecord { .. })
+            ),
             "{err}"
         );
         assert_eq!(log.next_offset(), 0, "nothing of it appended");
@@ -746,7 +749,10 @@ fn a_compacted_log_refuses_records_without_a_key() {
                 .append(compressed(codec, &records, None), 0)
                 .unwrap_err();
             assert!(
-                matches!(err, storage::LogError::InvalidRecord { .. }),
+                matches!(
+                    err,
+                    storage::LogError::Batch(wire::batch::BatchError::InvalidRecord { .. })
+                ),
                 "{codec}: {err}"
             );
             assert!(log
@@ -760,7 +766,10 @@ fn a_compacted_log_refuses_records_without_a_key() {
         wire::batch::reseal(&mut bad);
         let err = log.append(Bytes::from(bad), 0).unwrap_err();
         assert!(
-            matches!(err, storage::LogError::CorruptMessage { .. }),
+            matches!(
+                err,
+                storage::LogError::Batch(wire::batch::BatchError::CorruptMessage { .. })
+            ),
             "{err}"
         );
         assert_eq!(log.next_offset(), 4, "only the keyed batches");

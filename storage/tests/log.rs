@@ -63,9 +63,21 @@ fn a_bad_batch_is_refused_and_nothing_of_its_record_set_is_appended() {
         let mut set = good.to_vec();
         set.extend(&corrupt);
         let err = log.append(Bytes::from(set), 0).unwrap_err();
-        assert!(matches!(err, LogError::CorruptMessage { .. }), "{err}");
+        assert!(
+            matches!(
+                err,
+                LogError::Batch(wire::batch::BatchError::CorruptMessage { .. })
+            ),
+            "{err}"
+        );
         let err = log.append(batch(3, 10, 1000, 0), 0).unwrap_err();
-        assert!(matches!(err, LogError::MessageTooLarge { .. }), "{err}");
+        assert!(
+            matches!(
+                err,
+                LogError::Batch(wire::batch::BatchError::MessageTooLarge { .. })
+            ),
+            "{err}"
+        );
         assert_eq!(log.next_offset(), 0, "no offsets were assigned");
         log.append_and_wait(good.clone(), 0, Watermark::Written)
             .await
@@ -443,7 +455,13 @@ fn set_config_changes_rolls_limits_retention_and_flushing_of_an_open_log() {
         assert_eq!(log.log_start_offset(), 24);
         // max.message.bytes applies to the next append.
         let err = log.append(batch(9, 4, 1000, 1_000), 0).unwrap_err();
-        assert!(matches!(err, LogError::MessageTooLarge { .. }), "{err}");
+        assert!(
+            matches!(
+                err,
+                LogError::Batch(wire::batch::BatchError::MessageTooLarge { .. })
+            ),
+            "{err}"
+        );
         // flush.ms set on a log with unsynced data and no waiter: the flusher re-plans.
         log.set_config(mib_config());
         let last = log

@@ -14,10 +14,7 @@ pub trait KafkaCode {
 impl KafkaCode for LogError {
     fn kafka_code(&self) -> i16 {
         match self {
-            LogError::CorruptMessage { .. } => error_code::CORRUPT_MESSAGE,
-            LogError::MessageTooLarge { .. } => error_code::MESSAGE_TOO_LARGE,
-            LogError::UnsupportedMessageFormat { .. } => error_code::UNSUPPORTED_FOR_MESSAGE_FORMAT,
-            LogError::InvalidRecord { .. } => error_code::INVALID_RECORD,
+            LogError::Batch(e) => e.kafka_code(),
             LogError::OffsetOutOfRange { .. } => error_code::OFFSET_OUT_OF_RANGE,
             // Backpressure (the disk is behind): retriable, as a Kafka producer sees a slow broker.
             LogError::PendingFull { .. } => error_code::REQUEST_TIMED_OUT,

@@ -55,6 +55,7 @@ use crate::segment::Segment;
 use crate::tail::TailCache;
 use notify::{Notify, Waiter};
 use pending::{Pending, PendingQueue};
+use wire::batch::BatchError;
 use wire::batch::{self, BatchSpan};
 
 pub use read::LogRead;
@@ -524,28 +525,30 @@ fn refuse_keyless(records: &[u8], spans: &[BatchSpan]) -> Result<()> {
                 crate::compact::DECOMPRESSED_BATCH_MAX,
             )
             .map(std::borrow::Cow::Owned)
-            .map_err(|e| LogError::CorruptMessage {
-                position: span.position,
-                reason: e.to_string(),
-            })?,
-            Err(e) => {
-                return Err(LogError::CorruptMessage {
+            .map_err(|e| {
+                LogError::from(BatchError::CorruptMessage {
                     position: span.position,
                     reason: e.to_string(),
                 })
+            })?,
+            Err(e) => {
+                return Err(LogError::from(BatchError::CorruptMessage {
+                    position: span.position,
+                    reason: e.to_string(),
+                }))
             }
         };
         let Some(views) = batch::records_in(&plain, header.records_count) else {
-            return Err(LogError::CorruptMessage {
+            return Err(LogError::from(BatchError::CorruptMessage {
                 position: span.position,
                 reason: "the records do not decode".into(),
-            });
+            }));
         };
         if views.iter().any(|r| r.key.is_none()) {
-            return Err(LogError::InvalidRecord {
+            return Err(LogError::from(BatchError::InvalidRecord {
                 position: span.position,
                 reason: "a compacted topic cannot accept a record without a key".into(),
-            });
+            }));
         }
     }
     Ok(())

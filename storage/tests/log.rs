@@ -3,12 +3,9 @@
 
 mod common;
 
-use std::cell::Cell;
-use std::rc::Rc;
-
 use bytes::Bytes;
 use common::{batch, in_temp_dir, stamped};
-use storage::{Clock, LogConfig, LogError, PartitionLog, Watermark};
+use storage::{Clock, LogConfig, LogError, ManualClock, PartitionLog, Watermark};
 
 /// Segments of 1 MiB, so preallocation stays small.
 fn mib_config() -> LogConfig {
@@ -99,7 +96,7 @@ fn a_bad_batch_is_refused_and_nothing_of_its_record_set_is_appended() {
 #[test]
 fn segments_roll_on_size_and_time_and_cold_reads_cross_them() {
     in_temp_dir(|path| async move {
-        let now = Rc::new(Cell::new(1_000_000i64));
+        let now = ManualClock::new(1_000_000i64);
         let clock = Clock::Manual(now.clone());
         let config = LogConfig {
             segment_ms: 60_000,
@@ -260,7 +257,7 @@ fn tail_caches_of_one_shard_share_a_budget_and_release_it_on_close() {
 #[test]
 fn retention_deletes_whole_old_segments_and_moves_the_log_start() {
     in_temp_dir(|path| async move {
-        let now = Rc::new(Cell::new(10_000_000i64));
+        let now = ManualClock::new(10_000_000i64);
         let config = LogConfig {
             retention_ms: Some(3_600_000),
             retention_bytes: Some(150 << 10),
@@ -682,7 +679,7 @@ fn segment_ms_keeps_counting_across_a_restart() {
 #[test]
 fn set_config_changes_rolls_limits_retention_and_flushing_of_an_open_log() {
     in_temp_dir(|path| async move {
-        let now = Rc::new(Cell::new(10_000_000i64));
+        let now = ManualClock::new(10_000_000i64);
         let log = PartitionLog::open(&path, mib_config(), Clock::Manual(now.clone()))
             .await
             .unwrap();

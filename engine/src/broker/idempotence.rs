@@ -424,8 +424,9 @@ impl Reader<'_> {
     }
 }
 
-/// Wall-clock time in ms (batch timestamps are compared with it for expiration).
-pub(super) fn now_ms() -> i64 {
+/// Wall-clock time in ms, for the tests' batch timestamps (the broker reads `BrokerConfig::clock`).
+#[cfg(test)]
+fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)

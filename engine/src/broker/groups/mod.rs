@@ -182,7 +182,7 @@ pub(super) fn start_timer(b: &Rc<Broker>) -> glommio::Task<()> {
         loop {
             glommio::timer::sleep(TICK).await;
             let Some(b) = weak.upgrade() else { return };
-            let now_ms = storage::config::Clock::System.now_ms();
+            let now_ms = b.cfg.clock.now_ms();
             b.groups.tick(Instant::now(), now_ms);
             write_group_metadata(&b, now_ms);
         }
@@ -265,7 +265,7 @@ async fn write_emptied_group(b: &Broker, group: &str) {
     let meta = b.groups.with_existing(group, |g| {
         (g.meta_dirty && g.members.is_empty()).then(|| {
             g.meta_dirty = false;
-            group_meta(g, storage::config::Clock::System.now_ms())
+            group_meta(g, b.cfg.clock.now_ms())
         })
     });
     let Some(Some(meta)) = meta else { return };
@@ -286,7 +286,7 @@ pub(super) fn start_expiry(b: &Rc<Broker>) -> glommio::Task<()> {
         loop {
             glommio::timer::sleep(period).await;
             let Some(b) = weak.upgrade() else { return };
-            expire_offsets(&b, storage::config::Clock::System.now_ms()).await;
+            expire_offsets(&b, b.cfg.clock.now_ms()).await;
         }
     })
 }
@@ -769,7 +769,7 @@ async fn commit(
     if accepted.is_empty() {
         return codes;
     }
-    let now = storage::config::Clock::System.now_ms();
+    let now = c.cfg.clock.now_ms();
     let batch = offsets::commit_batch(&group, &accepted, now);
     let keys: Vec<(String, i32)> = accepted.iter().map(|(t, p, _)| (t.clone(), *p)).collect();
     let appended = |at| c.groups.with(&group, |g| g.commit_appended(&keys, at));
@@ -832,7 +832,7 @@ async fn delete_offsets(
     if deleted.is_empty() && !group_tombstone {
         return Ok(());
     }
-    let now = storage::config::Clock::System.now_ms();
+    let now = c.cfg.clock.now_ms();
     let keys: Vec<(String, i32)> = deleted.iter().map(|(k, _)| k.clone()).collect();
     let batch = offsets::tombstone_batch(group, &keys, group_tombstone, now);
     // Commits of these keys appended before the tombstones must not land in memory after it.
@@ -1090,7 +1090,7 @@ pub(super) fn dispatch_offset_commit(
 ) -> Result<Completion, ProtocolError> {
     Ok(async move {
         let group = body.group_id.to_string();
-        let now = storage::config::Clock::System.now_ms();
+        let now = b.cfg.clock.now_ms();
         let requested: Vec<(String, i32, Committed)> = body
             .topics
             .iter()

@@ -424,8 +424,7 @@ impl Reader<'_> {
     }
 }
 
-/// Wall-clock time in ms, for the tests' batch timestamps (the broker reads `BrokerConfig::clock`).
-#[cfg(test)]
+#[cfg(test)] // the tests' batch timestamps (the broker reads `BrokerConfig::clock`)
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

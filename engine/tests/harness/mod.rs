@@ -15,6 +15,8 @@
 //! time per test process (`ONE_AT_A_TIME`).
 #![allow(dead_code)]
 
+pub mod groups;
+
 use std::net::SocketAddr;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};

@@ -26,7 +26,7 @@ const LONG_FILES: &[(&str, usize)] = &[
     ("bench/src/log_bench.rs", 814),
     ("bench/src/report.rs", 649),
     ("bench/src/zk_load.rs", 1036),
-    ("cli/tests/consumer_groups.rs", 1295),
+    ("cli/tests/consumer_groups.rs", 1038),
     ("cli/tests/coord_cluster.rs", 610),
     ("cli/tests/kafka_clients.rs", 647),
     ("coord/src/client.rs", 837),

@@ -5,6 +5,9 @@
 //! rebalance (members commit synchronously after each poll); committed offsets survive a SIGTERM
 //! restart and a kill -9; a restarted member resumes from its commit.
 //!
+//! The group protocol's error codes and offsets expiry are tested in-process, request by request,
+//! in `engine/tests/groups.rs`; these are the real-client conformance layer.
+//!
 //! Client code: `tests/clients/groups.py` (kafka-python, confluent-kafka, and the producer and
 //! committed-offset reader) and `tests/clients/kafkajs_groups.js` (kafkajs members).
 
@@ -348,161 +351,8 @@ fn confluent_kafka_group_rebalances_commits_and_resumes_across_restarts() {
     group_scenario("confluent");
 }
 
-// ---- the raw protocol: generation and member fencing --------------------------------------
-
-fn put_str(b: &mut Vec<u8>, s: &str) {
-    b.extend_from_slice(&(s.len() as i16).to_be_bytes());
-    b.extend_from_slice(s.as_bytes());
-}
-
-/// A response body reader (after the correlation id).
-struct Resp(Vec<u8>, usize);
-
-impl Resp {
-    fn new(frame: Option<Vec<u8>>) -> Resp {
-        let frame = frame.expect("a response, not a closed connection");
-        Resp(frame, 4)
-    }
-    fn take(&mut self, n: usize) -> &[u8] {
-        let s = &self.0[self.1..self.1 + n];
-        self.1 += n;
-        s
-    }
-    fn i16(&mut self) -> i16 {
-        i16::from_be_bytes(self.take(2).try_into().expect("2 bytes"))
-    }
-    fn i32(&mut self) -> i32 {
-        i32::from_be_bytes(self.take(4).try_into().expect("4 bytes"))
-    }
-    fn i64(&mut self) -> i64 {
-        i64::from_be_bytes(self.take(8).try_into().expect("8 bytes"))
-    }
-    fn string(&mut self) -> String {
-        let n = self.i16().max(0) as usize;
-        String::from_utf8_lossy(self.take(n)).into_owned()
-    }
-}
-
-const GROUP: &str = "fenced";
-
-/// JoinGroup v0 → (error, generation, member id).
-fn join(s: &mut std::net::TcpStream, member: &str) -> (i16, i32, String) {
-    let mut b = support::header(11, 0, 1);
-    put_str(&mut b, GROUP);
-    b.extend_from_slice(&10_000i32.to_be_bytes());
-    put_str(&mut b, member);
-    put_str(&mut b, "consumer");
-    b.extend_from_slice(&1i32.to_be_bytes());
-    put_str(&mut b, "range");
-    b.extend_from_slice(&2i32.to_be_bytes());
-    b.extend_from_slice(b"md");
-    let mut r = Resp::new(support::roundtrip(s, &b));
-    let (error, generation) = (r.i16(), r.i32());
-    let (_protocol, _leader, member_id) = (r.string(), r.string(), r.string());
-    (error, generation, member_id)
-}
-
-/// SyncGroup v0 from the leader (no assignments) → error.
-fn sync(s: &mut std::net::TcpStream, generation: i32, member: &str) -> i16 {
-    let mut b = support::header(14, 0, 2);
-    put_str(&mut b, GROUP);
-    b.extend_from_slice(&generation.to_be_bytes());
-    put_str(&mut b, member);
-    b.extend_from_slice(&0i32.to_be_bytes());
-    Resp::new(support::roundtrip(s, &b)).i16()
-}
-
-/// Heartbeat v0 → error.
-fn heartbeat(s: &mut std::net::TcpStream, generation: i32, member: &str) -> i16 {
-    let mut b = support::header(12, 0, 3);
-    put_str(&mut b, GROUP);
-    b.extend_from_slice(&generation.to_be_bytes());
-    put_str(&mut b, member);
-    Resp::new(support::roundtrip(s, &b)).i16()
-}
-
-/// OffsetCommit v2 of orders-0 → the partition's error.
-fn commit(s: &mut std::net::TcpStream, generation: i32, member: &str, offset: i64) -> i16 {
-    let mut b = support::header(8, 2, 4);
-    put_str(&mut b, GROUP);
-    b.extend_from_slice(&generation.to_be_bytes());
-    put_str(&mut b, member);
-    b.extend_from_slice(&(-1i64).to_be_bytes());
-    b.extend_from_slice(&1i32.to_be_bytes());
-    put_str(&mut b, "orders");
-    b.extend_from_slice(&1i32.to_be_bytes());
-    b.extend_from_slice(&0i32.to_be_bytes());
-    b.extend_from_slice(&offset.to_be_bytes());
-    put_str(&mut b, "");
-    let mut r = Resp::new(support::roundtrip(s, &b));
-    assert_eq!(r.i32(), 1, "one topic");
-    r.string();
-    assert_eq!(r.i32(), 1, "one partition");
-    assert_eq!(r.i32(), 0, "partition 0");
-    r.i16()
-}
-
-/// OffsetFetch v1 of orders-0 → the committed offset.
-fn fetch_committed(s: &mut std::net::TcpStream) -> i64 {
-    let mut b = support::header(9, 1, 5);
-    put_str(&mut b, GROUP);
-    b.extend_from_slice(&1i32.to_be_bytes());
-    put_str(&mut b, "orders");
-    b.extend_from_slice(&1i32.to_be_bytes());
-    b.extend_from_slice(&0i32.to_be_bytes());
-    let mut r = Resp::new(support::roundtrip(s, &b));
-    assert_eq!(r.i32(), 1, "one topic");
-    r.string();
-    assert_eq!(r.i32(), 1, "one partition");
-    assert_eq!(r.i32(), 0, "partition 0");
-    let offset = r.i64();
-    r.string();
-    assert_eq!(r.i16(), 0, "partition error");
-    offset
-}
-
-use wire::error_code::{ILLEGAL_GENERATION, REBALANCE_IN_PROGRESS, UNKNOWN_MEMBER_ID};
-
-#[test]
-fn stale_generation_and_unknown_member_commits_are_rejected() {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let broker = start(&tmp.path().join("data"), "fencing");
-    let mut a = broker.connect();
-    let (code, gen1, member_a) = join(&mut a, "");
-    assert_eq!((code, gen1), (0, 1), "the first member's join");
-    assert_eq!(sync(&mut a, gen1, &member_a), 0);
-    assert_eq!(commit(&mut a, gen1, &member_a, 7), 0);
-    assert_eq!(fetch_committed(&mut a), 7);
-
-    // A second member joins: a rebalance; the first learns it from its heartbeat and rejoins.
-    let addr = broker.addr.clone();
-    let second = std::thread::spawn(move || {
-        let mut b = std::net::TcpStream::connect(addr).expect("connect");
-        b.set_read_timeout(Some(Duration::from_secs(30)))
-            .expect("timeout");
-        join(&mut b, "")
-    });
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while heartbeat(&mut a, gen1, &member_a) != REBALANCE_IN_PROGRESS {
-        assert!(Instant::now() < deadline, "no rebalance announced");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let (code, gen2, again) = join(&mut a, &member_a);
-    assert_eq!((code, again.as_str()), (0, member_a.as_str()));
-    let (code_b, gen_b, _member_b) = second.join().expect("second member");
-    assert_eq!((code_b, gen_b), (0, gen2));
-    assert!(gen2 > gen1);
-
-    // The old generation is fenced; so is a member the group does not know.
-    assert_eq!(commit(&mut a, gen1, &member_a, 9), ILLEGAL_GENERATION);
-    assert_eq!(heartbeat(&mut a, gen1, &member_a), ILLEGAL_GENERATION);
-    assert_eq!(commit(&mut a, gen2, "nobody", 9), UNKNOWN_MEMBER_ID);
-    assert_eq!(fetch_committed(&mut a), 7, "refused commits change nothing");
-    assert_eq!(sync(&mut a, gen2, &member_a), 0);
-    assert_eq!(commit(&mut a, gen2, &member_a, 11), 0);
-    assert_eq!(fetch_committed(&mut a), 11);
-    broker.stop();
-}
+// The raw protocol's generation and member fencing (ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID,
+// REBALANCE_IN_PROGRESS) is tested in-process: engine/tests/groups.rs.
 
 // ---- `weir group list|describe` -------------------------------------------------------------
 
@@ -653,7 +503,8 @@ fn consume_all_and_leave(
 }
 
 /// DeleteGroups (kafka-python's and confluent-kafka's admin clients) and OffsetDelete
-/// (kafka-python): a group with a member is NON_EMPTY_GROUP, an unknown one GROUP_ID_NOT_FOUND;
+/// (kafka-python), as the clients see them (every code, exactly, is in engine/tests/groups.rs):
+/// a group with a member is NON_EMPTY_GROUP, an unknown one GROUP_ID_NOT_FOUND;
 /// OffsetDelete of the topic the member subscribes to is GROUP_SUBSCRIBED_TO_TOPIC, of another
 /// topic deletes those offsets only; an Empty group is deleted. Both deletions survive a kill -9.
 #[test]
@@ -722,29 +573,7 @@ fn delete_groups_and_offsets_with_kafka_semantics_across_a_restart() {
         PARTITIONS,
         "{out}"
     );
-    let out = groups_py(
-        &broker,
-        &["delete-offsets", &broker.addr, "nope", dropped, "6"],
-    );
-    assert_eq!(out.trim(), "error GroupIdNotFoundError");
-    // Partitions 6 and 7 of a 6-partition topic, and a topic that does not exist.
-    let out = groups_py(
-        &broker,
-        &["delete-offsets", &broker.addr, "busy", dropped, "8"],
-    );
-    assert!(
-        out.lines().any(|l| l == "6 UnknownTopicOrPartitionError"),
-        "{out}"
-    );
-    assert!(
-        out.lines().any(|l| l == "7 UnknownTopicOrPartitionError"),
-        "{out}"
-    );
-    let out = groups_py(
-        &broker,
-        &["delete-offsets", &broker.addr, "busy", "no-such-topic", "1"],
-    );
-    assert_eq!(out.trim(), "0 UnknownTopicOrPartitionError");
+    // The rest of the codes (an unknown group, partitions or topic) are in engine/tests/groups.rs.
     let out = groups_py(
         &broker,
         &["delete-groups", "confluent", &broker.addr, "gone"],
@@ -794,94 +623,8 @@ fn delete_groups_and_offsets_with_kafka_semantics_across_a_restart() {
     broker.stop();
 }
 
-// ---- offsets.retention.minutes -------------------------------------------------------------
-
-/// offsets.retention.minutes = 1 (checked every 500 ms): the committed offsets of a group that
-/// has been empty for a minute expire (not before), as tombstones that survive a restart; a
-/// group whose member stays keeps its offsets.
-#[test]
-fn offsets_of_an_empty_group_expire_after_offsets_retention_minutes() {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let data = tmp.path().join("data");
-    let d = data.to_str().expect("utf-8 path");
-    let args = [
-        "--data-dir",
-        d,
-        "--shards",
-        "2",
-        "--log-segment-bytes",
-        "8388608",
-        "--kafka-addr",
-        "127.0.0.1:0",
-        "--offsets-retention-minutes",
-        "1",
-        "--offsets-retention-check-interval-ms",
-        "500",
-    ];
-    let broker = ServeProcess::start(&data.with_extension("expiry.stderr"), &args);
-    let topic = "expiring";
-    produce(&broker, topic, 0, 60);
-    let at_end = vec![10i64; PARTITIONS];
-    let nothing = vec![-1i64; PARTITIONS];
-
-    let stays = Member::start(
-        tmp.path(),
-        "stays",
-        "kafka-python",
-        &broker.addr,
-        "stays",
-        topic,
-    );
-    consume_all_and_leave(tmp.path(), &broker, "leaves", "leaves", topic, 60);
-    let emptied = Instant::now();
-    wait_until("stays consumes 60 records", &broker, || {
-        stays.values().len() >= 60
-    });
-    wait_until("stays commits at the end", &broker, || {
-        committed(&broker, "kafka-python", "stays", topic) == at_end
-    });
-    assert_eq!(committed(&broker, "kafka-python", "leaves", topic), at_end);
-
-    let deadline = emptied + Duration::from_secs(60) + LIMIT;
-    while committed(&broker, "kafka-python", "leaves", topic) != nothing {
-        assert!(
-            Instant::now() < deadline,
-            "offsets never expired\n{}",
-            broker.log()
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    }
-    let after = emptied.elapsed();
-    // Left with no offsets, the Empty group itself is removed (with a group tombstone); the
-    // group with a member is still listed (so an empty listing does not pass).
-    wait_until("the expired group is removed", &broker, || {
-        let listed = weir_group(&broker, &["list"]);
-        row(&listed, "leaves").is_none() && row(&listed, "stays").is_some()
-    });
-    // The group became empty at most a tick (100 ms) after its member's LeaveGroup returned.
-    assert!(
-        after >= Duration::from_secs(59),
-        "expired after only {after:?}"
-    );
-    assert_eq!(
-        committed(&broker, "kafka-python", "stays", topic),
-        at_end,
-        "a group with a member keeps its offsets"
-    );
-    stays.leave();
-    broker.stop();
-    let broker = ServeProcess::start(&data.with_extension("expiry2.stderr"), &args);
-    assert_eq!(
-        committed(&broker, "kafka-python", "leaves", topic),
-        nothing,
-        "expired offsets stay expired after a restart"
-    );
-    let listed = weir_group(&broker, &["list"]);
-    assert_eq!(row(&listed, "leaves"), None, "{listed}");
-    assert!(row(&listed, "stays").is_some(), "{listed}");
-    assert_eq!(committed(&broker, "kafka-python", "stays", topic), at_end);
-    broker.stop();
-}
+// offsets.retention.minutes (expiry of an Empty group's offsets by the broker's clock) is tested
+// in-process with a manual clock: engine/tests/groups.rs.
 
 // ---- static membership (KIP-345) -----------------------------------------------------------
 

@@ -2,8 +2,8 @@
 //!
 //! Owns defaults and units. Must not parse files or flags: the CLI maps Kafka's names onto this.
 
-use std::cell::Cell;
-use std::rc::Rc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// How one partition log stores, rolls, flushes and retires data.
@@ -98,7 +98,7 @@ impl Default for LogConfig {
 pub enum Clock {
     #[default]
     System,
-    Manual(Rc<Cell<i64>>),
+    Manual(ManualClock),
 }
 
 impl Clock {
@@ -109,5 +109,30 @@ impl Clock {
                 .map_or(0, |d| d.as_millis() as i64),
             Clock::Manual(now) => now.get(),
         }
+    }
+}
+
+/// A clock a test moves by hand: wall-clock milliseconds shared by every clone, on any thread
+/// (a broker's shards each read it on their own thread).
+#[derive(Debug, Clone, Default)]
+pub struct ManualClock(Arc<AtomicI64>);
+
+impl ManualClock {
+    pub fn new(now_ms: i64) -> Self {
+        ManualClock(Arc::new(AtomicI64::new(now_ms)))
+    }
+
+    pub fn get(&self) -> i64 {
+        self.0.load(Ordering::SeqCst)
+    }
+
+    pub fn set(&self, now_ms: i64) {
+        self.0.store(now_ms, Ordering::SeqCst);
+    }
+
+    /// Moves the clock forward by `ms` (a clock never goes back).
+    pub fn advance(&self, ms: i64) {
+        assert!(ms >= 0, "a manual clock moves forward only ({ms} ms)");
+        self.0.fetch_add(ms, Ordering::SeqCst);
     }
 }

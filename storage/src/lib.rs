@@ -20,7 +20,7 @@ mod segment;
 pub mod tail;
 
 pub use compact::CompactionOutcome;
-pub use config::{Clock, LogConfig};
+pub use config::{Clock, LogConfig, ManualClock};
 pub use error::{LogError, Result};
 pub use log::{AppendInfo, LogRead, PartitionLog, RetentionOutcome, Watermark};
 pub use tail::LogBytes;

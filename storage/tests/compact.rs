@@ -4,33 +4,16 @@
 
 mod common;
 
-use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::rc::Rc;
 
 use bytes::Bytes;
-use common::in_temp_dir;
-use storage::{Clock, LogConfig, PartitionLog, Watermark};
+use common::{compact_config, in_temp_dir};
+use storage::{Clock, LogConfig, ManualClock, PartitionLog, Watermark};
 use wire::batch::{
     encode_batch, record_views, records_in, scan_batch, BatchHeader, Record, Scanned, HEADER_LEN,
 };
 use wire::codec::{self, Codec};
-
-/// Small segments without preallocation; compact only, every pass due.
-fn compact_config() -> LogConfig {
-    LogConfig {
-        segment_bytes: 4 << 10,
-        preallocate: false,
-        index_interval_bytes: 512,
-        tail_cache_bytes: 64 << 10,
-        write_bytes_max: 16 << 10,
-        cleanup_delete: false,
-        cleanup_compact: true,
-        min_cleanable_dirty_ratio_ppm: 0,
-        ..LogConfig::default()
-    }
-}
 
 /// Opens the log at `path` (test set-up: any error fails the test).
 async fn open_log(path: &Path, config: LogConfig, clock: Clock) -> PartitionLog {
@@ -182,7 +165,7 @@ fn compaction_keeps_the_latest_value_of_each_key_at_its_offset() {
 #[test]
 fn tombstones_go_after_delete_retention_ms_and_the_active_segment_is_never_cleaned() {
     in_temp_dir(|path| async move {
-        let now = Rc::new(Cell::new(1_000_000i64));
+        let now = ManualClock::new(1_000_000i64);
         let config = LogConfig {
             delete_retention_ms: 60_000,
             ..compact_config()
@@ -230,7 +213,7 @@ fn tombstones_go_after_delete_retention_ms_and_the_active_segment_is_never_clean
 #[test]
 fn min_compaction_lag_and_the_dirty_ratio_hold_compaction_back() {
     in_temp_dir(|path| async move {
-        let now = Rc::new(Cell::new(5_000_000i64));
+        let now = ManualClock::new(5_000_000i64);
         let config = LogConfig {
             min_compaction_lag_ms: 10_000,
             min_cleanable_dirty_ratio_ppm: 500_000,
@@ -263,7 +246,7 @@ fn min_compaction_lag_and_the_dirty_ratio_hold_compaction_back() {
 #[test]
 fn max_compaction_lag_cleans_old_dirty_data_whatever_the_ratio_and_rolls() {
     in_temp_dir(|path| async move {
-        let now = Rc::new(Cell::new(50_000_000i64));
+        let now = ManualClock::new(50_000_000i64);
         let config = LogConfig {
             min_cleanable_dirty_ratio_ppm: 900_000,
             max_compaction_lag_ms: 100_000,
@@ -310,7 +293,7 @@ fn max_compaction_lag_cleans_old_dirty_data_whatever_the_ratio_and_rolls() {
 #[test]
 fn an_unreadable_compressed_batch_is_kept_whole_and_then_tombstones_stay() {
     in_temp_dir(|path| async move {
-        let now = Rc::new(Cell::new(20_000_000i64));
+        let now = ManualClock::new(20_000_000i64);
         let compact = LogConfig {
             delete_retention_ms: 1_000,
             ..compact_config()
@@ -480,7 +463,7 @@ async fn decoded(log: &PartitionLog) -> Decoded {
 fn compressed_batches_are_filtered_and_recompressed_with_their_codec() {
     for codec in [Codec::Gzip, Codec::Snappy, Codec::Lz4, Codec::Zstd] {
         in_temp_dir(move |path| async move {
-            let now = Rc::new(Cell::new(10_000_000i64));
+            let now = ManualClock::new(10_000_000i64);
             let config = LogConfig {
                 delete_retention_ms: 60_000,
                 ..compact_config()

@@ -8,7 +8,7 @@ mod common;
 use std::path::Path;
 
 use bytes::Bytes;
-use common::{batch, in_temp_dir, stamped};
+use common::{batch, compact_config, in_temp_dir, stamped};
 use futures::future::join_all;
 use storage::failpoint::{self, fail_after, fail_next, fail_next_matching, hits};
 use storage::{Clock, LogConfig, LogError, PartitionLog, Watermark};
@@ -283,21 +283,6 @@ fn a_failed_seal_at_close_is_reported_and_the_reopen_finds_all_data() {
 }
 
 // ---- compaction ----
-
-/// Small segments without preallocation; compact only, every pass due (as tests/compact.rs).
-fn compact_config() -> LogConfig {
-    LogConfig {
-        segment_bytes: 4 << 10,
-        preallocate: false,
-        index_interval_bytes: 512,
-        tail_cache_bytes: 64 << 10,
-        write_bytes_max: 16 << 10,
-        cleanup_delete: false,
-        cleanup_compact: true,
-        min_cleanable_dirty_ratio_ppm: 0,
-        ..LogConfig::default()
-    }
-}
 
 /// Eight keys, 25 values each, one record per batch, durable: one pass merges one group.
 async fn fill(log: &PartitionLog) {

@@ -3,12 +3,9 @@
 
 mod common;
 
-use std::cell::Cell;
-use std::rc::Rc;
-
 use bytes::Bytes;
-use common::{batch, durable_within, in_temp_dir, mib_config, small_config, stamped};
-use storage::{Clock, LogConfig, LogError, PartitionLog, Watermark};
+use common::{batch, durable_within, fill, in_temp_dir, mib_config, small_config, stamped};
+use storage::{Clock, LogConfig, LogError, ManualClock, PartitionLog, Watermark};
 
 #[test]
 fn appended_batches_read_back_byte_identical_with_assigned_offsets() {
@@ -93,7 +90,7 @@ fn a_bad_batch_is_refused_and_nothing_of_its_record_set_is_appended() {
 #[test]
 fn segments_roll_on_size_and_time_and_cold_reads_cross_them() {
     in_temp_dir(|path| async move {
-        let now = Rc::new(Cell::new(1_000_000i64));
+        let now = ManualClock::new(1_000_000i64);
         let clock = Clock::Manual(now.clone());
         let config = LogConfig {
             segment_ms: 60_000,
@@ -184,19 +181,6 @@ fn recent_data_is_served_from_the_tail_cache_without_disk_reads() {
     });
 }
 
-/// Appends about `mib` MiB (batches of 2 × 30 KB records) and waits until written.
-async fn fill(log: &PartitionLog, tag: u64, mib: usize) -> u64 {
-    let mut last = 0;
-    for i in 0..(mib * (1 << 20) / 60_000) as u64 {
-        last = log
-            .append(batch(tag * 10_000 + i, 2, 30_000, 0), 0)
-            .unwrap()
-            .last_offset;
-    }
-    log.wait(last, Watermark::Written).await.unwrap();
-    last
-}
-
 #[test]
 fn tail_caches_of_one_shard_share_a_budget_and_release_it_on_close() {
     in_temp_dir(|path| async move {
@@ -254,7 +238,7 @@ fn tail_caches_of_one_shard_share_a_budget_and_release_it_on_close() {
 #[test]
 fn retention_deletes_whole_old_segments_and_moves_the_log_start() {
     in_temp_dir(|path| async move {
-        let now = Rc::new(Cell::new(10_000_000i64));
+        let now = ManualClock::new(10_000_000i64);
         let config = LogConfig {
             retention_ms: Some(3_600_000),
             retention_bytes: Some(150 << 10),
@@ -415,7 +399,7 @@ fn segment_ms_keeps_counting_across_a_restart() {
 #[test]
 fn set_config_changes_rolls_limits_retention_and_flushing_of_an_open_log() {
     in_temp_dir(|path| async move {
-        let now = Rc::new(Cell::new(10_000_000i64));
+        let now = ManualClock::new(10_000_000i64);
         let log = PartitionLog::open(&path, mib_config(), Clock::Manual(now.clone()))
             .await
             .unwrap();

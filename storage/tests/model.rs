@@ -3,12 +3,9 @@
 
 mod common;
 
-use std::cell::Cell;
-use std::rc::Rc;
-
 use common::{batch, in_temp_dir, stamped};
 use proptest::prelude::*;
-use storage::{Clock, LogConfig, LogError, PartitionLog, Watermark};
+use storage::{Clock, LogConfig, LogError, ManualClock, PartitionLog, Watermark};
 
 #[derive(Debug, Clone)]
 enum Op {
@@ -113,8 +110,8 @@ async fn check_read(log: &PartitionLog, model: &[ModelBatch], at: f64, max_bytes
 }
 
 async fn exercise(dir: std::path::PathBuf, ops: Vec<Op>, tail_cache_bytes: usize) {
-    let now = Rc::new(Cell::new(1_000_000i64));
-    let open = |now: Rc<Cell<i64>>| {
+    let now = ManualClock::new(1_000_000i64);
+    let open = |now: ManualClock| {
         PartitionLog::open(dir.clone(), config(tail_cache_bytes), Clock::Manual(now))
     };
     let mut log = open(now.clone()).await.unwrap();

@@ -77,6 +77,10 @@ pub struct BrokerConfig {
     /// `offsets.topic.segment.bytes`: segment.bytes of `__consumer_offsets` when it is created
     /// (Kafka's default is 100 MiB; weir's 16 MiB, since each partition preallocates a segment).
     pub offsets_topic_segment_bytes: u64,
+    /// The wall clock the broker reads for time-based rules (retention, segment.ms, producer
+    /// expiry, commit timestamps and offsets retention); tests pass `Clock::Manual`. Session
+    /// timeouts and fetch waits still use the monotonic clock.
+    pub clock: Clock,
 }
 
 impl BrokerConfig {
@@ -95,6 +99,7 @@ impl BrokerConfig {
             offsets_retention_minutes: 10_080,
             offsets_retention_check_interval_ms: 600_000,
             offsets_topic_segment_bytes: 16 << 20,
+            clock: Clock::System,
         }
     }
 }
@@ -271,7 +276,7 @@ impl Broker {
                 continue;
             }
             let dir = self.cfg.log_dir.join(format!("{}-{partition}", topic.name));
-            let log = PartitionLog::open(&dir, config.clone(), Clock::System)
+            let log = PartitionLog::open(&dir, config.clone(), self.cfg.clock.clone())
                 .await
                 .map_err(|source| BrokerError::Log {
                     topic: topic.name.clone(),
@@ -280,7 +285,7 @@ impl Broker {
                 })?;
             let (producers, loaded) = idempotence::ProducerTable::load(
                 &log,
-                idempotence::now_ms(),
+                self.cfg.clock.now_ms(),
                 self.cfg.producer_id_expiration_ms,
             )
             .await
@@ -461,7 +466,7 @@ impl Broker {
                 Err(e) => tracing::warn!(%topic, partition, "retention failed: {e}"),
             }
         }
-        let now = idempotence::now_ms();
+        let now = self.cfg.clock.now_ms();
         for ((topic, partition), table) in self.producers.borrow_mut().iter_mut() {
             let expired = table.expire(now, self.cfg.producer_id_expiration_ms);
             if expired > 0 {

@@ -4,7 +4,7 @@
 use std::future::Future;
 
 use bytes::Bytes;
-use storage::{LogConfig, PartitionLog};
+use storage::{LogConfig, PartitionLog, Watermark};
 use wire::batch::{encode_batch, Record};
 
 /// Runs `fut` on a fresh glommio executor with a small io memory (the default memlock limit is
@@ -89,4 +89,33 @@ pub async fn durable_within(log: &PartitionLog, offset: u64, limit: std::time::D
         glommio::timer::sleep(std::time::Duration::from_millis(5)).await;
     }
     false
+}
+
+/// Small segments without preallocation; compact only, every pass due (the compaction and
+/// failpoint tests).
+pub fn compact_config() -> LogConfig {
+    LogConfig {
+        segment_bytes: 4 << 10,
+        preallocate: false,
+        index_interval_bytes: 512,
+        tail_cache_bytes: 64 << 10,
+        write_bytes_max: 16 << 10,
+        cleanup_delete: false,
+        cleanup_compact: true,
+        min_cleanable_dirty_ratio_ppm: 0,
+        ..LogConfig::default()
+    }
+}
+
+/// Appends about `mib` MiB (batches of 2 × 30 KB records) and waits until written.
+pub async fn fill(log: &PartitionLog, tag: u64, mib: usize) -> u64 {
+    let mut last = 0;
+    for i in 0..(mib * (1 << 20) / 60_000) as u64 {
+        last = log
+            .append(batch(tag * 10_000 + i, 2, 30_000, 0), 0)
+            .unwrap()
+            .last_offset;
+    }
+    log.wait(last, Watermark::Written).await.unwrap();
+    last
 }

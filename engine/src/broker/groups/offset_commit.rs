@@ -74,7 +74,7 @@ async fn commit(
     if accepted.is_empty() {
         return codes;
     }
-    let now = storage::config::Clock::System.now_ms();
+    let now = c.cfg.clock.now_ms();
     let batch = offsets::commit_batch(&group, &accepted, now);
     let keys: Vec<(String, i32)> = accepted.iter().map(|(t, p, _)| (t.clone(), *p)).collect();
     let appended = |at| c.groups.with(&group, |g| g.commit_appended(&keys, at));
@@ -100,7 +100,7 @@ fn dispatch_offset_commit(
 ) -> Result<Completion, ProtocolError> {
     Ok(async move {
         let group = body.group_id.to_string();
-        let now = storage::config::Clock::System.now_ms();
+        let now = b.cfg.clock.now_ms();
         let requested: Vec<(String, i32, Committed)> = body
             .topics
             .iter()

@@ -92,7 +92,7 @@ pub(super) async fn write_emptied_group(b: &Broker, group: &str) {
     let meta = b.groups.with_existing(group, |g| {
         (g.meta_dirty && g.members.is_empty()).then(|| {
             g.meta_dirty = false;
-            group_meta(g, storage::config::Clock::System.now_ms())
+            group_meta(g, b.cfg.clock.now_ms())
         })
     });
     let Some(Some(meta)) = meta else { return };
@@ -148,7 +148,7 @@ pub(super) async fn delete_offsets(
     if deleted.is_empty() && !group_tombstone {
         return Ok(());
     }
-    let now = storage::config::Clock::System.now_ms();
+    let now = c.cfg.clock.now_ms();
     let keys: Vec<(String, i32)> = deleted.iter().map(|(k, _)| k.clone()).collect();
     let batch = offsets::tombstone_batch(group, &keys, group_tombstone, now);
     // Commits of these keys appended before the tombstones must not land in memory after it.

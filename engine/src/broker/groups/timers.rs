@@ -42,7 +42,7 @@ pub(in crate::broker) fn start_timer(b: &Rc<Broker>) -> glommio::Task<()> {
         loop {
             glommio::timer::sleep(TICK).await;
             let Some(b) = weak.upgrade() else { return };
-            let now_ms = storage::config::Clock::System.now_ms();
+            let now_ms = b.cfg.clock.now_ms();
             b.groups.tick(Instant::now(), now_ms);
             write_group_metadata(&b, now_ms);
         }
@@ -58,7 +58,7 @@ pub(in crate::broker) fn start_expiry(b: &Rc<Broker>) -> glommio::Task<()> {
         loop {
             glommio::timer::sleep(period).await;
             let Some(b) = weak.upgrade() else { return };
-            expire_offsets(&b, storage::config::Clock::System.now_ms()).await;
+            expire_offsets(&b, b.cfg.clock.now_ms()).await;
         }
     })
 }

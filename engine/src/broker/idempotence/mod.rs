@@ -428,8 +428,8 @@ impl Reader<'_> {
     }
 }
 
-/// Wall-clock time in ms (batch timestamps are compared with it for expiration).
-pub(super) fn now_ms() -> i64 {
+#[cfg(test)] // the tests' batch timestamps (the broker reads `BrokerConfig::clock`)
+fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)

@@ -157,3 +157,55 @@ fn failed_or_unsustained_points_never_win_and_no_winner_says_why() {
     assert!(none.winner.is_none());
     assert!(markdown(none).contains("None: no configuration met it"));
 }
+
+#[test]
+fn defaults_measured_only_compressed_are_compared_with_the_codec_named() {
+    let lz4 = |mut r: PointRecord| {
+        r.point.compression = "lz4".into();
+        r.id = r.point.id();
+        r
+    };
+    let points = vec![
+        lz4(rec(5, 16_384, MAX, [40.0, 42.0, 44.0], [7.0, 8.0, 9.0])),
+        lz4(rec(
+            5,
+            262_144,
+            MAX,
+            [300.0, 310.0, 320.0],
+            [9.0, 10.0, 11.0],
+        )),
+    ];
+    let r = &recommend(&points, &slo(20.0))[0];
+    assert_eq!(r.winner.as_ref().unwrap().point.batch_size, 262_144);
+    assert!(r.note.is_none(), "a max-throughput winner needs no note");
+    let java = &r.defaults[0];
+    assert_eq!(
+        java.versus.as_ref().unwrap().candidate.point.batch_size,
+        16_384
+    );
+    let note = java.note.as_deref().unwrap();
+    assert!(
+        note.contains("with lz4 as swept") && note.contains("default is none"),
+        "{note}"
+    );
+    let text = markdown(r);
+    assert!(
+        text.contains("(with lz4 as swept; the client's default is none): 42.00 MB/s"),
+        "{text}"
+    );
+    // A fixed-load winner of the SLO goal says that its figure is only the load offered.
+    let load = Mode::FixedLoad { offered_mbps: 20.0 };
+    let fixed = vec![lz4(rec(
+        5,
+        16_384,
+        load,
+        [19.9, 20.0, 20.0],
+        [7.0, 8.0, 9.0],
+    ))];
+    let r = &recommend(&fixed, &slo(20.0))[0];
+    assert!(r
+        .note
+        .as_deref()
+        .unwrap()
+        .contains("sweep higher fixed loads"));
+}

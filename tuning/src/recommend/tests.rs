@@ -42,6 +42,7 @@ fn rec(
             publish_p99_ms: stat(p99[0], p99[1], p99[2]),
             publish_p99_9_ms: one(p99[2] * 2.0),
             delay_p99_ms: None,
+            e2e_p99_ms: None,
             compression_ratio: one(1.0),
             cpu_s_per_gb: None,
             write_amplification: None,

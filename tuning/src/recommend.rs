@@ -57,6 +57,9 @@ pub struct Candidate {
     pub figure: Stat,
     pub mb_per_s: Stat,
     pub p99_ms: Stat,
+    /// The generator's null-sink ceiling was under 2× the point's rate: the figure may
+    /// measure the generator, not the cluster.
+    pub generator_bound: bool,
 }
 
 /// A candidate set against the winner.
@@ -181,6 +184,7 @@ fn rank(
             figure: f,
             mb_per_s: s.mb_per_s,
             p99_ms: s.publish_p99_ms,
+            generator_bound: s.ceiling_sufficient == Some(false),
         };
         match best.iter_mut().find(|b| b.settings == c.settings) {
             Some(b) if better(&c.figure, &b.figure) => *b = c,
@@ -314,6 +318,9 @@ fn defaults_versus(
     }
 }
 
+/// Said when the winner may have measured the generator.
+pub const GENERATOR_BOUND: &str = "**Generator-bound**: the load generator's null-sink ceiling was under 2× this point's rate, so its figure may measure the generator rather than the cluster (a lower bound for throughput).\n\n";
+
 /// The recommendation as Markdown.
 pub fn markdown(r: &Recommendation) -> String {
     let mut s = format!("### {}\n\n", r.goal);
@@ -335,6 +342,9 @@ pub fn markdown(r: &Recommendation) -> String {
     );
     if let Some(note) = &r.note {
         s += &format!("Note: {note}.\n\n");
+    }
+    if w.generator_bound {
+        s += GENERATOR_BOUND;
     }
     let ties: Vec<&Versus> = r.ties().collect();
     if !ties.is_empty() {

@@ -99,6 +99,7 @@ fn the_highest_throughput_under_the_slo_wins_and_is_set_against_the_java_default
     assert_eq!(rdkafka.note.as_deref(), Some("not measured by this sweep"));
     let text = markdown(r);
     assert!(text.contains("linger.ms=20 batch.size=262144"), "{text}");
+    assert!(!w.generator_bound && !text.contains("Generator-bound"));
     assert!(text.contains("125.0 % better"), "{text}");
 }
 
@@ -109,8 +110,12 @@ fn two_candidates_whose_spreads_overlap_are_within_noise() {
         rec(10, 262_144, MAX, [80.0, 88.0, 92.0], [9.0, 10.0, 11.0]),
         rec(5, 262_144, MAX, [58.0, 60.0, 62.0], [5.0, 6.0, 7.0]),
     ];
+    let mut points = points;
+    points[0].summary.as_mut().unwrap().ceiling_sufficient = Some(false);
     let r = &recommend(&points, &slo(50.0))[0];
     assert_eq!(r.winner.as_ref().unwrap().point.linger_ms, 20);
+    assert!(r.winner.as_ref().unwrap().generator_bound);
+    assert!(markdown(r).contains("**Generator-bound**"));
     let ties: Vec<u64> = r.ties().map(|v| v.candidate.point.linger_ms).collect();
     assert_eq!(
         ties,

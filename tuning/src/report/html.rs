@@ -85,6 +85,9 @@ fn recommendation(r: &Recommendation) -> String {
     if let Some(note) = &r.note {
         let _ = write!(s, "<p class=\"note\">Note: {}.</p>", esc(note));
     }
+    if w.generator_bound {
+        s += "<p class=\"none\"><b>Generator-bound</b>: the load generator's null-sink ceiling was under 2× this point's rate, so its figure may measure the generator rather than the cluster (a lower bound for throughput).</p>";
+    }
     let ties: Vec<String> = r
         .ties()
         .map(|v| {

@@ -1,6 +1,7 @@
 //! `weir tune sweep --local --resume`: a sweep killed with SIGKILL mid-way (its local broker
-//! dies with it), its results file then torn mid-line as a kill during a write would leave it,
-//! resumes where it stopped and ends with every point of the plan exactly once.
+//! dies with it; its data directory, RESULTS.broker, stays), its results file then torn mid-line
+//! as a kill during a write would leave it, resumes where it stopped (clearing that directory)
+//! and ends with every point of the plan exactly once and no broker directory left.
 
 mod support;
 
@@ -51,8 +52,9 @@ fn counts(results: &Path) -> BTreeMap<String, usize> {
     counts
 }
 
-/// The pids of `weir serve` processes whose config lives in a weir-tune temporary directory.
-fn tune_brokers() -> Vec<u32> {
+/// The pids of `weir serve` processes whose config lives in `dir`.
+fn brokers_in(dir: &Path) -> Vec<u32> {
+    let dir = dir.display().to_string();
     let mut pids = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
         let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
@@ -60,7 +62,7 @@ fn tune_brokers() -> Vec<u32> {
         };
         let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
         let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-        if cmdline.contains(" serve --config ") && cmdline.contains("weir-tune-") {
+        if cmdline.contains(" serve --config ") && cmdline.contains(&dir) {
             pids.push(pid);
         }
     }
@@ -88,7 +90,7 @@ fn a_sweep_killed_with_sigkill_resumes_and_ends_with_every_point_exactly_once() 
         }
         a
     };
-    let brokers_before = tune_brokers();
+    let broker_dir = dir.path().join("r.jsonl.broker");
     let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
         .args(args(false))
         .env("RUST_BACKTRACE", "0")
@@ -110,10 +112,7 @@ fn a_sweep_killed_with_sigkill_resumes_and_ends_with_every_point_exactly_once() 
     // Its broker died with it (parent-death signal).
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let left: Vec<u32> = tune_brokers()
-            .into_iter()
-            .filter(|p| !brokers_before.contains(p))
-            .collect();
+        let left = brokers_in(&broker_dir);
         if left.is_empty() {
             break;
         }
@@ -123,6 +122,10 @@ fn a_sweep_killed_with_sigkill_resumes_and_ends_with_every_point_exactly_once() 
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+    assert!(
+        broker_dir.join("data").is_dir(),
+        "a killed sweep leaves its broker's data"
+    );
     // A kill during a write leaves half a line: the resumed sweep must cut it.
     let text = std::fs::read_to_string(&results).unwrap();
     let last = text.lines().last().unwrap().to_string();
@@ -149,6 +152,10 @@ fn a_sweep_killed_with_sigkill_resumes_and_ends_with_every_point_exactly_once() 
         .filter(|l| l.starts_with("{\"type\":\"sweep\""))
         .count();
     assert_eq!(headers, 2);
+    assert!(
+        !broker_dir.exists(),
+        "the resumed sweep removed its broker's directory"
+    );
     // Resuming a finished sweep runs nothing.
     support::run(
         Command::new(env!("CARGO_BIN_EXE_weir"))

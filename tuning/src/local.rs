@@ -1,9 +1,10 @@
-//! local — the broker `--local` runs: `weir serve` as a child process on a fresh temporary data
-//! directory and a free loopback port, with one broker variant's weir.toml settings; killed
-//! with the sweep (SIGTERM on drop, and the kernel's parent-death signal if the sweep itself is
-//! killed).
+//! local — the broker `--local` runs: `weir serve` as a child process on a fresh data directory
+//! (`RESULTS.broker/`, next to the results file, marked as ours) and a free loopback port, with
+//! one broker variant's weir.toml settings; killed with the sweep (SIGTERM on drop, and the
+//! kernel's parent-death signal if the sweep itself is killed). The directory is removed when
+//! the broker stops, and — when a killed sweep left it behind — when the next one starts.
 //!
-//! Owns starting, watching and stopping that process. Must not measure.
+//! Owns starting, watching and stopping that process and its directory. Must not measure.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
@@ -18,6 +19,8 @@ use crate::TuneError;
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long a stopping broker may take to exit after SIGTERM before it is killed.
 const STOP_TIMEOUT: Duration = Duration::from_secs(30);
+/// The file that marks a directory as a `--local` broker's (only such a directory is removed).
+const MARKER: &str = ".weir-tune-broker";
 
 /// A running local broker.
 pub struct LocalBroker {
@@ -25,26 +28,26 @@ pub struct LocalBroker {
     /// Where clients bootstrap (from the ready line).
     pub addr: String,
     pub pid: u32,
-    /// The data directory and the config file live here; removed on drop.
-    dir: tempfile::TempDir,
+    /// The data directory, the config file and the log live here; removed on drop.
+    dir: PathBuf,
 }
 
 impl LocalBroker {
-    /// Starts `weir_exe serve` with `settings` (weir.toml keys) on a fresh data directory.
+    /// Starts `weir_exe serve` with `settings` (weir.toml keys) in `dir` (created; a previous
+    /// broker's directory there is removed first; anything else there is refused).
     pub fn start(
         weir_exe: &Path,
         settings: &BTreeMap<String, toml::Value>,
+        dir: &Path,
     ) -> Result<LocalBroker, TuneError> {
         let fail = |what: String| TuneError::Broker(what);
-        let dir = tempfile::Builder::new()
-            .prefix("weir-tune-")
-            .tempdir()
-            .map_err(|e| fail(format!("creating a temporary data directory: {e}")))?;
+        fresh_dir(dir)?;
+        let dir = dir.to_path_buf();
         let mut table = toml::Table::new();
         for (k, v) in settings {
             table.insert(k.clone(), v.clone());
         }
-        let data_dir = dir.path().join("data");
+        let data_dir = dir.join("data");
         table.insert(
             "data.dir".into(),
             toml::Value::String(data_dir.display().to_string()),
@@ -53,12 +56,12 @@ impl LocalBroker {
             "kafka.addr".into(),
             toml::Value::String("127.0.0.1:0".into()),
         );
-        let config = dir.path().join("weir.toml");
+        let config = dir.join("weir.toml");
         let text = toml::to_string(&table)
             .map_err(|e| fail(format!("writing the broker settings: {e}")))?;
         std::fs::write(&config, text)
             .map_err(|e| fail(format!("writing {}: {e}", config.display())))?;
-        let log = dir.path().join("serve.log");
+        let log = dir.join("serve.log");
         let log_file = std::fs::File::create(&log)
             .map_err(|e| fail(format!("creating {}: {e}", log.display())))?;
         let mut cmd = Command::new(weir_exe);
@@ -113,17 +116,16 @@ impl LocalBroker {
             None => {
                 let _ = child.kill();
                 let _ = child.wait();
-                Err(fail(format!(
-                    "weir serve did not become ready: {}",
-                    tail(&log)
-                )))
+                let log = tail(&log);
+                let _ = std::fs::remove_dir_all(&dir);
+                Err(fail(format!("weir serve did not become ready: {log}")))
             }
         }
     }
 
     /// The data directory.
     pub fn data_dir(&self) -> PathBuf {
-        self.dir.path().join("data")
+        self.dir.join("data")
     }
 
     /// Whether it is still running.
@@ -133,7 +135,7 @@ impl LocalBroker {
 
     /// The end of its log (for errors).
     pub fn log_tail(&self) -> String {
-        tail(&self.dir.path().join("serve.log"))
+        tail(&self.dir.join("serve.log"))
     }
 }
 
@@ -150,7 +152,28 @@ impl Drop for LocalBroker {
             std::thread::sleep(Duration::from_millis(20));
         }
         let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// Makes `dir` an empty broker directory: removes a previous broker's (it holds [`MARKER`]),
+/// refuses anything else that exists.
+fn fresh_dir(dir: &Path) -> Result<(), TuneError> {
+    let fail = |what: String| TuneError::Broker(format!("{}: {what}", dir.display()));
+    if dir.exists() {
+        if !dir.join(MARKER).exists() {
+            return Err(fail(
+                "exists and is not a weir tune broker directory: move it away".into(),
+            ));
+        }
+        std::fs::remove_dir_all(dir).map_err(|e| fail(format!("removing it: {e}")))?;
+    }
+    std::fs::create_dir_all(dir).map_err(|e| fail(format!("creating it: {e}")))?;
+    std::fs::write(
+        dir.join(MARKER),
+        "a `weir tune sweep --local` broker's data; removed with it\n",
+    )
+    .map_err(|e| fail(format!("marking it: {e}")))
 }
 
 /// The last 2 KB of a log file.

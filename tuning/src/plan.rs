@@ -136,6 +136,10 @@ pub struct WorkloadSettings {
     /// buffer.memory per producer.
     #[serde(default = "default_buffer_memory")]
     pub buffer_memory: usize,
+    /// Consumers per topic reading while the producers write (0: none); with them each point
+    /// also records end-to-end latency, and the search counts their backlog.
+    #[serde(default)]
+    pub consumers: usize,
 }
 
 impl Default for WorkloadSettings {
@@ -144,6 +148,7 @@ impl Default for WorkloadSettings {
             topics: one(),
             payload: default_payload(),
             buffer_memory: default_buffer_memory(),
+            consumers: 0,
         }
     }
 }
@@ -241,6 +246,9 @@ impl SweepPlan {
         let w = &self.workload;
         if !(1..=64).contains(&w.topics) {
             return Err("workload.topics must be 1 to 64".into());
+        }
+        if w.consumers > 64 {
+            return Err("workload.consumers must be 0 to 64".into());
         }
         crate::point::payload_spec(&w.payload).map_err(|e| format!("workload.payload: {e}"))?;
         let mut names = std::collections::BTreeSet::new();
@@ -397,6 +405,31 @@ acks = ["1", "all"]
         plan.budget_minutes = 5.0;
         let e = plan.check_budget(false).unwrap_err().to_string();
         assert!(e.contains("48 points") && e.contains("5.9 min"), "{e}");
+    }
+
+    #[test]
+    fn a_point_becomes_the_bench_plan_it_names() {
+        let text =
+            format!("{TINY}[workload]\ntopics = 2\nconsumers = 1\npayload = \"random:0.5\"\n");
+        let plan = SweepPlan::parse(&text).unwrap();
+        let points = plan.points().unwrap();
+        let p = points
+            .iter()
+            .find(|p| p.compression == "zstd" && p.acks == "all" && !p.mode.is_max_throughput())
+            .unwrap();
+        let b = p.bench_plan(&plan, "x").unwrap();
+        assert_eq!((b.topics, b.consumers_per_subscription), (2, 1));
+        assert_eq!(
+            b.payload,
+            bench::payload::PayloadSpec::Random { ratio: 0.5 }
+        );
+        assert_eq!(b.producer.acks, -1);
+        assert_eq!(b.producer.compression_level, Some(3));
+        assert_eq!(b.producer.batch_size, p.batch_size);
+        assert_eq!(b.producer.linger.as_millis() as u64, p.linger_ms);
+        // 1 MB/s of 1024-byte values.
+        assert_eq!(b.producer_rate, 1e6 / 1024.0);
+        assert_eq!(b.test, std::time::Duration::from_secs(1));
     }
 
     #[test]

@@ -209,7 +209,7 @@ impl Point {
             payload: payload_spec(&sweep.workload.payload)?,
             message_size: self.message_size,
             key_distributor: keys,
-            consumers_per_subscription: 0,
+            consumers_per_subscription: sweep.workload.consumers,
             producer_rate: self.offered_msg_per_s().unwrap_or(0.0),
             warmup: seconds(sweep.timing.warmup_s)?,
             test: seconds(sweep.timing.measure_s)?,

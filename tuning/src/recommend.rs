@@ -57,6 +57,9 @@ pub struct Candidate {
     pub figure: Stat,
     pub mb_per_s: Stat,
     pub p99_ms: Stat,
+    /// The generator's null-sink ceiling was under 2× the point's rate: the figure may
+    /// measure the generator, not the cluster.
+    pub generator_bound: bool,
 }
 
 /// A candidate set against the winner.
@@ -90,6 +93,8 @@ pub struct Recommendation {
     pub winner: Option<Candidate>,
     /// Why there is no winner.
     pub none_because: Option<String>,
+    /// What the reader must know about the winner's figure.
+    pub note: Option<String>,
     /// Every other qualifying configuration, best first.
     pub others: Vec<Versus>,
     pub defaults: Vec<DefaultsVersus>,
@@ -179,6 +184,7 @@ fn rank(
             figure: f,
             mb_per_s: s.mb_per_s,
             p99_ms: s.publish_p99_ms,
+            generator_bound: s.ceiling_sufficient == Some(false),
         };
         match best.iter_mut().find(|b| b.settings == c.settings) {
             Some(b) if better(&c.figure, &b.figure) => *b = c,
@@ -203,6 +209,7 @@ fn rank(
             none_because: Some(
                 "no configuration met it (sustained, no failed records, and the goal)".into(),
             ),
+            note: None,
             others: Vec::new(),
             defaults: Vec::new(),
         };
@@ -225,57 +232,94 @@ fn rank(
     let others: Vec<Versus> = iter.map(versus).collect();
     let defaults = DEFAULTS
         .iter()
-        .map(|d| {
-            let matches = |p: &Point| {
-                p.linger_ms == d.linger_ms
-                    && p.batch_size == d.batch_size
-                    && p.acks == d.acks
-                    && p.compression == d.compression
-                    && p.compression_level.is_none()
-            };
-            let same_rest = |p: &Point| {
-                let w = &winner.point;
-                p.message_size == w.message_size
-                    && p.partitions == w.partitions
-                    && p.producers == w.producers
-                    && p.key_distribution == w.key_distribution
-                    && p.max_in_flight == w.max_in_flight
-                    && p.idempotence == w.idempotence
-                    && p.broker == w.broker
-            };
-            if matches(&winner.point) {
-                return DefaultsVersus {
-                    defaults: d.clone(),
-                    versus: None,
-                    note: Some("the recommendation is these defaults".into()),
-                };
-            }
-            let found = others
-                .iter()
-                .find(|v| matches(&v.candidate.point) && same_rest(&v.candidate.point));
-            let measured = points
-                .iter()
-                .any(|r| matches(&r.point) && same_rest(&r.point));
-            DefaultsVersus {
-                defaults: d.clone(),
-                versus: found.cloned(),
-                note: match (found, measured) {
-                    (Some(_), _) => None,
-                    (None, true) => Some("measured, but it does not meet the goal".into()),
-                    (None, false) => Some("not measured by this sweep".into()),
-                },
-            }
-        })
+        .map(|d| defaults_versus(d, &winner, &others, points))
         .collect();
+    // A fixed load met the SLO best: the configuration may carry more within it.
+    let note = match (higher_is_better, winner.point.mode) {
+        (true, Mode::FixedLoad { offered_mbps }) => Some(format!(
+            "its figure is the offered load ({offered_mbps} MB/s): no point offered more within the goal \
+             (maximum-throughput points run at saturation, where p99 is high); sweep higher fixed loads \
+             to find how much more it carries"
+        )),
+        _ => None,
+    };
     Recommendation {
         goal,
         unit,
         winner: Some(winner),
         none_because: None,
+        note,
         others,
         defaults,
     }
 }
+
+/// A client's defaults against the winner: its linger.ms, batch.size and acks with the winner's
+/// other settings, uncompressed (the clients' default) when the sweep measured that, else with
+/// the winner's codec (said in the note).
+fn defaults_versus(
+    d: &ClientDefaults,
+    winner: &Candidate,
+    others: &[Versus],
+    points: &[PointRecord],
+) -> DefaultsVersus {
+    let w = &winner.point;
+    let core = |p: &Point| {
+        p.linger_ms == d.linger_ms
+            && p.batch_size == d.batch_size
+            && p.acks == d.acks
+            && p.message_size == w.message_size
+            && p.partitions == w.partitions
+            && p.producers == w.producers
+            && p.key_distribution == w.key_distribution
+            && p.max_in_flight == w.max_in_flight
+            && p.idempotence == w.idempotence
+            && p.broker == w.broker
+    };
+    let codec = [d.compression.to_string(), w.codec_label()]
+        .into_iter()
+        .find(|c| {
+            points
+                .iter()
+                .any(|r| core(&r.point) && &r.point.codec_label() == c)
+        });
+    let Some(codec) = codec else {
+        return DefaultsVersus {
+            defaults: d.clone(),
+            versus: None,
+            note: Some("not measured by this sweep".into()),
+        };
+    };
+    let matches = |p: &Point| core(p) && p.codec_label() == codec;
+    let with = if codec == d.compression {
+        String::new()
+    } else {
+        format!(
+            " (with {codec} as swept; the client's default is {})",
+            d.compression
+        )
+    };
+    if matches(w) {
+        return DefaultsVersus {
+            defaults: d.clone(),
+            versus: None,
+            note: Some(format!("the recommendation is these defaults{with}")),
+        };
+    }
+    let found = others.iter().find(|v| matches(&v.candidate.point));
+    DefaultsVersus {
+        defaults: d.clone(),
+        versus: found.cloned(),
+        note: match found {
+            Some(_) if with.is_empty() => None,
+            Some(_) => Some(with.trim().trim_matches(['(', ')']).to_string()),
+            None => Some(format!("measured{with}, but it does not meet the goal")),
+        },
+    }
+}
+
+/// Said when the winner may have measured the generator.
+pub const GENERATOR_BOUND: &str = "**Generator-bound**: the load generator's null-sink ceiling was under 2× this point's rate, so its figure may measure the generator rather than the cluster (a lower bound for throughput).\n\n";
 
 /// The recommendation as Markdown.
 pub fn markdown(r: &Recommendation) -> String {
@@ -296,6 +340,12 @@ pub fn markdown(r: &Recommendation) -> String {
         w.p99_ms.median,
         w.point_id
     );
+    if let Some(note) = &r.note {
+        s += &format!("Note: {note}.\n\n");
+    }
+    if w.generator_bound {
+        s += GENERATOR_BOUND;
+    }
     let ties: Vec<&Versus> = r.ties().collect();
     if !ties.is_empty() {
         s += "Within noise (spreads overlap): ";
@@ -334,9 +384,10 @@ pub fn markdown(r: &Recommendation) -> String {
             d.defaults.client, d.defaults.linger_ms, d.defaults.batch_size, d.defaults.acks
         );
         match (&d.versus, &d.note) {
-            (Some(v), _) => {
+            (Some(v), note) => {
                 s += &format!(
-                    "- {label}: {} — the recommendation is {:.1} % better{}.\n",
+                    "- {label}{}: {} — the recommendation is {:.1} % better{}.\n",
+                    note.as_ref().map_or(String::new(), |n| format!(" ({n})")),
                     fig(&v.candidate.figure),
                     v.winner_better_percent,
                     if v.within_noise {

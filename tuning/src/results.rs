@@ -133,6 +133,9 @@ pub struct Summary {
     pub publish_p99_9_ms: Stat,
     /// Present when a rate was offered.
     pub delay_p99_ms: Option<Stat>,
+    /// Present when the plan ran consumers.
+    #[serde(default)]
+    pub e2e_p99_ms: Option<Stat>,
     pub compression_ratio: Stat,
     /// Broker CPU seconds per GB of values (broker on this machine).
     pub cpu_s_per_gb: Option<Stat>,
@@ -160,6 +163,7 @@ impl Summary {
             publish_p99_ms: get(&|x| Some(x.result.publish_latency_ms.p99))?,
             publish_p99_9_ms: get(&|x| Some(x.result.publish_latency_ms.p99_9))?,
             delay_p99_ms: get(&|x| x.result.publish_delay_ms.as_ref().map(|d| d.p99)),
+            e2e_p99_ms: get(&|x| x.result.e2e_latency_ms.as_ref().map(|d| d.p99)),
             compression_ratio: get(&|x| Some(x.result.publish.compression_ratio))?,
             cpu_s_per_gb: get(&|x| x.result.broker_cpu.as_ref().map(|c| c.cpu_s_per_gb)),
             write_amplification: get(&|x| {

@@ -136,7 +136,7 @@ pub fn sweep(
                     .find(|b| b.name == variant)
                     .map(|b| b.settings.clone())
                     .unwrap_or_default();
-                Some(LocalBroker::start(weir_exe, &settings)?)
+                Some(LocalBroker::start(weir_exe, &settings, &broker_dir(out))?)
             }
             Cluster::Bootstrap(_) => None,
         };
@@ -275,6 +275,13 @@ fn measure(
         });
     }
     Ok(true)
+}
+
+/// Where a `--local` broker keeps its data: next to the results, `RESULTS.broker`.
+pub fn broker_dir(out: &Path) -> PathBuf {
+    let mut name = out.as_os_str().to_owned();
+    name.push(".broker");
+    PathBuf::from(name)
 }
 
 /// The pid listening on a loopback bootstrap address, if any.

@@ -42,6 +42,7 @@ fn rec(
             publish_p99_ms: stat(p99[0], p99[1], p99[2]),
             publish_p99_9_ms: one(p99[2] * 2.0),
             delay_p99_ms: None,
+            e2e_p99_ms: None,
             compression_ratio: one(1.0),
             cpu_s_per_gb: None,
             write_amplification: None,
@@ -98,6 +99,7 @@ fn the_highest_throughput_under_the_slo_wins_and_is_set_against_the_java_default
     assert_eq!(rdkafka.note.as_deref(), Some("not measured by this sweep"));
     let text = markdown(r);
     assert!(text.contains("linger.ms=20 batch.size=262144"), "{text}");
+    assert!(!w.generator_bound && !text.contains("Generator-bound"));
     assert!(text.contains("125.0 % better"), "{text}");
 }
 
@@ -108,8 +110,12 @@ fn two_candidates_whose_spreads_overlap_are_within_noise() {
         rec(10, 262_144, MAX, [80.0, 88.0, 92.0], [9.0, 10.0, 11.0]),
         rec(5, 262_144, MAX, [58.0, 60.0, 62.0], [5.0, 6.0, 7.0]),
     ];
+    let mut points = points;
+    points[0].summary.as_mut().unwrap().ceiling_sufficient = Some(false);
     let r = &recommend(&points, &slo(50.0))[0];
     assert_eq!(r.winner.as_ref().unwrap().point.linger_ms, 20);
+    assert!(r.winner.as_ref().unwrap().generator_bound);
+    assert!(markdown(r).contains("**Generator-bound**"));
     let ties: Vec<u64> = r.ties().map(|v| v.candidate.point.linger_ms).collect();
     assert_eq!(
         ties,
@@ -156,4 +162,56 @@ fn failed_or_unsustained_points_never_win_and_no_winner_says_why() {
     let none = &recommend(&[failed, late], &slo(5.0))[0];
     assert!(none.winner.is_none());
     assert!(markdown(none).contains("None: no configuration met it"));
+}
+
+#[test]
+fn defaults_measured_only_compressed_are_compared_with_the_codec_named() {
+    let lz4 = |mut r: PointRecord| {
+        r.point.compression = "lz4".into();
+        r.id = r.point.id();
+        r
+    };
+    let points = vec![
+        lz4(rec(5, 16_384, MAX, [40.0, 42.0, 44.0], [7.0, 8.0, 9.0])),
+        lz4(rec(
+            5,
+            262_144,
+            MAX,
+            [300.0, 310.0, 320.0],
+            [9.0, 10.0, 11.0],
+        )),
+    ];
+    let r = &recommend(&points, &slo(20.0))[0];
+    assert_eq!(r.winner.as_ref().unwrap().point.batch_size, 262_144);
+    assert!(r.note.is_none(), "a max-throughput winner needs no note");
+    let java = &r.defaults[0];
+    assert_eq!(
+        java.versus.as_ref().unwrap().candidate.point.batch_size,
+        16_384
+    );
+    let note = java.note.as_deref().unwrap();
+    assert!(
+        note.contains("with lz4 as swept") && note.contains("default is none"),
+        "{note}"
+    );
+    let text = markdown(r);
+    assert!(
+        text.contains("(with lz4 as swept; the client's default is none): 42.00 MB/s"),
+        "{text}"
+    );
+    // A fixed-load winner of the SLO goal says that its figure is only the load offered.
+    let load = Mode::FixedLoad { offered_mbps: 20.0 };
+    let fixed = vec![lz4(rec(
+        5,
+        16_384,
+        load,
+        [19.9, 20.0, 20.0],
+        [7.0, 8.0, 9.0],
+    ))];
+    let r = &recommend(&fixed, &slo(20.0))[0];
+    assert!(r
+        .note
+        .as_deref()
+        .unwrap()
+        .contains("sweep higher fixed loads"));
 }

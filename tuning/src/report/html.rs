@@ -82,6 +82,12 @@ fn recommendation(r: &Recommendation) -> String {
         w.p99_ms.median,
         esc(&w.point_id)
     );
+    if let Some(note) = &r.note {
+        let _ = write!(s, "<p class=\"note\">Note: {}.</p>", esc(note));
+    }
+    if w.generator_bound {
+        s += "<p class=\"none\"><b>Generator-bound</b>: the load generator's null-sink ceiling was under 2× this point's rate, so its figure may measure the generator rather than the cluster (a lower bound for throughput).</p>";
+    }
     let ties: Vec<String> = r
         .ties()
         .map(|v| {
@@ -120,9 +126,10 @@ fn recommendation(r: &Recommendation) -> String {
             d.defaults.client, d.defaults.linger_ms, d.defaults.batch_size, d.defaults.acks
         );
         let text = match (&d.versus, &d.note) {
-            (Some(v), _) => format!(
-                "{}: {} — the recommendation is {:.1} % better{}",
+            (Some(v), note) => format!(
+                "{}{}: {} — the recommendation is {:.1} % better{}",
                 label,
+                note.as_ref().map_or(String::new(), |n| format!(" ({n})")),
                 fig(&v.candidate.figure, r.unit),
                 v.winner_better_percent,
                 if v.within_noise {

@@ -103,7 +103,7 @@ fn spread(x: &Stat) -> String {
 /// points.csv: one row per point, medians and spreads.
 pub(super) fn csv(points: &[PointRecord]) -> String {
     let mut s = String::from(
-        "id,mode,offered_mbps,linger_ms,batch_size,compression,acks,message_size,partitions,producers,key_distribution,max_in_flight,idempotence,broker,repetitions,mb_per_s_median,mb_per_s_min,mb_per_s_max,msg_per_s_median,publish_p50_ms,publish_p99_ms_median,publish_p99_ms_min,publish_p99_ms_max,publish_p99_9_ms,delay_p99_ms,compression_ratio,cpu_s_per_gb,write_amplification,failed,sustained,ceiling_sufficient,error\n",
+        "id,mode,offered_mbps,linger_ms,batch_size,compression,acks,message_size,partitions,producers,key_distribution,max_in_flight,idempotence,broker,repetitions,mb_per_s_median,mb_per_s_min,mb_per_s_max,msg_per_s_median,publish_p50_ms,publish_p99_ms_median,publish_p99_ms_min,publish_p99_ms_max,publish_p99_9_ms,delay_p99_ms,e2e_p99_ms,compression_ratio,cpu_s_per_gb,write_amplification,failed,sustained,ceiling_sufficient,error\n",
     );
     for r in points {
         let p = &r.point;
@@ -140,6 +140,7 @@ pub(super) fn csv(points: &[PointRecord]) -> String {
             f(&|s| s.publish_p99_ms.max),
             f(&|s| s.publish_p99_9_ms.median),
             opt(sm.and_then(|s| s.delay_p99_ms.map(|d| d.median))),
+            opt(sm.and_then(|s| s.e2e_p99_ms.map(|d| d.median))),
             f(&|s| s.compression_ratio.median),
             opt(sm.and_then(|s| s.cpu_s_per_gb.map(|d| d.median))),
             opt(sm.and_then(|s| s.write_amplification.map(|d| d.median))),

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use plotters::prelude::*;
 
-use super::{bounds, bytes_label, color, is_max, svg, Res, FONT, MAX_PER_KIND};
+use super::{bounds, bytes_label, color, index_label, is_max, svg, Res, FONT, MAX_PER_KIND};
 use crate::point::Point;
 use crate::report::{Axis, Chart, View};
 use crate::results::{Stat, Summary};
@@ -18,6 +18,7 @@ pub(super) fn throughput_vs_batch(view: &View) -> Res<Vec<Chart>> {
         &[Axis::Linger, Axis::Batch, Axis::Codec, Axis::Acks],
         is_max,
     );
+    let batches = &view.header.plan.axes.batch_size;
     let mut out = Vec::new();
     for codec in view.codecs() {
         for acks in &view.header.plan.axes.acks {
@@ -36,9 +37,8 @@ pub(super) fn throughput_vs_batch(view: &View) -> Res<Vec<Chart>> {
                 lines
                     .entry(p.linger_ms)
                     .or_default()
-                    .push((p.batch_size as f64, s.mb_per_s));
+                    .push((batch_position(batches, p.batch_size), s.mb_per_s));
             }
-            let x = bounds(mine.iter().map(|(p, _)| p.batch_size as f64), true);
             let y = bounds(mine.iter().map(|(_, s)| s.mb_per_s.max), false);
             let title = format!("Max sustainable throughput vs batch.size — {codec}, acks={acks}");
             let svg = svg(|root| {
@@ -47,12 +47,13 @@ pub(super) fn throughput_vs_batch(view: &View) -> Res<Vec<Chart>> {
                     .margin(12)
                     .x_label_area_size(40)
                     .y_label_area_size(60)
-                    .build_cartesian_2d((x.0..x.1).log_scale(), y.0..y.1)?;
+                    .build_cartesian_2d(0f64..batches.len() as f64, y.0..y.1)?;
                 chart
                     .configure_mesh()
-                    .x_desc("batch.size (bytes, log)")
+                    .x_desc("batch.size (the plan's values, in order)")
                     .y_desc("MB/s (median, min–max)")
-                    .x_label_formatter(&|v| bytes_label(*v))
+                    .x_labels(batches.len() * 2 + 1)
+                    .x_label_formatter(&|v| index_label(*v, batches, |b| bytes_label(*b as f64)))
                     .draw()?;
                 for (i, (linger, mut pts)) in lines.into_iter().enumerate() {
                     pts.sort_by(|a, b| a.0.total_cmp(&b.0));
@@ -160,4 +161,9 @@ pub(super) fn frontier(view: &View) -> Res<Vec<Chart>> {
         svg,
         note: view.caption(&view.acks_list()),
     }])
+}
+
+/// Where a batch.size sits on the chart: the centre of its slot in the plan's list.
+fn batch_position(batches: &[usize], batch_size: usize) -> f64 {
+    batches.iter().position(|&b| b == batch_size).unwrap_or(0) as f64 + 0.5
 }

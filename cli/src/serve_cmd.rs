@@ -87,6 +87,10 @@ pub struct ServeArgs {
     /// `io.memory.bytes`: glommio io_memory per shard (bounded by the memlock limit).
     #[arg(long)]
     io_memory_bytes: Option<usize>,
+    /// `shard.connections.max`: client connections each shard serves at once; more are closed
+    /// as soon as they are accepted (default 10000).
+    #[arg(long)]
+    shard_connections_max: Option<usize>,
 }
 
 /// The defaults, the config file over them, the flags over that — every value, from the file or
@@ -200,6 +204,11 @@ fn flag_entries(a: &ServeArgs) -> Vec<(&'static str, &'static str, toml::Value)>
         "io-memory-bytes",
         "io.memory.bytes",
         a.io_memory_bytes.map(|v| int(v as i128)),
+    );
+    push(
+        "shard-connections-max",
+        "shard.connections.max",
+        a.shard_connections_max.map(|v| int(v as i128)),
     );
     out
 }
@@ -335,6 +344,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             kafka_addr: listen,
             request_bytes_max: a.socket_request_max_bytes,
             channel_jobs_max: 1024,
+            connections_max: a.shard_connections_max,
         },
         broker::builder(cfg),
     );
@@ -414,6 +424,7 @@ mod tests {
                 "0",
             ),
             ("--io-memory-bytes", "io.memory.bytes", "0"),
+            ("--shard-connections-max", "shard.connections.max", "0"),
             ("--num-partitions", "num.partitions", "0"),
             ("--shards", "shards", "0"),
             (

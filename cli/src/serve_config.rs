@@ -61,6 +61,8 @@ pub struct Settings {
     pub offsets_topic_segment_bytes: u64,
     /// `io.memory.bytes`: glommio io_memory per shard.
     pub io_memory_bytes: usize,
+    /// `shard.connections.max`: client connections each shard serves at once.
+    pub shard_connections_max: usize,
     /// Broker-level defaults of topic configs, by topic-config name (`retention.ms` for the key
     /// `log.retention.ms`), as written.
     pub topic_defaults: BTreeMap<String, String>,
@@ -90,6 +92,7 @@ impl Default for Settings {
             offsets_retention_check_interval_ms: broker.offsets_retention_check_interval_ms,
             offsets_topic_segment_bytes: broker.offsets_topic_segment_bytes,
             io_memory_bytes: 1 << 20,
+            shard_connections_max: engine::shard::CONNECTIONS_MAX_DEFAULT,
             topic_defaults: BTreeMap::new(),
         }
     }
@@ -235,6 +238,9 @@ impl Settings {
             }
             "io.memory.bytes" => {
                 self.io_memory_bytes = positive(typed(key, v, POSITIVE)?)? as usize;
+            }
+            "shard.connections.max" => {
+                self.shard_connections_max = positive(typed(key, v, POSITIVE)?)? as usize;
             }
             other => {
                 let Some(topic_name) = topic_config::topic_name_of_broker_config(other) else {

@@ -55,6 +55,7 @@ fn mesh_round_trip(c: &mut Criterion) {
             kafka_addr: "127.0.0.1:0".parse().expect("address"),
             request_bytes_max: 1 << 20,
             channel_jobs_max: 128,
+            connections_max: engine::shard::CONNECTIONS_MAX_DEFAULT,
         },
         move |mesh: Mesh<MeshOnly>| {
             let rx = rx.clone();

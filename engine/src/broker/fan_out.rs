@@ -303,6 +303,7 @@ mod tests {
                 kafka_addr: "127.0.0.1:0".parse().unwrap(),
                 request_bytes_max: 1 << 20,
                 channel_jobs_max: 16,
+                connections_max: crate::shard::CONNECTIONS_MAX_DEFAULT,
             },
             move |mesh: Mesh<Toy>| {
                 let run = run.clone();

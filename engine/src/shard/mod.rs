@@ -153,7 +153,13 @@ pub struct ShardsConfig {
     pub request_bytes_max: usize,
     /// Capacity of each cross-shard channel (jobs).
     pub channel_jobs_max: usize,
+    /// Client connections each shard serves at once; a connection accepted beyond it is closed
+    /// at once (and logged), so a connection storm cannot exhaust a shard's memory or fds.
+    pub connections_max: usize,
 }
+
+/// Default of `ShardsConfig::connections_max` (`shard.connections.max`).
+pub const CONNECTIONS_MAX_DEFAULT: usize = 10_000;
 
 /// What shards report to the thread that started them.
 #[derive(Debug)]
@@ -277,6 +283,7 @@ where
         let build = build.clone();
         let events_tx = events_tx.clone();
         let request_bytes_max = cfg.request_bytes_max;
+        let connections_max = cfg.connections_max;
         let handle = LocalExecutorBuilder::new(Placement::Fixed(core))
             .name(&format!("weir-shard-{shard}"))
             .io_memory(cfg.io_memory_bytes)
@@ -286,6 +293,7 @@ where
                     count,
                     addr,
                     request_bytes_max,
+                    connections_max,
                     my_senders,
                     my_receivers,
                     build,
@@ -346,6 +354,7 @@ async fn run_shard<S, B>(
     count: usize,
     addr: SocketAddr,
     request_bytes_max: usize,
+    connections_max: usize,
     senders: Vec<Option<SharedSender<Job<S>>>>,
     receivers: Vec<SharedReceiver<Job<S>>>,
     build: Arc<B>,
@@ -388,13 +397,30 @@ where
     tracing::info!(shard, %addr, "shard listening");
     let accept = {
         let service = service.clone();
+        let live = Rc::new(std::cell::Cell::new(0usize));
         glommio::spawn_local(async move {
             loop {
                 match listener.accept().await {
+                    Ok(stream) if live.get() >= connections_max => {
+                        tracing::warn!(
+                            shard,
+                            connections_max,
+                            peer = ?stream.peer_addr().ok(),
+                            "connection refused: the shard serves its maximum of connections"
+                        );
+                        drop(stream);
+                    }
                     Ok(stream) => {
                         let service = service.clone();
-                        glommio::spawn_local(conn::serve(stream, service, request_bytes_max))
-                            .detach();
+                        let live = live.clone();
+                        live.set(live.get() + 1);
+                        glommio::spawn_local(async move {
+                            conn::serve(stream, service, request_bytes_max).await;
+                            let open = live.get();
+                            assert!(open > 0, "live connection count underflow");
+                            live.set(open - 1);
+                        })
+                        .detach();
                     }
                     Err(e) => {
                         tracing::warn!(shard, "accept failed: {e}");

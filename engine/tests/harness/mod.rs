@@ -150,6 +150,7 @@ fn start_shards(mut cfg: BrokerConfig) -> (ShardSet, BrokerConfig) {
             kafka_addr: reserved.addr,
             request_bytes_max: 100 << 20,
             channel_jobs_max: 1024,
+            connections_max: engine::shard::CONNECTIONS_MAX_DEFAULT,
         },
         broker::builder(cfg.clone()),
     )

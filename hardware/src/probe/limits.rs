@@ -46,24 +46,19 @@ pub(super) fn probe(root: &HostRoot, items: &mut Vec<Item>) {
         }),
         Severity::Warning,
     ));
-    for (name, rel, min) in [
-        ("fs.aio-max-nr", "/proc/sys/fs/aio-max-nr", AIO_MAX_NR),
-        (
-            "vm.max_map_count",
-            "/proc/sys/vm/max_map_count",
-            MAX_MAP_COUNT,
-        ),
-    ] {
-        let value = root.read_u64(rel);
-        items.push(Item::check(
-            "limits",
-            name,
-            value.map(|v| v.to_string()),
-            format!(">= {min}"),
-            value.is_some_and(|v| v >= min),
-            Severity::Warning,
-        ));
-    }
+    super::sysctls_at_least(
+        root,
+        "limits",
+        &[
+            ("fs.aio-max-nr", "/proc/sys/fs/aio-max-nr", AIO_MAX_NR),
+            (
+                "vm.max_map_count",
+                "/proc/sys/vm/max_map_count",
+                MAX_MAP_COUNT,
+            ),
+        ],
+        items,
+    );
 }
 
 #[cfg(test)]

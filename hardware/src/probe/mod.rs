@@ -182,6 +182,27 @@ pub fn probe(root: &HostRoot, data_dir: Option<&Path>) -> Report {
 }
 
 /// Number of CPUs in a kernel CPU list file (`0-3,6`).
+/// One warning item per sysctl `(name, path under the root, minimum)` whose value is below its
+/// minimum (or unreadable).
+pub(crate) fn sysctls_at_least(
+    root: &HostRoot,
+    group: &'static str,
+    sysctls: &[(&'static str, &str, u64)],
+    items: &mut Vec<Item>,
+) {
+    for &(name, rel, min) in sysctls {
+        let value = root.read_u64(rel);
+        items.push(Item::check(
+            group,
+            name,
+            value.map(|v| v.to_string()),
+            format!(">= {min}"),
+            value.is_some_and(|v| v >= min),
+            Severity::Warning,
+        ));
+    }
+}
+
 pub(crate) fn count_cpus(root: &HostRoot, rel: &str) -> Option<usize> {
     crate::root::parse_cpu_list(&root.read(rel)?, MAX_CPUS).map(|v| v.len())
 }

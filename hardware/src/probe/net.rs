@@ -120,33 +120,28 @@ pub(super) fn probe(root: &HostRoot, items: &mut Vec<Item>) {
     for nic in nics(root) {
         nic_items(root, &nic, items);
     }
-    for (name, rel, min) in [
-        (
-            "net.core.somaxconn",
-            "/proc/sys/net/core/somaxconn",
-            SOMAXCONN,
-        ),
-        (
-            "net.ipv4.tcp_max_syn_backlog",
-            "/proc/sys/net/ipv4/tcp_max_syn_backlog",
-            TCP_MAX_SYN_BACKLOG,
-        ),
-        (
-            "net.core.netdev_max_backlog",
-            "/proc/sys/net/core/netdev_max_backlog",
-            NETDEV_MAX_BACKLOG,
-        ),
-    ] {
-        let value = root.read_u64(rel);
-        items.push(Item::check(
-            "net",
-            name,
-            value.map(|v| v.to_string()),
-            format!(">= {min}"),
-            value.is_some_and(|v| v >= min),
-            Severity::Warning,
-        ));
-    }
+    super::sysctls_at_least(
+        root,
+        "net",
+        &[
+            (
+                "net.core.somaxconn",
+                "/proc/sys/net/core/somaxconn",
+                SOMAXCONN,
+            ),
+            (
+                "net.ipv4.tcp_max_syn_backlog",
+                "/proc/sys/net/ipv4/tcp_max_syn_backlog",
+                TCP_MAX_SYN_BACKLOG,
+            ),
+            (
+                "net.core.netdev_max_backlog",
+                "/proc/sys/net/core/netdev_max_backlog",
+                NETDEV_MAX_BACKLOG,
+            ),
+        ],
+        items,
+    );
 }
 
 #[cfg(test)]

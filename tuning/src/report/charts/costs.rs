@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 
 use plotters::prelude::*;
 
-use super::{bounds, chosen_load, color, index_label, is_max, svg, Comparison, Res, FONT};
+use super::{
+    bounds, chosen_load, color, draw_legend, index_label, is_max, svg, Comparison, Res, FONT,
+};
 use crate::point::{Mode, Point};
 use crate::report::{Axis, Chart, View};
 use crate::results::{Stat, Summary};
@@ -84,12 +86,7 @@ pub(super) fn acks_cost(view: &View) -> Res<Vec<Chart>> {
                 )?
                 .label("one configuration (linger, batch, codec)")
                 .legend(|(x, y)| Circle::new((x + 8, y), 4, color(0).filled()));
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::UpperLeft)
-                .background_style(WHITE.mix(0.85))
-                .border_style(BLACK)
-                .draw()?;
+            draw_legend(&mut chart, false)?;
             Ok(())
         })?;
         out.push(Chart {

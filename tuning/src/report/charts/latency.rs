@@ -6,7 +6,9 @@
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::{bounds, bytes_label, chosen_load, color, index_label, svg, Res, FONT, MAX_CURVES};
+use super::{
+    bounds, bytes_label, chosen_load, color, draw_legend, index_label, svg, Res, FONT, MAX_CURVES,
+};
 use crate::point::Mode;
 use crate::report::{Axis, Chart, View};
 
@@ -184,13 +186,7 @@ pub(super) fn percentile_curves(view: &View) -> Res<Vec<Chart>> {
                     PathElement::new(vec![(x, y), (x + 16, y)], c.stroke_width(2))
                 });
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .label_font((FONT, 10))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .draw()?;
+        draw_legend(&mut chart, true)?;
         Ok(())
     })?;
     Ok(vec![Chart {

@@ -65,6 +65,24 @@ pub(super) fn svg(
     Ok(text)
 }
 
+/// Draws the legend every chart has: upper left, on a translucent white box with a black border;
+/// `small_labels` for charts with many series.
+pub(super) fn draw_legend<'a, CT: plotters::coord::CoordTranslate>(
+    chart: &mut ChartContext<'a, SVGBackend<'a>, CT>,
+    small_labels: bool,
+) -> Res<()> {
+    let mut style = chart.configure_series_labels();
+    style
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK);
+    if small_labels {
+        style.label_font((FONT, 10));
+    }
+    style.draw()?;
+    Ok(())
+}
+
 pub(super) fn color(i: usize) -> RGBAColor {
     Palette99::pick(i).to_rgba()
 }

@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 
 use plotters::prelude::*;
 
-use super::{bounds, bytes_label, color, index_label, is_max, svg, Res, FONT, MAX_PER_KIND};
+use super::{
+    bounds, bytes_label, color, draw_legend, index_label, is_max, svg, Res, FONT, MAX_PER_KIND,
+};
 use crate::point::Point;
 use crate::report::{Axis, Chart, View};
 use crate::results::{Stat, Summary};
@@ -71,12 +73,7 @@ pub(super) fn throughput_vs_batch(view: &View) -> Res<Vec<Chart>> {
                         ErrorBar::new_vertical(*b, s.min, s.median, s.max, c.filled(), 6)
                     }))?;
                 }
-                chart
-                    .configure_series_labels()
-                    .position(SeriesLabelPosition::UpperLeft)
-                    .background_style(WHITE.mix(0.85))
-                    .border_style(BLACK)
-                    .draw()?;
+                draw_legend(&mut chart, false)?;
                 Ok(())
             })?;
             out.push(Chart {
@@ -148,12 +145,7 @@ pub(super) fn frontier(view: &View) -> Res<Vec<Chart>> {
                     PathElement::new(vec![(x, y), (x + 16, y)], c.stroke_width(2))
                 });
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .draw()?;
+        draw_legend(&mut chart, false)?;
         Ok(())
     })?;
     Ok(vec![Chart {

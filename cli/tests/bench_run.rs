@@ -61,23 +61,9 @@ fn check_document(doc: &serde_json::Value) {
 }
 
 fn serve(dir: &Path) -> ServeProcess {
-    let addr = format!("127.0.0.1:{}", free_port());
-    ServeProcess::start(
-        &dir.join("serve.stderr"),
-        &[
-            "--data-dir",
-            dir.join("data").to_str().unwrap(),
-            "--shards",
-            "1",
-            "--kafka-addr",
-            &addr,
-            // The workload asks for 2: the run must create its topics, not rely on auto-creation.
-            "--num-partitions",
-            "1",
-            "--log-segment-bytes",
-            "8388608",
-        ],
-    )
+    // One partition per auto-created topic while the workload asks for 2: the run must create
+    // its topics, not rely on auto-creation.
+    ServeProcess::one_shard(dir, &["--log-segment-bytes", "8388608"])
 }
 
 struct Sink(Child, String);

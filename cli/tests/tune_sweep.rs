@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use support::{free_port, ServeProcess};
+use support::ServeProcess;
 
 fn weir(args: &[&str], limit_s: u64) -> String {
     support::run(
@@ -25,20 +25,7 @@ fn weir(args: &[&str], limit_s: u64) -> String {
 }
 
 fn serve(dir: &Path) -> ServeProcess {
-    let addr = format!("127.0.0.1:{}", free_port());
-    ServeProcess::start(
-        &dir.join("serve.stderr"),
-        &[
-            "--data-dir",
-            dir.join("data").to_str().unwrap(),
-            "--shards",
-            "1",
-            "--kafka-addr",
-            &addr,
-            "--num-partitions",
-            "1",
-        ],
-    )
+    ServeProcess::one_shard(dir, &[])
 }
 
 fn write_plan(dir: &Path, text: &str) -> PathBuf {

@@ -28,6 +28,25 @@ impl ServeProcess {
         ServeProcess::try_start(stderr_path, None, args).unwrap_or_else(|e| panic!("{e}"))
     }
 
+    /// A one-shard broker on a free loopback port with one partition per auto-created topic, its
+    /// data in `DIR/data` and its log in `DIR/serve.stderr`, plus `extra` flags.
+    pub fn one_shard(dir: &Path, extra: &[&str]) -> ServeProcess {
+        let addr = format!("127.0.0.1:{}", free_port());
+        let data = dir.join("data");
+        let mut args = vec![
+            "--data-dir",
+            data.to_str().expect("utf-8 temp path"),
+            "--shards",
+            "1",
+            "--kafka-addr",
+            &addr,
+            "--num-partitions",
+            "1",
+        ];
+        args.extend_from_slice(extra);
+        ServeProcess::start(&dir.join("serve.stderr"), &args)
+    }
+
     /// As `start`, run in `cwd` (so relative paths in ARGS resolve the way a user's shell would).
     pub fn start_in(cwd: &Path, stderr_path: &Path, args: &[&str]) -> ServeProcess {
         ServeProcess::try_start(stderr_path, Some(cwd), args).unwrap_or_else(|e| panic!("{e}"))

@@ -41,6 +41,18 @@ serve() { # $1: binary; sets pid, addr
 }
 stop() { kill -TERM "$pid"; wait "$pid" || true; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# One JSON line from a `weir bench produce --json` result ($1) for test $2 of this round and side:
+# throughput and publish latency percentiles.
+bench_line() {
+  python3 - "$1" "$2" "$round" "$side" <<'PY' | tee -a "$out"
+import json, sys
+doc = json.load(open(sys.argv[1]))
+lat = doc.get("publish_latency_ms") or {}
+print(json.dumps({"round": int(sys.argv[3]), "side": sys.argv[4], "test": sys.argv[2],
+                  "MBps": doc["publish"]["mb_per_s"], "msg_per_s": doc["publish"]["msg_per_s"],
+                  "publish_latency_ms": {k: lat.get(k) for k in ("p50", "p99", "p99_9", "max")}}))
+PY
+}
 
 limit_json=$("$limits" "$dir")
 echo "{\"limits\": $limit_json}" | tee -a "$out"
@@ -59,36 +71,11 @@ for round in $(seq "$rounds"); do
     "$bin" bench produce --bootstrap "$addr" --topic paced --records 120000 --rate 20000 \
       --acks 1 --linger-ms 5 --batch-size 16384 --quiet --check-ceiling false \
       --json "$dir/ab-paced.json" >/dev/null 2>&1
-    python3 - "$dir/ab-paced.json" "$round" "$side" <<'PY' | tee -a "$out"
-import json, sys
-doc = json.load(open(sys.argv[1]))
-def find(d, key):
-    if isinstance(d, dict):
-        if key in d: return d[key]
-        for v in d.values():
-            r = find(v, key)
-            if r is not None: return r
-    return None
-lat = find(doc, "publish_latency_ms")
-print(json.dumps({"round": int(sys.argv[2]), "side": sys.argv[3], "test": "bench_paced_20k",
-                  "publish_latency_ms": {k: lat.get(k) for k in ("p50", "p99", "p99_9", "max")} if lat else None}))
-PY
+    bench_line "$dir/ab-paced.json" bench_paced_20k
     "$bin" bench produce --bootstrap "$addr" --topic max --records 1000000 --acks 1 \
       --linger-ms 5 --batch-size 65536 --quiet --check-ceiling false \
       --json "$dir/ab-max.json" >/dev/null 2>&1
-    python3 - "$dir/ab-max.json" "$round" "$side" <<'PY' | tee -a "$out"
-import json, sys
-doc = json.load(open(sys.argv[1]))
-def find(d, key):
-    if isinstance(d, dict):
-        if key in d: return d[key]
-        for v in d.values():
-            r = find(v, key)
-            if r is not None: return r
-    return None
-print(json.dumps({"round": int(sys.argv[2]), "side": sys.argv[3], "test": "bench_max",
-                  "MBps": doc["publish"]["mb_per_s"], "msg_per_s": doc["publish"]["msg_per_s"]}))
-PY
+    bench_line "$dir/ab-max.json" bench_max
     stop
   done
 done

@@ -168,6 +168,41 @@ fn admin_clients_alter_and_describe_configs() {
     broker.stop();
 }
 
+/// Two brokers on one address: the second must refuse to start (naming the address), not join
+/// the first one's SO_REUSEPORT group and take half of its connections; the first keeps serving.
+#[test]
+fn a_second_broker_on_a_taken_port_refuses_to_start() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let first = ServeProcess::start(
+        &dir.path().join("first.stderr"),
+        &serve_args(&dir.path().join("first"), &[]),
+    );
+    let second_data = dir.path().join("second");
+    let second_dir = second_data.to_str().expect("utf-8 path");
+    let err = match ServeProcess::try_start(
+        &dir.path().join("second.stderr"),
+        None,
+        &[
+            "--data-dir",
+            second_dir,
+            "--kafka-addr",
+            &first.addr,
+            "--shards",
+            "2",
+        ],
+    ) {
+        Ok(_) => panic!("a second broker started on {}", first.addr),
+        Err(e) => e,
+    };
+    assert!(
+        err.contains("another process listens") && err.contains(&first.addr),
+        "{err}"
+    );
+    let out = python(&first, dir.path(), &["alter", &first.addr]);
+    assert!(out.contains("alter ok"), "{out}");
+    first.stop();
+}
+
 #[test]
 fn lowering_retention_ms_live_moves_the_log_start_within_seconds() {
     let dir = tempfile::tempdir().expect("temp dir");

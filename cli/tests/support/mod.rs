@@ -166,11 +166,24 @@ pub fn read(path: &Path) -> String {
 }
 
 /// A loopback port that was free a moment ago.
+/// A port nobody listens on, for a test that needs to know it before the process binds it.
+/// Taken from 20000..32000, below the kernel's ephemeral range (32768..), so the port-0 binds of
+/// brokers started meanwhile by other tests cannot be handed the same port; one counter per test
+/// binary (tests in it run on threads) so two calls never return the same one.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const FIRST: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let start = std::process::id().wrapping_mul(7919) % SPAN;
+    for _ in 0..SPAN {
+        let step = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = (FIRST + (start + step) % SPAN) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in {FIRST}..{}", FIRST + SPAN)
 }
 
 /// Waits for `child` to exit; past `limit` it is killed and the test fails naming `what`.

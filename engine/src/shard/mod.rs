@@ -14,6 +14,7 @@
 //! partition keep their order.
 
 pub mod conn;
+pub mod port_owner;
 
 pub use conn::ConnContext;
 
@@ -70,6 +71,11 @@ pub enum ShardError {
         core: usize,
         reason: String,
     },
+    #[error(
+        "{addr}: another process listens on this port too (socket inodes {inodes:?}); \
+         stop it or choose another --kafka-addr"
+    )]
+    PortShared { addr: SocketAddr, inodes: Vec<u64> },
     #[error("binding {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -342,6 +348,15 @@ where
                 })
             }
         }
+    }
+    // SO_REUSEPORT lets another process of this user join the port instead of failing to bind.
+    let foreign = port_owner::foreign_listeners(addr);
+    if !foreign.is_empty() {
+        let _ = set.stop();
+        return Err(ShardError::PortShared {
+            addr,
+            inodes: foreign.iter().map(|l| l.inode).collect(),
+        });
     }
     // Every shard listens on the port now; the holder can let go of it.
     drop(reservation);

@@ -4,7 +4,7 @@
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 /// How one partition log stores, rolls, flushes and retires data.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,29 +110,85 @@ impl Clock {
             Clock::Manual(now) => now.get(),
         }
     }
+
+    /// The monotonic reading deadlines are measured on (group sessions and rebalances). A manual
+    /// clock's moves by hand move it too, so a test can pass a session timeout without waiting.
+    pub fn now_instant(&self) -> Instant {
+        match self {
+            Clock::System => Instant::now(),
+            Clock::Manual(now) => now.instant(),
+        }
+    }
 }
 
 /// A clock a test moves by hand: wall-clock milliseconds shared by every clone, on any thread
 /// (a broker's shards each read it on their own thread).
 #[derive(Debug, Clone, Default)]
-pub struct ManualClock(Arc<AtomicI64>);
+pub struct ManualClock(Arc<ManualInner>);
+
+#[derive(Debug)]
+struct ManualInner {
+    now_ms: AtomicI64,
+    /// The wall reading at creation and the real instant it stands for: `instant()` is that
+    /// instant plus how far the clock was moved since.
+    start_ms: i64,
+    start: Instant,
+}
+
+impl Default for ManualInner {
+    fn default() -> Self {
+        ManualInner {
+            now_ms: AtomicI64::new(0),
+            start_ms: 0,
+            start: Instant::now(),
+        }
+    }
+}
 
 impl ManualClock {
     pub fn new(now_ms: i64) -> Self {
-        ManualClock(Arc::new(AtomicI64::new(now_ms)))
+        ManualClock(Arc::new(ManualInner {
+            now_ms: AtomicI64::new(now_ms),
+            start_ms: now_ms,
+            start: Instant::now(),
+        }))
+    }
+
+    /// The monotonic instant this clock stands at (never before its creation: a clock set back
+    /// below its start reads as its start).
+    pub fn instant(&self) -> Instant {
+        let moved_ms = self.get().saturating_sub(self.0.start_ms).max(0) as u64;
+        self.0.start + std::time::Duration::from_millis(moved_ms)
     }
 
     pub fn get(&self) -> i64 {
-        self.0.load(Ordering::SeqCst)
+        self.0.now_ms.load(Ordering::SeqCst)
     }
 
     pub fn set(&self, now_ms: i64) {
-        self.0.store(now_ms, Ordering::SeqCst);
+        self.0.now_ms.store(now_ms, Ordering::SeqCst);
     }
 
     /// Moves the clock forward by `ms` (a clock never goes back).
     pub fn advance(&self, ms: i64) {
         assert!(ms >= 0, "a manual clock moves forward only ({ms} ms)");
-        self.0.fetch_add(ms, Ordering::SeqCst);
+        self.0.now_ms.fetch_add(ms, Ordering::SeqCst);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_manual_clock_moves_its_monotonic_reading_with_its_wall_reading() {
+        let clock = ManualClock::new(1_000_000);
+        let start = clock.instant();
+        clock.advance(31_000);
+        assert_eq!(clock.instant() - start, std::time::Duration::from_secs(31));
+        // Set back below its start: never before its creation instant.
+        clock.set(0);
+        assert_eq!(clock.instant(), start);
+        assert_eq!(Clock::Manual(clock.clone()).now_instant(), start);
     }
 }

@@ -78,9 +78,13 @@ pub struct BrokerConfig {
     /// `offsets.topic.segment.bytes`: segment.bytes of `__consumer_offsets` when it is created
     /// (Kafka's default is 100 MiB; weir's 16 MiB, since each partition preallocates a segment).
     pub offsets_topic_segment_bytes: u64,
-    /// The wall clock the broker reads for time-based rules (retention, segment.ms, producer
-    /// expiry, commit timestamps and offsets retention); tests pass `Clock::Manual`. Session
-    /// timeouts and fetch waits still use the monotonic clock.
+    /// `group.initial.rebalance.delay.ms`: how long the first join of an empty group waits for
+    /// more members before the first generation.
+    pub group_initial_rebalance_delay_ms: u64,
+    /// The clock the broker reads for time-based rules: wall time for retention, segment.ms,
+    /// producer expiry, commit timestamps and offsets retention; its monotonic reading for group
+    /// session and rebalance timeouts. Tests pass `Clock::Manual`. Waits that only bound how long
+    /// a request is held (fetch max wait, produce timeout) run on real time.
     pub clock: Clock,
 }
 
@@ -97,6 +101,7 @@ impl BrokerConfig {
             auto_create_topics: true,
             retention_check_interval_ms: 300_000,
             producer_id_expiration_ms: idempotence::PRODUCER_ID_EXPIRATION_MS,
+            group_initial_rebalance_delay_ms: groups::state::INITIAL_REBALANCE_DELAY_MS,
             offsets_retention_minutes: 10_080,
             offsets_retention_check_interval_ms: 600_000,
             offsets_topic_segment_bytes: 16 << 20,

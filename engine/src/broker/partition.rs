@@ -105,7 +105,9 @@ impl Partition {
     /// The offset below which records are committed and visible to consumers. One replica: every
     /// written record (the log end).
     pub fn high_watermark(&self) -> u64 {
-        self.log.log_end_offset()
+        let hw = self.log.log_end_offset();
+        debug_assert!(hw <= self.log.next_offset());
+        hw
     }
 
     /// Appends `records` (synchronously: the caller's order is the log's order). An idempotent
@@ -147,6 +149,15 @@ impl Partition {
 
     fn append_to_log(&self, records: Bytes) -> Result<Appended, LogError> {
         let info = self.log.append(records, self.leader_epoch())?;
+        // The append is synchronous on this shard: the batch is the log's last, its offsets
+        // contiguous and in order.
+        assert!(
+            info.first_offset <= info.last_offset && info.last_offset + 1 == self.log.next_offset(),
+            "append {}..={} but the log's next offset is {}",
+            info.first_offset,
+            info.last_offset,
+            self.log.next_offset()
+        );
         Ok(Appended {
             first_offset: info.first_offset,
             last_offset: info.last_offset,

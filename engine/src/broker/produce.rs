@@ -151,11 +151,19 @@ fn append_on_owner(
     }
     async move {
         done.extend(futures::future::join_all(waits).await);
-        let mut outcomes = vec![Outcome::error(ec::UNKNOWN_SERVER_ERROR); count];
+        // Each item answered exactly once: refused at once, or after its wait.
+        let mut outcomes: Vec<Option<Outcome>> = vec![None; count];
         for (slot, outcome) in done {
-            outcomes[slot] = outcome;
+            assert!(
+                outcomes[slot].replace(outcome).is_none(),
+                "slot {slot} answered twice"
+            );
         }
         outcomes
+            .into_iter()
+            .enumerate()
+            .map(|(slot, o)| o.unwrap_or_else(|| panic!("slot {slot} of {count} never answered")))
+            .collect()
     }
     .boxed_local()
 }

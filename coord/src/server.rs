@@ -12,7 +12,7 @@
 //! Two kinds of work leave the thread: encoding a local snapshot (glommio's blocking pool, one
 //! unpinned thread, on an O(1) copy of the tree) and writing its file (`disk`'s writer thread).
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -30,6 +30,8 @@ use raft::prelude::{Message, MessageType};
 
 use crate::disk::{Disk, DiskError};
 use crate::node::{Effect, Node, NodeConfig, NodeError, SnapshotJob, Tag};
+pub(crate) use crate::outbox::Outbox;
+pub use crate::outbox::CLIENT_OUTBOX_BYTES_MAX;
 use crate::proto::{
     decode, encode_frame, ClientFrame, EventKind, Hello, Request, Response, ServerFrame, ZkError,
     CLIENT_FRAME_BYTES_MAX, PEER_FRAME_BYTES_MAX,
@@ -102,11 +104,6 @@ const IO_MEMORY_BYTES: usize = 1024 * 1024;
 /// Outbound bytes buffered for a peer beyond which non-snapshot messages are dropped (Raft
 /// retransmits what is lost).
 const PEER_BUFFER_BYTES_MAX: usize = 64 * 1024 * 1024;
-/// Replies and events buffered for one client connection (native or ZooKeeper) beyond which the
-/// connection is closed: a client that sends requests but does not read its replies would
-/// otherwise grow the node's memory without bound. The client reconnects and re-attaches its
-/// session; the requests whose replies were dropped end in ConnectionLoss, as on any disconnect.
-pub const CLIENT_OUTBOX_BYTES_MAX: usize = 64 * 1024 * 1024;
 const PEER_CONNECT_TIMEOUT_MS: u64 = 500;
 /// A Ready round (apply, persist, deliver) this long is logged as a warning.
 const SLOW_ROUND: Duration = Duration::from_millis(50);
@@ -216,79 +213,6 @@ pub fn start_embedded_with(cfg: ServerConfig) -> Result<Embedded, ServerError> {
 }
 
 /// A write queue with a doorbell, drained by one writer task.
-/// Every producer appends to `buf` and then rings, so the bound is enforced in `ring`.
-pub(crate) struct Outbox {
-    pub(crate) buf: RefCell<Vec<u8>>,
-    snapshots: Cell<u32>,
-    bell: LocalSender<()>,
-    closed: Cell<bool>,
-    /// None: bounded elsewhere (peers: `PEER_BUFFER_BYTES_MAX`; the follower's forwarder: by the
-    /// requests its own clients may have pending).
-    bytes_max: Option<usize>,
-    /// Past `bytes_max`: everything buffered is dropped and the connection closed.
-    overflowed: Cell<bool>,
-}
-
-impl Outbox {
-    pub(crate) fn new() -> (Rc<Outbox>, LocalReceiver<()>) {
-        Outbox::with_limit(None)
-    }
-
-    /// The outbox of a client connection: closed once more than `CLIENT_OUTBOX_BYTES_MAX` waits.
-    pub(crate) fn for_client() -> (Rc<Outbox>, LocalReceiver<()>) {
-        Outbox::with_limit(Some(CLIENT_OUTBOX_BYTES_MAX))
-    }
-
-    fn with_limit(bytes_max: Option<usize>) -> (Rc<Outbox>, LocalReceiver<()>) {
-        let (tx, rx) = local_channel::new_bounded(1);
-        (
-            Rc::new(Outbox {
-                buf: RefCell::new(Vec::new()),
-                snapshots: Cell::new(0),
-                bell: tx,
-                closed: Cell::new(false),
-                bytes_max,
-                overflowed: Cell::new(false),
-            }),
-            rx,
-        )
-    }
-
-    pub(crate) fn ring(&self) {
-        if let Some(max) = self.bytes_max {
-            let mut buf = self.buf.borrow_mut();
-            if !self.overflowed.get() && buf.len() > max {
-                tracing::warn!(
-                    buffered_bytes = buf.len(),
-                    limit_bytes = max,
-                    "closing a client connection that does not read its replies"
-                );
-                self.overflowed.set(true);
-                self.closed.set(true);
-            }
-            if self.overflowed.get() {
-                buf.clear();
-            }
-        }
-        let _ = self.bell.try_send(());
-    }
-    pub(crate) fn push_frame<T: serde::Serialize>(&self, v: &T) {
-        if encode_frame(v, &mut self.buf.borrow_mut()).is_ok() {
-            self.ring();
-        }
-    }
-    fn take(&self) -> (Vec<u8>, u32) {
-        (
-            std::mem::take(&mut *self.buf.borrow_mut()),
-            self.snapshots.replace(0),
-        )
-    }
-    pub(crate) fn close(&self) {
-        self.closed.set(true);
-        self.ring();
-    }
-}
-
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum WatchKind {
     Data,

@@ -19,8 +19,7 @@ use futures::channel::oneshot;
 use super::offsets::{Committed, GroupMeta};
 use wire::error_code as ec;
 
-/// How long a group that was empty waits for more members before its first generation
-/// (Kafka's group.initial.rebalance.delay.ms is 3 s; weir's default is shorter).
+/// Default group.initial.rebalance.delay.ms (Kafka's is 3 s): an empty group's first wait.
 pub const INITIAL_REBALANCE_DELAY_MS: u64 = 1000;
 pub const SESSION_TIMEOUT_MIN_MS: i32 = 1000;
 pub const SESSION_TIMEOUT_MAX_MS: i32 = 1_800_000;
@@ -131,8 +130,7 @@ pub struct JoinParams {
     pub protocols: Vec<(String, Bytes)>,
     /// JoinGroup v4+: an unknown member first gets an id (ec::MEMBER_ID_REQUIRED).
     pub require_known_member_id: bool,
-    /// How long the first join of an empty group waits for more members
-    /// (group.initial.rebalance.delay.ms).
+    /// group.initial.rebalance.delay.ms: an empty group's first join waits this for more.
     pub initial_rebalance_delay_ms: u64,
 }
 
@@ -308,7 +306,6 @@ impl Group {
         if let Some(old) = m.join_waiter.replace(tx) {
             let _ = old.send(JoinResult::error(ec::UNKNOWN_MEMBER_ID, &member_id));
         }
-        let initial_delay = Duration::from_millis(p.initial_rebalance_delay_ms);
         if self.protocol_type.is_none() || self.members.len() == 1 {
             self.protocol_type = Some(p.protocol_type);
         }
@@ -316,7 +313,7 @@ impl Group {
             State::PreparingRebalance => {}
             State::Empty => {
                 self.prepare_rebalance(now);
-                self.not_before = Some(now + initial_delay);
+                self.not_before = Some(now + Duration::from_millis(p.initial_rebalance_delay_ms));
             }
             State::CompletingRebalance | State::Stable => self.prepare_rebalance(now),
         }

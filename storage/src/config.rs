@@ -25,7 +25,11 @@ pub struct LogConfig {
     pub flush_ms: Option<u64>,
     /// `index.interval.bytes`: bytes between sparse index points.
     pub index_interval_bytes: u64,
-    /// `preallocate`: reserve `segment.bytes` on disk when a segment is created.
+    /// `preallocate`: reserve the whole `segment.bytes` at the active segment's first write.
+    /// Off (Kafka's default, and weir's): reserve in steps of `RESERVE_STEP_BYTES` ahead of the
+    /// writes, so disk use grows with data, not with the number of partitions. Either way every
+    /// write lands in blocks reserved before it was submitted: a full disk shows as a refused
+    /// reservation (the log stops taking appends until space returns), never as a failed write.
     pub preallocate: bool,
     /// Largest single DMA write; a bigger backlog is written as several writes in flight at once.
     pub write_bytes_max: usize,
@@ -57,13 +61,19 @@ pub struct LogConfig {
     pub pending_bytes_max: u64,
 }
 
+/// Disk space reserved at a time ahead of the active segment's writes (`preallocate` off).
+pub const RESERVE_STEP_BYTES: u64 = 16 << 20;
+
 impl LogConfig {
-    /// Bytes to reserve when a segment is created (0: no preallocation).
-    pub fn preallocate_bytes(&self) -> u64 {
+    /// The file length to reserve so that a write ending at `write_end` lands in reserved blocks:
+    /// the whole segment with `preallocate`, else the next step boundary past it.
+    pub fn reserve_target(&self, write_end: u64) -> u64 {
+        let step_end = write_end.div_ceil(RESERVE_STEP_BYTES).max(1) * RESERVE_STEP_BYTES;
+        let segment_end = self.segment_bytes.max(write_end);
         if self.preallocate {
-            self.segment_bytes
+            segment_end
         } else {
-            0
+            step_end.min(segment_end)
         }
     }
 }
@@ -79,7 +89,7 @@ impl Default for LogConfig {
             flush_messages: None,
             flush_ms: None,
             index_interval_bytes: 4096,
-            preallocate: true,
+            preallocate: false,
             write_bytes_max: 1 << 20,
             tail_cache_bytes: 128 << 20,
             pending_bytes_max: 256 << 20,

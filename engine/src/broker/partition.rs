@@ -75,7 +75,7 @@ impl Partition {
         let (producers, loaded) =
             ProducerTable::load(&log, clock.now_ms(), producer_id_expiration_ms).await?;
         tracing::info!(
-            topic,
+            topic = %topic,
             partition = index,
             log_start = log.log_start_offset(),
             log_end = log.log_end_offset(),

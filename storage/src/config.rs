@@ -26,8 +26,8 @@ pub struct LogConfig {
     /// `index.interval.bytes`: bytes between sparse index points.
     pub index_interval_bytes: u64,
     /// `preallocate`: reserve the whole `segment.bytes` at the active segment's first write.
-    /// Off (Kafka's default, and weir's): reserve in steps of `RESERVE_STEP_BYTES` ahead of the
-    /// writes, so disk use grows with data, not with the number of partitions. Either way every
+    /// Off (Kafka's default, and weir's): reserve ahead of the writes in growing steps
+    /// (`reserve_target`), so disk use grows with data, not with partitions. Either way every
     /// write lands in blocks reserved before it was submitted: a full disk shows as a refused
     /// reservation (the log stops taking appends until space returns), never as a failed write.
     pub preallocate: bool,
@@ -61,20 +61,24 @@ pub struct LogConfig {
     pub pending_bytes_max: u64,
 }
 
-/// Disk space reserved at a time ahead of the active segment's writes (`preallocate` off).
+/// Largest reservation ahead of the active segment's writes (`preallocate` off).
 pub const RESERVE_STEP_BYTES: u64 = 16 << 20;
+/// Smallest reservation, and the unit reservations are rounded to.
+pub const RESERVE_MIN_BYTES: u64 = 64 << 10;
 
 impl LogConfig {
     /// The file length to reserve so that a write ending at `write_end` lands in reserved blocks:
-    /// the whole segment with `preallocate`, else the next step boundary past it.
+    /// the whole segment with `preallocate`; else as much again as the segment holds, between
+    /// `RESERVE_MIN_BYTES` and `RESERVE_STEP_BYTES` — so a partition with little data reserves
+    /// little (1,000 partitions with one record each: ~64 MiB), a busy one few times per segment.
     pub fn reserve_target(&self, write_end: u64) -> u64 {
-        let step_end = write_end.div_ceil(RESERVE_STEP_BYTES).max(1) * RESERVE_STEP_BYTES;
         let segment_end = self.segment_bytes.max(write_end);
         if self.preallocate {
-            segment_end
-        } else {
-            step_end.min(segment_end)
+            return segment_end;
         }
+        let ahead = write_end.clamp(RESERVE_MIN_BYTES, RESERVE_STEP_BYTES);
+        let target = (write_end + ahead).div_ceil(RESERVE_MIN_BYTES) * RESERVE_MIN_BYTES;
+        target.min(segment_end)
     }
 }
 
@@ -200,5 +204,34 @@ mod tests {
         clock.set(0);
         assert_eq!(clock.instant(), start);
         assert_eq!(Clock::Manual(clock.clone()).now_instant(), start);
+    }
+
+    #[test]
+    fn reservations_grow_with_the_segment_within_their_bounds() {
+        let config = LogConfig {
+            segment_bytes: 1 << 30,
+            preallocate: false,
+            ..LogConfig::default()
+        };
+        assert_eq!(config.reserve_target(4096), 128 << 10);
+        assert_eq!(config.reserve_target(1 << 20), 2 << 20);
+        assert_eq!(config.reserve_target(100 << 20), 116 << 20);
+        for end in [1u64, 4096, 70_000, 1 << 20, 300 << 20, (1 << 30) - 1] {
+            let target = config.reserve_target(end);
+            assert!(target >= end && target <= 1 << 30, "{end} -> {target}");
+            assert!(target - end <= RESERVE_STEP_BYTES + RESERVE_MIN_BYTES);
+        }
+        // Never past the segment (plus the one batch that may overshoot it).
+        let small = LogConfig {
+            segment_bytes: 8192,
+            ..config.clone()
+        };
+        assert_eq!(small.reserve_target(4096), 8192);
+        assert_eq!(small.reserve_target(12_288), 12_288);
+        let whole = LogConfig {
+            preallocate: true,
+            ..config
+        };
+        assert_eq!(whole.reserve_target(4096), 1 << 30);
     }
 }

@@ -8,6 +8,7 @@ pub mod client;
 pub mod disk;
 pub mod lincheck;
 pub mod node;
+mod outbox;
 pub mod proto;
 pub mod recipes;
 pub mod server;

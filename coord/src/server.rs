@@ -12,7 +12,7 @@
 //! Two kinds of work leave the thread: encoding a local snapshot (glommio's blocking pool, one
 //! unpinned thread, on an O(1) copy of the tree) and writing its file (`disk`'s writer thread).
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -30,6 +30,8 @@ use raft::prelude::{Message, MessageType};
 
 use crate::disk::{Disk, DiskError};
 use crate::node::{Effect, Node, NodeConfig, NodeError, SnapshotJob, Tag};
+pub(crate) use crate::outbox::Outbox;
+pub use crate::outbox::CLIENT_OUTBOX_BYTES_MAX;
 use crate::proto::{
     decode, encode_frame, ClientFrame, EventKind, Hello, Request, Response, ServerFrame, ZkError,
     CLIENT_FRAME_BYTES_MAX, PEER_FRAME_BYTES_MAX,
@@ -211,46 +213,6 @@ pub fn start_embedded_with(cfg: ServerConfig) -> Result<Embedded, ServerError> {
 }
 
 /// A write queue with a doorbell, drained by one writer task.
-pub(crate) struct Outbox {
-    pub(crate) buf: RefCell<Vec<u8>>,
-    snapshots: Cell<u32>,
-    bell: LocalSender<()>,
-    closed: Cell<bool>,
-}
-
-impl Outbox {
-    pub(crate) fn new() -> (Rc<Outbox>, LocalReceiver<()>) {
-        let (tx, rx) = local_channel::new_bounded(1);
-        (
-            Rc::new(Outbox {
-                buf: RefCell::new(Vec::new()),
-                snapshots: Cell::new(0),
-                bell: tx,
-                closed: Cell::new(false),
-            }),
-            rx,
-        )
-    }
-    pub(crate) fn ring(&self) {
-        let _ = self.bell.try_send(());
-    }
-    pub(crate) fn push_frame<T: serde::Serialize>(&self, v: &T) {
-        if encode_frame(v, &mut self.buf.borrow_mut()).is_ok() {
-            self.ring();
-        }
-    }
-    fn take(&self) -> (Vec<u8>, u32) {
-        (
-            std::mem::take(&mut *self.buf.borrow_mut()),
-            self.snapshots.replace(0),
-        )
-    }
-    pub(crate) fn close(&self) {
-        self.closed.set(true);
-        self.ring();
-    }
-}
-
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum WatchKind {
     Data,
@@ -779,7 +741,7 @@ async fn handle_conn(core: Rc<RefCell<Core>>, stream: TcpStream) {
             }
         }
         Ok(Hello::Client) => {
-            let (ob, bell) = Outbox::new();
+            let (ob, bell) = Outbox::for_client();
             let id = {
                 let mut c = core.borrow_mut();
                 let id = c.next_conn;

@@ -1,7 +1,8 @@
 //! The ZooKeeper frontend at the byte level, over real loopback TCP to an embedded node:
 //! negotiated timeouts, pipelined requests answered in order (reads see the writes before them),
 //! bad input (unknown opcode, hostile frame length, truncated body, garbage handshake), and a
-//! re-attach with a wrong password.
+//! re-attach with a wrong password; a client that does not read its replies is disconnected once
+//! they pass the server's per-connection bound, while other clients go on.
 
 use std::io::Write;
 use std::net::TcpStream;
@@ -198,4 +199,45 @@ fn a_client_slightly_ahead_is_answered_once_the_node_catches_up() {
         .expect("the handshake is answered, not dropped");
     assert_eq!(resp.session_id, r.session_id);
     assert!(resp.timeout_ms > 0);
+}
+
+/// 100 GetData of a 1 MB node pipelined without reading a reply: ~100 MB of replies, past
+/// `CLIENT_OUTBOX_BYTES_MAX` (64 MiB). The server drops what it buffered and closes the
+/// connection (the reader sees fewer replies, then the end of the stream) instead of holding it
+/// all; another client is served meanwhile.
+#[test]
+fn a_client_that_does_not_read_is_closed_at_the_outbox_bound() {
+    let (_dir, _node, zk) = node(100);
+    let (mut s, _) = handshake(&zk, 6_000, 0, vec![0; 16]);
+    let (h, _) = call(&mut s, 1, &create("/big", vec![7; 1_000_000]));
+    assert_eq!(h.err, 0);
+    let requests = 100;
+    assert!(requests * 1_000_000 > coord::server::CLIENT_OUTBOX_BYTES_MAX);
+    let mut b = Vec::new();
+    for i in 0..requests {
+        let mut one = Vec::new();
+        Request::GetData(PathWatchRequest {
+            path: "/big".into(),
+            watch: false,
+        })
+        .write(10 + i as i32, &mut one);
+        let mark = jute::begin_frame(&mut b);
+        b.extend_from_slice(&one);
+        jute::end_frame(&mut b, mark);
+    }
+    s.write_all(&b).unwrap();
+    // Give the node time to answer everything into its buffer before anything is read.
+    std::thread::sleep(Duration::from_secs(2));
+    let (mut other, _) = handshake(&zk, 6_000, 0, vec![0; 16]);
+    let (h, _) = call(&mut other, 1, &create("/other", vec![]));
+    assert_eq!(h.err, 0, "another client is served");
+    let mut replies = 0;
+    loop {
+        match common::zk::recv_frame(&mut s) {
+            Ok(Some(_)) => replies += 1,
+            Ok(None) => break,
+            Err(e) => panic!("after {replies} replies the connection stayed open: {e}"),
+        }
+    }
+    assert!(replies < requests, "{replies} replies");
 }

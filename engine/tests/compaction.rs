@@ -98,12 +98,14 @@ fn a_compacted_topic_keeps_the_latest_value_per_key_at_its_offset() {
     assert_eq!(create_topic(&mut c, topic, 1, &configs), ec::NONE);
     let records = input(h.clock.get());
     let total = records.len() as i64;
+    let mut produced_bytes = 0;
     for (i, chunk) in records.chunks(BATCH).enumerate() {
-        let answer = produce(&mut c, topic, 0, -1, batch(chunk));
+        let one = batch(chunk);
+        produced_bytes += one.len();
+        let answer = produce(&mut c, topic, 0, -1, one);
         assert_eq!(answer.error_code, ec::NONE);
         assert_eq!(answer.base_offset, (i * BATCH) as i64);
     }
-    let before = segment_files(&h, topic);
     let limit = Duration::from_secs(30);
     // The clock stands still: tombstones are kept (their delete.retention.ms, 0, has not passed).
     let kept = expected(true);
@@ -119,11 +121,16 @@ fn a_compacted_topic_keeps_the_latest_value_per_key_at_its_offset() {
         (got.len() == expected.len()).then_some(got)
     });
     assert_eq!(got, expected);
-    // Cleaned segments are merged (the full log is ~70 KiB in 8 KiB segments).
-    let after = segment_files(&h, topic);
-    assert!(
-        after <= 5 && after < before,
-        "{before} segment files, then {after}"
+    // Fewer segment files than the uncompacted log fills (8 KiB each), so cleaned segments were
+    // merged — how many exactly depends on how the passes fell between the produces (compaction
+    // may run while they go on); the merge rule itself is tested in storage/tests/compact.rs.
+    // (Eventually: a swap may still be renaming files when the reads already see the result.)
+    let uncompacted_files = produced_bytes / 8192;
+    assert!(uncompacted_files >= 6, "{produced_bytes} bytes produced");
+    eventually(
+        "fewer segment files than the uncompacted log",
+        limit,
+        || (segment_files(&h, topic) < uncompacted_files).then_some(()),
     );
 
     h.restart();

@@ -4,7 +4,8 @@
 //! GROUP_ID_NOT_FOUND, GROUP_SUBSCRIBED_TO_TOPIC and UNKNOWN_TOPIC_OR_PARTITION as Kafka does
 //! and their deletions survive a restart; the committed offsets of an Empty group expire when the
 //! broker's (manual) clock passes offsets.retention.minutes, not before, while a group with a
-//! member keeps them, also after a restart.
+//! member keeps them, also after a restart; a member whose session.timeout.ms passes on the
+//! broker's (manual) clock without a heartbeat is evicted, not a moment before.
 //!
 //! Must not: test real clients' group behaviour (rebalances, assignors, exactly-once across
 //! restarts stay in the cli tests).
@@ -207,7 +208,12 @@ fn offsets_of_an_empty_group_expire_when_the_clock_passes_offsets_retention() {
     });
     std::thread::sleep(Duration::from_millis(300));
 
-    h.clock.advance(59_000);
+    // 59 s in steps shorter than the 30 s session, `stays` heartbeating after each (its session
+    // runs on the same clock).
+    for step_ms in [20_000, 20_000, 19_000] {
+        h.clock.advance(step_ms);
+        assert_eq!(heartbeat(&mut s, "stays", gen_s, &stays), ec::NONE);
+    }
     std::thread::sleep(Duration::from_millis(500)); // five expiry checks
     assert_eq!(committed(&mut c, "leaves", "expiring", &[0, 1]), [10, 10]);
     h.clock.advance(2_000);
@@ -228,4 +234,34 @@ fn offsets_of_an_empty_group_expire_when_the_clock_passes_offsets_retention() {
     assert_eq!(committed(&mut c, "stays", "expiring", &[0, 1]), [10, 10]);
     let names: Vec<String> = list_groups(&mut c).into_iter().map(|(g, _)| g).collect();
     assert_eq!(names, ["stays"]);
+}
+
+/// The group's session timeouts run on the broker's clock: a member that stops heartbeating is
+/// kept while the (manual) clock stays within its 30 s session — however long the test waits in
+/// real time — and evicted once the clock passes it; the group is then Empty and the member's
+/// heartbeat answers UNKNOWN_MEMBER_ID.
+#[test]
+fn a_silent_member_is_evicted_when_the_clock_passes_its_session_timeout() {
+    let h = Harness::start();
+    let mut c = h.conn();
+    assert_eq!(create_topic(&mut c, "sessions", 1, &[]), ec::NONE);
+    let mut m = h.conn();
+    let (member, generation) = join_alone(&mut m, "silent", "sessions", &[0]);
+    let stable = ("silent".to_string(), "Stable".to_string());
+    h.clock.advance(29_000);
+    std::thread::sleep(Duration::from_millis(500)); // five group ticks
+    assert!(
+        list_groups(&mut c).contains(&stable),
+        "evicted before its session passed"
+    );
+    h.clock.advance(2_000);
+    eventually("the silent member is evicted", WAIT, || {
+        list_groups(&mut c)
+            .contains(&("silent".to_string(), "Empty".to_string()))
+            .then_some(())
+    });
+    assert_eq!(
+        heartbeat(&mut m, "silent", generation, &member),
+        ec::UNKNOWN_MEMBER_ID
+    );
 }

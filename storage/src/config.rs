@@ -4,7 +4,7 @@
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 /// How one partition log stores, rolls, flushes and retires data.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,7 +25,11 @@ pub struct LogConfig {
     pub flush_ms: Option<u64>,
     /// `index.interval.bytes`: bytes between sparse index points.
     pub index_interval_bytes: u64,
-    /// `preallocate`: reserve `segment.bytes` on disk when a segment is created.
+    /// `preallocate`: reserve the whole `segment.bytes` at the active segment's first write.
+    /// Off (Kafka's default, and weir's): reserve in steps of `RESERVE_STEP_BYTES` ahead of the
+    /// writes, so disk use grows with data, not with the number of partitions. Either way every
+    /// write lands in blocks reserved before it was submitted: a full disk shows as a refused
+    /// reservation (the log stops taking appends until space returns), never as a failed write.
     pub preallocate: bool,
     /// Largest single DMA write; a bigger backlog is written as several writes in flight at once.
     pub write_bytes_max: usize,
@@ -75,6 +79,9 @@ pub const WRITE_GROUP_BYTES_RANGE: std::ops::RangeInclusive<usize> = 4096..=(64 
 /// Today's write group, in units of `write_bytes_max`, when none is configured.
 const GROUP_WRITES_DEFAULT: usize = 4;
 
+/// Disk space reserved at a time ahead of the active segment's writes (`preallocate` off).
+pub const RESERVE_STEP_BYTES: u64 = 16 << 20;
+
 impl LogConfig {
     /// Bytes the flusher may have in the kernel before it waits: `in_flight_writes_max` writes of
     /// `write_bytes_max` (an out-of-range count is clamped into [`IN_FLIGHT_WRITES_RANGE`]).
@@ -98,12 +105,15 @@ impl LogConfig {
         }
     }
 
-    /// Bytes to reserve when a segment is created (0: no preallocation).
-    pub fn preallocate_bytes(&self) -> u64 {
+    /// The file length to reserve so that a write ending at `write_end` lands in reserved blocks:
+    /// the whole segment with `preallocate`, else the next step boundary past it.
+    pub fn reserve_target(&self, write_end: u64) -> u64 {
+        let step_end = write_end.div_ceil(RESERVE_STEP_BYTES).max(1) * RESERVE_STEP_BYTES;
+        let segment_end = self.segment_bytes.max(write_end);
         if self.preallocate {
-            self.segment_bytes
+            segment_end
         } else {
-            0
+            step_end.min(segment_end)
         }
     }
 }
@@ -119,7 +129,7 @@ impl Default for LogConfig {
             flush_messages: None,
             flush_ms: None,
             index_interval_bytes: 4096,
-            preallocate: true,
+            preallocate: false,
             write_bytes_max: 1 << 20,
             in_flight_writes_max: 16,
             write_group_bytes_max: None,
@@ -152,29 +162,85 @@ impl Clock {
             Clock::Manual(now) => now.get(),
         }
     }
+
+    /// The monotonic reading deadlines are measured on (group sessions and rebalances). A manual
+    /// clock's moves by hand move it too, so a test can pass a session timeout without waiting.
+    pub fn now_instant(&self) -> Instant {
+        match self {
+            Clock::System => Instant::now(),
+            Clock::Manual(now) => now.instant(),
+        }
+    }
 }
 
 /// A clock a test moves by hand: wall-clock milliseconds shared by every clone, on any thread
 /// (a broker's shards each read it on their own thread).
 #[derive(Debug, Clone, Default)]
-pub struct ManualClock(Arc<AtomicI64>);
+pub struct ManualClock(Arc<ManualInner>);
+
+#[derive(Debug)]
+struct ManualInner {
+    now_ms: AtomicI64,
+    /// The wall reading at creation and the real instant it stands for: `instant()` is that
+    /// instant plus how far the clock was moved since.
+    start_ms: i64,
+    start: Instant,
+}
+
+impl Default for ManualInner {
+    fn default() -> Self {
+        ManualInner {
+            now_ms: AtomicI64::new(0),
+            start_ms: 0,
+            start: Instant::now(),
+        }
+    }
+}
 
 impl ManualClock {
     pub fn new(now_ms: i64) -> Self {
-        ManualClock(Arc::new(AtomicI64::new(now_ms)))
+        ManualClock(Arc::new(ManualInner {
+            now_ms: AtomicI64::new(now_ms),
+            start_ms: now_ms,
+            start: Instant::now(),
+        }))
+    }
+
+    /// The monotonic instant this clock stands at (never before its creation: a clock set back
+    /// below its start reads as its start).
+    pub fn instant(&self) -> Instant {
+        let moved_ms = self.get().saturating_sub(self.0.start_ms).max(0) as u64;
+        self.0.start + std::time::Duration::from_millis(moved_ms)
     }
 
     pub fn get(&self) -> i64 {
-        self.0.load(Ordering::SeqCst)
+        self.0.now_ms.load(Ordering::SeqCst)
     }
 
     pub fn set(&self, now_ms: i64) {
-        self.0.store(now_ms, Ordering::SeqCst);
+        self.0.now_ms.store(now_ms, Ordering::SeqCst);
     }
 
     /// Moves the clock forward by `ms` (a clock never goes back).
     pub fn advance(&self, ms: i64) {
         assert!(ms >= 0, "a manual clock moves forward only ({ms} ms)");
-        self.0.fetch_add(ms, Ordering::SeqCst);
+        self.0.now_ms.fetch_add(ms, Ordering::SeqCst);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_manual_clock_moves_its_monotonic_reading_with_its_wall_reading() {
+        let clock = ManualClock::new(1_000_000);
+        let start = clock.instant();
+        clock.advance(31_000);
+        assert_eq!(clock.instant() - start, std::time::Duration::from_secs(31));
+        // Set back below its start: never before its creation instant.
+        clock.set(0);
+        assert_eq!(clock.instant(), start);
+        assert_eq!(Clock::Manual(clock.clone()).now_instant(), start);
     }
 }

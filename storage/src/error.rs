@@ -49,6 +49,10 @@ pub enum LogError {
         record_set_bytes: u64,
         pending_bytes_max: u64,
     },
+    /// The disk has no room for this log's next writes: appends are refused until a reservation
+    /// succeeds again (space freed, e.g. by retention). Retriable; nothing was queued.
+    #[error("no space left for {dir}: {reason}; appends resume once space is freed")]
+    DiskFull { dir: PathBuf, reason: String },
     /// The log has been closed.
     #[error("log is closed")]
     Closed,
@@ -71,6 +75,19 @@ impl LogError {
             op,
             path: path.into(),
             source: source.into(),
+        }
+    }
+}
+
+impl LogError {
+    /// An I/O failure because the filesystem is full (ENOSPC or EDQUOT).
+    pub fn is_storage_full(&self) -> bool {
+        match self {
+            LogError::Io { source, .. } => {
+                source.kind() == std::io::ErrorKind::StorageFull
+                    || source.kind() == std::io::ErrorKind::QuotaExceeded
+            }
+            _ => false,
         }
     }
 }

@@ -14,8 +14,10 @@ use std::path::Path;
 pub const LOG_WRITE: &str = "log.write";
 /// The flusher's fdatasync of the active segment (acks=all, flush.messages, flush.ms).
 pub const LOG_SYNC: &str = "log.sync";
-/// fdatasync of a new, preallocated segment file (`Segment::create`).
+/// fdatasync of a new segment file (`Segment::create`).
 pub const SEGMENT_CREATE_SYNC: &str = "segment.create.sync";
+/// The fallocate reserving blocks ahead of the active segment's writes (`segment::reserve`).
+pub const SEGMENT_RESERVE: &str = "segment.reserve";
 /// fdatasync of the active segment at open, after its torn tail is cut (`Segment::open_active`).
 pub const SEGMENT_OPEN_SYNC: &str = "segment.open.sync";
 /// A seal's first fdatasync, of the data, before the preallocated tail is cut (`Segment::seal`).
@@ -49,6 +51,10 @@ pub const POINTS: &[(&str, &str)] = &[
     (
         SEGMENT_CREATE_SYNC,
         "segment.rs: fdatasync of a new segment",
+    ),
+    (
+        SEGMENT_RESERVE,
+        "segment.rs: fallocate ahead of the active segment's writes",
     ),
     (
         SEGMENT_OPEN_SYNC,
@@ -102,7 +108,7 @@ pub(crate) fn check(point: &'static str, path: &Path) -> std::io::Result<()> {
 }
 
 #[cfg(feature = "failpoints")]
-pub use registry::{fail_after, fail_next, fail_next_matching, hits, reset};
+pub use registry::{fail_after, fail_next, fail_next_matching, fail_next_os, hits, reset};
 
 #[cfg(feature = "failpoints")]
 mod registry {
@@ -116,6 +122,8 @@ mod registry {
         path_contains: Option<String>,
         skip: u32,
         count: u32,
+        /// The OS error to inject (say ENOSPC, 28); None: a generic error.
+        os_error: Option<i32>,
     }
 
     #[derive(Default)]
@@ -133,6 +141,12 @@ mod registry {
         arm(point, None, 0, count);
     }
 
+    /// Fails the next `count` hits of `point` with the OS error `errno` (ENOSPC is 28), for
+    /// callers that treat one kind of failure apart.
+    pub fn fail_next_os(point: &'static str, count: u32, errno: i32) {
+        arm_with(point, None, 0, count, Some(errno));
+    }
+
     /// Lets `skip` hits of `point` pass, then fails the `count` after them.
     pub fn fail_after(point: &'static str, skip: u32, count: u32) {
         arm(point, None, skip, count);
@@ -145,6 +159,16 @@ mod registry {
     }
 
     fn arm(point: &'static str, path_contains: Option<String>, skip: u32, count: u32) {
+        arm_with(point, path_contains, skip, count, None);
+    }
+
+    fn arm_with(
+        point: &'static str,
+        path_contains: Option<String>,
+        skip: u32,
+        count: u32,
+        os_error: Option<i32>,
+    ) {
         assert!(count > 0, "arming {point} to fail 0 times");
         assert!(
             super::POINTS.iter().any(|(name, _)| *name == point),
@@ -156,6 +180,7 @@ mod registry {
                 path_contains,
                 skip,
                 count,
+                os_error,
             })
         });
     }
@@ -192,7 +217,11 @@ mod registry {
                 return Ok(());
             }
             armed.count -= 1;
+            let os_error = armed.os_error;
             registry.armed.retain(|a| a.count > 0);
+            if let Some(errno) = os_error {
+                return Err(std::io::Error::from_raw_os_error(errno));
+            }
             Err(std::io::Error::other(format!(
                 "injected failure at failpoint {point} ({shown})"
             )))

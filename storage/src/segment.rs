@@ -1,7 +1,7 @@
 //! One segment of a partition log: its `.log` file (O_DIRECT through glommio), its indexes, and
 //! the scans that recovery and index rebuilds need.
 //!
-//! Owns file naming, preallocation, sealing (sync, truncate, index files), recovery of a torn tail
+//! Owns file naming, space reservation, sealing (sync, truncate, index files), recovery of a torn tail
 //! and verified reads of whole batches. Must not decide when to roll, flush or delete: the log does.
 
 use std::path::{Path, PathBuf};
@@ -62,6 +62,8 @@ pub(crate) struct Segment {
     pub index: SegmentIndex,
     pub file: Rc<DmaFile>,
     pub path: PathBuf,
+    /// File length with blocks reserved for it (`reserve`); writes stay below it.
+    pub reserved_end: u64,
     dir: PathBuf,
 }
 
@@ -72,9 +74,22 @@ fn io_err<'a>(
     move |e| LogError::io(op, path, e)
 }
 
+/// Reserves disk blocks for a segment file up to `end` (the file's length grows to it; recovery
+/// and sealing cut everything past the last batch), so writes below it cannot fail for lack of
+/// space; the caller records the new `Segment::reserved_end`.
+pub async fn reserve(file: &DmaFile, path: &Path, end: u64) -> Result<()> {
+    failpoint::check(failpoint::SEGMENT_RESERVE, path)
+        .map_err(|e| LogError::io("reserving space for", path, e))?;
+    file.pre_allocate(end, false)
+        .await
+        .map_err(io_err("reserving space for", path))
+}
+
 impl Segment {
-    /// Creates an empty segment file, preallocated to `preallocate_bytes` (0 for none).
-    pub async fn create(dir: &Path, base_offset: u64, preallocate_bytes: u64) -> Result<Segment> {
+    /// Creates an empty segment file (space is reserved later, ahead of the writes: see
+    /// [`reserve`]). A file this call created is removed again if the call fails, so a
+    /// retry (or the next topic's directory on a full disk) is not blocked by a leftover.
+    pub async fn create(dir: &Path, base_offset: u64) -> Result<Segment> {
         let path = dir.join(file_name(base_offset, "log"));
         let file = OpenOptions::new()
             .create_new(true)
@@ -83,17 +98,20 @@ impl Segment {
             .dma_open(&path)
             .await
             .map_err(io_err("creating segment", &path))?;
-        if preallocate_bytes > 0 {
-            file.pre_allocate(preallocate_bytes, false)
+        let synced = async {
+            failpoint::check(failpoint::SEGMENT_CREATE_SYNC, &path)
+                .map_err(|e| LogError::io("syncing new segment", &path, e))?;
+            file.fdatasync()
                 .await
-                .map_err(io_err("preallocating", &path))?;
+                .map_err(io_err("syncing new segment", &path))?;
+            sync_dir(dir).await
         }
-        failpoint::check(failpoint::SEGMENT_CREATE_SYNC, &path)
-            .map_err(|e| LogError::io("syncing new segment", &path, e))?;
-        file.fdatasync()
-            .await
-            .map_err(io_err("syncing new segment", &path))?;
-        sync_dir(dir).await?;
+        .await;
+        if let Err(e) = synced {
+            let _ = file.close().await;
+            let _ = std::fs::remove_file(&path);
+            return Err(e);
+        }
         Ok(Self::from_parts(dir, base_offset, file, path))
     }
 
@@ -122,6 +140,7 @@ impl Segment {
             index: SegmentIndex::default(),
             file: Rc::new(file),
             path,
+            reserved_end: 0,
             dir: dir.to_path_buf(),
         }
     }
@@ -138,6 +157,7 @@ impl Segment {
         let (file, path, len) = Self::open_file(dir, base_offset).await?;
         let mut segment = Self::from_parts(dir, base_offset, file, path);
         segment.size = len;
+        segment.reserved_end = len;
         segment.next_offset = next_base;
         match segment.load_index(len, next_base - base_offset) {
             Ok(index) => {
@@ -176,7 +196,6 @@ impl Segment {
         base_offset: u64,
         clean: bool,
         interval: u64,
-        preallocate_bytes: u64,
     ) -> Result<(Segment, Vec<u8>)> {
         let (file, path, len) = Self::open_file(dir, base_offset).await?;
         let mut segment = Self::from_parts(dir, base_offset, file, path);
@@ -212,19 +231,13 @@ impl Segment {
                 );
             }
         }
-        // Cut anything past the last valid batch, then reserve the segment again.
+        // Cut anything past the last valid batch; the flusher reserves again before writing.
         segment
             .file
             .truncate(segment.size)
             .await
             .map_err(io_err("truncating", &segment.path))?;
-        if preallocate_bytes > segment.size {
-            segment
-                .file
-                .pre_allocate(preallocate_bytes, false)
-                .await
-                .map_err(io_err("preallocating", &segment.path))?;
-        }
+        segment.reserved_end = segment.size;
         failpoint::check(failpoint::SEGMENT_OPEN_SYNC, &segment.path)
             .map_err(|e| LogError::io("syncing", &segment.path, e))?;
         segment
@@ -408,6 +421,7 @@ impl Segment {
             .truncate(self.size)
             .await
             .map_err(io_err("truncating", &self.path))?;
+        self.reserved_end = self.size;
         failpoint::check(failpoint::SEGMENT_SEAL_TRUNCATE_SYNC, &self.path)
             .map_err(|e| LogError::io("syncing", &self.path, e))?;
         self.file

@@ -2,6 +2,8 @@
 //! dev-dependency on itself): a failed data write, fdatasync, seal or compaction swap must take
 //! the partition offline or leave the old state, never acknowledge what is not written, and a
 //! reopen must find the acknowledged data — the old segments or the compacted ones, never a mix.
+//! A full disk (the reservation ahead of the writes refused with ENOSPC) is the exception: the log
+//! stays online, refuses appends while it lasts and resumes by itself.
 
 mod common;
 
@@ -10,7 +12,7 @@ use std::path::Path;
 use bytes::Bytes;
 use common::{batch, compact_config, in_temp_dir, stamped};
 use futures::future::join_all;
-use storage::failpoint::{self, fail_after, fail_next, fail_next_matching, hits};
+use storage::failpoint::{self, fail_after, fail_next, fail_next_matching, fail_next_os, hits};
 use storage::{Clock, LogConfig, LogError, PartitionLog, Watermark};
 use wire::batch::{encode_batch, record_views, Record};
 
@@ -116,6 +118,72 @@ fn a_failed_data_write_takes_the_log_offline_and_a_reopen_keeps_the_acknowledged
             next.first_offset, acked_end,
             "appends go on after the prefix"
         );
+        log.close().await.unwrap();
+    });
+}
+
+/// ENOSPC, the errno a full disk gives.
+const ENOSPC: i32 = 28;
+
+/// The disk fills (the next segment's reservation is refused with ENOSPC three times, ~0.6 s):
+/// the log does not go offline. Appends are refused with `DiskFull` while it lasts, what was
+/// accepted before waits unacknowledged (never lost, never failed), acknowledged data stays
+/// readable; once the reservation succeeds everything queued is written and acknowledged, and
+/// appends are taken again — no reopen needed.
+#[test]
+fn a_full_disk_refuses_appends_keeps_reads_and_resumes_by_itself() {
+    in_temp_dir(|path| async move {
+        let config = LogConfig {
+            segment_bytes: 64 << 10,
+            ..write_config()
+        };
+        let log = open(&path, config.clone()).await;
+        let mut appended = Vec::new();
+        for tag in 0..4 {
+            let records = batch(tag, 4, 3_000, 1_000);
+            let info = log
+                .append_and_wait(records.clone(), 0, Watermark::Durable)
+                .await
+                .unwrap();
+            appended.push((info.first_offset, records));
+        }
+        let acked = stored(&appended);
+        let reservations_before = hits(failpoint::SEGMENT_RESERVE);
+
+        fail_next_os(failpoint::SEGMENT_RESERVE, 3, ENOSPC);
+        // Append until the flusher, needing a new segment's space, finds the disk full.
+        let mut queued = Vec::new();
+        let refused = loop {
+            assert!(queued.len() < 200, "no append was refused");
+            let records = batch(100 + queued.len() as u64, 4, 3_000, 2_000);
+            match log.append(records.clone(), 0) {
+                Ok(info) => queued.push((info, records)),
+                Err(e) => break e,
+            }
+            glommio::timer::sleep(std::time::Duration::from_millis(5)).await;
+        };
+        assert!(matches!(refused, LogError::DiskFull { .. }), "{refused:?}");
+        assert!(!queued.is_empty());
+        assert!(hits(failpoint::SEGMENT_RESERVE) > reservations_before);
+        // Reads of acknowledged data go on; the log is online.
+        assert_eq!(&all_bytes(&log).await[..acked.len()], &acked[..]);
+        // The queued appends are acknowledged once the disk has room again (the failpoint's
+        // three refusals spent), then new appends are taken.
+        let last = queued.last().map(|(info, _)| info.last_offset).unwrap();
+        log.wait(last, Watermark::Durable).await.unwrap();
+        let next = log
+            .append_and_wait(batch(999, 2, 100, 3_000), 0, Watermark::Durable)
+            .await
+            .unwrap();
+        assert_eq!(next.first_offset, last + 1);
+        for (info, records) in &queued {
+            appended.push((info.first_offset, records.clone()));
+        }
+        appended.push((next.first_offset, batch(999, 2, 100, 3_000)));
+        assert_eq!(all_bytes(&log).await, stored(&appended));
+        log.close().await.unwrap();
+        let log = open(&path, config).await;
+        assert_eq!(all_bytes(&log).await, stored(&appended));
         log.close().await.unwrap();
     });
 }

@@ -1655,7 +1655,7 @@ pub(crate) async fn handle_zk_conn(core: Rc<RefCell<Core>>, stream: TcpStream) {
     let Ok(creq) = ConnectRequest::from_bytes(&buf) else {
         return;
     };
-    let (ob, bell) = Outbox::new();
+    let (ob, bell) = Outbox::for_client();
     glommio::spawn_local(client_writer(w, ob.clone(), bell)).detach();
     let (tx, rx) = local_channel::new_bounded(1);
     {

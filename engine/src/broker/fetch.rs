@@ -75,18 +75,21 @@ async fn read_local(
     offset: i64,
     max_bytes: usize,
 ) -> (Marks, Vec<storage::LogBytes>) {
-    let Some(log) = b.logs.borrow().get(key).cloned() else {
+    let Some(p) = b.partition(&key.0, key.1) else {
         return (Marks::error(ec::NOT_LEADER_OR_FOLLOWER), Vec::new());
     };
+    let log = p.log();
     let marks = |code| Marks {
         code,
-        high_watermark: log.log_end_offset() as i64,
+        high_watermark: p.high_watermark() as i64,
         log_start_offset: log.log_start_offset() as i64,
     };
     if offset < 0 {
         return (marks(wire::error_code::OFFSET_OUT_OF_RANGE), Vec::new());
     }
     match log.read(offset as u64, max_bytes).await {
+        // One replica: the read's own log end is the high watermark it saw (with replication the
+        // read will be capped at `Partition::high_watermark`).
         Ok(read) => (
             Marks {
                 code: ec::NONE,
@@ -209,7 +212,7 @@ async fn wait_for_data(b: &Rc<Broker>, wants: &[Want], got: &[Got], deadline: In
         let seen = g.marks.high_watermark.max(w.offset).max(0) as u64;
         let key = w.key.clone();
         let work = move |o: &Rc<Broker>| {
-            let log = o.logs.borrow().get(&key).cloned();
+            let log = o.log(&key.0, key.1);
             async move {
                 if let Some(log) = log {
                     let wait = log.wait(seen, Watermark::Written).boxed_local();

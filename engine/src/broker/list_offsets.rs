@@ -28,11 +28,13 @@ const EARLIEST: i64 = -2;
 
 /// (error code, timestamp, offset) of one partition, computed on its owner.
 async fn lookup(b: Rc<Broker>, name: String, partition: i32, timestamp: i64) -> (i16, i64, i64) {
-    let Some(log) = b.log(&name, partition) else {
+    let Some(p) = b.partition(&name, partition) else {
         return (ec::NOT_LEADER_OR_FOLLOWER, -1, -1);
     };
+    let log = p.log();
     match timestamp {
-        LATEST => (ec::NONE, -1, log.log_end_offset() as i64),
+        // What a consumer can read up to (read_uncommitted): the high watermark.
+        LATEST => (ec::NONE, -1, p.high_watermark() as i64),
         EARLIEST => (ec::NONE, -1, log.log_start_offset() as i64),
         ts if ts >= 0 => match log.offset_for_timestamp(ts).await {
             Ok(Some((offset, found))) => (ec::NONE, found, offset as i64),

@@ -18,6 +18,9 @@ impl KafkaCode for LogError {
             LogError::OffsetOutOfRange { .. } => error_code::OFFSET_OUT_OF_RANGE,
             // Backpressure (the disk is behind): retriable, as a Kafka producer sees a slow broker.
             LogError::PendingFull { .. } => error_code::REQUEST_TIMED_OUT,
+            // A full disk: Kafka's KafkaStorageException, retriable; weir resumes by itself once
+            // space is freed.
+            LogError::DiskFull { .. } => error_code::KAFKA_STORAGE_ERROR,
             LogError::CorruptSegment { .. }
             | LogError::Io { .. }
             | LogError::Offline(_)
@@ -47,6 +50,11 @@ mod tests {
             pending_bytes_max: 1,
         };
         assert_eq!(full.kafka_code(), error_code::REQUEST_TIMED_OUT);
+        let disk_full = LogError::DiskFull {
+            dir: "/data/t-0".into(),
+            reason: "No space left on device".into(),
+        };
+        assert_eq!(disk_full.kafka_code(), error_code::KAFKA_STORAGE_ERROR);
         let batch = wire::batch::BatchError::InvalidRecord {
             position: 0,
             reason: "x".into(),

@@ -22,6 +22,7 @@ mod idempotence;
 mod list_offsets;
 mod log_error;
 mod metadata;
+mod partition;
 mod produce;
 pub mod store;
 pub mod topic_config;
@@ -40,8 +41,8 @@ use futures::future::LocalBoxFuture;
 use futures::FutureExt;
 
 use crate::shard::{Completion, ConnContext, Mesh, Service};
+use partition::Partition;
 use storage::config::Clock;
-use storage::log::PartitionLog;
 use store::TopicMeta;
 use topic_config::TopicDefaults;
 use wire::protocol::request::decode_request;
@@ -79,9 +80,13 @@ pub struct BrokerConfig {
     /// `offsets.topic.segment.bytes`: segment.bytes of `__consumer_offsets` when it is created
     /// (Kafka's default is 100 MiB; weir's 16 MiB, since each partition preallocates a segment).
     pub offsets_topic_segment_bytes: u64,
-    /// The wall clock the broker reads for time-based rules (retention, segment.ms, producer
-    /// expiry, commit timestamps and offsets retention); tests pass `Clock::Manual`. Session
-    /// timeouts and fetch waits still use the monotonic clock.
+    /// `group.initial.rebalance.delay.ms`: how long the first join of an empty group waits for
+    /// more members before the first generation.
+    pub group_initial_rebalance_delay_ms: u64,
+    /// The clock the broker reads for time-based rules: wall time for retention, segment.ms,
+    /// producer expiry, commit timestamps and offsets retention; its monotonic reading for group
+    /// session and rebalance timeouts. Tests pass `Clock::Manual`. Waits that only bound how long
+    /// a request is held (fetch max wait, produce timeout) run on real time.
     pub clock: Clock,
 }
 
@@ -99,6 +104,7 @@ impl BrokerConfig {
             auto_create_topics: true,
             retention_check_interval_ms: 300_000,
             producer_id_expiration_ms: idempotence::PRODUCER_ID_EXPIRATION_MS,
+            group_initial_rebalance_delay_ms: groups::state::INITIAL_REBALANCE_DELAY_MS,
             offsets_retention_minutes: 10_080,
             offsets_retention_check_interval_ms: 600_000,
             offsets_topic_segment_bytes: 16 << 20,
@@ -116,15 +122,14 @@ pub struct Broker {
     coord: Client,
     cluster_id: String,
     topics: RefCell<HashMap<String, Rc<TopicMeta>>>,
-    logs: RefCell<HashMap<TopicPartition, PartitionLog>>,
+    /// The partitions this shard leads: log, producer state, epoch, high watermark.
+    partitions: RefCell<HashMap<TopicPartition, Rc<Partition>>>,
     /// The zxid of the newest topic record installed here, per topic (see `adopt`).
     record_zxids: RefCell<HashMap<String, u64>>,
     /// Serialises log opening on this shard (a control-plane path).
     opening: glommio::sync::Semaphore,
     /// Producer ids this shard may hand out (a block reserved in the coordinator).
     producer_ids: RefCell<std::ops::Range<i64>>,
-    /// Idempotent producers' recent batches, per partition owned here.
-    producers: RefCell<HashMap<TopicPartition, idempotence::ProducerTable>>,
     background: RefCell<Vec<glommio::Task<()>>>,
     /// The consumer groups this shard coordinates (see `groups`).
     groups: groups::Groups,
@@ -192,11 +197,10 @@ impl Broker {
             coord,
             cluster_id,
             topics: RefCell::new(HashMap::new()),
-            logs: RefCell::new(HashMap::new()),
+            partitions: RefCell::new(HashMap::new()),
             record_zxids: RefCell::new(HashMap::new()),
             opening: glommio::sync::Semaphore::new(1),
             producer_ids: RefCell::new(0..0),
-            producers: RefCell::new(HashMap::new()),
             background: RefCell::new(Vec::new()),
             groups: groups::Groups::default(),
         });
@@ -228,7 +232,7 @@ impl Broker {
         broker.background.borrow_mut().push(expiry);
         tracing::info!(
             shard = broker.mesh.shard_id(),
-            logs = broker.logs.borrow().len(),
+            partitions = broker.partitions.borrow().len(),
             "broker shard ready"
         );
         Ok(broker)
@@ -245,11 +249,26 @@ impl Broker {
         Some(p.shard as usize % self.shard_count())
     }
 
-    fn log(&self, topic: &str, partition: i32) -> Option<PartitionLog> {
-        self.logs
+    fn partition(&self, topic: &str, partition: i32) -> Option<Rc<Partition>> {
+        self.partitions
             .borrow()
             .get(&(topic.to_string(), partition))
             .cloned()
+    }
+
+    /// The log of a partition this shard leads (for the group coordinator's own records, which
+    /// bypass the producer rules).
+    fn log(&self, topic: &str, partition: i32) -> Option<storage::PartitionLog> {
+        self.partition(topic, partition).map(|p| p.log().clone())
+    }
+
+    /// Every partition this shard leads, with its key (a snapshot: no borrow is held).
+    fn partitions(&self) -> Vec<(TopicPartition, Rc<Partition>)> {
+        self.partitions
+            .borrow()
+            .iter()
+            .map(|(k, p)| (k.clone(), p.clone()))
+            .collect()
     }
 
     /// The log config of `topic`: the broker's defaults and the topic's overrides in force.
@@ -274,21 +293,17 @@ impl Broker {
         let _permit = self.opening.acquire_permit(1).await;
         for partition in 0..topic.partitions.len() as i32 {
             if self.owner(topic, partition) != Some(self.mesh.shard_id())
-                || self.log(&topic.name, partition).is_some()
+                || self.partition(&topic.name, partition).is_some()
             {
                 continue;
             }
             let dir = self.cfg.log_dir.join(format!("{}-{partition}", topic.name));
-            let log = PartitionLog::open(&dir, config.clone(), self.cfg.clock.clone())
-                .await
-                .map_err(|source| BrokerError::Log {
-                    topic: topic.name.clone(),
-                    partition,
-                    source,
-                })?;
-            let (producers, loaded) = idempotence::ProducerTable::load(
-                &log,
-                self.cfg.clock.now_ms(),
+            let opened = Partition::open(
+                &topic.name,
+                partition,
+                &dir,
+                config.clone(),
+                self.cfg.clock.clone(),
                 self.cfg.producer_id_expiration_ms,
             )
             .await
@@ -297,23 +312,9 @@ impl Broker {
                 partition,
                 source,
             })?;
-            tracing::info!(
-                topic = %topic.name,
-                partition,
-                log_start = log.log_start_offset(),
-                log_end = log.log_end_offset(),
-                producers = producers.len(),
-                snapshot = loaded.snapshot_offset,
-                replayed_batches = loaded.replayed_batches,
-                expired_producers = loaded.expired,
-                "partition log open"
-            );
-            self.producers
+            self.partitions
                 .borrow_mut()
-                .insert((topic.name.clone(), partition), producers);
-            self.logs
-                .borrow_mut()
-                .insert((topic.name.clone(), partition), log);
+                .insert((topic.name.clone(), partition), opened);
         }
         Ok(())
     }
@@ -420,16 +421,13 @@ impl Broker {
     /// One compaction pass over each compacted log this shard owns, one log at a time (the pass
     /// yields between chunks, so produce and fetch go on).
     async fn compact_logs(&self) {
-        let logs: Vec<(TopicPartition, PartitionLog)> = self
-            .logs
-            .borrow()
-            .iter()
-            .filter(|(_, log)| log.config().cleanup_compact)
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        for ((topic, partition), log) in logs {
+        let compacted = self
+            .partitions()
+            .into_iter()
+            .filter(|(_, p)| p.log().config().cleanup_compact);
+        for ((topic, partition), p) in compacted {
             let started = std::time::Instant::now();
-            match log.compact().await {
+            match p.log().compact().await {
                 Ok(Some(out)) => tracing::info!(
                     %topic, partition, segments_before = out.segments_before,
                     segments_after = out.segments_after, bytes_before = out.bytes_before,
@@ -444,34 +442,17 @@ impl Broker {
     }
 
     fn apply_retention(&self) {
-        let logs: Vec<(TopicPartition, PartitionLog)> = self
-            .logs
-            .borrow()
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        for ((topic, partition), log) in logs {
-            match log.apply_retention() {
-                Ok(out) if !out.deleted_segments.is_empty() => {
-                    tracing::info!(
-                        %topic, partition, deleted = out.deleted_segments.len(),
-                        log_start = out.log_start_offset, "retention deleted segments"
-                    );
-                    if let Some(t) = self
-                        .producers
-                        .borrow_mut()
-                        .get_mut(&(topic.clone(), partition))
-                    {
-                        t.evict_before(out.log_start_offset);
-                    }
-                }
+        let now = self.cfg.clock.now_ms();
+        for ((topic, partition), p) in self.partitions() {
+            match p.apply_retention() {
+                Ok(out) if !out.deleted_segments.is_empty() => tracing::info!(
+                    %topic, partition, deleted = out.deleted_segments.len(),
+                    log_start = out.log_start_offset, "retention deleted segments"
+                ),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(%topic, partition, "retention failed: {e}"),
             }
-        }
-        let now = self.cfg.clock.now_ms();
-        for ((topic, partition), table) in self.producers.borrow_mut().iter_mut() {
-            let expired = table.expire(now, self.cfg.producer_id_expiration_ms);
+            let expired = p.expire_producers(now, self.cfg.producer_id_expiration_ms);
             if expired > 0 {
                 tracing::info!(%topic, partition, expired, "idempotent producers expired");
             }
@@ -500,29 +481,15 @@ impl Service for Broker {
     fn shutdown(self: Rc<Self>) -> LocalBoxFuture<'static, ()> {
         async move {
             self.background.borrow_mut().clear();
-            let logs: Vec<(TopicPartition, PartitionLog)> =
-                self.logs.borrow_mut().drain().collect();
-            let mut tables = std::mem::take(&mut *self.producers.borrow_mut());
-            let closes = logs.into_iter().map(|((topic, partition), log)| {
-                let table = tables.remove(&(topic.clone(), partition));
-                async move {
-                    match log.close().await {
+            let partitions: Vec<_> = self.partitions.borrow_mut().drain().collect();
+            let closes = partitions
+                .into_iter()
+                .map(|((topic, partition), p)| async move {
+                    match p.close().await {
                         Ok(()) => tracing::info!(%topic, partition, "partition log closed"),
-                        Err(e) => {
-                            tracing::error!(%topic, partition, "closing log: {e}");
-                            return;
-                        }
+                        Err(e) => tracing::error!(%topic, partition, "closing log: {e}"),
                     }
-                    // The whole table, as of the log end: the next open replays nothing.
-                    if let Some(table) = table {
-                        let end = log.log_end_offset();
-                        let bytes = table.encode_snapshot(end);
-                        if let Err(e) = idempotence::write_snapshot(log.dir(), end, &bytes).await {
-                            tracing::warn!(%topic, partition, "producer-state snapshot: {e}");
-                        }
-                    }
-                }
-            });
+                });
             futures::future::join_all(closes).await;
         }
         .boxed_local()

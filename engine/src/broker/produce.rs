@@ -7,7 +7,7 @@
 //! (validation + offset assignment), so pipelined produces keep their order. Completion stage:
 //! acks=1 waits for the written watermark, acks=all (-1) for the durable one (fdatasync), bounded
 //! by the request's timeout (REQUEST_TIMED_OUT); acks=0 sends no response. An idempotent batch is
-//! judged by the partition's producer table (`broker::idempotence`) in that synchronous part:
+//! judged by its `Partition` (`broker::partition`; the rules in `broker::idempotence`) in that synchronous part:
 //! appended, answered with its original offsets, or refused; after a roll the table's snapshot is
 //! written in a task of its own.
 //! Must not: copy record bytes (the log copies them once, into its DMA buffer), or acknowledge
@@ -27,11 +27,10 @@ use kafka_protocol::messages::{ProduceResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
 use super::fan_out::{FanOut, FanOutError, ShardJob};
-use super::idempotence::{self, Check};
+use super::partition::Appended;
 use super::Broker;
 use crate::shard::Completion;
 use storage::log::Watermark;
-use wire::batch;
 use wire::error_code as ec;
 use wire::protocol::header::RequestHeader;
 use wire::protocol::produce::{self, ProduceRequest};
@@ -104,61 +103,20 @@ fn append_on_owner(
     let mut done = Vec::with_capacity(count);
     let mut waits = Vec::new();
     for (slot, w) in work.into_iter().enumerate() {
-        // One key for every lookup of this partition (the log and its producer table).
         let key = (w.topic, w.partition);
-        let Some(log) = b.logs.borrow().get(&key).cloned() else {
+        let Some(p) = b.partition(&key.0, key.1) else {
             done.push((slot, Outcome::error(ec::NOT_LEADER_OR_FOLLOWER)));
             continue;
         };
         // Idempotent producers: one batch per partition per request (as Kafka requires); a retry
         // of a batch already appended gets its original offsets, a gap is refused.
-        let idempotent = match batch::idempotent_header(&w.records) {
-            Ok(h) => h,
-            Err(e) => {
-                done.push((slot, Outcome::error(e.kafka_code())));
-                continue;
-            }
-        };
-        let mut tables = b.producers.borrow_mut();
-        let appended = match &idempotent {
-            None => log
-                .append(w.records, 0)
-                .map(|info| (info.first_offset, info.last_offset)),
-            Some(h) => match tables.get(&key).map_or(Check::Append, |t| t.check(h)) {
-                Check::Append => log.append(w.records, 0).map(|info| {
-                    tables.entry(key.clone()).or_default().record(
-                        h,
-                        info.first_offset,
-                        info.last_offset,
-                    );
-                    (info.first_offset, info.last_offset)
-                }),
-                Check::Duplicate {
-                    first_offset,
-                    last_offset,
-                } => Ok((first_offset, last_offset)),
-                Check::Refuse(code) => {
-                    done.push((slot, Outcome::error(code)));
-                    continue;
-                }
-            },
-        };
-        // A roll since the last producer-state snapshot: write one at the new segment's base.
-        let due = tables
-            .get_mut(&key)
-            .and_then(|t| t.snapshot_due(log.active_segment_base()));
-        drop(tables);
-        if let Some((offset, bytes)) = due {
-            let dir = log.dir().to_path_buf();
-            glommio::spawn_local(async move {
-                if let Err(e) = idempotence::write_snapshot(&dir, offset, &bytes).await {
-                    tracing::warn!(dir = %dir.display(), "producer-state snapshot: {e}");
-                }
-            })
-            .detach();
-        }
+        let appended = p.append(w.records);
+        let log = p.log().clone();
         match appended {
-            Ok((first_offset, last_offset)) => {
+            Ok(Appended {
+                first_offset,
+                last_offset,
+            }) => {
                 let outcome = Outcome {
                     code: ec::NONE,
                     base_offset: first_offset as i64,
@@ -193,11 +151,19 @@ fn append_on_owner(
     }
     async move {
         done.extend(futures::future::join_all(waits).await);
-        let mut outcomes = vec![Outcome::error(ec::UNKNOWN_SERVER_ERROR); count];
+        // Each item answered exactly once: refused at once, or after its wait.
+        let mut outcomes: Vec<Option<Outcome>> = vec![None; count];
         for (slot, outcome) in done {
-            outcomes[slot] = outcome;
+            assert!(
+                outcomes[slot].replace(outcome).is_none(),
+                "slot {slot} answered twice"
+            );
         }
         outcomes
+            .into_iter()
+            .enumerate()
+            .map(|(slot, o)| o.unwrap_or_else(|| panic!("slot {slot} of {count} never answered")))
+            .collect()
     }
     .boxed_local()
 }

@@ -87,6 +87,8 @@ impl Harness {
         let mut cfg = BrokerConfig::new(dir.path().join("logs"), vec![coord.addr.to_string()]);
         cfg.clock = Clock::Manual(clock.clone());
         cfg.retention_check_interval_ms = 100;
+        // The clock stands still unless a test moves it: a first join must not wait on it.
+        cfg.group_initial_rebalance_delay_ms = 0;
         tweak(&mut cfg);
         let (shards, cfg) = start_shards(cfg);
         Harness {

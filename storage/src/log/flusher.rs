@@ -32,6 +32,8 @@ const STAMPED_PREFIX: usize = 16;
 /// What the flusher does next.
 enum Step {
     Roll,
+    /// Reserve disk blocks up to this file length before the next write (see `segment::reserve`).
+    Reserve(u64),
     Write(Vec<Pending>),
     Sync,
     Close,
@@ -53,11 +55,27 @@ fn next_step(shared: &Shared, in_flight: &InFlight) -> Step {
             // Bytes of groups in the kernel are bounded (`in_flight_writes_max` writes of
             // `write_bytes_max`: enough to keep the disk busy while the next group is copied),
             // and so is each group (`write_group_bytes`).
+            // Writes go only into reserved blocks (rounded up to whole pages, as written).
+            let (reserved_end, alignment) = match state.segments.values().next_back() {
+                Some(active) => (active.reserved_end, segment::write_alignment(&active.file)),
+                None => (0, 1),
+            };
+            let prepared_end = state.prepared_end;
+            let fits = |bytes: usize| {
+                (prepared_end + bytes as u64).div_ceil(alignment) * alignment <= reserved_end
+            };
+            if !fits(front.bytes.len()) {
+                let end = (prepared_end + front.bytes.len() as u64).div_ceil(alignment) * alignment;
+                return Step::Reserve(config.reserve_target(end));
+            }
             let mut group = Vec::new();
             let mut bytes = 0usize;
             let budget = config.write_group_bytes();
             while let Some(next) = state.pending.front() {
-                if next.starts_segment || (!group.is_empty() && bytes + next.bytes.len() > budget) {
+                if next.starts_segment
+                    || (!group.is_empty()
+                        && (bytes + next.bytes.len() > budget || !fits(bytes + next.bytes.len())))
+                {
                     break;
                 }
                 bytes += next.bytes.len();
@@ -119,6 +137,7 @@ pub(super) async fn run(shared: Rc<Shared>) {
                 in_flight.assert_idle();
                 roll(&shared).await
             }
+            Step::Reserve(end) => reserve(&shared, end).await,
             Step::Write(group) => submit_group(&shared, group, &mut in_flight),
             Step::Sync => start_sync(&shared, &mut in_flight),
             Step::Close => {
@@ -151,6 +170,59 @@ pub(super) async fn run(shared: Rc<Shared>) {
             return;
         }
     }
+}
+
+/// How long the flusher waits before asking again for space the disk refused.
+const RESERVE_RETRY: Duration = Duration::from_millis(200);
+
+/// Reserves space for the next writes. A full disk is not a failure of the log: appends are
+/// refused meanwhile (`LogError::DiskFull`), what is queued waits, and the reservation is retried
+/// until space returns — except at close, where the unwritten (never acknowledged) tail is
+/// dropped so the close can finish.
+async fn reserve(shared: &Shared, end: u64) -> Result<()> {
+    // The segment stays in the map (readers use it meanwhile); only the flusher rolls it.
+    let (base, file, path) = {
+        let state = shared.state.borrow();
+        let active = state
+            .segments
+            .values()
+            .next_back()
+            .ok_or(LogError::Closed)?;
+        (active.base_offset, active.file.clone(), active.path.clone())
+    };
+    let reserved = segment::reserve(&file, &path, end).await;
+    let full = {
+        let mut state = shared.state.borrow_mut();
+        match reserved {
+            Ok(()) => {
+                if let Some(active) = state.segments.get_mut(&base) {
+                    active.reserved_end = active.reserved_end.max(end);
+                }
+                if let Some(reason) = state.disk_full.take() {
+                    tracing::info!(dir = %shared.dir.display(), %reason, "disk space is back: the log takes appends again");
+                }
+                return Ok(());
+            }
+            Err(e) if e.is_storage_full() && state.closing => {
+                return Err(LogError::DiskFull {
+                    dir: shared.dir.clone(),
+                    reason: format!("{e}; the unwritten tail was dropped at close"),
+                });
+            }
+            Err(e) if e.is_storage_full() => {
+                if state.disk_full.is_none() {
+                    tracing::warn!(dir = %shared.dir.display(), error = %e, "disk full: refusing appends to this log until space is freed");
+                }
+                state.disk_full = Some(e.to_string());
+                true
+            }
+            Err(e) => return Err(e),
+        }
+    };
+    if full {
+        glommio::timer::sleep(RESERVE_RETRY).await;
+    }
+    Ok(())
 }
 
 /// Takes the log offline: nothing queued will be written, every waiter fails, appends are
@@ -483,8 +555,7 @@ async fn roll(shared: &Shared) -> Result<()> {
         new_base
     };
     seal_active(shared).await?;
-    let preallocate = shared.config().preallocate_bytes();
-    let segment = Segment::create(&shared.dir, new_base, preallocate).await?;
+    let segment = Segment::create(&shared.dir, new_base).await?;
     let mut state = shared.state.borrow_mut();
     state.segments.insert(new_base, segment);
     state.carry.clear();

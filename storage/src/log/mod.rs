@@ -128,6 +128,9 @@ struct State {
     /// The read-ahead stream of the last sequential cold reader.
     readahead: Option<ReadAhead>,
     failed: Option<String>,
+    /// Set while the active segment's next reservation is refused for lack of space: appends are
+    /// refused (`LogError::DiskFull`), what was queued waits, the flusher retries.
+    disk_full: Option<String>,
     closing: bool,
     closed: bool,
 }
@@ -205,6 +208,12 @@ impl PartitionLog {
         }
         if state.closing {
             return Err(LogError::Closed);
+        }
+        if let Some(reason) = &state.disk_full {
+            return Err(LogError::DiskFull {
+                dir: self.shared.dir.clone(),
+                reason: reason.clone(),
+            });
         }
         state
             .pending

@@ -58,13 +58,12 @@ pub(super) async fn recover(
         std::fs::remove_file(&marker).map_err(|e| LogError::io("removing marker", &marker, e))?;
         durable::sync_dir(&dir).await?;
     }
-    let preallocate = config.preallocate_bytes();
     let interval = config.index_interval_bytes;
     let mut segments = BTreeMap::new();
     let carry;
     match bases.split_last() {
         None => {
-            segments.insert(0, Segment::create(&dir, 0, preallocate).await?);
+            segments.insert(0, Segment::create(&dir, 0).await?);
             carry = Vec::new();
         }
         Some((&active, sealed)) => {
@@ -75,8 +74,7 @@ pub(super) async fn recover(
                     Segment::open_sealed(&dir, base, next_base, interval).await?,
                 );
             }
-            let (segment, tail_page) =
-                Segment::open_active(&dir, active, clean, interval, preallocate).await?;
+            let (segment, tail_page) = Segment::open_active(&dir, active, clean, interval).await?;
             segments.insert(active, segment);
             carry = tail_page;
         }
@@ -109,6 +107,7 @@ pub(super) async fn recover(
         tail: TailCache::new(config.tail_cache_bytes),
         readahead: None,
         failed: None,
+        disk_full: None,
         closing: false,
         closed: false,
     };

@@ -24,13 +24,19 @@ impl Broker {
             async move {
                 b.topics.borrow_mut().remove(&name);
                 b.record_zxids.borrow_mut().remove(&name);
-                b.producers.borrow_mut().retain(|(t, _), _| *t != name);
-                let logs: Vec<_> = {
-                    let mut logs = b.logs.borrow_mut();
-                    let keys: Vec<_> = logs.keys().filter(|(t, _)| *t == name).cloned().collect();
-                    keys.into_iter().filter_map(|k| logs.remove(&k)).collect()
+                let partitions: Vec<_> = {
+                    let mut partitions = b.partitions.borrow_mut();
+                    let keys: Vec<_> = partitions
+                        .keys()
+                        .filter(|(t, _)| *t == name)
+                        .cloned()
+                        .collect();
+                    keys.into_iter()
+                        .filter_map(|k| partitions.remove(&k))
+                        .collect()
                 };
-                for log in logs {
+                for p in partitions {
+                    let log = p.log();
                     if let Err(e) = log.close().await {
                         tracing::warn!(topic = %name, "closing a deleted topic's log: {e}");
                     }

@@ -113,15 +113,10 @@ impl Broker {
                             topic: topic.name.clone(),
                             source,
                         })?;
-                    let logs: Vec<_> = b
-                        .logs
-                        .borrow()
-                        .iter()
-                        .filter(|((t, _), _)| *t == topic.name)
-                        .map(|(_, log)| log.clone())
-                        .collect();
-                    for log in logs {
-                        log.set_config(config.clone());
+                    for ((t, _), p) in b.partitions() {
+                        if t == topic.name {
+                            p.log().set_config(config.clone());
+                        }
                     }
                 }
                 Ok(b.open_owned_logs(&topic).await?)

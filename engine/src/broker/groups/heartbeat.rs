@@ -5,7 +5,6 @@
 
 use crate::broker::dispatch::{ready, Call, Dispatched};
 use std::rc::Rc;
-use std::time::Instant;
 use wire::protocol::apis::Handle;
 
 use futures::FutureExt;
@@ -36,7 +35,7 @@ fn dispatch_heartbeat(
                                 &member,
                                 instance.as_deref(),
                                 body.generation_id,
-                                Instant::now(),
+                                c.cfg.clock.now_instant(),
                             )
                         })
                         .unwrap_or(ec::UNKNOWN_MEMBER_ID)

@@ -8,7 +8,6 @@
 
 use crate::broker::dispatch::{ready, Call, Dispatched};
 use std::rc::Rc;
-use std::time::Instant;
 use wire::protocol::apis::Handle;
 
 use futures::FutureExt;
@@ -54,6 +53,7 @@ fn dispatch_join(
                 body.session_timeout_ms
             },
             protocol_type: body.protocol_type.to_string(),
+            initial_rebalance_delay_ms: b.cfg.group_initial_rebalance_delay_ms,
             protocols: body
                 .protocols
                 .into_iter()
@@ -66,8 +66,9 @@ fn dispatch_join(
         let result = b
             .on_group(&group, move |c| {
                 async move {
+                    let now = c.cfg.clock.now_instant();
                     let rx = c.groups.with(&g, |grp| {
-                        grp.join(params, || new_member_id(&client_id), Instant::now())
+                        grp.join(params, || new_member_id(&client_id), now)
                     });
                     rx.await
                         .unwrap_or_else(|_| JoinResult::error(ec::UNKNOWN_SERVER_ERROR, ""))

@@ -6,7 +6,6 @@
 
 use crate::broker::dispatch::{ready, Call, Dispatched};
 use std::rc::Rc;
-use std::time::Instant;
 use wire::protocol::apis::Handle;
 
 use futures::FutureExt;
@@ -47,7 +46,7 @@ fn dispatch_leave(
         let codes = b
             .on_group(&group, move |c| {
                 async move {
-                    let now = Instant::now();
+                    let now = c.cfg.clock.now_instant();
                     let codes = asked
                         .into_iter()
                         .map(|(member, instance)| {

@@ -15,7 +15,7 @@ use super::{offsets, Groups, OFFSETS_TOPIC};
 
 impl Groups {
     /// Applies one replayed record: a group's metadata (or its tombstone) or a committed offset.
-    fn apply(&self, record: OffsetRecord) {
+    fn apply(&self, record: OffsetRecord, now: Instant) {
         let mut map = self.map.borrow_mut();
         match record {
             OffsetRecord::Group { group, value: None } => {
@@ -25,7 +25,7 @@ impl Groups {
                 group,
                 value: Some(meta),
             } => {
-                map.entry(group).or_default().restore(meta, Instant::now());
+                map.entry(group).or_default().restore(meta, now);
             }
             OffsetRecord::Commit {
                 group,
@@ -50,11 +50,12 @@ pub(in crate::broker) async fn replay(b: &Rc<Broker>, topic: &TopicMeta) {
         let Some(log) = b.log(OFFSETS_TOPIC, p) else {
             continue;
         };
+        let now = b.cfg.clock.now_instant();
         match offsets::replay(&log).await {
             Ok(records) => {
                 let n = records.len();
                 for r in records {
-                    b.groups.apply(r);
+                    b.groups.apply(r, now);
                 }
                 tracing::info!(partition = p, records = n, "__consumer_offsets replayed");
             }

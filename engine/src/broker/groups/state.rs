@@ -19,9 +19,8 @@ use futures::channel::oneshot;
 use super::offsets::{Committed, GroupMeta};
 use wire::error_code as ec;
 
-/// How long a group that was empty waits for more members before its first generation
-/// (Kafka's group.initial.rebalance.delay.ms, shorter).
-pub const INITIAL_REBALANCE_DELAY: Duration = Duration::from_millis(1000);
+/// Default group.initial.rebalance.delay.ms (Kafka's is 3 s): an empty group's first wait.
+pub const INITIAL_REBALANCE_DELAY_MS: u64 = 1000;
 pub const SESSION_TIMEOUT_MIN_MS: i32 = 1000;
 pub const SESSION_TIMEOUT_MAX_MS: i32 = 1_800_000;
 
@@ -131,6 +130,8 @@ pub struct JoinParams {
     pub protocols: Vec<(String, Bytes)>,
     /// JoinGroup v4+: an unknown member first gets an id (ec::MEMBER_ID_REQUIRED).
     pub require_known_member_id: bool,
+    /// group.initial.rebalance.delay.ms: an empty group's first join waits this for more.
+    pub initial_rebalance_delay_ms: u64,
 }
 
 fn answered(r: JoinResult) -> oneshot::Receiver<JoinResult> {
@@ -312,7 +313,7 @@ impl Group {
             State::PreparingRebalance => {}
             State::Empty => {
                 self.prepare_rebalance(now);
-                self.not_before = Some(now + INITIAL_REBALANCE_DELAY);
+                self.not_before = Some(now + Duration::from_millis(p.initial_rebalance_delay_ms));
             }
             State::CompletingRebalance | State::Stable => self.prepare_rebalance(now),
         }
@@ -356,11 +357,11 @@ impl Group {
             return;
         }
         if self.members.values().all(|m| m.join_waiter.is_some()) {
-            self.complete_join();
+            self.complete_join(now);
         }
     }
 
-    fn complete_join(&mut self) {
+    fn complete_join(&mut self, now: Instant) {
         self.generation += 1;
         // The metadata record is written when the group is Empty here, else when the leader's
         // SyncGroup makes it Stable (with the assignments), as Kafka's storeGroup.
@@ -398,7 +399,6 @@ impl Group {
                 (id.clone(), m.instance_id.clone(), meta)
             })
             .collect();
-        let now = Instant::now();
         for (id, m) in self.members.iter_mut() {
             m.last_heartbeat = now;
             m.assignment = Bytes::new();
@@ -590,14 +590,14 @@ impl Group {
             State::PreparingRebalance => self.try_complete_join(now),
             State::CompletingRebalance | State::Stable => {
                 if self.members.is_empty() {
-                    self.complete_join();
+                    self.complete_join(now);
                 } else {
                     self.prepare_rebalance(now);
                 }
             }
         }
         if self.members.is_empty() && self.state == State::PreparingRebalance {
-            self.complete_join();
+            self.complete_join(now);
         }
         true
     }
@@ -639,7 +639,7 @@ impl Group {
                     self.forget_member(&id);
                     evicted.push(id);
                 }
-                self.complete_join();
+                self.complete_join(now);
             } else {
                 self.try_complete_join(now);
             }

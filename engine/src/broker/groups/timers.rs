@@ -43,7 +43,7 @@ pub(in crate::broker) fn start_timer(b: &Rc<Broker>) -> glommio::Task<()> {
             glommio::timer::sleep(TICK).await;
             let Some(b) = weak.upgrade() else { return };
             let now_ms = b.cfg.clock.now_ms();
-            b.groups.tick(Instant::now(), now_ms);
+            b.groups.tick(b.cfg.clock.now_instant(), now_ms);
             write_group_metadata(&b, now_ms);
         }
     })

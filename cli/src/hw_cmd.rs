@@ -89,7 +89,8 @@ struct IotuneArgs {
     /// Directory on the disk to measure (a scratch file is written there and removed).
     #[arg(long)]
     dir: PathBuf,
-    /// Where to write the io-properties file (default DIR/io-properties.toml).
+    /// Where to write the io-properties file (default DIR/io-properties.toml, where `weir serve
+    /// --data-dir DIR` reads it at startup; elsewhere, name it with `--io-properties`).
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
     /// Size of the scratch file.
@@ -113,7 +114,9 @@ fn iotune(a: IotuneArgs) -> anyhow::Result<()> {
     config.random_depths = a.depths.clone();
     config.pass_duration = std::time::Duration::from_millis(a.pass_ms);
     let props = run(&config).with_context(|| format!("calibrating {}", a.dir.display()))?;
-    let out = a.out.unwrap_or_else(|| a.dir.join("io-properties.toml"));
+    let out = a
+        .out
+        .unwrap_or_else(|| a.dir.join(crate::serve_io::DEFAULT_NAME));
     props.write(&out)?;
     let mib = |b: u64| b as f64 / f64::from(1 << 20);
     println!(

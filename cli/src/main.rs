@@ -11,6 +11,7 @@ mod group_cmd;
 mod hw_cmd;
 mod serve_cmd;
 mod serve_config;
+mod serve_io;
 mod tune_cmd;
 
 #[derive(Debug, Parser)]

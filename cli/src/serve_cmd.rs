@@ -2,7 +2,8 @@
 //! `--coord ADDR,...`), then one shard per core, and stops cleanly on SIGTERM/SIGINT (every
 //! partition log is flushed, synced and marked clean before the coordinator stops).
 //!
-//! Owns: argv for the broker, core placement, signal handling and the ready line on stdout
+//! Owns: argv for the broker, asking `hardware::placement` where shards and the coordinator run,
+//! signal handling and the ready line on stdout
 //! (`weir: serving Kafka on ADDR ...`). Must not: implement broker behaviour (that is
 //! `engine::broker` on `engine::shard`).
 
@@ -16,6 +17,10 @@ use engine::broker::{self, BrokerConfig};
 use engine::shard::{self, ShardEvent, ShardsConfig};
 
 use crate::serve_config::Settings;
+use crate::serve_io;
+use hardware::placement::{Placement, Request, Topology};
+use hardware::root::HostRoot;
+use storage::LogConfig;
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -36,15 +41,26 @@ pub struct ServeArgs {
     /// `node.id`: this broker's id (default 1).
     #[arg(long)]
     node_id: Option<i32>,
-    /// `shards`: number of shards (default: one per core in --cores, or per online core).
+    /// `broker.rack`: this broker's rack (on EC2 its availability zone), reported in Metadata
+    /// and DescribeCluster (default: none).
+    #[arg(long)]
+    broker_rack: Option<String>,
+    /// `io.properties.file`: the io-properties file of `weir hw iotune` that sizes the partition
+    /// logs' writes in flight and write groups (default: DATA_DIR/io-properties.toml if it
+    /// exists; `none`: no file).
+    #[arg(long, value_name = "PATH")]
+    io_properties: Option<String>,
+    /// `shards`: number of shards (default: one per CPU in --cores, or per CPU this process may
+    /// use). Without --cores, shards take distinct physical cores before SMT siblings, NUMA nodes
+    /// in turn (docs/HARDWARE.md, "Core placement").
     #[arg(long)]
     shards: Option<usize>,
     /// `cores`: cores for the shards, comma separated (shard i runs on the i-th; reused
     /// round-robin if there are more shards than cores).
     #[arg(long, value_delimiter = ',')]
     cores: Option<Vec<usize>>,
-    /// `coord.core`: core of the embedded coordinator (default: the last online core; it may
-    /// share a core with a shard on small machines).
+    /// `coord.core`: CPU of the embedded coordinator (default: a CPU without a shard, preferably
+    /// on a core without one; on a machine with a shard on every CPU, the last shard's).
     #[arg(long)]
     coord_core: Option<usize>,
     /// `coord.zk.addr`: also serve ZooKeeper's client protocol from the embedded coordinator on
@@ -136,6 +152,16 @@ fn flag_entries(a: &ServeArgs) -> Vec<(&'static str, &'static str, toml::Value)>
         a.advertised_addr.as_ref().map(|v| text(v)),
     );
     push("node-id", "node.id", a.node_id.map(|v| int(v.into())));
+    push(
+        "broker-rack",
+        "broker.rack",
+        a.broker_rack.as_ref().map(|v| text(v)),
+    );
+    push(
+        "io-properties",
+        "io.properties.file",
+        a.io_properties.as_ref().map(|v| text(v)),
+    );
     push("shards", "shards", a.shards.map(|v| int(v as i128)));
     push(
         "cores",
@@ -213,24 +239,26 @@ fn flag_entries(a: &ServeArgs) -> Vec<(&'static str, &'static str, toml::Value)>
     out
 }
 
-fn online_cores() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
+/// The host's topology (hardware::placement), or one core per CPU the process may use when
+/// sysfs cannot be read.
+fn topology() -> Topology {
+    match Topology::read(&HostRoot::real()) {
+        Ok(t) => t,
+        Err(e) => {
+            let n = std::thread::available_parallelism().map_or(1, |n| n.get());
+            eprintln!("weir: CPU topology unreadable ({e}); placing on CPUs 0..{n}");
+            Topology::flat(n)
+        }
+    }
 }
 
-fn placement(a: &Settings) -> anyhow::Result<Vec<usize>> {
-    let online = online_cores();
-    let cores = a.cores.clone().unwrap_or_else(|| (0..online).collect());
-    if cores.is_empty() {
-        bail!("cores is empty");
-    }
-    if let Some(c) = cores.iter().find(|c| **c >= online) {
-        bail!("cores names core {c}, but only {online} are online");
-    }
-    let shards = a.shards.unwrap_or(cores.len());
-    if shards == 0 {
-        bail!("shards must be at least 1");
-    }
-    Ok((0..shards).map(|i| cores[i % cores.len()]).collect())
+/// Which CPU each shard and the embedded coordinator run on (`hardware::placement`'s rule).
+fn placement(a: &Settings, topology: &Topology) -> anyhow::Result<Placement> {
+    Ok(topology.place(&Request {
+        cores: a.cores.clone(),
+        shards: a.shards,
+        coord_core: a.coord_core,
+    })?)
 }
 
 fn advertised(a: &Settings, listen: SocketAddr) -> anyhow::Result<(String, u16)> {
@@ -287,13 +315,24 @@ fn wait_signal(set: &libc::sigset_t, timeout: Duration) -> Option<(i32, i32)> {
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let a = settings(&args)?;
-    let topic_defaults = a.topic_defaults()?;
     let data_dir = a
         .data_dir
         .clone()
         .ok_or_else(|| anyhow!("no data directory: pass --data-dir or set data.dir in --config"))?;
+    let io_tuning = serve_io::load(&a.io_properties, &data_dir)?;
+    let (log_base, io_line) = serve_io::apply(io_tuning.as_ref(), LogConfig::default());
+    let topic_defaults = a.topic_defaults(log_base)?;
+    eprintln!("{io_line}");
     let signals = block_signals()?;
-    let shard_cores = placement(&a)?;
+    let topology = topology();
+    let placed = placement(&a, &topology)?;
+    let shard_cores = placed.shard_cpus.clone();
+    let described: Vec<String> = shard_cores.iter().map(|c| topology.describe(*c)).collect();
+    eprintln!(
+        "weir: shards on {}; embedded coordinator (if any) on {}",
+        described.join(", "),
+        topology.describe(placed.coord_cpu)
+    );
     // Held until the shards listen, so no other process is handed the same port meanwhile.
     let reserved = shard::reserve_port(a.kafka_addr).context("reserving kafka.addr")?;
     let listen = reserved.addr;
@@ -305,7 +344,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let coord_servers = match &a.coord_servers {
         Some(servers) => servers.clone(),
         None => {
-            let core = a.coord_core.unwrap_or(online_cores() - 1);
+            let core = placed.coord_cpu;
             let mut ccfg = coord::server::ServerConfig::new(
                 1,
                 data_dir.join("coord"),
@@ -327,6 +366,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
 
     let mut cfg = BrokerConfig::new(data_dir.join("logs"), coord_servers.clone());
     cfg.node_id = a.node_id;
+    cfg.rack = a.rack.clone();
     cfg.advertised_host = host.clone();
     cfg.advertised_port = port;
     cfg.num_partitions = a.num_partitions;
@@ -452,6 +492,16 @@ mod tests {
             ("--num-partitions", "num.partitions", "4"),
             ("--log-retention-ms", "log.retention.ms", "-1"),
             ("--advertised-addr", "advertised.addr", "\"broker-1:9092\""),
+            ("--broker-rack", "broker.rack", "\"us-east-1a\""),
+            ("--broker-rack", "broker.rack", "\"\""),
+            ("--broker-rack", "broker.rack", "\"us east\""),
+            (
+                "--io-properties",
+                "io.properties.file",
+                "\"/etc/weir/io.toml\"",
+            ),
+            ("--io-properties", "io.properties.file", "\"none\""),
+            ("--io-properties", "io.properties.file", "\"\""),
         ] {
             let file = Settings::from_toml(&format!("{key} = {value}"));
             let flag_value = value.trim_matches('"');

@@ -23,6 +23,8 @@ use engine::broker::BrokerConfig;
 use serde::de::DeserializeOwned;
 use storage::LogConfig;
 
+use crate::serve_io::IoPropertiesFile;
+
 /// Everything `weir serve` is configured with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
@@ -34,6 +36,11 @@ pub struct Settings {
     pub advertised_addr: Option<String>,
     /// `node.id`.
     pub node_id: i32,
+    /// `broker.rack`: the rack (on EC2, the availability zone) Metadata and DescribeCluster report.
+    pub rack: Option<String>,
+    /// `io.properties.file`: the io-properties file that sizes the partition logs' writes
+    /// (`crate::serve_io`).
+    pub io_properties: IoPropertiesFile,
     /// `shards`: number of shards (default: one per core in `cores`, or per online core).
     pub shards: Option<usize>,
     /// `cores`: cores for the shards.
@@ -78,6 +85,8 @@ impl Default for Settings {
             kafka_addr: SocketAddr::from(([0, 0, 0, 0], 9092)),
             advertised_addr: None,
             node_id: broker.node_id,
+            rack: broker.rack.clone(),
+            io_properties: IoPropertiesFile::Default,
             shards: None,
             cores: None,
             coord_servers: None,
@@ -148,6 +157,19 @@ fn check_addr(key: &str, s: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Longest `broker.rack` (Kafka sends it as a STRING, at most 32767 bytes; a rack name is short).
+const RACK_BYTES_MAX: usize = 255;
+
+fn check_rack(key: &str, rack: &str) -> anyhow::Result<()> {
+    if rack.is_empty() || rack.len() > RACK_BYTES_MAX {
+        bail!("{key} = {rack:?}: expected 1 to {RACK_BYTES_MAX} bytes");
+    }
+    if rack.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        bail!("{key} = {rack:?}: no spaces or control characters in a rack name");
+    }
+    Ok(())
+}
+
 impl Settings {
     /// The defaults with the file's settings over them.
     pub fn from_toml(text: &str) -> anyhow::Result<Settings> {
@@ -185,6 +207,15 @@ impl Settings {
                 self.advertised_addr = Some(addr);
             }
             "node.id" => self.node_id = typed(key, v, "an integer node id")?,
+            "broker.rack" => {
+                let rack: String = typed(key, v, "a rack name")?;
+                check_rack(key, &rack)?;
+                self.rack = Some(rack);
+            }
+            "io.properties.file" => {
+                let path: String = typed(key, v, "a path, or \"none\"")?;
+                self.io_properties = IoPropertiesFile::parse(&path)?;
+            }
             "shards" => {
                 self.shards = Some(positive(typed(key, v, POSITIVE)?)? as usize);
             }
@@ -268,10 +299,10 @@ impl Settings {
         Ok(())
     }
 
-    /// The broker-level topic defaults as the engine takes them.
-    pub fn topic_defaults(&self) -> anyhow::Result<TopicDefaults> {
-        TopicDefaults::new(LogConfig::default(), self.topic_defaults.clone())
-            .map_err(|e| anyhow!("{e}"))
+    /// The broker-level topic defaults as the engine takes them, over `base` (the log settings
+    /// that are not topic configs, such as the io-properties' write limits).
+    pub fn topic_defaults(&self, base: LogConfig) -> anyhow::Result<TopicDefaults> {
+        TopicDefaults::new(base, self.topic_defaults.clone()).map_err(|e| anyhow!("{e}"))
     }
 }
 
@@ -302,7 +333,7 @@ mod tests {
         assert_eq!(s.topic_defaults["cleanup.policy"], "delete");
         assert_eq!(s.topic_defaults["compression.type"], "producer");
         assert_eq!(s.topic_defaults["min.insync.replicas"], "1");
-        let d = s.topic_defaults().unwrap();
+        let d = s.topic_defaults(LogConfig::default()).unwrap();
         assert_eq!(d.broker.len(), s.topic_defaults.len());
     }
 
@@ -335,6 +366,11 @@ mod tests {
             ("kafka.addr = \"nowhere\"", &["kafka.addr", "nowhere"][..]),
             ("advertised.addr = \"host\"", &["advertised.addr"][..]),
             ("coord.servers = []", &["coord.servers"][..]),
+            ("broker.rack = \"\"", &["broker.rack"][..]),
+            ("broker.rack = 1", &["broker.rack"][..]),
+            ("broker.rack = \"a\\tb\"", &["broker.rack"][..]),
+            ("io.properties.file = \"\"", &["io.properties.file"][..]),
+            ("io.properties.file = true", &["io.properties.file"][..]),
             (
                 "auto.create.topics.enable = \"yes\"",
                 &["auto.create.topics.enable"][..],

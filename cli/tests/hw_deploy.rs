@@ -82,6 +82,8 @@ fn three_hosts_render_configs_and_units_that_parse_back() {
         assert_eq!(broker["kafka"]["addr"].as_str(), Some(addr.as_str()));
         assert_eq!(broker["advertised"]["addr"].as_str(), Some(addr.as_str()));
         assert_eq!(broker["node"]["id"].as_integer(), Some(id));
+        let az = ["us-east-1a", "us-east-1b", "us-east-1c"][id as usize - 1];
+        assert_eq!(broker["broker"]["rack"].as_str(), Some(az));
         let servers: Vec<&str> = broker["coord"]["servers"]
             .as_array()
             .unwrap()

@@ -1,6 +1,7 @@
 //! hardware — knows the host weir runs on: the probe (`weir hw probe`), the tuners (`weir hw
 //! tune`), disk calibration (`weir hw iotune`), the EC2 catalogue (`weir hw catalogue`) and the
-//! rendering of fixed-IP deployments (`weir deploy render`).
+//! rendering of fixed-IP deployments (`weir deploy render`), and where `weir serve` places its
+//! shards and coordinator (`placement`).
 //!
 //! Everything reads and writes the host through [`root::HostRoot`], so it runs unchanged against
 //! a fake sysfs/procfs tree. Must not: read argv or the environment (the cli does), or touch the
@@ -11,6 +12,7 @@ pub mod catalogue;
 pub mod fake_host;
 pub mod iotune;
 pub mod irq;
+pub mod placement;
 pub mod probe;
 pub mod recommended;
 pub mod render;

@@ -26,11 +26,23 @@ fn the_shipped_catalogue_is_valid_and_covers_the_named_families() {
     let m = c.find("m6i.xlarge").unwrap();
     assert_eq!(m.network_baseline_gbps.value(), Some(1.562));
     assert_eq!(m.network_burst_gbps.value(), Some(12.5));
-    // Honesty: what we could not source stays unknown rather than guessed.
+    // Prices: every type has one, from the dated Karpenter table (spot checks against it).
     assert!(c
         .instance
         .iter()
-        .all(|i| i.on_demand_usd_per_hour.value().is_none()));
+        .all(|i| matches!(&i.on_demand_usd_per_hour, Figure::Known { source, .. } if source == "karpenter-prices")));
+    assert_eq!(
+        c.find("i3en.large").unwrap().on_demand_usd_per_hour.value(),
+        Some(0.226)
+    );
+    assert_eq!(
+        c.find("i7ie.6xlarge")
+            .unwrap()
+            .on_demand_usd_per_hour
+            .value(),
+        Some(3.1188)
+    );
+    // Honesty: what we could not source stays unknown rather than guessed.
     assert!(c.find("i7ie.xlarge").unwrap().vcpus.value().is_none());
     let known: usize = c
         .instance

@@ -33,6 +33,16 @@ pub struct LogConfig {
     pub preallocate: bool,
     /// Largest single DMA write; a bigger backlog is written as several writes in flight at once.
     pub write_bytes_max: usize,
+    /// Writes of `write_bytes_max` the flusher keeps in the kernel at once: it submits the next
+    /// group only while fewer than `in_flight_writes_max × write_bytes_max` bytes are in flight.
+    /// Not a topic config; `weir serve` takes it from an io-properties file
+    /// (`suggested.writes_in_flight`). Within [`IN_FLIGHT_WRITES_RANGE`]; default 16.
+    pub in_flight_writes_max: usize,
+    /// Largest write group (queued batches copied and submitted together, then published
+    /// together); `None`: 4 × `write_bytes_max`. A single batch larger than this is still one
+    /// group. Not a topic config; `weir serve` takes it from an io-properties file
+    /// (`suggested.write_group_bytes`). Within [`WRITE_GROUP_BYTES_RANGE`].
+    pub write_group_bytes_max: Option<usize>,
     /// `cleanup.policy` contains `delete`: retention.ms / retention.bytes delete old segments.
     pub cleanup_delete: bool,
     /// `cleanup.policy` contains `compact`: sealed segments are compacted (`crate::compact`).
@@ -56,10 +66,18 @@ pub struct LogConfig {
     /// which appends are refused with `LogError::PendingFull`, a retriable error: the disk is
     /// behind, and queueing more only grows memory. Not a topic config (stays as the log was
     /// opened with). Default 256 MiB: a quarter of a second of a 1 GB/s disk, far above what the
-    /// flusher keeps in flight (16 × `write_bytes_max`), so only a producer outrunning the disk
-    /// meets it.
+    /// flusher keeps in flight (`in_flight_writes_max` × `write_bytes_max`, 16 MiB by default),
+    /// so only a producer outrunning the disk meets it.
     pub pending_bytes_max: u64,
 }
+
+/// Writes in flight a log accepts (`LogConfig::in_flight_writes_max`): at least one, and no more
+/// than an NVMe queue is worth per partition.
+pub const IN_FLIGHT_WRITES_RANGE: std::ops::RangeInclusive<usize> = 1..=256;
+/// Write-group sizes a log accepts (`LogConfig::write_group_bytes_max`): a page to 64 MiB.
+pub const WRITE_GROUP_BYTES_RANGE: std::ops::RangeInclusive<usize> = 4096..=(64 << 20);
+/// Today's write group, in units of `write_bytes_max`, when none is configured.
+const GROUP_WRITES_DEFAULT: usize = 4;
 
 /// Largest reservation ahead of the active segment's writes (`preallocate` off).
 pub const RESERVE_STEP_BYTES: u64 = 16 << 20;
@@ -67,6 +85,28 @@ pub const RESERVE_STEP_BYTES: u64 = 16 << 20;
 pub const RESERVE_MIN_BYTES: u64 = 64 << 10;
 
 impl LogConfig {
+    /// Bytes the flusher may have in the kernel before it waits: `in_flight_writes_max` writes of
+    /// `write_bytes_max` (an out-of-range count is clamped into [`IN_FLIGHT_WRITES_RANGE`]).
+    pub fn in_flight_bytes_max(&self) -> u64 {
+        let writes = self.in_flight_writes_max.clamp(
+            *IN_FLIGHT_WRITES_RANGE.start(),
+            *IN_FLIGHT_WRITES_RANGE.end(),
+        );
+        (self.write_bytes_max as u64).saturating_mul(writes as u64)
+    }
+
+    /// The largest write group in bytes: `write_group_bytes_max` (clamped into
+    /// [`WRITE_GROUP_BYTES_RANGE`]), or 4 × `write_bytes_max`.
+    pub fn write_group_bytes(&self) -> usize {
+        match self.write_group_bytes_max {
+            Some(bytes) => bytes.clamp(
+                *WRITE_GROUP_BYTES_RANGE.start(),
+                *WRITE_GROUP_BYTES_RANGE.end(),
+            ),
+            None => self.write_bytes_max.saturating_mul(GROUP_WRITES_DEFAULT),
+        }
+    }
+
     /// The file length to reserve so that a write ending at `write_end` lands in reserved blocks:
     /// the whole segment with `preallocate`; else as much again as the segment holds, between
     /// `RESERVE_MIN_BYTES` and `RESERVE_STEP_BYTES` — so a partition with little data reserves
@@ -95,6 +135,8 @@ impl Default for LogConfig {
             index_interval_bytes: 4096,
             preallocate: false,
             write_bytes_max: 1 << 20,
+            in_flight_writes_max: 16,
+            write_group_bytes_max: None,
             tail_cache_bytes: 128 << 20,
             pending_bytes_max: 256 << 20,
             cleanup_delete: true,

@@ -22,5 +22,5 @@ pub mod tail;
 pub use compact::CompactionOutcome;
 pub use config::{Clock, LogConfig, ManualClock};
 pub use error::{LogError, Result};
-pub use log::{AppendInfo, LogRead, PartitionLog, RetentionOutcome, Watermark};
+pub use log::{AppendInfo, LogRead, PartitionLog, RetentionOutcome, Watermark, WriteStats};
 pub use tail::LogBytes;

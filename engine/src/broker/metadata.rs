@@ -62,21 +62,32 @@ fn failed(name: &str, code: i16) -> MetadataResponseTopic {
         .with_error_code(code)
 }
 
-/// The response (fields a version lacks stay at their defaults).
+/// This broker as Metadata lists it.
+struct Me<'a> {
+    node_id: i32,
+    host: &'a str,
+    port: u16,
+    rack: Option<&'a str>,
+}
+
+/// The response (fields a version lacks stay at their defaults: rack from v1).
 fn build(
     version: i16,
-    node_id: i32,
-    host: &str,
-    port: u16,
+    me: Me<'_>,
     cluster_id: &str,
     topics: Vec<MetadataResponseTopic>,
 ) -> MetadataResponse {
-    let node = BrokerId(node_id);
+    let node = BrokerId(me.node_id);
+    let rack = me
+        .rack
+        .filter(|_| version >= 1)
+        .map(|r| StrBytes::from_string(r.to_string()));
     MetadataResponse::default()
         .with_brokers(vec![MetadataResponseBroker::default()
             .with_node_id(node)
-            .with_host(StrBytes::from_string(host.to_string()))
-            .with_port(i32::from(port))])
+            .with_host(StrBytes::from_string(me.host.to_string()))
+            .with_port(i32::from(me.port))
+            .with_rack(rack)])
         .with_cluster_id((version >= 2).then(|| StrBytes::from_string(cluster_id.to_string())))
         .with_controller_id(if version >= 1 { node } else { BrokerId(-1) })
         .with_topics(topics)
@@ -143,14 +154,13 @@ fn dispatch(
                 }
             }
         }
-        let response = build(
-            h.api_version,
-            b.cfg.node_id,
-            &b.cfg.advertised_host,
-            b.cfg.advertised_port,
-            &b.cluster_id,
-            topics,
-        );
+        let me = Me {
+            node_id: b.cfg.node_id,
+            host: &b.cfg.advertised_host,
+            port: b.cfg.advertised_port,
+            rack: b.cfg.rack.as_deref(),
+        };
+        let response = build(h.api_version, me, &b.cluster_id, topics);
         encode_response(&h, &response).map(Some)
     }
     .boxed_local())
@@ -197,10 +207,15 @@ mod tests {
                 describe(&topic, v),
                 failed("x", ec::UNKNOWN_TOPIC_OR_PARTITION),
             ];
-            let frame =
-                encode_response::<_, bytes::Bytes>(&h, &build(v, 1, "h", 9092, "cid", topics))
-                    .unwrap_or_else(|e| panic!("v{v}: {e}"))
-                    .to_vec();
+            let me = Me {
+                node_id: 1,
+                host: "h",
+                port: 9092,
+                rack: Some("us-east-1a"),
+            };
+            let frame = encode_response::<_, bytes::Bytes>(&h, &build(v, me, "cid", topics))
+                .unwrap_or_else(|e| panic!("v{v}: {e}"))
+                .to_vec();
             let at = if ApiKey::Metadata.response_header_version(v) >= 1 {
                 9
             } else {
@@ -210,6 +225,9 @@ mod tests {
             let r = MetadataResponse::decode(&mut body, v).unwrap();
             assert_eq!(r.topics[0].partitions.len(), 3);
             assert_eq!(r.brokers[0].port, 9092);
+            let rack = r.brokers[0].rack.as_ref().map(|s| s.to_string());
+            let expected = (v >= 1).then(|| "us-east-1a".to_string());
+            assert_eq!(rack, expected, "v{v}: rack from v1");
         }
     }
 }

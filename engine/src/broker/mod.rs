@@ -55,6 +55,8 @@ pub struct BrokerConfig {
     /// Host and port clients are told to connect to (Metadata).
     pub advertised_host: String,
     pub advertised_port: u16,
+    /// `broker.rack`: reported in Metadata (v1+) and DescribeCluster; `None` reports null.
+    pub rack: Option<String>,
     /// Partition logs live in `<data_dir>/<topic>-<partition>/`.
     pub log_dir: PathBuf,
     /// Coordinator addresses.
@@ -94,6 +96,7 @@ impl BrokerConfig {
             node_id: 1,
             advertised_host: "127.0.0.1".into(),
             advertised_port: 9092,
+            rack: None,
             log_dir,
             coord_servers,
             topic_defaults: TopicDefaults::default(),

@@ -53,9 +53,8 @@ pub fn broker_toml(file: &HostsFile, host: &Host) -> String {
         out.push_str(&format!("cores = {}\n", list(cores, false)));
     }
     out.push_str(&format!(
-        "# rack (availability zone): {}. weir serve has no broker.rack key yet; rack-aware\n\
-         # placement reads it once the cluster work adds one.\n",
-        host.rack
+        "broker.rack = {}    # the availability zone; Metadata and DescribeCluster report it\n",
+        quoted(&host.rack)
     ));
     out
 }

@@ -40,11 +40,6 @@ enum Step {
     Idle(Option<Duration>),
 }
 
-/// Bytes of groups written at once, in units of `write_bytes_max`: enough to keep the disk busy
-/// while the next group is copied.
-const IN_FLIGHT_WRITES_MAX: u64 = 16;
-/// Largest group, in units of `write_bytes_max`.
-const GROUP_WRITES_MAX: usize = 4;
 /// Spare full-size write buffers kept for reuse (first-touch page faults cost more than the copy).
 const BUFFER_POOL_MAX: usize = 16;
 
@@ -56,9 +51,10 @@ fn next_step(shared: &Shared, in_flight: &InFlight) -> Step {
             if in_flight.is_idle() {
                 return Step::Roll;
             }
-        } else if in_flight.bytes()
-            < (config.write_bytes_max as u64).saturating_mul(IN_FLIGHT_WRITES_MAX)
-        {
+        } else if in_flight.bytes() < config.in_flight_bytes_max() {
+            // Bytes of groups in the kernel are bounded (`in_flight_writes_max` writes of
+            // `write_bytes_max`: enough to keep the disk busy while the next group is copied),
+            // and so is each group (`write_group_bytes`).
             // Writes go only into reserved blocks (rounded up to whole pages, as written).
             let (reserved_end, alignment) = match state.segments.values().next_back() {
                 Some(active) => (active.reserved_end, segment::write_alignment(&active.file)),
@@ -74,7 +70,7 @@ fn next_step(shared: &Shared, in_flight: &InFlight) -> Step {
             }
             let mut group = Vec::new();
             let mut bytes = 0usize;
-            let budget = config.write_bytes_max.saturating_mul(GROUP_WRITES_MAX);
+            let budget = config.write_group_bytes();
             while let Some(next) = state.pending.front() {
                 if next.starts_segment
                     || (!group.is_empty()
@@ -380,6 +376,10 @@ fn submit_group(shared: &Shared, group: Vec<Pending>, in_flight: &mut InFlight) 
         outcome,
         last_page_written: Some(last_page_written),
     });
+    let stats = &mut state.write_stats;
+    stats.groups += 1;
+    stats.group_bytes_peak = stats.group_bytes_peak.max(data_bytes);
+    stats.in_flight_bytes_peak = stats.in_flight_bytes_peak.max(in_flight.bytes());
     Ok(())
 }
 

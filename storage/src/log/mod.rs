@@ -86,6 +86,16 @@ pub struct RetentionOutcome {
     pub log_start_offset: u64,
 }
 
+/// What the flusher has done since the log was opened: how many groups it submitted, the largest,
+/// and the most bytes it had in the kernel at once (bounded by `LogConfig::in_flight_bytes_max`
+/// plus one group: a group is submitted while less than that is in flight).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct WriteStats {
+    pub groups: u64,
+    pub group_bytes_peak: u64,
+    pub in_flight_bytes_peak: u64,
+}
+
 /// The largest segment file: index entries hold positions as u32. A segment.bytes above it rolls
 /// here (Kafka's segment.bytes is an int, so never reaches it).
 const SEGMENT_POSITION_MAX: u64 = u32::MAX as u64;
@@ -109,6 +119,7 @@ struct State {
     prepared_end: u64,
     /// Full-size write buffers back from the tail cache, for reuse.
     buffer_pool: Vec<DmaBuffer>,
+    write_stats: WriteStats,
     unsynced_records: u64,
     oldest_unsynced_ms: Option<i64>,
     written_waiters: Vec<Waiter>,
@@ -328,6 +339,11 @@ impl PartitionLog {
         self.shared.state.borrow().durable
     }
 
+    /// The flusher's groups and writes in flight so far (see [`WriteStats`]).
+    pub fn write_stats(&self) -> WriteStats {
+        self.shared.state.borrow().write_stats
+    }
+
     /// Bytes appended but not yet handed to the disk (bounded by `pending_bytes_max`).
     pub fn pending_bytes(&self) -> u64 {
         self.shared.state.borrow().pending.bytes()
@@ -503,12 +519,14 @@ impl PartitionLog {
     /// at the next append), preallocate when the next segment is created, max.message.bytes at
     /// the next append, index.interval.bytes at the next index point, retention at the next
     /// `apply_retention`, flush.messages / flush.ms at once (the flusher is woken to re-plan).
-    /// `write_bytes_max`, `tail_cache_bytes` and `pending_bytes_max` are not topic configs: they
-    /// stay as opened.
+    /// `write_bytes_max`, `in_flight_writes_max`, `write_group_bytes_max`, `tail_cache_bytes` and
+    /// `pending_bytes_max` are not topic configs: they stay as opened.
     pub fn set_config(&self, config: LogConfig) {
         let current = self.shared.config();
         let config = LogConfig {
             write_bytes_max: current.write_bytes_max,
+            in_flight_writes_max: current.in_flight_writes_max,
+            write_group_bytes_max: current.write_group_bytes_max,
             tail_cache_bytes: current.tail_cache_bytes,
             pending_bytes_max: current.pending_bytes_max,
             ..config

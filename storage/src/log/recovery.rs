@@ -99,6 +99,7 @@ pub(super) async fn recover(
         carry,
         prepared_end: active_size,
         buffer_pool: Vec::new(),
+        write_stats: Default::default(),
         unsynced_records: 0,
         oldest_unsynced_ms: None,
         written_waiters: Vec::new(),

@@ -1,5 +1,5 @@
-//! DescribeCluster: this broker (node id, advertised host and port) as the whole cluster and its
-//! controller.
+//! DescribeCluster: this broker (node id, advertised host and port, rack) as the whole cluster and
+//! its controller.
 //!
 //! Owns that answer. Must not: consult or change any state but the broker's config.
 
@@ -30,7 +30,8 @@ fn dispatch_describe_cluster(
             .with_brokers(vec![DescribeClusterBroker::default()
                 .with_broker_id(node)
                 .with_host(StrBytes::from_string(b.cfg.advertised_host.clone()))
-                .with_port(i32::from(b.cfg.advertised_port))]);
+                .with_port(i32::from(b.cfg.advertised_port))
+                .with_rack(b.cfg.rack.clone().map(StrBytes::from_string))]);
         encode_response(&h, &response).map(Some)
     }
     .boxed_local())

@@ -40,6 +40,16 @@ enum Command {
     Tune(tune_cmd::TuneArgs),
 }
 
+/// Report commands end quietly when their reader goes away (`weir hw catalogue | head`), as Unix
+/// tools do, instead of panicking in `println!` on EPIPE. Only for commands that write reports:
+/// the network-facing ones keep SIGPIPE ignored (a peer closing a socket must not kill them).
+fn quiet_on_closed_pipe() {
+    // SAFETY: restores the default disposition of one signal before any thread is started.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn main() -> anyhow::Result<()> {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
@@ -48,9 +58,15 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Bench(args) => bench_cmd::run(args),
         Command::Coord(args) => coord_cmd::run(args),
-        Command::Deploy(args) => deploy_cmd::run(args),
+        Command::Deploy(args) => {
+            quiet_on_closed_pipe();
+            deploy_cmd::run(args)
+        }
         Command::Group(args) => group_cmd::run(args),
-        Command::Hw(args) => hw_cmd::run(args),
+        Command::Hw(args) => {
+            quiet_on_closed_pipe();
+            hw_cmd::run(args)
+        }
         Command::Serve(args) => serve_cmd::run(args),
         Command::Tune(args) => tune_cmd::run(args),
     }

@@ -1,5 +1,5 @@
 //! `weir hw catalogue`: the JSON is the shipped data file, the table shows unknowns as `?`,
-//! `--only` filters and refuses what it does not know.
+//! `--only` filters and refuses what it does not know; a closed pipe ends it quietly.
 
 use std::process::{Command, Output};
 
@@ -27,4 +27,20 @@ fn catalogue_json_is_the_data_file_and_only_filters() {
     let out = weir(&["--only", "i9z"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("i9z"));
+}
+
+/// `weir hw catalogue | true`: the reader is gone before weir writes; weir ends without a panic.
+#[test]
+fn a_closed_pipe_ends_the_listing_quietly() {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "'{}' hw catalogue | true",
+            env!("CARGO_BIN_EXE_weir")
+        ))
+        .output()
+        .expect("running sh");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(!stderr.contains("Broken pipe"), "{stderr}");
 }

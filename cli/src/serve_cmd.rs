@@ -93,6 +93,10 @@ pub struct ServeArgs {
     /// `offsets.retention.check.interval.ms`: how often offsets are expired (default 600000).
     #[arg(long)]
     offsets_retention_check_interval_ms: Option<u64>,
+    /// `group.initial.rebalance.delay.ms`: how long an empty group's first join waits for more
+    /// members (default 1000; 0 starts the first generation at once).
+    #[arg(long)]
+    group_initial_rebalance_delay_ms: Option<u64>,
     /// `offsets.topic.segment.bytes`: segment.bytes of the compacted `__consumer_offsets` topic
     /// when it is created (default 16777216).
     #[arg(long)]
@@ -215,6 +219,11 @@ fn flag_entries(a: &ServeArgs) -> Vec<(&'static str, &'static str, toml::Value)>
         "offsets-retention-check-interval-ms",
         "offsets.retention.check.interval.ms",
         a.offsets_retention_check_interval_ms.map(|v| int(v.into())),
+    );
+    push(
+        "group-initial-rebalance-delay-ms",
+        "group.initial.rebalance.delay.ms",
+        a.group_initial_rebalance_delay_ms.map(|v| int(v.into())),
     );
     push(
         "offsets-topic-segment-bytes",
@@ -376,6 +385,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     cfg.offsets_retention_minutes = a.offsets_retention_minutes;
     cfg.offsets_retention_check_interval_ms = a.offsets_retention_check_interval_ms;
     cfg.offsets_topic_segment_bytes = a.offsets_topic_segment_bytes;
+    cfg.group_initial_rebalance_delay_ms = a.group_initial_rebalance_delay_ms;
     cfg.topic_defaults = topic_defaults;
     let shards = shard::start(
         ShardsConfig {

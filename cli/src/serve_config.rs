@@ -64,6 +64,8 @@ pub struct Settings {
     pub offsets_retention_minutes: u64,
     /// `offsets.retention.check.interval.ms`.
     pub offsets_retention_check_interval_ms: u64,
+    /// `group.initial.rebalance.delay.ms`: an empty group's first join waits this for more.
+    pub group_initial_rebalance_delay_ms: u64,
     /// `offsets.topic.segment.bytes`: segment.bytes of `__consumer_offsets` when created.
     pub offsets_topic_segment_bytes: u64,
     /// `io.memory.bytes`: glommio io_memory per shard.
@@ -99,6 +101,7 @@ impl Default for Settings {
             producer_id_expiration_ms: broker.producer_id_expiration_ms,
             offsets_retention_minutes: broker.offsets_retention_minutes,
             offsets_retention_check_interval_ms: broker.offsets_retention_check_interval_ms,
+            group_initial_rebalance_delay_ms: broker.group_initial_rebalance_delay_ms,
             offsets_topic_segment_bytes: broker.offsets_topic_segment_bytes,
             io_memory_bytes: 1 << 20,
             shard_connections_max: engine::shard::CONNECTIONS_MAX_DEFAULT,
@@ -258,6 +261,14 @@ impl Settings {
             "offsets.retention.minutes" => {
                 self.offsets_retention_minutes = positive(typed(key, v, POSITIVE)?)?;
             }
+            "group.initial.rebalance.delay.ms" => {
+                let ms: u64 = typed(key, v, "milliseconds, 0 or more")?;
+                // Kafka's upper bound for a group's rebalance timeout (max.poll.interval.ms).
+                if ms > 300_000 {
+                    bail!("{key} = {v}: expected at most 300000");
+                }
+                self.group_initial_rebalance_delay_ms = ms;
+            }
             "offsets.retention.check.interval.ms" => {
                 self.offsets_retention_check_interval_ms = positive(typed(key, v, POSITIVE)?)?;
             }
@@ -328,6 +339,11 @@ mod tests {
         assert!(Settings::from_toml("producer.id.expiration.ms = 0").is_err());
         assert_eq!(s.offsets_retention_minutes, 10_080);
         assert_eq!(s.offsets_retention_check_interval_ms, 600_000);
+        assert_eq!(s.group_initial_rebalance_delay_ms, 1_000);
+        let g = Settings::from_toml("group.initial.rebalance.delay.ms = 0").expect("parses");
+        assert_eq!(g.group_initial_rebalance_delay_ms, 0);
+        assert!(Settings::from_toml("group.initial.rebalance.delay.ms = -1").is_err());
+        assert!(Settings::from_toml("group.initial.rebalance.delay.ms = 300001").is_err());
         assert_eq!(s.topic_defaults["retention.ms"], "604800000");
         assert_eq!(s.topic_defaults["segment.bytes"], "1073741824");
         assert_eq!(s.topic_defaults["cleanup.policy"], "delete");

@@ -110,8 +110,9 @@ fn recommendation(r: &Recommendation) -> String {
         for v in r.others.iter().take(8) {
             let _ = write!(
                 s,
-                "<tr><td>{}</td><td>{}</td><td>{:.1} %</td><td>{}</td></tr>",
+                "<tr><td>{} ({})</td><td>{}</td><td>{:.1} %</td><td>{}</td></tr>",
                 esc(&v.candidate.point.settings_label()),
+                esc(&v.candidate.point.mode.label()),
                 esc(&fig(&v.candidate.figure, r.unit)),
                 v.winner_better_percent,
                 if v.within_noise { "yes" } else { "no" }

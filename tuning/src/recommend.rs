@@ -381,8 +381,21 @@ fn showing(r: &PointRecord) -> String {
 /// Said when the winner may have measured the generator.
 pub const GENERATOR_BOUND: &str = "**Generator-bound**: the load generator's null-sink ceiling was under 2× this point's rate, so its figure may measure the generator rather than the cluster (a lower bound for throughput).\n\n";
 
-/// The recommendation as Markdown.
-pub fn markdown(r: &Recommendation) -> String {
+/// ", 0.125 of the disk-write limit" when the limit was measured, else nothing.
+pub fn disk_share(mb_per_s: f64, disk_write_mb_per_s: Option<f64>) -> String {
+    disk_write_mb_per_s
+        .filter(|&w| w > 0.0)
+        .map_or(String::new(), |w| {
+            format!(
+                " ({:.3} of the disk's O_DIRECT write limit, {w:.0} MB/s)",
+                mb_per_s / w
+            )
+        })
+}
+
+/// The recommendation as Markdown; its throughput also as a share of the disk-write limit when
+/// that was measured.
+pub fn markdown(r: &Recommendation, disk_write_mb_per_s: Option<f64>) -> String {
     let mut s = format!("### {}\n\n", r.goal);
     let Some(w) = &r.winner else {
         s += &format!(
@@ -393,10 +406,11 @@ pub fn markdown(r: &Recommendation) -> String {
     };
     let fig = |x: &Stat| format!("{:.2} {} ({:.2}–{:.2})", x.median, r.unit, x.min, x.max);
     s += &format!(
-        "**{}** — {} over the repetitions (median, min–max); throughput {:.2} MB/s, publish p99 {:.2} ms (point `{}`).\n\n",
+        "**{}** — {} over the repetitions (median, min–max); throughput {:.2} MB/s{}, publish p99 {:.2} ms (point `{}`).\n\n",
         w.point.settings_label(),
         fig(&w.figure),
         w.mb_per_s.median,
+        disk_share(w.mb_per_s.median, disk_write_mb_per_s),
         w.p99_ms.median,
         w.point_id
     );

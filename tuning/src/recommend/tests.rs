@@ -97,10 +97,16 @@ fn the_highest_throughput_under_the_slo_wins_and_is_set_against_the_java_default
     let rdkafka = &r.defaults[1];
     assert!(rdkafka.versus.is_none());
     assert_eq!(rdkafka.note.as_deref(), Some("not in this sweep"));
-    let text = markdown(r);
+    let text = markdown(r, None);
     assert!(text.contains("linger.ms=20 batch.size=262144"), "{text}");
     assert!(!w.generator_bound && !text.contains("Generator-bound"));
     assert!(text.contains("125.0 % better"), "{text}");
+    // With the disk's write limit measured, the throughput is also its share of it.
+    let text = markdown(r, Some(360.0));
+    assert!(
+        text.contains("throughput 90.00 MB/s (0.250 of the disk's O_DIRECT write limit, 360 MB/s)"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -115,14 +121,18 @@ fn two_candidates_whose_spreads_overlap_are_within_noise() {
     let r = &recommend(&points, &slo(50.0))[0];
     assert_eq!(r.winner.as_ref().unwrap().point.linger_ms, 20);
     assert!(r.winner.as_ref().unwrap().generator_bound);
-    assert!(markdown(r).contains("**Generator-bound**"));
+    assert!(markdown(r, None).contains("**Generator-bound**"));
     let ties: Vec<u64> = r.ties().map(|v| v.candidate.point.linger_ms).collect();
     assert_eq!(
         ties,
         vec![10],
         "88 (80–92) overlaps 90 (85–95); 60 (58–62) does not"
     );
-    assert!(markdown(r).contains("Within noise"), "{}", markdown(r));
+    assert!(
+        markdown(r, None).contains("Within noise"),
+        "{}",
+        markdown(r, None)
+    );
 }
 
 #[test]
@@ -161,7 +171,7 @@ fn failed_or_unsustained_points_never_win_and_no_winner_says_why() {
     assert!(r.others.is_empty());
     let none = &recommend(&[failed, late], &slo(5.0))[0];
     assert!(none.winner.is_none());
-    assert!(markdown(none).contains("None: no configuration met it"));
+    assert!(markdown(none, None).contains("None: no configuration met it"));
 }
 
 #[test]
@@ -194,7 +204,7 @@ fn defaults_measured_only_compressed_are_compared_with_the_codec_named() {
         note.contains("with lz4 as swept") && note.contains("default is none"),
         "{note}"
     );
-    let text = markdown(r);
+    let text = markdown(r, None);
     assert!(
         text.contains("(with lz4 as swept; the client's default is none): 42.00 MB/s"),
         "{text}"
@@ -236,9 +246,8 @@ fn a_maximum_throughput_winner_is_set_only_against_the_defaults_maximum_throughp
     assert_eq!(java.candidate.point.mode, MAX);
     assert_eq!(java.candidate.figure.median, 60.0);
     assert!((java.winner_better_percent - 50.0).abs() < 1e-9);
-    assert!(
-        markdown(r).contains(": 60.00 MB/s (58.00–63.00) — the recommendation is 50.0 % better")
-    );
+    assert!(markdown(r, None)
+        .contains(": 60.00 MB/s (58.00–63.00) — the recommendation is 50.0 % better"));
 
     // Its maximum misses the SLO: no figure, although its fixed load met it.
     let points = vec![winner.clone(), java_at_load.clone(), java_max_slow];
@@ -251,7 +260,7 @@ fn a_maximum_throughput_winner_is_set_only_against_the_defaults_maximum_throughp
     );
     // The fixed load is evidence (a configuration competes with its best point), named as a
     // load; it is not the defaults' comparison.
-    let text = markdown(r);
+    let text = markdown(r, None);
     assert!(
         text.contains(
             "| linger.ms=5 batch.size=16384 compression=none acks=all (load=10MB/s) | 10.00 MB/s"
@@ -274,7 +283,7 @@ fn a_maximum_throughput_winner_is_set_only_against_the_defaults_maximum_throughp
         "{note}"
     );
     assert_eq!(r.defaults[1].note.as_deref(), Some("not in this sweep"));
-    assert!(markdown(r).contains(
+    assert!(markdown(r, None).contains(
         "librdkafka defaults (linger.ms 5, batch.size 1000000, acks all): not in this sweep."
     ));
 }

@@ -36,7 +36,6 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
-use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -178,8 +177,9 @@ pub struct ProducerConfig {
     /// glommio executors (threads), one group of clients each.
     pub executors: usize,
     pub client_id: String,
-    /// Record values to cycle through (`None`: 64 JSON-like values of record_size bytes), e.g.
-    /// from a workload's payload generator.
+    /// Record values to cycle through (`None`: [`FALLBACK_POOL_BYTES`] of distinct JSON-like
+    /// values of record_size bytes), e.g. from a workload's payload generator. A pool should hold
+    /// more bytes than any batch, or codecs find repeats real data would not have.
     pub payloads: Option<Arc<Vec<Vec<u8>>>>,
     /// Who watches the run live (a progress line, a timed run's stop), if anyone.
     pub live: Option<Arc<dyn LiveHook>>,
@@ -611,9 +611,10 @@ pub(crate) fn run_from(
         let handle = glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
             .name(&format!("bench-produce-{e}"))
             .spawn(move || async move {
+                // Shared, not copied: a pool is 16 MiB.
                 let payloads = match &config.payloads {
-                    Some(p) => Rc::new(p.as_ref().clone()),
-                    None => Rc::new(payloads(config.record_size)),
+                    Some(p) => p.clone(),
+                    None => Arc::new(payloads(config.record_size)),
                 };
                 let tasks = mine.into_iter().map(|(index, records)| {
                     let config = config.clone();
@@ -1573,10 +1574,15 @@ fn split(n: u64, parts: u64) -> Vec<u64> {
         .collect()
 }
 
-/// JSON-like record values (compressible as real events are), 64 of them to cycle through.
+/// Bytes of the fallback pool: more than any batch (max.request.size is 1 MiB by default), so
+/// no batch holds a value twice (`bench::payload::POOL_BYTES` is the same, for the same reason).
+pub const FALLBACK_POOL_BYTES: usize = 16 << 20;
+
+/// JSON-like record values (compressible as real events are), [`FALLBACK_POOL_BYTES`] of them
+/// (64 to 65536 values) to cycle through.
 fn payloads(size: usize) -> Vec<Vec<u8>> {
     let mut seed = 0x2545_f491_4f6c_dd1du64;
-    (0..64)
+    (0..(FALLBACK_POOL_BYTES / size.max(1)).clamp(64, 1 << 16))
         .map(|i| {
             let mut v = Vec::with_capacity(size + 64);
             while v.len() < size {
@@ -1672,9 +1678,10 @@ mod tests {
     #[test]
     fn payloads_have_the_record_size_and_compress_like_text() {
         let p = payloads(1024);
+        assert_eq!(p.len(), FALLBACK_POOL_BYTES / 1024);
         assert!(p.iter().all(|v| v.len() == 1024));
         let mut b = BatchBuilder::new(0);
-        for v in &p {
+        for v in p.iter().take(1024) {
             b.append(0, None, Some(v), &[]);
         }
         let lz4 = b

@@ -574,7 +574,12 @@ fn splitmix64(x: u64) -> u64 {
 }
 
 /// Runs the producer to completion and reports.
-pub fn run(config: ProducerConfig) -> Result<ProduceReport, ProducerError> {
+pub fn run(mut config: ProducerConfig) -> Result<ProduceReport, ProducerError> {
+    // The fallback pool is made once, before the clock starts: 16 MiB of values take a while,
+    // and a rated run's schedule must not begin behind.
+    if config.payloads.is_none() {
+        config.payloads = Some(Arc::new(payloads(config.record_size)));
+    }
     run_from(config, Instant::now())
 }
 

@@ -1,7 +1,8 @@
-//! bench — load generation and measurement.
+//! bench — load generation and measurement (and the machine limits the figures are read against).
 
 pub mod broker_cpu;
 pub mod coord_load;
+pub mod limits;
 pub mod log_bench;
 pub mod null_sink;
 pub mod payload;

@@ -67,7 +67,8 @@ pub struct Workload {
     /// OMB: a file whose contents are every record's value (relative to the workload file).
     #[serde(default)]
     pub payload_file: Option<PathBuf>,
-    /// OMB: accepted, values always come from a pool of 64 (`bench::payload::POOL_SIZE`).
+    /// OMB: accepted, values always come from a pool of 16 MiB of distinct values
+    /// (`bench::payload::POOL_BYTES`).
     #[serde(default)]
     pub use_randomized_payloads: Option<bool>,
     #[serde(default)]

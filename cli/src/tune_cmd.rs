@@ -19,7 +19,7 @@ use tuning::plan::SweepPlan;
 use tuning::point::Point;
 use tuning::recommend::Criteria;
 use tuning::results::{PointRecord, Results};
-use tuning::sweep::{self, Cluster, Observer, Topics};
+use tuning::sweep::{self, Cluster, Observer, SweepOptions, Topics};
 
 use kclient::admin::AdminError;
 use kclient::blocking as admin;
@@ -65,6 +65,11 @@ struct SweepArgs {
     /// Check the plan and print its points and time estimate; run nothing.
     #[arg(long)]
     dry_run: bool,
+    /// Seconds of each pass measuring the machine's limits before the first point (disk
+    /// O_DIRECT write and read on the results' filesystem, loopback TCP), recorded in the results
+    /// and stated on every chart; 0 skips them.
+    #[arg(long, default_value_t = 1.5, value_name = "SECONDS")]
+    limits_s: f64,
 }
 
 #[derive(Debug, Args)]
@@ -99,6 +104,9 @@ extern "C" fn on_sigint(_: libc::c_int) {
 }
 
 fn run_sweep(a: SweepArgs) -> anyhow::Result<()> {
+    if !(a.limits_s >= 0.0 && a.limits_s <= 30.0) {
+        bail!("--limits-s must be between 0 and 30 seconds");
+    }
     let plan = SweepPlan::load(&a.plan)?;
     let cluster = match (&a.bootstrap, a.local) {
         (Some(b), false) => Cluster::Bootstrap(b.clone()),
@@ -127,11 +135,15 @@ fn run_sweep(a: SweepArgs) -> anyhow::Result<()> {
         )
     };
     let observer = Progress::new(a.quiet);
+    let options = SweepOptions {
+        resume: a.resume,
+        limits_pass: (a.limits_s > 0.0).then(|| Duration::from_secs_f64(a.limits_s)),
+    };
     let outcome = sweep::sweep(
         &plan,
         &cluster,
         &a.out,
-        a.resume,
+        &options,
         &AdminTopics,
         &observer,
         &STOP,
@@ -255,6 +267,18 @@ impl Progress {
 }
 
 impl Observer for Progress {
+    fn measuring_limits(&self, seconds: f64) {
+        if self.lines || self.bar.is_some() {
+            eprintln!("weir tune: measuring the machine's limits (about {seconds:.0} s)");
+        }
+    }
+
+    fn limits(&self, limits: &bench::limits::Limits) {
+        if self.lines || self.bar.is_some() {
+            eprintln!("weir tune: {}", limits.caption());
+        }
+    }
+
     fn begin(&self, total: usize, to_run: usize, estimate_s: f64) {
         self.to_run.set(to_run);
         if let Some(bar) = &self.bar {

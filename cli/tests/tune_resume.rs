@@ -84,6 +84,8 @@ fn a_sweep_killed_with_sigkill_resumes_and_ends_with_every_point_exactly_once() 
             "--local".into(),
             "--out".into(),
             results.display().to_string(),
+            "--limits-s".into(),
+            "0.2".into(),
         ];
         if resume {
             a.push("--resume".into());
@@ -152,6 +154,14 @@ fn a_sweep_killed_with_sigkill_resumes_and_ends_with_every_point_exactly_once() 
         .filter(|l| l.starts_with("{\"type\":\"sweep\""))
         .count();
     assert_eq!(headers, 2);
+    // Each start measured the machine's limits (loopback TCP always can be).
+    for h in all.iter().filter(|l| l.starts_with("{\"type\":\"sweep\"")) {
+        let h: serde_json::Value = serde_json::from_str(h).unwrap();
+        assert!(
+            h["limits"]["tcp_loopback_mb_per_s"].as_f64().unwrap() > 0.0,
+            "{h:#}"
+        );
+    }
     assert!(
         !broker_dir.exists(),
         "the resumed sweep removed its broker's directory"

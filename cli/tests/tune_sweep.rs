@@ -81,6 +81,8 @@ fn a_tiny_sweep_gives_every_point_once_and_a_complete_report_that_chromium_rende
             &broker.addr,
             "--out",
             results.to_str().unwrap(),
+            "--limits-s",
+            "0.2",
         ],
         240,
     );
@@ -102,6 +104,29 @@ fn a_tiny_sweep_gives_every_point_once_and_a_complete_report_that_chromium_rende
     assert_eq!(rep["config"]["producer_rate"], 0.5e6 / 1024.0);
     assert!(rep["publish"]["records"].as_u64().unwrap() > 0, "{rep:#}");
     assert_eq!(rep["broker_cpu"]["pid"], broker.pid());
+    // The machine's limits, measured before the first point on the results' filesystem: each
+    // a figure or the reason there is none (O_DIRECT needs a real disk, not tmpfs).
+    let header: serde_json::Value = serde_json::from_str(
+        std::fs::read_to_string(&results)
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    let limits = &header["limits"];
+    assert!(
+        limits["tcp_loopback_mb_per_s"].as_f64().unwrap() > 0.0,
+        "{limits:#}"
+    );
+    assert!(
+        limits["disk_write_mb_per_s"]
+            .as_f64()
+            .is_some_and(|w| w > 0.0)
+            || limits["disk_error"].is_string(),
+        "{limits:#}"
+    );
+    assert_eq!(limits["dir"], dir.path().display().to_string());
 
     let out = dir.path().join("report");
     let summary = weir(
@@ -126,7 +151,7 @@ fn a_tiny_sweep_gives_every_point_once_and_a_complete_report_that_chromium_rende
     // The Java defaults (linger 5, 16 KiB, acks all, no compression) were measured.
     assert!(
         summary.contains("Java client (Kafka 4.0) defaults (linger.ms 5, batch.size 16384, acks all): ")
-            && !summary.contains("Java client (Kafka 4.0) defaults (linger.ms 5, batch.size 16384, acks all): not measured"),
+            && !summary.contains("Java client (Kafka 4.0) defaults (linger.ms 5, batch.size 16384, acks all): not in this sweep"),
         "{summary}"
     );
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
@@ -142,6 +167,14 @@ fn a_tiny_sweep_gives_every_point_once_and_a_complete_report_that_chromium_rende
     }
     assert!(html.matches("<svg").count() >= 6);
     assert!(html.contains("Machine: ") && html.contains("acks 1 and all"));
+    // Every caption (the page's and each chart's) states the limits measured in the run.
+    let stated = "Limits measured in the run: ";
+    assert_eq!(
+        html.matches(stated).count(),
+        html.matches("<figcaption>").count() + 1,
+        "{html}"
+    );
+    assert!(summary.contains(stated) && summary.contains("loopback TCP (1 stream) "));
     // Self-contained: nothing to fetch.
     for external in ["src=", "href=\"http", "url(", "@import"] {
         assert!(!html.contains(external), "{external} in the page");
@@ -235,6 +268,8 @@ fn a_max_throughput_point_records_the_search_and_measures_at_its_rate() {
             &broker.addr,
             "--out",
             results.to_str().unwrap(),
+            "--limits-s",
+            "0",
         ],
         120,
     );
@@ -260,6 +295,8 @@ fn a_max_throughput_point_records_the_search_and_measures_at_its_rate() {
     );
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
     assert!(html.contains("Max sustainable throughput vs batch.size — lz4, acks=1"));
+    // --limits-s 0 skipped the limits: the captions say so.
+    assert!(html.contains("Limits (disk, network): not measured"));
     broker.stop();
 }
 

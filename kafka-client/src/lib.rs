@@ -14,6 +14,7 @@
 //!   connections; [`blocking`] runs them for command-line tools.
 //! - [`partitioner`], [`batch`], [`accumulator`]: Kafka's default partitioner, v2 record batches
 //!   with every codec, the record accumulator (batch.size / linger.ms / buffer.memory).
+//! - [`payloads`]: the producer's fallback record values (16 MiB of distinct JSON-like values).
 //! - [`producer`]: the load producer (acks, retries, delivery.timeout.ms, max.block.ms,
 //!   idempotence, several brokers), with HDR histograms of publish latency and delay.
 //! - [`consumer`]: the load consumer (Fetch with fetch.min.bytes / fetch.max.wait.ms /
@@ -36,5 +37,6 @@ pub mod consumer;
 pub mod e2e;
 pub mod metadata;
 pub mod partitioner;
+pub mod payloads;
 pub mod producer;
 pub mod rng;

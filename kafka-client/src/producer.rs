@@ -36,7 +36,6 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
-use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -59,6 +58,7 @@ use crate::clock;
 use crate::conn::{self, WireError};
 use crate::metadata::{self, TopicMeta};
 use crate::partitioner::Partitioner;
+use crate::payloads;
 
 const PRODUCE_VERSION: i16 = 7;
 const INIT_PRODUCER_ID_VERSION: i16 = 1;
@@ -178,8 +178,9 @@ pub struct ProducerConfig {
     /// glommio executors (threads), one group of clients each.
     pub executors: usize,
     pub client_id: String,
-    /// Record values to cycle through (`None`: 64 JSON-like values of record_size bytes), e.g.
-    /// from a workload's payload generator.
+    /// Record values to cycle through (`None`: [`payloads::FALLBACK_POOL_BYTES`] of distinct JSON-like
+    /// values of record_size bytes), e.g. from a workload's payload generator. A pool should hold
+    /// more bytes than any batch, or codecs find repeats real data would not have.
     pub payloads: Option<Arc<Vec<Vec<u8>>>>,
     /// Who watches the run live (a progress line, a timed run's stop), if anyone.
     pub live: Option<Arc<dyn LiveHook>>,
@@ -574,7 +575,12 @@ fn splitmix64(x: u64) -> u64 {
 }
 
 /// Runs the producer to completion and reports.
-pub fn run(config: ProducerConfig) -> Result<ProduceReport, ProducerError> {
+pub fn run(mut config: ProducerConfig) -> Result<ProduceReport, ProducerError> {
+    // The fallback pool is made once, before the clock starts: 16 MiB of values take a while,
+    // and a rated run's schedule must not begin behind.
+    if config.payloads.is_none() {
+        config.payloads = Some(Arc::new(payloads::fallback(config.record_size)));
+    }
     run_from(config, Instant::now())
 }
 
@@ -611,9 +617,10 @@ pub(crate) fn run_from(
         let handle = glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
             .name(&format!("bench-produce-{e}"))
             .spawn(move || async move {
+                // Shared, not copied: a pool is 16 MiB.
                 let payloads = match &config.payloads {
-                    Some(p) => Rc::new(p.as_ref().clone()),
-                    None => Rc::new(payloads(config.record_size)),
+                    Some(p) => p.clone(),
+                    None => Arc::new(payloads::fallback(config.record_size)),
                 };
                 let tasks = mine.into_iter().map(|(index, records)| {
                     let config = config.clone();
@@ -1573,33 +1580,6 @@ fn split(n: u64, parts: u64) -> Vec<u64> {
         .collect()
 }
 
-/// JSON-like record values (compressible as real events are), 64 of them to cycle through.
-fn payloads(size: usize) -> Vec<Vec<u8>> {
-    let mut seed = 0x2545_f491_4f6c_dd1du64;
-    (0..64)
-        .map(|i| {
-            let mut v = Vec::with_capacity(size + 64);
-            while v.len() < size {
-                seed ^= seed << 13;
-                seed ^= seed >> 7;
-                seed ^= seed << 17;
-                v.extend_from_slice(
-                    format!(
-                        "{{\"id\":{},\"user\":\"u{}\",\"score\":{},\"kind\":\"event-{}\"}},",
-                        seed % 1_000_000,
-                        seed % 5_000,
-                        (seed >> 20) % 100_000,
-                        i % 7
-                    )
-                    .as_bytes(),
-                );
-            }
-            v.truncate(size);
-            v
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1667,25 +1647,6 @@ mod tests {
         assert_eq!(split(10, 3), vec![4, 3, 3]);
         assert_eq!(split(2, 4), vec![1, 1, 0, 0]);
         assert_eq!(split(0, 1), vec![0]);
-    }
-
-    #[test]
-    fn payloads_have_the_record_size_and_compress_like_text() {
-        let p = payloads(1024);
-        assert!(p.iter().all(|v| v.len() == 1024));
-        let mut b = BatchBuilder::new(0);
-        for v in &p {
-            b.append(0, None, Some(v), &[]);
-        }
-        let lz4 = b
-            .build(Compression::Lz4, None, ProducerFields::NONE)
-            .unwrap();
-        assert!(
-            b.size() > lz4.len() * 3 / 2,
-            "{} vs {}",
-            b.size(),
-            lz4.len()
-        );
     }
 
     #[test]

@@ -229,10 +229,10 @@ fn rank(
             candidate: c,
         }
     };
-    let others: Vec<Versus> = iter.map(versus).collect();
+    let others: Vec<Versus> = iter.map(&versus).collect();
     let defaults = DEFAULTS
         .iter()
-        .map(|d| defaults_versus(d, &winner, &others, points))
+        .map(|d| defaults_versus(d, &winner, points, figure, higher_is_better, &versus))
         .collect();
     // A fixed load met the SLO best: the configuration may carry more within it.
     let note = match (higher_is_better, winner.point.mode) {
@@ -256,14 +256,19 @@ fn rank(
 
 /// A client's defaults against the winner: its linger.ms, batch.size and acks with the winner's
 /// other settings, uncompressed (the clients' default) when the sweep measured that, else with
-/// the winner's codec (said in the note).
+/// the winner's codec (said in the note). Only points of the winner's kind of mode count: a
+/// maximum-throughput winner is set against the defaults' maximum-throughput points, a
+/// fixed-load winner against their fixed-load points (a load offered is not a maximum).
 fn defaults_versus(
     d: &ClientDefaults,
     winner: &Candidate,
-    others: &[Versus],
     points: &[PointRecord],
+    figure: &dyn Fn(&PointRecord) -> Option<Stat>,
+    higher_is_better: bool,
+    versus: &dyn Fn(Candidate) -> Versus,
 ) -> DefaultsVersus {
     let w = &winner.point;
+    let same_kind = |p: &Point| p.mode.is_max_throughput() == w.mode.is_max_throughput();
     let core = |p: &Point| {
         p.linger_ms == d.linger_ms
             && p.batch_size == d.batch_size
@@ -276,21 +281,31 @@ fn defaults_versus(
             && p.idempotence == w.idempotence
             && p.broker == w.broker
     };
+    let note_only = |note: String| DefaultsVersus {
+        defaults: d.clone(),
+        versus: None,
+        note: Some(note),
+    };
     let codec = [d.compression.to_string(), w.codec_label()]
         .into_iter()
         .find(|c| {
             points
                 .iter()
-                .any(|r| core(&r.point) && &r.point.codec_label() == c)
+                .any(|r| core(&r.point) && same_kind(&r.point) && &r.point.codec_label() == c)
         });
     let Some(codec) = codec else {
-        return DefaultsVersus {
-            defaults: d.clone(),
-            versus: None,
-            note: Some("not measured by this sweep".into()),
-        };
+        let elsewhere = points.iter().any(|r| core(&r.point));
+        return note_only(match (elsewhere, w.mode.is_max_throughput()) {
+            (false, _) => "not in this sweep".into(),
+            (true, true) => "not in this sweep in maximum-throughput mode (only at fixed loads, \
+                             which are not comparable with a maximum)"
+                .into(),
+            (true, false) => "not in this sweep at fixed loads (only in maximum-throughput mode, \
+                              which is not comparable with a load offered)"
+                .into(),
+        });
     };
-    let matches = |p: &Point| core(p) && p.codec_label() == codec;
+    let matches = |p: &Point| core(p) && same_kind(p) && p.codec_label() == codec;
     let with = if codec == d.compression {
         String::new()
     } else {
@@ -300,29 +315,87 @@ fn defaults_versus(
         )
     };
     if matches(w) {
-        return DefaultsVersus {
-            defaults: d.clone(),
-            versus: None,
-            note: Some(format!("the recommendation is these defaults{with}")),
-        };
+        return note_only(format!("the recommendation is these defaults{with}"));
     }
-    let found = others.iter().find(|v| matches(&v.candidate.point));
+    // The defaults' best qualifying point of that kind, ranked as the winner was.
+    let best = points
+        .iter()
+        .filter(|r| matches(&r.point))
+        .filter_map(|r| Some((r, figure(r)?, usable(r)?)))
+        .max_by(|(_, a, _), (_, b, _)| {
+            let o = a.median.total_cmp(&b.median);
+            if higher_is_better {
+                o
+            } else {
+                o.reverse()
+            }
+        });
+    let Some((r, f, s)) = best else {
+        let seen: Vec<String> = points
+            .iter()
+            .filter(|r| matches(&r.point))
+            .map(|r| format!("{}: {}", r.point.mode.label(), showing(r)))
+            .collect();
+        return note_only(format!(
+            "measured{with} ({}), but it does not meet the goal",
+            seen.join("; ")
+        ));
+    };
+    let candidate = Candidate {
+        settings: r.point.settings_id(),
+        point_id: r.id.clone(),
+        point: r.point.clone(),
+        figure: f,
+        mb_per_s: s.mb_per_s,
+        p99_ms: s.publish_p99_ms,
+        generator_bound: s.ceiling_sufficient == Some(false),
+    };
     DefaultsVersus {
         defaults: d.clone(),
-        versus: found.cloned(),
-        note: match found {
-            Some(_) if with.is_empty() => None,
-            Some(_) => Some(with.trim().trim_matches(['(', ')']).to_string()),
-            None => Some(format!("measured{with}, but it does not meet the goal")),
-        },
+        versus: Some(versus(candidate)),
+        note: (!with.is_empty()).then(|| with.trim().trim_matches(['(', ')']).to_string()),
+    }
+}
+
+/// A point's figures in a few words, for a note.
+fn showing(r: &PointRecord) -> String {
+    match (&r.summary, &r.error) {
+        (_, Some(e)) => format!("failed: {e}"),
+        (None, None) => "no figures".into(),
+        (Some(s), None) => {
+            let mut text = format!(
+                "{:.2} MB/s, publish p99 {:.2} ms",
+                s.mb_per_s.median, s.publish_p99_ms.median
+            );
+            if !s.sustained {
+                text += ", not sustained";
+            }
+            if s.failed > 0 {
+                text += &format!(", {} records failed", s.failed);
+            }
+            text
+        }
     }
 }
 
 /// Said when the winner may have measured the generator.
 pub const GENERATOR_BOUND: &str = "**Generator-bound**: the load generator's null-sink ceiling was under 2× this point's rate, so its figure may measure the generator rather than the cluster (a lower bound for throughput).\n\n";
 
-/// The recommendation as Markdown.
-pub fn markdown(r: &Recommendation) -> String {
+/// ", 0.125 of the disk-write limit" when the limit was measured, else nothing.
+pub fn disk_share(mb_per_s: f64, disk_write_mb_per_s: Option<f64>) -> String {
+    disk_write_mb_per_s
+        .filter(|&w| w > 0.0)
+        .map_or(String::new(), |w| {
+            format!(
+                " ({:.3} of the disk's O_DIRECT write limit, {w:.0} MB/s)",
+                mb_per_s / w
+            )
+        })
+}
+
+/// The recommendation as Markdown; its throughput also as a share of the disk-write limit when
+/// that was measured.
+pub fn markdown(r: &Recommendation, disk_write_mb_per_s: Option<f64>) -> String {
     let mut s = format!("### {}\n\n", r.goal);
     let Some(w) = &r.winner else {
         s += &format!(
@@ -333,10 +406,11 @@ pub fn markdown(r: &Recommendation) -> String {
     };
     let fig = |x: &Stat| format!("{:.2} {} ({:.2}–{:.2})", x.median, r.unit, x.min, x.max);
     s += &format!(
-        "**{}** — {} over the repetitions (median, min–max); throughput {:.2} MB/s, publish p99 {:.2} ms (point `{}`).\n\n",
+        "**{}** — {} over the repetitions (median, min–max); throughput {:.2} MB/s{}, publish p99 {:.2} ms (point `{}`).\n\n",
         w.point.settings_label(),
         fig(&w.figure),
         w.mb_per_s.median,
+        disk_share(w.mb_per_s.median, disk_write_mb_per_s),
         w.p99_ms.median,
         w.point_id
     );
@@ -366,8 +440,9 @@ pub fn markdown(r: &Recommendation) -> String {
         s += "| beat | figure | winner better by | within noise |\n|---|---|---|---|\n";
         for v in r.others.iter().take(5) {
             s += &format!(
-                "| {} | {} | {:.1} % | {} |\n",
+                "| {} ({}) | {} | {:.1} % | {} |\n",
                 v.candidate.point.settings_label(),
+                v.candidate.point.mode.label(),
                 fig(&v.candidate.figure),
                 v.winner_better_percent,
                 if v.within_noise { "yes" } else { "no" }

@@ -11,6 +11,7 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use bench::limits::Limits;
 use bench::report::BenchResult;
 use serde::{Deserialize, Serialize};
 
@@ -46,6 +47,10 @@ pub struct Header {
     pub plan: SweepPlan,
     pub machine: Machine,
     pub target: TargetInfo,
+    /// The machine's disk and loopback TCP limits, measured as this sweep (or its resumption)
+    /// started; absent in files written before they were (and when the sweep skipped them).
+    #[serde(default)]
+    pub limits: Option<Limits>,
 }
 
 /// The cluster measured.
@@ -202,6 +207,11 @@ pub struct Results {
 }
 
 impl Results {
+    /// The limits of the latest start of the sweep that measured them.
+    pub fn limits(&self) -> Option<&Limits> {
+        self.headers.iter().rev().find_map(|h| h.limits.as_ref())
+    }
+
     /// Reads `path`; a torn last line is skipped, any other bad line is an error naming it.
     pub fn read(path: &Path) -> Result<Results, TuneError> {
         let io = |source| TuneError::Io {
@@ -353,6 +363,7 @@ mod tests {
                 bootstrap: "127.0.0.1:9092".into(),
                 broker_settings: BTreeMap::new(),
             },
+            limits: None,
         }
     }
 
@@ -397,6 +408,37 @@ mod tests {
         assert!(!r.torn_tail);
         assert_eq!(r.points, vec![point(&h, 0), point(&h, 1)]);
         assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 3);
+    }
+
+    #[test]
+    fn a_header_written_before_limits_were_recorded_still_loads() {
+        let h = header();
+        let mut json = serde_json::to_value(Line::Sweep(h.clone())).unwrap();
+        json.as_object_mut().unwrap().remove("limits").unwrap();
+        let r = Results::parse(format!("{json}\n").as_bytes()).unwrap();
+        assert_eq!(r.headers, vec![h.clone()]);
+        assert!(r.limits().is_none());
+        // A resumption that measured them: the latest measured limits are the file's.
+        let mut measured = h.clone();
+        measured.limits = Some(bench::limits::Limits {
+            dir: "/data".into(),
+            disk_write_mb_per_s: Some(500.0),
+            disk_read_mb_per_s: Some(900.0),
+            disk_bytes: 1 << 30,
+            disk_block_bytes: 1 << 20,
+            disk_depth: 8,
+            disk_error: None,
+            tcp_loopback_mb_per_s: Some(3000.0),
+            tcp_error: None,
+            elapsed_s: 4.0,
+        });
+        let text = format!(
+            "{json}\n{}\n{}\n",
+            serde_json::to_string(&Line::Sweep(measured)).unwrap(),
+            serde_json::to_string(&Line::Sweep(h)).unwrap()
+        );
+        let r = Results::parse(text.as_bytes()).unwrap();
+        assert_eq!(r.limits().unwrap().disk_write_mb_per_s, Some(500.0));
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! the rate search for max-throughput points, then k measured windows at one rate) and appends
 //! each finished point to the results file; `resume` skips the points the file already holds.
 //!
-//! Owns point order, skipping, the stop flag (checked between repetitions: an interrupted point
+//! Owns point order, skipping, measuring the machine's limits once per start (before any broker
+//! runs, on the results' filesystem), the stop flag (checked between repetitions: an interrupted point
 //! is not written), topic lifetimes (created per point, deleted after) and local broker
 //! restarts per variant. Must not print (an [`Observer`] shows progress) nor speak Kafka's admin
 //! protocol itself ([`Topics`] does).
@@ -10,7 +11,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
+use bench::limits::{self, Limits, LimitsConfig};
 use bench::runner::{self, Payload, RunError, RunOptions, Target};
 
 use crate::local::{self, LocalBroker};
@@ -35,6 +38,10 @@ pub trait Observer {
     fn point_started(&self, point: &Point, seconds: f64);
     /// A point was written.
     fn point_done(&self, record: &PointRecord);
+    /// The machine's limits are being measured, for about `seconds`.
+    fn measuring_limits(&self, _seconds: f64) {}
+    /// The machine's limits, measured.
+    fn limits(&self, _limits: &Limits) {}
 }
 
 /// Where the points run.
@@ -59,12 +66,22 @@ pub struct SweepOutcome {
     pub stopped: bool,
 }
 
+/// How a sweep runs, beyond its plan and cluster.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SweepOptions {
+    /// Continue `out`: the points it holds are skipped.
+    pub resume: bool,
+    /// Each pass of the limits measured before the first point (disk write, disk read,
+    /// loopback TCP; [`bench::limits`]); `None`: not measured.
+    pub limits_pass: Option<Duration>,
+}
+
 /// Runs `plan` against `cluster`, appending to `out`.
 pub fn sweep(
     plan: &SweepPlan,
     cluster: &Cluster,
     out: &Path,
-    resume: bool,
+    options: &SweepOptions,
     topics: &dyn Topics,
     observer: &dyn Observer,
     stop: &AtomicBool,
@@ -77,6 +94,7 @@ pub fn sweep(
     }
     let estimate_s = plan.check_budget(local)?;
     let points = plan.points().map_err(TuneError::Plan)?;
+    let resume = options.resume;
     let done: BTreeSet<String> = if resume && out.exists() {
         let previous = Results::read(out)?;
         if let Some(h) = previous.headers.first() {
@@ -97,6 +115,16 @@ pub fn sweep(
         Cluster::Bootstrap(b) => b.clone(),
         Cluster::Local { .. } => "local".into(),
     };
+    // Once per start, before any broker runs: what the figures are read against.
+    let limits = options.limits_pass.map(|pass| {
+        observer.measuring_limits(3.0 * pass.as_secs_f64());
+        let measured = limits::measure(&LimitsConfig {
+            pass,
+            ..LimitsConfig::new(results_dir(out))
+        });
+        observer.limits(&measured);
+        measured
+    });
     writer.append(&Line::Sweep(Header {
         format: crate::results::FORMAT.into(),
         version: crate::results::VERSION,
@@ -109,6 +137,7 @@ pub fn sweep(
             bootstrap: bootstrap_text,
             broker_settings: broker_settings(plan),
         },
+        limits,
     }))?;
     let todo: Vec<&Point> = points.iter().filter(|p| !done.contains(&p.id())).collect();
     let mut outcome = SweepOutcome {
@@ -275,6 +304,15 @@ fn measure(
         });
     }
     Ok(true)
+}
+
+/// The directory holding the results file (and a `--local` broker's data): the limits'
+/// disk.
+fn results_dir(out: &Path) -> PathBuf {
+    match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
 }
 
 /// Where a `--local` broker keeps its data: next to the results, `RESULTS.broker`.

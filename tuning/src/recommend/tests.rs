@@ -96,11 +96,17 @@ fn the_highest_throughput_under_the_slo_wins_and_is_set_against_the_java_default
     );
     let rdkafka = &r.defaults[1];
     assert!(rdkafka.versus.is_none());
-    assert_eq!(rdkafka.note.as_deref(), Some("not measured by this sweep"));
-    let text = markdown(r);
+    assert_eq!(rdkafka.note.as_deref(), Some("not in this sweep"));
+    let text = markdown(r, None);
     assert!(text.contains("linger.ms=20 batch.size=262144"), "{text}");
     assert!(!w.generator_bound && !text.contains("Generator-bound"));
     assert!(text.contains("125.0 % better"), "{text}");
+    // With the disk's write limit measured, the throughput is also its share of it.
+    let text = markdown(r, Some(360.0));
+    assert!(
+        text.contains("throughput 90.00 MB/s (0.250 of the disk's O_DIRECT write limit, 360 MB/s)"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -115,14 +121,18 @@ fn two_candidates_whose_spreads_overlap_are_within_noise() {
     let r = &recommend(&points, &slo(50.0))[0];
     assert_eq!(r.winner.as_ref().unwrap().point.linger_ms, 20);
     assert!(r.winner.as_ref().unwrap().generator_bound);
-    assert!(markdown(r).contains("**Generator-bound**"));
+    assert!(markdown(r, None).contains("**Generator-bound**"));
     let ties: Vec<u64> = r.ties().map(|v| v.candidate.point.linger_ms).collect();
     assert_eq!(
         ties,
         vec![10],
         "88 (80–92) overlaps 90 (85–95); 60 (58–62) does not"
     );
-    assert!(markdown(r).contains("Within noise"), "{}", markdown(r));
+    assert!(
+        markdown(r, None).contains("Within noise"),
+        "{}",
+        markdown(r, None)
+    );
 }
 
 #[test]
@@ -161,7 +171,7 @@ fn failed_or_unsustained_points_never_win_and_no_winner_says_why() {
     assert!(r.others.is_empty());
     let none = &recommend(&[failed, late], &slo(5.0))[0];
     assert!(none.winner.is_none());
-    assert!(markdown(none).contains("None: no configuration met it"));
+    assert!(markdown(none, None).contains("None: no configuration met it"));
 }
 
 #[test]
@@ -194,7 +204,7 @@ fn defaults_measured_only_compressed_are_compared_with_the_codec_named() {
         note.contains("with lz4 as swept") && note.contains("default is none"),
         "{note}"
     );
-    let text = markdown(r);
+    let text = markdown(r, None);
     assert!(
         text.contains("(with lz4 as swept; the client's default is none): 42.00 MB/s"),
         "{text}"
@@ -214,4 +224,88 @@ fn defaults_measured_only_compressed_are_compared_with_the_codec_named() {
         .as_deref()
         .unwrap()
         .contains("sweep higher fixed loads"));
+}
+
+/// The bug this guards: a maximum-throughput winner was set against the defaults' best point of
+/// any mode, so a fixed load the defaults carried (10 MB/s offered) read as "the recommendation
+/// is 800 % better" although the defaults' own maximum was never compared.
+#[test]
+fn a_maximum_throughput_winner_is_set_only_against_the_defaults_maximum_throughput_points() {
+    let load = Mode::FixedLoad { offered_mbps: 10.0 };
+    let winner = rec(20, 262_144, MAX, [88.0, 90.0, 92.0], [14.0, 15.0, 16.0]);
+    let java_at_load = rec(5, 16_384, load, [9.9, 10.0, 10.0], [2.0, 2.5, 3.0]);
+    let java_max_fast = rec(5, 16_384, MAX, [58.0, 60.0, 63.0], [9.0, 10.0, 11.0]);
+    let mut java_max_slow = java_max_fast.clone();
+    java_max_slow.summary.as_mut().unwrap().publish_p99_ms = stat(40.0, 45.0, 50.0);
+
+    // The defaults' maximum meets the SLO: that is the figure compared, not the fixed load.
+    let points = vec![winner.clone(), java_at_load.clone(), java_max_fast];
+    let r = &recommend(&points, &slo(20.0))[0];
+    assert_eq!(r.winner.as_ref().unwrap().figure.median, 90.0);
+    let java = r.defaults[0].versus.as_ref().unwrap();
+    assert_eq!(java.candidate.point.mode, MAX);
+    assert_eq!(java.candidate.figure.median, 60.0);
+    assert!((java.winner_better_percent - 50.0).abs() < 1e-9);
+    assert!(markdown(r, None)
+        .contains(": 60.00 MB/s (58.00–63.00) — the recommendation is 50.0 % better"));
+
+    // Its maximum misses the SLO: no figure, although its fixed load met it.
+    let points = vec![winner.clone(), java_at_load.clone(), java_max_slow];
+    let r = &recommend(&points, &slo(20.0))[0];
+    let java = &r.defaults[0];
+    assert!(java.versus.is_none(), "{java:?}");
+    assert_eq!(
+        java.note.as_deref(),
+        Some("measured (max: 60.00 MB/s, publish p99 45.00 ms), but it does not meet the goal")
+    );
+    // The fixed load is evidence (a configuration competes with its best point), named as a
+    // load; it is not the defaults' comparison.
+    let text = markdown(r, None);
+    assert!(
+        text.contains(
+            "| linger.ms=5 batch.size=16384 compression=none acks=all (load=10MB/s) | 10.00 MB/s"
+        ),
+        "{text}"
+    );
+    let java_line = text.lines().find(|l| l.starts_with("- Java")).unwrap();
+    assert!(
+        !java_line.contains("10.00 MB/s") && !java_line.contains("better"),
+        "{java_line}"
+    );
+
+    // Only the fixed load was swept for the defaults: said so, nothing compared.
+    let points = vec![winner.clone(), java_at_load];
+    let r = &recommend(&points, &slo(20.0))[0];
+    let note = r.defaults[0].note.as_deref().unwrap();
+    assert!(
+        r.defaults[0].versus.is_none()
+            && note.starts_with("not in this sweep in maximum-throughput mode"),
+        "{note}"
+    );
+    assert_eq!(r.defaults[1].note.as_deref(), Some("not in this sweep"));
+    assert!(markdown(r, None).contains(
+        "librdkafka defaults (linger.ms 5, batch.size 1000000, acks all): not in this sweep."
+    ));
+}
+
+#[test]
+fn a_fixed_load_winner_is_set_only_against_the_defaults_fixed_load_points() {
+    let load = |offered_mbps| Mode::FixedLoad { offered_mbps };
+    let points = vec![
+        rec(1, 65_536, load(50.0), [49.0, 50.0, 50.0], [1.8, 2.0, 2.4]),
+        rec(5, 16_384, load(50.0), [49.0, 50.0, 50.0], [3.5, 4.0, 4.4]),
+        // The defaults at saturation: a worse p99, but not the comparison for a load.
+        rec(5, 16_384, MAX, [70.0, 71.0, 72.0], [30.0, 31.0, 33.0]),
+    ];
+    let r = &recommend(
+        &points,
+        &Criteria {
+            slo_p99_ms: None,
+            target_mbps: Some(40.0),
+        },
+    )[0];
+    let java = r.defaults[0].versus.as_ref().unwrap();
+    assert_eq!(java.candidate.point.mode, load(50.0));
+    assert_eq!(java.candidate.figure.median, 4.0);
+    assert!((java.winner_better_percent - 50.0).abs() < 1e-9);
 }

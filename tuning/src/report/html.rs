@@ -43,7 +43,7 @@ pub(super) fn page(view: &View, recs: &[Recommendation], charts: &[Chart]) -> St
         s += "<p>None asked for: give <code>--slo-p99-ms</code> and/or <code>--target-mbps</code>.</p>";
     }
     for r in recs {
-        s += &recommendation(r);
+        s += &recommendation(r, view.disk_write_mb_per_s());
     }
     s += "<h2>Charts</h2>";
     for c in charts {
@@ -63,7 +63,7 @@ fn fig(x: &Stat, unit: &str) -> String {
     format!("{:.2} {unit} ({:.2}–{:.2})", x.median, x.min, x.max)
 }
 
-fn recommendation(r: &Recommendation) -> String {
+fn recommendation(r: &Recommendation, disk_write_mb_per_s: Option<f64>) -> String {
     let mut s = format!("<h3>{}</h3>", esc(&r.goal));
     let Some(w) = &r.winner else {
         let _ = write!(
@@ -75,10 +75,11 @@ fn recommendation(r: &Recommendation) -> String {
     };
     let _ = write!(
         s,
-        "<p class=\"win\"><b>{}</b>: {} (median over the repetitions, min–max); {:.2} MB/s, publish p99 {:.2} ms.<br><span class=\"note\">{}</span></p>",
+        "<p class=\"win\"><b>{}</b>: {} (median over the repetitions, min–max); {:.2} MB/s{}, publish p99 {:.2} ms.<br><span class=\"note\">{}</span></p>",
         esc(&w.point.settings_label()),
         esc(&fig(&w.figure, r.unit)),
         w.mb_per_s.median,
+        esc(&crate::recommend::disk_share(w.mb_per_s.median, disk_write_mb_per_s)),
         w.p99_ms.median,
         esc(&w.point_id)
     );
@@ -110,8 +111,9 @@ fn recommendation(r: &Recommendation) -> String {
         for v in r.others.iter().take(8) {
             let _ = write!(
                 s,
-                "<tr><td>{}</td><td>{}</td><td>{:.1} %</td><td>{}</td></tr>",
+                "<tr><td>{} ({})</td><td>{}</td><td>{:.1} %</td><td>{}</td></tr>",
                 esc(&v.candidate.point.settings_label()),
+                esc(&v.candidate.point.mode.label()),
                 esc(&fig(&v.candidate.figure, r.unit)),
                 v.winner_better_percent,
                 if v.within_noise { "yes" } else { "no" }
@@ -148,16 +150,17 @@ fn recommendation(r: &Recommendation) -> String {
 
 fn points_table(view: &View) -> String {
     let mut s = String::from(
-        "<h2>Every point</h2><table><tr><th>point</th><th>MB/s</th><th>publish p99 ms</th><th>p99.9 ms</th><th>compression</th><th>CPU s/GB</th><th>sustained</th></tr>",
+        "<h2>Every point</h2><table><tr><th>point</th><th>MB/s</th><th>÷ disk write</th><th>publish p99 ms</th><th>p99.9 ms</th><th>compression</th><th>CPU s/GB</th><th>sustained</th></tr>",
     );
     for r in view.points {
         match (&r.summary, &r.error) {
             (Some(x), None) => {
                 let _ = write!(
                     s,
-                    "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.2}</td><td>{:.2}</td><td>{}</td><td>{}</td></tr>",
+                    "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.2}</td><td>{:.2}</td><td>{}</td><td>{}</td></tr>",
                     esc(&r.id),
                     esc(&fig(&x.mb_per_s, "")),
+                    esc(&view.disk_ratio(x.mb_per_s.median)),
                     esc(&fig(&x.publish_p99_ms, "")),
                     x.publish_p99_9_ms.median,
                     x.compression_ratio.median,
@@ -168,7 +171,7 @@ fn points_table(view: &View) -> String {
             (_, error) => {
                 let _ = write!(
                     s,
-                    "<tr><td>{}</td><td colspan=\"6\">failed: {}</td></tr>",
+                    "<tr><td>{}</td><td colspan=\"7\">failed: {}</td></tr>",
                     esc(&r.id),
                     esc(error.as_deref().unwrap_or("no figures"))
                 );

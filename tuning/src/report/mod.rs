@@ -12,6 +12,8 @@ mod tables;
 
 use std::path::{Path, PathBuf};
 
+use bench::limits::Limits;
+
 use crate::point::{Codec, Mode, Point};
 use crate::recommend::{self, Criteria};
 use crate::results::{Header, PointRecord, Results, Summary};
@@ -44,12 +46,12 @@ pub fn write(results: &Results, dir: &Path, criteria: &Criteria) -> Result<Writt
             "the results file has no finished point".into(),
         ));
     }
-    let view = View::new(header, &results.points);
+    let view = View::new(header, &results.points, results.limits());
     let recommendations = recommend::recommend(&results.points, criteria);
     let charts = charts::all(&view)?;
     let summary = tables::markdown(&view, &recommendations, &charts);
     let page = html::page(&view, &recommendations, &charts);
-    let csv = tables::csv(&results.points);
+    let csv = tables::csv(&view);
     std::fs::create_dir_all(dir).map_err(|source| TuneError::Io {
         path: dir.display().to_string(),
         source,
@@ -86,12 +88,14 @@ pub(crate) enum Axis {
 pub(crate) struct View<'a> {
     pub header: &'a Header,
     pub points: &'a [PointRecord],
+    /// The machine's limits measured by the sweep (its latest start that measured them).
+    pub limits: Option<&'a Limits>,
     /// The plan's first codec (as "zstd:3").
     first_codec: String,
 }
 
 impl<'a> View<'a> {
-    fn new(header: &'a Header, points: &'a [PointRecord]) -> View<'a> {
+    fn new(header: &'a Header, points: &'a [PointRecord], limits: Option<&'a Limits>) -> View<'a> {
         let first_codec = header
             .plan
             .axes
@@ -106,7 +110,32 @@ impl<'a> View<'a> {
         View {
             header,
             points,
+            limits,
             first_codec,
+        }
+    }
+
+    /// The limits, as a caption fragment.
+    pub fn limits_caption(&self) -> String {
+        match self.limits {
+            Some(l) => format!("Limits measured in the run: {}", l.caption()),
+            None => "Limits (disk, network): not measured (the results file does not record them)"
+                .into(),
+        }
+    }
+
+    /// The disk's O_DIRECT sequential write limit (MB/s), when measured.
+    pub fn disk_write_mb_per_s(&self) -> Option<f64> {
+        self.limits
+            .and_then(|l| l.disk_write_mb_per_s)
+            .filter(|&w| w > 0.0)
+    }
+
+    /// `mb_per_s` as a share of the disk-write limit ("0.125"), or "–" when not measured.
+    pub fn disk_ratio(&self, mb_per_s: f64) -> String {
+        match self.disk_write_mb_per_s() {
+            Some(w) => format!("{:.3}", mb_per_s / w),
+            None => "–".into(),
         }
     }
 
@@ -151,8 +180,8 @@ impl<'a> View<'a> {
         )
     }
 
-    /// What every chart states: machine, target and broker settings, flush and acks policy,
-    /// timing.
+    /// What every chart states: machine and its measured limits, target and broker settings,
+    /// flush and acks policy, timing.
     pub fn caption(&self, acks: &str) -> String {
         let h = self.header;
         let broker = match h.target.broker_settings.iter().next() {
@@ -186,8 +215,9 @@ impl<'a> View<'a> {
             .unwrap_or_else(|| "flush: the broker's default policy".into());
         let t = &h.plan.timing;
         format!(
-            "Machine: {}. Target: {} — {}; {}; acks {}. Each point: {} s warm-up, {} × {} s windows (median, min–max). {}.",
+            "Machine: {}. {}. Target: {} — {}; {}; acks {}. Each point: {} s warm-up, {} × {} s windows (median, min–max). {}.",
             h.machine.caption(),
+            self.limits_caption(),
             self.target(),
             broker,
             flush,
@@ -240,3 +270,6 @@ impl<'a> View<'a> {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,5 +1,6 @@
-//! report::tables — the Markdown summary (what ran, on what, the recommendations, the best
-//! points, the charts' list) and the CSV of every point.
+//! report::tables — the Markdown summary (what ran, on what and against which measured limits,
+//! the recommendations, the best points with their share of the disk-write limit, the charts'
+//! list) and the CSV of every point.
 //!
 //! Owns text layout. Must not choose (recommend does) or draw (charts does).
 
@@ -30,16 +31,19 @@ pub(super) fn markdown(view: &View, recs: &[Recommendation], charts: &[Chart]) -
         view.target()
     );
     let _ = writeln!(s, "{}\n", view.caption(&view.acks_list()));
+    if view.disk_write_mb_per_s().is_some() {
+        s += "\"÷ disk write\" is a throughput (MB/s of values) divided by the disk's O_DIRECT sequential write limit measured in the run.\n\n";
+    }
     s += "## Recommendations\n\n";
     if recs.is_empty() {
         s += "None asked for: give --slo-p99-ms and/or --target-mbps.\n\n";
     }
     for r in recs {
-        s += &recommend::markdown(r);
+        s += &recommend::markdown(r, view.disk_write_mb_per_s());
     }
     s += "## Highest sustained throughput\n\n";
-    s += "| settings | mode | MB/s | msg/s | publish p50 ms | p99 ms | p99.9 ms | compression | CPU s/GB |\n";
-    s += "|---|---|---|---|---|---|---|---|---|\n";
+    s += "| settings | mode | MB/s | ÷ disk write | msg/s | publish p50 ms | p99 ms | p99.9 ms | compression | CPU s/GB |\n";
+    s += "|---|---|---|---|---|---|---|---|---|---|\n";
     let mut best: Vec<&PointRecord> = view
         .points
         .iter()
@@ -53,10 +57,11 @@ pub(super) fn markdown(view: &View, recs: &[Recommendation], charts: &[Chart]) -
         let Some(x) = &r.summary else { continue };
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {:.0} | {:.2} | {} | {:.2} | {:.2} | {} |",
+            "| {} | {} | {} | {} | {:.0} | {:.2} | {} | {:.2} | {:.2} | {} |",
             r.point.settings_label(),
             r.point.mode.label(),
             spread(&x.mb_per_s),
+            view.disk_ratio(x.mb_per_s.median),
             x.msg_per_s.median,
             x.publish_p50_ms.median,
             spread(&x.publish_p99_ms),
@@ -101,9 +106,10 @@ fn spread(x: &Stat) -> String {
 }
 
 /// points.csv: one row per point, medians and spreads.
-pub(super) fn csv(points: &[PointRecord]) -> String {
+pub(super) fn csv(view: &View) -> String {
+    let points = view.points;
     let mut s = String::from(
-        "id,mode,offered_mbps,linger_ms,batch_size,compression,acks,message_size,partitions,producers,key_distribution,max_in_flight,idempotence,broker,repetitions,mb_per_s_median,mb_per_s_min,mb_per_s_max,msg_per_s_median,publish_p50_ms,publish_p99_ms_median,publish_p99_ms_min,publish_p99_ms_max,publish_p99_9_ms,delay_p99_ms,e2e_p99_ms,compression_ratio,cpu_s_per_gb,write_amplification,failed,sustained,ceiling_sufficient,error\n",
+        "id,mode,offered_mbps,linger_ms,batch_size,compression,acks,message_size,partitions,producers,key_distribution,max_in_flight,idempotence,broker,repetitions,mb_per_s_median,mb_per_s_min,mb_per_s_max,mb_per_s_per_disk_write,msg_per_s_median,publish_p50_ms,publish_p99_ms_median,publish_p99_ms_min,publish_p99_ms_max,publish_p99_9_ms,delay_p99_ms,e2e_p99_ms,compression_ratio,cpu_s_per_gb,write_amplification,failed,sustained,ceiling_sufficient,error\n",
     );
     for r in points {
         let p = &r.point;
@@ -133,6 +139,9 @@ pub(super) fn csv(points: &[PointRecord]) -> String {
             f(&|s| s.mb_per_s.median),
             f(&|s| s.mb_per_s.min),
             f(&|s| s.mb_per_s.max),
+            opt(sm
+                .zip(view.disk_write_mb_per_s())
+                .map(|(s, w)| s.mb_per_s.median / w)),
             f(&|s| s.msg_per_s.median),
             f(&|s| s.publish_p50_ms.median),
             f(&|s| s.publish_p99_ms.median),

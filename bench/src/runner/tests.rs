@@ -182,6 +182,11 @@ fn a_record_bound_closed_loop_run_sends_exactly_that_many() {
     sink.stop();
 }
 
+/// producerRate 0: the search probes the closed-loop maximum, tries falling shares of it in order
+/// and the measured phase runs at the first sustainable one (or the fallback, with a warning).
+/// How fast this machine is decides which share is chosen and whether the measured phase, on
+/// later seconds than the search, sustained it: the test checks the runner's rules, not the
+/// machine's speed — sustained by the search's own rule, or the result says it was not.
 #[test]
 fn rate_zero_searches_a_sustainable_rate_and_measures_at_it() {
     let (sink, target) = sink_target(3);
@@ -195,34 +200,63 @@ fn rate_zero_searches_a_sustainable_rate_and_measures_at_it() {
     assert!(search.len() >= 2, "{search:?}");
     assert_eq!(search[0].offered, 0.0, "the closed-loop probe comes first");
     let max = search[0].achieved_msg_per_s;
-    assert!(max > 1_000.0, "{search:?}");
+    assert!(max >= 1.0, "the probe acknowledged records: {search:?}");
     for (s, share) in search[1..].iter().zip(SEARCH_STEPS) {
         assert!((s.offered - max * share).abs() < 1.0, "{search:?}");
     }
-    let chosen = search.iter().find(|s| s.sustainable);
-    match chosen {
-        Some(s) => {
-            assert_eq!(r.config.producer_rate, s.offered);
+    // The search stops at the first sustainable rate.
+    let first_sustainable = search.iter().position(|s| s.sustainable);
+    if let Some(i) = first_sustainable {
+        assert_eq!(i, search.len() - 1, "{search:?}");
+    }
+    match first_sustainable {
+        Some(i) => {
+            assert_eq!(r.config.producer_rate, search[i].offered);
             assert!(
                 !r.warnings.iter().any(|w| w.starts_with("no rate tried")),
                 "{:?}",
                 r.warnings
             );
         }
-        None => assert!(
-            r.warnings[0].starts_with("no rate tried"),
-            "{:?}",
-            r.warnings
-        ),
+        None => {
+            assert!(
+                r.warnings[0].starts_with("no rate tried"),
+                "{:?}",
+                r.warnings
+            );
+            let fallback = max * SEARCH_STEPS[SEARCH_STEPS.len() - 1];
+            assert!((r.config.producer_rate - fallback).abs() < 1e-6);
+        }
     }
-    // Measured at the chosen rate, with publish delay reported.
-    assert!(r.publish_delay_ms.is_some());
+    // Measured at the chosen rate: every record has an intended send time (publish delay), and
+    // a paced producer never offers records before they are due, so it cannot exceed the rate.
     let offered = r.config.producer_rate;
+    let delay = r
+        .publish_delay_ms
+        .as_ref()
+        .expect("a rated run reports publish delay");
+    assert_eq!(delay.count, r.publish.records);
     assert!(
-        r.publish.msg_per_s > offered * 0.8 && r.publish.msg_per_s < offered * 1.1,
+        r.publish.msg_per_s < offered * 1.1,
         "{} vs {offered}",
         r.publish.msg_per_s
     );
+    // Sustained by the search's own rule, or a warning says the measured phase was not.
+    let warned = r.warnings.iter().any(|w| {
+        w.starts_with(&format!(
+            "the measured phase did not sustain the searched rate {offered:.0}/s"
+        ))
+    });
+    if !warned {
+        assert_eq!(r.publish.failed, 0);
+        assert!(
+            r.publish.msg_per_s >= SUSTAINED_SHARE * offered,
+            "{} vs {offered} without a warning: {:?}",
+            r.publish.msg_per_s,
+            r.warnings
+        );
+        assert!(delay.p99 <= MAX_DELAY_P99_MS, "{delay:?}: {:?}", r.warnings);
+    }
     sink.stop();
 }
 

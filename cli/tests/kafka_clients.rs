@@ -4,9 +4,10 @@
 //!
 //! - `*_matrix`: per client, one 4-partition topic per codec (none, gzip, snappy, lz4, zstd: every
 //!   client covers all five), `MATRIX_RECORDS` keyed records each, a third of them with acks=0,
-//!   acks=1 and acks=all (idempotent there), read back by the same client and, for one codec, by
-//!   another client; `check_records` checks every key, value, header, timestamp, exactly-once,
-//!   per-key order and contiguous offsets per partition.
+//!   acks=1 and acks=all (idempotent there), each run a new producer that starts once the runs
+//!   before it are stored, read back by the same client and, for one codec, by another client;
+//!   `check_records` checks every key, value, header, timestamp, exactly-once, per-key order and
+//!   contiguous offsets per partition.
 //! - `admin_*`: create/describe/delete topics and metadata at the advertised address with every
 //!   client; the alter-config test (AlterConfigs, IncrementalAlterConfigs) is separate.
 //! - restart after SIGTERM, kill -9 during acks=all, and malformed requests.
@@ -231,7 +232,8 @@ struct Expected {
 }
 
 /// kcat cannot set per-record timestamps or headers: each run's records carry the run's headers
-/// (`-H`) and a CreateTime inside the run's wall-clock span.
+/// (`-H`) and a CreateTime inside the run's wall-clock span. Each run starts once the records of
+/// the runs before it are stored (see `kcat_wait_stored`).
 fn kcat_produce_matrix(addr: &str, topic: &str, codec: &str, n: usize) -> Expected {
     let mut spans = Vec::new();
     for (acks, first, end) in [
@@ -255,6 +257,7 @@ fn kcat_produce_matrix(addr: &str, topic: &str, codec: &str, n: usize) -> Expect
         let start = now_ms();
         kcat_produce(addr, topic, &config, input.as_bytes());
         spans.push((first..end, acks, start, now_ms()));
+        kcat_wait_stored(addr, topic, end, &format!("kcat {codec} acks={acks} run"));
     }
     let codec = codec.to_string();
     let spans2 = spans.clone();
@@ -333,6 +336,28 @@ fn kcat_consume(addr: &str, topic: &str, expected: usize) -> String {
             return out;
         }
         std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Returns once `topic` holds `expected` records (read back with kcat). A produce run is a new
+/// kcat process whose connection may land on another shard than the previous run's, and nothing
+/// orders the previous connection's requests (acks=0 ones are not waited for) before the new
+/// one's: without this wait a key's acks=1 record could be stored before its acks=0 records
+/// (seen once as "record … after …"). The clients' scripts wait the same way (clients.py).
+fn kcat_wait_stored(addr: &str, topic: &str, expected: usize, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let stored = support::kcat_consume(addr, topic, "%o\\n", CLIENT_LIMIT)
+            .lines()
+            .count();
+        if stored >= expected {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: {stored} of {expected} records stored after 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 

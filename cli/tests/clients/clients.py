@@ -9,6 +9,10 @@
 #   headers   [("seq", str(i)), ("acks", acks)] for even i, [("seq", str(i))] for odd i
 #   timestamp base_ts + i (CreateTime)
 # and records [0, n/3) go with acks=0, [n/3, 2n/3) with acks=1, [2n/3, n) with acks=all.
+# Each run is a new producer, whose connection may land on another shard than the previous one's,
+# and nothing orders the old connection's requests (acks=0 ones are not waited for) before the new
+# one's: a run starts once every record of the runs before it is stored (see wait_stored), so each
+# key's records stay in produce order across runs.
 # Consumers print one line per record: partition, offset, timestamp, key, value and headers
 # ("k=v,k=v", as kcat's %h) separated by tabs, reading every partition from offset 0 to its end.
 import sys
@@ -48,6 +52,19 @@ def wait_for_end(end_offsets, expected, limit=60):
         time.sleep(0.1)
 
 
+def wait_stored(total, expected, what, limit=60):
+    """Returns once total() (the topic's end offsets added up) reaches `expected`; fails naming
+    `what` past `limit` seconds."""
+    deadline = time.time() + limit
+    while True:
+        got = total()
+        if got >= expected:
+            return
+        if time.time() > deadline:
+            raise SystemExit("%s: %d of %d records stored after %d s" % (what, got, expected, limit))
+        time.sleep(0.05)
+
+
 # ---- kafka-python ----------------------------------------------------------------------------
 
 def kp_produce(bootstrap, topic, codec, n, base_ts):
@@ -69,6 +86,17 @@ def kp_produce(bootstrap, topic, codec, n, base_ts):
         for f in futures:
             f.get(timeout=30)
         p.close()
+        kp_wait_stored(bootstrap, topic, end, "acks=%s run" % acks)
+
+
+def kp_wait_stored(bootstrap, topic, expected, what):
+    from kafka import KafkaConsumer, TopicPartition
+    c = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+                      request_timeout_ms=20000)
+    tps = [TopicPartition(topic, p) for p in sorted(c.partitions_for_topic(topic) or [])]
+    assert tps, "no partitions for %s" % topic
+    wait_stored(lambda: sum(c.end_offsets(tps).values()), expected, what)
+    c.close()
 
 
 def kp_consume(bootstrap, topic, partitions, expected):
@@ -253,6 +281,19 @@ def ck_produce(bootstrap, topic, codec, n, base_ts):
             if i % 500 == 0:
                 p.poll(0)
         assert p.flush(60) == 0 and not errors, errors[:3]
+        ck_wait_stored(bootstrap, topic, end, "acks=%s run" % acks)
+
+
+def ck_wait_stored(bootstrap, topic, expected, what):
+    from confluent_kafka import Consumer, TopicPartition
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "unused",
+                  "enable.auto.commit": False})
+    partitions = c.list_topics(topic, timeout=20).topics[topic].partitions
+    tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+    assert tps, "no partitions for %s" % topic
+    wait_stored(lambda: sum(c.get_watermark_offsets(tp, timeout=10)[1] for tp in tps),
+                expected, what)
+    c.close()
 
 
 def ck_read_all(bootstrap, topic, partitions, expected, show):

@@ -77,6 +77,27 @@ async function produce(bootstrap, topic, codec, n, baseTs) {
       await p.send({ topic, acks: acks === 'all' ? -1 : Number(acks), compression: CODECS[codec], messages })
     }
     await p.disconnect()
+    // The next run is a new producer, maybe on another shard: it starts once this run's records
+    // are stored (see clients.py's header).
+    await waitStored(bootstrap, topic, end, `acks=${acks} run`)
+  }
+}
+
+// Returns once the topic's end offsets add up to `expected`; fails naming `what` past 60 s.
+async function waitStored(bootstrap, topic, expected, what) {
+  const admin = kafka(bootstrap).admin()
+  await admin.connect()
+  try {
+    const deadline = Date.now() + 60000
+    for (;;) {
+      const offsets = await admin.fetchTopicOffsets(topic)
+      const stored = offsets.reduce((sum, o) => sum + Number(o.high), 0)
+      if (stored >= expected) return
+      if (Date.now() > deadline) throw new Error(`${what}: ${stored} of ${expected} records stored after 60 s`)
+      await new Promise(r => setTimeout(r, 50))
+    }
+  } finally {
+    await admin.disconnect()
   }
 }
 

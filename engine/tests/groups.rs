@@ -265,3 +265,21 @@ fn a_silent_member_is_evicted_when_the_clock_passes_its_session_timeout() {
         ec::UNKNOWN_MEMBER_ID
     );
 }
+
+/// A group whose generation has just completed is there after an immediate clean restart: its
+/// metadata record is due on the group timer's next tick (100 ms), and a stop before that tick
+/// writes it (the restart here follows the SyncGroup at once, so the tick has rarely come).
+#[test]
+fn a_group_stopped_before_its_metadata_tick_is_restored_after_a_restart() {
+    let mut h = Harness::start();
+    let mut c = h.conn();
+    assert_eq!(create_topic(&mut c, "ticks", 1, &[]), ec::NONE);
+    join_alone(&mut c, "quick", "ticks", &[0]);
+    h.restart();
+    let mut c = h.conn();
+    let groups = list_groups(&mut c);
+    assert!(
+        groups.contains(&("quick".to_string(), "Stable".to_string())),
+        "{groups:?}"
+    );
+}

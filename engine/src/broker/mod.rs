@@ -481,6 +481,7 @@ impl Service for Broker {
     fn shutdown(self: Rc<Self>) -> LocalBoxFuture<'static, ()> {
         async move {
             self.background.borrow_mut().clear();
+            groups::write_pending_metadata(&self);
             let partitions: Vec<_> = self.partitions.borrow_mut().drain().collect();
             let closes = partitions
                 .into_iter()

@@ -69,7 +69,7 @@ mod sync_group;
 mod timers;
 
 pub(super) use replay::replay;
-pub(super) use timers::{start_expiry, start_timer};
+pub(super) use timers::{start_expiry, start_timer, write_pending_metadata};
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};

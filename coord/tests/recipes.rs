@@ -64,8 +64,11 @@ fn lock_is_exclusive_and_released_by_session_expiry() {
         drop(held);
         drop(dying);
         let _t = w.await;
+        // Handed over once the holder's 600 ms session expired: a bound on liveness (the lock
+        // is not kept for good), fifty times the session timeout so that a loaded machine's
+        // stalls cannot reach it; how fast expiry is belongs to a benchmark.
         let waited = got.get().unwrap() - died;
-        assert!(waited < Duration::from_secs(5), "took {waited:?}");
+        assert!(waited < Duration::from_secs(30), "took {waited:?}");
     });
 }
 

@@ -433,18 +433,59 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             break;
         }
     }
-    let errors = shards.stop();
-    if let Some(node) = embedded {
-        node.stop();
+    // Each wait is bounded: past its limit the process says what it waited for and exits
+    // non-zero (logs not closed are recovered at the next start) instead of hanging.
+    let shards_stopped = within(SHARDS_STOP_LIMIT, "the shards to stop", move || {
+        shards.stop()
+    });
+    let coord_stopped = match embedded {
+        Some(node) => within(
+            COORD_STOP_LIMIT,
+            "the embedded coordinator to stop",
+            move || node.stop(),
+        ),
+        None => Ok(()),
+    };
+    for e in [shards_stopped.as_ref().err(), coord_stopped.as_ref().err()]
+        .into_iter()
+        .flatten()
+    {
+        tracing::error!("{e:#}");
     }
     if let Some(f) = failure {
         return Err(f);
     }
+    let errors = shards_stopped?;
+    coord_stopped?;
     if !errors.is_empty() {
         bail!("unclean shutdown: {}", errors.join("; "));
     }
     eprintln!("weir: stopped cleanly");
     Ok(())
+}
+
+/// How long the shards may take to stop (each stops accepting, then closes, flushes and syncs its
+/// logs) before `weir serve` gives up on them and exits non-zero.
+const SHARDS_STOP_LIMIT: Duration = Duration::from_secs(20);
+/// How long the embedded coordinator may take to stop, after the shards.
+const COORD_STOP_LIMIT: Duration = Duration::from_secs(5);
+
+/// Runs `work` on a thread of its own and waits at most `limit` for it; past that, an error
+/// naming `what` (the thread is left behind: the process is about to exit).
+fn within<T: Send + 'static>(
+    limit: Duration,
+    what: &str,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> anyhow::Result<T> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("weir-stop".into())
+        .spawn(move || {
+            let _ = tx.send(work());
+        })
+        .with_context(|| format!("starting a thread to wait for {what}"))?;
+    rx.recv_timeout(limit)
+        .map_err(|_| anyhow!("waited {} s for {what}; giving up", limit.as_secs()))
 }
 
 #[cfg(test)]

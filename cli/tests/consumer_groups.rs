@@ -733,8 +733,7 @@ fn an_empty_group_without_offsets_survives_a_restart_until_deleted() {
     wait_until("the group is listed Empty", &broker, || {
         listed_empty(&broker)
     });
-    // Its metadata record was written when the leave emptied it, or at the clean stop at the
-    // latest (not only on a later tick: stopping right away is what this checks).
+    // Its metadata record is written at the leave, or at the clean stop (no wait for a tick).
     broker.stop();
 
     let broker = start(&data, "meta-after-restart");

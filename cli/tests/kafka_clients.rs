@@ -233,7 +233,7 @@ struct Expected {
 
 /// kcat cannot set per-record timestamps or headers: each run's records carry the run's headers
 /// (`-H`) and a CreateTime inside the run's wall-clock span. Each run starts once the records of
-/// the runs before it are stored (see `kcat_wait_stored`).
+/// the runs before it are stored (`support::kcat_wait_stored`).
 fn kcat_produce_matrix(addr: &str, topic: &str, codec: &str, n: usize) -> Expected {
     let mut spans = Vec::new();
     for (acks, first, end) in [
@@ -257,7 +257,8 @@ fn kcat_produce_matrix(addr: &str, topic: &str, codec: &str, n: usize) -> Expect
         let start = now_ms();
         kcat_produce(addr, topic, &config, input.as_bytes());
         spans.push((first..end, acks, start, now_ms()));
-        kcat_wait_stored(addr, topic, end, &format!("kcat {codec} acks={acks} run"));
+        let run = format!("kcat {codec} acks={acks} run");
+        support::kcat_wait_stored(addr, topic, end, &run, CLIENT_LIMIT);
     }
     let codec = codec.to_string();
     let spans2 = spans.clone();
@@ -326,39 +327,9 @@ fn check_records(out: &str, expected: &Expected, what: &str) {
 }
 
 fn kcat_consume(addr: &str, topic: &str, expected: usize) -> String {
-    // kcat reads to the end offsets it sees at start: records produced with acks=0 may still be
-    // on their way, so read again until all are there (or the deadline).
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let out =
-            support::kcat_consume(addr, topic, "%p\\t%o\\t%T\\t%k\\t%s\\t%h\\n", CLIENT_LIMIT);
-        if out.lines().count() >= expected || Instant::now() > deadline {
-            return out;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-/// Returns once `topic` holds `expected` records (read back with kcat). A produce run is a new
-/// kcat process whose connection may land on another shard than the previous run's, and nothing
-/// orders the previous connection's requests (acks=0 ones are not waited for) before the new
-/// one's: without this wait a key's acks=1 record could be stored before its acks=0 records
-/// (seen once as "record … after …"). The clients' scripts wait the same way (clients.py).
-fn kcat_wait_stored(addr: &str, topic: &str, expected: usize, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let stored = support::kcat_consume(addr, topic, "%o\\n", CLIENT_LIMIT)
-            .lines()
-            .count();
-        if stored >= expected {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{what}: {stored} of {expected} records stored after 60 s"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let format = "%p\\t%o\\t%T\\t%k\\t%s\\t%h\\n";
+    let wait = Duration::from_secs(30);
+    support::kcat_consume_at_least(addr, topic, format, expected, wait, CLIENT_LIMIT)
 }
 
 fn kcat_produce(addr: &str, topic: &str, config: &[&str], input: &[u8]) {

@@ -288,6 +288,42 @@ pub fn kcat_consume(addr: &str, topic: &str, format: &str, limit: Duration) -> S
     )
 }
 
+/// kcat's read of `topic` once it shows at least `expected` records, or the last read after
+/// `wait` (kcat reads to the end offsets it sees at start; records produced with acks=0 may still
+/// be on their way). Each read is bounded by `limit`.
+pub fn kcat_consume_at_least(
+    addr: &str,
+    topic: &str,
+    format: &str,
+    expected: usize,
+    wait: Duration,
+    limit: Duration,
+) -> String {
+    let deadline = Instant::now() + wait;
+    loop {
+        let out = kcat_consume(addr, topic, format, limit);
+        if out.lines().count() >= expected || Instant::now() > deadline {
+            return out;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Returns once `topic` holds `expected` records (60 s at most). A new producer's connection may
+/// land on another shard than the previous one's, and nothing orders the previous connection's
+/// requests (acks=0 ones are not waited for) before the new one's: a test that checks per-key
+/// order across producer runs waits with this between runs (seen once as "record … after …";
+/// the clients' scripts wait the same way).
+pub fn kcat_wait_stored(addr: &str, topic: &str, expected: usize, what: &str, limit: Duration) {
+    let wait = Duration::from_secs(60);
+    let out = kcat_consume_at_least(addr, topic, "%o\\n", expected, wait, limit);
+    let stored = out.lines().count();
+    assert!(
+        stored >= expected,
+        "{what}: {stored} of {expected} records stored after 60 s"
+    );
+}
+
 /// Sends one raw frame and reads one response frame (None if the broker closed the connection).
 pub fn roundtrip(stream: &mut TcpStream, body: &[u8]) -> Option<Vec<u8>> {
     let mut frame = (body.len() as u32).to_be_bytes().to_vec();

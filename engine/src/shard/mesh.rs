@@ -7,8 +7,8 @@
 //! waker of one shard's task be woken, cloned or dropped on another thread.
 //!
 //! Why answers travel as call numbers, never as wakers: glommio 0.9 counts a task's references
-//! atomically but reads that count without ordering when the task's `JoinHandle` is dropped
-//! (`task/join_handle.rs`). A waker dropped on a foreign thread as the task's last reference
+//! atomically, but a `JoinHandle` being dropped reads that count once and frees the task if it
+//! reads 0 (`task/join_handle.rs`). A waker dropped on a foreign thread as the task's last reference
 //! lowers the count to 0 and raises it back to 1 to send itself home (`task/raw.rs`,
 //! `drop_waker`); a `JoinHandle` dropped on the task's own shard between those two steps sees 0
 //! and frees the task, and the waker sent home later frees it again — the broker died with
@@ -18,7 +18,7 @@
 //! thread. So here the answering shard only fills the call's slot (plain data) and sends the
 //! call's number over a shared channel (whose wakers stay on their own shard: it signals the
 //! other executor through its eventfd); the calling shard's answer loop wakes the caller locally.
-//! `tests/mesh_wakers.rs` checks that a caller is only woken on its own thread.
+//! `engine/tests/mesh_wakers.rs` checks that a caller is only woken on its own thread.
 //!
 //! Ordering contract of `Mesh::submit`: the job's synchronous part runs on the target shard in
 //! the order jobs were submitted from one shard (each pair of shards has one FIFO job channel,

@@ -1,5 +1,5 @@
 //! Micro-benchmark of the cross-shard hop: `mesh/round_trip` sends a job from shard 0 to shard 1
-//! through `engine::shard::Mesh::call` (glommio shared channel there, oneshot back) and awaits its
+//! through `engine::shard::Mesh::call` (glommio shared channels both ways) and awaits its
 //! answer — the cost a request pays when its partition lives on another shard.
 //!
 //! Each executor runs on its own thread and receives "run N iterations" commands from criterion's

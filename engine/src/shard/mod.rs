@@ -1,41 +1,33 @@
 //! Shards: one glommio executor per core, each owning a disjoint set of partitions, all listening
 //! on the Kafka port with SO_REUSEPORT, talking to each other only by message passing.
 //!
-//! Owns: executor creation and pinning, the full mesh of bounded cross-shard channels
-//! (`glommio::channels::shared_channel`, one per ordered pair of shards), running work on another
-//! shard (`Mesh::submit`), the listener and its accept loop, and orderly stop.
+//! Owns: executor creation and pinning, the listener and its accept loop, and orderly stop; the
+//! cross-shard channels and running work on another shard are `mesh`'s.
 //! Must not: interpret requests (that is the `Service` the caller provides), share mutable state
-//! between shards, or take a lock on the request path.
-//!
-//! Ordering contract of `Mesh::submit`: the job's synchronous part runs on the target shard in
-//! the order jobs were submitted from one shard (each pair of shards has one FIFO channel, and
-//! the target's receive loop runs that part before taking the next job); the future it returns
-//! runs concurrently. A Produce uses the synchronous part to append, so pipelined produces to one
-//! partition keep their order.
+//! between shards, take a lock on the request path, or hand a shard task's waker to another
+//! thread (glommio 0.9 can free a task twice when a foreign thread drops its waker: see `mesh`;
+//! so the stop signal is a flag the shard polls, not a channel the starting thread wakes).
 
 pub mod conn;
+mod mesh;
 pub mod port_owner;
 
 pub use conn::ConnContext;
+pub use mesh::{Job, Mesh};
 
 use std::net::SocketAddr;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
-use futures::channel::oneshot;
 use futures::future::LocalBoxFuture;
-use futures::FutureExt;
-use glommio::channels::shared_channel::{self, ConnectedSender, SharedReceiver, SharedSender};
 use glommio::net::TcpListener;
 use glommio::{LocalExecutorBuilder, Placement};
 
 use wire::protocol::ProtocolError;
-
-/// Work sent to another shard: called there with that shard's service; its synchronous part runs
-/// in submission order, the returned future (if any) is spawned.
-pub type Job<S> = Box<dyn FnOnce(&Rc<S>) -> Option<LocalBoxFuture<'static, ()>> + Send>;
 
 /// The completion stage of one request: resolves to its response (`None`: the request has no
 /// response, e.g. Produce with acks=0); an error closes the connection.
@@ -83,69 +75,6 @@ pub enum ShardError {
     },
 }
 
-/// This shard's ends of the cross-shard channels.
-pub struct Mesh<S> {
-    me: usize,
-    count: usize,
-    senders: Vec<Option<ConnectedSender<Job<S>>>>,
-}
-
-impl<S: 'static> Mesh<S> {
-    pub fn shard_id(&self) -> usize {
-        self.me
-    }
-
-    pub fn shard_count(&self) -> usize {
-        self.count
-    }
-
-    /// Sends `work` to `target` (run at once if that is this shard). Awaiting this only waits
-    /// for channel space; the returned future resolves to the work's result.
-    pub async fn submit<R, F>(
-        &self,
-        this: &Rc<S>,
-        target: usize,
-        work: F,
-    ) -> Result<LocalBoxFuture<'static, Result<R, ShardError>>, ShardError>
-    where
-        R: Send + 'static,
-        F: FnOnce(&Rc<S>) -> LocalBoxFuture<'static, R> + Send + 'static,
-    {
-        if target == self.me {
-            let fut = work(this);
-            return Ok(fut.map(Ok).boxed_local());
-        }
-        let sender = self
-            .senders
-            .get(target)
-            .and_then(Option::as_ref)
-            .ok_or(ShardError::Stopped(target))?;
-        let (tx, rx) = oneshot::channel();
-        let job: Job<S> = Box::new(move |s: &Rc<S>| {
-            let fut = work(s);
-            Some(
-                async move {
-                    let _ = tx.send(fut.await);
-                }
-                .boxed_local(),
-            )
-        });
-        if sender.send(job).await.is_err() {
-            return Err(ShardError::Stopped(target));
-        }
-        Ok(async move { rx.await.map_err(|_| ShardError::Stopped(target)) }.boxed_local())
-    }
-
-    /// Runs `work` on `target` and waits for its result.
-    pub async fn call<R, F>(&self, this: &Rc<S>, target: usize, work: F) -> Result<R, ShardError>
-    where
-        R: Send + 'static,
-        F: FnOnce(&Rc<S>) -> LocalBoxFuture<'static, R> + Send + 'static,
-    {
-        self.submit(this, target, work).await?.await
-    }
-}
-
 /// How to run the shards.
 #[derive(Debug, Clone)]
 pub struct ShardsConfig {
@@ -174,10 +103,15 @@ pub enum ShardEvent {
     Exited { shard: usize, error: Option<String> },
 }
 
-/// Running shards.
+/// How often a shard looks at the stop flag.
+const STOP_POLL: Duration = Duration::from_millis(10);
+
+/// Running shards. Dropping the set stops them too (without waiting for them).
 pub struct ShardSet {
     pub addr: SocketAddr,
-    stops: Vec<Option<oneshot::Sender<()>>>,
+    /// Set to stop every shard: a flag each shard polls, so no waker of a shard's task is woken
+    /// from this thread (see `mesh`).
+    stop: Arc<AtomicBool>,
     threads: Vec<glommio::ExecutorJoinHandle<()>>,
     events: mpsc::Receiver<ShardEvent>,
 }
@@ -190,11 +124,7 @@ impl ShardSet {
 
     /// Stops every shard (each stops accepting, then shuts its service down) and waits for them.
     pub fn stop(mut self) -> Vec<String> {
-        for stop in self.stops.iter_mut() {
-            if let Some(s) = stop.take() {
-                let _ = s.send(());
-            }
-        }
+        self.stop.store(true, Ordering::Release);
         let mut errors = Vec::new();
         for t in self.threads.drain(..) {
             if let Err(e) = t.join() {
@@ -211,6 +141,19 @@ impl ShardSet {
             }
         }
         errors
+    }
+}
+
+impl Drop for ShardSet {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+    }
+}
+
+/// Resolves once `stop` is set.
+async fn stopped(stop: &AtomicBool) {
+    while !stop.load(Ordering::Acquire) {
+        glommio::timer::sleep(STOP_POLL).await;
     }
 }
 
@@ -264,28 +207,16 @@ where
     let count = cfg.cores.len();
     let reservation = reserve_port(cfg.kafka_addr)?;
     let addr = reservation.addr;
-    // channels[from][to]
-    let mut senders: Vec<Vec<Option<SharedSender<Job<S>>>>> = (0..count)
-        .map(|_| (0..count).map(|_| None).collect())
-        .collect();
-    let mut receivers: Vec<Vec<SharedReceiver<Job<S>>>> = (0..count).map(|_| Vec::new()).collect();
-    for (from, row) in senders.iter_mut().enumerate() {
-        for (to, slot) in row.iter_mut().enumerate() {
-            if from != to {
-                let (tx, rx) = shared_channel::new_bounded(cfg.channel_jobs_max);
-                *slot = Some(tx);
-                receivers[to].push(rx);
-            }
-        }
-    }
     let build = Arc::new(build);
     let (events_tx, events) = mpsc::channel();
-    let mut stops = Vec::new();
+    let stop = Arc::new(AtomicBool::new(false));
     let mut threads = Vec::new();
-    for (shard, (my_senders, my_receivers)) in senders.into_iter().zip(receivers).enumerate() {
+    for (shard, ends) in mesh::mesh_ends::<S>(count, cfg.channel_jobs_max)
+        .into_iter()
+        .enumerate()
+    {
         let core = cfg.cores[shard];
-        let (stop_tx, stop_rx) = oneshot::channel::<()>();
-        stops.push(Some(stop_tx));
+        let stop = stop.clone();
         let build = build.clone();
         let events_tx = events_tx.clone();
         let request_bytes_max = cfg.request_bytes_max;
@@ -296,14 +227,12 @@ where
             .spawn(move || async move {
                 let error = run_shard(
                     shard,
-                    count,
                     addr,
                     request_bytes_max,
                     connections_max,
-                    my_senders,
-                    my_receivers,
+                    ends,
                     build,
-                    stop_rx,
+                    &stop,
                     &events_tx,
                 )
                 .await
@@ -322,7 +251,7 @@ where
     }
     let set = ShardSet {
         addr,
-        stops,
+        stop,
         threads,
         events,
     };
@@ -366,47 +295,21 @@ where
 #[allow(clippy::too_many_arguments)]
 async fn run_shard<S, B>(
     shard: usize,
-    count: usize,
     addr: SocketAddr,
     request_bytes_max: usize,
     connections_max: usize,
-    senders: Vec<Option<SharedSender<Job<S>>>>,
-    receivers: Vec<SharedReceiver<Job<S>>>,
+    ends: mesh::MeshEnds<S>,
     build: Arc<B>,
-    stop: oneshot::Receiver<()>,
+    stop: &AtomicBool,
     events: &mpsc::Sender<ShardEvent>,
 ) -> Result<(), String>
 where
     S: Service,
     B: Fn(Mesh<S>) -> LocalBoxFuture<'static, Result<Rc<S>, String>> + Send + Sync + 'static,
 {
-    // `connect` waits for the other end to connect too, so every end connects at once.
-    let connect_senders = futures::future::join_all(senders.into_iter().map(|s| async move {
-        match s {
-            Some(s) => Some(s.connect().await),
-            None => None,
-        }
-    }));
-    let connect_receivers = futures::future::join_all(receivers.into_iter().map(|r| r.connect()));
-    let (connected, inbound) = futures::future::join(connect_senders, connect_receivers).await;
-    let mesh = Mesh {
-        me: shard,
-        count,
-        senders: connected,
-    };
+    let (mesh, inbound) = mesh::connect(ends).await;
     let service = build(mesh).await?;
-    let mut tasks = Vec::new();
-    for rx in inbound {
-        let service = service.clone();
-        tasks.push(glommio::spawn_local(async move {
-            while let Some(job) = rx.recv().await {
-                tracing::trace!(shard, "cross-shard job");
-                if let Some(fut) = job(&service) {
-                    glommio::spawn_local(fut).detach();
-                }
-            }
-        }));
-    }
+    let tasks = mesh::serve(shard, &service, inbound);
     let listener = TcpListener::bind(addr).map_err(|e| format!("binding {addr}: {e}"))?;
     let _ = events.send(ShardEvent::Ready { shard, addr });
     tracing::info!(shard, %addr, "shard listening");
@@ -445,7 +348,7 @@ where
             }
         })
     };
-    let _ = stop.await;
+    stopped(stop).await;
     tracing::info!(shard, "shard stopping");
     drop(accept);
     service.shutdown().await;

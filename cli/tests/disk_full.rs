@@ -91,21 +91,8 @@ fn a_full_disk_refuses_produce_keeps_reads_and_resumes_once_space_is_freed() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let fs = SmallFs::new(tmp.path());
     let data = fs.mount.join("data");
-    let addr = format!("127.0.0.1:{}", support::free_port());
     // The log stays off the small filesystem (it fills up).
-    let broker = ServeProcess::start(
-        &tmp.path().join("serve.stderr"),
-        &[
-            "--data-dir",
-            data.to_str().expect("utf-8 temp path"),
-            "--shards",
-            "1",
-            "--kafka-addr",
-            &addr,
-            "--num-partitions",
-            "1",
-        ],
-    );
+    let broker = ServeProcess::one_shard_at(&data, &tmp.path().join("serve.stderr"), &[]);
     let ballast = fs.mount.join("ballast");
     let free = fs.free_bytes();
     assert!(free > LEFT_BYTES * 2, "{free} bytes free");

@@ -31,8 +31,12 @@ impl ServeProcess {
     /// A one-shard broker on a free loopback port with one partition per auto-created topic, its
     /// data in `DIR/data` and its log in `DIR/serve.stderr`, plus `extra` flags.
     pub fn one_shard(dir: &Path, extra: &[&str]) -> ServeProcess {
+        ServeProcess::one_shard_at(&dir.join("data"), &dir.join("serve.stderr"), extra)
+    }
+
+    /// `one_shard` with its data in `data` and its log in `stderr_path`.
+    pub fn one_shard_at(data: &Path, stderr_path: &Path, extra: &[&str]) -> ServeProcess {
         let addr = format!("127.0.0.1:{}", free_port());
-        let data = dir.join("data");
         let mut args = vec![
             "--data-dir",
             data.to_str().expect("utf-8 temp path"),
@@ -44,7 +48,7 @@ impl ServeProcess {
             "1",
         ];
         args.extend_from_slice(extra);
-        ServeProcess::start(&dir.join("serve.stderr"), &args)
+        ServeProcess::start(stderr_path, &args)
     }
 
     /// As `start`, run in `cwd` (so relative paths in ARGS resolve the way a user's shell would).

@@ -14,7 +14,8 @@ use std::time::Duration;
 
 use futures::channel::oneshot;
 use futures::future::{join_all, select};
-use glommio::io::DmaBuffer;
+use glommio::io::{DmaBuffer, DmaFile};
+use std::path::PathBuf;
 
 use crate::config::LogConfig;
 use crate::error::{LogError, Result};
@@ -172,6 +173,16 @@ pub(super) async fn run(shared: Rc<Shared>) {
     }
 }
 
+/// The active segment's base offset, file and path: what the flusher's I/O goes to.
+fn active_file(state: &State) -> Result<(u64, Rc<DmaFile>, PathBuf)> {
+    let active = state
+        .segments
+        .values()
+        .next_back()
+        .ok_or(LogError::Closed)?;
+    Ok((active.base_offset, active.file.clone(), active.path.clone()))
+}
+
 /// How long the flusher waits before asking again for space the disk refused.
 const RESERVE_RETRY: Duration = Duration::from_millis(200);
 
@@ -181,15 +192,7 @@ const RESERVE_RETRY: Duration = Duration::from_millis(200);
 /// dropped so the close can finish.
 async fn reserve(shared: &Shared, end: u64) -> Result<()> {
     // The segment stays in the map (readers use it meanwhile); only the flusher rolls it.
-    let (base, file, path) = {
-        let state = shared.state.borrow();
-        let active = state
-            .segments
-            .values()
-            .next_back()
-            .ok_or(LogError::Closed)?;
-        (active.base_offset, active.file.clone(), active.path.clone())
-    };
+    let (base, file, path) = active_file(&shared.state.borrow())?;
     let reserved = segment::reserve(&file, &path, end).await;
     let full = {
         let mut state = shared.state.borrow_mut();
@@ -501,14 +504,9 @@ fn scatter(
 /// Starts an fdatasync of the active segment in a task of its own, so writes go on meanwhile; it
 /// will cover everything published before it was issued.
 fn start_sync(shared: &Shared, in_flight: &mut InFlight) -> Result<()> {
-    let (file, path, target) = {
+    let ((_, file, path), target) = {
         let state = shared.state.borrow();
-        let active = state
-            .segments
-            .values()
-            .next_back()
-            .ok_or(LogError::Closed)?;
-        (active.file.clone(), active.path.clone(), state.log_end)
+        (active_file(&state)?, state.log_end)
     };
     let outcome = spawn_reported(shared, async move {
         failpoint::check(failpoint::LOG_SYNC, &path)

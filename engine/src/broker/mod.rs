@@ -78,7 +78,7 @@ pub struct BrokerConfig {
     /// `offsets.retention.check.interval.ms`: how often each shard expires offsets.
     pub offsets_retention_check_interval_ms: u64,
     /// `offsets.topic.segment.bytes`: segment.bytes of `__consumer_offsets` when it is created
-    /// (Kafka's default is 100 MiB; weir's 16 MiB, since each partition preallocates a segment).
+    /// (Kafka's default is 100 MiB; weir's 16 MiB: group records are small, compaction sooner).
     pub offsets_topic_segment_bytes: u64,
     /// `group.initial.rebalance.delay.ms`: how long the first join of an empty group waits for
     /// more members before the first generation.

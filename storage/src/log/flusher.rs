@@ -62,12 +62,12 @@ fn next_step(shared: &Shared, in_flight: &InFlight) -> Step {
                 None => (0, 1),
             };
             let prepared_end = state.prepared_end;
-            let fits = |bytes: usize| {
-                (prepared_end + bytes as u64).div_ceil(alignment) * alignment <= reserved_end
-            };
+            // Where a write of `bytes` more would end, in whole pages.
+            let write_end =
+                |bytes: usize| (prepared_end + bytes as u64).div_ceil(alignment) * alignment;
+            let fits = |bytes: usize| write_end(bytes) <= reserved_end;
             if !fits(front.bytes.len()) {
-                let end = (prepared_end + front.bytes.len() as u64).div_ceil(alignment) * alignment;
-                return Step::Reserve(config.reserve_target(end));
+                return Step::Reserve(config.reserve_target(write_end(front.bytes.len())));
             }
             let mut group = Vec::new();
             let mut bytes = 0usize;

@@ -552,16 +552,6 @@ mod tests {
                 "\"/etc/weir/io.toml\"",
             ),
             ("--io-properties", "io.properties.file", "\"none\""),
-            (
-                "--group-initial-rebalance-delay-ms",
-                "group.initial.rebalance.delay.ms",
-                "0",
-            ),
-            (
-                "--group-initial-rebalance-delay-ms",
-                "group.initial.rebalance.delay.ms",
-                "300001",
-            ),
             ("--io-properties", "io.properties.file", "\"\""),
         ] {
             let file = Settings::from_toml(&format!("{key} = {value}"));
